@@ -1,0 +1,54 @@
+"""The one typed settings object. Every knob is read from the environment (prefix ``BUNDLESTREAM_``).
+
+The README's configuration table is generated from this class (``bundlestream docs``), so a field
+added here is documented there without a second edit.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BUNDLESTREAM_", extra="ignore")
+
+    # --- infrastructure -----------------------------------------------------------------------
+    kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers (host:port[,host:port]).")
+    redis_url: str = Field("redis://127.0.0.1:16379/0", description="Redis URL for the read model and caches.")
+    app_id: str = Field("bundlestream", description="Faust app id: consumer group and changelog topic prefix.")
+    topic_prefix: str = Field("bundlestream", description="Prefix of every topic name (isolates test runs).")
+    partitions: int = Field(8, ge=1, le=256, description="Partitions of every keyed input topic (max useful workers).")
+    replication_factor: int = Field(1, ge=1, description="Replication factor for created topics.")
+    table_store: str = Field("memory://", description="Faust table store (memory:// or rocksdb:// with the rocksdict extra).")
+    data_dir: Path = Field(REPO_ROOT / ".cache" / "worker", description="Faust worker data directory.")
+    cache_dir: Path = Field(REPO_ROOT / ".cache", description="Local stack folder: Kafka jars, data, logs, Redis.")
+
+    # --- worker -------------------------------------------------------------------------------
+    web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
+    web_port: int = Field(6066, description="Port of the worker's HTTP server.")
+    batch_size: int = Field(2000, ge=1, description="Max events an agent aggregates before writing its tables.")
+    batch_within_s: float = Field(0.25, gt=0, description="Max seconds an agent waits to fill a batch.")
+    max_body_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted webhook body; larger gets 413.")
+    max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Largest accepted upload file.")
+    inline_upload_bytes: int = Field(256 * 1024, ge=0, description="Uploads up to this size travel inline in the event; larger go by reference.")
+    upload_store_dir: Path = Field(REPO_ROOT / ".cache" / "uploads", description="Where large uploads are stored and referenced by URI.")
+    shopify_webhook_secret: str = Field("dev-webhook-secret", description="Shared secret for X-Shopify-Hmac-Sha256 verification.")
+    default_store_id: str = Field("default", description="Store id for webhooks that do not name one (X-Shopify-Shop-Domain wins).")
+
+    # --- LLM ----------------------------------------------------------------------------------
+    anthropic_api_key: str | None = Field(None, description="Anthropic API key; unset means every LLM step is deterministic.")
+    anthropic_base_url: str | None = Field(None, description="Override the Messages API base URL (tests use a local server).")
+    anthropic_model: str = Field("claude-sonnet-4-5", description="Model used for planner, curation and engagement.")
+    llm_timeout_s: float = Field(4.0, gt=0, description="Hard deadline of one LLM call; past it the deterministic path answers.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings are read once per process; tests call ``get_settings.cache_clear()`` after changing env."""
+    return Settings()
