@@ -1,0 +1,459 @@
+"""Association mining of pairs and triples with sparse-matrix arithmetic.
+
+Why: apriori / fp-growth enumerate candidates in Python (or walk trees); counting co-occurrence
+with a basket x item boolean CSR matrix is a handful of BLAS-like sparse products instead:
+
+* item counts       = column sums of ``X``                                   (n_items,)
+* pair counts       = ``Xf.T @ Xf`` on frequent items only                   (|F| x |F|)
+* k-itemset counts  = ``P.T @ Xf`` where ``P[:, j]`` is the basket indicator of the j-th
+  frequent (k-1)-itemset (the column-AND of its items); only ``c > last item`` is kept so each
+  itemset is counted once. Because support is anti-monotone, any k-itemset reaching the
+  threshold has all its subsets frequent, so the result equals apriori's exactly.
+
+Supports are ``count / n_baskets`` and the threshold test is the same float comparison that
+mlxtend and efficient-apriori use (``support >= min_support``), so itemset supports are identical.
+
+Public API (stable; used by ``evaluation/`` and ``bench/``)::
+
+    m = BasketMatrix.from_baskets([["a", "b"], ["a", "c"], ...])   # or from_pairs / from_orders
+    its = mine_itemsets(m, min_support=0.01, max_len=3)
+    its.items                  # np.ndarray[str] of all item ids (column order of m)
+    its.item_counts            # np.ndarray[int] count per item (all items)
+    its.pairs, its.pair_counts       # (P, 2) int item indices (sorted within row), (P,) counts
+    its.triples, its.triple_counts   # (T, 3), (T,)
+    its.supports()             # {frozenset[str]: float} for every frequent itemset (len 1..max_len)
+    rules = association_rules(its, min_confidence=0.1)
+    rules.to_records()         # list of dicts: antecedent, consequent (tuples of ids), support, ...
+    cooccurrence_scores(m, ["a"], measure="lift")   # (n_items,) scores for recommendation
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Literal, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "BasketMatrix",
+    "Itemsets",
+    "Rules",
+    "mine_itemsets",
+    "association_rules",
+    "cooccurrence_matrix",
+    "cooccurrence_scores",
+]
+
+Measure = Literal["count", "lift", "jaccard", "confidence", "cosine"]
+
+# Cap on nonzeros of one P.T @ X product batch; keeps peak memory bounded on big stores.
+_BATCH_NNZ = 4_000_000
+
+
+@dataclass(frozen=True)
+class BasketMatrix:
+    """Boolean basket x item matrix (CSR, int32 ones) plus the item id of every column.
+
+    Duplicate items in a basket count once (an itemset is a set). Empty baskets are kept: they
+    are real transactions and count in the support denominator, as in apriori.
+    """
+
+    X: sp.csr_matrix
+    items: np.ndarray  # dtype=object (str), column order
+
+    @property
+    def n_baskets(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        return int(self.X.shape[1])
+
+    def index(self) -> dict[str, int]:
+        """Item id -> column index."""
+        return {str(it): i for i, it in enumerate(self.items)}
+
+    @classmethod
+    def from_baskets(cls, baskets: Sequence[Iterable[str]]) -> "BasketMatrix":
+        """Build from an iterable of baskets (each an iterable of item ids)."""
+        index: dict[str, int] = {}
+        cols: list[int] = []
+        indptr = [0]
+        for basket in baskets:
+            seen = {index.setdefault(str(it), len(index)) for it in basket}
+            cols.extend(sorted(seen))
+            indptr.append(len(cols))
+        items = np.empty(len(index), dtype=object)
+        for k, v in index.items():
+            items[v] = k
+        return cls._from_csr(np.asarray(indptr, dtype=np.int64), np.asarray(cols, dtype=np.int32), items)
+
+    @classmethod
+    def from_pairs(cls, basket_ids: Sequence | np.ndarray, item_ids: Sequence | np.ndarray) -> "BasketMatrix":
+        """Vectorised build from parallel (basket id, item id) arrays, e.g. order lines.
+
+        Fastest path for large histories: no Python loop over lines. Baskets are ordered by first
+        appearance-independent sorted id; duplicates collapse.
+        """
+        b = np.asarray(basket_ids)
+        i = np.asarray(item_ids).astype(str)
+        if b.size == 0:
+            return cls(sp.csr_matrix((0, 0), dtype=np.int32), np.empty(0, dtype=object))
+        _, b_codes = np.unique(b, return_inverse=True)
+        items, i_codes = np.unique(i, return_inverse=True)
+        n_b = int(b_codes.max()) + 1
+        X = sp.csr_matrix(
+            (np.ones(b_codes.size, dtype=np.int32), (b_codes.ravel(), i_codes.ravel())),
+            shape=(n_b, items.size),
+        )
+        X.sum_duplicates()
+        X.data[:] = 1
+        return cls(X, items.astype(object))
+
+    @classmethod
+    def from_orders(cls, orders: Sequence) -> "BasketMatrix":
+        """Build from ``models.orders.OrderEvent`` objects (one basket per order)."""
+        return cls.from_baskets([(ln.product_id for ln in o.lines) for o in orders])
+
+    @classmethod
+    def _from_csr(cls, indptr: np.ndarray, cols: np.ndarray, items: np.ndarray) -> "BasketMatrix":
+        X = sp.csr_matrix(
+            (np.ones(cols.size, dtype=np.int32), cols, indptr), shape=(indptr.size - 1, items.size)
+        )
+        return cls(X, items)
+
+
+@dataclass(frozen=True)
+class Itemsets:
+    """Frequent itemsets of lengths 1..max_len, as arrays of item indices into ``items``.
+
+    ``levels[k]`` holds (idx (m, k+1) int32 sorted ascending per row, counts (m,) int64).
+    """
+
+    items: np.ndarray
+    n_baskets: int
+    min_support: float
+    item_counts: np.ndarray  # all items, not only frequent
+    levels: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def _level(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.levels) >= k:
+            return self.levels[k - 1]
+        return np.empty((0, k), dtype=np.int32), np.empty(0, dtype=np.int64)
+
+    @property
+    def singles(self) -> np.ndarray:
+        return self._level(1)[0][:, 0]
+
+    @property
+    def pairs(self) -> np.ndarray:
+        return self._level(2)[0]
+
+    @property
+    def pair_counts(self) -> np.ndarray:
+        return self._level(2)[1]
+
+    @property
+    def triples(self) -> np.ndarray:
+        return self._level(3)[0]
+
+    @property
+    def triple_counts(self) -> np.ndarray:
+        return self._level(3)[1]
+
+    def item_supports(self) -> np.ndarray:
+        """Support of every item (frequent or not), aligned with ``items``."""
+        return self.item_counts / max(self.n_baskets, 1)
+
+    def supports(self) -> dict[frozenset[str], float]:
+        """Every frequent itemset -> support, keyed by item ids (for comparison with apriori)."""
+        out: dict[frozenset[str], float] = {}
+        n = max(self.n_baskets, 1)
+        for idx, cnt in self.levels:
+            names = self.items[idx]
+            for row, c in zip(names, cnt.tolist()):
+                out[frozenset(row.tolist())] = c / n
+        return out
+
+    def __len__(self) -> int:
+        return sum(len(c) for _, c in self.levels)
+
+
+def _frequent(counts: np.ndarray, n: int, min_support: float) -> np.ndarray:
+    """Boolean mask with the exact float test apriori implementations use."""
+    return (counts / n) >= min_support
+
+
+def mine_itemsets(matrix: BasketMatrix, min_support: float, max_len: int = 3) -> Itemsets:
+    """All itemsets with support >= ``min_support`` and length <= ``max_len`` (exact counts)."""
+    if not 0 < min_support <= 1:
+        raise ValueError("min_support must be in (0, 1]")
+    n = matrix.n_baskets
+    X = matrix.X
+    item_counts = np.asarray(X.sum(axis=0)).ravel().astype(np.int64) if n else np.zeros(matrix.n_items, np.int64)
+    res = Itemsets(matrix.items, n, float(min_support), item_counts)
+    if n == 0 or max_len < 1:
+        return res
+    freq = np.flatnonzero(_frequent(item_counts, n, min_support)).astype(np.int32)
+    res.levels.append((freq[:, None], item_counts[freq]))
+    if max_len < 2 or freq.size < 2:
+        return res
+
+    Xf = X[:, freq].tocsc()  # baskets x frequent items; local column j <-> global freq[j]
+    # Drop baskets that have fewer than 2 frequent items: they cannot hold a frequent pair.
+    keep = np.flatnonzero(np.diff(Xf.tocsr().indptr) >= 2)
+    Xf = Xf.tocsr()[keep].tocsc() if keep.size < Xf.shape[0] else Xf
+    XfT = Xf.T.tocsr()
+
+    # Level 2: one sparse product.
+    C = (XfT @ Xf).tocoo()
+    m = (C.row < C.col) & _frequent(C.data.astype(np.int64), n, min_support)
+    a, b, cnt = C.row[m].astype(np.int32), C.col[m].astype(np.int32), C.data[m].astype(np.int64)
+    order = np.lexsort((b, a))
+    local = np.stack([a[order], b[order]], axis=1)
+    counts = cnt[order]
+    res.levels.append((freq[local], counts))
+
+    if max_len >= 3 and local.shape[0]:
+        local, counts = _level3(Xf, local, n, min_support)
+        res.levels.append((freq[local].reshape(-1, 3), counts))
+    # Level k >= 4: indicator of each frequent (k-1)-itemset times Xf, keep c > last item.
+    for k in range(4, max_len + 1):
+        if local.shape[0] == 0:
+            break
+        local, counts = _level_k(Xf, local, n, min_support)
+        res.levels.append((freq[local].reshape(-1, k), counts))
+    return res
+
+
+def _level3(Xf: sp.csc_matrix, pairs: np.ndarray, n: int, min_support: float) -> tuple[np.ndarray, np.ndarray]:
+    """Triples from frequent pairs, one small dense Gram matrix per anchor item.
+
+    For anchor ``a`` with frequent partners ``N_a = {b > a: (a, b) frequent}``, restrict to the
+    baskets containing ``a`` and to the columns ``N_a``; ``D.T @ D`` then holds n(a, b, c) for all
+    b, c in N_a. Any frequent triple (a, b, c) with a < b < c has (a, b) and (a, c) frequent, so
+    this is complete; no candidate is enumerated in Python, only anchors are looped over.
+    """
+    Xr = Xf.tocsr()
+    n_items = Xf.shape[1]
+    colmap = np.full(n_items, -1, dtype=np.int64)
+    out_idx, out_cnt = [], []
+    anchors, starts = np.unique(pairs[:, 0], return_index=True)
+    ends = np.append(starts[1:], pairs.shape[0])
+    for a, s, e in zip(anchors.tolist(), starts.tolist(), ends.tolist()):
+        if e - s < 2:
+            continue
+        nb = pairs[s:e, 1]
+        rows = Xf.indices[Xf.indptr[a]:Xf.indptr[a + 1]]
+        sub = Xr[rows]
+        colmap[nb] = np.arange(nb.size)
+        cols = colmap[sub.indices]
+        colmap[nb] = -1
+        keep = cols >= 0
+        rid = np.repeat(np.arange(rows.size), np.diff(sub.indptr))[keep]
+        D = np.zeros((rows.size, nb.size), dtype=np.float32)
+        D[rid, cols[keep]] = 1.0
+        G = D.T @ D
+        iu, ju = np.triu_indices(nb.size, k=1)
+        g = G[iu, ju].astype(np.int64)
+        m = _frequent(g, n, min_support)
+        if m.any():
+            k = int(m.sum())
+            out_idx.append(np.stack([np.full(k, a, np.int32), nb[iu[m]], nb[ju[m]]], axis=1))
+            out_cnt.append(g[m])
+    if not out_idx:
+        return np.empty((0, 3), np.int32), np.empty(0, np.int64)
+    idx = np.concatenate(out_idx).astype(np.int32)
+    cnt = np.concatenate(out_cnt)
+    order = np.lexsort(idx.T[::-1])
+    return idx[order], cnt[order]
+
+
+def _level_k(Xf: sp.csc_matrix, prev: np.ndarray, n: int, min_support: float) -> tuple[np.ndarray, np.ndarray]:
+    """k-itemsets from frequent (k-1)-itemsets: ``P.T @ Xf`` with P the column-AND indicators."""
+    k = prev.shape[1] + 1
+    col_nnz = np.diff(Xf.indptr)
+    est = col_nnz[prev[:, -1]]
+    bounds = [0]
+    acc = 0
+    for j, e in enumerate(est.tolist()):
+        acc += e
+        if acc > _BATCH_NNZ and j > bounds[-1]:
+            bounds.append(j)
+            acc = e
+    bounds.append(prev.shape[0])
+    new_idx, new_cnt = [], []
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        block = prev[s:e]
+        P = Xf[:, block[:, 0]]
+        for t in range(1, block.shape[1]):
+            P = P.multiply(Xf[:, block[:, t]])
+        P = sp.csr_matrix(P)
+        P.eliminate_zeros()
+        T = (P.T.tocsr() @ Xf).tocoo()
+        mm = (T.col > block[T.row, -1]) & _frequent(T.data.astype(np.int64), n, min_support)
+        new_idx.append(np.concatenate([block[T.row[mm]], T.col[mm, None].astype(np.int32)], axis=1))
+        new_cnt.append(T.data[mm].astype(np.int64))
+    idx = np.concatenate(new_idx).astype(np.int32) if new_idx else np.empty((0, k), np.int32)
+    cnt = np.concatenate(new_cnt) if new_cnt else np.empty(0, np.int64)
+    if idx.shape[0]:
+        order = np.lexsort(idx.T[::-1])
+        idx, cnt = idx[order], cnt[order]
+    return idx, cnt
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Association rules as parallel arrays; antecedent/consequent are tuples of item indices."""
+
+    items: np.ndarray
+    antecedents: list[tuple[int, ...]]
+    consequents: list[tuple[int, ...]]
+    support: np.ndarray
+    confidence: np.ndarray
+    lift: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.antecedents)
+
+    def to_records(self) -> list[dict]:
+        """Plain dicts with item ids, sorted by lift then confidence (descending)."""
+        order = np.lexsort((-self.confidence, -self.lift))
+        return [
+            {
+                "antecedent": tuple(str(self.items[i]) for i in self.antecedents[j]),
+                "consequent": tuple(str(self.items[i]) for i in self.consequents[j]),
+                "support": float(self.support[j]),
+                "confidence": float(self.confidence[j]),
+                "lift": float(self.lift[j]),
+            }
+            for j in order.tolist()
+        ]
+
+
+def _lookup(keys_sorted: np.ndarray, vals: np.ndarray, query: np.ndarray) -> np.ndarray:
+    pos = np.searchsorted(keys_sorted, query)
+    pos = np.clip(pos, 0, max(keys_sorted.size - 1, 0))
+    return vals[pos]
+
+
+def association_rules(itemsets: Itemsets, min_confidence: float = 0.0, min_lift: float = 0.0) -> Rules:
+    """Rules from frequent pairs and triples (1->1, 2->1, 1->2), vectorised.
+
+    support = n(A u C)/N, confidence = n(A u C)/n(A), lift = confidence / supp(C).
+    """
+    N = max(itemsets.n_baskets, 1)
+    ic = itemsets.item_counts.astype(np.float64)
+    ants: list[tuple[int, ...]] = []
+    cons: list[tuple[int, ...]] = []
+    sup_l, conf_l, lift_l = [], [], []
+
+    def emit(A: np.ndarray, Cq: np.ndarray, cnt_union: np.ndarray, cnt_a: np.ndarray, cnt_c: np.ndarray) -> None:
+        conf = cnt_union / cnt_a
+        lift = conf / (cnt_c / N)
+        m = (conf >= min_confidence) & (lift >= min_lift)
+        if not m.any():
+            return
+        ants.extend(map(tuple, A[m].tolist()))
+        cons.extend(map(tuple, Cq[m].tolist()))
+        sup_l.append(cnt_union[m] / N)
+        conf_l.append(conf[m])
+        lift_l.append(lift[m])
+
+    P, pc = itemsets.pairs, itemsets.pair_counts.astype(np.float64)
+    if P.shape[0]:
+        a, b = P[:, :1], P[:, 1:]
+        emit(a, b, pc, ic[P[:, 0]], ic[P[:, 1]])
+        emit(b, a, pc, ic[P[:, 1]], ic[P[:, 0]])
+    T, tc = itemsets.triples, itemsets.triple_counts.astype(np.float64)
+    if T.shape[0]:
+        nI = np.int64(itemsets.items.size)
+        keys = P[:, 0].astype(np.int64) * nI + P[:, 1]
+        order = np.argsort(keys)
+        keys, pcs = keys[order], pc[order]
+
+        def pair_count(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            return _lookup(keys, pcs, x.astype(np.int64) * nI + y)
+
+        for drop in range(3):
+            keep = [j for j in range(3) if j != drop]
+            AB = T[:, keep]
+            Cq = T[:, [drop]]
+            n_ab = pair_count(AB[:, 0], AB[:, 1])
+            emit(AB, Cq, tc, n_ab, ic[T[:, drop]])  # {a,b} -> c
+            emit(Cq, AB, tc, ic[T[:, drop]], n_ab)  # c -> {a,b}
+    cat = (lambda xs: np.concatenate(xs) if xs else np.empty(0))
+    return Rules(itemsets.items, ants, cons, cat(sup_l), cat(conf_l), cat(lift_l))
+
+
+def cooccurrence_matrix(matrix: BasketMatrix) -> sp.csr_matrix:
+    """Item x item co-occurrence counts ``X.T @ X`` (diagonal = item counts), CSR float64."""
+    X = matrix.X.astype(np.float64)
+    return (X.T.tocsr() @ X).tocsr()
+
+
+def rescale(C: sp.csr_matrix, measure: Measure) -> sp.csr_matrix:
+    """SAR-style similarity from co-occurrence counts (diagonal = item counts).
+
+    count: raw counts; jaccard: c_ij/(c_i+c_j-c_ij); lift: c_ij/(c_i c_j) (unnormalised, as SAR);
+    confidence: c_ij/c_i (row = antecedent); cosine: c_ij/sqrt(c_i c_j).
+    """
+    if measure == "count":
+        return C
+    d = C.diagonal().astype(np.float64)
+    coo = C.tocoo()
+    ci, cj, cij = d[coo.row], d[coo.col], coo.data
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "jaccard":
+            v = cij / (ci + cj - cij)
+        elif measure == "lift":
+            v = cij / (ci * cj)
+        elif measure == "confidence":
+            v = cij / ci
+        elif measure == "cosine":
+            v = cij / np.sqrt(ci * cj)
+        else:
+            raise ValueError(f"unknown measure {measure!r}")
+    v = np.nan_to_num(v, nan=0.0, posinf=0.0)
+    return sp.csr_matrix((v, (coo.row, coo.col)), shape=C.shape)
+
+
+def cooccurrence_scores(
+    matrix: BasketMatrix,
+    seed_items: Iterable[str],
+    measure: Measure = "lift",
+    *,
+    exclude_seeds: bool = True,
+) -> np.ndarray:
+    """Score every item against a set of seed items: sum over seeds of similarity(seed, item).
+
+    Computes only the seed rows (``X[:, seeds].T @ X``), so it is cheap without a fitted model.
+    Unknown seed ids are ignored. Returns (n_items,) float64 aligned with ``matrix.items``.
+    """
+    idx = matrix.index()
+    seeds = sorted({idx[s] for s in seed_items if s in idx})
+    out = np.zeros(matrix.n_items)
+    if not seeds:
+        return out
+    X = matrix.X.tocsc().astype(np.float64)
+    rows = (X[:, seeds].T.tocsr() @ X).toarray()  # (len(seeds), n_items)
+    ci = np.asarray(X.sum(axis=0)).ravel()
+    cs = ci[seeds][:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "count":
+            sim = rows
+        elif measure == "jaccard":
+            sim = rows / (cs + ci[None, :] - rows)
+        elif measure == "lift":
+            sim = rows / (cs * ci[None, :])
+        elif measure == "confidence":
+            sim = rows / cs
+        elif measure == "cosine":
+            sim = rows / np.sqrt(cs * ci[None, :])
+        else:
+            raise ValueError(f"unknown measure {measure!r}")
+    out = np.nan_to_num(sim, nan=0.0, posinf=0.0).sum(axis=0)
+    if exclude_seeds:
+        out[seeds] = 0.0
+    return out
