@@ -1,0 +1,42 @@
+"""The Faust app: one per worker process, configured from Settings.
+
+Every agent module registers on this app; ``agents.worker`` imports them all. Input topics carry
+raw bytes (``value_serializer="raw"``) so that a record that does not decode reaches the
+dead-letter topic byte for byte instead of crashing the agent in Faust's codec layer.
+"""
+
+from __future__ import annotations
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+
+from bundlestream.settings import get_settings
+
+settings = get_settings()
+
+app = faust.App(
+    settings.app_id,
+    broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
+    store=settings.table_store,
+    datadir=str(settings.data_dir),
+    topic_partitions=settings.partitions,
+    topic_replication_factor=settings.replication_factor,
+    topic_disable_leader=True,
+    key_serializer="raw",
+    value_serializer="raw",
+    web_host=settings.web_host,
+    web_port=settings.web_port,
+    web_in_thread=False,
+    consumer_auto_offset_reset="earliest",
+    # Throughput levers (see bench/ingest_bench.py): big fetches, batched commits, lingering producer.
+    consumer_max_fetch_size=8 * 1024 * 1024,
+    stream_buffer_maxsize=max(4096, settings.batch_size * 2),
+    broker_commit_every=max(10_000, settings.batch_size * 4),
+    broker_commit_interval=1.0,
+    producer_linger_ms=5,
+    producer_max_batch_size=1024 * 1024,
+    producer_acks=-1,
+    table_cleanup_interval=60.0,
+)
+
+setup_prometheus_sensors(app, pattern="/metrics", name_prefix=settings.app_id)

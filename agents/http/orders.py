@@ -1,0 +1,73 @@
+"""Order webhook receiver and the popularity read endpoint."""
+
+from __future__ import annotations
+
+import orjson
+from faust import web
+
+from webhooks.shopify import WebhookRejected, order_from_shopify, verify_signature
+
+from .. import readmodel
+from ..app import app, settings
+from ..topics import orders_topic
+from .common import HttpError, error_response, read_body
+
+WEBHOOK_DEDUPE_TTL_S = 7 * 24 * 3600
+
+
+@app.page("/api/v1/webhooks/orders")
+class OrderWebhook(web.View):
+    """Shopify orders/create: verify HMAC, dedupe on X-Shopify-Event-Id, validate, publish."""
+
+    async def post(self, request: web.Request) -> web.Response:
+        try:
+            body = await read_body(request)
+            if not verify_signature(settings.shopify_webhook_secret, body, request.headers.get("X-Shopify-Hmac-Sha256")):
+                raise HttpError(401, "missing or invalid X-Shopify-Hmac-Sha256 signature")
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise HttpError(422, f"body is not JSON: {exc}") from exc
+            store_id = request.headers.get("X-Shopify-Shop-Domain") or settings.default_store_id
+            try:
+                order = order_from_shopify(payload, store_id)
+            except WebhookRejected as exc:
+                raise HttpError(exc.status, exc.reason, exc.errors) from exc
+        except HttpError as exc:
+            return error_response(self, exc)
+        event_id = request.headers.get("X-Shopify-Event-Id") or request.headers.get("X-Shopify-Webhook-Id")
+        if event_id and not await readmodel.remember_once(f"webhook:{store_id}:{event_id}", WEBHOOK_DEDUPE_TTL_S):
+            return self.json({"status": "duplicate", "order_id": order.order_id}, status=200)
+        await orders_topic.send(key=store_id.encode(), value=order.to_bytes())
+        return self.json({"status": "accepted", "order_id": order.order_id, "store_id": store_id}, status=202)
+
+
+@app.page("/api/v1/stores/{store}/popularity")
+class Popularity(web.View):
+    """Top products by orders, optionally within one category, plus the category tallies."""
+
+    async def get(self, request: web.Request, store: str) -> web.Response:
+        category = request.query.get("category") or None
+        try:
+            limit = int(request.query.get("limit", "10"))
+        except ValueError:
+            return self.json({"error": "limit must be an integer"}, status=422)
+        if not 1 <= limit <= 500:
+            return self.json({"error": "limit must be between 1 and 500"}, status=422)
+        return self.json(await readmodel.read_popularity(store, category, limit))
+
+
+@app.page("/healthz")
+class Health(web.View):
+    """Liveness plus the two dependencies: Redis answers, and the Kafka consumer has assignments."""
+
+    async def get(self, request: web.Request) -> web.Response:
+        checks: dict[str, object] = {}
+        try:
+            checks["redis"] = bool(await readmodel.redis_client().ping())
+        except Exception as exc:  # noqa: BLE001 - health reports, never raises
+            checks["redis"] = f"error: {exc}"
+        checks["assigned_partitions"] = len(app.assignor.assigned_actives()) if app.assignor else 0
+        checks["rebalancing"] = bool(app.rebalancing)
+        ok = checks["redis"] is True
+        return self.json({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)

@@ -1,0 +1,80 @@
+"""Redis read model: what HTTP readers see, written by agents, rebuildable from the topics.
+
+Agents write absolute values (not increments), so a replayed batch rewrites the same numbers and
+readers on any worker see the same answer regardless of which worker owns the store's partition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from popularity import PopularityUpdates, split_key
+
+from .app import settings
+
+_client: aioredis.Redis | None = None
+
+
+def redis_client() -> aioredis.Redis:
+    global _client
+    if _client is None:
+        _client = aioredis.from_url(settings.redis_url, decode_responses=True)
+    return _client
+
+
+def rkey(*parts: str) -> str:
+    return ":".join((settings.topic_prefix, *parts))
+
+
+async def write_popularity(updates: PopularityUpdates) -> None:
+    if not updates.sold and not updates.categories:
+        return
+    pipe = redis_client().pipeline(transaction=False)
+    for key, sold in updates.sold.items():
+        store, product = split_key(key)
+        pipe.zadd(rkey("pop", store), {product: sold.orders})
+        pipe.zadd(rkey("units", store), {product: sold.units})
+        category = updates.product_categories.get(key)
+        if category:
+            pipe.zadd(rkey("popcat", store, category), {product: sold.orders})
+            pipe.hset(rkey("prodcat", store), product, category)
+        title = updates.titles.get(key)
+        if title:
+            pipe.hset(rkey("titles", store), product, title)
+    for key, tally in updates.categories.items():
+        store, category = split_key(key)
+        pipe.hset(rkey("cattx", store), category, tally.orders)
+    await pipe.execute()
+
+
+async def read_popularity(store: str, category: str | None, limit: int) -> dict[str, Any]:
+    r = redis_client()
+    zkey = rkey("popcat", store, category) if category else rkey("pop", store)
+    top = await r.zrevrange(zkey, 0, limit - 1, withscores=True)
+    ids = [pid for pid, _ in top]
+    titles, units, cats = ({}, [], [])
+    if ids:
+        pipe = r.pipeline(transaction=False)
+        pipe.hmget(rkey("titles", store), ids)
+        pipe.zmscore(rkey("units", store), ids)
+        pipe.hmget(rkey("prodcat", store), ids)
+        titles_list, units, cats = await pipe.execute()
+        titles = dict(zip(ids, titles_list))
+    tallies = await r.hgetall(rkey("cattx", store))
+    return {
+        "store_id": store,
+        "category": category,
+        "products": [
+            {"product_id": pid, "title": titles.get(pid) or "", "category": cats[i] if cats else None,
+             "orders": int(score), "units": int(units[i] or 0) if units else 0}
+            for i, (pid, score) in enumerate(top)
+        ],
+        "category_transactions": dict(sorted(((c, int(n)) for c, n in tallies.items()), key=lambda kv: -kv[1])),
+    }
+
+
+async def remember_once(key: str, ttl_s: int) -> bool:
+    """True the first time ``key`` is seen within ``ttl_s`` (webhook event-id dedupe across workers)."""
+    return bool(await redis_client().set(rkey("once", key), "1", nx=True, ex=ttl_s))

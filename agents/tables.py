@@ -1,0 +1,17 @@
+"""Live state in changelog-backed Faust tables. Values are JSON lists (see ``popularity.aggregate``)."""
+
+from __future__ import annotations
+
+from .app import app, settings
+
+# (store, product) -> [units, orders, source partition, source offset]
+sold_counts = app.Table("sold-counts", default=None, partitions=settings.partitions, key_type=str, value_type=list,
+                        help="Sold units/orders per (store, product).")
+# (store, category) -> [orders touching the category, source partition, source offset]
+category_transactions = app.Table("category-transactions", default=None, partitions=settings.partitions,
+                                  key_type=str, value_type=list,
+                                  help="Orders per (store, category); an order counts once per category.")
+# (store, order_id) -> offset where the order was first seen (idempotency for at-least-once webhooks)
+processed_orders = app.Table("processed-orders", default=None, partitions=settings.partitions,
+                             key_type=str, value_type=int,
+                             help="Processed order ids for idempotency.")

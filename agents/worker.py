@@ -1,0 +1,9 @@
+"""Imports every agent and view so that one ``faust worker`` process runs all of them."""
+
+from __future__ import annotations
+
+from . import orders  # noqa: F401  (orders agent)
+from .app import app
+from .http import orders as orders_http  # noqa: F401  (webhooks, popularity, health)
+
+__all__ = ["app"]

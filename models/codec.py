@@ -1,0 +1,49 @@
+"""Decode raw record bytes into a model, or say precisely why not (for the dead-letter topic)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from .common import SCHEMA_VERSION
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason_code: str
+    reason: str
+    errors: list[dict]
+
+
+@dataclass(frozen=True)
+class Decoded(Generic[M]):
+    value: M
+
+
+def decode(model: type[M], raw: bytes | None) -> Decoded[M] | Rejected:
+    """Never raises: every outcome is either a model or a machine-readable rejection."""
+    if raw is None or raw == b"":
+        return Rejected("undecodable", "empty record value", [])
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Rejected("undecodable", f"not JSON: {exc}", [])
+    if not isinstance(data, dict):
+        return Rejected("invalid_schema", f"expected a JSON object, got {type(data).__name__}", [])
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        return Rejected("unsupported_version", f"schema_version {version} > supported {SCHEMA_VERSION}", [])
+    try:
+        return Decoded(model.model_validate(data))
+    except ValidationError as exc:
+        errors = [
+            {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        summary = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
+        return Rejected("invalid_schema", f"{model.__name__} validation failed: {summary}", errors)

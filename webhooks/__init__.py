@@ -1,0 +1,1 @@
+"""Webhook payloads from commerce platforms -> our events. Pure: bytes and headers in, data out."""
