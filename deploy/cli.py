@@ -1,0 +1,76 @@
+"""``bundlestream dev up|down|status`` and ``bundlestream topics create``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bundlestream.settings import get_settings
+from deploy.errors import StackError, TopicMismatchError
+
+
+def _dev_up(args: argparse.Namespace) -> int:
+    from deploy import local
+
+    settings = get_settings()
+    try:
+        status = local.up(settings)
+    except StackError as exc:
+        print(f"dev up failed: {exc}", file=sys.stderr)
+        return 1
+    for line in status.lines():
+        print(line)
+    if args.topics:
+        return _topics_create(args)
+    return 0
+
+
+def _dev_down(args: argparse.Namespace) -> int:
+    from deploy import local
+
+    local.down(get_settings())
+    return 0
+
+
+def _dev_status(args: argparse.Namespace) -> int:
+    from deploy import local
+
+    status = local.status(get_settings())
+    for line in status.lines():
+        print(line)
+    return 0 if status.ok else 1
+
+
+def _topics_create(args: argparse.Namespace) -> int:
+    from deploy.topics_admin import ensure_topics, plan_topics
+
+    settings = get_settings()
+    try:
+        outcome = ensure_topics(settings)
+    except TopicMismatchError as exc:
+        print(f"topics create failed: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - e.g. broker unreachable: say so, no traceback
+        print(f"topics create failed against {settings.kafka_bootstrap}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return 1
+    for plan in plan_topics(settings):
+        policy = plan.config.get("cleanup.policy", "delete")
+        print(f"{outcome.get(plan.name, '?'):<8} {plan.name:<48} partitions={plan.partitions} {policy}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    dev = sub.add_parser("dev", help="local Kafka (KRaft) + Redis on loopback under the cache dir")
+    dev_sub = dev.add_subparsers(dest="dev_command", required=True)
+    up = dev_sub.add_parser("up", help="start what is missing and wait until it answers (idempotent)")
+    up.add_argument("--topics", action="store_true", help="also create every topic (topics create)")
+    up.set_defaults(handler=_dev_up)
+    dev_sub.add_parser("down", help="stop the local Kafka and Redis (data stays)").set_defaults(handler=_dev_down)
+    dev_sub.add_parser("status", help="show both with pids and ports; exit 0 only if both are up") \
+        .set_defaults(handler=_dev_status)
+
+    topics = sub.add_parser("topics", help="topic administration")
+    topics_sub = topics.add_subparsers(dest="topics_command", required=True)
+    topics_sub.add_parser("create", help="create every topic with its partitions and config (idempotent)") \
+        .set_defaults(handler=_topics_create)
