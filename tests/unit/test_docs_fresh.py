@@ -1,0 +1,22 @@
+"""The committed AsyncAPI, JSON Schemas and README tables are what the code generates."""
+
+from bundlestream import docs
+
+
+def test_committed_contract_documents_are_fresh() -> None:
+    stale = docs.stale_files()
+    assert not stale, f"run `bundlestream docs` and commit: {[str(p) for p in stale]}"
+
+
+def test_asyncapi_lists_every_topic_with_kafka_bindings() -> None:
+    import topics
+
+    doc = docs.asyncapi()
+    addresses = {c["address"] for c in doc["channels"].values()}
+    assert addresses == {t.name("bundlestream") for t in topics.ALL_TOPICS}
+    for channel in doc["channels"].values():
+        assert channel["bindings"]["kafka"]["partitions"] >= 1
+        for ref in channel["messages"].values():
+            message = doc["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]
+            schema_name = message["payload"]["$ref"].rsplit("/", 1)[1]
+            assert schema_name in doc["components"]["schemas"]
