@@ -1,0 +1,309 @@
+"""Candidate generators, one per bundle type, parameterised by the objective.
+
+Each returns ``Draft`` bundles (product lines + provenance); pricing, scoring and gates come
+later. Generators only use in-stock catalog products and never repeat a product in a bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from models.bundles import BundlePricing, BundleType, Objective, ScoreComponents
+from models.catalog import Product
+
+from .context import StoreContext
+
+MAX_PER_COMBO = 12
+ANCHORS = 15
+
+Line = tuple[str, int, str]  # (product_id, quantity, role)
+
+
+@dataclass
+class Draft:
+    bundle_type: BundleType
+    objective: Objective
+    lines: list[Line]
+    generation_method: str
+    support: float | None = None
+    confidence: float | None = None
+    lift: float | None = None
+    cold_start: bool = False
+    rationale: str = ""
+    pricing: BundlePricing | None = None
+    components: ScoreComponents | None = None
+    score: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def product_ids(self) -> list[str]:
+        return [pid for pid, _, _ in self.lines]
+
+    @property
+    def key(self) -> tuple:
+        return (self.bundle_type, tuple(sorted(self.product_ids)))
+
+
+def _lines(pids: list[str], anchor_role: str = "anchor", qty: int = 1) -> list[Line]:
+    return [(p, qty, anchor_role if i == 0 else "member") for i, p in enumerate(pids)]
+
+
+def _dedupe(drafts: list[Draft]) -> list[Draft]:
+    seen, out = set(), []
+    for d in drafts:
+        if len(set(d.product_ids)) != len(d.product_ids) or d.key in seen:
+            continue
+        seen.add(d.key)
+        out.append(d)
+    return out[:MAX_PER_COMBO]
+
+
+def _objective_pool(ctx: StoreContext, objective: Objective) -> list[Product]:
+    """Products an objective wants to feature, best sellers first."""
+    m = ctx.metrics
+    bs = ctx.best_sellers
+    if objective == Objective.MARGIN_GUARD:
+        hm = [p for p in bs if ctx.margin_of(p) >= 0.4]
+        return hm or bs
+    if objective == Objective.CLEAR_SLOW_MOVERS:
+        return [p for p in bs if p.product_id in m.slow_mover_ids] or bs[::-1]
+    if objective == Objective.NEW_LAUNCH:
+        return [p for p in bs if p.product_id in m.new_sku_ids]
+    if objective == Objective.SUBSCRIPTION_PUSH:
+        subs = [p for p in bs if p.subscription or any("subscri" in t.lower() for t in p.tags)]
+        return subs or _repeat_buys(ctx)
+    return bs
+
+
+def _repeat_buys(ctx: StoreContext) -> list[Product]:
+    """Products bought by the same customer in 2+ orders, or in quantity >= 2 per line."""
+    seen: dict[tuple[str, str], int] = {}
+    multi: set[str] = set()
+    for o in ctx.orders:
+        for ln in o.lines:
+            if ln.quantity >= 2:
+                multi.add(ln.product_id)
+            if o.customer_id:
+                k = (o.customer_id, ln.product_id)
+                seen[k] = seen.get(k, 0) + 1
+    rep = multi | {pid for (_, pid), c in seen.items() if c >= 2}
+    return [p for p in ctx.best_sellers if p.product_id in rep]
+
+
+# --- FBT -------------------------------------------------------------------------------------
+def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
+    """Association rules: frequent pairs and triples of in-stock catalog products, by lift x conf."""
+    its = ctx.itemsets
+    if ctx.basket.n_baskets == 0:
+        return []
+    N = its.n_baskets
+    ic = its.item_counts.astype(float)
+    items = its.items
+    ok = np.array([(p := ctx.products.get(str(it))) is not None and p.in_stock and p.price > 0 for it in items], bool)
+    feature = {p.product_id for p in _objective_pool(ctx, objective)}
+    drafts: list[tuple[float, Draft]] = []
+    P, pc = its.pairs, its.pair_counts.astype(float)
+    if P.shape[0]:
+        keep = ok[P[:, 0]] & ok[P[:, 1]]
+        for (a, b), c in zip(P[keep].tolist(), pc[keep].tolist()):
+            if ic[b] > ic[a]:
+                a, b = b, a  # anchor = the more popular item
+            conf = c / ic[a]
+            lift = c * N / (ic[a] * ic[b])
+            ids = [str(items[a]), str(items[b])]
+            bonus = 1.0 + 0.5 * any(i in feature for i in ids)
+            drafts.append((lift * conf * bonus, Draft(BundleType.FBT, objective, _lines(ids), "association_rules",
+                                                      c / N, min(1.0, conf), lift,
+                                                      rationale=f"bought together in {int(c)} orders")))
+    T, tc = its.triples, its.triple_counts.astype(float)
+    if T.shape[0]:
+        keep = ok[T[:, 0]] & ok[T[:, 1]] & ok[T[:, 2]]
+        pair_key = {(int(x), int(y)): cc for (x, y), cc in zip(P.tolist(), pc.tolist())}
+        for row, c in zip(T[keep].tolist(), tc[keep].tolist()):
+            row = sorted(row, key=lambda j: -ic[j])
+            a, b, d = row
+            nbd = pair_key.get((min(b, d), max(b, d)), 0.0)
+            if not nbd:
+                continue
+            conf = c / ic[a]
+            lift = conf / (nbd / N)
+            ids = [str(items[j]) for j in row]
+            bonus = 1.0 + 0.5 * any(i in feature for i in ids)
+            drafts.append((lift * conf * bonus, Draft(BundleType.FBT, objective, _lines(ids), "association_rules",
+                                                      c / N, min(1.0, conf), lift,
+                                                      rationale=f"all three bought together in {int(c)} orders")))
+    drafts.sort(key=lambda t: -t[0])
+    return _dedupe([d for _, d in drafts])
+
+
+# --- FIXED -----------------------------------------------------------------------------------
+def _partners_or_similar(ctx: StoreContext, p: Product, k: int, pool: list[Product] | None = None) -> list[str]:
+    pool_ids = {q.product_id for q in pool} if pool is not None else None
+    got = [q for q, _ in ctx.partners(p.product_id, k, pool=pool_ids)]
+    if len(got) < k:
+        cands = [q for q in (pool or ctx.in_stock) if q.category == p.category and q.product_id not in got]
+        got += [q.product_id for q, _ in ctx.similar(p.product_id, 0.05, 0.95, k - len(got), cands)]
+    return [g for g in got if g != p.product_id][:k]
+
+
+def gen_fixed(ctx: StoreContext, objective: Objective) -> list[Draft]:
+    """Anchor + its top co-purchased (else most similar same-category) 1-2 products."""
+    pool = _objective_pool(ctx, objective)
+    if objective == Objective.SEASONAL_PROMO:
+        pool = ctx.sold or pool
+    out = []
+    for a in pool[:ANCHORS]:
+        members = _partners_or_similar(ctx, a, 2, pool if objective == Objective.MARGIN_GUARD else None)
+        if members:
+            out.append(Draft(BundleType.FIXED, objective, _lines([a.product_id] + members), "curated_fixed",
+                             rationale=f"curated set around {a.title or a.product_id}"))
+    return _dedupe(out)
+
+
+# --- MIX_MATCH ---------------------------------------------------------------------------------
+def _price_diverse(ps: list[Product], k: int) -> list[Product]:
+    """k products spread over the price range: cheapest, most expensive, then the median-ish."""
+    s = sorted(ps, key=lambda p: (p.price, p.product_id))
+    if len(s) <= k:
+        return s
+    idx = np.unique(np.linspace(0, len(s) - 1, k).round().astype(int))
+    return [s[i] for i in idx]
+
+
+def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
+    """Category-diverse groups: one best seller from each of 3 categories, plus, per category with
+    3+ products, a price-diverse trio (category_bundle)."""
+    bs = ctx.sold if objective == Objective.SEASONAL_PROMO and ctx.sold else ctx.best_sellers
+    by_cat: dict[str, list[Product]] = {}
+    for p in bs:
+        by_cat.setdefault(p.category, []).append(p)
+    out: list[Draft] = []
+    cats = list(by_cat)
+    if len(cats) >= 3:
+        for r in range(min(ANCHORS, len(by_cat[cats[0]]))):
+            for off in range(0, len(cats) - 2, 3):
+                trio = [by_cat[c][r] for c in cats[off:off + 3] if len(by_cat[c]) > r]
+                if len(trio) == 3:
+                    out.append(Draft(BundleType.MIX_MATCH, objective, _lines([p.product_id for p in trio]),
+                                     "category_mix", rationale="one pick from each of three categories"))
+    for c in cats:
+        group = by_cat[c][:30]
+        if len(group) >= 3:
+            trio = _price_diverse(group, 3)
+            out.append(Draft(BundleType.MIX_MATCH, objective, _lines([p.product_id for p in trio]),
+                             "category_diversity", rationale=f"mix and match in {c}"))
+    if len(cats) < 3:  # single-category store: mix and match around co-purchase neighbourhoods
+        for a in bs[:ANCHORS]:
+            members = _partners_or_similar(ctx, a, 2)
+            if len(members) == 2:
+                out.append(Draft(BundleType.MIX_MATCH, objective, _lines([a.product_id] + members),
+                                 "co_purchase_mix", rationale="pick any from this group"))
+    if objective == Objective.CATEGORY_BUNDLE:
+        out.sort(key=lambda d: d.generation_method != "category_diversity")
+    return _dedupe(out)
+
+
+# --- VOLUME ----------------------------------------------------------------------------------
+def gen_volume(ctx: StoreContext, objective: Objective) -> list[Draft]:
+    pool = _objective_pool(ctx, objective)
+    out = [Draft(BundleType.VOLUME, objective, [(p.product_id, 3, "anchor")], "volume_tiers",
+                 rationale="buy more, save more") for p in pool[:MAX_PER_COMBO]
+           if p.inventory is None or p.inventory >= 3]
+    return _dedupe(out)
+
+
+# --- BXGY ------------------------------------------------------------------------------------
+def gen_bxgy(ctx: StoreContext, objective: Objective) -> list[Draft]:
+    """Buy a best seller, get a slow mover discounted; same category first, then co-purchased."""
+    slow = [p for p in ctx.in_stock if p.product_id in ctx.metrics.slow_mover_ids]
+    if not slow:
+        slow = ctx.best_sellers[::-1][: ANCHORS]
+    best = [p for p in ctx.best_sellers[:ANCHORS * 2] if p.product_id not in ctx.metrics.slow_mover_ids]
+    out = []
+    used: set[str] = set()
+    for b in best:
+        same = [s for s in slow if s.category == b.category and s.product_id not in used
+                and 0.25 <= s.price / max(b.price, 1e-9) <= 1.5]
+        if not same:
+            continue
+        pick = ctx.similar(b.product_id, -1, 1.01, 1, same)
+        s = pick[0][0] if pick else same[0]
+        used.add(s.product_id)
+        out.append(Draft(BundleType.BXGY, objective, [(b.product_id, 1, "anchor"), (s.product_id, 1, "discounted")],
+                         "slow_mover_pairing", rationale=f"buy {b.title or b.product_id}, get {s.title or s.product_id} at 50% off"))
+    return _dedupe(out)
+
+
+# --- GIFT_BOX --------------------------------------------------------------------------------
+def gen_gift_box(ctx: StoreContext, objective: Objective) -> list[Draft]:
+    """3 gift-worthy products (tagged gift first, then rated/best sellers), mid price band, mixed categories."""
+    pool = ctx.best_sellers
+    giftish = [p for p in pool if any("gift" in t.lower() for t in p.tags) or "gift" in p.title.lower()]
+    prices = np.array([p.price for p in pool]) if pool else np.array([0.0])
+    lo, hi = np.percentile(prices, 20), np.percentile(prices, 90)
+    mid = [p for p in pool if lo <= p.price <= hi]
+    ranked = giftish + sorted(mid, key=lambda p: -(p.rating or 0))
+    out = []
+    seen: set[str] = set()
+    ordered = [p for p in ranked if not (p.product_id in seen or seen.add(p.product_id))]
+    for start in range(min(ANCHORS, len(ordered))):
+        box, cats = [ordered[start]], {ordered[start].category}
+        for p in ordered[start + 1:]:
+            if p.category not in cats or len(cats) >= 3:
+                if p.product_id not in {b.product_id for b in box}:
+                    box.append(p)
+                    cats.add(p.category)
+            if len(box) == 3:
+                break
+        if len(box) == 3:
+            out.append(Draft(BundleType.GIFT_BOX, objective, _lines([p.product_id for p in box]), "gift_curation",
+                             rationale="a ready-made gift set"))
+    return _dedupe(out)
+
+
+# --- NEW_LAUNCH ------------------------------------------------------------------------------
+def gen_new_launch(ctx: StoreContext, objective: Objective) -> list[Draft]:
+    """New product (discounted) anchored on the most similar best seller of its category."""
+    new = [p for p in ctx.in_stock if p.product_id in ctx.metrics.new_sku_ids]
+    best = [p for p in ctx.best_sellers[:50] if p.product_id not in ctx.metrics.new_sku_ids]
+    out = []
+    for n in new[:ANCHORS]:
+        same = [b for b in best if b.category == n.category] or best
+        pick = ctx.similar(n.product_id, -1, 1.01, 1, same)
+        if pick:
+            b = pick[0][0]
+            out.append(Draft(BundleType.NEW_LAUNCH, objective, [(b.product_id, 1, "anchor"), (n.product_id, 1, "discounted")],
+                             "new_launch_anchor", rationale=f"new: {n.title or n.product_id}, with a best seller"))
+    return _dedupe(out)
+
+
+# --- SUBSCRIPTION ----------------------------------------------------------------------------
+def gen_subscription(ctx: StoreContext, objective: Objective) -> list[Draft]:
+    """Subscription-tagged or repeat-purchase products, alone or with a co-purchased replenishable."""
+    pool = [p for p in ctx.best_sellers if p.subscription or any("subscri" in t.lower() for t in p.tags)] or _repeat_buys(ctx)
+    ids = {p.product_id for p in pool}
+    out = []
+    for p in pool[:ANCHORS]:
+        mate = [q for q, _ in ctx.partners(p.product_id, 1, pool=ids)]
+        out.append(Draft(BundleType.SUBSCRIPTION, objective, _lines([p.product_id] + mate), "subscription_replenish",
+                         rationale="subscribe and save on repeat purchases"))
+    return _dedupe(out)
+
+
+GENERATORS: dict[BundleType, Callable[[StoreContext, Objective], list[Draft]]] = {
+    BundleType.FBT: gen_fbt,
+    BundleType.FIXED: gen_fixed,
+    BundleType.MIX_MATCH: gen_mix_match,
+    BundleType.VOLUME: gen_volume,
+    BundleType.BXGY: gen_bxgy,
+    BundleType.GIFT_BOX: gen_gift_box,
+    BundleType.NEW_LAUNCH: gen_new_launch,
+    BundleType.SUBSCRIPTION: gen_subscription,
+}
+
+
+def generate_candidates(ctx: StoreContext, objective: Objective, bundle_type: BundleType) -> list[Draft]:
+    return GENERATORS[BundleType(bundle_type)](ctx, Objective(objective))

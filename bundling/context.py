@@ -1,0 +1,173 @@
+"""Per-upload store context: everything candidate generators share, computed once and lazily.
+
+Why: the eight generators need the same views (in-stock products, best sellers, basket matrix,
+mined itemsets, co-purchase vectors, embeddings); computing each once keeps an upload of the
+whole Online Retail history well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Sequence
+
+import numpy as np
+
+from models.catalog import Product
+from models.orders import OrderEvent
+
+from .embeddings import EmbeddingCache, Embedder, embed_catalog
+from .mining import BasketMatrix, Itemsets, mine_itemsets
+from .objectives import StoreMetrics, compute_metrics
+
+FBT_MIN_SUPPORT = 0.01  # gate 3 needs support >= 1%
+FBT_MIN_COUNT = 2  # but never a "rule" seen in a single basket
+
+
+@dataclass
+class StoreContext:
+    catalog: Sequence[Product]
+    orders: Sequence[OrderEvent]
+    metrics: StoreMetrics | None = None
+    embedder: Embedder | None = None
+    embedding_cache: EmbeddingCache | None = None
+    assumed_margin: float = 0.35
+    _co_cache: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.products: dict[str, Product] = {}
+        for p in self.catalog:
+            self.products.setdefault(p.product_id, p)
+        if self.metrics is None:
+            self.metrics = compute_metrics(list(self.products.values()), self.orders)
+
+    # --- catalog views -------------------------------------------------------------------
+    @cached_property
+    def product_list(self) -> list[Product]:
+        return list(self.products.values())
+
+    @cached_property
+    def pos(self) -> dict[str, int]:
+        return {p.product_id: i for i, p in enumerate(self.product_list)}
+
+    @cached_property
+    def in_stock(self) -> list[Product]:
+        return [p for p in self.product_list if p.in_stock and p.price > 0]
+
+    def margin_of(self, p: Product) -> float:
+        m = p.margin
+        return m if m is not None else self.assumed_margin
+
+    # --- sales views ---------------------------------------------------------------------
+    @cached_property
+    def basket(self) -> BasketMatrix:
+        return BasketMatrix.from_orders(self.orders)
+
+    @cached_property
+    def item_col(self) -> dict[str, int]:
+        return self.basket.index()
+
+    @cached_property
+    def order_counts(self) -> np.ndarray:
+        """Orders containing each catalog product (aligned with product_list)."""
+        X = self.basket.X
+        cnt = np.asarray(X.sum(axis=0)).ravel() if X.shape[0] else np.zeros(0)
+        out = np.zeros(len(self.product_list))
+        for pid, j in self.item_col.items():
+            i = self.pos.get(pid)
+            if i is not None:
+                out[i] = cnt[j]
+        return out
+
+    @cached_property
+    def best_sellers(self) -> list[Product]:
+        """In-stock products by orders containing them (desc), then price (desc) for ties."""
+        oc = self.order_counts
+        return sorted(self.in_stock, key=lambda p: (-oc[self.pos[p.product_id]], -p.price, p.product_id))
+
+    @cached_property
+    def sold(self) -> list[Product]:
+        oc = self.order_counts
+        return [p for p in self.best_sellers if oc[self.pos[p.product_id]] > 0]
+
+    @cached_property
+    def itemsets(self) -> Itemsets:
+        n = max(self.basket.n_baskets, 1)
+        return mine_itemsets(self.basket, max(FBT_MIN_SUPPORT, FBT_MIN_COUNT / n), max_len=3)
+
+    @cached_property
+    def _Xcsc(self):
+        return self.basket.X.tocsc()
+
+    @cached_property
+    def item_counts(self) -> np.ndarray:
+        return np.asarray(self.basket.X.sum(axis=0)).ravel().astype(float)
+
+    def co_vector(self, pid: str) -> np.ndarray:
+        """Co-purchase counts of ``pid`` with every basket item (aligned with basket.items)."""
+        j = self.item_col.get(pid)
+        if j is None:
+            return np.zeros(self.basket.n_items)
+        if j not in self._co_cache:
+            Xc = self._Xcsc
+            rows = Xc.indices[Xc.indptr[j]:Xc.indptr[j + 1]]
+            v = np.asarray(self.basket.X[rows].sum(axis=0)).ravel().astype(float)
+            v[j] = 0.0
+            self._co_cache[j] = v
+        return self._co_cache[j]
+
+    def pair_stats(self, a: str, b: str) -> tuple[float, float, float]:
+        """(support, confidence a->b, lift) from the baskets; zeros when unseen."""
+        ja, jb = self.item_col.get(a), self.item_col.get(b)
+        n = self.basket.n_baskets
+        if ja is None or jb is None or n == 0:
+            return 0.0, 0.0, 0.0
+        c = self.co_vector(a)[jb]
+        ca, cb = self.item_counts[ja], self.item_counts[jb]
+        return c / n, c / ca if ca else 0.0, (c * n / (ca * cb)) if ca and cb else 0.0
+
+    def partners(self, pid: str, k: int = 10, *, pool: set[str] | None = None) -> list[tuple[str, float]]:
+        """Top co-purchased in-stock catalog partners by cosine of co-purchase (count/sqrt(ci cj))."""
+        v = self.co_vector(pid)
+        if not v.any():
+            return []
+        ja = self.item_col[pid]
+        score = v / np.sqrt(np.maximum(self.item_counts, 1) * max(self.item_counts[ja], 1))
+        out: list[tuple[str, float]] = []
+        for j in np.argsort(-score, kind="stable")[: 8 * k + 20]:
+            if score[j] <= 0:
+                break
+            q = str(self.basket.items[j])
+            p = self.products.get(q)
+            if p is None or not p.in_stock or p.price <= 0 or (pool is not None and q not in pool):
+                continue
+            out.append((q, float(score[j])))
+            if len(out) >= k:
+                break
+        return out
+
+    # --- semantics -----------------------------------------------------------------------
+    @cached_property
+    def embeddings(self) -> np.ndarray:
+        return embed_catalog(self.product_list, self.embedder, self.embedding_cache)
+
+    def similar(self, pid: str, lo: float = -1.0, hi: float = 1.01, k: int = 10,
+                candidates: Sequence[Product] | None = None) -> list[tuple[Product, float]]:
+        E = self.embeddings
+        i = self.pos[pid]
+        pool = candidates if candidates is not None else self.in_stock
+        idx = np.array([self.pos[p.product_id] for p in pool if p.product_id != pid], dtype=int)
+        if idx.size == 0:
+            return []
+        s = E[idx] @ E[i]
+        m = (s >= lo) & (s <= hi)
+        order = np.argsort(-s, kind="stable")
+        out = [(self.product_list[idx[o]], float(s[o])) for o in order if m[o]]
+        return out[:k]
+
+
+def bundle_id(bundle_type: str, objective: str, product_ids: Sequence[str]) -> str:
+    """Deterministic id: the same bundle from a replay gets the same id."""
+    h = hashlib.sha1(f"{bundle_type}|{objective}|{'|'.join(product_ids)}".encode()).hexdigest()[:12]
+    return f"{bundle_type.lower()}-{h}"

@@ -1,0 +1,186 @@
+"""The orchestrator of seed 000 section 6, as one pure function, plus its metrics record.
+
+``generate_bundle_set`` scores objectives, picks how many fit the time budget from the rolling
+cost state, runs (objective, type) combos until the budget is spent, falls back to cold-start
+rescue below 10 transactions (or when nothing survives), scores with per-category alpha/beta,
+applies the five gates, selects 10 with MMR and fills ``GenerationMetrics`` (section 7).
+
+The caller (the uploads agent) folds the returned ``ComboRun`` durations into its rolling-cost
+table with ``budget.update_many``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Mapping, Sequence
+
+from models.bundles import (
+    BadRow,
+    Bundle,
+    BundleProduct,
+    BundleSet,
+    ComboRun,
+    DiversitySelection,
+    GenerationMetrics,
+    PolicyGateCounts,
+    TimeBudget,
+)
+from models.catalog import Product
+from models.orders import OrderEvent
+
+from . import budget as B
+from .candidates import Draft, generate_candidates
+from .coldstart import TXN_THRESHOLD, cold_start_rescue
+from .context import StoreContext, bundle_id
+from .diversity import K, LAMBDA, select_diverse
+from .embeddings import EmbeddingCache, Embedder
+from .gates import apply_policy_gates
+from .objectives import ContinuousObjectiveScorer
+from .pricing import ASSUMED_MARGIN, price_bundle
+from .scoring import score_draft
+from .types import build_combos
+
+
+def category_transaction_counts(catalog: Sequence[Product], orders: Sequence[OrderEvent]) -> dict[str, int]:
+    """Orders containing at least one product of each category (the live tally's batch twin)."""
+    cat = {p.product_id: p.category for p in catalog}
+    out: dict[str, int] = {}
+    for o in orders:
+        for c in {cat.get(ln.product_id) or ln.category or "uncategorized" for ln in o.lines}:
+            out[c] = out.get(c, 0) + 1
+    return out
+
+
+def catalog_from_orders(orders: Sequence[OrderEvent]) -> list[Product]:
+    """When an upload has order history but no catalog (e.g. UCI Online Retail): one product per
+    order-line product id, with its latest title/category and its median unit price; cost and
+    inventory unknown (treated as in stock, assumed margin)."""
+    prices: dict[str, list[float]] = {}
+    meta: dict[str, tuple[str, str]] = {}
+    for o in orders:
+        for ln in o.lines:
+            prices.setdefault(ln.product_id, []).append(float(ln.price))
+            meta[ln.product_id] = (ln.title or "", ln.category or "uncategorized")
+    out = []
+    for pid, ps in prices.items():
+        ps.sort()
+        price = ps[len(ps) // 2]
+        if price > 0:
+            out.append(Product(product_id=pid, title=meta[pid][0][:500], category=meta[pid][1][:200], price=price))
+    return out
+
+
+def _to_bundle(ctx: StoreContext, d: Draft) -> Bundle:
+    return Bundle(
+        bundle_id=bundle_id(d.bundle_type.value, d.objective.value, d.product_ids),
+        bundle_type=d.bundle_type,
+        objective=d.objective,
+        products=[
+            BundleProduct(product_id=pid, title=ctx.products[pid].title, category=ctx.products[pid].category,
+                          unit_price=float(ctx.products[pid].price), quantity=q, role=role)
+            for pid, q, role in d.lines
+        ],
+        pricing=d.pricing,
+        score=d.score,
+        score_components=d.components,
+        generation_method=d.generation_method,
+        cold_start=d.cold_start,
+        support=None if d.support is None else min(1.0, d.support),
+        confidence=None if d.confidence is None else min(1.0, d.confidence),
+        lift=d.lift,
+        rationale=d.rationale,
+    )
+
+
+def generate_bundle_set(
+    upload_id: str,
+    store_id: str,
+    catalog: Sequence[Product],
+    orders: Sequence[OrderEvent],
+    *,
+    category_transactions: Mapping[str, int] | None = None,
+    rolling_costs: B.RollingCosts | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    budget_ms: float = B.TARGET_BUDGET_MS,
+    bad_rows: Sequence[BadRow] = (),
+    bad_row_count: int | None = None,
+    parse_ms: float = 0.0,
+    embedder: Embedder | None = None,
+    embedding_cache: EmbeddingCache | None = None,
+    assumed_margin: float = ASSUMED_MARGIN,
+    currency: str | None = None,
+) -> tuple[BundleSet, list[ComboRun]]:
+    """Upload -> bundle set. Pure: no I/O; ``clock`` is injectable for deterministic tests."""
+    t0 = clock()
+    elapsed = lambda: (clock() - t0) * 1000.0  # noqa: E731
+    catalog = list(catalog) or catalog_from_orders(orders)
+    metrics = GenerationMetrics(csv_upload_id=upload_id, store_id=store_id, transactions=len(orders),
+                                catalog_size=len(catalog), parse_ms=parse_ms, bad_rows=list(bad_rows)[:1000],
+                                bad_row_count=len(bad_rows) if bad_row_count is None else bad_row_count)
+    if not catalog:
+        metrics.time_budget = TimeBudget(target_ms=budget_ms, rolling_cost_per_combo_ms=B.cost_per_combo(rolling_costs),
+                                         max_objectives=0, actual_duration_ms=elapsed())
+        return BundleSet(upload_id=upload_id, store_id=store_id, status="error",
+                         error="unusable upload: no products in the catalog and no priced order lines",
+                         metrics=metrics), []
+
+    cur = currency or catalog[0].currency
+    ctx = StoreContext(catalog, orders, embedder=embedder, embedding_cache=embedding_cache, assumed_margin=assumed_margin)
+    cat_tx = dict(category_transactions) if category_transactions is not None else category_transaction_counts(catalog, orders)
+
+    # 2. score objectives; 3-4. budget -> objectives
+    scorer = ContinuousObjectiveScorer()
+    scores = scorer.score(ctx.metrics)
+    cost = B.cost_per_combo(rolling_costs)
+    max_obj = B.max_objectives(cost, budget_ms)
+    selected = scorer.select_objectives_with_budget(scores, max_obj)
+    metrics.objective_selection = {o.value: s for o, s in scores.items()}
+    metrics.selected_objectives = selected
+
+    runs: list[ComboRun] = []
+    drafts: list[Draft] = []
+    early = False
+    raw = 0
+    cold = len(orders) < TXN_THRESHOLD
+    if not cold:
+        # 5. combos; 7. candidates with early stop
+        t_loop = clock()
+        for obj, btype in build_combos(selected):
+            if B.over_budget((clock() - t_loop) * 1000.0, budget_ms):
+                early = True
+                break
+            c0 = clock()
+            cands = generate_candidates(ctx, obj, btype)
+            for d in cands:
+                d.pricing = price_bundle(d.lines, ctx.products, d.bundle_type, d.objective,
+                                         assumed_margin=assumed_margin, currency=cur)
+                score_draft(ctx, d, cat_tx)
+            drafts.extend(cands)
+            runs.append(ComboRun(objective=obj, type=btype, candidates=len(cands), duration_ms=(clock() - c0) * 1000.0))
+        raw = len(drafts)
+        # the same product set may come from two objectives: keep the better-scored one
+        best: dict[tuple, Draft] = {}
+        for d in drafts:
+            if d.key not in best or d.score > best[d.key].score:
+                best[d.key] = d
+        valid, gates = apply_policy_gates(ctx, list(best.values()))
+        gates = gates.model_copy(update={"total_candidates": raw})
+    if cold or not valid:
+        # 6. cold-start rescue (also the rescue when the data path yields nothing valid)
+        cs, cs_raw = cold_start_rescue(ctx, cat_tx)
+        valid_cs, gates_cs = apply_policy_gates(ctx, cs)
+        if cold or valid_cs:
+            cold = True
+            valid = valid_cs
+            gates = gates_cs if not raw else gates_cs.model_copy(update={"total_candidates": raw + gates_cs.total_candidates})
+    final = select_diverse(valid, lambda d: d.score, lambda d: d.product_ids, k=K, lambda_param=LAMBDA)
+    bundles = [_to_bundle(ctx, d) for d in final]
+
+    metrics.cold_start = cold
+    metrics.combos_evaluated = runs
+    metrics.policy_gates = gates
+    metrics.diversity_selection = DiversitySelection(candidates_after_gates=len(valid), mmr_lambda=LAMBDA,
+                                                     final_bundle_count=len(bundles))
+    metrics.time_budget = TimeBudget(target_ms=budget_ms, rolling_cost_per_combo_ms=round(cost, 3),
+                                     max_objectives=max_obj, actual_duration_ms=round(elapsed(), 3), early_stopped=early)
+    return BundleSet(upload_id=upload_id, store_id=store_id, bundles=bundles, metrics=metrics), runs

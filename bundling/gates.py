@@ -1,0 +1,114 @@
+"""The five policy gates (seed 000 section 4) with rejection counts by reason.
+
+1. in stock: every product in the catalog and ``Product.in_stock`` (active, inventory None or > 0,
+   and enough units for the line's quantity when inventory is tracked).
+2. margin: bundle margin (bundle_price - cost) / bundle_price >= 15%. Unknown unit costs are
+   estimated at ``price * (1 - assumed_margin)`` (default 35%), see ``pricing``.
+3. support: ``generation_method == 'association_rules'`` needs support >= 1%.
+4. price ladder: ``pricing.validate_price_ladder``.
+5. category compatibility (FBT and FIXED only): every pair of categories in the bundle must be
+   the same category, or a pair co-purchased in >= 2 baskets of this store (learned), or not on
+   the incompatible list below. Learned pairs win over the list: if this store's customers buy
+   them together, they are compatible here.
+
+Incompatible families (keyword match on the lower-cased category): apparel/footwear vs
+electronics, food/grocery vs automotive/chemicals, pets vs baby.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Iterable, Sequence
+
+from models.bundles import BundleType, PolicyGateCounts
+
+from .candidates import Draft
+from .context import StoreContext
+from .pricing import bundle_margin, validate_price_ladder
+
+MIN_MARGIN = 0.15
+MIN_SUPPORT = 0.01
+LEARNED_MIN_BASKETS = 2
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "apparel": ("apparel", "clothing", "shirt", "dress", "fashion", "shoe", "footwear", "jacket", "pants", "men", "women", "moda", "roupa", "calcados"),
+    "electronics": ("electronic", "computer", "phone", "telefonia", "informatica", "eletron", "audio", "tv", "camera", "console"),
+    "food": ("food", "grocery", "alimento", "bebida", "drink", "snack", "beverage"),
+    "automotive": ("auto", "car ", "automotivo", "motor"),
+    "chemicals": ("chemical", "cleaning", "limpeza", "pesticide"),
+    "pets": ("pet",),
+    "baby": ("baby", "bebe", "infant"),
+}
+INCOMPATIBLE: frozenset[frozenset[str]] = frozenset(
+    frozenset(p) for p in [("apparel", "electronics"), ("food", "automotive"), ("food", "chemicals"), ("pets", "baby")]
+)
+
+
+def family(category: str) -> str | None:
+    c = category.lower()
+    for fam, kws in FAMILIES.items():
+        if any(k in c for k in kws):
+            return fam
+    return None
+
+
+def learned_category_pairs(ctx: StoreContext) -> set[frozenset[str]]:
+    counts: dict[frozenset[str], int] = {}
+    for o in ctx.orders:
+        cats = {p.category for ln in o.lines if (p := ctx.products.get(ln.product_id)) is not None}
+        if len(cats) < 2 or len(cats) > 20:
+            continue
+        for a, b in combinations(sorted(cats), 2):
+            k = frozenset((a, b))
+            counts[k] = counts.get(k, 0) + 1
+    return {k for k, c in counts.items() if c >= LEARNED_MIN_BASKETS}
+
+
+def categories_compatible(categories: Iterable[str], learned: set[frozenset[str]] | None = None) -> bool:
+    cats = sorted(set(categories))
+    for a, b in combinations(cats, 2):
+        if learned and frozenset((a, b)) in learned:
+            continue
+        fa, fb = family(a), family(b)
+        if fa and fb and fa != fb and frozenset((fa, fb)) in INCOMPATIBLE:
+            return False
+    return True
+
+
+def check(ctx: StoreContext, d: Draft, learned: set[frozenset[str]] | None = None) -> str | None:
+    """Reason the draft is rejected (a PolicyGateCounts field suffix), or None when it passes."""
+    prods = [ctx.products.get(pid) for pid in d.product_ids]
+    if any(p is None or not p.in_stock or (p.inventory is not None and p.inventory < q)
+           for p, (_, q, _) in zip(prods, d.lines)):
+        return "out_of_stock"
+    if d.pricing is None or bundle_margin(d.pricing, d.lines, ctx.products, ctx.assumed_margin).margin < MIN_MARGIN:
+        return "low_margin"
+    if d.generation_method == "association_rules" and (d.support or 0.0) < MIN_SUPPORT:
+        return "low_support"
+    if not validate_price_ladder(d.pricing, d.lines, ctx.products, assumed_margin=ctx.assumed_margin)[0]:
+        return "price_invalid"
+    if d.bundle_type in (BundleType.FBT, BundleType.FIXED):
+        if not categories_compatible([p.category for p in prods], learned):
+            return "incompatible_categories"
+    return None
+
+
+def apply_policy_gates(ctx: StoreContext, drafts: Sequence[Draft]) -> tuple[list[Draft], PolicyGateCounts]:
+    learned = learned_category_pairs(ctx) if any(d.bundle_type in (BundleType.FBT, BundleType.FIXED) for d in drafts) else set()
+    counts = {"out_of_stock": 0, "low_margin": 0, "low_support": 0, "price_invalid": 0, "incompatible_categories": 0}
+    ok: list[Draft] = []
+    for d in drafts:
+        r = check(ctx, d, learned)
+        if r is None:
+            ok.append(d)
+        else:
+            counts[r] += 1
+    return ok, PolicyGateCounts(
+        total_candidates=len(drafts),
+        rejected_out_of_stock=counts["out_of_stock"],
+        rejected_low_margin=counts["low_margin"],
+        rejected_low_support=counts["low_support"],
+        rejected_price_invalid=counts["price_invalid"],
+        rejected_incompatible_categories=counts["incompatible_categories"],
+        passed=len(ok),
+    )

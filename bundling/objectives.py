@@ -1,0 +1,232 @@
+"""Continuous objective scoring (seed 000 section 1): benefit x Wilson confidence = priority.
+
+The eight objectives follow the seed's *table* exactly. Where the seed's code block differs
+(``margin_variance_z`` and ``inventory_age_z``, ``items_std_z``), the table wins; the code
+block's extra metrics are still computed and reported in ``ObjectiveScore.inputs`` so the
+metrics record shows them.
+
+Metric definitions (all relative to the data's own reference time, never wall-clock, so
+replaying an upload is deterministic):
+
+* ``reference_time``: the newest timestamp in the data (max of order ``created_at`` and product
+  ``created_at``).
+* ``margin``: (price - cost) / price for products with a known cost and price > 0.
+* ``margin_iqr``: 75th minus 25th percentile (linear interpolation) of known margins; 0 if fewer
+  than 2 are known.
+* ``pct_high_margin``: share of all catalog SKUs with margin >= ``HIGH_MARGIN`` (0.4, the seed's
+  cold-start curation threshold); SKUs without cost count as not high-margin.
+* ``slow movers``: in-stock SKUs whose units sold in the last 30 days of the history are zero or
+  strictly below the 25th percentile of in-stock SKUs' 30-day units. With no orders at all there
+  is no velocity signal, so nothing is a slow mover.
+* ``inventory_age_z`` (reported only): (mean age of slow movers - mean age of in-stock SKUs) /
+  std of in-stock ages, age = days from ``created_at`` to the reference time; 0 if undefined.
+* ``avg_items``/``std_items``: mean and population std of distinct products per order.
+* ``items_std_z`` (reported only): std_items / avg_items (coefficient of variation).
+* ``pct_new_sku_30d``: share of SKUs created within 30 days of the reference time.
+* ``category_diversity``: Shannon entropy of the SKU-per-category distribution divided by
+  log(n_categories) (0 with one category).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Sequence
+
+import numpy as np
+
+from models.bundles import Objective, ObjectiveScore
+from models.catalog import Product
+from models.orders import OrderEvent
+
+from .stats import Z_95, wilson_ci_width
+
+HIGH_MARGIN = 0.4
+NEW_WINDOW_DAYS = 30
+VELOCITY_WINDOW_DAYS = 30
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def reference_time(catalog: Sequence[Product], orders: Sequence[OrderEvent]) -> datetime | None:
+    """Newest timestamp in the data (orders and product creation)."""
+    ts = [_aware(o.created_at) for o in orders] + [_aware(p.created_at) for p in catalog if p.created_at]
+    return max(ts) if ts else None
+
+
+@dataclass(frozen=True)
+class StoreMetrics:
+    """Every input of the benefit/confidence formulas, computed once per upload."""
+
+    total_skus: int
+    txn_count: int
+    margin_iqr: float
+    high_margin_count: int
+    pct_high_margin: float
+    slow_mover_ids: frozenset[str]
+    pct_slow_movers: float
+    inventory_age_z: float
+    avg_items: float
+    std_items: float
+    new_sku_ids: frozenset[str]
+    pct_new_sku_30d: float
+    n_categories: int
+    category_diversity: float
+    subscription_skus: int
+
+    @property
+    def slow_mover_count(self) -> int:
+        return len(self.slow_mover_ids)
+
+    @property
+    def new_sku_count(self) -> int:
+        return len(self.new_sku_ids)
+
+
+def units_last_window(orders: Sequence[OrderEvent], ref: datetime | None, days: int = VELOCITY_WINDOW_DAYS) -> dict[str, int]:
+    """Units sold per product in the ``days`` before the reference time."""
+    out: dict[str, int] = {}
+    if ref is None:
+        return out
+    since = ref - timedelta(days=days)
+    for o in orders:
+        if _aware(o.created_at) >= since:
+            for ln in o.lines:
+                out[ln.product_id] = out.get(ln.product_id, 0) + ln.quantity
+    return out
+
+
+def compute_metrics(catalog: Sequence[Product], orders: Sequence[OrderEvent]) -> StoreMetrics:
+    total = len(catalog)
+    ref = reference_time(catalog, orders)
+
+    margins = np.array([m for p in catalog if (m := p.margin) is not None], dtype=float)
+    iqr = float(np.percentile(margins, 75) - np.percentile(margins, 25)) if margins.size >= 2 else 0.0
+    high = int((margins >= HIGH_MARGIN).sum())
+
+    in_stock = [p for p in catalog if p.in_stock]
+    slow: set[str] = set()
+    age_z = 0.0
+    if orders and in_stock:
+        units = units_last_window(orders, ref)
+        vel = np.array([units.get(p.product_id, 0) for p in in_stock], dtype=float)
+        q25 = float(np.percentile(vel, 25))
+        slow = {p.product_id for p, v in zip(in_stock, vel) if v == 0 or v < q25}
+        if ref is not None:
+            ages = {p.product_id: (ref - _aware(p.created_at)).total_seconds() / 86400 for p in in_stock if p.created_at}
+            a = np.array(list(ages.values()))
+            sa = np.array([ages[s] for s in slow if s in ages])
+            if a.size >= 2 and sa.size and a.std() > 0:
+                age_z = float((sa.mean() - a.mean()) / a.std())
+
+    sizes = np.array([len({ln.product_id for ln in o.lines}) for o in orders], dtype=float)
+    avg_items = float(sizes.mean()) if sizes.size else 0.0
+    std_items = float(sizes.std()) if sizes.size else 0.0
+
+    new: set[str] = set()
+    if ref is not None:
+        since = ref - timedelta(days=NEW_WINDOW_DAYS)
+        new = {p.product_id for p in catalog if p.created_at and _aware(p.created_at) >= since}
+
+    cats: dict[str, int] = {}
+    for p in catalog:
+        cats[p.category] = cats.get(p.category, 0) + 1
+    k = len(cats)
+    if k >= 2:
+        q = np.array(list(cats.values()), dtype=float) / total
+        diversity = float(-(q * np.log(q)).sum() / math.log(k))
+    else:
+        diversity = 0.0
+
+    return StoreMetrics(
+        total_skus=total,
+        txn_count=len(orders),
+        margin_iqr=iqr,
+        high_margin_count=high,
+        pct_high_margin=high / total if total else 0.0,
+        slow_mover_ids=frozenset(slow),
+        pct_slow_movers=len(slow) / total if total else 0.0,
+        inventory_age_z=age_z,
+        avg_items=avg_items,
+        std_items=std_items,
+        new_sku_ids=frozenset(new),
+        pct_new_sku_30d=len(new) / total if total else 0.0,
+        n_categories=k,
+        category_diversity=diversity,
+        subscription_skus=sum(1 for p in catalog if p.subscription or any("subscri" in t.lower() for t in p.tags)),
+    )
+
+
+class ContinuousObjectiveScorer:
+    """Scores all eight objectives from the seed's table; ranks by priority = benefit x confidence."""
+
+    z: float = Z_95
+
+    def benefit_confidence(self, m: StoreMetrics) -> dict[Objective, tuple[float, float, dict[str, float]]]:
+        w = lambda k, n: wilson_ci_width(k, n, self.z)  # noqa: E731
+        txns = m.txn_count
+        return {
+            Objective.MARGIN_GUARD: (
+                m.margin_iqr / 0.3 + m.pct_high_margin,
+                1 - w(m.high_margin_count, m.total_skus),
+                {"margin_iqr": m.margin_iqr, "pct_high_margin": m.pct_high_margin, "high_margin_count": m.high_margin_count},
+            ),
+            Objective.CLEAR_SLOW_MOVERS: (
+                m.pct_slow_movers,
+                1 - w(m.slow_mover_count, m.total_skus),
+                {"pct_slow_movers": m.pct_slow_movers, "slow_mover_count": m.slow_mover_count, "inventory_age_z": m.inventory_age_z},
+            ),
+            Objective.INCREASE_AOV: (
+                (3 - m.avg_items) / 3 + m.std_items / 2,
+                min(1.0, txns / 100),
+                {
+                    "avg_items": m.avg_items,
+                    "std_items": m.std_items,
+                    "items_std_z": m.std_items / m.avg_items if m.avg_items else 0.0,
+                    "txn_count": txns,
+                },
+            ),
+            Objective.NEW_LAUNCH: (
+                m.pct_new_sku_30d * 5,
+                1 - w(m.new_sku_count, max(10, m.new_sku_count)),
+                {"pct_new_sku_30d": m.pct_new_sku_30d, "new_sku_count": m.new_sku_count},
+            ),
+            Objective.SEASONAL_PROMO: (0.4, min(0.8, txns / 50), {"txn_count": txns}),
+            Objective.CATEGORY_BUNDLE: (
+                m.category_diversity * 0.5,
+                min(1.0, m.n_categories / 5),
+                {"category_diversity": m.category_diversity, "n_categories": m.n_categories},
+            ),
+            Objective.GIFT_BOX: (0.3, min(0.7, m.total_skus / 20), {"skus": m.total_skus}),
+            Objective.SUBSCRIPTION_PUSH: (0.2, 0.5, {"subscription_skus": m.subscription_skus}),
+        }
+
+    def score(self, m: StoreMetrics) -> dict[Objective, ObjectiveScore]:
+        """Rank 1 = highest priority; ties keep the enum order (deterministic)."""
+        bc = self.benefit_confidence(m)
+        order = list(Objective)
+        ranked = sorted(order, key=lambda o: (-(bc[o][0] * bc[o][1]), order.index(o)))
+        return {
+            o: ObjectiveScore(
+                benefit=round(bc[o][0], 6),
+                confidence=round(bc[o][1], 6),
+                priority=round(bc[o][0] * bc[o][1], 6),
+                rank=ranked.index(o) + 1,
+                inputs={k: float(v) for k, v in bc[o][2].items()},
+            )
+            for o in order
+        }
+
+    def score_all_objectives(
+        self, catalog: Sequence[Product], orders: Sequence[OrderEvent]
+    ) -> tuple[StoreMetrics, dict[Objective, ObjectiveScore]]:
+        m = compute_metrics(catalog, orders)
+        return m, self.score(m)
+
+    @staticmethod
+    def select_objectives_with_budget(scores: dict[Objective, ObjectiveScore], max_objectives: int) -> list[Objective]:
+        """Top ``max_objectives`` by rank (see ``budget.max_objectives`` for the count)."""
+        return [o for o, _ in sorted(scores.items(), key=lambda kv: kv[1].rank)][:max_objectives]
