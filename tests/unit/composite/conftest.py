@@ -1,0 +1,54 @@
+"""Shared fixtures for the composite package: a small catalog, a fixed clock, the fake Anthropic server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+if str(ROOT) not in sys.path:  # tests.fakes must import however pytest was launched
+    sys.path.insert(0, str(ROOT))
+
+from composite.discovery import CatalogIndex, build_index  # noqa: E402
+from composite.llm import LLMClient  # noqa: E402
+from composite_testdata import NOW, make_catalog  # noqa: E402
+from models.catalog import Product  # noqa: E402
+from tests.fakes.anthropic_server import FakeAnthropic  # noqa: E402
+
+@pytest.fixture
+def now() -> dt.datetime:
+    return NOW
+
+
+@pytest.fixture
+def catalog() -> list[Product]:
+    return make_catalog()
+
+
+@pytest.fixture
+def index(catalog: list[Product]) -> CatalogIndex:
+    return build_index(catalog)
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeAnthropic]:
+    server = FakeAnthropic().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake(fake_server: FakeAnthropic) -> FakeAnthropic:
+    fake_server.reset()
+    return fake_server
+
+
+@pytest.fixture
+async def llm(fake: FakeAnthropic):
+    client = LLMClient(api_key="test-key", model="claude-test", timeout_s=0.5, base_url=fake.base_url)
+    yield client
+    await client.aclose()
