@@ -7,3 +7,5 @@ from .app import app
 from .http import orders as orders_http  # noqa: F401  (webhooks, popularity, health)
 
 __all__ = ["app"]
+from . import uploads  # noqa: F401,E402  (uploads agent, rolling-costs table, catalog-refs table)
+from .http import uploads as uploads_http  # noqa: F401,E402  (upload submission, bundles, upload status)

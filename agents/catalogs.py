@@ -1,0 +1,194 @@
+"""The catalog per store: a small changelog-backed reference, parsed catalogs in a local LRU.
+
+Why a reference and not the catalog: a store's catalog can be megabytes; one changelog record
+per store must stay far below Kafka's message size. The ``catalog-refs`` table (keyed by store,
+co-partitioned with uploads, orders and chat turns) holds the upload id and the catalog
+``UploadFile`` (inline text for small files, else a file:// URI in the upload store) with its
+sha256. Parsed catalogs live in a process-local LRU keyed by that sha256, so an unchanged
+catalog is parsed once per process however many stores or uploads share it. A summary (and
+the same reference) also goes to Redis, for HTTP readers on workers that do not own the store.
+
+Used by the uploads agent (``record_catalog``/``register_catalog_products``) and by the
+composite chat agent (``catalog_for``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from models import Product, UploadFile
+
+from . import readmodel
+from .app import app, settings
+
+log = logging.getLogger(__name__)
+
+LRU_SIZE = 64
+
+# store_id -> {"upload_id", "file": UploadFile as dict, "format", "sha256"}
+catalog_refs = app.Table("catalog-refs", default=None, partitions=settings.partitions, key_type=str, value_type=dict,
+                         help="Latest catalog reference per store (never the catalog itself).")
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    """A parsed catalog, read-only; ``by_id`` keeps the first row of a repeated product id."""
+
+    store_id: str
+    upload_id: str
+    products: list[Product]
+    currency: str = "USD"
+    sha256: str = ""
+    by_id: dict[str, Product] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, store_id: str, upload_id: str, products: Sequence[Product], sha256: str = "") -> "CatalogView":
+        by_id: dict[str, Product] = {}
+        for p in products:
+            by_id.setdefault(p.product_id, p)
+        return cls(store_id, upload_id, list(products), majority_currency(products), sha256, by_id)
+
+    def for_store(self, store_id: str, upload_id: str) -> "CatalogView":
+        """The same parsed products under another store/upload (identical files share one parse)."""
+        if store_id == self.store_id and upload_id == self.upload_id:
+            return self
+        return CatalogView(store_id, upload_id, self.products, self.currency, self.sha256, self.by_id)
+
+
+def majority_currency(products: Sequence[Product]) -> str:
+    counts = Counter(p.currency for p in products)
+    return counts.most_common(1)[0][0] if counts else "USD"
+
+
+def products_sha256(products: Sequence[Product]) -> str:
+    """Content hash of already-parsed products (for callers without the source file)."""
+    h = hashlib.sha256()
+    for p in products:
+        h.update(p.model_dump_json().encode())
+    return h.hexdigest()
+
+
+def make_ref(upload_id: str, upload_file: UploadFile) -> dict[str, Any]:
+    """The table value: small, self-contained, enough to re-parse the catalog on any worker."""
+    sha = upload_file.sha256 or hashlib.sha256((upload_file.inline_text or upload_file.uri or "").encode()).hexdigest()
+    return {
+        "upload_id": upload_id,
+        "file": upload_file.model_dump(mode="json"),
+        "format": upload_file.format,
+        "sha256": sha,
+    }
+
+
+class _Lru:
+    """sha256 -> CatalogView, least recently used evicted past ``size``."""
+
+    def __init__(self, size: int = LRU_SIZE) -> None:
+        self.size = size
+        self._d: OrderedDict[str, CatalogView] = OrderedDict()
+
+    def get(self, key: str) -> CatalogView | None:
+        view = self._d.get(key)
+        if view is not None:
+            self._d.move_to_end(key)
+        return view
+
+    def put(self, key: str, view: CatalogView) -> None:
+        self._d[key] = view
+        self._d.move_to_end(key)
+        while len(self._d) > self.size:
+            self._d.popitem(last=False)
+
+    def clear(self) -> None:
+        self._d.clear()
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+_parsed = _Lru()
+_registered: dict[str, CatalogView] = {}  # store -> products registered by a caller that parsed them
+
+
+def parse_catalog_file(upload_file: UploadFile) -> tuple[list[Product], Any]:
+    """Resolve (inline or upload-store URI) and parse; raises IngestError/ValueError when unusable."""
+    from ingest.catalog import read_catalog
+    from ingest.uploads import resolve_upload_file
+
+    data = resolve_upload_file(upload_file)
+    fmt = upload_file.format if upload_file.format not in ("", "auto") else None
+    return read_catalog(data, fmt, name=upload_file.filename or None)
+
+
+def register_catalog_products(store_id: str, upload_id: str, products: Sequence[Product], *,
+                              sha256: str | None = None) -> CatalogView:
+    """Cache products a caller already parsed; ``sha256`` (of the source file) lets a later
+    ``catalog_for`` that follows the table reference hit this parse instead of re-reading."""
+    key = sha256 or products_sha256(products)
+    view = CatalogView.build(store_id, upload_id, products, key)
+    _parsed.put(key, view)
+    _registered[store_id] = view
+    return view
+
+
+async def record_catalog(store_id: str, upload_id: str, upload_file: UploadFile) -> dict[str, Any]:
+    """Point the store at this upload's catalog (table + Redis). Call from the uploads agent,
+    inside the upload's event, so the changelog record lands on the store's partition."""
+    ref = make_ref(upload_id, upload_file)
+    catalog_refs[store_id] = ref
+    view = _parsed.get(ref["sha256"])
+    summary = {
+        "store_id": store_id, "upload_id": upload_id, "sha256": ref["sha256"], "format": ref["format"],
+        "products": len(view.products) if view else None,
+        "categories": sorted({p.category for p in view.products})[:200] if view else None,
+        "currency": view.currency if view else None,
+    }
+    await readmodel.redis_client().set(
+        readmodel.rkey("catalog", store_id), orjson.dumps({"summary": summary, "ref": ref}).decode())
+    return ref
+
+
+async def catalog_summary(store_id: str) -> dict[str, Any] | None:
+    raw = await readmodel.redis_client().get(readmodel.rkey("catalog", store_id))
+    return orjson.loads(raw)["summary"] if raw else None
+
+
+async def _ref_for(store_id: str) -> dict[str, Any] | None:
+    ref = catalog_refs.get(store_id)
+    if ref is not None:
+        return ref
+    raw = await readmodel.redis_client().get(readmodel.rkey("catalog", store_id))
+    return orjson.loads(raw)["ref"] if raw else None
+
+
+async def catalog_for(store_id: str) -> CatalogView | None:
+    """The store's latest catalog, or None when the store never uploaded one.
+
+    Order: the table reference (authoritative on the worker that owns the store), else the Redis
+    copy of it (any worker); the parse comes from the LRU or, once per sha256, from the file.
+    """
+    ref = await _ref_for(store_id)
+    registered = _registered.get(store_id)
+    if ref is None:
+        return registered
+    if registered is not None and registered.upload_id == ref["upload_id"]:
+        return registered
+    cached = _parsed.get(ref["sha256"])
+    if cached is not None:
+        return cached.for_store(store_id, ref["upload_id"])
+    try:
+        upload_file = UploadFile.model_validate(ref["file"])
+        products, _report = await asyncio.to_thread(parse_catalog_file, upload_file)
+    except Exception as exc:  # noqa: BLE001 - a vanished or corrupt file means "no catalog", not a crash
+        log.warning("catalog of store %s (upload %s) unreadable: %s", store_id, ref.get("upload_id"), exc)
+        return None
+    view = CatalogView.build(store_id, ref["upload_id"], products, ref["sha256"])
+    _parsed.put(ref["sha256"], view)
+    return view

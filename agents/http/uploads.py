@@ -1,0 +1,186 @@
+"""Upload submission, the latest bundle set per store, and an upload's status.
+
+``POST /api/v1/uploads`` reads the multipart body part by part with a byte budget per file
+(413 past ``max_upload_bytes`` without buffering the rest), checks that each file is a CSV of
+a known format (422 with the reason otherwise) and only then publishes one UploadEvent keyed by
+store: inline when small, else by reference to the upload store, so Kafka messages stay small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+import orjson
+from faust import web
+
+from models import UploadEvent
+
+from .. import readmodel
+from ..app import app, settings
+from ..upload_topics import uploads_topic
+from .common import HttpError, error_response
+
+CHUNK = 64 * 1024
+FIELD_LIMIT = 4096  # text fields (store id, formats) are short
+FILE_FIELDS = ("catalog", "orders")
+TEXT_FIELDS = ("store_id", "catalog_format", "orders_format", "upload_id", "requested_by")
+
+
+@dataclass
+class FilePart:
+    kind: str
+    filename: str
+    data: bytes
+    format: str | None = None
+
+
+async def read_part(part, limit: int, what: str) -> bytes:
+    """Read one multipart part, refusing (413) the moment it exceeds ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await part.read_chunk(CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(413, f"{what} exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_upload_form(request: web.Request) -> tuple[dict[str, str], dict[str, FilePart]]:
+    limit = settings.max_upload_bytes
+    declared = request.content_length
+    if declared is not None and declared > 2 * limit + 64 * 1024:
+        raise HttpError(413, f"body of {declared} bytes exceeds the limit of {limit} bytes per file")
+    if not (request.content_type or "").startswith("multipart/"):
+        raise HttpError(415, "expected multipart/form-data with fields store_id, catalog and orders")
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        raise HttpError(400, f"unreadable multipart body: {exc}") from exc
+    fields: dict[str, str] = {}
+    files: dict[str, FilePart] = {}
+    while True:
+        part = await reader.next()
+        if part is None:
+            break
+        name = part.name or ""
+        if name in FILE_FIELDS:
+            if name in files:
+                raise HttpError(422, f"field {name!r} given twice")
+            data = await read_part(part, limit, f"{name} file")
+            files[name] = FilePart(name, part.filename or name, data)
+        elif name in TEXT_FIELDS:
+            raw = await read_part(part, FIELD_LIMIT, f"field {name}")
+            try:
+                fields[name] = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                raise HttpError(422, f"field {name!r} is not UTF-8") from exc
+        else:
+            await read_part(part, limit, f"field {name}")  # drain unknown parts within the same budget
+    return fields, files
+
+
+def check_form(fields: dict[str, str], files: dict[str, FilePart]) -> str:
+    store_id = fields.get("store_id", "")
+    if not store_id:
+        raise HttpError(422, "missing field store_id")
+    if len(store_id) > 200 or any(c in store_id for c in "\x1f\n\r\t/"):
+        raise HttpError(422, "store_id must be 1-200 characters without control characters or '/'")
+    if "catalog" not in files:
+        raise HttpError(422, "missing file field catalog")
+    for part in files.values():
+        part.format = fields.get(f"{part.kind}_format") or None
+        if not part.data.strip():
+            raise HttpError(422, f"{part.kind} file {part.filename!r} is empty")
+    return store_id
+
+
+def detect_formats(files: dict[str, FilePart]) -> None:
+    """Header-level check of each file (CSV? known format? required columns?), in a thread."""
+    from ingest.catalog import detect_catalog_format
+    from ingest.errors import IngestError
+    from ingest.orders import detect_orders_format
+
+    for part in files.values():
+        try:
+            if part.kind == "catalog":
+                part.format = part.format or detect_catalog_format(part.data, part.filename)
+                _check_columns_catalog(part)
+            else:
+                part.format = part.format or detect_orders_format(part.data, part.filename)
+                _check_columns_orders(part)
+        except IngestError as exc:
+            raise HttpError(422, f"{part.kind}: {exc}", [
+                {"file": part.filename, "kind": part.kind, "missing": list(exc.missing)}]) from exc
+
+
+def _check_columns_orders(part: FilePart) -> None:
+    from ingest.orders import open_orders
+
+    open_orders(part.data, part.format, name=part.filename).table.close()
+
+
+def _check_columns_catalog(part: FilePart) -> None:
+    from ingest.catalog import open_catalog
+
+    open_catalog(part.data, part.format, name=part.filename).table.close()
+
+
+def build_event(store_id: str, files: dict[str, FilePart], upload_id: str | None) -> UploadEvent:
+    """Inline or by reference per ``inline_upload_bytes`` (writes the upload store when large)."""
+    from ingest.uploads import build_upload_event
+
+    return build_upload_event(
+        store_id=store_id, upload_id=upload_id or uuid.uuid4().hex,
+        catalog=(files["catalog"].data, files["catalog"].filename, files["catalog"].format),
+        orders=(files["orders"].data, files["orders"].filename, files["orders"].format) if "orders" in files else None,
+        settings=settings,
+    )
+
+
+@app.page("/api/v1/uploads")
+class Uploads(web.View):
+    """Accept a store upload; 202 once the UploadEvent is on the uploads topic."""
+
+    async def post(self, request: web.Request) -> web.Response:
+        try:
+            fields, files = await read_upload_form(request)
+            store_id = check_form(fields, files)
+            await asyncio.to_thread(detect_formats, files)
+            event = await asyncio.to_thread(build_event, store_id, files, fields.get("upload_id"))
+        except HttpError as exc:
+            return error_response(self, exc)
+        await readmodel.redis_client().set(readmodel.rkey("upload", event.upload_id), orjson.dumps({
+            "upload_id": event.upload_id, "store_id": store_id, "status": "accepted",
+        }).decode(), ex=7 * 24 * 3600, nx=True)
+        await uploads_topic.send(key=store_id.encode(), value=event.to_bytes())
+        return self.json({"upload_id": event.upload_id, "store_id": store_id, "status": "accepted",
+                          "files": [{"kind": f.kind, "format": f.format, "by_reference": f.uri is not None,
+                                     "size_bytes": f.size_bytes} for f in event.files]}, status=202)
+
+
+@app.page("/api/v1/stores/{store}/bundles")
+class StoreBundles(web.View):
+    """The latest BundleSet of the store (ok or error), as the uploads agent stored it."""
+
+    async def get(self, request: web.Request, store: str) -> web.Response:
+        raw = await readmodel.redis_client().get(readmodel.rkey("bundles", store))
+        if raw is None:
+            return self.json({"error": f"no bundle set for store {store!r}"}, status=404)
+        return self.bytes(raw.encode(), content_type="application/json")
+
+
+@app.page("/api/v1/uploads/{upload_id}")
+class UploadStatus(web.View):
+    """accepted -> done | error, with the bundle count once the set is out."""
+
+    async def get(self, request: web.Request, upload_id: str) -> web.Response:
+        raw = await readmodel.redis_client().get(readmodel.rkey("upload", upload_id))
+        if raw is None:
+            return self.json({"error": f"unknown upload {upload_id!r}"}, status=404)
+        return self.bytes(raw.encode(), content_type="application/json")
