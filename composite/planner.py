@@ -157,17 +157,19 @@ def plan(
     last_cat = _last_category(state)
     probes = state.probes_asked
 
-    if exp_now and exp_now != old.experience:  # a new plan: keep only who the shopper is (diet)
+    switched = bool(exp_now and exp_now != old.experience)
+    if switched:  # a new plan: keep only who the shopper is (diet), which alone is no reason to skip probing
         old = Entities(dietary=list(old.dietary))
         probes = 0
     merged = merge_entities(old, new)
+    details = has_details(new) if switched else has_details(merged)
 
     if exp_now or (in_composite and not (cat and SHOW_VERB.search(turn_text))):
         exp = exp_now or old.experience
         merged = merged.model_copy(update={"experience": exp})
         cats = list(config.experiences[exp])  # type: ignore[index]
-        if show_now or has_details(merged) or probes >= MAX_PROBES:
-            why = "shopper asked for options" if show_now else ("details known" if has_details(merged) else "already probed")
+        if show_now or details or probes >= MAX_PROBES:
+            why = "shopper asked for options" if show_now else ("details known" if details else "already probed")
             return PlanDecision(action="fetch", intent="discover_composite", entities=merged, experience=exp,
                                 categories=cats, reason=why)
         qs = composite_questions(exp, merged, cats)
