@@ -11,7 +11,6 @@ import base64
 import hashlib
 import logging
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -22,10 +21,11 @@ from bundlestream.settings import Settings
 from deploy import procs
 from deploy.aio import run_sync
 from deploy.config import (
-    Endpoint, kafka_command, kafka_endpoints, kafka_layout, render_log4j_properties,
+    kafka_command, kafka_endpoints, kafka_layout, render_log4j_properties,
     render_server_properties,
 )
 from deploy.errors import StackError
+from deploy.net import port_open
 
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 READY_TIMEOUT_S = 90.0
@@ -111,14 +111,6 @@ def format_storage(settings: Settings, java: str, log: Log = print) -> None:
     )
     if result.returncode != 0:
         raise StackError(f"kafka storage format failed:\n{result.stdout}{result.stderr}")
-
-
-def port_open(endpoint: Endpoint, timeout_s: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((endpoint.host, endpoint.port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
 
 
 async def _metadata_ok(bootstrap: str, timeout_s: float) -> bool:

@@ -1,0 +1,37 @@
+# bundlestream: the two commands of the README and their building blocks.
+#   make demo   local Kafka + Redis, then the live demo on a real order history
+#   make test   local Kafka + Redis, then every unit and integration test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: venv up demo test down status topics
+
+venv: $(STAMP)
+
+# Reinstall only when the project's metadata changed.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+up: venv
+	$(BIN)/bundlestream dev up
+
+demo: up
+	$(BIN)/bundlestream demo
+
+test: up
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+topics: up
+	$(BIN)/bundlestream topics create
+
+status: venv
+	$(BIN)/bundlestream dev status
+
+down:
+	@if [ -x $(BIN)/bundlestream ]; then $(BIN)/bundlestream dev down; else echo "no venv: nothing to stop"; fi

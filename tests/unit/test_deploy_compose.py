@@ -1,0 +1,63 @@
+"""docker-compose.yml parses, wires the services the design needs, and only sets real settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bundlestream.settings import Settings
+
+yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse docker-compose.yml")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _env(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return env
+
+
+def test_services(compose: dict) -> None:
+    services = compose["services"]
+    assert {"kafka", "redis", "topics", "worker"} <= set(services)
+    assert services["kafka"]["image"] == "apache/kafka:3.9.1"
+    assert str(services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false"
+    assert services["topics"]["command"] == ["bundlestream", "topics", "create"]
+    assert services["topics"]["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert (ROOT / services["topics"]["build"]["dockerfile"]).is_file()
+    worker = services["worker"]
+    assert "replicas" in worker["deploy"]
+    assert worker["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    assert "/healthz" in " ".join(worker["healthcheck"]["test"])
+    for name in ("kafka", "redis", "worker"):
+        assert "healthcheck" in services[name], name
+
+
+def test_bundlestream_env_keys_are_real_settings(compose: dict) -> None:
+    fields = set(Settings.model_fields)
+    prefix = "BUNDLESTREAM_"
+    seen = 0
+    for name, service in compose["services"].items():
+        for key in _env(service):
+            if key.startswith(prefix):
+                seen += 1
+                assert key[len(prefix):].lower() in fields, f"{name}: {key} is not a Settings field"
+    assert seen > 0
+
+
+def test_dockerfile_env_keys_are_real_settings() -> None:
+    fields = set(Settings.model_fields)
+    text = (ROOT / "deploy" / "Dockerfile").read_text()
+    keys = {tok.split("=")[0] for tok in text.replace("\\", " ").split() if tok.startswith("BUNDLESTREAM_") and "=" in tok}
+    assert keys, "Dockerfile sets no BUNDLESTREAM_ settings"
+    for key in keys:
+        assert key[len("BUNDLESTREAM_"):].lower() in fields, key
+    assert "python:3.11-slim" in text and '"bundlestream", "worker"' in text
