@@ -1,0 +1,234 @@
+"""Catalog CSVs -> ``Product``s: the generic CSV and Shopify product exports (classic and current).
+
+Generic catalog CSV (header names are case-insensitive; only the first three are required)::
+
+    product_id, title, price [, category | type, tags, description, cost, inventory, created_at,
+                              rating, partner_id, partner_name, status, subscription, currency]
+
+``tags`` are separated by commas, ``|`` or ``;``. Empty optional cells mean unknown.
+Shopify exports: one row per variant, product-level fields on the handle's first row only,
+and rows with nothing but an image attach to their handle (counted as ``attached_rows``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from models import Partner, Product
+
+from .cells import CellError, parse_datetime, parse_float, parse_int, safe_text, slug, strip_html, truthy
+from .errors import IngestError
+from .report import IngestReport
+from .source import CsvTable, Source, detect, source_name
+
+CATALOG_FORMATS = ("generic", "shopify_products")
+SIGNATURES: dict[str, tuple[str, ...]] = {
+    "shopify_products": ("Handle", "Title", "Variant Price"),
+    "generic": ("product_id", "title", "price"),
+}
+_TAG_SPLIT = re.compile(r"[,|;]")
+
+_GENERIC_REQUIRED = {"product_id": ("product_id",), "title": ("title",), "price": ("price",)}
+_GENERIC_OPTIONAL = {
+    "category": ("category", "type"), "tags": ("tags",), "description": ("description",), "cost": ("cost",),
+    "inventory": ("inventory",), "created_at": ("created_at",), "rating": ("rating",),
+    "partner_id": ("partner_id",), "partner_name": ("partner_name",), "status": ("status",),
+    "subscription": ("subscription",), "currency": ("currency",),
+}
+_SHOPIFY_REQUIRED = {"handle": ("Handle",), "title": ("Title",), "price": ("Variant Price",)}
+_SHOPIFY_OPTIONAL = {
+    "body": ("Body (HTML)", "Description"), "vendor": ("Vendor",), "type": ("Type",),
+    "product_category": ("Product Category", "Standard Product Type", "Custom Product Type"),
+    "tags": ("Tags",), "published": ("Published",), "status": ("Status",),
+    "option1": ("Option1 Value",), "option2": ("Option2 Value",), "option3": ("Option3 Value",),
+    "sku": ("Variant SKU",), "inventory": ("Variant Inventory Qty",), "cost": ("Cost per item",),
+    "image": ("Image Src",), "variant_image": ("Variant Image",), "gift_card": ("Gift Card",),
+}
+
+
+@dataclass
+class CatalogResult:
+    products: list[Product]
+    report: IngestReport
+    images: dict[str, list[str]] = field(default_factory=dict)  # Shopify handle -> image URLs
+
+
+def parse_catalog(source: Source, fmt: str | None = None, *, name: str | None = None,
+                  currency: str = "USD") -> CatalogResult:
+    """Parse a catalog CSV. Raises IngestError only when the file as a whole is unusable."""
+    report = IngestReport(file=source_name(source, name))
+    started = time.perf_counter()
+    with CsvTable(source, report) as table:
+        if fmt is None:
+            fmt = detect(table.header, SIGNATURES, report.file, "catalog")
+        report.format = fmt
+        if fmt == "generic":
+            cols = table.columns(_GENERIC_REQUIRED, _GENERIC_OPTIONAL, fmt)
+            result = CatalogResult(list(_generic(table, cols, report, currency)), report)
+        elif fmt == "shopify_products":
+            cols = table.columns(_SHOPIFY_REQUIRED, _SHOPIFY_OPTIONAL, fmt)
+            result = CatalogResult([], report)
+            result.products = list(_shopify(table, cols, report, currency, result.images))
+        else:
+            raise IngestError(f"unknown catalog format {fmt!r} (one of {', '.join(CATALOG_FORMATS)})", file=report.file)
+    report.parse_ms = (time.perf_counter() - started) * 1000
+    report.events = len(result.products)
+    return result
+
+
+class _Row:
+    """Field access for one row with formula neutralisation and bad-cell errors."""
+
+    __slots__ = ("row", "cols", "line", "report")
+
+    def __init__(self, row: list[str], cols: dict[str, int], line: int, report: IngestReport) -> None:
+        self.row, self.cols, self.line, self.report = row, cols, line, report
+
+    def raw(self, key: str) -> str:
+        idx = self.cols.get(key)
+        return self.row[idx].strip() if idx is not None else ""
+
+    def text(self, key: str) -> str:
+        value, was_formula = safe_text(self.raw(key))
+        if was_formula:
+            self.report.warn(self.line, "formula_neutralised", f"{key} {value[1:41]!r} starts like a spreadsheet formula")
+        return value
+
+    def number(self, key: str, parse: Callable[[str, str], Any]) -> Any:
+        value = self.raw(key)
+        return parse(value, key) if value else None
+
+
+def _product(r: _Row, data: dict[str, Any]) -> Product | None:
+    """Validate once; any remaining constraint (lengths, ranges) becomes a bad row with its line."""
+    try:
+        return Product.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        r.report.bad(r.line, "invalid_product", f"{'.'.join(map(str, err['loc']))}: {err['msg']}")
+        return None
+
+
+def _money(r: _Row, key: str, required: bool) -> float | None:
+    value = r.number(key, parse_float)
+    if value is None:
+        if required:
+            raise CellError(f"missing_{key}", f"{key} is empty")
+        return None
+    if value < 0:
+        raise CellError(f"negative_{key}", f"{key} {value} is negative")
+    return value
+
+
+def _generic(table: CsvTable, cols: dict[str, int], report: IngestReport, currency: str) -> Iterator[Product]:
+    first_line: dict[str, int] = {}
+    for line, row in table.rows():
+        r = _Row(row, cols, line, report)
+        product_id = r.text("product_id")
+        if not product_id:
+            report.bad(line, "missing_product_id", "product_id is empty")
+            continue
+        if product_id in first_line:
+            report.bad(line, "duplicate_product_id", f"{product_id!r} already defined on line {first_line[product_id]}")
+            continue
+        try:
+            price = _money(r, "price", True)
+            cost = _money(r, "cost", False)
+            inventory = r.number("inventory", parse_int)
+            rating = r.number("rating", parse_float)
+            created = r.raw("created_at")
+            created_at = parse_datetime(created) if created else None
+        except CellError as exc:
+            report.bad(line, exc.code, str(exc))
+            continue
+        partner_id, partner_name = r.text("partner_id"), r.text("partner_name")
+        data: dict[str, Any] = {
+            "product_id": product_id, "title": r.text("title")[:500],
+            "category": (r.text("category") or "uncategorized")[:200],
+            "tags": [t for t in (safe_text(x.strip())[0] for x in _TAG_SPLIT.split(r.raw("tags"))) if t][:100],
+            "description": strip_html(r.text("description"))[:20_000], "price": price, "cost": cost,
+            "inventory": inventory, "created_at": created_at, "rating": rating,
+            "currency": (r.raw("currency").upper() or currency),
+            "status": (r.raw("status").lower() or "active")[:32], "subscription": truthy(r.raw("subscription")),
+        }
+        if partner_id or partner_name:
+            data["partner"] = {"partner_id": partner_id or slug(partner_name) or partner_name, "name": partner_name}
+        product = _product(r, data)
+        if product is not None:
+            first_line[product_id] = line
+            report.used_rows += 1
+            yield product
+
+
+def _shopify(table: CsvTable, cols: dict[str, int], report: IngestReport, currency: str,
+             images: dict[str, list[str]]) -> Iterator[Product]:
+    parents: dict[str, dict[str, Any]] = {}  # handle -> product-level fields from its first row
+    ids: dict[str, int] = {}
+    for line, row in table.rows():
+        r = _Row(row, cols, line, report)
+        handle = r.text("handle")
+        if not handle:
+            report.bad(line, "missing_handle", "Handle is empty")
+            continue
+        image = r.raw("image")
+        parent = parents.get(handle)
+        if parent is None:
+            if not r.raw("title"):
+                report.bad(line, "orphan_variant", f"first row of handle {handle!r} has no Title")
+                continue
+            parent = parents[handle] = _shopify_parent(r)
+        options = [v for v in (r.raw("option1"), r.raw("option2"), r.raw("option3")) if v]
+        if not options and not r.raw("price") and not r.raw("sku"):
+            if image:  # image continuation row: belongs to the handle, is not a product
+                images.setdefault(handle, []).append(image)
+                report.attached_rows += 1
+            else:
+                report.bad(line, "empty_variant", f"row of handle {handle!r} has neither a variant nor an image")
+            continue
+        if image:
+            images.setdefault(handle, []).append(image)
+        try:
+            price = _money(r, "price", True)
+            cost = _money(r, "cost", False)
+            inventory = r.number("inventory", parse_int)
+        except CellError as exc:
+            report.bad(line, exc.code, str(exc))
+            continue
+        real_options = [o for o in options if o != "Default Title"]
+        sku = r.text("sku")
+        product_id = sku or "/".join([handle, *(slug(o) or o for o in real_options)])
+        if product_id in ids:
+            report.bad(line, "duplicate_product_id", f"{product_id!r} already defined on line {ids[product_id]}")
+            continue
+        title = parent["title"] + (" - " + " / ".join(safe_text(o)[0] for o in real_options) if real_options else "")
+        data = {**parent, "product_id": product_id, "title": title[:500], "price": price, "cost": cost,
+                "inventory": inventory, "currency": currency}
+        product = _product(r, data)
+        if product is not None:
+            ids[product_id] = line
+            report.used_rows += 1
+            yield product
+
+
+def _shopify_parent(r: _Row) -> dict[str, Any]:
+    """Product-level fields; ``Type`` is the merchant's own short category, else the taxonomy leaf."""
+    category = r.text("type") or r.text("product_category").split(">")[-1].strip() or "uncategorized"
+    status = r.raw("status").lower()
+    if not status:
+        published = r.raw("published").lower()
+        status = "draft" if published in {"false", "no", "0"} else "active"
+    vendor = r.text("vendor")
+    parent: dict[str, Any] = {
+        "title": r.text("title"), "category": category[:200],
+        "tags": [t for t in (safe_text(x.strip())[0] for x in r.raw("tags").split(",")) if t][:100],
+        "description": strip_html(r.text("body"))[:20_000], "status": status[:32],
+    }
+    if vendor:
+        parent["partner"] = Partner(partner_id=slug(vendor) or vendor, name=vendor)
+    return parent

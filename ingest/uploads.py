@@ -1,0 +1,104 @@
+"""Store uploads as events: small files travel inline, large ones by reference to the upload store.
+
+Kafka messages stay small (the broker's default max message is 1 MiB), and the stored file is
+named by its sha256 so re-uploading the same file costs nothing and the name cannot be chosen
+by the uploader. Readers only follow ``file://`` URIs that resolve inside the upload store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from bundlestream.settings import Settings, get_settings
+from models import UploadEvent, UploadFile
+
+from .catalog import SIGNATURES as CATALOG_SIGNATURES
+from .errors import IngestError
+from .orders import SIGNATURES as ORDER_SIGNATURES
+from .report import IngestReport
+from .source import CsvTable, detect
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _detect(path: Path, kind: str) -> str:
+    """Check the header now, so an unusable file never reaches a topic."""
+    report = IngestReport(file=path.name)
+    with CsvTable(path, report) as table:
+        return detect(table.header, CATALOG_SIGNATURES if kind == "catalog" else ORDER_SIGNATURES, path.name, kind)
+
+
+def _ext(path: Path) -> str:
+    suffixes = "".join(s for s in path.suffixes[-2:] if s.replace(".", "").isalnum()).lower()
+    return suffixes.lstrip(".") or "csv"
+
+
+def build_upload_file(kind: str, path: str | os.PathLike, fmt: str | None, settings: Settings) -> UploadFile:
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError("no such file", file=str(path))
+    size = path.stat().st_size
+    if size > settings.max_upload_bytes:
+        raise IngestError(f"{size} bytes exceeds max_upload_bytes {settings.max_upload_bytes}", file=path.name)
+    fmt = fmt or _detect(path, kind)
+    sha = _sha256(path)
+    common = {"kind": kind, "format": fmt, "filename": path.name, "sha256": sha, "size_bytes": size}
+    if size <= settings.inline_upload_bytes:
+        raw = path.read_bytes()
+        try:
+            return UploadFile(inline_text=raw.decode("utf-8"), **common)
+        except UnicodeDecodeError:
+            pass  # gzip or other non-text bytes: send by reference instead
+    store = Path(settings.upload_store_dir)
+    store.mkdir(parents=True, exist_ok=True)
+    target = store / f"{sha}.{_ext(path)}"
+    if not target.exists():
+        fd, tmp = tempfile.mkstemp(dir=store, prefix=".incoming-")
+        os.close(fd)
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)  # atomic: readers never see a half-written file
+    return UploadFile(uri=target.resolve().as_uri(), **common)
+
+
+def build_upload_event(store_id: str, catalog_path: str | os.PathLike, catalog_format: str | None,
+                       orders_path: str | os.PathLike | None, orders_format: str | None,
+                       settings: Settings | None = None, *, requested_by: str | None = None) -> UploadEvent:
+    """One UploadEvent for a catalog and (optionally) an order history; formats auto-detected if None."""
+    settings = settings or get_settings()
+    files = [build_upload_file("catalog", catalog_path, catalog_format, settings)]
+    if orders_path is not None:
+        files.append(build_upload_file("orders", orders_path, orders_format, settings))
+    return UploadEvent(upload_id=uuid.uuid4().hex, store_id=store_id, files=files, requested_by=requested_by)
+
+
+def resolve_upload_file(upload_file: UploadFile, settings: Settings | None = None) -> bytes:
+    """The file's bytes; a URI must be file:// and resolve inside the upload store (no traversal)."""
+    if upload_file.inline_text is not None:
+        return upload_file.inline_text.encode("utf-8")
+    settings = settings or get_settings()
+    uri = urlparse(upload_file.uri or "")
+    if uri.scheme != "file" or uri.netloc not in ("", "localhost"):
+        raise IngestError(f"refusing upload URI {upload_file.uri!r}: only file:// URIs into the upload store")
+    store = Path(settings.upload_store_dir).resolve()
+    path = Path(unquote(uri.path)).resolve()
+    if not path.is_relative_to(store):
+        raise IngestError(f"refusing upload URI {upload_file.uri!r}: outside the upload store {store}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(f"upload file unreadable: {exc.strerror or exc}", file=path.name) from exc
+    if upload_file.sha256 and hashlib.sha256(data).hexdigest() != upload_file.sha256:
+        raise IngestError("upload file does not match its sha256", file=path.name)
+    return data
