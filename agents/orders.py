@@ -18,7 +18,7 @@ from . import readmodel
 from .app import app, settings
 from .batching import as_current_event, last_event_per_partition
 from .dead_letters import send_dead_letter
-from .tables import category_transactions, processed_orders, sold_counts
+from .tables import category_transactions, processed_orders, sold_counts, store_orders
 from .topics import orders_dlq, orders_topic
 
 log = logging.getLogger(__name__)
@@ -38,16 +38,19 @@ async def process_order_batch(events: list[EventT]) -> None:
         read_sold=lambda k: SoldCount.from_json(sold_counts.get(k)),
         read_category=lambda k: CategoryTally.from_json(category_transactions.get(k)),
         read_seen=processed_orders.get,
+        read_store_orders=lambda store: CategoryTally.from_json(store_orders.get(store)),
     )
     anchor = last_event_per_partition(events)
-    for partition, (sold_keys, category_keys, seen_keys) in writes_by_partition(updates).items():
+    for partition, writes in writes_by_partition(updates).items():
         with as_current_event(anchor[partition]):
-            for key in sold_keys:
+            for key in writes.sold:
                 sold_counts[key] = updates.sold[key].to_json()
-            for key in category_keys:
+            for key in writes.categories:
                 category_transactions[key] = updates.categories[key].to_json()
+            for store in writes.stores:
+                store_orders[store] = updates.store_orders[store].to_json()
             # processed-order markers last: a crash before them is covered by the watermarks
-            for key in seen_keys:
+            for key in writes.seen:
                 processed_orders[key] = updates.seen[key][1]
     await readmodel.write_popularity(updates)
     if updates.duplicate_orders:

@@ -29,7 +29,7 @@ def rkey(*parts: str) -> str:
 
 
 async def write_popularity(updates: PopularityUpdates) -> None:
-    if not updates.sold and not updates.categories:
+    if not updates.sold and not updates.categories and not updates.store_orders:
         return
     pipe = redis_client().pipeline(transaction=False)
     for key, sold in updates.sold.items():
@@ -46,6 +46,8 @@ async def write_popularity(updates: PopularityUpdates) -> None:
     for key, tally in updates.categories.items():
         store, category = split_key(key)
         pipe.hset(rkey("cattx", store), category, tally.orders)
+    for store, tally in updates.store_orders.items():
+        pipe.set(rkey("orders", store), tally.orders)
     await pipe.execute()
 
 
@@ -63,9 +65,11 @@ async def read_popularity(store: str, category: str | None, limit: int) -> dict[
         titles_list, units, cats = await pipe.execute()
         titles = dict(zip(ids, titles_list))
     tallies = await r.hgetall(rkey("cattx", store))
+    orders_counted = int(await r.get(rkey("orders", store)) or 0)
     return {
         "store_id": store,
         "category": category,
+        "orders_counted": orders_counted,
         "products": [
             {"product_id": pid, "title": titles.get(pid) or "", "category": cats[i] if cats else None,
              "orders": int(score), "units": int(units[i] or 0) if units else 0}

@@ -15,3 +15,6 @@ category_transactions = app.Table("category-transactions", default=None, partiti
 processed_orders = app.Table("processed-orders", default=None, partitions=settings.partitions,
                              key_type=str, value_type=int,
                              help="Processed order ids for idempotency.")
+# store -> [distinct orders counted, source partition, source offset]
+store_orders = app.Table("store-orders", default=None, partitions=settings.partitions, key_type=str, value_type=list,
+                         help="Distinct orders counted per store.")

@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ingest.cli",              # publish orders|upload
     "evaluation.cli",          # eval
     "bundlestream.docs_cli",   # docs (AsyncAPI, JSON Schemas, README tables)
+    "bundlestream.demo",       # demo (the README's first command)
 )
 
 

@@ -11,7 +11,7 @@ from .split import DEFAULT_SEED, HOLDOUT_FRACTION
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="offline evaluation: engine vs baselines on a 20% time holdout")
+    p = sub.add_parser("eval", help="offline evaluation: engine vs baselines on a 20%% time holdout")
     p.add_argument("--orders", required=True, help="order history file (.csv or .csv.gz)")
     p.add_argument("--format", default="auto", choices=FORMATS, help="order file format (default: sniff)")
     p.add_argument("--catalog", default=None, help="optional catalog file for the engine")

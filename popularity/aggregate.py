@@ -78,6 +78,7 @@ class PopularityUpdates:
     sold: dict[str, SoldCount] = field(default_factory=dict)
     categories: dict[str, CategoryTally] = field(default_factory=dict)
     seen: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (partition, first offset)
+    store_orders: dict[str, CategoryTally] = field(default_factory=dict)  # store -> distinct orders counted
     titles: dict[str, str] = field(default_factory=dict)      # sold key -> product title, for readers
     product_categories: dict[str, str] = field(default_factory=dict)  # sold key -> category
     applied_orders: int = 0
@@ -94,6 +95,7 @@ def plan_updates(
     read_sold: Callable[[str], SoldCount | None],
     read_category: Callable[[str], CategoryTally | None],
     read_seen: Callable[[str], int | None],
+    read_store_orders: Callable[[str], CategoryTally | None] = lambda _store: None,
 ) -> PopularityUpdates:
     """Fold a batch (in offset order per partition) into the final value of every touched key."""
     out = PopularityUpdates()
@@ -130,6 +132,13 @@ def plan_updates(
             base_units, base_orders = (current.units, current.orders) if current else (0, 0)
             out.sold[sold_key] = SoldCount(base_units + units, base_orders + 1, item.partition, item.offset)
 
+        current_store = out.store_orders.get(order.store_id) or read_store_orders(order.store_id)
+        if current_store is None or not _already_applied(
+            item.partition, item.offset, current_store.partition, current_store.offset
+        ):
+            base_orders = current_store.orders if current_store else 0
+            out.store_orders[order.store_id] = CategoryTally(base_orders + 1, item.partition, item.offset)
+
         for category in categories:
             cat_key = key_of(order.store_id, category)
             current_cat = out.categories.get(cat_key) or read_category(cat_key)
@@ -142,7 +151,7 @@ def plan_updates(
     return out
 
 
-def ground_truth(orders: Sequence[OrderEvent]) -> tuple[dict[tuple[str, str], tuple[int, int]], dict[tuple[str, str], int]]:
+def ground_truth(orders: Sequence[OrderEvent]) -> tuple[dict[tuple[str, str], tuple[int, int]], dict[tuple[str, str], int]]:  # noqa: E501
     """Reference counts straight from the input, first copy of each (store, order_id) only.
 
     Tests and the demo compare live tables against this.
@@ -167,13 +176,25 @@ def ground_truth(orders: Sequence[OrderEvent]) -> tuple[dict[tuple[str, str], tu
     return sold, cats
 
 
-def writes_by_partition(updates: PopularityUpdates) -> dict[int, tuple[list[str], list[str], list[str]]]:
+@dataclass
+class PartitionWrites:
+    """Keys of each table to write while an event of one source partition is current."""
+
+    sold: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    stores: list[str] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+
+
+def writes_by_partition(updates: PopularityUpdates) -> dict[int, PartitionWrites]:
     """Group the touched keys by the source partition whose changelog must carry them."""
-    groups: dict[int, tuple[list[str], list[str], list[str]]] = {}
+    groups: dict[int, PartitionWrites] = {}
     for key, sold in updates.sold.items():
-        groups.setdefault(sold.partition, ([], [], []))[0].append(key)
+        groups.setdefault(sold.partition, PartitionWrites()).sold.append(key)
     for key, tally in updates.categories.items():
-        groups.setdefault(tally.partition, ([], [], []))[1].append(key)
+        groups.setdefault(tally.partition, PartitionWrites()).categories.append(key)
+    for store, tally in updates.store_orders.items():
+        groups.setdefault(tally.partition, PartitionWrites()).stores.append(store)
     for key, (partition, _offset) in updates.seen.items():
-        groups.setdefault(partition, ([], [], []))[2].append(key)
+        groups.setdefault(partition, PartitionWrites()).seen.append(key)
     return groups
