@@ -119,12 +119,14 @@ _registered: dict[str, CatalogView] = {}  # store -> products registered by a ca
 
 def parse_catalog_file(upload_file: UploadFile) -> tuple[list[Product], Any]:
     """Resolve (inline or upload-store URI) and parse; raises IngestError/ValueError when unusable."""
-    from ingest.catalog import read_catalog
-    from ingest.uploads import resolve_upload_file
+    from ingest.catalog import parse_catalog
 
-    data = resolve_upload_file(upload_file)
+    from .uploads import resolve_file
+
+    data = resolve_file(upload_file)
     fmt = upload_file.format if upload_file.format not in ("", "auto") else None
-    return read_catalog(data, fmt, name=upload_file.filename or None)
+    result = parse_catalog(data, fmt, name=upload_file.filename or None)
+    return result.products, result.report
 
 
 def register_catalog_products(store_id: str, upload_id: str, products: Sequence[Product], *,

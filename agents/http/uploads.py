@@ -101,46 +101,40 @@ def check_form(fields: dict[str, str], files: dict[str, FilePart]) -> str:
 
 
 def detect_formats(files: dict[str, FilePart]) -> None:
-    """Header-level check of each file (CSV? known format? required columns?), in a thread."""
-    from ingest.catalog import detect_catalog_format
+    """Check each file before anything is published (runs in a thread).
+
+    The catalog is parsed in full (it is small next to order histories): a file with missing
+    columns, binary content or no usable row is a 422 here. Orders get a header-level check
+    (CSV? known format? required columns?) so a 500k-line history is parsed once, by the agent.
+    """
+    from ingest.catalog import parse_catalog
     from ingest.errors import IngestError
-    from ingest.orders import detect_orders_format
+    from ingest.orders import open_orders
 
     for part in files.values():
         try:
             if part.kind == "catalog":
-                part.format = part.format or detect_catalog_format(part.data, part.filename)
-                _check_columns_catalog(part)
+                result = parse_catalog(part.data, part.format, name=part.filename)
+                part.format = result.report.format
+                if not result.products:
+                    raise HttpError(422, f"catalog {part.filename!r}: no usable product rows "
+                                         f"({result.report.bad_row_count} bad rows)",
+                                    [r.model_dump() for r in result.report.bad_rows[:20]])
             else:
-                part.format = part.format or detect_orders_format(part.data, part.filename)
-                _check_columns_orders(part)
+                stream = open_orders(part.data, part.format, name=part.filename)
+                part.format = stream.format
+                stream.table.close()
         except IngestError as exc:
             raise HttpError(422, f"{part.kind}: {exc}", [
                 {"file": part.filename, "kind": part.kind, "missing": list(exc.missing)}]) from exc
 
 
-def _check_columns_orders(part: FilePart) -> None:
-    from ingest.orders import open_orders
-
-    open_orders(part.data, part.format, name=part.filename).table.close()
-
-
-def _check_columns_catalog(part: FilePart) -> None:
-    from ingest.catalog import open_catalog
-
-    open_catalog(part.data, part.format, name=part.filename).table.close()
-
-
 def build_event(store_id: str, files: dict[str, FilePart], upload_id: str | None) -> UploadEvent:
     """Inline or by reference per ``inline_upload_bytes`` (writes the upload store when large)."""
-    from ingest.uploads import build_upload_event
+    from ..uploads import build_event as build
 
-    return build_upload_event(
-        store_id=store_id, upload_id=upload_id or uuid.uuid4().hex,
-        catalog=(files["catalog"].data, files["catalog"].filename, files["catalog"].format),
-        orders=(files["orders"].data, files["orders"].filename, files["orders"].format) if "orders" in files else None,
-        settings=settings,
-    )
+    return build(store_id, upload_id or uuid.uuid4().hex,
+                 [(f.kind, f.data, f.filename, f.format) for f in files.values()])
 
 
 @app.page("/api/v1/uploads")
