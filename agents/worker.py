@@ -9,3 +9,9 @@ from .http import orders as orders_http  # noqa: F401  (webhooks, popularity, he
 __all__ = ["app"]
 from . import uploads  # noqa: F401,E402  (uploads agent, rolling-costs table, catalog-refs table)
 from .http import uploads as uploads_http  # noqa: F401,E402  (upload submission, bundles, upload status)
+from . import config_view  # noqa: F401,E402  (config reader service in every worker, config-validator agent)
+from . import chat  # noqa: F401,E402  (chat agent, chat-sessions table)
+from . import bundles_store  # noqa: F401,E402  (bundle-attach-stats agent and table)
+from .http import config as config_http  # noqa: F401,E402  (GET/PUT /api/v1/config, /config page, /static)
+from .http import chat as chat_http  # noqa: F401,E402  (POST /api/v1/chat/turns, replies, /demo page)
+from .http import bundles as bundles_http  # noqa: F401,E402  (POST /api/v1/bundle/add-bulk, GET bundles)

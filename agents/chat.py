@@ -1,0 +1,161 @@
+"""Chat agent: chat turns in, probing questions or composite bundle options out (seed 004).
+
+Thin wiring around ``composite.reply.handle_turn``: decode (or dead-letter), read the session
+state, the store's catalog and the live sold counts, call the pure function, write the new state,
+publish the reply (key session_id) and append it to the session's Redis list for the demo page.
+
+Why turns are keyed by store_id: the turn then lands on the partition that also holds the
+store's orders (sold counts) and catalog reference, so everything the turn needs is local. The
+``chat-sessions`` table is keyed by session_id but written inside the turn's event, so its
+changelog record lands on the store's partition too and recovers onto the same worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+from faust.types import EventT
+
+from composite.discovery import CatalogIndex, build_index
+from composite.llm import LLMClient
+from composite.reply import handle_turn
+from models.chat import ChatTurn, CompositeReply, SessionState
+from models.codec import Rejected, decode
+from popularity import SoldCount, key_of
+
+from . import readmodel
+from .app import app, settings
+from .catalogs import CatalogView, catalog_for
+from .chat_topics import chat_dlq, chat_turns_topic, composite_options_topic
+from .config_view import current_config
+from .dead_letters import send_dead_letter
+from .tables import sold_counts
+
+log = logging.getLogger(__name__)
+
+REPLIES_KEPT = 50
+REPLIES_TTL_S = 24 * 3600
+SESSION_TTL_S = 7 * 24 * 3600
+
+# session_id -> SessionState JSON (dict)
+chat_sessions = app.Table("chat-sessions", default=None, partitions=settings.partitions, key_type=str,
+                          value_type=dict, help="Chat session state (entities, turns, probes) per session.")
+
+
+class LiveSoldCounts(Mapping[str, int]):
+    """product_id -> units sold, read lazily from the sold-counts table for the candidates only."""
+
+    def __init__(self, store_id: str) -> None:
+        self.store_id = store_id
+
+    def __getitem__(self, product_id: str) -> int:
+        got = SoldCount.from_json(sold_counts.get(key_of(self.store_id, product_id)))
+        if got is None:
+            raise KeyError(product_id)
+        return got.units
+
+    def get(self, product_id: str, default: Any = 0) -> Any:  # noqa: D102 - Mapping.get without the try
+        got = SoldCount.from_json(sold_counts.get(key_of(self.store_id, product_id)))
+        return default if got is None else got.units
+
+    def __iter__(self) -> Iterator[str]:  # not enumerable: the table is keyed by (store, product)
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+class _IndexCache:
+    """CatalogIndex per catalog version (sha256/upload), small LRU: indexing a catalog per turn is slow."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._d: OrderedDict[tuple[str, str], CatalogIndex] = OrderedDict()
+
+    def get(self, view: CatalogView) -> CatalogIndex:
+        key = (view.sha256 or view.store_id, view.upload_id)
+        index = self._d.get(key)
+        if index is None:
+            index = build_index(view.products)
+            self._d[key] = index
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+        self._d.move_to_end(key)
+        return index
+
+
+_indexes = _IndexCache()
+_llm: LLMClient | None = None
+_llm_built = False
+
+
+def llm_client() -> LLMClient | None:
+    """One client per worker, and only when a key is configured (else the deterministic path)."""
+    global _llm, _llm_built
+    if not _llm_built:
+        _llm, _llm_built = LLMClient.from_settings(settings), True
+    return _llm
+
+
+def no_catalog_reply(turn: ChatTurn) -> CompositeReply:
+    return CompositeReply(
+        reply_id=f"{turn.session_id}/{turn.turn_id}", turn_id=turn.turn_id, session_id=turn.session_id,
+        store_id=turn.store_id, kind="message", intent="smalltalk",
+        message=f"Store {turn.store_id!r} has no catalog yet, so there is nothing to suggest. "
+                "Upload a catalog and ask again.",
+        fallback_reason="no_catalog",
+    )
+
+
+async def publish_reply(reply: CompositeReply) -> None:
+    """Output topic first (the gateway's contract), then the demo page's capped Redis list."""
+    raw = reply.to_bytes()
+    # force=True: sent now, not attached to the input event's commit (up to a commit interval later)
+    await composite_options_topic.send(key=reply.session_id.encode(), value=raw, force=True)
+    r = readmodel.redis_client()
+    seq = await r.incr(readmodel.rkey("replies-seq", reply.session_id))
+    entry = orjson.dumps({"seq": seq, "reply": orjson.loads(raw)}).decode()
+    key = readmodel.rkey("replies", reply.session_id)
+    pipe = r.pipeline(transaction=False)
+    pipe.rpush(key, entry)
+    pipe.ltrim(key, -REPLIES_KEPT, -1)
+    pipe.expire(key, REPLIES_TTL_S)
+    pipe.expire(readmodel.rkey("replies-seq", reply.session_id), REPLIES_TTL_S)
+    pipe.set(readmodel.rkey("session-store", reply.session_id), reply.store_id, ex=SESSION_TTL_S)
+    await pipe.execute()
+
+
+async def process_turn(event: EventT) -> None:
+    result = decode(ChatTurn, event.message.value)
+    if isinstance(result, Rejected):
+        await send_dead_letter(chat_dlq, event, result)
+        return
+    turn = result.value
+    raw_state = chat_sessions.get(turn.session_id)
+    state = SessionState.model_validate(raw_state) if raw_state else None
+    if state is not None and state.store_id != turn.store_id:
+        state = None  # a session that moved store starts over: its entities were about another catalog
+    catalog = await catalog_for(turn.store_id)
+    if catalog is None:
+        await publish_reply(no_catalog_reply(turn))
+        return
+    new_state, reply = await handle_turn(
+        state, turn, _indexes.get(catalog), LiveSoldCounts(turn.store_id),
+        current_config(turn.store_id), llm_client(), None,
+    )
+    chat_sessions[turn.session_id] = new_state.model_dump(mode="json")
+    await publish_reply(reply)
+
+
+@app.agent(chat_turns_topic, name="chat")
+async def chat_agent(stream) -> None:
+    async for event in stream.events():
+        try:
+            await process_turn(event)
+        except Exception as exc:  # noqa: BLE001 - one poisoned turn must not stop the store's chat
+            log.exception("chat turn @%s[%s] failed", event.message.partition, event.message.offset)
+            await send_dead_letter(chat_dlq, event, Rejected("processing_error", f"{type(exc).__name__}: {exc}"[:500], []))

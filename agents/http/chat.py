@@ -1,0 +1,92 @@
+"""POST /api/v1/chat/turns, the session's replies, and the chat demo page.
+
+The view only validates and publishes (keyed by store_id, so the turn meets its store's state);
+the reply arrives asynchronously through Kafka and the chat agent's Redis list, which
+``GET /api/v1/chat/sessions/{id}/replies?after=N`` reads (optionally long-polling ``wait`` s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from faust import web
+from pydantic import ValidationError
+
+from models.chat import ChatTurn
+
+from .. import readmodel
+from ..app import app, settings
+from ..chat_topics import chat_turns_topic
+from .common import HttpError, error_response, read_body
+from .config import validation_errors
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+MAX_WAIT_S = 25.0
+POLL_S = 0.05
+
+
+def parse_turn(body: bytes) -> ChatTurn:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HttpError(422, f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise HttpError(422, "body must be a JSON object")
+    data.setdefault("turn_id", str(uuid.uuid4()))
+    data.setdefault("session_id", str(uuid.uuid4()))
+    data.setdefault("store_id", settings.default_store_id)
+    try:
+        return ChatTurn.model_validate(data)
+    except ValidationError as exc:
+        errors = validation_errors(exc)
+        raise HttpError(422, "invalid chat turn: " + "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]),
+                        errors) from exc
+
+
+async def replies_after(session_id: str, after: int) -> list[dict[str, Any]]:
+    entries = await readmodel.redis_client().lrange(readmodel.rkey("replies", session_id), 0, -1)
+    out = [orjson.loads(e) for e in entries]
+    return [e for e in out if e["seq"] > after]
+
+
+@app.page("/api/v1/chat/turns")
+class ChatTurns(web.View):
+    async def post(self, request: web.Request) -> web.Response:
+        try:
+            turn = parse_turn(await read_body(request))
+        except HttpError as exc:
+            return error_response(self, exc)
+        await chat_turns_topic.send(key=turn.store_id.encode(), value=turn.to_bytes(), force=True)
+        return self.json({"turn_id": turn.turn_id, "session_id": turn.session_id, "store_id": turn.store_id},
+                         status=202)
+
+
+@app.page("/api/v1/chat/sessions/{session_id}/replies")
+class SessionReplies(web.View):
+    """Replies with seq > ``after``; ``wait`` (seconds, <= 25) long-polls until one arrives."""
+
+    async def get(self, request: web.Request, session_id: str) -> web.Response:
+        try:
+            after = int(request.query.get("after", "0"))
+            wait = min(float(request.query.get("wait", "0")), MAX_WAIT_S)
+        except ValueError:
+            return self.json({"error": "after must be an integer and wait a number of seconds"}, status=422)
+        deadline = time.monotonic() + max(wait, 0.0)
+        replies = await replies_after(session_id, after)
+        while not replies and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_S)
+            replies = await replies_after(session_id, after)
+        last = replies[-1]["seq"] if replies else after
+        return self.json({"session_id": session_id, "after": after, "last": last,
+                          "replies": [{"seq": e["seq"], **e["reply"]} for e in replies]})
+
+
+@app.page("/demo")
+class DemoPage(web.View):
+    async def get(self, request: web.Request) -> web.Response:
+        return self.html((STATIC / "demo.html").read_text(encoding="utf-8"))
