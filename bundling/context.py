@@ -17,12 +17,13 @@ import numpy as np
 from models.catalog import Product
 from models.orders import OrderEvent
 
-from .embeddings import EmbeddingCache, Embedder, embed_catalog
-from .mining import BasketMatrix, Itemsets, mine_itemsets
+from .embeddings import EmbeddingCache, Embedder, embed_catalog, product_text, tfidf_matrix
+from .mining import BasketMatrix, Itemsets, extend_by_one, mine_itemsets
 from .objectives import StoreMetrics, compute_metrics
 
 FBT_MIN_SUPPORT = 0.01  # gate 3 needs support >= 1%
 FBT_MIN_COUNT = 2  # but never a "rule" seen in a single basket
+TRIPLE_SEEDS = 200
 
 
 @dataclass
@@ -94,7 +95,19 @@ class StoreContext:
     @cached_property
     def itemsets(self) -> Itemsets:
         n = max(self.basket.n_baskets, 1)
-        return mine_itemsets(self.basket, max(FBT_MIN_SUPPORT, FBT_MIN_COUNT / n), max_len=3)
+        """Frequent pairs at support >= max(1%, 2 baskets); triples grown from the best 200 pairs
+        only (by lift x confidence), so dense wholesale baskets cannot explode the work."""
+        ms = max(FBT_MIN_SUPPORT, FBT_MIN_COUNT / n)
+        its = mine_itemsets(self.basket, ms, max_len=2)
+        P, pc = its.pairs, its.pair_counts.astype(float)
+        if P.shape[0]:
+            ic = its.item_counts.astype(float)
+            rank = pc * pc * n / (ic[P[:, 0]] * ic[P[:, 1]] * np.maximum(ic[P[:, 0]], ic[P[:, 1]]))
+            top = P[np.argsort(-rank, kind="stable")[:TRIPLE_SEEDS]]
+            idx, cnt = extend_by_one(self.basket, top, int(np.ceil(ms * n - 1e-9)))
+            keep = (cnt / n) >= ms
+            its.levels.append((idx[keep], cnt[keep]))
+        return its
 
     @cached_property
     def _Xcsc(self):
@@ -148,9 +161,15 @@ class StoreContext:
         return out
 
     # --- semantics -----------------------------------------------------------------------
+    dense_embeddings: bool = False
+
     @cached_property
-    def embeddings(self) -> np.ndarray:
-        return embed_catalog(self.product_list, self.embedder, self.embedding_cache)
+    def embeddings(self):
+        """Dense embeddings (cold start, or an explicit embedder); otherwise the L2-normalised
+        TF-IDF rows, whose cosines are as good for coherence and need no SVD on big catalogs."""
+        if self.dense_embeddings or self.embedder is not None:
+            return embed_catalog(self.product_list, self.embedder, self.embedding_cache)
+        return tfidf_matrix([product_text(p) for p in self.product_list])
 
     def similar(self, pid: str, lo: float = -1.0, hi: float = 1.01, k: int = 10,
                 candidates: Sequence[Product] | None = None) -> list[tuple[Product, float]]:
@@ -160,7 +179,8 @@ class StoreContext:
         idx = np.array([self.pos[p.product_id] for p in pool if p.product_id != pid], dtype=int)
         if idx.size == 0:
             return []
-        s = E[idx] @ E[i]
+        s = E[idx] @ E[i].T
+        s = np.asarray(s.toarray() if hasattr(s, "toarray") else s).ravel()
         m = (s >= lo) & (s <= hi)
         order = np.argsort(-s, kind="stable")
         out = [(self.product_list[idx[o]], float(s[o])) for o in order if m[o]]

@@ -193,6 +193,7 @@ def coherence(E: np.ndarray, idx: Iterable[int]) -> float:
     if len(ii) < 2:
         return 1.0
     S = E[ii] @ E[ii].T
+    S = np.asarray(S.toarray() if hasattr(S, "toarray") else S)
     n = len(ii)
     mean = (S.sum() - np.trace(S)) / (n * (n - 1))
     return float(min(1.0, max(0.0, mean)))

@@ -141,6 +141,8 @@ def generate_bundle_set(
     drafts: list[Draft] = []
     early = False
     raw = 0
+    valid: list[Draft] = []
+    gates = PolicyGateCounts()
     cold = len(orders) < TXN_THRESHOLD
     if not cold:
         # 5. combos; 7. candidates with early stop
@@ -166,6 +168,8 @@ def generate_bundle_set(
         valid, gates = apply_policy_gates(ctx, list(best.values()))
         gates = gates.model_copy(update={"total_candidates": raw})
     if cold or not valid:
+        ctx.dense_embeddings = True
+        ctx.__dict__.pop("embeddings", None)
         # 6. cold-start rescue (also the rescue when the data path yields nothing valid)
         cs, cs_raw = cold_start_rescue(ctx, cat_tx)
         valid_cs, gates_cs = apply_policy_gates(ctx, cs)

@@ -79,15 +79,19 @@ class BasketMatrix:
         """Build from an iterable of baskets (each an iterable of item ids)."""
         index: dict[str, int] = {}
         cols: list[int] = []
-        indptr = [0]
+        lens: list[int] = []
         for basket in baskets:
-            seen = {index.setdefault(str(it), len(index)) for it in basket}
-            cols.extend(sorted(seen))
-            indptr.append(len(cols))
+            before = len(cols)
+            cols.extend([index.setdefault(str(it), len(index)) for it in basket])
+            lens.append(len(cols) - before)
         items = np.empty(len(index), dtype=object)
-        for k, v in index.items():
-            items[v] = k
-        return cls._from_csr(np.asarray(indptr, dtype=np.int64), np.asarray(cols, dtype=np.int32), items)
+        items[:] = list(index.keys())
+        rows = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
+        X = sp.csr_matrix((np.ones(len(cols), np.int32), (rows, np.asarray(cols, np.int64))),
+                          shape=(len(lens), len(index)))
+        X.sum_duplicates()
+        X.data[:] = 1
+        return cls(X, items)
 
     @classmethod
     def from_pairs(cls, basket_ids: Sequence | np.ndarray, item_ids: Sequence | np.ndarray) -> "BasketMatrix":
@@ -330,6 +334,24 @@ class Rules:
             }
             for j in order.tolist()
         ]
+
+
+def extend_by_one(matrix: BasketMatrix, sets: np.ndarray, min_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Supersets with one more item of the given itemsets (rows of global item indices) seen in
+    >= ``min_count`` baskets: ``P.T @ X`` with P the column-AND indicators. Used to grow only the
+    best pairs into triples (bounded work) instead of mining every triple."""
+    if sets.size == 0:
+        return np.empty((0, sets.shape[1] + 1), np.int32), np.empty(0, np.int64)
+    Xc = matrix.X.tocsc()
+    P = Xc[:, sets[:, 0]]
+    for t in range(1, sets.shape[1]):
+        P = P.multiply(Xc[:, sets[:, t]])
+    T = (sp.csr_matrix(P).T.tocsr() @ matrix.X).tocoo()
+    inset = (sets[T.row] == T.col[:, None]).any(axis=1)
+    m = (~inset) & (T.data >= min_count)
+    idx = np.sort(np.concatenate([sets[T.row[m]], T.col[m, None]], axis=1), axis=1).astype(np.int32)
+    idx, first = np.unique(idx, axis=0, return_index=True)
+    return idx, T.data[m][first].astype(np.int64)
 
 
 def _lookup(keys_sorted: np.ndarray, vals: np.ndarray, query: np.ndarray) -> np.ndarray:
