@@ -88,13 +88,13 @@ def olist_catalog_csv(target: Path) -> tuple[Path, int]:
     with open(target, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["product_id", "title", "category", "tags", "description", "price", "cost", "inventory",
-                         "created_at", "rating", "partner_id", "partner_name", "status"])
+                         "created_at", "rating", "partner_id", "partner_name", "status", "currency"])
         for p in catalog.products:
             writer.writerow([
                 p.product_id, p.title, p.category, "|".join(p.tags), p.description, f"{p.price:.2f}",
                 "" if p.cost is None else f"{p.cost:.2f}", "" if p.inventory is None else p.inventory,
                 p.created_at.isoformat() if p.created_at else "", "" if p.rating is None else p.rating,
-                p.partner.partner_id if p.partner else "", p.partner.name if p.partner else "", p.status,
+                p.partner.partner_id if p.partner else "", p.partner.name if p.partner else "", p.status, p.currency,
             ])
     return target, len(catalog.products)
 
