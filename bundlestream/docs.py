@@ -117,8 +117,8 @@ GENERATED_BLOCKS = {"settings": settings_table, "topics": topics_table}
 
 def render_readme(text: str) -> str:
     for name, render in GENERATED_BLOCKS.items():
-        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(\n<!-- /generated:{name} -->)", re.S)
-        text = pattern.sub(lambda m, r=render: m.group(1) + r() + m.group(2), text)
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.S)
+        text = pattern.sub(lambda m, r=render: m.group(1) + r() + "\n" + m.group(2), text)
     return text
 
 
