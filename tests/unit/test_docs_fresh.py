@@ -20,3 +20,15 @@ def test_asyncapi_lists_every_topic_with_kafka_bindings() -> None:
             message = doc["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]
             schema_name = message["payload"]["$ref"].rsplit("/", 1)[1]
             assert schema_name in doc["components"]["schemas"]
+
+
+def test_asyncapi_document_validates_against_the_official_3_0_0_schema() -> None:
+    """Schema file: npm @asyncapi/specs 6.11.1, schemas/3.0.0-without-$id.json (Apache-2.0)."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parent / "data" / "asyncapi-3.0.0.schema.json").read_text())
+    errors = list(jsonschema.Draft7Validator(schema).iter_errors(docs.asyncapi()))
+    assert not errors, [e.message[:200] for e in errors[:5]]
