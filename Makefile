@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml
 up: venv
 	$(BIN)/bundlestream dev up
 
-demo: up
+demo: venv
+	$(BIN)/bundlestream dev up --topics
 	$(BIN)/bundlestream demo
 
 test: up
