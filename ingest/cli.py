@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     orders.add_argument("--store", default=None, help="store id (default: settings.default_store_id)")
     orders.add_argument("--limit", type=int, default=None, help="stop after N events")
     orders.add_argument("--rate", type=float, default=None, help="max events per second (default: as fast as possible)")
+    orders.add_argument("--compression", choices=("lz4", "gzip", "none"), default=None,
+                        help="producer compression (default: lz4 when available, else gzip)")
     orders.add_argument("--olist-products", type=Path, default=None,
                         help="Olist products file for categories (default: olist_products_dataset.csv[.gz] beside FILE)")
     orders.add_argument("--olist-translation", type=Path, default=None,
@@ -89,12 +91,22 @@ def _publish_orders(args: argparse.Namespace) -> int:
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
+
     progress = _Progress(stream.report)
     try:
-        stats = asyncio.run(publish_orders(settings, stream, limit=args.limit, rate=args.rate, progress=progress))
+        stats = asyncio.run(publish_orders(settings, stream, limit=args.limit, rate=args.rate,
+                                            progress=progress, compression=args.compression))
     except IngestError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 2
+    except UnknownTopicOrPartitionError:
+        print(f"\nerror: topic {settings.topic_prefix}.orders does not exist (topics are never auto-created; "
+              "run `bundlestream topics create`)", file=sys.stderr)
+        return 1
+    except (KafkaError, OSError) as exc:
+        print(f"\nerror: cannot publish to Kafka at {settings.kafka_bootstrap}: {exc!r}", file=sys.stderr)
+        return 1
     report = stream.report
     if progress.tty:
         sys.stderr.write("\n")
@@ -138,7 +150,13 @@ def _publish_upload(args: argparse.Namespace) -> int:
         finally:
             await producer.stop()
 
-    asyncio.run(send())
+    from aiokafka.errors import KafkaError
+
+    try:
+        asyncio.run(send())
+    except (KafkaError, OSError) as exc:
+        print(f"error: cannot publish to Kafka at {settings.kafka_bootstrap}: {exc!r}", file=sys.stderr)
+        return 1
     for f in event.files:
         where = "inline" if f.inline_text is not None else f.uri
         print(f"{f.kind}: {f.filename} ({f.format}, {f.size_bytes:,} bytes) {where}")

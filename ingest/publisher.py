@@ -27,10 +27,13 @@ def compression_type() -> str:
     return "lz4" if codec.has_lz4() else "gzip"
 
 
-def producer_config(settings: Settings) -> dict:
+def producer_config(settings: Settings, compression: str | None = None) -> dict:
+    """``compression``: None picks lz4/gzip; "none" disables it. aiokafka's gzip is level 9 and
+    costs ~5 s of CPU per 68 MB replay, so throughput runs (benchmarks) may prefer "none"."""
+    chosen = compression or compression_type()
     return {
         "bootstrap_servers": settings.kafka_bootstrap, "linger_ms": 20, "acks": "all",
-        "enable_idempotence": True, "compression_type": compression_type(),
+        "enable_idempotence": True, "compression_type": None if chosen == "none" else chosen,
         "max_batch_size": 512 * 1024, "request_timeout_ms": 30_000,
     }
 
@@ -49,7 +52,7 @@ class PublishStats:
 async def publish_orders(settings: Settings, events: Iterable[OrderEvent] | AsyncIterable[OrderEvent], *,
                          topic: str | None = None, limit: int | None = None, rate: float | None = None,
                          progress: Callable[[PublishStats], None] | None = None,
-                         producer=None) -> PublishStats:
+                         producer=None, compression: str | None = None) -> PublishStats:
     """Publish events (keyed by store_id) and wait until the broker acknowledged every one.
 
     ``rate`` caps events per second (replays that should look like live traffic); ``progress`` is
@@ -60,7 +63,7 @@ async def publish_orders(settings: Settings, events: Iterable[OrderEvent] | Asyn
     topic = topic or ORDERS.name(settings.topic_prefix)
     own = producer is None
     if own:
-        producer = AIOKafkaProducer(**producer_config(settings))
+        producer = AIOKafkaProducer(**producer_config(settings, compression))
         await producer.start()
     stats = PublishStats()
     started = last_report = time.perf_counter()
