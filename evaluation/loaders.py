@@ -1,24 +1,19 @@
-"""Order-history loading for evaluation.
+"""Order-history (and catalog) loading for evaluation, through the project's ``ingest`` parsers.
 
-Prefers the ``ingest`` package (the project's real parsers). Until it exposes a parser for a
-format, a minimal local reader for the two evaluation datasets (UCI Online Retail, Olist order
-items) is used so evaluation is not blocked; ``LoadResult.loader`` says which one ran.
+Using the same parsers as uploads means evaluation sees exactly the baskets the engine sees in
+production (same cancellation/return skips, same bad-row rules).
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
-from models import OrderEvent, OrderLine, Product
+from models import OrderEvent, Product
 
-MAX_LINES = 1000  # OrderEvent.lines max_length
-FORMATS = ("auto", "online_retail", "olist", "shopify", "generic")
+FORMATS = ("auto", "online_retail", "olist", "shopify_orders", "generic")
+CATALOG_FORMATS = ("auto", "generic", "shopify_products", "olist")
 
 
 @dataclass
@@ -26,106 +21,50 @@ class LoadResult:
     orders: list[OrderEvent]
     catalog: list[Product] = field(default_factory=list)
     format: str = ""
-    loader: str = ""
+    loader: str = "ingest"
     bad_rows: int = 0
-
-
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
-
-
-def sniff_format(path: Path) -> str:
-    """Guess the order-file format from its header row."""
-    with _open_text(path) as fh:
-        header = fh.readline()
-    if "InvoiceNo" in header and "StockCode" in header:
-        return "online_retail"
-    if "order_item_id" in header and "product_id" in header:
-        return "olist"
-    if "Lineitem quantity" in header:
-        return "shopify"
-    return "generic"
+    skipped_rows: int = 0
+    parse_seconds: float = 0.0
 
 
 def load_orders(path: str | Path, fmt: str = "auto", store_id: str = "eval",
-                catalog: str | Path | None = None) -> LoadResult:
-    """Parse an order history (and optional catalog) into OrderEvents, via ingest when possible."""
+                catalog: str | Path | None = None, catalog_format: str = "auto") -> LoadResult:
+    """Parse an order history (and an optional catalog) into OrderEvents and Products."""
+    from ingest import read_orders
+
     path = Path(path)
-    if fmt == "auto":
-        fmt = sniff_format(path)
-    result = _load_with_ingest(path, fmt, store_id)
-    if result is None:
-        if fmt == "online_retail":
-            result = LoadResult(list(_local_online_retail(path, store_id)), format=fmt, loader="evaluation.loaders (local)")
-        elif fmt == "olist":
-            result = LoadResult(list(_local_olist(path, store_id)), format=fmt, loader="evaluation.loaders (local)")
-        else:
-            raise RuntimeError(f"format {fmt!r} needs the ingest package, which is not available")
+    started = time.perf_counter()
+    orders, report = read_orders(path, None if fmt == "auto" else fmt, store_id=store_id)
+    result = LoadResult(orders, format=report.format or fmt, bad_rows=report.bad_row_count,
+                        skipped_rows=report.skipped_rows)
     if catalog is not None:
-        result.catalog = _load_catalog(Path(catalog))
+        result.catalog = load_catalog(Path(catalog), catalog_format, orders_path=path)
+    result.parse_seconds = time.perf_counter() - started
     return result
 
 
-def _load_with_ingest(path: Path, fmt: str, store_id: str) -> LoadResult | None:
-    """Use ingest's parser for ``fmt`` if the package provides one; None otherwise."""
-    try:
-        from . import ingest_bridge
-    except ImportError:
-        return None
-    return ingest_bridge.load_orders(path, fmt, store_id)
+def _is_olist_products(path: Path) -> bool:
+    from ingest.source import open_text
+
+    with open_text(path, path.name) as fh:
+        header = fh.readline()
+    return "product_category_name" in header and "product_id" in header
 
 
-def _load_catalog(path: Path) -> list[Product]:
-    try:
-        from . import ingest_bridge
-    except ImportError:
-        return []
-    return ingest_bridge.load_catalog(path)
+def load_catalog(path: Path, fmt: str = "auto", *, orders_path: Path | None = None) -> list[Product]:
+    """Generic / Shopify catalogs via ``parse_catalog``; the Olist products file via the Olist join.
 
-
-def _local_online_retail(path: Path, store_id: str) -> Iterator[OrderEvent]:
-    """Non-cancelled invoices with positive quantity and price >= 0, one OrderEvent each."""
-    groups: dict[str, list[dict[str, str]]] = {}
-    with _open_text(path) as fh:
-        for row in csv.DictReader(fh):
-            inv = row["InvoiceNo"]
-            if inv.startswith(("C", "A")):
-                continue
-            try:
-                qty, price = int(row["Quantity"]), float(row["UnitPrice"])
-            except ValueError:
-                continue
-            if qty <= 0 or price < 0:
-                continue
-            groups.setdefault(inv, []).append(row)
-    for inv, rows in groups.items():
-        lines = [OrderLine(product_id=r["StockCode"], quantity=min(int(r["Quantity"]), 1_000_000),
-                           price=float(r["UnitPrice"]), title=(r["Description"] or None)) for r in rows]
-        # OrderEvent holds at most 1000 lines: a bigger invoice becomes several events that share
-        # the order id (evaluation.split.baskets_from_orders merges them back into one basket)
-        for start in range(0, len(lines), MAX_LINES):
-            yield OrderEvent(
-                order_id=inv, store_id=store_id, source="replay", currency="GBP",
-                created_at=datetime.fromisoformat(rows[0]["InvoiceDate"]),
-                customer_id=rows[0]["CustomerID"] or None, lines=lines[start : start + MAX_LINES],
-            )
-
-
-def _local_olist(path: Path, store_id: str) -> Iterator[OrderEvent]:
-    """Olist order items: one OrderEvent per order_id, time = earliest shipping_limit_date.
-
-    The Olist orders file (purchase timestamps) is not in the data set, so the shipping limit
-    date, set by the seller a few days after purchase, is the best available order time.
+    Olist products carry no price, so the join needs the order items (the orders file) and uses
+    the sellers and category-translation files when they sit beside the products file.
     """
-    groups: dict[str, list[dict[str, str]]] = {}
-    with _open_text(path) as fh:
-        for row in csv.DictReader(fh):
-            groups.setdefault(row["order_id"], []).append(row)
-    for oid, rows in groups.items():
-        yield OrderEvent(
-            order_id=oid, store_id=store_id, source="replay", currency="BRL",
-            created_at=min(datetime.fromisoformat(r["shipping_limit_date"]) for r in rows),
-            lines=[OrderLine(product_id=r["product_id"], quantity=1, price=float(r["price"])) for r in rows],
-        )
+    from ingest import build_olist_catalog, parse_catalog
+
+    if fmt == "olist" or (fmt == "auto" and _is_olist_products(path)):
+        if orders_path is None:
+            raise ValueError("the Olist catalog needs the order items file for prices")
+        folder = path.parent
+        sellers = folder / "olist_sellers_dataset.csv.gz"
+        translation = folder / "product_category_name_translation.csv.gz"
+        return build_olist_catalog(path, orders_path, sellers if sellers.exists() else None,
+                                   translation if translation.exists() else None).products
+    return parse_catalog(path, None if fmt == "auto" else fmt).products
