@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,59 +50,39 @@ rolling_costs = app.Table("rolling-costs", default=None, partitions=settings.par
 
 
 def resolve_file(upload_file: UploadFile) -> bytes:
-    """The file's bytes: ``ingest.uploads.resolve_upload_file`` (refuses URIs outside the store)."""
-    try:
-        from ingest.uploads import resolve_upload_file
-    except ImportError:  # pragma: no cover - until ingest.uploads lands; same contract, minimal
-        return _fallback_resolve(upload_file)
-    return resolve_upload_file(upload_file)
+    """The file's bytes (``ingest.uploads``: only file:// URIs inside the upload store, sha checked)."""
+    from ingest.uploads import resolve_upload_file
 
-
-def _fallback_resolve(upload_file: UploadFile) -> bytes:
-    from pathlib import Path
-    from urllib.parse import unquote, urlparse
-
-    if upload_file.inline_text is not None:
-        return upload_file.inline_text.encode("utf-8")
-    parsed = urlparse(upload_file.uri or "")
-    if parsed.scheme != "file":
-        raise ValueError(f"unsupported URI scheme {parsed.scheme!r}: only file:// in the upload store")
-    root = Path(settings.upload_store_dir).resolve()
-    path = Path(unquote(parsed.path)).resolve()
-    if root != path and root not in path.parents:
-        raise ValueError(f"URI {upload_file.uri} is outside the upload store")
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"upload file unreadable: {exc.strerror or exc}") from exc
+    return resolve_upload_file(upload_file, settings)
 
 
 def build_event(store_id: str, upload_id: str, files: Sequence[tuple[str, bytes, str, str | None]]) -> UploadEvent:
-    """UploadEvent from (kind, data, filename, format) tuples: inline up to ``inline_upload_bytes``,
-    else written to the upload store under its sha256 and referenced by file:// URI."""
-    import hashlib
+    """UploadEvent from in-memory (kind, data, filename, format) parts, e.g. an HTTP form.
 
+    ``ingest.uploads.build_upload_file`` works on paths, so each part is spooled to a temporary
+    file inside the upload store first; it then decides inline vs by reference (stored under
+    its sha256) exactly as the CLI does, and the temporary file is removed.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from ingest.uploads import build_upload_file
+
+    store = Path(settings.upload_store_dir)
+    store.mkdir(parents=True, exist_ok=True)
     out: list[UploadFile] = []
     for kind, data, filename, fmt in files:
-        sha = hashlib.sha256(data).hexdigest()
-        common = {"kind": kind, "format": fmt or "auto", "filename": filename[:500], "sha256": sha,
-                  "size_bytes": len(data)}
-        if len(data) <= settings.inline_upload_bytes:
-            try:
-                out.append(UploadFile(**common, inline_text=data.decode("utf-8")))
-                continue
-            except UnicodeDecodeError:
-                pass  # gzip or odd encodings travel by reference, byte for byte
-        store = settings.upload_store_dir
-        store.mkdir(parents=True, exist_ok=True)
-        path = store / f"{sha}.bin"
-        if not path.exists():
-            tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
-        out.append(UploadFile(**common, uri=path.resolve().as_uri()))
+        suffix = ".csv.gz" if data[:2] == b"\x1f\x8b" else ".csv"
+        fd, tmp = tempfile.mkstemp(dir=store, prefix=".form-", suffix=suffix)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            upload_file = build_upload_file(kind, tmp, fmt, settings)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        out.append(upload_file.model_copy(update={"filename": (filename or upload_file.filename)[:500]}))
     return UploadEvent(upload_id=upload_id, store_id=store_id, files=out)
-
 
 
 class UnusableUpload(Exception):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import orjson
 from faust import web
 
+from ingest.errors import IngestError
 from models import UploadEvent
 
 from .. import readmodel
@@ -146,7 +147,10 @@ class Uploads(web.View):
             fields, files = await read_upload_form(request)
             store_id = check_form(fields, files)
             await asyncio.to_thread(detect_formats, files)
-            event = await asyncio.to_thread(build_event, store_id, files, fields.get("upload_id"))
+            try:
+                event = await asyncio.to_thread(build_event, store_id, files, fields.get("upload_id"))
+            except (IngestError, ValueError) as exc:
+                raise HttpError(422, f"upload refused: {exc}") from exc
         except HttpError as exc:
             return error_response(self, exc)
         await readmodel.redis_client().set(readmodel.rkey("upload", event.upload_id), orjson.dumps({
