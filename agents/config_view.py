@@ -26,12 +26,12 @@ import mode
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from models import DeadLetter
 from models.codec import Decoded, Rejected, decode
 from models.config import ConfigDocument
 
 from .app import app, settings
 from .chat_topics import config_dlq, config_topic
-from .dead_letters import send_dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,8 @@ def judge(key: bytes | None, value: bytes | None) -> Decoded[ConfigDocument] | R
         return None
     result = decode(ConfigDocument, value)
     if isinstance(result, Decoded) and key is not None and key.decode("utf-8", "replace") != result.value.scope:
-        return Rejected("scope_mismatch",
-                        f"record key {key.decode('utf-8', 'replace')!r} != document scope {result.value.scope!r}", [])
+        return Rejected("invalid_schema",
+                        f"scope mismatch: record key {key.decode('utf-8', 'replace')!r} != document scope {result.value.scope!r}", [])
     return result
 
 
@@ -83,6 +83,18 @@ class ConfigState:
             return True
         except asyncio.TimeoutError:
             return False
+
+
+async def dead_letter(dlq, event, rejected: Rejected) -> None:
+    """Like ``agents.dead_letters.send_dead_letter`` but sent now (``force``), not attached to the
+    source event: an attached message waits for that event's commit, and the last record of a
+    partition is only acked when a next one arrives, so its dead letter could wait indefinitely."""
+    msg = event.message
+    letter = DeadLetter.for_record(topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key,
+                                   value=msg.value, reason_code=rejected.reason_code, reason=rejected.reason,
+                                   errors=rejected.errors)
+    log.warning("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, rejected.reason)
+    await dlq.send(key=msg.key, value=letter.to_bytes(), force=True)
 
 
 state = ConfigState()
@@ -163,7 +175,7 @@ async def config_validator(stream) -> None:
     async for event in stream.events():
         verdict = judge(event.message.key, event.message.value)
         if isinstance(verdict, Rejected):
-            await send_dead_letter(config_dlq, event, verdict)
+            await dead_letter(config_dlq, event, verdict)
 
 
 async def publish_config(doc: ConfigDocument) -> int:
