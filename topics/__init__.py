@@ -67,7 +67,7 @@ CHAT_DLQ = TopicSpec(
 CONFIG_DLQ = TopicSpec(
     "dead-letters.config", key="source key (raw)", value=DeadLetter, direction="dead-letter",
     summary="Config documents that failed validation (never applied).",
-    retention_ms=30 * DAY_MS, producers=("config agent",), consumers=("operators",),
+    retention_ms=30 * DAY_MS, keyed_partitions=False, producers=("config agent",), consumers=("operators",),
 )
 
 ORDERS = TopicSpec(

@@ -8,7 +8,7 @@ import pytest
 
 from bundlestream.settings import Settings
 
-yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse docker-compose.yml")
+import yaml  # noqa: E402 - test extra
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -56,7 +56,6 @@ def test_batch_equals_single_and_protocol_is_met():
         assert rec.recommend_batch(baskets, 2) == [rec.recommend(b, 2) for b in baskets]
 
 
-@pytest.mark.skipif(not mlxtend_available(), reason="mlxtend (eval extra) not installed")
 def test_association_rules_recommender_uses_confidence_then_popularity():
     train = TRAIN * 3  # 15 baskets so every pair clears the 5-basket floor
     rec = AssociationRulesRecommender(min_support=0.1).fit(train)

@@ -12,5 +12,5 @@ DATA = (Path(__file__).resolve().parents[3] / ".." / "shared" / "data").resolve(
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not (DATA / "README.md").is_file():
-        pytest.skip(f"shared data folder not found at {DATA}")
+        pytest.fail(f"shared data folder not found at {DATA}: it must sit beside the repository as ../shared")
     return DATA
