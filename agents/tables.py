@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from .app import app, settings
 
+# No ``value_type`` on the list-valued tables: Faust decodes a typed value with ``typ.from_data``,
+# which ``list`` lacks, so recovery from the changelog failed ("Error in recovery ... from_data")
+# and a restarted worker never finished recovery. Untyped JSON values come back as lists.
+
 # (store, product) -> [units, orders, source partition, source offset]
-sold_counts = app.Table("sold-counts", default=None, partitions=settings.partitions, key_type=str, value_type=list,
+sold_counts = app.Table("sold-counts", default=None, partitions=settings.partitions, key_type=str,
                         help="Sold units/orders per (store, product).")
 # (store, category) -> [orders touching the category, source partition, source offset]
 category_transactions = app.Table("category-transactions", default=None, partitions=settings.partitions,
-                                  key_type=str, value_type=list,
+                                  key_type=str,
                                   help="Orders per (store, category); an order counts once per category.")
 # (store, order_id) -> offset where the order was first seen (idempotency for at-least-once webhooks)
 processed_orders = app.Table("processed-orders", default=None, partitions=settings.partitions,
                              key_type=str, value_type=int,
                              help="Processed order ids for idempotency.")
 # store -> [distinct orders counted, source partition, source offset]
-store_orders = app.Table("store-orders", default=None, partitions=settings.partitions, key_type=str, value_type=list,
+store_orders = app.Table("store-orders", default=None, partitions=settings.partitions, key_type=str,
                          help="Distinct orders counted per store.")
