@@ -1,0 +1,112 @@
+"""The Shopify order webhook and the popularity endpoint over real HTTP, Kafka and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from bundlestream.settings import Settings
+from harness import Worker, Workers, changelog_counts, wait_consumed, workers  # noqa: F401
+from webhooks.shopify import sign
+
+SHOP = "webhook-test.myshopify.com"
+
+
+def shopify_order(order_id: int, lines: list[tuple[int, int, str]]) -> dict[str, Any]:
+    return {
+        "id": order_id, "name": f"#{order_id}", "created_at": "2024-05-01T12:00:00+02:00", "currency": "EUR",
+        "customer": {"id": 42},
+        "line_items": [{"product_id": pid, "variant_id": pid * 10, "quantity": qty, "price": "9.50",
+                        "title": f"Product {pid}", "product_type": cat} for pid, qty, cat in lines],
+    }
+
+
+async def post(session: aiohttp.ClientSession, worker: Worker, body: bytes, secret: str | None,
+               event_id: str | None = None, signature: str | None = None) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json", "X-Shopify-Shop-Domain": SHOP, "X-Shopify-Topic": "orders/create"}
+    if signature is not None:
+        headers["X-Shopify-Hmac-Sha256"] = signature
+    elif secret is not None:
+        headers["X-Shopify-Hmac-Sha256"] = sign(secret, body)
+    if event_id is not None:
+        headers["X-Shopify-Event-Id"] = event_id
+    async with session.post(worker.url + "/api/v1/webhooks/orders", data=body, headers=headers) as resp:
+        return resp.status, await resp.json(content_type=None)
+
+
+async def popularity(session: aiohttp.ClientSession, worker: Worker, **params: str) -> dict[str, Any]:
+    async with session.get(f"{worker.url}/api/v1/stores/{SHOP}/popularity", params=params) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+@pytest.mark.timeout(150)
+async def test_webhook_signature_dedupe_limits_and_popularity(isolated_settings: Settings, workers: Workers) -> None:
+    settings = isolated_settings
+    secret = settings.shopify_webhook_secret
+    worker = workers.start(settings, name="webhook")
+    await worker.wait_ready(timeout_s=90)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        o1 = orjson.dumps(shopify_order(1001, [(1, 2, "Kitchen"), (2, 1, "Kitchen"), (3, 1, "Garden")]))
+        o2 = orjson.dumps(shopify_order(1002, [(1, 1, "Kitchen"), (4, 3, "Garden")]))
+        o3 = orjson.dumps(shopify_order(1003, [(1, 5, "Kitchen")]))
+
+        status, answer = await post(session, worker, o1, secret, event_id="evt-1")
+        assert (status, answer["status"], answer["order_id"]) == (202, "accepted", "1001")
+        # Shopify retries with the same event id: accepted once, the retry is a 200 duplicate
+        for _ in range(2):
+            status, answer = await post(session, worker, o1, secret, event_id="evt-1")
+            assert (status, answer["status"]) == (200, "duplicate")
+        assert (await post(session, worker, o2, secret, event_id="evt-2"))[0] == 202
+        # same order id under another event id: published, then dropped by the agent's order-id dedupe
+        assert (await post(session, worker, o1, secret, event_id="evt-1-redelivered"))[0] == 202
+        assert (await post(session, worker, o3, secret))[0] == 202
+
+        # signatures: missing, wrong secret, tampered body -> 401, never published
+        assert (await post(session, worker, o3, None))[0] == 401
+        assert (await post(session, worker, o3, "wrong-secret"))[0] == 401
+        tampered = o3.replace(b'"quantity":5', b'"quantity":50')
+        status, answer = await post(session, worker, tampered, None, signature=sign(secret, o3))
+        assert status == 401 and "signature" in answer["error"]
+
+        # oversize body -> 413 (signed, so the size check is what rejects it)
+        huge = b'{"pad": "' + b"x" * (settings.max_body_bytes + 10) + b'"}'
+        status, answer = await post(session, worker, huge, secret)
+        assert status == 413 and "limit" in answer["error"]
+
+        # invalid JSON, no line items, bad quantity -> 422 with the reason
+        status, answer = await post(session, worker, b"{not json", secret)
+        assert status == 422 and "not JSON" in answer["error"]
+        status, answer = await post(session, worker, orjson.dumps({"id": 5, "line_items": []}), secret)
+        assert status == 422 and "line_items" in answer["error"]
+        status, answer = await post(session, worker, orjson.dumps(shopify_order(6, [(1, -2, "Kitchen")])), secret)
+        assert status == 422 and "quantity" in answer["error"]
+
+        await wait_consumed(settings, timeout_s=60, workers=[worker])
+        sold, cats = await changelog_counts(settings)
+        assert sold == {(SHOP, "1"): (8, 3), (SHOP, "2"): (1, 1), (SHOP, "3"): (1, 1), (SHOP, "4"): (3, 1)}
+        assert cats == {(SHOP, "Kitchen"): 3, (SHOP, "Garden"): 2}
+
+        deadline = time.monotonic() + 30
+        while True:  # the read model is written right after the tables; bounded wait for it
+            top = await popularity(session, worker)
+            if top["category_transactions"] == {"Kitchen": 3, "Garden": 2} or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert top["category_transactions"] == {"Kitchen": 3, "Garden": 2}
+        assert [(p["product_id"], p["orders"], p["units"]) for p in top["products"]][0] == ("1", 3, 8)
+        assert {p["product_id"] for p in top["products"]} == {"1", "2", "3", "4"}
+        garden = await popularity(session, worker, category="Garden", limit="5")
+        assert [(p["product_id"], p["orders"], p["units"], p["category"]) for p in garden["products"]] == [
+            ("3", 1, 1, "Garden"), ("4", 1, 3, "Garden")] or [p["product_id"] for p in garden["products"]] == ["4", "3"]
+        kitchen = await popularity(session, worker, category="Kitchen", limit="1")
+        assert [p["product_id"] for p in kitchen["products"]] == ["1"] and kitchen["products"][0]["title"] == "Product 1"
+        async with session.get(f"{worker.url}/api/v1/stores/{SHOP}/popularity", params={"limit": "0"}) as resp:
+            assert resp.status == 422
+        async with session.get(worker.url + "/metrics") as resp:
+            assert resp.status == 200 and "# TYPE" in await resp.text()
