@@ -40,9 +40,10 @@ REPLIES_KEPT = 50
 REPLIES_TTL_S = 24 * 3600
 SESSION_TTL_S = 7 * 24 * 3600
 
-# session_id -> SessionState JSON (dict)
+# session_id -> SessionState JSON (dict). No value_type: Faust decodes a typed value with
+# ``typ.from_data``, which dict lacks, so changelog recovery would fail (see agents/tables.py).
 chat_sessions = app.Table("chat-sessions", default=None, partitions=settings.partitions, key_type=str,
-                          value_type=dict, help="Chat session state (entities, turns, probes) per session.")
+                          help="Chat session state (entities, turns, probes) per session.")
 
 
 class LiveSoldCounts(Mapping[str, int]):
