@@ -114,7 +114,7 @@ async def session_store(session_id: str) -> str | None:
 
 # key_of(store, product) -> times the product was added in a bundle
 bundle_attach_stats = app.Table("bundle-attach-stats", default=int, partitions=settings.partitions,
-                                key_type=str, value_type=int,
+                                key_type=str,
                                 help="Times each (store, product) was added in a bundle via bulk add.")
 
 
