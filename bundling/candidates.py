@@ -79,18 +79,10 @@ def _objective_pool(ctx: StoreContext, objective: Objective) -> list[Product]:
 
 
 def _repeat_buys(ctx: StoreContext) -> list[Product]:
-    """Products bought by the same customer in 2+ orders, or in quantity >= 2 per line."""
-    seen: dict[tuple[str, str], int] = {}
-    multi: set[str] = set()
-    for o in ctx.orders:
-        for ln in o.lines:
-            if ln.quantity >= 2:
-                multi.add(ln.product_id)
-            if o.customer_id:
-                k = (o.customer_id, ln.product_id)
-                seen[k] = seen.get(k, 0) + 1
-    rep = multi | {pid for (_, pid), c in seen.items() if c >= 2}
-    return [p for p in ctx.best_sellers if p.product_id in rep]
+    """Products bought by the same customer on 2+ lines, or in quantity >= 2 per line."""
+    rep = ctx.arrays.repeat_products()
+    ids = {str(pid) for pid in ctx.arrays.product_ids[rep].tolist()}
+    return [p for p in ctx.best_sellers if p.product_id in ids]
 
 
 # --- FBT -------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from models.orders import OrderEvent
 from .embeddings import EmbeddingCache, Embedder, embed_catalog, product_text, tfidf_matrix
 from .mining import BasketMatrix, Itemsets, extend_by_one, mine_itemsets
 from .objectives import StoreMetrics, compute_metrics
+from .orderarrays import OrderArrays
 
 FBT_MIN_SUPPORT = 0.01  # gate 3 needs support >= 1%
 FBT_MIN_COUNT = 2  # but never a "rule" seen in a single basket
@@ -34,14 +35,17 @@ class StoreContext:
     embedder: Embedder | None = None
     embedding_cache: EmbeddingCache | None = None
     assumed_margin: float = 0.35
+    arrays: OrderArrays | None = None
     _co_cache: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.products: dict[str, Product] = {}
         for p in self.catalog:
             self.products.setdefault(p.product_id, p)
+        if self.arrays is None:
+            self.arrays = OrderArrays.from_orders(self.orders)
         if self.metrics is None:
-            self.metrics = compute_metrics(list(self.products.values()), self.orders)
+            self.metrics = compute_metrics(list(self.products.values()), self.orders, arrays=self.arrays)
 
     # --- catalog views -------------------------------------------------------------------
     @cached_property
@@ -63,7 +67,7 @@ class StoreContext:
     # --- sales views ---------------------------------------------------------------------
     @cached_property
     def basket(self) -> BasketMatrix:
-        return BasketMatrix.from_orders(self.orders)
+        return self.arrays.basket
 
     @cached_property
     def item_col(self) -> dict[str, int]:

@@ -12,6 +12,8 @@ table with ``budget.update_many``.
 from __future__ import annotations
 
 import time
+
+import numpy as np
 from typing import Callable, Mapping, Sequence
 
 from models.bundles import (
@@ -36,38 +38,42 @@ from .diversity import K, LAMBDA, select_diverse
 from .embeddings import EmbeddingCache, Embedder
 from .gates import apply_policy_gates
 from .objectives import ContinuousObjectiveScorer
+from .orderarrays import OrderArrays
 from .pricing import ASSUMED_MARGIN, price_bundle
 from .scoring import score_draft
 from .types import build_combos
 
 
-def category_transaction_counts(catalog: Sequence[Product], orders: Sequence[OrderEvent]) -> dict[str, int]:
-    """Orders containing at least one product of each category (the live tally's batch twin)."""
+def category_transaction_counts(catalog: Sequence[Product], orders: Sequence[OrderEvent],
+                                arrays: OrderArrays | None = None) -> dict[str, int]:
+    """Orders containing at least one product of each category (the live tally's batch twin).
+
+    A product's category is its catalog category, else the category on its last order line,
+    else "uncategorized"; counted with one sparse orders x categories matrix."""
+    arrays = arrays if arrays is not None else OrderArrays.from_orders(orders)
+    if not arrays.n_orders:
+        return {}
     cat = {p.product_id: p.category for p in catalog}
-    out: dict[str, int] = {}
-    for o in orders:
-        for c in {cat.get(ln.product_id) or ln.category or "uncategorized" for ln in o.lines}:
-            out[c] = out.get(c, 0) + 1
-    return out
+    _, line_cats = arrays.last_text() if any(pid not in cat for pid in arrays.product_ids.tolist()) else (None, None)
+    pc = [cat.get(pid) or (line_cats[j] if line_cats else None) or "uncategorized"
+          for j, pid in enumerate(arrays.product_ids.tolist())]
+    M, names = arrays.category_matrix(pc)
+    counts = np.diff(M.tocsc().indptr)
+    return {c: int(n) for c, n in zip(names, counts.tolist()) if n}
 
 
-def catalog_from_orders(orders: Sequence[OrderEvent]) -> list[Product]:
+def catalog_from_orders(orders: Sequence[OrderEvent], arrays: OrderArrays | None = None) -> list[Product]:
     """When an upload has order history but no catalog (e.g. UCI Online Retail): one product per
     order-line product id, with its latest title/category and its median unit price; cost and
     inventory unknown (treated as in stock, assumed margin)."""
-    prices: dict[str, list[float]] = {}
-    meta: dict[str, tuple[str, str]] = {}
-    for o in orders:
-        for ln in o.lines:
-            prices.setdefault(ln.product_id, []).append(float(ln.price))
-            meta[ln.product_id] = (ln.title or "", ln.category or "uncategorized")
-    out = []
-    for pid, ps in prices.items():
-        ps.sort()
-        price = ps[len(ps) // 2]
-        if price > 0:
-            out.append(Product(product_id=pid, title=meta[pid][0][:500], category=meta[pid][1][:200], price=price))
-    return out
+    arrays = arrays if arrays is not None else OrderArrays.from_orders(orders)
+    if not arrays.n_products:
+        return []
+    med = arrays.median_price()
+    titles, cats = arrays.last_text()
+    return [Product(product_id=pid, title=(titles[j] or "")[:500], category=(cats[j] or "uncategorized")[:200],
+                    price=float(med[j]))
+            for j, pid in enumerate(arrays.product_ids.tolist()) if med[j] > 0]
 
 
 def _to_bundle(ctx: StoreContext, d: Draft) -> Bundle:
@@ -109,12 +115,18 @@ def generate_bundle_set(
     embedding_cache: EmbeddingCache | None = None,
     assumed_margin: float = ASSUMED_MARGIN,
     currency: str | None = None,
+    order_lines: object | None = None,
 ) -> tuple[BundleSet, list[ComboRun]]:
-    """Upload -> bundle set. Pure: no I/O; ``clock`` is injectable for deterministic tests."""
+    """Upload -> bundle set. Pure: no I/O; ``clock`` is injectable for deterministic tests.
+
+    ``order_lines`` (e.g. ``ingest.columnar.OrderLines``) may replace ``orders``: the engine then
+    reads the history as columns and never builds per-order objects."""
     t0 = clock()
     elapsed = lambda: (clock() - t0) * 1000.0  # noqa: E731
-    catalog = list(catalog) or catalog_from_orders(orders)
-    metrics = GenerationMetrics(csv_upload_id=upload_id, store_id=store_id, transactions=len(orders),
+    arrays = OrderArrays.from_columnar(order_lines) if order_lines is not None else OrderArrays.from_orders(orders)
+    n_tx = arrays.n_orders
+    catalog = list(catalog) or catalog_from_orders(orders, arrays)
+    metrics = GenerationMetrics(csv_upload_id=upload_id, store_id=store_id, transactions=n_tx,
                                 catalog_size=len(catalog), parse_ms=parse_ms, bad_rows=list(bad_rows)[:1000],
                                 bad_row_count=len(bad_rows) if bad_row_count is None else bad_row_count)
     if not catalog:
@@ -125,8 +137,10 @@ def generate_bundle_set(
                          metrics=metrics), []
 
     cur = currency or catalog[0].currency
-    ctx = StoreContext(catalog, orders, embedder=embedder, embedding_cache=embedding_cache, assumed_margin=assumed_margin)
-    cat_tx = dict(category_transactions) if category_transactions is not None else category_transaction_counts(catalog, orders)
+    ctx = StoreContext(catalog, orders, embedder=embedder, embedding_cache=embedding_cache,
+                       assumed_margin=assumed_margin, arrays=arrays)
+    cat_tx = (dict(category_transactions) if category_transactions is not None
+              else category_transaction_counts(catalog, orders, arrays))
 
     # 2. score objectives; 3-4. budget -> objectives
     scorer = ContinuousObjectiveScorer()
@@ -143,7 +157,7 @@ def generate_bundle_set(
     raw = 0
     valid: list[Draft] = []
     gates = PolicyGateCounts()
-    cold = len(orders) < TXN_THRESHOLD
+    cold = n_tx < TXN_THRESHOLD
     if not cold:
         # 5. combos; 7. candidates with early stop
         t_loop = clock()

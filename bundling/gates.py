@@ -20,6 +20,9 @@ from __future__ import annotations
 from itertools import combinations
 from typing import Iterable, Sequence
 
+import numpy as np
+import scipy.sparse as sp
+
 from models.bundles import BundleType, PolicyGateCounts
 
 from .candidates import Draft
@@ -53,15 +56,18 @@ def family(category: str) -> str | None:
 
 
 def learned_category_pairs(ctx: StoreContext) -> set[frozenset[str]]:
-    counts: dict[frozenset[str], int] = {}
-    for o in ctx.orders:
-        cats = {p.category for ln in o.lines if (p := ctx.products.get(ln.product_id)) is not None}
-        if len(cats) < 2 or len(cats) > 20:
-            continue
-        for a, b in combinations(sorted(cats), 2):
-            k = frozenset((a, b))
-            counts[k] = counts.get(k, 0) + 1
-    return {k for k, c in counts.items() if c >= LEARNED_MIN_BASKETS}
+    """Category pairs of catalog products co-bought in >= 2 orders (orders with 2-20 categories),
+    from the orders x categories matrix B: the off-diagonal of B.T @ B."""
+    arrays = ctx.arrays
+    if arrays is None or not arrays.n_orders:
+        return set()
+    pc = [(p.category if (p := ctx.products.get(pid)) is not None else None) for pid in arrays.product_ids.tolist()]
+    B, names = arrays.category_matrix(pc)
+    k = np.diff(B.indptr)
+    B = B[np.flatnonzero((k >= 2) & (k <= 20))]
+    G = sp.triu(B.T.tocsr() @ B, k=1).tocoo()
+    m = G.data >= LEARNED_MIN_BASKETS
+    return {frozenset((names[a], names[b])) for a, b in zip(G.row[m].tolist(), G.col[m].tolist())}
 
 
 def categories_compatible(categories: Iterable[str], learned: set[frozenset[str]] | None = None) -> bool:

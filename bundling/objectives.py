@@ -40,6 +40,7 @@ from models.bundles import Objective, ObjectiveScore
 from models.catalog import Product
 from models.orders import OrderEvent
 
+from .orderarrays import OrderArrays
 from .stats import Z_95, wilson_ci_width
 
 HIGH_MARGIN = 0.4
@@ -99,9 +100,17 @@ def units_last_window(orders: Sequence[OrderEvent], ref: datetime | None, days: 
     return out
 
 
-def compute_metrics(catalog: Sequence[Product], orders: Sequence[OrderEvent]) -> StoreMetrics:
+def compute_metrics(catalog: Sequence[Product], orders: Sequence[OrderEvent],
+                    arrays: OrderArrays | None = None) -> StoreMetrics:
+    """``arrays`` (the same orders as columns) replaces the per-line loops with bincounts."""
     total = len(catalog)
-    ref = reference_time(catalog, orders)
+    if arrays is None and orders:
+        arrays = OrderArrays.from_orders(orders)
+    n_orders = arrays.n_orders if arrays is not None else 0
+    ref = reference_time(catalog, ())
+    if n_orders:
+        t_max = datetime.fromtimestamp(float(arrays.order_ts.max()), tz=timezone.utc)
+        ref = t_max if ref is None or t_max > ref else ref
 
     margins = np.array([m for p in catalog if (m := p.margin) is not None], dtype=float)
     iqr = float(np.percentile(margins, 75) - np.percentile(margins, 25)) if margins.size >= 2 else 0.0
@@ -110,9 +119,10 @@ def compute_metrics(catalog: Sequence[Product], orders: Sequence[OrderEvent]) ->
     in_stock = [p for p in catalog if p.in_stock]
     slow: set[str] = set()
     age_z = 0.0
-    if orders and in_stock:
-        units = units_last_window(orders, ref)
-        vel = np.array([units.get(p.product_id, 0) for p in in_stock], dtype=float)
+    if n_orders and in_stock:
+        u = arrays.units_since((ref - timedelta(days=VELOCITY_WINDOW_DAYS)).timestamp())
+        col = arrays.basket.index()
+        vel = np.array([u[j] if (j := col.get(p.product_id)) is not None else 0.0 for p in in_stock], dtype=float)
         q25 = float(np.percentile(vel, 25))
         slow = {p.product_id for p, v in zip(in_stock, vel) if v == 0 or v < q25}
         if ref is not None:
@@ -122,7 +132,7 @@ def compute_metrics(catalog: Sequence[Product], orders: Sequence[OrderEvent]) ->
             if a.size >= 2 and sa.size and a.std() > 0:
                 age_z = float((sa.mean() - a.mean()) / a.std())
 
-    sizes = np.array([len({ln.product_id for ln in o.lines}) for o in orders], dtype=float)
+    sizes = np.diff(arrays.basket.X.indptr).astype(float) if n_orders else np.zeros(0)
     avg_items = float(sizes.mean()) if sizes.size else 0.0
     std_items = float(sizes.std()) if sizes.size else 0.0
 
@@ -143,7 +153,7 @@ def compute_metrics(catalog: Sequence[Product], orders: Sequence[OrderEvent]) ->
 
     return StoreMetrics(
         total_skus=total,
-        txn_count=len(orders),
+        txn_count=n_orders,
         margin_iqr=iqr,
         high_margin_count=high,
         pct_high_margin=high / total if total else 0.0,
