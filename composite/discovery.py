@@ -18,11 +18,17 @@ Ranking policy (``rank_candidates``), every component in [0, 1]:
 from __future__ import annotations
 
 import math
+import operator
 import re
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import lru_cache
+from itertools import chain, repeat
+from operator import attrgetter
+
+import numpy as np
 
 from models.catalog import Product
 from models.chat import Budget, CategoryListing, DiscoveredProduct
@@ -34,20 +40,34 @@ W_PRICE, W_RATING, W_COMMISSION, W_TRUST, W_RELEVANCE = 0.30, 0.30, 0.15, 0.25, 
 NEUTRAL = 0.5
 CANDIDATE_POOL = 50  # seed: "fetch more products (e.g. 50), apply each sort"
 
-_TOKEN = re.compile(r"[a-z0-9]+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+# Bytes outside [a-z0-9] -> space: ``text.lower()`` encoded as UTF-8 and translated with this table
+# splits into exactly ``re.findall(r"[a-z0-9]+", text.lower())`` (multi-byte UTF-8 sequences
+# contain no ASCII bytes), several times faster than the regex on a whole catalog.
+_NON_TOKEN = bytes(b if (0x61 <= b <= 0x7A or 0x30 <= b <= 0x39) else 0x20 for b in range(256))
+
+
+def _raw_tokens(text: str) -> list[str]:
+    return text.lower().encode("utf-8", "surrogatepass").translate(_NON_TOKEN).decode("ascii").split()
+
+
+def _strip_plural(t: str) -> str:
+    return t[:-1] if len(t) > 3 and t.endswith("s") and not t.endswith("ss") else t
+
+
+@lru_cache(maxsize=4096)
+def _tokens(text: str) -> tuple[str, ...]:
+    return tuple(_strip_plural(t) for t in _raw_tokens(text))
 
 
 def tokenize(text: str) -> list[str]:
     """Lowercase word tokens with a crude plural strip (roses -> rose) so queries meet titles."""
-    out = []
-    for t in _TOKEN.findall(text.lower().replace("_", " ")):
-        if len(t) > 3 and t.endswith("s") and not t.endswith("ss"):
-            t = t[:-1]
-        out.append(t)
-    return out
+    return list(_tokens(text))
 
 
+@lru_cache(maxsize=4096)
 def norm_category(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
@@ -74,37 +94,144 @@ class Candidate:
         return NEUTRAL
 
 
-@dataclass
+@dataclass(eq=False)
 class CatalogIndex:
-    """Catalog prepared once per catalog version (tokenising 30k products per turn is too slow)."""
+    """A catalog prepared for discovery: row arrays, category rows and a token -> rows index.
 
-    products: dict[str, Product]
-    by_category: dict[str, list[str]]
-    postings: dict[str, set[str]]
-    idf: dict[str, float]
+    Build it with ``build_index`` **once per catalog version** and share it across turns: the
+    caller caches it by the catalog's identity (``agents.chat`` keys an LRU by the catalog
+    view's sha256 / upload id) and builds a new one when the catalog changes; it is never
+    patched in place. Everything is read-only after the build except ``_queries``, a bounded
+    memo of per-query candidate rows and text relevance (pure functions of the index and the
+    query, so a race between two turns only computes the same value twice).
+
+    Row ``i`` is ``rows[i]`` (in-stock products, one per product id, the last one wins); the
+    numpy arrays hold each row's ranking inputs so a turn scores a whole category vectorised.
+    """
+
+    products: dict[str, Product]          # product_id -> product (in stock)
+    rows: list[Product]                   # row -> product
+    row_of: dict[str, int]                # product_id -> row
+    by_category: dict[str, np.ndarray]    # normalised catalog category -> rows (ascending)
+    vocab: dict[str, int]                 # token -> token number
+    posting_rows: np.ndarray              # rows of token t: posting_rows[posting_start[t]:posting_start[t+1]]
+    posting_start: np.ndarray             # (ascending rows, each row once per token)
+    price: np.ndarray                     # float64
+    rating: np.ndarray                    # rating / 5, missing -> NEUTRAL
+    has_partner: np.ndarray               # bool
+    commission: np.ndarray                # partner commission_rate, 0 without partner
+    trust: np.ndarray                     # partner trust_score, missing -> NEUTRAL
+    sponsored: np.ndarray                 # bool: sponsorship present and active
+    boost: np.ndarray                     # sponsorship boost (0 when none)
+    id_rank: np.ndarray                   # rank of product_id in sorted order (tiebreak)
     currency: str = "USD"
     categories: frozenset[str] = field(default_factory=frozenset)
+    _queries: dict = field(default_factory=dict, repr=False)
+
+    def posting(self, token: str) -> np.ndarray | None:
+        """Rows (ascending) whose title, category, tags or description has ``token``."""
+        t = self.vocab.get(token)
+        return None if t is None else self.posting_rows[self.posting_start[t]:self.posting_start[t + 1]]
+
+    def idf(self, token: str) -> float:
+        """log(1 + N / df); 0 for a token no product has."""
+        t = self.vocab.get(token)
+        if t is None:
+            return 0.0
+        return math.log(1 + max(len(self.rows), 1) / int(self.posting_start[t + 1] - self.posting_start[t]))
+
+
+_QUERY_CACHE_SIZE = 512
+# _NON_TOKEN keeping NUL: documents joined by NUL are tokenised in one pass and split apart again.
+_NON_TOKEN_NUL = b"\x00" + _NON_TOKEN[1:]
+
+
+def _doc_tokens(texts: list[str]) -> list[list[str]]:
+    """``_raw_tokens`` of every text, in one lower/encode/translate over the joined texts."""
+    if not texts:
+        return []
+    corpus = "\x00".join(texts)
+    if corpus.count("\x00") != len(texts) - 1:  # a text carries NUL itself: one at a time
+        return list(map(_raw_tokens, texts))
+    low = corpus.lower().encode("utf-8", "surrogatepass").translate(_NON_TOKEN_NUL).decode("ascii")
+    return list(map(str.split, low.split("\x00")))
+
+
+def _build_postings(texts: list[str]) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
+    """Token -> rows as one CSR structure: (vocab, rows, start), grouped with a numpy sort.
+
+    The set of (stripped token, row) pairs equals ``{(t, row) for t in tokenize(texts[row])}``.
+    """
+    n = len(texts)
+    docs = _doc_tokens(texts)
+    flat = list(chain.from_iterable(docs))
+    vocab: dict[str, int] = {}
+    raw_id = {t: vocab.setdefault(t[:-1] if len(t) > 3 and t[-1] == "s" and t[-2] != "s" else t, len(vocab))
+              for t in dict.fromkeys(flat)}  # _strip_plural inlined (one call per distinct token adds up)
+    tok = np.fromiter(map(raw_id.__getitem__, flat), np.int64, len(flat))
+    row = np.repeat(np.arange(n, dtype=np.int64), np.fromiter(map(len, docs), np.int64, n))
+    pairs = np.sort(tok * max(n, 1) + row)  # by token, then row
+    if len(pairs):
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # a token twice in a text: once
+    tok_of = pairs // max(n, 1)
+    rows = pairs - tok_of * max(n, 1)
+    start = np.searchsorted(tok_of, np.arange(len(vocab) + 1, dtype=np.int64))
+    return vocab, _frozen(rows), _frozen(start)
 
 
 def build_index(catalog: Iterable[Product]) -> CatalogIndex:
-    """Inverted index over title, category, tags and description (in-stock products only)."""
-    products: dict[str, Product] = {}
-    by_cat: dict[str, list[str]] = defaultdict(list)
-    postings: dict[str, set[str]] = defaultdict(set)
-    currencies: dict[str, int] = defaultdict(int)
-    for p in catalog:
-        if not p.in_stock:
-            continue
-        products[p.product_id] = p
-        by_cat[norm_category(p.category)].append(p.product_id)
-        currencies[p.currency] += 1
-        text = " ".join([p.title, p.category, " ".join(p.tags), p.description[:500]])
-        for tok in set(tokenize(text)):
-            postings[tok].add(p.product_id)
-    n = max(len(products), 1)
-    idf = {t: math.log(1 + n / len(ids)) for t, ids in postings.items()}
-    cur = max(currencies, key=currencies.get) if currencies else "USD"
-    return CatalogIndex(products, dict(by_cat), dict(postings), idf, cur, frozenset(by_cat))
+    """Index the in-stock products: title, category, tags and description (first 500 chars).
+
+    Costly on a large catalog (tens of thousands of products), so it is built **once per
+    catalog version** and reused by every turn: the caller caches the index by the catalog's
+    sha256 (see ``CatalogIndex``). A turn given a plain product list indexes it on every call.
+    """
+    latest = {p.product_id: p for p in catalog if p.in_stock}
+    rows = list(latest.values())
+    ids = list(latest)
+    n = len(rows)
+    cats = list(map(attrgetter("category"), rows))
+    key_no: dict[str, int] = {}
+    code_of = {c: key_no.setdefault(norm_category(c), len(key_no)) for c in dict.fromkeys(cats)}
+    codes = np.fromiter(map(code_of.__getitem__, cats), np.int64, n)
+    by_code = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[by_code], np.arange(len(key_no) + 1))
+    by_cat = {k: _frozen(by_code[bounds[i]:bounds[i + 1]]) for k, i in key_no.items()}
+    currencies = Counter(map(attrgetter("currency"), rows))
+    texts = [f"{p.title} {p.category} {' '.join(p.tags)} {p.description[:500]}" for p in rows]
+    vocab, posting_rows, posting_start = _build_postings(texts)
+    id_rank = np.empty(n, dtype=np.int64)
+    id_rank[sorted(range(n), key=ids.__getitem__)] = np.arange(n, dtype=np.int64)
+    rating = np.array(list(map(attrgetter("rating"), rows)), dtype=np.float64).reshape(n)  # None -> nan
+    partners = list(map(attrgetter("partner"), rows))
+    has_partner = np.fromiter(map(operator.is_not, partners, repeat(None)), bool, n)
+    commission, trust = np.zeros(n), np.full(n, NEUTRAL)
+    if has_partner.any():
+        got = [q for q in partners if q is not None]
+        commission[has_partner] = list(map(attrgetter("commission_rate"), got))
+        trust[has_partner] = list(map(attrgetter("trust_score"), got))
+    spons = list(map(attrgetter("sponsorship"), rows))
+    sponsored, boost = np.zeros(n, dtype=bool), np.zeros(n)
+    for i, s in enumerate(spons):
+        if s is not None:
+            sponsored[i], boost[i] = s.active, s.boost
+    arrays = dict(
+        price=np.fromiter(map(attrgetter("price"), rows), np.float64, n),
+        rating=np.where(np.isnan(rating), NEUTRAL, rating / 5.0),
+        has_partner=has_partner, commission=commission, trust=trust, sponsored=sponsored, boost=boost,
+        id_rank=id_rank,
+    )
+    for arr in arrays.values():
+        arr.setflags(write=False)
+    cur = max(currencies, key=currencies.get) if currencies else "USD"  # type: ignore[arg-type]
+    return CatalogIndex(products=latest, rows=rows, row_of={pid: i for i, pid in enumerate(ids)},
+                        by_category=by_cat, vocab=vocab, posting_rows=posting_rows, posting_start=posting_start,
+                        currency=cur, categories=frozenset(by_cat), **arrays)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 def as_index(catalog: Sequence[Product] | CatalogIndex) -> CatalogIndex:
@@ -119,37 +246,75 @@ def aliases_for(category: str, config: PlatformConfig) -> list[str]:
     return [key] + [norm_category(n) for n in names if norm_category(n) != key]
 
 
+def query_tokens(category: str) -> set[str]:
+    """The category's own words plus its ``CATEGORY_KEYWORDS``."""
+    key = norm_category(category)
+    return set(tokenize(category)) | {t for w in CATEGORY_KEYWORDS.get(key, []) for t in tokenize(w)}
+
+
+def _relevance(
+    index: CatalogIndex, category: str, config: PlatformConfig, extra_terms: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, relevance) of the candidates for one experience category; memoised on the index.
+
+    Catalog-category membership (the category itself or an alias) gives raw relevance 1.0;
+    otherwise a product qualifies by TF-IDF token match of the category's keywords:
+    ``min(0.9, matched idf / query idf + 0.3)``. Each ``extra_terms`` token a candidate has adds
+    ``0.5 * idf / extra idf``; relevance is ``min(raw, 1.5) / 1.5``.
+    """
+    aliases = tuple(aliases_for(category, config))
+    extra = sorted({t for term in extra_terms for t in tokenize(term)})
+    qkey = (aliases, tuple(extra))
+    got = index._queries.get(qkey)
+    if got is not None:
+        return got
+    n = len(index.rows)
+    member = np.zeros(n, dtype=bool)
+    for cat in aliases:
+        r = index.by_category.get(cat)
+        if r is not None:
+            member[r] = True
+    query = sorted(query_tokens(category))
+    total = sum(index.idf(t) for t in query) or 1.0
+    weight = np.zeros(n)
+    hit = np.zeros(n, dtype=bool)
+    for t in query:
+        post = index.posting(t)
+        if post is not None:
+            weight[post] += index.idf(t)  # rows in a posting list are distinct
+            hit[post] = True
+    rows = np.flatnonzero(member | hit)
+    kw = ~member[rows]
+    raw = np.ones(len(rows))
+    raw[kw] = np.minimum(0.9, weight[rows[kw]] / total + 0.3)  # below any category match
+    if extra:
+        etotal = sum(index.idf(t) for t in extra) or 1.0
+        mark = np.zeros(n, dtype=bool)
+        for t in extra:
+            post = index.posting(t)
+            if post is not None:
+                mark[:] = False
+                mark[post] = True
+                m = mark[rows]
+                raw[m] = raw[m] + 0.5 * index.idf(t) / etotal
+    relevance = np.minimum(raw, 1.5) / 1.5
+    rows.setflags(write=False)
+    relevance.setflags(write=False)
+    if len(index._queries) >= _QUERY_CACHE_SIZE:
+        index._queries.clear()
+    index._queries[qkey] = (rows, relevance)
+    return rows, relevance
+
+
 def search(
     index: CatalogIndex, category: str, config: PlatformConfig, extra_terms: Sequence[str] = ()
 ) -> list[Candidate]:
-    """Candidates for one experience category.
+    """Candidates for one experience category (all of them, unranked; see ``_relevance``).
 
-    Catalog-category membership (the category itself or an alias) gives relevance 1.0; otherwise
-    a product qualifies by TF-IDF token match of the category's keywords. ``extra_terms``
-    (dietary words, occasion) only add relevance, they never exclude.
+    ``extra_terms`` (dietary words, occasion) only add relevance, they never exclude.
     """
-    rel: dict[str, float] = {}
-    for cat in aliases_for(category, config):
-        for pid in index.by_category.get(cat, ()):
-            rel[pid] = 1.0
-    key = norm_category(category)
-    query = set(tokenize(category)) | {t for w in CATEGORY_KEYWORDS.get(key, []) for t in tokenize(w)}
-    total = sum(index.idf.get(t, 0.0) for t in query) or 1.0
-    hits: dict[str, float] = defaultdict(float)
-    for t in query:
-        for pid in index.postings.get(t, ()):
-            hits[pid] += index.idf[t]
-    for pid, w in hits.items():
-        if pid not in rel:
-            rel[pid] = min(0.9, w / total + 0.3)  # any keyword hit is a real candidate, below a category match
-    extra = {t for term in extra_terms for t in tokenize(term)}
-    if extra:
-        etotal = sum(index.idf.get(t, 0.0) for t in extra) or 1.0
-        for t in extra:
-            for pid in index.postings.get(t, ()):
-                if pid in rel:
-                    rel[pid] = rel[pid] + 0.5 * index.idf[t] / etotal
-    return [Candidate(product=index.products[pid], relevance=min(r, 1.5) / 1.5) for pid, r in rel.items()]
+    rows, relevance = _relevance(index, category, config, extra_terms)
+    return [Candidate(product=index.rows[r], relevance=x) for r, x in zip(rows.tolist(), relevance.tolist())]
 
 
 def rank_candidates(
@@ -182,6 +347,68 @@ def rank_candidates(
             c.score += c.product.sponsorship.boost  # type: ignore[union-attr]
             c.sponsored = True
     return sorted(candidates, key=lambda c: (-c.score, c.product.price, c.product.product_id))
+
+
+def rank_pool(
+    index: CatalogIndex,
+    category: str,
+    sold_counts: Mapping[str, int],
+    config: PlatformConfig,
+    k: int,
+    *,
+    extra_terms: Sequence[str] = (),
+    budget: Budget | None = None,
+    exclude: Iterable[str] = (),
+) -> list[Candidate]:
+    """The top ``k`` of ``rank_candidates(search(...))`` (after the budget and exclude filters),
+    computed on the index's arrays: the same policy, the same float operations in the same
+    order, the same sponsorship cap and the same (-score, price, product_id) order, but only
+    the ``k`` returned products become ``Candidate``s and look up their live sold count."""
+    rows, relevance = _relevance(index, category, config, extra_terms)
+    keep = None
+    if budget is not None:
+        keep = index.price[rows] <= budget.amount
+    skip = [index.row_of[pid] for pid in set(exclude) if pid in index.row_of]
+    if skip:
+        mark = np.zeros(len(index.rows), dtype=bool)
+        mark[skip] = True
+        keep = ~mark[rows] if keep is None else keep & ~mark[rows]
+    if keep is not None:
+        rows, relevance = rows[keep], relevance[keep]
+    m = len(rows)
+    if m == 0 or k <= 0:
+        return []
+    price = index.price[rows]
+    lo, hi = price.min(), price.max()
+    price_value = 1.0 - (price - lo) / (hi - lo) if hi > lo else NEUTRAL
+    has_partner = index.has_partner[rows]
+    max_comm = index.commission[rows][has_partner].max() if has_partner.any() else 0.0
+    commission = np.where(has_partner, index.commission[rows] / max_comm, 0.0) if max_comm > 0 else 0.0
+    score = (
+        W_PRICE * price_value + W_RATING * index.rating[rows] + W_COMMISSION * commission
+        + W_TRUST * index.trust[rows] + W_RELEVANCE * relevance
+    )
+    sponsored = np.zeros(m, dtype=bool)
+    cfg = config.composite_discovery_config
+    if cfg.sponsorship_enabled and cfg.max_sponsored_per_query > 0:
+        eligible = np.flatnonzero(index.sponsored[rows])
+        if len(eligible):
+            best = eligible[np.lexsort((index.id_rank[rows[eligible]], -score[eligible]))][: cfg.max_sponsored_per_query]
+            score[best] += index.boost[rows[best]]
+            sponsored[best] = True
+    if m > k:  # everything scoring at least the k-th best score, ties at the cut included
+        kth = np.partition(score, m - k)[m - k]
+        sel = np.flatnonzero(score >= kth)
+    else:
+        sel = np.arange(m)
+    order = sel[np.lexsort((index.id_rank[rows[sel]], price[sel], -score[sel]))][:k]
+    out = []
+    for r, s, rel, sp in zip(rows[order].tolist(), score[order].tolist(), relevance[order].tolist(),
+                             sponsored[order].tolist()):
+        p = index.rows[r]
+        out.append(Candidate(product=p, sold=int(sold_counts.get(p.product_id, 0)), relevance=rel, score=s,
+                             sponsored=sp))
+    return out
 
 
 def slot_counts(mix: Sequence[ProductMixSlice], n: int) -> list[int]:
@@ -300,11 +527,8 @@ def discover_category(
     index = as_index(catalog)
     cfg = config.composite_discovery_config
     size = n if n is not None else cfg.products_per_category
-    skip = set(exclude)
-    cands = [c for c in search(index, category, config, extra_terms) if c.product.product_id not in skip]
-    if budget is not None:
-        cands = [c for c in cands if c.product.price <= budget.amount]
-    ranked = rank_candidates(cands, sold_counts, cfg)[: max(CANDIDATE_POOL, size)]
+    ranked = rank_pool(index, category, sold_counts, config, max(CANDIDATE_POOL, size),
+                       extra_terms=extra_terms, budget=budget, exclude=exclude)
     picked = apply_product_mix(ranked, cfg.product_mix, size)
     return CategoryListing(category=category, query=" ".join([category, *extra_terms]).strip(),
                            products=[to_discovered(c) for c in picked])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -77,6 +78,24 @@ def detect_experience(text: str, experiences: dict[str, list[str]]) -> str | Non
     return None
 
 
+@lru_cache(maxsize=1024)
+def _category_words(cat: str) -> tuple[str, frozenset[str]]:
+    """(normalised key, words naming it): the category's own tokens plus its DETECT_WORDS."""
+    key = norm_category(cat)
+    return key, frozenset(tokenize(cat)) | {t for w in DETECT_WORDS.get(key, []) for t in tokenize(w)}
+
+
+@lru_cache(maxsize=64)
+def _known_words(known: tuple[str, ...]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Catalog categories (given in name order) with their tokens minus 'and'/'of'; empty ones dropped."""
+    out = []
+    for cat in known:
+        ctoks = frozenset(tokenize(cat)) - {"and", "of"}
+        if ctoks:
+            out.append((norm_category(cat), ctoks))
+    return tuple(out)
+
+
 def detect_category(text: str, config: PlatformConfig, known_categories: Iterable[str] = ()) -> str | None:
     """A single category the shopper names ('show me flowers', 'roses', 'perfumery')."""
     toks = set(tokenize(text))
@@ -87,17 +106,15 @@ def detect_category(text: str, config: PlatformConfig, known_categories: Iterabl
     vocab.extend(DETECT_WORDS)
     seen: set[str] = set()
     for cat in vocab:
-        key = norm_category(cat)
+        key, words = _category_words(cat)
         if key in seen:
             continue
         seen.add(key)
-        words = set(tokenize(cat)) | {t for w in DETECT_WORDS.get(key, []) for t in tokenize(w)}
-        if toks & words:
+        if not toks.isdisjoint(words):
             return key
-    for cat in sorted(known_categories):
-        ctoks = set(tokenize(cat)) - {"and", "of"}
-        if ctoks and ctoks <= toks:
-            return norm_category(cat)
+    for key, ctoks in _known_words(tuple(sorted(known_categories))):
+        if ctoks <= toks:
+            return key
     return None
 
 
