@@ -18,6 +18,7 @@ from .context import StoreContext
 
 MAX_PER_COMBO = 12
 ANCHORS = 15
+VOLUME_PER_COMBO = 4  # a single-product tier offer is one idea among many, not ten of them
 
 Line = tuple[str, int, str]  # (product_id, quantity, role)
 
@@ -202,12 +203,16 @@ def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
             trio = _price_diverse(group, 3)
             out.append(Draft(BundleType.MIX_MATCH, objective, _lines([p.product_id for p in trio]),
                              "category_diversity", rationale=f"mix and match in {c}"))
-    if len(cats) < 3:  # single-category store: mix and match around co-purchase neighbourhoods
-        for a in bs[:ANCHORS]:
-            members = _partners_or_similar(ctx, a, 2)
-            if len(members) == 2:
-                out.append(Draft(BundleType.MIX_MATCH, objective, _lines([a.product_id] + members),
-                                 "co_purchase_mix", rationale="pick any from this group"))
+    # co-purchase neighbourhoods first (what this store's shoppers actually combine), then
+    # same-category price ladders, then the cross-category picks
+    co: list[Draft] = []
+    for a in bs[:ANCHORS]:
+        members = _partners_or_similar(ctx, a, 2)
+        if len(members) == 2:
+            co.append(Draft(BundleType.MIX_MATCH, objective, _lines([a.product_id] + members),
+                            "co_purchase_mix", rationale="pick any from this group"))
+    rank = {"co_purchase_mix": 0, "category_diversity": 1, "category_mix": 2}
+    out = sorted(co + out, key=lambda d: rank[d.generation_method])
     if objective == Objective.CATEGORY_BUNDLE:
         out.sort(key=lambda d: d.generation_method != "category_diversity")
     return _dedupe(out)
@@ -219,7 +224,7 @@ def gen_volume(ctx: StoreContext, objective: Objective) -> list[Draft]:
     out = [Draft(BundleType.VOLUME, objective, [(p.product_id, 3, "anchor")], "volume_tiers",
                  rationale="buy more, save more") for p in pool[:MAX_PER_COMBO]
            if p.inventory is None or p.inventory >= 3]
-    return _dedupe(out)
+    return _dedupe(out)[:VOLUME_PER_COMBO]
 
 
 # --- BXGY ------------------------------------------------------------------------------------

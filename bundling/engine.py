@@ -76,6 +76,23 @@ def catalog_from_orders(orders: Sequence[OrderEvent], arrays: OrderArrays | None
             for j, pid in enumerate(arrays.product_ids.tolist()) if med[j] > 0]
 
 
+def normalise_by_type(drafts: list[Draft]) -> None:
+    """Divide each draft's hybrid score by the best score of its bundle type.
+
+    Why: the hybrid score is not comparable across types by construction (a one-product VOLUME
+    offer has semantic coherence 1 and always outranked three-category MIX_MATCH sets, so the
+    ten slots went to one type). After this each type's best candidate scores 1 and MMR (as the
+    seed defines it) chooses between types on relative strength and product overlap. The
+    un-normalised components stay in ``score_components``."""
+    best: dict = {}
+    for d in drafts:
+        best[d.bundle_type] = max(best.get(d.bundle_type, 0.0), d.score)
+    for d in drafts:
+        top = best[d.bundle_type]
+        if top > 0:
+            d.score = round(d.score / top, 6)
+
+
 def _to_bundle(ctx: StoreContext, d: Draft) -> Bundle:
     return Bundle(
         bundle_id=bundle_id(d.bundle_type.value, d.objective.value, d.product_ids),
@@ -174,6 +191,7 @@ def generate_bundle_set(
             drafts.extend(cands)
             runs.append(ComboRun(objective=obj, type=btype, candidates=len(cands), duration_ms=(clock() - c0) * 1000.0))
         raw = len(drafts)
+        normalise_by_type(drafts)
         # the same product set may come from two objectives: keep the better-scored one
         best: dict[tuple, Draft] = {}
         for d in drafts:

@@ -9,7 +9,9 @@ Metric definitions (all relative to the data's own reference time, never wall-cl
 replaying an upload is deterministic):
 
 * ``reference_time``: the newest timestamp in the data (max of order ``created_at`` and product
-  ``created_at``).
+  ``created_at``), ignoring straggler orders: a trailing block of at most 0.1% of the orders that
+  follows a gap longer than the 30-day velocity window (Olist has 3 orders dated 2020 after a
+  history ending in Sept 2018; measured from them, 99.997% of SKUs were "slow movers").
 * ``margin``: (price - cost) / price for products with a known cost and price > 0.
 * ``margin_iqr``: 75th minus 25th percentile (linear interpolation) of known margins; 0 if fewer
   than 2 are known.
@@ -100,6 +102,16 @@ def units_last_window(orders: Sequence[OrderEvent], ref: datetime | None, days: 
     return out
 
 
+def _robust_last(ts: np.ndarray, window_days: float = VELOCITY_WINDOW_DAYS, share: float = 0.001) -> float:
+    """Newest order time, stragglers excluded (see ``reference_time`` in the module docstring)."""
+    t = np.sort(ts)
+    n = t.size
+    gaps = np.flatnonzero(np.diff(t) > window_days * 86400.0)
+    tail = n - (gaps + 1)
+    ok = gaps[tail <= max(1, int(share * n))] if n >= 2 else gaps[:0]
+    return float(t[ok[0]] if ok.size and n >= 1000 else t[-1])
+
+
 def compute_metrics(catalog: Sequence[Product], orders: Sequence[OrderEvent],
                     arrays: OrderArrays | None = None) -> StoreMetrics:
     """``arrays`` (the same orders as columns) replaces the per-line loops with bincounts."""
@@ -107,10 +119,10 @@ def compute_metrics(catalog: Sequence[Product], orders: Sequence[OrderEvent],
     if arrays is None and orders:
         arrays = OrderArrays.from_orders(orders)
     n_orders = arrays.n_orders if arrays is not None else 0
-    ref = reference_time(catalog, ())
+    stamps = [_aware(p.created_at).timestamp() for p in catalog if p.created_at]
     if n_orders:
-        t_max = datetime.fromtimestamp(float(arrays.order_ts.max()), tz=timezone.utc)
-        ref = t_max if ref is None or t_max > ref else ref
+        stamps = np.concatenate([arrays.order_ts, np.asarray(stamps, float)])
+    ref = datetime.fromtimestamp(_robust_last(np.asarray(stamps, float)), tz=timezone.utc) if len(stamps) else None
 
     margins = np.array([m for p in catalog if (m := p.margin) is not None], dtype=float)
     iqr = float(np.percentile(margins, 75) - np.percentile(margins, 25)) if margins.size >= 2 else 0.0
