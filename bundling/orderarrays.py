@@ -91,8 +91,13 @@ class OrderArrays:
     def units_since(self, since_ts: float) -> np.ndarray:
         """Units sold per product in orders at or after ``since_ts``."""
         recent = self.order_ts[self.line_order] >= since_ts
-        return np.bincount(self.line_product[recent], weights=self.quantity[recent],
-                           minlength=self.n_products)
+        if self._cols is None and "quantity" not in self.__dict__:
+            # read quantities of the recent orders only (usually a small tail of the history)
+            rows = np.flatnonzero(self.order_ts >= since_ts).tolist()
+            q = np.asarray([ln.quantity for r in rows for ln in self.orders[r].lines], float)
+        else:
+            q = self.quantity[recent].astype(float)
+        return np.bincount(self.line_product[recent], weights=q, minlength=self.n_products)
 
     def median_price(self) -> np.ndarray:
         """Per product ``sorted(prices)[n // 2]`` over its lines; NaN when it has none."""
