@@ -129,6 +129,7 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=525)
     ap.add_argument("--index-repeats", type=int, default=5)
     ap.add_argument("--profile", action="store_true", help="cProfile the timed turns, print the top 25")
+    ap.add_argument("--sort", default="cumulative", help="pstats sort key for --profile (cumulative, tottime)")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -161,7 +162,7 @@ def main() -> None:
               f"{max(xs):>7.2f} | {pct(cs, 50):>7.2f} {pct(cs, 99):>7.2f}  {','.join(sorted(kinds.get(kind, ())))}")
     if prof:
         print()
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(prof).sort_stats(args.sort).print_stats(25)
 
 
 if __name__ == "__main__":

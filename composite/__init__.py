@@ -15,6 +15,7 @@ from .discovery import (
     discover_category,
     discover_composite,
     rank_candidates,
+    rank_pool,
     slot_counts,
 )
 from .entities import extract_entities, merge_entities
@@ -27,7 +28,7 @@ __all__ = [
     "BulkAddResult", "BundleStore", "InMemoryBundleStore", "UnknownProductsError", "add_bulk", "plan_bulk_add",
     "build_experience_card", "engagement_message", "template_message",
     "Candidate", "CatalogIndex", "apply_product_mix", "build_index", "discover_category", "discover_composite",
-    "rank_candidates", "slot_counts",
+    "rank_candidates", "rank_pool", "slot_counts",
     "extract_entities", "merge_entities",
     "Deadline", "LLMClient", "LLMError",
     "build_options", "suggest_composite_bundle_options", "validate_options",

@@ -4,6 +4,12 @@ Pure: takes the store's catalog (or a prebuilt ``CatalogIndex``) and the live so
 returns ``CategoryListing``s. The same ``apply_product_mix`` serves composite and single-category
 discovery; with no mix configured the plain ranking is returned.
 
+Hot path: ``discover_category`` -> ``rank_pool`` scores every candidate of the category with
+numpy over the index's row arrays (exactly ``rank_candidates``' arithmetic), keeps the top
+``CANDIDATE_POOL`` and only those become ``Candidate``s for the product mix. ``search`` and
+``rank_candidates`` are the list-based statement of the same policy (and the tests' reference).
+Build the ``CatalogIndex`` once per catalog version (see ``build_index``).
+
 Ranking policy (``rank_candidates``), every component in [0, 1]:
 
     score = 0.30 * price_value       # 1 - (price - min) / (max - min) over the candidates (cheaper = better)
@@ -393,7 +399,8 @@ def rank_pool(
     if cfg.sponsorship_enabled and cfg.max_sponsored_per_query > 0:
         eligible = np.flatnonzero(index.sponsored[rows])
         if len(eligible):
-            best = eligible[np.lexsort((index.id_rank[rows[eligible]], -score[eligible]))][: cfg.max_sponsored_per_query]
+            by_score = np.lexsort((index.id_rank[rows[eligible]], -score[eligible]))  # (-score, product_id)
+            best = eligible[by_score][: cfg.max_sponsored_per_query]
             score[best] += index.boost[rows[best]]
             sponsored[best] = True
     if m > k:  # everything scoring at least the k-th best score, ties at the cut included

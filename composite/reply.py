@@ -55,8 +55,11 @@ async def handle_turn(
 ) -> tuple[SessionState, CompositeReply]:
     """Decide, discover, curate and render for one turn. Never raises on LLM trouble.
 
-    ``catalog`` should be a ``CatalogIndex`` (``build_index``) cached per catalog version by the
-    caller; a plain product list works but is indexed on every call.
+    ``catalog`` should be a ``CatalogIndex`` from ``build_index``, built once per catalog version
+    and cached by the caller keyed by the catalog's sha256 (``agents.chat._IndexCache``); the
+    index also memoises per-category candidate rows, so reusing it keeps turns in the
+    low milliseconds on a 33k-product catalog. A plain product list works but is indexed on
+    every call (hundreds of milliseconds on such a catalog).
     """
     t0 = time.perf_counter()
     now = now or turn.sent_at or datetime.now(timezone.utc)

@@ -62,7 +62,8 @@ def random_catalog(rnd: random.Random) -> list[Product]:
         partner = None if rnd.random() < 0.2 else Partner(
             partner_id=f"s{rnd.randint(0, 9)}", trust_score=rnd.choice([0.1, 0.5, 0.5, 0.9, 1.0]),
             commission_rate=rnd.choice([0.0, 0.0, 0.05, 0.1, 0.2]))
-        spons = None if rnd.random() < 0.8 else Sponsorship(active=rnd.random() < 0.8, boost=rnd.choice([0.5, 0.5, 1.0]))
+        spons = None if rnd.random() < 0.8 else Sponsorship(active=rnd.random() < 0.8,
+                                                            boost=rnd.choice([0.5, 0.5, 1.0]))
         out.append(Product(
             product_id=f"p{rnd.randint(0, 10**6):07d}-{i}",
             title=words,
