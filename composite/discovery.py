@@ -108,7 +108,7 @@ class CatalogIndex:
     caller caches it by the catalog's identity (``agents.chat`` keys an LRU by the catalog
     view's sha256 / upload id) and builds a new one when the catalog changes; it is never
     patched in place. Everything is read-only after the build except ``_queries``, a bounded
-    memo of per-query candidate rows and text relevance (pure functions of the index and the
+    memo of per-category candidate rows and text relevance (pure functions of the index and the
     query, so a race between two turns only computes the same value twice).
 
     Row ``i`` is ``rows[i]`` (in-stock products, one per product id, the last one wins); the
@@ -147,7 +147,7 @@ class CatalogIndex:
         return math.log(1 + max(len(self.rows), 1) / int(self.posting_start[t + 1] - self.posting_start[t]))
 
 
-_QUERY_CACHE_SIZE = 512
+_QUERY_CACHE_SIZE = 256
 # _NON_TOKEN keeping NUL: documents joined by NUL are tokenised in one pass and split apart again.
 _NON_TOKEN_NUL = b"\x00" + _NON_TOKEN[1:]
 
@@ -261,26 +261,48 @@ def query_tokens(category: str) -> set[str]:
 def _relevance(
     index: CatalogIndex, category: str, config: PlatformConfig, extra_terms: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, relevance) of the candidates for one experience category; memoised on the index.
+    """(rows, relevance) of the candidates for one experience category.
 
     Catalog-category membership (the category itself or an alias) gives raw relevance 1.0;
     otherwise a product qualifies by TF-IDF token match of the category's keywords:
     ``min(0.9, matched idf / query idf + 0.3)``. Each ``extra_terms`` token a candidate has adds
-    ``0.5 * idf / extra idf``; relevance is ``min(raw, 1.5) / 1.5``.
+    ``0.5 * idf / extra idf``; relevance is ``min(raw, 1.5) / 1.5``. The candidate rows and raw
+    relevance are memoised on the index per alias list (bounded by the configured categories);
+    the extra terms, free text on the LLM path, are applied per call and never cached.
     """
     aliases = tuple(aliases_for(category, config))
+    got = index._queries.get(aliases)
+    if got is None:
+        got = _category_rows(index, aliases)
+        if len(index._queries) >= _QUERY_CACHE_SIZE:
+            index._queries.clear()
+        index._queries[aliases] = got
+    rows, raw, relevance = got
     extra = sorted({t for term in extra_terms for t in tokenize(term)})
-    qkey = (aliases, tuple(extra))
-    got = index._queries.get(qkey)
-    if got is not None:
-        return got
+    if not extra:
+        return rows, relevance
+    etotal = sum(index.idf(t) for t in extra) or 1.0
+    raw = raw.copy()
+    mark = np.zeros(len(index.rows), dtype=bool)
+    for t in extra:
+        post = index.posting(t)
+        if post is not None:
+            mark[:] = False
+            mark[post] = True
+            m = mark[rows]
+            raw[m] = raw[m] + 0.5 * index.idf(t) / etotal
+    return rows, np.minimum(raw, 1.5) / 1.5
+
+
+def _category_rows(index: CatalogIndex, aliases: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, raw relevance, relevance) before extra terms; ``aliases[0]`` is the category key."""
     n = len(index.rows)
     member = np.zeros(n, dtype=bool)
     for cat in aliases:
         r = index.by_category.get(cat)
         if r is not None:
             member[r] = True
-    query = sorted(query_tokens(category))
+    query = sorted(query_tokens(aliases[0]))
     total = sum(index.idf(t) for t in query) or 1.0
     weight = np.zeros(n)
     hit = np.zeros(n, dtype=bool)
@@ -293,23 +315,7 @@ def _relevance(
     kw = ~member[rows]
     raw = np.ones(len(rows))
     raw[kw] = np.minimum(0.9, weight[rows[kw]] / total + 0.3)  # below any category match
-    if extra:
-        etotal = sum(index.idf(t) for t in extra) or 1.0
-        mark = np.zeros(n, dtype=bool)
-        for t in extra:
-            post = index.posting(t)
-            if post is not None:
-                mark[:] = False
-                mark[post] = True
-                m = mark[rows]
-                raw[m] = raw[m] + 0.5 * index.idf(t) / etotal
-    relevance = np.minimum(raw, 1.5) / 1.5
-    rows.setflags(write=False)
-    relevance.setflags(write=False)
-    if len(index._queries) >= _QUERY_CACHE_SIZE:
-        index._queries.clear()
-    index._queries[qkey] = (rows, relevance)
-    return rows, relevance
+    return _frozen(rows), _frozen(raw), _frozen(np.minimum(raw, 1.5) / 1.5)
 
 
 def search(
