@@ -20,7 +20,8 @@ import pytest
 from bundlestream.settings import Settings
 from harness import (
     Worker, Workers, changelog_counts, changelog_topic, diff_counts, end_offsets, group_committed,
-    online_retail_orders, orders_topic, produce_orders, read_table, redis_counts, wait_consumed, with_duplicates, workers,  # noqa: F401
+    online_retail_orders, orders_topic,
+    produce_orders, read_table, redis_counts, wait_consumed, with_duplicates, workers,  # noqa: F401
 )
 from popularity import ground_truth, split_key
 
