@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the hidden-item choice")
     p.add_argument("--holdout", type=float, default=HOLDOUT_FRACTION, help="share of latest orders held out")
     p.add_argument("--no-engine", action="store_true", help="baselines only")
+    p.add_argument("--validation", action="store_true",
+                   help="evaluate on a validation split carved from the training part (for tuning; never the test)")
     p.set_defaults(handler=run)
 
 
@@ -32,12 +34,13 @@ def run(args: argparse.Namespace) -> int:
     load_s = time.perf_counter() - started
     name = Path(args.orders).name
     report = evaluate(loaded.orders, loaded.catalog, ks=sorted(set(args.k)), seed=args.seed,
-                      holdout=args.holdout, include_engine=not args.no_engine, dataset_name=name)
+                      holdout=args.holdout, include_engine=not args.no_engine, dataset_name=name,
+                      validation=args.validation)
     report.dataset.update(format=loaded.format, loader=loaded.loader, load_seconds=round(load_s, 3),
                           catalog_products=len(loaded.catalog), bad_rows=loaded.bad_rows,
                           skipped_rows=loaded.skipped_rows)
     print(format_table(report))
     stem = name.split(".")[0]
-    paths = write_outputs(report, args.out, stem=f"eval_{stem}")
+    paths = write_outputs(report, args.out, stem=f"eval_{stem}{'_validation' if args.validation else ''}")
     print(f"loaded with {loaded.loader} in {load_s:.2f}s; wrote {paths['json']} and {paths['png']}")
     return 0

@@ -80,3 +80,13 @@ def test_engine_runs_through_the_same_protocol():
     engine = report.methods[0]
     assert engine.name == "engine" and engine.skipped is None, engine.skipped
     assert 0.0 <= engine.metrics["hit_rate@10"] <= 1.0 and engine.bundle is not None
+
+
+def test_validation_split_never_sees_the_test_orders():
+    report = evaluate(_orders(50), recommenders=[PopularityRecommender()], include_engine=False,
+                      include_rules=False, validation=True)
+    d = report.dataset
+    # 50 orders -> 40 train; validation splits those 40 again into 32 / 8
+    assert (d["orders"], d["train_orders"], d["test_orders"]) == (40, 32, 8)
+    assert d["split"].startswith("validation")
+    assert d["hidden_cooccurred_with_given"] == 8  # every hidden partner was bought with its pair before
