@@ -17,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from bundling import uploads as uploads_pipeline
+from bundling.uploads import majority_currency
 from models import Product, UploadFile
 
 from . import readmodel
@@ -61,11 +63,6 @@ class CatalogView:
         if store_id == self.store_id and upload_id == self.upload_id:
             return self
         return CatalogView(store_id, upload_id, self.products, self.currency, self.sha256, self.by_id)
-
-
-def majority_currency(products: Sequence[Product]) -> str:
-    counts = Counter(p.currency for p in products)
-    return counts.most_common(1)[0][0] if counts else "USD"
 
 
 def products_sha256(products: Sequence[Product]) -> str:
@@ -119,14 +116,9 @@ _registered: dict[str, CatalogView] = {}  # store -> products registered by a ca
 
 def parse_catalog_file(upload_file: UploadFile) -> tuple[list[Product], Any]:
     """Resolve (inline or upload-store URI) and parse; raises IngestError/ValueError when unusable."""
-    from ingest.catalog import parse_catalog
-
     from .uploads import resolve_file
 
-    data = resolve_file(upload_file)
-    fmt = upload_file.format if upload_file.format not in ("", "auto") else None
-    result = parse_catalog(data, fmt, name=upload_file.filename or None)
-    return result.products, result.report
+    return uploads_pipeline.parse_catalog_file(upload_file, resolve_file)
 
 
 def register_catalog_products(store_id: str, upload_id: str, products: Sequence[Product], *,

@@ -1,8 +1,13 @@
 """Uploads agent: one UploadEvent in -> one BundleSet (and one GenerationMetrics) out.
 
-Thin wiring around pure functions: decode (or dead-letter), parse the files and run the engine
-in a thread (both CPU bound; the Faust loop keeps serving heartbeats, HTTP and other agents),
-read the live tables before and write the rolling costs after, publish, update the read model.
+Thin wiring around ``bundling.uploads`` (pure): decode (or dead-letter), parse the files and run
+the engine in a thread (both CPU bound; the Faust loop keeps serving heartbeats, HTTP and other
+agents), read the live tables before and write the store's rolling costs after, publish, update
+the read model.
+
+Rolling costs are per store (one table record per store, holding the rolling 50 and EMA of every
+combo): the record then lives on the store's partition like all its other state, so several
+workers and restarts see exactly one history per store.
 
 Every upload gets an answer: an undecodable record becomes a dead letter only (there is no
 store to answer), an unusable upload becomes a dead letter *and* an error BundleSet naming the
@@ -13,18 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import orjson
 import redis as sync_redis
 from faust.types import EventT
 
-from bundling.budget import RollingCosts, update_many
-from models import BadRow, BundleSet, GenerationMetrics, OrderEvent, Product, UploadEvent, UploadFile
+from bundling.budget import RollingCosts
+from bundling.uploads import (
+    UnusableUpload, error_bundle_set, fold_rolling_costs, generate, parse_upload, tallies_for_store,
+)
+from models import BundleSet, UploadEvent, UploadFile
 from models.codec import Decoded, Rejected, decode
 from popularity.aggregate import SEP
 
@@ -36,14 +41,13 @@ from .upload_topics import bundle_sets_topic, generation_metrics_topic, uploads_
 
 log = logging.getLogger(__name__)
 
-ALL_COMBOS_KEY = "*"  # rolling-costs key of the window over all combos (cost_per_combo)
-MAX_BAD_ROWS = 1000
 UPLOAD_STATUS_TTL_S = 7 * 24 * 3600
 EMBEDDING_TTL_S = 30 * 24 * 3600
 
-# "objective|BUNDLE_TYPE" -> {"recent": [...last 50 ms], "ema": float, "runs": int}; "*" -> {"recent": [...]}
-rolling_costs = app.Table("rolling-costs", default=None, partitions=settings.partitions, key_type=str, value_type=dict,
-                          help="Rolling cost per (objective, bundle type): last 50 durations and EMA(0.2).")
+# store -> RollingCosts JSON: {"combos": {"objective:TYPE": {"recent": [<=50 ms], "ema", "runs"}}, "recent": [...]}
+# No value_type: Faust recovery decodes typed values with ``typ.from_data``, which dict lacks.
+rolling_costs = app.Table("rolling-costs", default=None, partitions=settings.partitions, key_type=str,
+                          help="Per store: rolling 50 and EMA(0.2) of every (objective, bundle type) combo's duration.")
 
 
 # --- pure helpers ----------------------------------------------------------------------------
@@ -83,162 +87,6 @@ def build_event(store_id: str, upload_id: str, files: Sequence[tuple[str, bytes,
             Path(tmp).unlink(missing_ok=True)
         out.append(upload_file.model_copy(update={"filename": (filename or upload_file.filename)[:500]}))
     return UploadEvent(upload_id=upload_id, store_id=store_id, files=out)
-
-
-class UnusableUpload(Exception):
-    """The upload cannot yield bundles (no usable catalog rows, missing columns, unreadable file)."""
-
-    def __init__(self, reason: str, *, bad_rows: Sequence[BadRow] = (), bad_row_count: int = 0,
-                 parse_ms: float = 0.0, errors: list[dict] | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.bad_rows = list(bad_rows)
-        self.bad_row_count = bad_row_count
-        self.parse_ms = parse_ms
-        self.errors = errors or []
-
-
-@dataclass
-class ParsedUpload:
-    catalog: list[Product]
-    orders: list[OrderEvent]
-    catalog_file: UploadFile
-    bad_rows: list[BadRow] = field(default_factory=list)
-    bad_row_count: int = 0
-    parse_ms: float = 0.0
-
-
-def _files(upload: UploadEvent, kind: str) -> list[UploadFile]:
-    return [f for f in upload.files if f.kind == kind]
-
-
-def parse_upload(upload: UploadEvent) -> ParsedUpload:
-    """Resolve and parse every file of the upload. Raises ``UnusableUpload`` with the reason.
-
-    Bad rows of all files are pooled (at most 1000 kept, the count stays exact). An orders file
-    that cannot be read makes the upload unusable too: silently dropping the history would turn
-    a mature store into a cold-start one.
-    """
-    from ingest.errors import IngestError
-    from ingest.orders import read_orders
-
-    started = time.perf_counter()
-    bad: list[BadRow] = []
-    bad_count = 0
-
-    def account(report: Any) -> None:
-        nonlocal bad_count
-        bad.extend(report.bad_rows[: max(0, MAX_BAD_ROWS - len(bad))])
-        bad_count += report.bad_row_count
-
-    def unusable(reason: str, errors: list[dict] | None = None) -> UnusableUpload:
-        return UnusableUpload(reason, bad_rows=bad, bad_row_count=bad_count,
-                              parse_ms=(time.perf_counter() - started) * 1000, errors=errors)
-
-    catalog_files = _files(upload, "catalog")
-    if not catalog_files:
-        raise unusable("the upload has no catalog file")
-    catalog: list[Product] = []
-    for f in catalog_files:
-        try:
-            products, report = catalogs.parse_catalog_file(f)
-        except (IngestError, ValueError, OSError) as exc:
-            raise unusable(f"catalog {f.filename or '<inline>'}: {exc}",
-                           [{"file": f.filename, "missing": list(getattr(exc, "missing", ()))}]) from exc
-        account(report)
-        catalog.extend(products)
-    if not catalog:
-        raise unusable(f"no usable catalog rows ({bad_count} bad rows)")
-    categories = {p.product_id: p.category for p in catalog}
-    currency = catalogs.majority_currency(catalog)
-    orders: list[OrderEvent] = []
-    for f in _files(upload, "orders"):
-        fmt = f.format if f.format not in ("", "auto") else None
-        try:
-            data = resolve_file(f)
-            events, report = read_orders(data, fmt, store_id=upload.store_id, name=f.filename or None,
-                                         categories=categories, currency=currency, source_kind="replay")
-        except (IngestError, ValueError, OSError) as exc:
-            raise unusable(f"orders {f.filename or '<inline>'}: {exc}",
-                           [{"file": f.filename, "missing": list(getattr(exc, "missing", ()))}]) from exc
-        account(report)
-        orders.extend(events)
-    return ParsedUpload(catalog, orders, catalog_files[0], bad, bad_count, (time.perf_counter() - started) * 1000)
-
-
-def tallies_for_store(items: Iterable[tuple[str, Sequence[int] | None]], store_id: str) -> dict[str, int]:
-    """category -> orders, from ``category-transactions`` entries (key ``store SEP category``)."""
-    prefix = store_id + SEP
-    out: dict[str, int] = {}
-    for key, value in items:
-        if value and key.startswith(prefix):
-            out[key[len(prefix):]] = int(value[0])
-    return out
-
-
-def table_key(combo_key: str) -> str:
-    """budget's "objective:TYPE" -> the table's "objective|TYPE"."""
-    return combo_key.replace(":", "|", 1)
-
-
-def rolling_costs_from_table(items: Iterable[tuple[str, Mapping[str, Any] | None]]) -> RollingCosts:
-    combos: dict[str, Any] = {}
-    recent: list[float] = []
-    for key, value in items:
-        if not value:
-            continue
-        if key == ALL_COMBOS_KEY:
-            recent = list(value.get("recent", ()))
-        else:
-            combos[key.replace("|", ":", 1)] = value
-    return RollingCosts.from_json({"combos": combos, "recent": recent})
-
-
-def rolling_cost_writes(state: RollingCosts, runs: Sequence[Any]) -> dict[str, dict[str, Any]]:
-    """Table writes that fold every combo's duration into the state (only touched keys + "*")."""
-    if not runs:
-        return {}
-    new = update_many(state, [((r.objective, r.type), float(r.duration_ms)) for r in runs])
-    data = orjson.loads(new.to_json())
-    touched = {f"{r.objective}:{r.type}" for r in runs}
-    writes = {table_key(k): v for k, v in data["combos"].items() if k in touched}
-    writes[ALL_COMBOS_KEY] = {"recent": data["recent"]}
-    return writes
-
-
-def error_bundle_set(upload: UploadEvent, exc: UnusableUpload | str) -> BundleSet:
-    """The answer to an upload that yields no bundles: status 'error' and the reason."""
-    reason = exc.reason if isinstance(exc, UnusableUpload) else str(exc)
-    metrics = GenerationMetrics(
-        csv_upload_id=upload.upload_id, store_id=upload.store_id,
-        bad_rows=exc.bad_rows[:MAX_BAD_ROWS] if isinstance(exc, UnusableUpload) else [],
-        bad_row_count=exc.bad_row_count if isinstance(exc, UnusableUpload) else 0,
-        parse_ms=exc.parse_ms if isinstance(exc, UnusableUpload) else 0.0,
-    )
-    return BundleSet(upload_id=upload.upload_id, store_id=upload.store_id, status="error",
-                     error=reason[:4000], bundles=[], metrics=metrics)
-
-
-def with_parse_metrics(bundle_set: BundleSet, parsed: ParsedUpload) -> BundleSet:
-    metrics = bundle_set.metrics.model_copy(update={
-        "bad_rows": parsed.bad_rows[:MAX_BAD_ROWS], "bad_row_count": parsed.bad_row_count,
-        "parse_ms": round(parsed.parse_ms, 3),
-    })
-    return bundle_set.model_copy(update={"metrics": metrics})
-
-
-def generate(upload: UploadEvent, parsed: ParsedUpload, tallies: Mapping[str, int], costs: RollingCosts,
-             cache: Any) -> tuple[BundleSet, list[Any]]:
-    """The engine call (CPU bound, runs in a worker thread)."""
-    from bundling.engine import generate_bundle_set
-
-    bundle_set, runs = generate_bundle_set(
-        upload.upload_id, upload.store_id, parsed.catalog, parsed.orders,
-        category_transactions=tallies, rolling_costs=costs, embedding_cache=cache,
-        bad_rows=parsed.bad_rows, bad_row_count=parsed.bad_row_count, parse_ms=round(parsed.parse_ms, 3),
-        currency=catalogs.majority_currency(parsed.catalog),
-    )
-    return bundle_set, list(runs)
 
 
 class RedisEmbeddingCache:
@@ -317,26 +165,25 @@ async def process_upload(event: EventT) -> BundleSet | None:
         return None
     upload = result.value
     try:
-        parsed = await asyncio.to_thread(parse_upload, upload)
+        parsed = await asyncio.to_thread(parse_upload, upload, resolve_file)
     except UnusableUpload as exc:
         await _dead_letter(event, "unusable_upload", exc.reason, exc.errors)
         bundle_set = error_bundle_set(upload, exc)
         await _publish(bundle_set)
         return bundle_set
-    tallies = tallies_for_store(category_transactions.items(), upload.store_id)
-    costs = rolling_costs_from_table(rolling_costs.items())
+    tallies = tallies_for_store(category_transactions.items(), upload.store_id, SEP)
+    costs = RollingCosts.from_json(rolling_costs.get(upload.store_id))
     try:
         bundle_set, runs = await asyncio.to_thread(generate, upload, parsed, tallies, costs, embedding_cache())
     except Exception as exc:  # noqa: BLE001 - an engine bug must not stop the stream or lose the upload
         log.exception("bundle generation failed for upload %s", upload.upload_id)
         reason = f"bundle generation failed: {type(exc).__name__}: {exc}"
         await _dead_letter(event, "processing_error", reason)
-        bundle_set = with_parse_metrics(error_bundle_set(upload, reason), parsed)
+        bundle_set = error_bundle_set(upload, reason, parsed)
         await _publish(bundle_set)
         return bundle_set
-    # the agent iterates events, so this event is current: changelog records land on its partition
-    for key, value in rolling_cost_writes(costs, runs).items():
-        rolling_costs[key] = value
+    # the agent iterates events, so this event is current: the record lands on the store's partition
+    rolling_costs[upload.store_id] = orjson.loads(fold_rolling_costs(costs, runs).to_json())
     catalogs.register_catalog_products(upload.store_id, upload.upload_id, parsed.catalog,
                                        sha256=catalogs.make_ref(upload.upload_id, parsed.catalog_file)["sha256"])
     await catalogs.record_catalog(upload.store_id, upload.upload_id, parsed.catalog_file)
@@ -350,7 +197,4 @@ async def uploads_agent(stream) -> None:
         await process_upload(event)
 
 
-__all__ = [
-    "ParsedUpload", "RedisEmbeddingCache", "UnusableUpload", "error_bundle_set", "parse_upload",
-    "process_upload", "rolling_cost_writes", "rolling_costs", "rolling_costs_from_table", "tallies_for_store",
-]
+__all__ = ["RedisEmbeddingCache", "build_event", "process_upload", "resolve_file", "rolling_costs"]

@@ -355,14 +355,15 @@ def test_rolling_cost_table_is_written_and_the_next_upload_sees_it(settings: Set
         assert a.metrics.time_budget and b.metrics.time_budget
         # the second upload's cost per combo is the rolling mean that now includes the first's runs
         assert b.metrics.time_budget.rolling_cost_per_combo_ms != a.metrics.time_budget.rolling_cost_per_combo_ms
-        table = await read_table(settings, "rolling-costs")
+        table = (await read_table(settings, "rolling-costs"))[store]  # one record per store
         combos_b = {(r.objective, r.type) for r in b.metrics.combos_evaluated}
-        for run_ in a.metrics.combos_evaluated:  # both uploads' combos are in the table
-            key = f"{run_.objective.value}|{run_.type.value}"
+        for run_ in a.metrics.combos_evaluated:  # both uploads' combos are in the store's record
+            key = f"{run_.objective.value}:{run_.type.value}"
             expected = 2 if (run_.objective, run_.type) in combos_b else 1
-            assert key in table and table[key]["runs"] >= expected, (key, table)
-            assert len(table[key]["recent"]) == min(50, table[key]["runs"]), (key, table[key])
-        recent = table["*"]["recent"]
+            combo = table["combos"][key]
+            assert combo["runs"] == expected, (key, table)
+            assert len(combo["recent"]) == min(50, combo["runs"]), (key, combo)
+        recent = table["recent"]
         window = recent[-len(b.metrics.combos_evaluated):]
         assert window == pytest.approx([r.duration_ms for r in b.metrics.combos_evaluated])
 

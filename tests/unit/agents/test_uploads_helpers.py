@@ -10,14 +10,12 @@ import pytest
 from agents.catalogs import CatalogView, _Lru, make_ref, majority_currency, products_sha256
 from agents.http.common import HttpError
 from agents.http.uploads import FilePart, check_form, read_part
-from agents.uploads import (
-    ALL_COMBOS_KEY, UnusableUpload, error_bundle_set, rolling_cost_writes, rolling_costs_from_table,
-    tallies_for_store,
-)
-from bundling.budget import cost_per_combo, combo_cost
+from bundling.budget import RollingCosts, combo_cost, cost_per_combo
+from bundling.uploads import UnusableUpload, error_bundle_set, fold_rolling_costs, tallies_for_store
 from models import BadRow, ComboRun, Product, UploadEvent, UploadFile
 from models.bundles import BundleType, Objective
 from popularity import key_of
+from popularity.aggregate import SEP
 
 
 def _upload() -> UploadEvent:
@@ -33,39 +31,43 @@ def test_tallies_only_for_the_store_and_prefix_safe() -> None:
         (key_of("s2", "mugs"), [7, 2, 3]),
         (key_of("s1", "gone"), None),
     ]
-    assert tallies_for_store(items, "s1") == {"mugs": 40, "tea": 3}
-    assert tallies_for_store(items, "nobody") == {}
+    assert tallies_for_store(items, "s1", SEP) == {"mugs": 40, "tea": 3}
+    assert tallies_for_store(items, "nobody", SEP) == {}
 
 
-def test_rolling_costs_round_trip_through_table_writes() -> None:
-    empty = rolling_costs_from_table([])
+def _table_round_trip(state: RollingCosts) -> RollingCosts:
+    """What the agent stores per store (a JSON dict) and reads back."""
+    import orjson
+
+    return RollingCosts.from_json(orjson.loads(state.to_json()))
+
+
+def test_rolling_costs_per_store_round_trip_through_the_table_value() -> None:
+    empty = RollingCosts.from_json(None)
     assert cost_per_combo(empty) == 3000.0  # cold default
     runs = [ComboRun(objective=Objective.INCREASE_AOV, type=BundleType.FBT, candidates=3, duration_ms=10.0),
             ComboRun(objective=Objective.INCREASE_AOV, type=BundleType.FBT, candidates=3, duration_ms=20.0),
             ComboRun(objective=Objective.GIFT_BOX, type=BundleType.GIFT_BOX, candidates=1, duration_ms=30.0)]
-    writes = rolling_cost_writes(empty, runs)
-    assert set(writes) == {"increase_aov|FBT", "gift_box|GIFT_BOX", ALL_COMBOS_KEY}
-    assert writes["increase_aov|FBT"]["recent"] == [10.0, 20.0]
-    assert writes["increase_aov|FBT"]["ema"] == pytest.approx(0.2 * 20 + 0.8 * 10)
-    assert writes["increase_aov|FBT"]["runs"] == 2
-    state = rolling_costs_from_table(writes.items())
+    state = _table_round_trip(fold_rolling_costs(empty, runs))
+    fbt = state.combos["increase_aov:FBT"]
+    assert list(fbt.recent) == [10.0, 20.0] and fbt.runs == 2
+    assert fbt.ema == pytest.approx(0.2 * 20 + 0.8 * 10)
     assert cost_per_combo(state) == pytest.approx(20.0)
     assert combo_cost(state, (Objective.GIFT_BOX, BundleType.GIFT_BOX)) == 30.0
-    # a second upload folds onto the stored state; untouched keys are not rewritten
-    more = rolling_cost_writes(state, [runs[2]])
-    assert set(more) == {"gift_box|GIFT_BOX", ALL_COMBOS_KEY}
-    assert more[ALL_COMBOS_KEY]["recent"] == [10.0, 20.0, 30.0, 30.0]
-    assert rolling_cost_writes(state, []) == {}
+    # a second upload folds onto the stored state
+    more = _table_round_trip(fold_rolling_costs(state, [runs[2]]))
+    assert list(more.recent) == [10.0, 20.0, 30.0, 30.0]
+    assert more.combos["gift_box:GIFT_BOX"].runs == 2 and more.combos["increase_aov:FBT"].runs == 2
+    assert fold_rolling_costs(state, []) is state
 
 
 def test_rolling_window_is_capped_at_50() -> None:
-    state = rolling_costs_from_table([])
     runs = [ComboRun(objective=Objective.MARGIN_GUARD, type=BundleType.FIXED, candidates=0, duration_ms=float(i))
             for i in range(60)]
-    writes = rolling_cost_writes(state, runs)
-    assert len(writes["margin_guard|FIXED"]["recent"]) == 50
-    assert writes["margin_guard|FIXED"]["recent"][0] == 10.0
-    assert len(writes[ALL_COMBOS_KEY]["recent"]) == 50
+    state = _table_round_trip(fold_rolling_costs(RollingCosts.from_json(None), runs))
+    assert len(state.combos["margin_guard:FIXED"].recent) == 50
+    assert state.combos["margin_guard:FIXED"].recent[0] == 10.0
+    assert len(state.recent) == 50
 
 
 def test_error_bundle_set_names_the_reason_and_keeps_bad_rows() -> None:
