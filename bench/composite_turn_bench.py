@@ -21,7 +21,7 @@ candidate, after = the numpy index (composite/discovery.py ``rank_pool``), same 
 
     kind       before p50/p95/p99 ms (cpu p99)   after p50/p95/p99 ms (cpu p99)
     probe        0.6 /   8 /  13  (1.0)            0.3 /  4 /  9  (0.6)
-    details      4-11/ 8-19/ 9-25 (5.1)            2-6 / 9-14/ 18  (3.1)
+    details      4-11/ 8-19/ 9-25 (5.1)            2-6 / 9-14/ 18-19 (3.1)
     show        34-75/117-250/144-274 (85)         2-7 / 9-14/ 16-17 (3.6)
     single      34-69/ 76-172/114-217 (63)         1   / 5-11/ 9-14 (1.6)
     occasion    44-97/272-520/541-881 (347)        3-8 /10-15/ 18  (3.9)
