@@ -49,6 +49,6 @@ def fake(fake_server: FakeAnthropic) -> FakeAnthropic:
 
 @pytest.fixture
 async def llm(fake: FakeAnthropic):
-    client = LLMClient(api_key="test-key", model="claude-test", timeout_s=0.5, base_url=fake.base_url)
+    client = LLMClient(api_key="test-key", model="claude-test", timeout_s=1.5, base_url=fake.base_url)
     yield client
     await client.aclose()

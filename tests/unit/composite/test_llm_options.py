@@ -91,10 +91,10 @@ async def test_configurable_prompt_is_sent(fake, llm) -> None:
 
 
 async def test_slow_answer_past_deadline(fake, llm) -> None:
-    fake.push(fa.slow(1.5, then=fa.dynamic(good_answer)))
+    fake.push(fa.slow(4.0, then=fa.dynamic(good_answer)))
     t0 = time.monotonic()
     options, by, reason = await run(llm)
-    assert time.monotonic() - t0 < 1.2
+    assert time.monotonic() - t0 < llm.timeout_s + 1.0  # the 4 s answer was not waited for
     assert by == "deterministic" and "timeout" in reason and 2 <= len(options) <= 4
 
 

@@ -39,7 +39,7 @@ async def test_llm_planner_entities_merge_and_categories_from_config(fake, llm, 
 
 
 @pytest.mark.parametrize("behaviour,reason", [
-    (fa.slow(1.5), "timeout"), (fa.status(529), "http_529"), (fa.status(500), "http_500"),
+    (fa.slow(4.0), "timeout"), (fa.status(529), "http_529"), (fa.status(500), "http_500"),
     (fa.malformed(), "planner:"), (fa.text("No."), "no_tool_use"),
     (fa.tool({"action": "explode"}), "invalid_output"),
 ])
@@ -106,7 +106,7 @@ async def test_engagement_with_invented_price_uses_template(fake, llm, index, no
     assert_valid(r, index, 150)
 
 
-BAD = [fa.slow(1.5), fa.status(500), fa.status(529), fa.malformed(), fa.text("I refuse."),
+BAD = [fa.slow(4.0), fa.status(500), fa.status(529), fa.malformed(), fa.text("I refuse."),
        fa.tool({"options": [{"label": "x", "description": "", "product_ids": ["ghost"], "total_price": 0}]})]
 
 
