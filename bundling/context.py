@@ -17,7 +17,7 @@ import numpy as np
 from models.catalog import Product
 from models.orders import OrderEvent
 
-from .embeddings import EmbeddingCache, Embedder, embed_catalog, product_text, tfidf_matrix
+from .embeddings import EmbeddingCache, Embedder, cached_tfidf, embed_catalog
 from .mining import BasketMatrix, Itemsets, extend_by_one, mine_itemsets
 from .objectives import StoreMetrics, compute_metrics
 from .orderarrays import OrderArrays
@@ -170,10 +170,12 @@ class StoreContext:
     @cached_property
     def embeddings(self):
         """Dense embeddings (cold start, or an explicit embedder); otherwise the L2-normalised
-        TF-IDF rows, whose cosines are as good for coherence and need no SVD on big catalogs."""
+        TF-IDF rows, whose cosines are as good for coherence and need no SVD on big catalogs.
+        Both are read from ``embedding_cache`` by content hash when the catalog was seen before
+        (the steady state of a store), so a warm upload tokenises nothing."""
         if self.dense_embeddings or self.embedder is not None:
             return embed_catalog(self.product_list, self.embedder, self.embedding_cache)
-        return tfidf_matrix([product_text(p) for p in self.product_list])
+        return cached_tfidf(self.product_list, self.embedding_cache)
 
     def similar(self, pid: str, lo: float = -1.0, hi: float = 1.01, k: int = 10,
                 candidates: Sequence[Product] | None = None) -> list[tuple[Product, float]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from collections import Counter
 from typing import Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -40,11 +41,21 @@ def product_text(p: Product) -> str:
 
 def content_hash(p: Product) -> str:
     """sha256 of the embedded text: unchanged products hit the cache across uploads."""
-    return hashlib.sha256(product_text(p).encode("utf-8")).hexdigest()
+    return text_hash(product_text(p))
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_TOKEN2 = re.compile(r"[a-z0-9]{2,}")
 
 
 def tokenize(text: str) -> list[str]:
-    return [t for t in _TOKEN.findall(text.lower()) if len(t) > 1 and t not in _STOP]
+    """Lower-cased alphanumeric runs of 2+ characters, stop words dropped. (A run of 2+ is a
+    ``_TOKEN`` match of length > 1: the regex does the length filter in C.)"""
+    stop = _STOP
+    return [t for t in _TOKEN2.findall(text.lower()) if t not in stop]
 
 
 @runtime_checkable
@@ -87,14 +98,12 @@ def l2_normalise(M: np.ndarray) -> np.ndarray:
 def tfidf_matrix(texts: Sequence[str]) -> sp.csr_matrix:
     """Smooth idf = ln((1 + n) / (1 + df)) + 1, sublinear tf, L2 rows (sklearn's defaults)."""
     vocab: dict[str, int] = {}
+    sd = vocab.setdefault
     rows, cols, vals = [], [], []
     for r, t in enumerate(texts):
-        counts: dict[int, int] = {}
-        for tok in tokenize(t):
-            j = vocab.setdefault(tok, len(vocab))
-            counts[j] = counts.get(j, 0) + 1
+        counts = Counter(tokenize(t))  # first-seen order, like the dict it replaces
         rows.extend([r] * len(counts))
-        cols.extend(counts.keys())
+        cols.extend([sd(tok, len(vocab)) for tok in counts])
         vals.extend(counts.values())
     n = len(texts)
     M = sp.csr_matrix((np.asarray(vals, float), (rows, cols)), shape=(n, max(len(vocab), 1)))
@@ -171,7 +180,8 @@ def embed_catalog(
 ) -> np.ndarray:
     """Embeddings aligned with ``catalog``; cached by (embedder namespace, content hash)."""
     embedder = embedder or TfidfSvdEmbedder()
-    hashes = [content_hash(p) for p in catalog]
+    texts = [product_text(p) for p in catalog]
+    hashes = [text_hash(t) for t in texts]
     ns = embedder.name
     if embedder.corpus_dependent:
         ns += ":" + hashlib.sha256("".join(sorted(hashes)).encode()).hexdigest()[:16]
@@ -180,11 +190,46 @@ def embed_catalog(
         hit = cache.get_many(keys)
         if len(hit) == len(keys) and keys:
             return np.stack([hit[k] for k in keys])
-    texts = [product_text(p) for p in catalog]
     E = embedder.embed(texts)
     if cache is not None and len(keys):
         cache.put_many({k: E[i] for i, k in enumerate(keys)})
     return E
+
+
+def cached_tfidf(catalog: Sequence[Product], cache: EmbeddingCache | None = None) -> sp.csr_matrix:
+    """``tfidf_matrix`` of the catalog's texts, rows cached by content hash.
+
+    TF-IDF rows depend on the whole corpus (idf, and the column of each term is its first-seen
+    position in the catalog order), so the namespace is a fingerprint of the ordered content
+    hashes: the same catalog in the same order (a store re-uploading, the steady state) hits, and
+    a hit rebuilds exactly the matrix a fresh computation gives. Each cached value is one float64
+    vector ``[n_columns, nnz, column indices..., values...]`` (the row as stored, index order
+    kept), handed to the cache reinterpreted as float32 pairs (``.view(np.float32)``): caches
+    that store float32 bytes (the agent's Redis cache) then keep every bit. A partial hit
+    recomputes everything (rows of different corpora do not mix)."""
+    texts = [product_text(p) for p in catalog]
+    if cache is None or not texts:
+        return tfidf_matrix(texts)
+    hashes = [text_hash(t) for t in texts]
+    ns = "tfidf:" + hashlib.sha256("|".join(hashes).encode()).hexdigest()[:16]
+    keys = [f"emb:{ns}:{h}" for h in hashes]
+    hit = cache.get_many(keys)
+    if len(hit) == len(keys):
+        vecs = [np.ascontiguousarray(hit[k], dtype=np.float32).view(np.float64) for k in keys]
+        nnz = np.fromiter((int(v[1]) for v in vecs), np.int64, len(vecs))
+        indptr = np.concatenate(([0], np.cumsum(nnz)))
+        flat = np.concatenate([v[2:] for v in vecs]) if vecs else np.zeros(0)
+        # per vector: indices then values; split the flat buffer back with one boolean mask
+        is_idx = np.repeat(np.tile([True, False], len(vecs)), np.repeat(nnz, 2))
+        return sp.csr_matrix((flat[~is_idx], flat[is_idx].astype(np.int32), indptr),
+                             shape=(len(vecs), int(vecs[0][0])))
+    M = tfidf_matrix(texts)
+    ncol = float(M.shape[1])
+    ind, dat, ptr = M.indices, M.data, M.indptr
+    cache.put_many({k: np.concatenate(([ncol, ptr[r + 1] - ptr[r]], ind[ptr[r]:ptr[r + 1]],
+                                       dat[ptr[r]:ptr[r + 1]])).view(np.float32)
+                    for r, k in enumerate(keys)})
+    return M
 
 
 def coherence(E: np.ndarray, idx: Iterable[int]) -> float:
