@@ -127,9 +127,12 @@ class StoreContext:
         if j is None:
             return np.zeros(self.basket.n_items)
         if j not in self._co_cache:
-            Xc = self._Xcsc
+            Xc, X = self._Xcsc, self.basket.X
             rows = Xc.indices[Xc.indptr[j]:Xc.indptr[j + 1]]
-            v = np.asarray(self.basket.X[rows].sum(axis=0)).ravel().astype(float)
+            # the column indices of those baskets, gathered without a sparse row slice
+            starts, lens = X.indptr[rows], np.diff(X.indptr)[rows]
+            pos = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(int(lens.sum()))
+            v = np.bincount(X.indices[pos], minlength=self.basket.n_items).astype(float)
             v[j] = 0.0
             self._co_cache[j] = v
         return self._co_cache[j]

@@ -347,10 +347,19 @@ def extend_by_one(matrix: BasketMatrix, sets: np.ndarray, min_count: int) -> tup
     for t in range(1, sets.shape[1]):
         P = P.multiply(Xc[:, sets[:, t]])
     T = (sp.csr_matrix(P).T.tocsr() @ matrix.X).tocoo()
-    inset = (sets[T.row] == T.col[:, None]).any(axis=1)
-    m = (~inset) & (T.data >= min_count)
+    m = np.flatnonzero(T.data >= min_count)  # the count test first: it leaves few rows to check
+    m = m[~(sets[T.row[m]] == T.col[m, None]).any(axis=1)]
     idx = np.sort(np.concatenate([sets[T.row[m]], T.col[m, None]], axis=1), axis=1).astype(np.int32)
-    idx, first = np.unique(idx, axis=0, return_index=True)
+    nI, k = max(matrix.n_items, 1), idx.shape[1]
+    if float(nI) ** k < 2.0 ** 62:
+        # one int64 key per row (order-preserving), a 1-d unique instead of a row-wise one
+        key = np.zeros(idx.shape[0], np.int64)
+        for t in range(k):
+            key = key * nI + idx[:, t]
+        _, first = np.unique(key, return_index=True)
+        idx = idx[first]
+    else:
+        idx, first = np.unique(idx, axis=0, return_index=True)
     return idx, T.data[m][first].astype(np.int64)
 
 
