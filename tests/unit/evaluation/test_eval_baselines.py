@@ -11,7 +11,7 @@ import pytest
 
 from evaluation.baselines import CooccurrenceRecommender, PopularityRecommender, SARRecommender
 from evaluation.protocol import BundleSource, Recommender
-from evaluation.rules import AssociationRulesRecommender, mlxtend_available
+from evaluation.rules import AssociationRulesRecommender
 from evaluation.split import Basket
 
 TRAIN = [Basket(str(i), datetime(2024, 1, 1), items) for i, items in
