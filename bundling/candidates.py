@@ -88,16 +88,23 @@ def _repeat_buys(ctx: StoreContext) -> list[Product]:
 
 # --- FBT -------------------------------------------------------------------------------------
 def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
-    """Association rules: frequent pairs and triples of in-stock catalog products, ranked by
-    lift x confidence (x1.5 when a product the objective features is in it). Vectorised; only
-    the top few become drafts, so stores with 10^5 frequent triples stay fast."""
+    """Frequent pairs and triples of in-stock catalog products, ranked by the basket-completion
+    model of ``bundling.recommend`` (x1.5 when a product the objective features is in it).
+
+    One model: the offline evaluation measures ``recommend.fit_basket_model``; here the same
+    ``S_ij`` (size-damped asymmetric cosine with locality) is evaluated on the mined itemsets
+    only (``StoreContext.itemsets``), and a bundle ranks by the mean ``S`` over its ordered pairs
+    (``recommend.itemset_affinity``), so the bundles are the ones the evaluated recommender
+    would complete from each other. Support, confidence (anchor -> rest) and lift stay on the
+    draft for gate 3 and the hybrid score's data component. Vectorised; only the top few become
+    drafts."""
     its = ctx.itemsets
     if ctx.basket.n_baskets == 0:
         return []
     N = its.n_baskets
     ic = its.item_counts.astype(float)
     items = its.items
-    ok = np.array([(p := ctx.products.get(str(it))) is not None and p.in_stock and p.price > 0 for it in items], bool)
+    ok = ctx.item_sellable
     feat = np.zeros(items.size, bool)
     for p in _objective_pool(ctx, objective):
         j = ctx.item_col.get(p.product_id)
@@ -109,20 +116,22 @@ def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
     if P.shape[0]:
         keep = ok[P[:, 0]] & ok[P[:, 1]]
         A, Bm, c = P[keep, 0], P[keep, 1], pc[keep]
+        aff = its.weighted["pair_affinity"][keep]
         swap = ic[Bm] > ic[A]  # anchor = the more popular item
         A, Bm = np.where(swap, Bm, A), np.where(swap, A, Bm)
         conf = c / ic[A]
         lift = c * N / (ic[A] * ic[Bm])
-        rank = lift * conf * (1 + 0.5 * (feat[A] | feat[Bm]))
+        rank = aff * (1 + 0.5 * (feat[A] | feat[Bm]))
         for r in np.argsort(-rank, kind="stable")[:top].tolist():
             ids = [str(items[A[r]]), str(items[Bm[r]])]
-            scored.append((float(rank[r]), Draft(BundleType.FBT, objective, _lines(ids), "association_rules",
-                                                 float(c[r] / N), float(min(1.0, conf[r])), float(lift[r]),
-                                                 rationale=f"bought together in {int(c[r])} orders")))
+            d = Draft(BundleType.FBT, objective, _lines(ids), "association_rules", float(c[r] / N),
+                      float(min(1.0, conf[r])), float(lift[r]), rationale=f"bought together in {int(c[r])} orders")
+            d.extra["recommender_score"] = float(aff[r])
+            scored.append((float(rank[r]), d))
     T, tc = its.triples, its.triple_counts.astype(float)
     if T.shape[0] and P.shape[0]:
         keep = ok[T[:, 0]] & ok[T[:, 1]] & ok[T[:, 2]]
-        T, tc = T[keep], tc[keep]
+        T, tc, aff = T[keep], tc[keep], its.weighted["triple_affinity"][keep]
         order = np.argsort(-ic[T], axis=1, kind="stable")
         T = np.take_along_axis(T, order, axis=1)  # anchor first
         nI = np.int64(items.size)
@@ -135,14 +144,16 @@ def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
         nbd = np.where(keys[pos] == q, kc[pos], np.nan)
         conf = tc / ic[T[:, 0]]
         lift = conf / (nbd / N)
-        rank = np.nan_to_num(lift * conf * (1 + 0.5 * (feat[T[:, 0]] | feat[T[:, 1]] | feat[T[:, 2]])), nan=-1)
+        rank = np.nan_to_num(aff * (1 + 0.5 * (feat[T[:, 0]] | feat[T[:, 1]] | feat[T[:, 2]])), nan=-1)
         for r in np.argsort(-rank, kind="stable")[:top].tolist():
             if rank[r] < 0:
                 break
             ids = [str(items[j]) for j in T[r].tolist()]
-            scored.append((float(rank[r]), Draft(BundleType.FBT, objective, _lines(ids), "association_rules",
-                                                 float(tc[r] / N), float(min(1.0, conf[r])), float(lift[r]),
-                                                 rationale=f"all three bought together in {int(tc[r])} orders")))
+            d = Draft(BundleType.FBT, objective, _lines(ids), "association_rules", float(tc[r] / N),
+                      float(min(1.0, conf[r])), float(np.nan_to_num(lift[r])),
+                      rationale=f"all three bought together in {int(tc[r])} orders")
+            d.extra["recommender_score"] = float(aff[r])
+            scored.append((float(rank[r]), d))
     scored.sort(key=lambda t: -t[0])
     return _dedupe([d for _, d in scored])
 

@@ -21,6 +21,7 @@ from .embeddings import EmbeddingCache, Embedder, cached_tfidf, embed_catalog
 from .mining import BasketMatrix, Itemsets, extend_by_one, mine_itemsets
 from .objectives import StoreMetrics, compute_metrics
 from .orderarrays import OrderArrays
+from .recommend import basket_weights, itemset_affinity, pair_similarities
 
 FBT_MIN_SUPPORT = 0.01  # gate 3 needs support >= 1%
 FBT_MIN_COUNT = 2  # but never a "rule" seen in a single basket
@@ -98,20 +99,49 @@ class StoreContext:
 
     @cached_property
     def itemsets(self) -> Itemsets:
-        n = max(self.basket.n_baskets, 1)
         """Frequent pairs at support >= max(1%, 2 baskets); triples grown from the best 200 pairs
-        only (by lift x confidence), so dense wholesale baskets cannot explode the work."""
+        only, so dense wholesale baskets cannot explode the work.
+
+        "Best" is the basket-completion model of ``bundling.recommend`` (the model the offline
+        evaluation measures), evaluated on the mined itemsets only instead of fitted on the
+        whole catalog: one complex sparse product gives each frequent pair its count and its
+        weighted co-occurrence ``sum_b w_b`` (``w_b = 1/|b|``, the model's basket weights), and
+        ``recommend.pair_similarities`` turns those into the model's ``S_ij``/``S_ji``. A
+        bundle's affinity is ``recommend.itemset_affinity``: the mean ``S`` over its ordered
+        pairs (stored in ``weighted["pair_affinity"]`` / ``["triple_affinity"]``). Alpha is the
+        model's fallback (``recommend.ENGINE_ALPHA``): the per-store "auto" choice needs a
+        validation fit, which is what this avoids."""
+        n = max(self.basket.n_baskets, 1)
         ms = max(FBT_MIN_SUPPORT, FBT_MIN_COUNT / n)
-        its = mine_itemsets(self.basket, ms, max_len=2)
-        P, pc = its.pairs, its.pair_counts.astype(float)
+        w = basket_weights(self.basket.X, self.arrays.order_ts if self.arrays is not None else None)
+        its = mine_itemsets(self.basket, ms, max_len=2, weights=w)
+        P = its.pairs
         if P.shape[0]:
-            ic = its.item_counts.astype(float)
-            rank = pc * pc * n / (ic[P[:, 0]] * ic[P[:, 1]] * np.maximum(ic[P[:, 0]], ic[P[:, 1]]))
-            top = P[np.argsort(-rank, kind="stable")[:TRIPLE_SEEDS]]
+            pop = its.weighted["items"]
+            s_ab, s_ba = pair_similarities(its.weighted["pairs"], pop[P[:, 0]], pop[P[:, 1]])
+            aff = itemset_affinity([(s_ab, s_ba)])
+            its.weighted["pair_affinity"] = aff
+            top = P[np.argsort(-aff, kind="stable")[:TRIPLE_SEEDS]]
             idx, cnt = extend_by_one(self.basket, top, int(np.ceil(ms * n - 1e-9)))
             keep = (cnt / n) >= ms
-            its.levels.append((idx[keep], cnt[keep]))
+            T = idx[keep]
+            its.levels.append((T, cnt[keep]))
+            # every sub-pair of a frequent triple is a frequent pair: look its S values up
+            nI = np.int64(its.items.size)
+            keys = P[:, 0].astype(np.int64) * nI + P[:, 1]  # ascending: pairs are lexsorted
+            sub = []
+            for x, y in ((0, 1), (0, 2), (1, 2)):
+                k = np.searchsorted(keys, T[:, x].astype(np.int64) * nI + T[:, y])
+                sub.append((s_ab[k], s_ba[k]))
+            its.weighted["triple_affinity"] = itemset_affinity(sub) if T.shape[0] else np.zeros(0)
         return its
+
+    @cached_property
+    def item_sellable(self) -> np.ndarray:
+        """Basket items (columns) that are in-stock catalog products with a price."""
+        get = self.products.get
+        return np.fromiter(((p := get(str(it))) is not None and p.in_stock and p.price > 0 for it in self.basket.items),
+                           bool, self.basket.n_items)
 
     @cached_property
     def _Xcsc(self):

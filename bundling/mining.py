@@ -140,6 +140,9 @@ class Itemsets:
     min_support: float
     item_counts: np.ndarray  # all items, not only frequent
     levels: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    # with ``mine_itemsets(..., weights=w)``: sum of w over the baskets holding each pair
+    # (aligned with ``pairs``), and over the baskets holding each item (all items)
+    weighted: dict[str, np.ndarray] = field(default_factory=dict)
 
     def _level(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         if len(self.levels) >= k:
@@ -189,14 +192,24 @@ def _frequent(counts: np.ndarray, n: int, min_support: float) -> np.ndarray:
     return (counts / n) >= min_support
 
 
-def mine_itemsets(matrix: BasketMatrix, min_support: float, max_len: int = 3) -> Itemsets:
-    """All itemsets with support >= ``min_support`` and length <= ``max_len`` (exact counts)."""
+def mine_itemsets(matrix: BasketMatrix, min_support: float, max_len: int = 3,
+                  weights: np.ndarray | None = None) -> Itemsets:
+    """All itemsets with support >= ``min_support`` and length <= ``max_len`` (exact counts).
+
+    ``weights`` (one per basket) also gives each frequent pair its weighted co-occurrence
+    ``sum_b w_b`` in ``Itemsets.weighted["pairs"]`` (and each item's in ``["items"]``), from the
+    same sparse product: the right factor carries ``1 + i*w_b`` (complex), so the real part is
+    the exact count and the imaginary part the weighted sum, for about the cost of one product."""
     if not 0 < min_support <= 1:
         raise ValueError("min_support must be in (0, 1]")
     n = matrix.n_baskets
     X = matrix.X
     item_counts = np.asarray(X.sum(axis=0)).ravel().astype(np.int64) if n else np.zeros(matrix.n_items, np.int64)
     res = Itemsets(matrix.items, n, float(min_support), item_counts)
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        res.weighted["items"] = np.asarray(X.T @ w).ravel() if n else np.zeros(matrix.n_items)
+        res.weighted["pairs"] = np.zeros(0)
     if n == 0 or max_len < 1:
         return res
     freq = np.flatnonzero(_frequent(item_counts, n, min_support)).astype(np.int32)
@@ -211,13 +224,24 @@ def mine_itemsets(matrix: BasketMatrix, min_support: float, max_len: int = 3) ->
     XfT = Xf.T.tocsr()
 
     # Level 2: one sparse product.
-    C = (XfT @ Xf).tocoo()
+    if weights is None:
+        C = (XfT @ Xf).tocoo()
+        wsum = None
+    else:
+        wk = w[keep] if keep.size < n else w
+        Xr = Xf.tocsr()
+        Xz = sp.csr_matrix((1.0 + 1j * np.repeat(wk, np.diff(Xr.indptr)), Xr.indices, Xr.indptr), shape=Xr.shape)
+        C = (XfT.astype(np.complex128) @ Xz).tocoo()
+        wsum = C.data.imag
+        C = sp.coo_matrix((np.rint(C.data.real).astype(np.int64), (C.row, C.col)), shape=C.shape)
     m = (C.row < C.col) & _frequent(C.data.astype(np.int64), n, min_support)
     a, b, cnt = C.row[m].astype(np.int32), C.col[m].astype(np.int32), C.data[m].astype(np.int64)
     order = np.lexsort((b, a))
     local = np.stack([a[order], b[order]], axis=1)
     counts = cnt[order]
     res.levels.append((freq[local], counts))
+    if wsum is not None:
+        res.weighted["pairs"] = wsum[m][order]
 
     if max_len >= 3 and local.shape[0]:
         local, counts = _level3(Xf, local, n, min_support)

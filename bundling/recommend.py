@@ -32,7 +32,8 @@ import scipy.sparse as sp
 
 from .mining import BasketMatrix
 
-__all__ = ["BasketModel", "BasketRecommender", "fit_basket_model", "DEFAULTS"]
+__all__ = ["BasketModel", "BasketRecommender", "fit_basket_model", "DEFAULTS", "basket_weights",
+           "pair_similarities", "itemset_affinity", "ENGINE_ALPHA"]
 
 # Chosen on the training-only validation split (module docstring). Validation HitRate@10 /
 # NDCG@10, Online Retail (OR, 2,951 cases; best baseline SAR-Jaccard .207/.131) and Olist
@@ -203,13 +204,19 @@ def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.coo_matrix, np.nd
     return C.tocoo(), pop
 
 
-def _similarity(C: sp.coo_matrix, pop: np.ndarray, a: float, h: float, q: float) -> sp.csr_matrix:
-    """S_ij = (C_ij / (c_i^a c_j^(1-a) + h))^q."""
+def _sim_values(c: np.ndarray, pop_i: np.ndarray, pop_j: np.ndarray, a: float, h: float, q: float) -> np.ndarray:
+    """The similarity formula on parallel arrays: (c / (c_i^a c_j^(1-a) + h))^q."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        v = C.data / (np.power(pop[C.row], a) * np.power(pop[C.col], 1.0 - a) + h)
+        v = c / (np.power(pop_i, a) * np.power(pop_j, 1.0 - a) + h)
     v = np.nan_to_num(v, nan=0.0, posinf=0.0)
     if q != 1.0:
         v = np.power(v, q)
+    return v
+
+
+def _similarity(C: sp.coo_matrix, pop: np.ndarray, a: float, h: float, q: float) -> sp.csr_matrix:
+    """S_ij = (C_ij / (c_i^a c_j^(1-a) + h))^q."""
+    v = _sim_values(C.data, pop[C.row], pop[C.col], a, h, q)
     S = sp.csr_matrix((v, (C.row, C.col)), shape=(pop.size, pop.size))
     S.eliminate_zeros()
     return S
@@ -309,6 +316,35 @@ def fit_basket_model(
     model = build(np.arange(n_b), a)
     model.params["alpha_auto"] = a_arg == "auto"
     return model
+
+
+# --- the same model on a few itemsets (the engine's FBT candidates) ---------------------------
+ENGINE_ALPHA = ALPHA_FALLBACK  # "auto" needs a validation fit; the engine scores without fitting
+
+
+def basket_weights(X: sp.csr_matrix, timestamps: np.ndarray | None = None) -> np.ndarray:
+    """The per-basket weights ``w_b`` the model uses with ``DEFAULTS`` (size damping, optional
+    time decay), for a binary baskets x items matrix."""
+    hl = DEFAULTS["half_life_days"]
+    return _weights(X, timestamps, hl, float(DEFAULTS["size_power"]))  # type: ignore[arg-type]
+
+
+def pair_similarities(co_w: np.ndarray, pop_i: np.ndarray, pop_j: np.ndarray,
+                      alpha: float = ENGINE_ALPHA) -> tuple[np.ndarray, np.ndarray]:
+    """(S_ij, S_ji) of ``fit_basket_model`` with ``DEFAULTS`` and this alpha, for pairs whose
+    weighted co-occurrence ``co_w = sum_b w_b`` and weighted item counts ``pop`` are already
+    known (e.g. from ``mine_itemsets(..., weights=basket_weights(X))``): the fitted model's
+    ``S`` entries for those pairs, without building the items x items matrix."""
+    h, q = float(DEFAULTS["shrink"]), float(DEFAULTS["locality"])  # type: ignore[arg-type]
+    return _sim_values(co_w, pop_i, pop_j, alpha, h, q), _sim_values(co_w, pop_j, pop_i, alpha, h, q)
+
+
+def itemset_affinity(S_pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Bundle score from the model: the mean of ``S_ij`` over the ordered pairs (i, j) of the
+    bundle, i.e. the average score the recommender gives to completing the bundle with one of its
+    items given another. ``S_pairs`` holds (S_ij, S_ji) arrays for each unordered pair."""
+    tot = sum(a + b for a, b in S_pairs)
+    return np.asarray(tot, float) / (2 * len(S_pairs))
 
 
 class BasketRecommender:
