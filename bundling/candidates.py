@@ -87,6 +87,17 @@ def _repeat_buys(ctx: StoreContext) -> list[Product]:
 
 
 # --- FBT -------------------------------------------------------------------------------------
+def _top_stable(rank: np.ndarray, k: int) -> np.ndarray:
+    """``np.argsort(-rank, kind="stable")[:k]`` without sorting everything: partition, keep
+    every value tied with the k-th, stable-sort that short list (ascending index breaks ties)."""
+    if rank.size <= 4 * k:
+        return np.argsort(-rank, kind="stable")[:k]
+    neg = -rank
+    kth = np.partition(neg, k - 1)[k - 1]
+    cand = np.flatnonzero(neg <= kth)
+    return cand[np.argsort(neg[cand], kind="stable")][:k]
+
+
 def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
     """Frequent pairs and triples of in-stock catalog products, ranked by the basket-completion
     model of ``bundling.recommend`` (x1.5 when a product the objective features is in it).
@@ -122,7 +133,7 @@ def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
         conf = c / ic[A]
         lift = c * N / (ic[A] * ic[Bm])
         rank = aff * (1 + 0.5 * (feat[A] | feat[Bm]))
-        for r in np.argsort(-rank, kind="stable")[:top].tolist():
+        for r in _top_stable(rank, top).tolist():
             ids = [str(items[A[r]]), str(items[Bm[r]])]
             d = Draft(BundleType.FBT, objective, _lines(ids), "association_rules", float(c[r] / N),
                       float(min(1.0, conf[r])), float(lift[r]), rationale=f"bought together in {int(c[r])} orders")
@@ -132,20 +143,21 @@ def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
     if T.shape[0] and P.shape[0]:
         keep = ok[T[:, 0]] & ok[T[:, 1]] & ok[T[:, 2]]
         T, tc, aff = T[keep], tc[keep], its.weighted["triple_affinity"][keep]
+        rank = np.nan_to_num(aff * (1 + 0.5 * (feat[T[:, 0]] | feat[T[:, 1]] | feat[T[:, 2]])), nan=-1)
+        sel = _top_stable(rank, top)  # anchors and rule statistics for the winners only
+        T, tc, aff, rank = T[sel], tc[sel], aff[sel], rank[sel]
         order = np.argsort(-ic[T], axis=1, kind="stable")
         T = np.take_along_axis(T, order, axis=1)  # anchor first
         nI = np.int64(items.size)
-        keys = P[:, 0].astype(np.int64) * nI + P[:, 1]
-        so = np.argsort(keys)
-        keys, kc = keys[so], pc[so]
+        keys = P[:, 0].astype(np.int64) * nI + P[:, 1]  # ascending: pairs are lexsorted
+        kc = pc
         lo, hi = np.minimum(T[:, 1], T[:, 2]), np.maximum(T[:, 1], T[:, 2])
         q = lo.astype(np.int64) * nI + hi
         pos = np.clip(np.searchsorted(keys, q), 0, max(keys.size - 1, 0))
         nbd = np.where(keys[pos] == q, kc[pos], np.nan)
         conf = tc / ic[T[:, 0]]
         lift = conf / (nbd / N)
-        rank = np.nan_to_num(aff * (1 + 0.5 * (feat[T[:, 0]] | feat[T[:, 1]] | feat[T[:, 2]])), nan=-1)
-        for r in np.argsort(-rank, kind="stable")[:top].tolist():
+        for r in range(T.shape[0]):
             if rank[r] < 0:
                 break
             ids = [str(items[j]) for j in T[r].tolist()]
