@@ -71,16 +71,9 @@ def catalog_from_orders(orders: Sequence[OrderEvent], arrays: OrderArrays | None
         return []
     med = arrays.median_price()
     titles, cats = arrays.last_text()
-    # the fields are valid by construction (clipped text, finite positive price), so skip
-    # pydantic's per-object validation unless an id needs it (whitespace, empty, > 200 chars)
-    make, check = Product.model_construct, Product
-    out = []
-    for j, (pid, m) in enumerate(zip(arrays.product_ids.tolist(), med.tolist())):
-        if m > 0:
-            fast = isinstance(pid, str) and 0 < len(pid) <= 200 and pid == pid.strip() and m != float("inf")
-            out.append((make if fast else check)(product_id=pid, title=(titles[j] or "")[:500],
-                                                 category=(cats[j] or "uncategorized")[:200], price=float(m)))
-    return out
+    return [Product(product_id=pid, title=(titles[j] or "")[:500], category=(cats[j] or "uncategorized")[:200],
+                    price=float(med[j]))
+            for j, pid in enumerate(arrays.product_ids.tolist()) if med[j] > 0]
 
 
 def normalise_by_type(drafts: list[Draft]) -> None:
