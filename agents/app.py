@@ -37,6 +37,13 @@ app = faust.App(
     producer_max_batch_size=1024 * 1024,
     producer_acks=-1,
     table_cleanup_interval=60.0,
+    # A killed worker's partitions move after the session timeout, not Faust's default 60 s.
+    broker_session_timeout=10.0,
+    broker_heartbeat_interval=3.0,
 )
+
+# Faust sends every table write as its own changelog message through a buffer it drains before
+# delivering the next event; the default of 100 messages throttles batched agents to a crawl.
+app.producer.buffer.max_messages = 20_000
 
 setup_prometheus_sensors(app, pattern="/metrics", name_prefix=settings.app_id)

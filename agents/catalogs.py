@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 LRU_SIZE = 64
 
 # store_id -> {"upload_id", "file": UploadFile as dict, "format", "sha256"}
-catalog_refs = app.Table("catalog-refs", default=None, partitions=settings.partitions, key_type=str, value_type=dict,
+# No value_type: Faust recovery decodes typed values with ``typ.from_data``, which dict lacks.
+catalog_refs = app.Table("catalog-refs", default=None, partitions=settings.partitions, key_type=str,
                          help="Latest catalog reference per store (never the catalog itself).")
 
 

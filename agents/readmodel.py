@@ -29,23 +29,41 @@ def rkey(*parts: str) -> str:
 
 
 async def write_popularity(updates: PopularityUpdates) -> None:
+    """One command per (store, structure) per batch, however many products the batch touched."""
     if not updates.sold and not updates.categories and not updates.store_orders:
         return
-    pipe = redis_client().pipeline(transaction=False)
+    orders: dict[str, dict[str, int]] = {}
+    units: dict[str, dict[str, int]] = {}
+    by_category: dict[tuple[str, str], dict[str, int]] = {}
+    product_categories: dict[str, dict[str, str]] = {}
+    titles: dict[str, dict[str, str]] = {}
     for key, sold in updates.sold.items():
         store, product = split_key(key)
-        pipe.zadd(rkey("pop", store), {product: sold.orders})
-        pipe.zadd(rkey("units", store), {product: sold.units})
+        orders.setdefault(store, {})[product] = sold.orders
+        units.setdefault(store, {})[product] = sold.units
         category = updates.product_categories.get(key)
         if category:
-            pipe.zadd(rkey("popcat", store, category), {product: sold.orders})
-            pipe.hset(rkey("prodcat", store), product, category)
+            by_category.setdefault((store, category), {})[product] = sold.orders
+            product_categories.setdefault(store, {})[product] = category
         title = updates.titles.get(key)
         if title:
-            pipe.hset(rkey("titles", store), product, title)
+            titles.setdefault(store, {})[product] = title
+    tallies: dict[str, dict[str, int]] = {}
     for key, tally in updates.categories.items():
         store, category = split_key(key)
-        pipe.hset(rkey("cattx", store), category, tally.orders)
+        tallies.setdefault(store, {})[category] = tally.orders
+    pipe = redis_client().pipeline(transaction=False)
+    for store, mapping in orders.items():
+        pipe.zadd(rkey("pop", store), mapping)
+        pipe.zadd(rkey("units", store), units[store])
+    for (store, category), mapping in by_category.items():
+        pipe.zadd(rkey("popcat", store, category), mapping)
+    for store, mapping in product_categories.items():
+        pipe.hset(rkey("prodcat", store), mapping=mapping)
+    for store, mapping in titles.items():
+        pipe.hset(rkey("titles", store), mapping=mapping)
+    for store, mapping in tallies.items():
+        pipe.hset(rkey("cattx", store), mapping=mapping)
     for store, tally in updates.store_orders.items():
         pipe.set(rkey("orders", store), tally.orders)
     await pipe.execute()

@@ -8,6 +8,9 @@ is self-contained (value + watermark), so any prefix of a batch's writes is a co
 Keys of one store always come from one partition (the topic is keyed by store), so an offset
 comparison is meaningful.
 
+A replayed order re-emits the current value of every key it touches, unchanged: the table write is
+a no-op, and the Redis read model, which a crash may have left behind the changelog, catches up.
+
 Idempotency on order id (webhooks are delivered at least once, possibly at different offsets):
 ``seen[store, order_id]`` holds the offset where the order was first seen. A second copy at another
 offset is a duplicate and is dropped; the same offset again is a replay of the original and goes
@@ -128,6 +131,7 @@ def plan_updates(
             sold_key = key_of(order.store_id, product_id)
             current = out.sold.get(sold_key) or read_sold(sold_key)
             if current is not None and _already_applied(item.partition, item.offset, current.partition, current.offset):
+                out.sold.setdefault(sold_key, current)  # rewrite as is: readers may have missed it
                 continue
             base_units, base_orders = (current.units, current.orders) if current else (0, 0)
             out.sold[sold_key] = SoldCount(base_units + units, base_orders + 1, item.partition, item.offset)
@@ -138,6 +142,8 @@ def plan_updates(
         ):
             base_orders = current_store.orders if current_store else 0
             out.store_orders[order.store_id] = CategoryTally(base_orders + 1, item.partition, item.offset)
+        else:
+            out.store_orders.setdefault(order.store_id, current_store)
 
         for category in categories:
             cat_key = key_of(order.store_id, category)
@@ -145,6 +151,7 @@ def plan_updates(
             if current_cat is not None and _already_applied(
                 item.partition, item.offset, current_cat.partition, current_cat.offset
             ):
+                out.categories.setdefault(cat_key, current_cat)
                 continue
             base = current_cat.orders if current_cat else 0
             out.categories[cat_key] = CategoryTally(base + 1, item.partition, item.offset)

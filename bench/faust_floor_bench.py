@@ -1,0 +1,126 @@
+"""How fast can faust-streaming deliver events at all? A no-op agent on the same local broker.
+
+Separates Faust's own per-event cost from the orders agent's work: publishes N small order events
+to a fresh 8-partition topic, then runs a worker whose agent only counts events, once with
+``stream.take_events`` (what the orders agent uses) and once with plain per-event iteration.
+Prints events/s for each next to the plain aiokafka consumer ceiling on the same topic.
+
+    .venv/bin/python bench/faust_floor_bench.py [--events 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bundlestream.settings import get_settings  # noqa: E402
+
+NOOP_APP = textwrap.dedent('''
+    import os, time, faust
+    app = faust.App(os.environ["FLOOR_APP"], broker="kafka://" + os.environ["FLOOR_BOOTSTRAP"],
+                    store="memory://", web_enabled=False, topic_disable_leader=True,
+                    key_serializer="raw", value_serializer="raw", consumer_auto_offset_reset="earliest",
+                    consumer_max_fetch_size=8 * 1024 * 1024, stream_buffer_maxsize=20000)
+    topic = app.topic(os.environ["FLOOR_TOPIC"], partitions=8, internal=False)
+    N = int(os.environ["FLOOR_N"]); MODE = os.environ["FLOOR_MODE"]
+    state = {"n": 0, "t0": None}
+    def tick(k):
+        if state["t0"] is None: state["t0"] = time.perf_counter()
+        state["n"] += k
+        if state["n"] >= N:
+            print(f"RESULT {state['n'] / (time.perf_counter() - state['t0']):.0f}", flush=True)
+            os._exit(0)
+    @app.agent(topic)
+    async def noop(stream):
+        if MODE == "take":
+            async for events in stream.take_events(10000, within=0.5):
+                tick(len(events))
+        else:
+            async for _event in stream.events():
+                tick(1)
+''')
+
+
+async def publish(bootstrap: str, topic: str, n: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 8, 1)])
+    await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024)
+    await producer.start()
+    for i in range(n):
+        value = orjson.dumps({"order_id": f"o{i}", "store_id": f"s{i % 64}",
+                              "lines": [{"product_id": f"p{i % 997}", "quantity": 1, "price": 9.5}]})
+        await producer.send(topic, key=f"s{i % 64}".encode(), value=value)
+    await producer.flush()
+    await producer.stop()
+
+
+async def ceiling(bootstrap: str, topic: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=8 << 20)
+    await consumer.start()
+    got, t0 = 0, None
+    try:
+        while got < n:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10000)
+            if t0 is None and batches:
+                t0 = time.perf_counter()
+            for records in batches.values():
+                for record in records:
+                    orjson.loads(record.value)
+                got += len(records)
+    finally:
+        await consumer.stop()
+    return n / (time.perf_counter() - t0)
+
+
+def run_noop(bootstrap: str, topic: str, n: int, mode: str, timeout_s: float) -> float | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "floorapp.py").write_text(NOOP_APP)
+        env = {**os.environ, "FLOOR_APP": f"floor-{uuid.uuid4().hex[:8]}", "FLOOR_BOOTSTRAP": bootstrap,
+               "FLOOR_TOPIC": topic, "FLOOR_N": str(n), "FLOOR_MODE": mode, "PYTHONPATH": tmp}
+        proc = subprocess.run([sys.executable, "-m", "faust", "-A", "floorapp", "--datadir", tmp, "worker",
+                               "--loglevel", "warn", "--without-web"],
+                              env=env, cwd=tmp, capture_output=True, text=True, timeout=timeout_s)
+        for line in (proc.stdout + proc.stderr).splitlines():  # Faust redirects stdout to its logger
+            if "RESULT " in line:
+                return float(line.split("RESULT ", 1)[1].split()[0])
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--timeout", type=float, default=240.0)
+    args = parser.parse_args()
+    bootstrap = get_settings().kafka_bootstrap
+    topic = f"floor-{uuid.uuid4().hex[:8]}"
+    asyncio.run(publish(bootstrap, topic, args.events))
+    top = asyncio.run(ceiling(bootstrap, topic, args.events))
+    print(f"aiokafka + orjson ceiling: {top:,.0f} events/s")
+    for mode in ("take", "events"):
+        try:
+            rate = run_noop(bootstrap, topic, args.events, mode, args.timeout)
+        except subprocess.TimeoutExpired:
+            rate = None
+        shown = f"{rate:,.0f} events/s = {rate / top:.1%} of the ceiling" if rate else "did not finish"
+        print(f"faust no-op agent ({mode}): {shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
