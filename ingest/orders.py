@@ -228,18 +228,10 @@ class OrderStream:
                     report.skip(reason)
                     continue
             self.seen.add(order_id)
-            try:
-                quantity = _quantity(row[c["quantity"]])
-                price = parse_float(row[c["price"]], "price")
-            except CellError as exc:
-                report.bad(line, exc.code, str(exc))
+            parsed = self._quantity_price(line, row)
+            if parsed is None:
                 continue
-            if quantity <= 0:
-                report.skip("non_positive_quantity")
-                continue
-            if price < 0:
-                report.bad(line, "negative_price", f"price {price} is negative")
-                continue
+            quantity, price = parsed
             title = row[c["title"]].strip()
             sku = row[c["sku"]].strip() if "sku" in c else ""
             item = self._item(line, sku or title, quantity, price, title, None)
@@ -258,18 +250,10 @@ class OrderStream:
         for line, row in self.table.rows():
             order_id = row[c["order_id"]].strip()
             self.seen.add(order_id)
-            try:
-                quantity = _quantity(row[c["quantity"]])
-                price = parse_float(row[c["price"]], "price")
-            except CellError as exc:
-                report.bad(line, exc.code, str(exc))
+            parsed = self._quantity_price(line, row)
+            if parsed is None:
                 continue
-            if quantity <= 0:
-                report.skip("non_positive_quantity")
-                continue
-            if price < 0:
-                report.bad(line, "negative_price", f"price {price} is negative")
-                continue
+            quantity, price = parsed
             category = row[i_cat].strip() if i_cat is not None else ""
             title = row[i_title].strip() if i_title is not None else ""
             item = self._item(line, row[c["product_id"]], quantity, price, title, category or None)
@@ -333,6 +317,22 @@ class OrderStream:
             customer = customer[:-2]
         customer_id = self._safe(line, customer)[:200] if customer else None
         return grouper.start(order_id, created_at, currency, customer_id)
+
+    def _quantity_price(self, line: int, row: list[str]) -> tuple[int, float] | None:
+        """A line's quantity and price, or None once the row is counted as skipped or bad."""
+        try:
+            quantity = _quantity(row[self.cols["quantity"]])
+            price = parse_float(row[self.cols["price"]], "price")
+        except CellError as exc:
+            self.report.bad(line, exc.code, str(exc))
+            return None
+        if quantity <= 0:
+            self.report.skip("non_positive_quantity")
+            return None
+        if price < 0:
+            self.report.bad(line, "negative_price", f"price {price} is negative")
+            return None
+        return quantity, price
 
     def _safe(self, line: int, text: str) -> str:
         if text and text[0] in FORMULA_START and is_formula(text):
