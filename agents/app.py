@@ -14,7 +14,17 @@ from bundlestream.settings import get_settings
 
 settings = get_settings()
 
-app = faust.App(
+
+class BundlestreamApp(faust.App):
+    """faust.App with the low-latency consumer transport (see ``agents.transport``)."""
+
+    def _new_transport(self) -> faust.types.TransportT:
+        from .transport import LowLatencyTransport
+
+        return LowLatencyTransport(self.conf.broker_consumer, self)
+
+
+app = BundlestreamApp(
     settings.app_id,
     broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
     store=settings.table_store,

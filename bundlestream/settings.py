@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, description="Port of the worker's HTTP server.")
     batch_size: int = Field(2000, ge=1, description="Max events an agent aggregates before writing its tables.")
     batch_within_s: float = Field(0.25, gt=0, description="Max seconds an agent waits to fill a batch.")
+    consumer_fetch_max_wait_ms: int = Field(50, ge=1, le=1500, description="Longest a consumer fetch waits in the broker; bounds reply latency (Faust's own is 1500).")
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted webhook body; larger gets 413.")
     max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Largest accepted upload file.")
     inline_upload_bytes: int = Field(256 * 1024, ge=0, description="Uploads up to this size travel inline in the event; larger go by reference.")
