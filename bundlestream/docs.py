@@ -20,6 +20,7 @@ from models import AddBulkRequest, AddBulkResponse, ConfigDocument
 DOCS_DIR = REPO_ROOT / "docs"
 SCHEMA_DIR = DOCS_DIR / "schemas"
 ASYNCAPI_PATH = DOCS_DIR / "asyncapi.json"
+OPENAPI_PATH = DOCS_DIR / "openapi.json"
 README_PATH = REPO_ROOT / "README.md"
 HTTP_MODELS: tuple[type[BaseModel], ...] = (AddBulkRequest, AddBulkResponse, ConfigDocument)
 
@@ -123,7 +124,9 @@ def render_readme(text: str) -> str:
 
 
 def expected_files() -> dict[Path, str]:
-    files = {ASYNCAPI_PATH: _dump(asyncapi())}
+    from bundlestream.openapi import openapi
+
+    files = {ASYNCAPI_PATH: _dump(asyncapi()), OPENAPI_PATH: _dump(openapi())}
     for name, schema in json_schemas().items():
         files[SCHEMA_DIR / f"{name}.schema.json"] = _dump(schema)
     if README_PATH.exists():

@@ -32,3 +32,17 @@ def test_asyncapi_document_validates_against_the_official_3_0_0_schema() -> None
     schema = json.loads((Path(__file__).parent / "data" / "asyncapi-3.0.0.schema.json").read_text())
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(docs.asyncapi()))
     assert not errors, [e.message[:200] for e in errors[:5]]
+
+
+def test_openapi_lists_every_worker_route_and_is_a_valid_3_1_document() -> None:
+    from openapi_spec_validator import validate
+
+    from agents.worker import app
+    from bundlestream.openapi import openapi
+
+    doc = openapi()
+    validate(doc)
+    assert set(doc["paths"]) == set(app.web.views)
+    add_bulk = doc["paths"]["/api/v1/bundle/add-bulk"]["post"]
+    assert add_bulk["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/AddBulkRequest")
+    assert "422" in add_bulk["responses"]
