@@ -4,7 +4,9 @@ Why: apriori / fp-growth enumerate candidates in Python (or walk trees); countin
 with a basket x item boolean CSR matrix is a handful of BLAS-like sparse products instead:
 
 * item counts       = column sums of ``X``                                   (n_items,)
-* pair counts       = ``Xf.T @ Xf`` on frequent items only                   (|F| x |F|)
+* pair counts       = ``Xf.T @ Xf`` on frequent items only, upper-triangle blocks (|F| x |F|)
+* triple counts     = apriori candidates from the frequent-pair graph (``U[a] & U[b]``),
+  counted exactly with bitsets over each candidate's rarest item's baskets (``_level3``)
 * k-itemset counts  = ``P.T @ Xf`` where ``P[:, j]`` is the basket indicator of the j-th
   frequent (k-1)-itemset (the column-AND of its items); only ``c > last item`` is kept so each
   itemset is counted once. Because support is anti-monotone, any k-itemset reaching the
@@ -217,25 +219,25 @@ def mine_itemsets(matrix: BasketMatrix, min_support: float, max_len: int = 3,
     if max_len < 2 or freq.size < 2:
         return res
 
-    Xf = X[:, freq].tocsc()  # baskets x frequent items; local column j <-> global freq[j]
+    Xf = X[:, freq]  # baskets x frequent items (CSR); local column j <-> global freq[j]
     # Drop baskets that have fewer than 2 frequent items: they cannot hold a frequent pair.
-    keep = np.flatnonzero(np.diff(Xf.tocsr().indptr) >= 2)
-    Xf = Xf.tocsr()[keep].tocsc() if keep.size < Xf.shape[0] else Xf
-    XfT = Xf.T.tocsr()
+    keep = np.flatnonzero(np.diff(Xf.indptr) >= 2)
+    Xf = (Xf[keep] if keep.size < Xf.shape[0] else Xf).tocsc()
 
-    # Level 2: one sparse product.
+    # Level 2: the upper triangle of Xf.T @ Xf (blocked sparse products).
     if weights is None:
-        C = (XfT @ Xf).tocoo()
-        wsum = None
+        a, b, cnt = _pair_counts(Xf, n, min_support)
+        wsum = m = None
     else:
         wk = w[keep] if keep.size < n else w
         Xr = Xf.tocsr()
         Xz = sp.csr_matrix((1.0 + 1j * np.repeat(wk, np.diff(Xr.indptr)), Xr.indices, Xr.indptr), shape=Xr.shape)
-        C = (XfT.astype(np.complex128) @ Xz).tocoo()
+        C = (Xf.T.tocsr().astype(np.complex128) @ Xz).tocoo()
         wsum = C.data.imag
         C = sp.coo_matrix((np.rint(C.data.real).astype(np.int64), (C.row, C.col)), shape=C.shape)
-    m = (C.row < C.col) & _frequent(C.data.astype(np.int64), n, min_support)
-    a, b, cnt = C.row[m].astype(np.int32), C.col[m].astype(np.int32), C.data[m].astype(np.int64)
+        m = (C.row < C.col) & _frequent(C.data.astype(np.int64), n, min_support)
+        a, b, cnt = C.row[m], C.col[m], C.data[m].astype(np.int64)
+    a, b = a.astype(np.int32), b.astype(np.int32)
     order = np.lexsort((b, a))
     local = np.stack([a[order], b[order]], axis=1)
     counts = cnt[order]
@@ -255,47 +257,169 @@ def mine_itemsets(matrix: BasketMatrix, min_support: float, max_len: int = 3,
     return res
 
 
-def _level3(Xf: sp.csc_matrix, pairs: np.ndarray, n: int, min_support: float) -> tuple[np.ndarray, np.ndarray]:
-    """Triples from frequent pairs, one small dense Gram matrix per anchor item.
+def _seg_index(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """``concat(arange(s, s + l) for s, l in zip(starts, lens))`` as int64, without a loop."""
+    lens = np.asarray(lens, np.int64)
+    ends = np.cumsum(lens)
+    total = int(ends[-1]) if lens.size else 0
+    out = np.repeat(np.asarray(starts, np.int64) - (ends - lens), lens)
+    out += np.arange(total, dtype=np.int64)
+    return out
 
-    For anchor ``a`` with frequent partners ``N_a = {b > a: (a, b) frequent}``, restrict to the
-    baskets containing ``a`` and to the columns ``N_a``; ``D.T @ D`` then holds n(a, b, c) for all
-    b, c in N_a. Any frequent triple (a, b, c) with a < b < c has (a, b) and (a, c) frequent, so
-    this is complete; no candidate is enumerated in Python, only anchors are looped over.
-    """
+
+# Columns per block of the upper-triangular pair product (at most 8 blocks).
+_PAIR_BLOCK_COLS = 128
+
+
+def _pair_counts(Xf: sp.csc_matrix, n: int, min_support: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frequent pairs (a < b) of the columns of ``Xf`` and their counts, upper triangle only.
+
+    ``Xf.T @ Xf`` is symmetric; the column range is cut into ``K`` blocks and only the block
+    products ``Xf[:, g].T @ Xf[:, g_start:]`` are formed, which skips most of the lower triangle
+    (about (K+1)/2K of the full product's work and output)."""
+    nf = Xf.shape[1]
+    K = int(min(8, max(1, nf // _PAIR_BLOCK_COLS)))
+    bounds = np.linspace(0, nf, K + 1).astype(np.int64)
+    XT = Xf.T.tocsr()
     Xr = Xf.tocsr()
-    n_items = Xf.shape[1]
-    colmap = np.full(n_items, -1, dtype=np.int64)
-    out_idx, out_cnt = [], []
-    anchors, starts = np.unique(pairs[:, 0], return_index=True)
-    ends = np.append(starts[1:], pairs.shape[0])
-    for a, s, e in zip(anchors.tolist(), starts.tolist(), ends.tolist()):
-        if e - s < 2:
+    rows, cols, cnts = [], [], []
+    for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        if e <= s:
             continue
-        nb = pairs[s:e, 1]
-        rows = Xf.indices[Xf.indptr[a]:Xf.indptr[a + 1]]
-        sub = Xr[rows]
-        colmap[nb] = np.arange(nb.size)
-        cols = colmap[sub.indices]
-        colmap[nb] = -1
-        keep = cols >= 0
-        rid = np.repeat(np.arange(rows.size), np.diff(sub.indptr))[keep]
-        D = np.zeros((rows.size, nb.size), dtype=np.float32)
-        D[rid, cols[keep]] = 1.0
-        G = D.T @ D
-        iu, ju = np.triu_indices(nb.size, k=1)
-        g = G[iu, ju].astype(np.int64)
-        m = _frequent(g, n, min_support)
-        if m.any():
-            k = int(m.sum())
-            out_idx.append(np.stack([np.full(k, a, np.int32), nb[iu[m]], nb[ju[m]]], axis=1))
-            out_cnt.append(g[m])
-    if not out_idx:
-        return np.empty((0, 3), np.int32), np.empty(0, np.int64)
-    idx = np.concatenate(out_idx).astype(np.int32)
-    cnt = np.concatenate(out_cnt)
-    order = np.lexsort(idx.T[::-1])
-    return idx[order], cnt[order]
+        C = (XT[s:e] @ Xr[:, s:]).tocoo()
+        r = C.row.astype(np.int64) + s
+        c = C.col.astype(np.int64) + s
+        d = C.data.astype(np.int64)
+        m = (r < c) & _frequent(d, n, min_support)
+        rows.append(r[m]); cols.append(c[m]); cnts.append(d[m])
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(cnts)
+
+
+_POP8 = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits per uint64 word (``np.bitwise_count`` on numpy >= 2, a byte table before)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(x)
+    x = np.ascontiguousarray(x, dtype=np.uint64)
+    return _POP8[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1, dtype=np.uint8)
+
+
+# Cells (used items x baskets) of the boolean membership table of one basket block in _level3.
+_TABLE_CELLS = 1 << 26
+# uint64 words gathered per step when counting triple candidates.
+_CAND_WORDS = 1 << 20
+
+
+def _triple_block_counts(Xb: sp.csr_matrix, ua: np.ndarray, ub: np.ndarray,
+                         f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
+    """``|rows(a) & rows(b) & rows(c)|`` on one block of baskets for each candidate.
+
+    Edge ``k = (ua[k], ub[k])`` gets a bitset over the *anchor's* baskets: bit ``i`` is set when
+    the i-th basket holding ``a`` also holds ``b`` (``ceil(n_a / 64)`` words, not one bit per
+    basket of the store). A candidate ``(a, b, c)`` is the edge pair ``(f1, f2) = ((a, b), (a, c))``
+    and its count is ``popcount(bits[f1] & bits[f2])`` over the anchor's words.
+    """
+    Xb = Xb.tocsc()
+    Xb.sort_indices()
+    nb, nu = Xb.shape
+    stride = nb + 1  # column nb of the table is always False: padding target
+    cptr = Xb.indptr.astype(np.int64)
+    clen = np.diff(cptr)
+    cw = (clen + 63) >> 6  # 64-basket words per item
+    boff = np.cumsum(cw) - cw
+    it = np.int32 if nu * stride < 2**31 else np.int64
+    rpad = np.full(int(cw.sum()) * 64, nb, it)  # each item's basket list, padded to 64
+    rpad[_seg_index(boff * 64, clen)] = Xb.indices
+    rpad = rpad.reshape(-1, 64)
+    table = np.zeros(nu * stride, bool)
+    table[np.repeat(np.arange(nu, dtype=np.int64) * stride, clen) + Xb.indices] = True
+    wa = cw[ua]
+    off = np.cumsum(wa) - wa
+    look = rpad[_seg_index(boff[ua], wa)]  # (words, 64): the anchor's baskets, word by word
+    look += np.repeat((ub * stride).astype(it), wa)[:, None]  # ... looked up in b's column
+    bits = np.packbits(table[look], axis=1, bitorder="little").view(np.uint64).ravel()
+    # Candidates grouped by their anchor's word count w: (k, w) gathers, no ragged reductions.
+    wc = wa[f1]
+    cnt = np.zeros(f1.size, np.int64)
+    by_w = np.argsort(wc, kind="stable")
+    wsorted = wc[by_w]
+    cuts = np.flatnonzero(np.diff(wsorted)) + 1
+    for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, wc.size].tolist()):
+        w = int(wsorted[lo])
+        if w == 0:
+            continue
+        span = np.arange(w, dtype=np.int64)
+        step = max(1, _CAND_WORDS // w)
+        for s in range(lo, hi, step):
+            sel = by_w[s:min(hi, s + step)]
+            x = bits[off[f1[sel]][:, None] + span]
+            x &= bits[off[f2[sel]][:, None] + span]
+            cnt[sel] = _popcount(x).sum(axis=1, dtype=np.int64)
+    return cnt
+
+
+def _level3(Xf: sp.csc_matrix, pairs: np.ndarray, n: int, min_support: float) -> tuple[np.ndarray, np.ndarray]:
+    """Frequent triples from frequent pairs: apriori candidates, exact bitset counts.
+
+    1. Items are relabelled by ascending count, so in every triple ``a < b < c`` (new labels) the
+       anchor ``a`` is the rarest item.
+    2. Candidates: a triple can only be frequent if its three pairs are; with ``U`` the
+       upper-triangular frequent-pair adjacency, the row-wise AND ``U[a] & U[b]`` over the
+       frequent pairs ``(a, b)`` lists every ``c`` (one sparse elementwise product).
+    3. Counts: every pair ``(a, x)`` used by a candidate gets a bitset over the baskets of its
+       anchor ``a`` (see ``_triple_block_counts``); ``n(a, b, c) = popcount(ab & ac)``. The
+       work per candidate is ``n_a / 64`` words, with ``n_a`` the rarest item's count. Baskets
+       with fewer than 3 relevant items are dropped, and baskets are processed in blocks so
+       the membership table stays within ``_TABLE_CELLS``.
+    Exact integer counts; the result equals apriori's triples with their counts.
+    """
+    nf = Xf.shape[1]
+    empty = (np.empty((0, 3), np.int32), np.empty(0, np.int64))
+    if pairs.shape[0] < 3:
+        return empty
+    order = np.lexsort((np.arange(nf), np.diff(Xf.indptr)))  # rank -> column
+    rank = np.empty(nf, np.int64)
+    rank[order] = np.arange(nf)
+    pr = np.sort(rank[pairs], axis=1)
+    ekey = pr[:, 0] * nf + pr[:, 1]
+    o = np.argsort(ekey, kind="stable")
+    pr, ekey = pr[o], ekey[o]
+    E = pr.shape[0]
+    U = sp.csr_matrix((np.ones(E, np.int8), pr[:, 1], np.searchsorted(pr[:, 0], np.arange(nf + 1))),
+                      shape=(nf, nf))
+    R = U[pr[:, 0]].multiply(U[pr[:, 1]]).tocsr()
+    R.eliminate_zeros()
+    e1 = np.repeat(np.arange(E), np.diff(R.indptr))  # candidate -> edge (a, b)
+    if e1.size == 0:
+        return empty
+    c = R.indices.astype(np.int64)
+    e2 = np.searchsorted(ekey, pr[e1, 0] * nf + c)  # candidate -> edge (a, c)
+    need = np.zeros(E, bool)
+    need[e1] = True
+    need[e2] = True
+    eid = np.flatnonzero(need)
+    emap = np.full(E, -1, np.int64)
+    emap[eid] = np.arange(eid.size)
+    used = np.zeros(nf, bool)
+    used[pr[eid].ravel()] = True
+    uidx = np.flatnonzero(used)  # ranks of the items in any candidate
+    umap = np.full(nf, -1, np.int64)
+    umap[uidx] = np.arange(uidx.size)
+    Xc = Xf[:, order[uidx]].tocsr()
+    Xc = Xc[np.flatnonzero(np.diff(Xc.indptr) >= 3)]
+    ua, ub = umap[pr[eid, 0]], umap[pr[eid, 1]]
+    f1, f2 = emap[e1], emap[e2]
+    step = max(64, (_TABLE_CELLS // max(uidx.size, 1)) // 64 * 64)
+    cnt = np.zeros(e1.size, np.int64)
+    for s in range(0, Xc.shape[0], step):
+        cnt += _triple_block_counts(Xc[s:s + step], ua, ub, f1, f2)
+    m = _frequent(cnt, n, min_support)
+    tri = np.stack([pr[e1[m], 0], pr[e1[m], 1], c[m]], axis=1)
+    idx = np.sort(order[tri], axis=1).astype(np.int32)
+    oo = np.lexsort(idx.T[::-1])
+    return idx[oo], cnt[m][oo]
 
 
 def _level_k(Xf: sp.csc_matrix, prev: np.ndarray, n: int, min_support: float) -> tuple[np.ndarray, np.ndarray]:
