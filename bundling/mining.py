@@ -89,8 +89,20 @@ class BasketMatrix:
         items = np.empty(len(index), dtype=object)
         items[:] = list(index.keys())
         rows = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
-        X = sp.csr_matrix((np.ones(len(cols), np.int32), (rows, np.asarray(cols, np.int64))),
-                          shape=(len(lens), len(index)))
+        return cls.from_codes(rows, cols, len(lens), items)
+
+    @classmethod
+    def from_codes(cls, basket_codes: Sequence[int] | np.ndarray, item_codes: Sequence[int] | np.ndarray,
+                   n_baskets: int, items: np.ndarray) -> "BasketMatrix":
+        """Baskets x items 0/1 matrix from parallel integer codes; an item twice in a basket counts once.
+
+        The one place coded (basket, item) pairs become the matrix: every other builder (baskets,
+        id pairs, order events, columnar order lines) encodes and calls this.
+        """
+        X = sp.csr_matrix(
+            (np.ones(len(item_codes), np.int32), (np.asarray(basket_codes, np.int64), np.asarray(item_codes, np.int64))),
+            shape=(n_baskets, len(items)),
+        )
         X.sum_duplicates()
         X.data[:] = 1
         return cls(X, items)
@@ -108,14 +120,7 @@ class BasketMatrix:
             return cls(sp.csr_matrix((0, 0), dtype=np.int32), np.empty(0, dtype=object))
         _, b_codes = np.unique(b, return_inverse=True)
         items, i_codes = np.unique(i, return_inverse=True)
-        n_b = int(b_codes.max()) + 1
-        X = sp.csr_matrix(
-            (np.ones(b_codes.size, dtype=np.int32), (b_codes.ravel(), i_codes.ravel())),
-            shape=(n_b, items.size),
-        )
-        X.sum_duplicates()
-        X.data[:] = 1
-        return cls(X, items.astype(object))
+        return cls.from_codes(b_codes.ravel(), i_codes.ravel(), int(b_codes.max()) + 1, items.astype(object))
 
     @classmethod
     def from_orders(cls, orders: Sequence) -> "BasketMatrix":

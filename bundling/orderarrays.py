@@ -62,11 +62,7 @@ class OrderArrays:
     @cached_property
     def basket(self) -> BasketMatrix:
         """Orders x products, int32 ones (a product twice in an order counts once)."""
-        X = sp.csr_matrix((np.ones(self.line_product.size, np.int32), (self.line_order, self.line_product)),
-                          shape=(self.n_orders, self.n_products))
-        X.sum_duplicates()
-        X.data[:] = 1
-        return BasketMatrix(X, self.product_ids)
+        return BasketMatrix.from_codes(self.line_order, self.line_product, self.n_orders, self.product_ids)
 
     def _lines_attr(self, name: str, dtype: Any) -> np.ndarray:
         if self._cols is not None:

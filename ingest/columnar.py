@@ -148,9 +148,7 @@ class OrderLines:
         """
         from bundling.mining import BasketMatrix  # ingest does not depend on bundling at import
 
-        X = self.baskets()
-        X = sp.csr_matrix((np.ones(X.nnz, dtype=np.int32), X.indices, X.indptr), shape=X.shape)
-        return BasketMatrix(X, self.product_ids)
+        return BasketMatrix.from_codes(self.line_order, self.line_product, self.n_orders, self.product_ids)
 
     def median_price(self) -> np.ndarray:
         """Per product, ``sorted(prices)[n // 2]`` over its lines (``catalog_from_orders``'s rule)."""
