@@ -154,12 +154,21 @@ def print_bundle_set(base: str, upload_id: str, timeout_s: float) -> bool:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from deploy.errors import TopicMismatchError
     from deploy.topics_admin import ensure_topics
 
     settings = get_settings()
     base = f"http://{settings.web_host}:{settings.web_port}"
     print(f"== topics on {settings.kafka_bootstrap}")
-    ensure_topics(settings)
+    try:
+        ensure_topics(settings)
+    except TopicMismatchError as exc:
+        print(f"demo stopped: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - e.g. no broker: say so without a traceback
+        print(f"demo stopped: cannot reach Kafka at {settings.kafka_bootstrap} ({type(exc).__name__}: {exc}); "
+              "run `bundlestream dev up`", file=sys.stderr)
+        return 1
     log_path = settings.cache_dir / "demo-worker.log"
     print(f"== starting a worker (log: {log_path})")
     worker = start_worker(settings, log_path)
