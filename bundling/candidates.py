@@ -7,7 +7,8 @@ later. Generators only use in-stock catalog products and never repeat a product 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from itertools import chain
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -52,14 +53,18 @@ def _lines(pids: list[str], anchor_role: str = "anchor", qty: int = 1) -> list[L
     return [(p, qty, anchor_role if i == 0 else "member") for i, p in enumerate(pids)]
 
 
-def _dedupe(drafts: list[Draft]) -> list[Draft]:
+def _dedupe(drafts: Iterable[Draft]) -> list[Draft]:
+    """The first ``MAX_PER_COMBO`` drafts with distinct products and a new key; stops reading
+    ``drafts`` (which may be a lazy generator) once it has them."""
     seen, out = set(), []
     for d in drafts:
+        if len(out) >= MAX_PER_COMBO:
+            break
         if len(set(d.product_ids)) != len(d.product_ids) or d.key in seen:
             continue
         seen.add(d.key)
         out.append(d)
-    return out[:MAX_PER_COMBO]
+    return out
 
 
 def _objective_pool(ctx: StoreContext, objective: Objective) -> list[Product]:
@@ -206,39 +211,48 @@ def _price_diverse(ps: list[Product], k: int) -> list[Product]:
 
 def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
     """Category-diverse groups: one best seller from each of 3 categories, plus, per category with
-    3+ products, a price-diverse trio (category_bundle)."""
+    3+ products, a price-diverse trio (category_bundle).
+
+    Drafts are produced lazily in their final order (co-purchase, then category_diversity, then
+    category_mix; category_diversity first for category_bundle) and generation stops once
+    ``_dedupe`` has its ``MAX_PER_COMBO``: the same list as building every draft first."""
     bs = ctx.sold if objective == Objective.SEASONAL_PROMO and ctx.sold else ctx.best_sellers
     by_cat: dict[str, list[Product]] = {}
     for p in bs:
         by_cat.setdefault(p.category, []).append(p)
-    out: list[Draft] = []
     cats = list(by_cat)
-    if len(cats) >= 3:
-        for r in range(min(ANCHORS, len(by_cat[cats[0]]))):
-            for off in range(0, len(cats) - 2, 3):
-                trio = [by_cat[c][r] for c in cats[off:off + 3] if len(by_cat[c]) > r]
-                if len(trio) == 3:
-                    out.append(Draft(BundleType.MIX_MATCH, objective, _lines([p.product_id for p in trio]),
-                                     "category_mix", rationale="one pick from each of three categories"))
-    for c in cats:
-        group = by_cat[c][:30]
-        if len(group) >= 3:
-            trio = _price_diverse(group, 3)
-            out.append(Draft(BundleType.MIX_MATCH, objective, _lines([p.product_id for p in trio]),
-                             "category_diversity", rationale=f"mix and match in {c}"))
+
+    def category_mix():
+        if len(cats) >= 3:
+            for r in range(min(ANCHORS, len(by_cat[cats[0]]))):
+                for off in range(0, len(cats) - 2, 3):
+                    trio = [by_cat[c][r] for c in cats[off:off + 3] if len(by_cat[c]) > r]
+                    if len(trio) == 3:
+                        yield Draft(BundleType.MIX_MATCH, objective, _lines([p.product_id for p in trio]),
+                                    "category_mix", rationale="one pick from each of three categories")
+
+    def category_diversity():
+        for c in cats:
+            group = by_cat[c][:30]
+            if len(group) >= 3:
+                trio = _price_diverse(group, 3)
+                yield Draft(BundleType.MIX_MATCH, objective, _lines([p.product_id for p in trio]),
+                            "category_diversity", rationale=f"mix and match in {c}")
+
     # co-purchase neighbourhoods first (what this store's shoppers actually combine), then
     # same-category price ladders, then the cross-category picks
-    co: list[Draft] = []
-    for a in bs[:ANCHORS]:
-        members = _partners_or_similar(ctx, a, 2)
-        if len(members) == 2:
-            co.append(Draft(BundleType.MIX_MATCH, objective, _lines([a.product_id] + members),
-                            "co_purchase_mix", rationale="pick any from this group"))
-    rank = {"co_purchase_mix": 0, "category_diversity": 1, "category_mix": 2}
-    out = sorted(co + out, key=lambda d: rank[d.generation_method])
+    def co_purchase():
+        for a in bs[:ANCHORS]:
+            members = _partners_or_similar(ctx, a, 2)
+            if len(members) == 2:
+                yield Draft(BundleType.MIX_MATCH, objective, _lines([a.product_id] + members),
+                            "co_purchase_mix", rationale="pick any from this group")
+
     if objective == Objective.CATEGORY_BUNDLE:
-        out.sort(key=lambda d: d.generation_method != "category_diversity")
-    return _dedupe(out)
+        ordered = chain(category_diversity(), co_purchase(), category_mix())
+    else:
+        ordered = chain(co_purchase(), category_diversity(), category_mix())
+    return _dedupe(ordered)
 
 
 # --- VOLUME ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ electronics, food/grocery vs automotive/chemicals, pets vs baby.
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -73,12 +73,34 @@ def learned_category_pairs(ctx: StoreContext) -> set[frozenset[str]]:
 def categories_compatible(categories: Iterable[str], learned: set[frozenset[str]] | None = None) -> bool:
     cats = sorted(set(categories))
     for a, b in combinations(cats, 2):
-        if learned and frozenset((a, b)) in learned:
-            continue
         fa, fb = family(a), family(b)
         if fa and fb and fa != fb and frozenset((fa, fb)) in INCOMPATIBLE:
+            # consulted only for an incompatible pair, so a lazy ``learned`` is built only then
+            if learned and frozenset((a, b)) in learned:
+                continue
             return False
     return True
+
+
+class _LazyLearned:
+    """``learned_category_pairs(ctx)``, computed on the first membership/truth test: most
+    uploads' FBT/FIXED drafts never pair two incompatible families, so never need it."""
+
+    __slots__ = ("ctx", "_pairs")
+
+    def __init__(self, ctx: StoreContext) -> None:
+        self.ctx, self._pairs = ctx, None
+
+    def _get(self) -> set[frozenset[str]]:
+        if self._pairs is None:
+            self._pairs = learned_category_pairs(self.ctx)
+        return self._pairs
+
+    def __bool__(self) -> bool:
+        return bool(self._get())
+
+    def __contains__(self, pair: object) -> bool:
+        return pair in self._get()
 
 
 def check(ctx: StoreContext, d: Draft, learned: set[frozenset[str]] | None = None) -> str | None:
@@ -100,7 +122,7 @@ def check(ctx: StoreContext, d: Draft, learned: set[frozenset[str]] | None = Non
 
 
 def apply_policy_gates(ctx: StoreContext, drafts: Sequence[Draft]) -> tuple[list[Draft], PolicyGateCounts]:
-    learned = learned_category_pairs(ctx) if any(d.bundle_type in (BundleType.FBT, BundleType.FIXED) for d in drafts) else set()
+    learned: Any = _LazyLearned(ctx) if any(d.bundle_type in (BundleType.FBT, BundleType.FIXED) for d in drafts) else set()
     counts = {"out_of_stock": 0, "low_margin": 0, "low_support": 0, "price_invalid": 0, "incompatible_categories": 0}
     ok: list[Draft] = []
     for d in drafts:

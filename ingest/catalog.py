@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from models import Partner, Product
 
-from .cells import CellError, parse_datetime, parse_float, parse_int, safe_text, slug, strip_html, truthy
+from .cells import FORMULA_START, CellError, parse_datetime, parse_float, parse_int, safe_text, slug, strip_html, truthy
 from .errors import IngestError
 from .report import IngestReport
 from .source import CsvTable, Source, detect, source_name
@@ -106,31 +106,62 @@ class _Row:
 
 
 def _product(r: _Row, data: dict[str, Any]) -> Product | None:
+    return _validated(r.line, r.report, data)
+
+
+def _validated(line: int, report: IngestReport, data: dict[str, Any]) -> Product | None:
     """Validate once; any remaining constraint (lengths, ranges) becomes a bad row with its line."""
     try:
         return Product.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        r.report.bad(r.line, "invalid_product", f"{'.'.join(map(str, err['loc']))}: {err['msg']}")
+        report.bad(line, "invalid_product", f"{'.'.join(map(str, err['loc']))}: {err['msg']}")
         return None
 
 
 def _money(r: _Row, key: str, required: bool) -> float | None:
-    value = r.number(key, parse_float)
-    if value is None:
+    return _money_cell(r.raw(key), key, required)
+
+
+def _money_cell(value: str, key: str, required: bool) -> float | None:
+    """``_money`` of an already stripped cell."""
+    if not value:
         if required:
             raise CellError(f"missing_{key}", f"{key} is empty")
         return None
-    if value < 0:
-        raise CellError(f"negative_{key}", f"{key} {value} is negative")
-    return value
+    number = parse_float(value, key)
+    if number < 0:
+        raise CellError(f"negative_{key}", f"{key} {number} is negative")
+    return number
 
 
 def _generic(table: CsvTable, cols: dict[str, int], report: IngestReport, currency: str) -> Iterator[Product]:
+    """Same checks, calls and order of warnings/bad rows as reading each cell through ``_Row``;
+    the row's cells are stripped once and read by index (an absent column reads "")."""
     first_line: dict[str, int] = {}
+    absent = table.width  # index of the "" appended to every row's stripped cells
+
+    def at(key: str) -> int:
+        idx = cols.get(key)
+        return idx if idx is not None else absent
+
+    i_id, i_title, i_cat, i_tags, i_desc = at("product_id"), at("title"), at("category"), at("tags"), at("description")
+    i_price, i_cost, i_inv, i_created, i_rating = at("price"), at("cost"), at("inventory"), at("created_at"), at("rating")
+    i_pid, i_pname, i_status, i_sub, i_cur = (at("partner_id"), at("partner_name"), at("status"), at("subscription"),
+                                              at("currency"))
+    warn, tag_split = report.warn, _TAG_SPLIT.split
+
+    def text(value: str, key: str, line: int) -> str:  # _Row.text on a stripped cell
+        if value and value[0] in FORMULA_START:
+            value, was_formula = safe_text(value)
+            if was_formula:
+                warn(line, "formula_neutralised", f"{key} {value[1:41]!r} starts like a spreadsheet formula")
+        return value
+
     for line, row in table.rows():
-        r = _Row(row, cols, line, report)
-        product_id = r.text("product_id")
+        cells = [c.strip() for c in row]
+        cells.append("")
+        product_id = text(cells[i_id], "product_id", line)
         if not product_id:
             report.bad(line, "missing_product_id", "product_id is empty")
             continue
@@ -138,28 +169,31 @@ def _generic(table: CsvTable, cols: dict[str, int], report: IngestReport, curren
             report.bad(line, "duplicate_product_id", f"{product_id!r} already defined on line {first_line[product_id]}")
             continue
         try:
-            price = _money(r, "price", True)
-            cost = _money(r, "cost", False)
-            inventory = r.number("inventory", parse_int)
-            rating = r.number("rating", parse_float)
-            created = r.raw("created_at")
+            price = _money_cell(cells[i_price], "price", True)
+            cost = _money_cell(cells[i_cost], "cost", False)
+            value = cells[i_inv]
+            inventory = parse_int(value, "inventory") if value else None
+            value = cells[i_rating]
+            rating = parse_float(value, "rating") if value else None
+            created = cells[i_created]
             created_at = parse_datetime(created) if created else None
         except CellError as exc:
             report.bad(line, exc.code, str(exc))
             continue
-        partner_id, partner_name = r.text("partner_id"), r.text("partner_name")
+        partner_id, partner_name = text(cells[i_pid], "partner_id", line), text(cells[i_pname], "partner_name", line)
+        tags = cells[i_tags]
         data: dict[str, Any] = {
-            "product_id": product_id, "title": r.text("title")[:500],
-            "category": (r.text("category") or "uncategorized")[:200],
-            "tags": [t for t in (safe_text(x.strip())[0] for x in _TAG_SPLIT.split(r.raw("tags"))) if t][:100],
-            "description": strip_html(r.text("description"))[:20_000], "price": price, "cost": cost,
-            "inventory": inventory, "created_at": created_at, "rating": rating,
-            "currency": (r.raw("currency").upper() or currency),
-            "status": (r.raw("status").lower() or "active")[:32], "subscription": truthy(r.raw("subscription")),
+            "product_id": product_id, "title": text(cells[i_title], "title", line)[:500],
+            "category": (text(cells[i_cat], "category", line) or "uncategorized")[:200],
+            "tags": [t for t in (safe_text(x.strip())[0] for x in tag_split(tags)) if t][:100] if tags else [],
+            "description": strip_html(text(cells[i_desc], "description", line))[:20_000], "price": price,
+            "cost": cost, "inventory": inventory, "created_at": created_at, "rating": rating,
+            "currency": (cells[i_cur].upper() or currency),
+            "status": (cells[i_status].lower() or "active")[:32], "subscription": truthy(cells[i_sub]),
         }
         if partner_id or partner_name:
             data["partner"] = {"partner_id": partner_id or slug(partner_name) or partner_name, "name": partner_name}
-        product = _product(r, data)
+        product = _validated(line, report, data)
         if product is not None:
             first_line[product_id] = line
             report.used_rows += 1
