@@ -52,8 +52,5 @@ app = BundlestreamApp(
     broker_heartbeat_interval=3.0,
 )
 
-# Faust sends every table write as its own changelog message through a buffer it drains before
-# delivering the next event; the default of 100 messages throttles batched agents to a crawl.
-app.producer.buffer.max_messages = 20_000
 
 setup_prometheus_sensors(app, pattern="/metrics", name_prefix=settings.app_id)

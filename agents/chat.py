@@ -32,7 +32,8 @@ from . import readmodel
 from .app import app, settings
 from .catalogs import CatalogView, catalog_for
 from .chat_topics import chat_dlq, chat_turns_topic, composite_options_topic
-from .config_view import current_config, dead_letter
+from .config_view import current_config
+from .dead_letters import send_dead_letter
 from .tables import sold_counts
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ async def publish_reply(reply: CompositeReply) -> None:
 async def process_turn(event: EventT) -> None:
     result = decode(ChatTurn, event.message.value)
     if isinstance(result, Rejected):
-        await dead_letter(chat_dlq, event, result)
+        await send_dead_letter(chat_dlq, event, result)
         return
     turn = result.value
     raw_state = chat_sessions.get(turn.session_id)
@@ -160,4 +161,4 @@ async def chat_agent(stream) -> None:
             await process_turn(event)
         except Exception as exc:  # noqa: BLE001 - one poisoned turn must not stop the store's chat
             log.exception("chat turn @%s[%s] failed", event.message.partition, event.message.offset)
-            await dead_letter(chat_dlq, event, Rejected("processing_error", f"{type(exc).__name__}: {exc}"[:500], []))
+            await send_dead_letter(chat_dlq, event, Rejected("processing_error", f"{type(exc).__name__}: {exc}"[:500], []))

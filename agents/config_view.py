@@ -26,11 +26,11 @@ import mode
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from models import DeadLetter
 from models.codec import Decoded, Rejected, decode
 from models.config import ConfigDocument
 
 from .app import app, settings
+from .dead_letters import send_dead_letter
 from .chat_topics import config_dlq, config_topic
 
 log = logging.getLogger(__name__)
@@ -83,18 +83,6 @@ class ConfigState:
             return True
         except asyncio.TimeoutError:
             return False
-
-
-async def dead_letter(dlq, event, rejected: Rejected) -> None:
-    """Like ``agents.dead_letters.send_dead_letter`` but sent now (``force``), not attached to the
-    source event: an attached message waits for that event's commit, and the last record of a
-    partition is only acked when a next one arrives, so its dead letter could wait indefinitely."""
-    msg = event.message
-    letter = DeadLetter.for_record(topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key,
-                                   value=msg.value, reason_code=rejected.reason_code, reason=rejected.reason,
-                                   errors=rejected.errors)
-    log.warning("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, rejected.reason)
-    await dlq.send(key=msg.key, value=letter.to_bytes(), force=True)
 
 
 state = ConfigState()
@@ -175,7 +163,7 @@ async def config_validator(stream) -> None:
     async for event in stream.events():
         verdict = judge(event.message.key, event.message.value)
         if isinstance(verdict, Rejected):
-            await dead_letter(config_dlq, event, verdict)
+            await send_dead_letter(config_dlq, event, verdict)
 
 
 async def publish_config(doc: ConfigDocument) -> int:

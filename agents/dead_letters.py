@@ -20,4 +20,6 @@ async def send_dead_letter(dlq: faust.TopicT, event: EventT, rejected: Rejected)
         reason_code=rejected.reason_code, reason=rejected.reason, errors=rejected.errors,
     )
     log.warning("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, rejected.reason)
-    await dlq.send(key=msg.key, value=letter.to_bytes())
+    # force: produce now even if stream_publish_on_commit is ever enabled (a dead letter must not
+    # wait for the source offset's commit, which for a partition's last record may never come)
+    await dlq.send(key=msg.key, value=letter.to_bytes(), force=True)
