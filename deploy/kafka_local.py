@@ -190,12 +190,4 @@ def start(settings: Settings, log: Log = print) -> tuple[int | None, str]:
 
 def stop(settings: Settings, log: Log = print) -> bool:
     """Stop our broker (SIGTERM: controlled shutdown; SIGKILL after 60 s). True if one ran."""
-    layout = kafka_layout(settings)
-    pid = running_pid(settings)
-    if pid is None:
-        layout.pid_file.unlink(missing_ok=True)
-        return False
-    killed = procs.stop_pid(pid, term_timeout_s=60.0)
-    layout.pid_file.unlink(missing_ok=True)
-    log(f"kafka: stopped pid {pid}" + (" (SIGKILL)" if killed else ""))
-    return True
+    return procs.stop_recorded("kafka", running_pid(settings), kafka_layout(settings).pid_file, 60.0, log)

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -94,6 +95,18 @@ def stop_pid(pid: int, term_timeout_s: float = 30.0) -> bool:
         if not is_alive(pid):
             break
         time.sleep(0.1)
+    return True
+
+
+def stop_recorded(name: str, pid: int | None, pid_file: Path, term_timeout_s: float,
+                  log: Callable[[str], None]) -> bool:
+    """Stop the process a pid file records (SIGTERM, then SIGKILL) and clear the file. True if one ran."""
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    killed = stop_pid(pid, term_timeout_s=term_timeout_s)
+    pid_file.unlink(missing_ok=True)
+    log(f"{name}: stopped pid {pid}" + (" (SIGKILL)" if killed else ""))
     return True
 
 

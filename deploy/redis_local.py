@@ -127,12 +127,4 @@ def start(settings: Settings, log: Log = print) -> tuple[int | None, str]:
 
 
 def stop(settings: Settings, log: Log = print) -> bool:
-    layout = redis_layout(settings)
-    pid = running_pid(settings)
-    if pid is None:
-        layout.pid_file.unlink(missing_ok=True)
-        return False
-    killed = procs.stop_pid(pid, term_timeout_s=10.0)
-    layout.pid_file.unlink(missing_ok=True)
-    log(f"redis: stopped pid {pid}" + (" (SIGKILL)" if killed else ""))
-    return True
+    return procs.stop_recorded("redis", running_pid(settings), redis_layout(settings).pid_file, 10.0, log)
