@@ -19,8 +19,8 @@ import redis.asyncio as aioredis
 
 import topics as registry
 from bundlestream.settings import Settings
+from tests.integration.harness import read_topic
 from models import UploadEvent
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.integration.harness import Worker, produce_raw
 
@@ -89,41 +89,11 @@ async def start_worker(settings: Settings, name: str = "worker", **env: str) -> 
     return worker
 
 
-async def read_all(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[Any]:
-    """Every record of ``topic`` up to the end offsets seen at the start (bounded)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public call
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while True:
-            positions = [await consumer.position(tp) for tp in tps]
-            if all(pos >= ends[tp] for pos, tp in zip(positions, tps)):
-                return records
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} did not reach its end offsets in {timeout_s:.0f} s")
-            for msgs in (await consumer.getmany(*tps, timeout_ms=300)).values():
-                records.extend(msgs)
-    finally:
-        await consumer.stop()
-
-
 async def wait_records(settings: Settings, topic: str, predicate: Any, count: int, timeout_s: float = 30.0) -> list[Any]:
     """Records matching ``predicate`` once at least ``count`` exist (bounded wait)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        got = [r for r in await read_all(settings, topic) if predicate(r)]
+        got = [r for r in await read_topic(settings, topic) if predicate(r)]
         if len(got) >= count or time.monotonic() > deadline:
             return got
         await asyncio.sleep(0.3)

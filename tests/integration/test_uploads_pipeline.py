@@ -26,9 +26,10 @@ import topics as registry
 from bundlestream.settings import REPO_ROOT, Settings, get_settings
 from deploy.topics_admin import delete_topics, ensure_topics
 from models import BundleSet, DeadLetter, GenerationMetrics, OrderEvent, UploadEvent, UploadFile
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tests.integration.harness import Worker, changelog_topic, produce_orders, produce_raw, redis_counts
+from tests.integration.harness import (
+    Worker, changelog_topic, produce_orders, produce_raw, read_topic, redis_counts,
+)
 
 SHOPIFY = REPO_ROOT.parent / "shared" / "data" / "shopify"
 ONLINE_RETAIL = REPO_ROOT.parent / "shared" / "data" / "online_retail.csv.gz"
@@ -37,40 +38,6 @@ WAIT_S = 60.0
 
 GENERIC_CATALOG_HEADER = ["product_id", "title", "category", "tags", "description", "price", "cost", "inventory",
                           "created_at"]
-
-
-async def read_topic(settings: Settings, name: str, timeout_s: float = 30.0) -> list:
-    """Every record of ``name`` from the beginning to the end offsets seen at the start.
-
-    (Private copy: the harness's ``read_topic`` evaluates ``any(await ...)`` on an async generator.)
-    """
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(name)
-        if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public call
-            parts = consumer.partitions_for_topic(name)
-        if not parts:
-            return []
-        tps = [TopicPartition(name, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list = []
-        deadline = time.monotonic() + timeout_s
-        while True:
-            behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
-            if not behind:
-                return records
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {name} did not reach its end offsets in {timeout_s:.0f} s")
-            batch = await consumer.getmany(*behind, timeout_ms=500, max_records=50_000)
-            for msgs in batch.values():
-                records.extend(msgs)
-    finally:
-        await consumer.stop()
 
 
 async def read_table(settings: Settings, table: str) -> dict:
