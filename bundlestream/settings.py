@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     inline_upload_bytes: int = Field(256 * 1024, ge=0, description="Uploads up to this size travel inline in the event; larger go by reference.")
     upload_store_dir: Path = Field(REPO_ROOT / ".cache" / "uploads", description="Where large uploads are stored and referenced by URI.")
     shopify_webhook_secret: str = Field("dev-webhook-secret", description="Shared secret for X-Shopify-Hmac-Sha256 verification.")
+    admin_token: SecretStr | None = Field(None, description="Bootstrap admin API key (Authorization: Bearer); required when the worker binds a non-loopback address.")
     default_store_id: str = Field("default", description="Store id for webhooks that do not name one (X-Shopify-Shop-Domain wins).")
 
     # --- LLM ----------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ from models import DeadLetter, OrderEvent
 from popularity.aggregate import SEP
 
 ONLINE_RETAIL = REPO_ROOT.parent / "shared" / "data" / "online_retail.csv.gz"
+# Every worker a test starts gets this bootstrap admin key unless the test overrides it.
+TEST_ADMIN_TOKEN = "bs-test-admin-0123456789abcdef"
 SoldCounts = dict[tuple[str, str], tuple[int, int]]
 CategoryCounts = dict[tuple[str, str], int]
 
@@ -153,12 +155,21 @@ def settings_env(settings: Settings, **overrides: Any) -> dict[str, str]:
     """The process environment that makes a worker read exactly ``settings`` (plus overrides)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUNDLESTREAM_")}
     values = settings.model_dump()
+    values.setdefault("admin_token", None)
+    if values["admin_token"] is None:
+        values["admin_token"] = TEST_ADMIN_TOKEN
     values.update(overrides)
     for name, value in values.items():
         if value is not None:
-            env[f"BUNDLESTREAM_{name.upper()}"] = str(value)
+            raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+            env[f"BUNDLESTREAM_{name.upper()}"] = str(raw)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def admin_headers(token: str = TEST_ADMIN_TOKEN) -> dict[str, str]:
+    """The Authorization header of the bootstrap admin key every test worker starts with."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 def worker_command(loglevel: str = "info") -> list[str]:
