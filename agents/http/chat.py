@@ -62,7 +62,7 @@ async def bind_session(session_id: str, store_id: str) -> str:
     """Bind a session to its first turn's store (atomically); returns the store it is bound to.
 
     Bound at submission, so a store key can read its session's replies as soon as they exist,
-    and no key can steer another store's session.
+    and no key can steer another store's session. (SET NX GET: Redis >= 7.0.)
     """
     bound = await readmodel.redis_client().set(readmodel.rkey("session-store", session_id), store_id,
                                                ex=SESSION_TTL_S, nx=True, get=True)
