@@ -159,3 +159,6 @@ def install() -> None:
     web_app = app.web.web_app
     if auth_middleware not in web_app.middlewares:
         web_app.middlewares.append(auth_middleware)
+
+
+install()  # every view module imports this one, so no view is ever served without the middleware
