@@ -23,7 +23,7 @@ from .. import readmodel
 from ..app import app, settings
 from ..chat_topics import chat_turns_topic
 from .common import HttpError, error_response, read_body
-from .config import validation_errors
+from .config import PAGE_HEADERS, validation_errors
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 MAX_WAIT_S = 25.0
@@ -89,4 +89,4 @@ class SessionReplies(web.View):
 @app.page("/demo")
 class DemoPage(web.View):
     async def get(self, request: web.Request) -> web.Response:
-        return self.html((STATIC / "demo.html").read_text(encoding="utf-8"))
+        return self.html((STATIC / "demo.html").read_text(encoding="utf-8"), headers=dict(PAGE_HEADERS))
