@@ -16,16 +16,19 @@ from webhooks.shopify import (
     secret_for_shop,
     verify_signature,
 )
+from security import open_route, store_route
 
 from .. import readmodel
 from ..app import app, settings
 from ..topics import orders_topic
+from .auth import guarded
 from .common import HttpError, error_response, read_body
 
 SHOP_SECRETS = {shop: secret.get_secret_value() for shop, secret in settings.shopify_webhook_secrets.items()}
 
 
 @app.page("/api/v1/webhooks/orders")
+@guarded(open_route("Shopify calls it without our keys; every request is authenticated by its HMAC signature"))
 class OrderWebhook(web.View):
     """Shopify orders/create: per-shop HMAC, freshness window, dedupe on X-Shopify-Event-Id, publish."""
 
@@ -56,6 +59,7 @@ class OrderWebhook(web.View):
 
 
 @app.page("/api/v1/stores/{store}/popularity")
+@guarded(store_route(param="store"))
 class Popularity(web.View):
     """Top products by orders, optionally within one category, plus the category tallies."""
 
@@ -71,6 +75,7 @@ class Popularity(web.View):
 
 
 @app.page("/healthz")
+@guarded(open_route("liveness for load balancers and orchestrators; reports only up/down of Redis and Kafka"))
 class Health(web.View):
     """Liveness plus the two dependencies: Redis answers, and the Kafka consumer has assignments."""
 
