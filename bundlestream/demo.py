@@ -102,7 +102,7 @@ def wait_key_usable(base: str, key: str, store: str, timeout_s: float = 30.0) ->
 def usage_text(base: str, store: str, keys: list[DemoKey], admin_from_env: bool) -> str:
     """How to use the demo's keys: a curl line and what to paste into which page."""
     by_label = {k.label: k for k in keys}
-    lines = ["", "== API keys (shown once; the worker keeps only their hashes)"]
+    lines = ["", "== API keys (copy them now: created keys are stored only as hashes)"]
     for k in keys:
         shown = "your BUNDLESTREAM_ADMIN_TOKEN" if k.label == "admin" and admin_from_env else k.key
         lines.append(f"  {k.label:<8} {k.scope:<22} {shown}")
