@@ -14,6 +14,9 @@ from bundlestream.settings import DEV_WEBHOOK_SECRET, Settings
 
 # Values that are known to everyone who has read this repository or its compose file.
 PLACEHOLDER_SECRETS = frozenset({DEV_WEBHOOK_SECRET, "change-me", "changeme", "secret"})
+# An admin key anyone can guess in an afternoon is no key: 16 characters of token_urlsafe are
+# 96 bits; a human-chosen word is far less.
+MIN_ADMIN_TOKEN_CHARS = 16
 
 
 def is_loopback(host: str) -> bool:
@@ -48,4 +51,7 @@ def production_problems(settings: Settings) -> list[str]:
     if not token:
         problems.append(f"{where}, and BUNDLESTREAM_ADMIN_TOKEN is not set: set a long random admin key "
                         "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    elif len(token) < MIN_ADMIN_TOKEN_CHARS or token in PLACEHOLDER_SECRETS:
+        problems.append(f"{where}, and BUNDLESTREAM_ADMIN_TOKEN is too easy to guess (fewer than "
+                        f"{MIN_ADMIN_TOKEN_CHARS} characters or a placeholder): set a long random admin key")
     return problems

@@ -65,6 +65,13 @@ def test_a_public_worker_refuses_to_run_without_an_admin_token(token: SecretStr 
     assert len(problems) == 1 and "BUNDLESTREAM_ADMIN_TOKEN is not set" in problems[0]
 
 
+@pytest.mark.parametrize("token", ["hunter2", "change-me", "q" * 15])
+def test_a_public_worker_refuses_a_guessable_admin_token(token: str) -> None:
+    problems = production_problems(settings(web_host="0.0.0.0", **{**GOOD, "admin_token": SecretStr(token)}))
+    assert len(problems) == 1 and "too easy to guess" in problems[0]
+    assert token not in problems[0]  # the token itself is never echoed
+
+
 def test_every_problem_is_reported_at_once() -> None:
     assert len(production_problems(settings(web_host="0.0.0.0", shopify_webhook_secret=DEV_WEBHOOK_SECRET,
                                             admin_token=None))) == 2
