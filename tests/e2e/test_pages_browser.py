@@ -29,6 +29,7 @@ HOSTILE_STORE = "hostile-names-shop"
 KEY_STORAGE = "bundlestream.apiKey"
 IMG_TRAP = '<img src=x onerror="window.__pwned=1">'
 SCRIPT_TRAP = "<script>window.__pwned=2</script>"
+PROMPT_TRAP = '</textarea><img src=x onerror="window.__pwned=3">'
 
 
 def hostile_catalog() -> str:
@@ -266,12 +267,22 @@ async def test_config_page_needs_an_admin_key_then_validates_and_saves(browser, 
     ppc = browser.find_element(By.ID, "products_per_category")
     ppc.clear()
     ppc.send_keys("4")
+    # a prompt with markup in it: saved and shown back as the text it is
+    planner = browser.find_element(By.ID, "prompt-planner")
+    planner.send_keys(PROMPT_TRAP)
+    planner_text = planner.get_attribute("value")
     save.click()
     deadline = time.monotonic() + 20
     result = browser.find_element(By.ID, "result")
     while "Saved" not in result.text and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "Saved: version 1" in result.text, result.text
+    browser.refresh()  # the key survives the reload (sessionStorage) and the page loads by itself
+    wait_for(browser, "#mix tr.slice input.pct", 6)
+    assert browser.find_element(By.ID, "prompt-planner").get_attribute("value") == planner_text
+    assert PROMPT_TRAP in planner_text
+    assert browser.find_elements(By.CSS_SELECTOR, "img, iframe") == []
+    assert browser.execute_script("return window.__pwned === undefined;")
     assert_no_key_in_any_url(browser, TEST_ADMIN_TOKEN, store_key)
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{worker.url}/api/v1/config", headers=admin_headers()) as resp:
@@ -281,3 +292,4 @@ async def test_config_page_needs_an_admin_key_then_validates_and_saves(browser, 
     assert doc["version"] == 1 and cfg["products_per_category"] == 4
     assert [s["pct"] for s in cfg["product_mix"]] == [45, 20, 10, 10, 10, 5]
     assert cfg["product_mix"][-1]["sort"] == "recent"
+    assert doc["prompts"]["prompts"]["planner"]["system_prompt"] == planner_text
