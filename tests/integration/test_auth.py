@@ -235,3 +235,25 @@ async def test_rate_limit_answers_429_with_retry_after_and_cors_opens_for_config
         assert denied.status == 401 and denied.headers["Access-Control-Allow-Origin"] == origin  # readable error
     finally:
         worker.stop()
+
+
+async def test_rate_limit_script_admits_a_minutes_allowance_then_spaces_requests(isolated_settings: Settings) -> None:
+    """The GCRA script itself, on the real Redis: 5/min admits a burst of 5, then one per 12 s."""
+    import redis.asyncio as aioredis
+
+    from security import RATE_LIMIT_LUA, retry_after_seconds
+
+    client = aioredis.from_url(isolated_settings.redis_url, decode_responses=True)
+    try:
+        script = client.register_script(RATE_LIMIT_LUA)
+        bucket = f"{isolated_settings.topic_prefix}:ratelimit:test:{uuid.uuid4().hex}"
+        answers = [await script(keys=[bucket], args=[5, 60_000]) for _ in range(6)]
+        assert [int(a[0]) for a in answers] == [1, 1, 1, 1, 1, 0]
+        assert [int(a[2]) for a in answers[:5]] == [4, 3, 2, 1, 0]  # remaining
+        retry_ms = int(answers[5][1])
+        assert 11_000 <= retry_ms <= 12_000 and retry_after_seconds(retry_ms) == 12
+        other = await script(keys=[bucket + ":other"], args=[5, 60_000])
+        assert int(other[0]) == 1  # buckets are independent (per key, per action)
+        assert 0 < await client.pttl(bucket) <= 61_000  # the bucket expires once idle
+    finally:
+        await client.aclose()

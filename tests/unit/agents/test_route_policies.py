@@ -45,3 +45,11 @@ def test_data_routes_are_closed(routes) -> None:
 def test_faust_table_and_router_pages_are_not_served(routes) -> None:
     table, _ = routes
     assert not any(path.startswith(("/table", "/router")) for path in table)
+
+
+def test_metrics_open_only_when_metrics_public_is_set(monkeypatch) -> None:
+    from agents.http import auth
+
+    assert auth.metrics_policy().access is Access.ADMIN
+    monkeypatch.setattr(auth.settings, "metrics_public", True)
+    assert auth.metrics_policy().access is Access.OPEN and auth.metrics_policy().reason
