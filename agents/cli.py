@@ -6,7 +6,22 @@ import argparse
 import sys
 
 
+# sysexits.h EX_CONFIG: the configuration, not the code or the infrastructure, is what is wrong.
+EXIT_UNSAFE_CONFIG = 78
+
+
 def _run_worker(args: argparse.Namespace) -> int:
+    if not args.no_web:  # checked before the app is even imported: nothing is bound or connected yet
+        from bundlestream.production import production_problems
+        from bundlestream.settings import get_settings
+
+        problems = production_problems(get_settings())
+        if problems:
+            print("bundlestream worker refuses to start:", file=sys.stderr)
+            for problem in problems:
+                print(f"  - {problem}", file=sys.stderr)
+            return EXIT_UNSAFE_CONFIG
+
     from .worker import app
 
     argv = ["worker", "--loglevel", args.loglevel]

@@ -1,9 +1,11 @@
 """``bundlestream demo``: the README's first command, end to end on real data.
 
-Starts a worker on the local stack, replays the real Olist marketplace order history through
-Kafka, prints live popularity per category while the orders agent counts, then uploads the Olist
-catalog + history as a store upload and prints the bundle set the uploads agent answers with.
-The worker keeps running afterwards (Ctrl-C stops it) so the chat demo and config pages work.
+Starts a worker on the local stack, creates the demo's API keys (a store key for the demo store
+and a gateway key, with the admin key from ``BUNDLESTREAM_ADMIN_TOKEN`` or a generated one),
+replays the real Olist marketplace order history through Kafka, prints live popularity per
+category while the orders agent counts, then uploads the Olist catalog + history as a store
+upload and prints the bundle set the uploads agent answers with. The worker keeps running
+afterwards (Ctrl-C stops it) so the chat demo and config pages work with the printed keys.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import argparse
 import asyncio
 import csv
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,19 +32,89 @@ OLIST = DATA_DIR / "olist"
 DEMO_STORE = "olist-demo"
 
 
-def _http_get(url: str, timeout: float = 5.0) -> tuple[int, Any]:
+# The admin key the demo's own requests use (set once in run_demo; the worker gets the same one).
+_demo_token: str | None = None
+
+
+def _http(method: str, url: str, token: str | None = None, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
+    """One JSON request; the key goes in the Authorization header, never in the URL."""
     import urllib.error
     import urllib.request
 
-    token = get_settings().admin_token
-    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = orjson.dumps(body) if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:  # noqa: S310 - loopback only
-            return resp.status, orjson.loads(resp.read())
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - loopback only
+            return resp.status, orjson.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
-        return exc.code, None
+        try:
+            return exc.code, orjson.loads(exc.read() or b"null")
+        except orjson.JSONDecodeError:
+            return exc.code, None
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return 0, None
+
+
+def _http_get(url: str, timeout: float = 5.0) -> tuple[int, Any]:
+    return _http("GET", url, _demo_token, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class DemoKey:
+    label: str
+    scope: str
+    key: str
+
+
+def demo_key_plan(store: str) -> list[tuple[str, str, str]]:
+    """(label, scope, name) of the keys the demo creates besides the admin key."""
+    return [
+        ("store", f"store:{store}", f"demo: store {store}"),
+        ("gateway", "gateway", "demo: chat gateway"),
+    ]
+
+
+def create_key(base: str, admin_token: str, scope: str, name: str) -> str:
+    """Create one key through the admin API; returns the secret (shown once, stored as a hash)."""
+    status, body = _http("POST", f"{base}/api/v1/keys", admin_token, {"scope": scope, "name": name})
+    answer = body if isinstance(body, dict) else {}
+    secret = answer.get("key") or answer.get("secret")
+    if status not in (200, 201) or not isinstance(secret, str) or not secret:
+        reason = answer.get("error") or body
+        raise SystemExit(f"creating the {scope} key failed: HTTP {status} {reason or ''}".rstrip())
+    return str(secret)
+
+
+def wait_key_usable(base: str, key: str, store: str, timeout_s: float = 30.0) -> None:
+    """A created key reaches every worker through the key registry; wait (bounded) until it works."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status, _ = _http("GET", f"{base}/api/v1/stores/{store}/popularity?limit=1", key)
+        if status == 200:
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"the new store key was not accepted within {timeout_s:.0f}s (see the worker log)")
+
+
+def usage_text(base: str, store: str, keys: list[DemoKey], admin_from_env: bool) -> str:
+    """How to use the demo's keys: a curl line and what to paste into which page."""
+    by_label = {k.label: k for k in keys}
+    lines = ["", "== API keys (copy them now: created keys are stored only as hashes)"]
+    for k in keys:
+        shown = "your BUNDLESTREAM_ADMIN_TOKEN" if k.label == "admin" and admin_from_env else k.key
+        lines.append(f"  {k.label:<8} {k.scope:<22} {shown}")
+    store_key = by_label["store"].key
+    lines += [
+        "  use a key as a bearer token, e.g.:",
+        f"    curl -H 'Authorization: Bearer {store_key}' '{base}/api/v1/stores/{store}/popularity?limit=3'",
+        f"  chat demo: open {base}/demo?store={store} and paste the store key into the page's \"API key\" field",
+        f"  config:    open {base}/config and paste the admin key",
+        "  keys live on the api-keys topic: `bundlestream keys list`, `bundlestream keys revoke ID`",
+    ]
+    return "\n".join(lines)
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen:
@@ -159,8 +233,13 @@ def run_demo(args: argparse.Namespace) -> int:
     from deploy.errors import TopicMismatchError
     from deploy.topics_admin import ensure_topics
 
+    global _demo_token
     settings = get_settings()
     base = f"http://{settings.web_host}:{settings.web_port}"
+    admin_from_env = settings.admin_token is not None
+    admin_token = settings.admin_token.get_secret_value() if settings.admin_token else secrets.token_urlsafe(32)
+    os.environ["BUNDLESTREAM_ADMIN_TOKEN"] = admin_token  # the demo worker's bootstrap admin key
+    _demo_token = admin_token
     print(f"== topics on {settings.kafka_bootstrap}")
     try:
         ensure_topics(settings)
@@ -176,6 +255,12 @@ def run_demo(args: argparse.Namespace) -> int:
     worker = start_worker(settings, log_path)
     try:
         wait_healthy(base, worker)
+        keys = [DemoKey("admin", "admin", admin_token)]
+        for label, scope, name in demo_key_plan(DEMO_STORE):
+            keys.append(DemoKey(label, scope, create_key(base, admin_token, scope, name)))
+        wait_key_usable(base, keys[1].key, DEMO_STORE)
+        usage = usage_text(base, DEMO_STORE, keys, admin_from_env)
+        print(usage)
         print(f"== replaying the Olist order history into Kafka ({'all' if not args.limit else args.limit} orders)")
         sent, _ = asyncio.run(replay_orders(settings, args.limit))
         deadline = time.monotonic() + args.timeout
@@ -193,6 +278,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print_bundle_set(base, upload_id, args.timeout)
         print(f"\n== worker running: chat demo {base}/demo   config {base}/config   "
               f"popularity {base}/api/v1/stores/{DEMO_STORE}/popularity   metrics {base}/metrics")
+        print(usage)
         if args.exit:
             return 0
         print("   Ctrl-C stops the worker; `bundlestream dev down` stops Kafka and Redis.")

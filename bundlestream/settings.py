@@ -9,14 +9,18 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The development webhook secret: fine on a laptop, refused by a worker bound to a public address.
+DEV_WEBHOOK_SECRET = "dev-webhook-secret"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BUNDLESTREAM_", extra="ignore")
+    # An empty variable means "not set": compose writes `VAR: ${VAR:-}` for optional settings, and an
+    # empty secret or JSON map must fall back to the default (which the production checks catch).
+    model_config = SettingsConfigDict(env_prefix="BUNDLESTREAM_", extra="ignore", env_ignore_empty=True)
 
     # --- infrastructure -----------------------------------------------------------------------
     kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers (host:port[,host:port]).")
@@ -39,7 +43,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Largest accepted upload file.")
     inline_upload_bytes: int = Field(256 * 1024, ge=0, description="Uploads up to this size travel inline in the event; larger go by reference.")
     upload_store_dir: Path = Field(REPO_ROOT / ".cache" / "uploads", description="Where large uploads are stored and referenced by URI.")
-    shopify_webhook_secret: str = Field("dev-webhook-secret", description="Shared secret for X-Shopify-Hmac-Sha256 verification.")
+    shopify_webhook_secret: str = Field(DEV_WEBHOOK_SECRET, description="Webhook secret (X-Shopify-Hmac-Sha256) of the default store only: deliveries with no X-Shopify-Shop-Domain, or naming `default_store_id`. Refused at startup on a non-loopback bind while it is the development default.")
+    shopify_webhook_secrets: dict[str, SecretStr] = Field({}, description='Webhook secret per shop, as JSON: {"shop.myshopify.com": "secret", ...}. A delivery from a shop that is in neither this map nor the default store is refused with 401.')
+    webhook_max_age_s: float = Field(6 * 3600, gt=0, le=24 * 3600, description="A webhook whose X-Shopify-Triggered-At is older than this is refused (401). Shopify retries for 4 hours with the original time, so keep it above that; the event-id dedupe (7 days) outlives it, so a replay is deduplicated or refused.")
     admin_token: SecretStr | None = Field(None, description="Bootstrap admin API key (Authorization: Bearer); required when the worker binds a non-loopback address.")
     default_store_id: str = Field("default", description="Store id for webhooks that do not name one (X-Shopify-Shop-Domain wins).")
 
@@ -56,6 +62,15 @@ class Settings(BaseSettings):
     anthropic_base_url: str | None = Field(None, description="Override the Messages API base URL (tests use a local server).")
     anthropic_model: str = Field("claude-sonnet-4-5", description="Model used for planner, curation and engagement.")
     llm_timeout_s: float = Field(4.0, gt=0, description="Hard deadline of one LLM call; past it the deterministic path answers.")
+
+    @field_validator("shopify_webhook_secrets")
+    @classmethod
+    def _shop_secrets_not_blank(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        """An empty shop name or secret would silently accept or refuse everything for that shop."""
+        for shop, secret in value.items():
+            if not shop.strip() or not secret.get_secret_value():
+                raise ValueError(f"shop {shop!r}: the shop domain and its secret must both be non-empty")
+        return value
 
 
 @lru_cache(maxsize=1)

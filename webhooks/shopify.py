@@ -3,6 +3,15 @@
 Shopify signs the raw body: header ``X-Shopify-Hmac-Sha256`` = base64(HMAC-SHA256(secret, body)).
 The check must run on the exact bytes received (before any JSON parsing) and compare in constant
 time. Docs: shopify.dev/docs/apps/build/webhooks/subscribe/https (verify webhooks).
+
+One endpoint serves many shops, each with its own secret, so the secret is picked by
+``X-Shopify-Shop-Domain`` and a shop nobody configured is refused: that also bounds how many stores
+a webhook caller can create. Shopify retries a failed delivery 8 times over 4 hours with the
+original payload and the original ``X-Shopify-Triggered-At``, so a delivery older than the freshness
+window is refused and the event-id dedupe outlives that window: a replay is either deduplicated or
+refused. ``X-Shopify-Triggered-At`` is not covered by the HMAC, so the window only stops replays that
+keep the captured headers; the event-id dedupe and the orders agent's order-id dedupe stop the rest
+from counting twice.
 """
 
 from __future__ import annotations
@@ -10,6 +19,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,6 +38,14 @@ class WebhookRejected(Exception):
         self.errors = errors or []
 
 
+# How long an X-Shopify-Event-Id is remembered. Must exceed the freshness window (see
+# ``check_window``) so that a replay is either deduplicated or refused as stale.
+WEBHOOK_DEDUPE_TTL_S = 7 * 24 * 3600
+# Triggered-At this far in the future is still accepted: clocks of NTP-synced hosts drift by
+# well under a second; five minutes is the customary allowance (Kerberos uses the same).
+CLOCK_SKEW_S = 300
+
+
 def sign(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
@@ -35,6 +54,58 @@ def verify_signature(secret: str, body: bytes, header_value: str | None) -> bool
     if not header_value:
         return False
     return hmac.compare_digest(sign(secret, body).encode(), header_value.strip().encode())
+
+
+def normalize_shop(domain: str) -> str:
+    """Shop domains are case-insensitive hostnames; one spelling keeps one store id per shop."""
+    return domain.strip().lower()
+
+
+def secret_for_shop(shop_domain: str | None, shop_secrets: Mapping[str, str], fallback_secret: str,
+                    default_store_id: str) -> tuple[str, str]:
+    """(store id, secret) for a delivery; raises WebhookRejected(401) for a shop with no secret.
+
+    A shop named in ``shop_secrets`` uses its own secret. The single ``fallback_secret`` signs only
+    deliveries for the default store (no shop header, or the default store named explicitly): if
+    it covered any shop, one leaked secret would let its holder create stores at will.
+    """
+    shop = normalize_shop(shop_domain) if shop_domain and shop_domain.strip() else default_store_id
+    secrets = {normalize_shop(name): secret for name, secret in shop_secrets.items()}
+    if shop in secrets:
+        return shop, secrets[shop]
+    if shop == default_store_id:
+        return shop, fallback_secret
+    raise WebhookRejected(401, f"unknown shop {shop[:255]!r}: no webhook secret is configured for it "
+                               "(BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS)")
+
+
+def parse_triggered_at(value: str | None) -> datetime:
+    """X-Shopify-Triggered-At (ISO 8601, e.g. ``2024-09-10T15:14:00.123456789Z``) as an aware datetime."""
+    if value is None or not value.strip():
+        raise WebhookRejected(401, "missing X-Shopify-Triggered-At header")
+    try:
+        moment = datetime.fromisoformat(value.strip()[:64])
+    except ValueError as exc:
+        raise WebhookRejected(401, f"X-Shopify-Triggered-At is not an ISO 8601 time: {value[:64]!r}") from exc
+    if moment.tzinfo is None:
+        raise WebhookRejected(401, f"X-Shopify-Triggered-At has no time zone: {value[:64]!r}")
+    return moment
+
+
+def check_window(triggered_at: datetime, now: datetime, max_age_s: float, skew_s: float = CLOCK_SKEW_S) -> None:
+    """Refuse a delivery triggered more than ``max_age_s`` ago or more than ``skew_s`` ahead of ``now``.
+
+    401, like a bad signature: the request is not accepted as a genuine, current Shopify delivery.
+    Shopify retries any non-2xx, but a stale delivery only gets staler, so nothing is lost that a
+    retry could have saved.
+    """
+    age = now - triggered_at
+    if age > timedelta(seconds=max_age_s):
+        raise WebhookRejected(401, f"stale delivery: X-Shopify-Triggered-At is {age.total_seconds():.0f}s old, "
+                                   f"older than the {max_age_s:.0f}s window (BUNDLESTREAM_WEBHOOK_MAX_AGE_S)")
+    if -age > timedelta(seconds=skew_s):
+        raise WebhookRejected(401, f"X-Shopify-Triggered-At is {-age.total_seconds():.0f}s in the future, "
+                                   f"beyond the {skew_s:.0f}s clock-skew allowance")
 
 
 def _line_product_id(item: dict[str, Any]) -> str | None:

@@ -27,7 +27,7 @@ from ..chat import SESSION_TTL_S
 from ..chat_topics import chat_turns_topic
 from .auth import authorize_store, guarded, nothing_to_authorize
 from .common import HttpError, error_response, read_body
-from .config import validation_errors
+from .config import PAGE_HEADERS, validation_errors
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 MAX_WAIT_S = 25.0
@@ -129,4 +129,4 @@ class SessionReplies(web.View):
 @guarded(open_route("static HTML of the chat demo: no data; its API calls carry a key"))
 class DemoPage(web.View):
     async def get(self, request: web.Request) -> web.Response:
-        return self.html((STATIC / "demo.html").read_text(encoding="utf-8"))
+        return self.html((STATIC / "demo.html").read_text(encoding="utf-8"), headers=dict(PAGE_HEADERS))

@@ -27,6 +27,16 @@ from .auth import guarded
 from .common import HttpError, error_response, read_body
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
+# The pages show merchant text (product names, prompts) as text; this policy makes a slip inert
+# too: scripts only from this origin (no inline script, no eval), no plugins or framing, no form
+# may submit anywhere (the key field is never sent by a form), and no URL leaks as a referrer.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 READ_YOUR_WRITES_S = 5.0
 
 # KEYS[1] = version key; ARGV = expected, floor (the view's version). Returns -1 when claimed.
@@ -114,7 +124,7 @@ class ConfigApi(web.View):
 @guarded(open_route("static HTML of the config page: no data; its API calls carry the admin key"))
 class ConfigPage(web.View):
     async def get(self, request: web.Request) -> web.Response:
-        return self.html((STATIC / "config.html").read_text(encoding="utf-8"))
+        return self.html((STATIC / "config.html").read_text(encoding="utf-8"), headers=dict(PAGE_HEADERS))
 
 
 @app.page("/static/{name}")
@@ -128,4 +138,4 @@ class Static(web.View):
         path = STATIC / name
         if "/" in name or name.startswith(".") or path.suffix not in self.TYPES or not path.is_file():
             return self.json({"error": f"no static file {name!r}"}, status=404)
-        return self.bytes(path.read_bytes(), content_type=self.TYPES[path.suffix])
+        return self.bytes(path.read_bytes(), content_type=self.TYPES[path.suffix], headers=dict(PAGE_HEADERS))

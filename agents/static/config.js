@@ -1,8 +1,12 @@
 // Config editor: GET the document, edit, validate live (pct sums to 100, ranges), PUT with the
 // version read (409 when someone saved in between), show the server's 422 reasons verbatim.
+// Calls carry the tab's API key (auth.js; the config needs an admin key). Prompts and server
+// reasons are merchant-controlled text: set as values and textContent, never as HTML.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
+  const auth = window.bundlestreamAuth;
+  const WHAT = "the platform config (it needs an admin key)";
   const SORTS = ["price_desc", "price_asc", "rating", "popularity", "sponsored", "recent"];
   const PROMPT_MAX = 8000;
   let doc = null;
@@ -73,8 +77,17 @@
   }
 
   async function load() {
-    const res = await fetch("/api/v1/config");
-    fill(await res.json());
+    let res;
+    try {
+      res = await auth.fetch("/api/v1/config", {}, WHAT);
+    } catch (e) {
+      if (!(e instanceof auth.KeyProblem)) { $("result").textContent = String(e); $("result").className = "error"; }
+      return;
+    }
+    const data = await res.json();
+    if (!res.ok) { $("result").textContent = `Not loaded (HTTP ${res.status}): ${data.error}`; $("result").className = "error"; return; }
+    $("result").textContent = "";
+    fill(data);
   }
 
   function body() {
@@ -93,10 +106,18 @@
 
   $("config-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    if (!validate()) return;
     const result = $("result");
+    if (!doc) { result.textContent = "Nothing loaded yet: enter an admin key first."; result.className = "error"; return; }
+    if (!validate()) return;
     result.textContent = "saving…"; result.className = "muted";
-    const res = await fetch("/api/v1/config", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body()) });
+    let res;
+    try {
+      res = await auth.fetch("/api/v1/config", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body()) }, WHAT);
+    } catch (e) {
+      result.textContent = e instanceof auth.KeyProblem ? `Not saved: ${e.message}.` : String(e);
+      result.className = "error";
+      return;
+    }
     const data = await res.json();
     if (res.ok && data.platform) {
       fill(data);
@@ -112,5 +133,6 @@
   $("add-slice").addEventListener("click", () => { $("mix").append(sliceRow({ sort: "recent", limit: 10, pct: 0 })); validate(); });
   $("reload").addEventListener("click", () => { $("result").textContent = ""; load(); });
   document.querySelectorAll("#config-form input, #config-form textarea").forEach((n) => n.addEventListener("input", validate));
-  load();
+  auth.onKey(load);
+  if (auth.hasKey()) load();
 })();

@@ -1,8 +1,12 @@
 // Chat demo: POST a turn, long-poll the session's replies (written by the chat agent from Kafka),
 // render questions / options / listings, and turn "Add this bundle" into one add-bulk call.
+// Every call carries the tab's API key (auth.js). Product names, descriptions and replies are
+// merchant- or model-controlled text: they become text nodes, never HTML.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
+  const auth = window.bundlestreamAuth;
+  const storeName = () => `store ${JSON.stringify($("store").value.trim())}`;
   const params = new URLSearchParams(location.search);
   if (params.get("store")) $("store").value = params.get("store");
   const uuid = () => (window.crypto && crypto.randomUUID ? crypto.randomUUID() : "s-" + Date.now().toString(36) + Math.random().toString(36).slice(2));
@@ -15,9 +19,10 @@
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
+      if (/html/i.test(k)) throw new Error(`el(): ${k} would parse markup`);
       if (k === "class") node.className = v; else if (k.startsWith("data-")) node.setAttribute(k, v); else node[k] = v;
     }
-    for (const c of children) if (c != null) node.append(c);
+    for (const c of children) if (c != null) node.append(c);  // strings become text nodes
     return node;
   }
   const money = (n, cur) => (cur === "USD" ? "$" : (cur || "") + " ") + Number(n).toFixed(2);
@@ -55,14 +60,14 @@
     polling = true;
     try {
       for (let i = 0; i < 4; i++) {
-        const res = await fetch(`/api/v1/chat/sessions/${encodeURIComponent(session)}/replies?after=${after}&wait=10`);
+        const res = await auth.fetch(`/api/v1/chat/sessions/${encodeURIComponent(session)}/replies?after=${after}&wait=10`, {}, storeName());
         if (!res.ok) throw new Error(`replies: HTTP ${res.status}`);
         const data = await res.json();
         for (const r of data.replies) { after = Math.max(after, r.seq); renderReply(r); }
         if (data.replies.length) { $("status").textContent = ""; break; }
       }
     } catch (e) {
-      $("status").textContent = String(e);
+      $("status").textContent = e instanceof auth.KeyProblem ? "" : String(e);
     } finally {
       polling = false;
     }
@@ -71,10 +76,16 @@
   async function send(text) {
     $("log").append(el("div", { class: "turn user" }, el("span", {}, text)));
     $("status").textContent = "waiting for the reply…";
-    const res = await fetch("/api/v1/chat/turns", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ session_id: session, store_id: $("store").value.trim(), text }),
-    });
+    let res;
+    try {
+      res = await auth.fetch("/api/v1/chat/turns", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ session_id: session, store_id: $("store").value.trim(), text }),
+      }, storeName());
+    } catch (e) {
+      $("status").textContent = e instanceof auth.KeyProblem ? "not sent: " + e.message : String(e);
+      return;
+    }
     const body = await res.json();
     if (res.status !== 202) { $("status").textContent = body.error || `HTTP ${res.status}`; return; }
     await poll();
@@ -85,14 +96,27 @@
     const payload = { product_ids: option.product_ids, option_label: option.label,
                       session_id: session, store_id: reply.store_id };
     if (bundleId) payload.bundle_id = bundleId;
-    const res = await fetch("/api/v1/bundle/add-bulk", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload),
-    });
+    const what = `store ${JSON.stringify(reply.store_id)}`;
+    let res, doc;
+    try {
+      res = await auth.fetch("/api/v1/bundle/add-bulk", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload),
+      }, what);
+    } catch (e) {
+      btn.disabled = false;
+      $("status").textContent = e instanceof auth.KeyProblem ? "not added: " + e.message : String(e);
+      return;
+    }
     const body = await res.json();
     btn.disabled = false;
     if (!res.ok) { $("status").textContent = body.error || `HTTP ${res.status}`; return; }
     bundleId = body.bundle_id;
-    const doc = await (await fetch(`/api/v1/bundles/${encodeURIComponent(bundleId)}`)).json();
+    try {
+      doc = await (await auth.fetch(`/api/v1/bundles/${encodeURIComponent(bundleId)}`, {}, what)).json();
+    } catch (e) {
+      $("status").textContent = String(e.message || e);
+      return;
+    }
     $("bundle-id").textContent = body.bundle_id;
     $("bundle-total").textContent = money(body.total_price, body.currency);
     $("bundle-products").replaceChildren(...(doc.products || []).map((p) =>

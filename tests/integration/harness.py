@@ -13,6 +13,7 @@ import asyncio
 import csv
 import functools
 import gzip
+import json
 import os
 import signal
 import socket
@@ -151,6 +152,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _reveal(value: Any) -> Any:
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+
+
+def _env_value(value: Any) -> str:
+    """A setting as pydantic-settings reads it back: containers as JSON, secrets revealed."""
+    if isinstance(value, dict):
+        return json.dumps({str(k): _reveal(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple, set)):
+        return json.dumps([_reveal(v) for v in value])
+    return str(_reveal(value))
+
+
 def settings_env(settings: Settings, **overrides: Any) -> dict[str, str]:
     """The process environment that makes a worker read exactly ``settings`` (plus overrides)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUNDLESTREAM_")}
@@ -161,9 +175,7 @@ def settings_env(settings: Settings, **overrides: Any) -> dict[str, str]:
     values.update(overrides)
     for name, value in values.items():
         if value is not None:
-            raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-            # lists and mappings are JSON in the environment (pydantic-settings parses them so)
-            env[f"BUNDLESTREAM_{name.upper()}"] = orjson.dumps(raw).decode() if isinstance(raw, (list, dict)) else str(raw)
+            env[f"BUNDLESTREAM_{name.upper()}"] = _env_value(value)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

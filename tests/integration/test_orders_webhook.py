@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
@@ -15,6 +16,15 @@ from harness import Worker, Workers, admin_headers, changelog_counts, wait_consu
 from webhooks.shopify import sign
 
 SHOP = "webhook-test.myshopify.com"
+OTHER_SHOP = "second-shop.myshopify.com"
+SHOP_SECRET = "first-shop-secret-8c1f"
+OTHER_SHOP_SECRET = "second-shop-secret-77ab"
+
+
+def triggered(seconds_ago: float = 0.0) -> str:
+    """X-Shopify-Triggered-At as Shopify writes it (UTC, nanoseconds, Z)."""
+    moment = datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
 
 
 def shopify_order(order_id: int, lines: list[tuple[int, int, str]]) -> dict[str, Any]:
@@ -27,8 +37,13 @@ def shopify_order(order_id: int, lines: list[tuple[int, int, str]]) -> dict[str,
 
 
 async def post(session: aiohttp.ClientSession, worker: Worker, body: bytes, secret: str | None,
-               event_id: str | None = None, signature: str | None = None) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json", "X-Shopify-Shop-Domain": SHOP, "X-Shopify-Topic": "orders/create"}
+               event_id: str | None = None, signature: str | None = None, shop: str | None = SHOP,
+               triggered_at: str | None = "now") -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json", "X-Shopify-Topic": "orders/create"}
+    if shop is not None:
+        headers["X-Shopify-Shop-Domain"] = shop
+    if triggered_at is not None:
+        headers["X-Shopify-Triggered-At"] = triggered() if triggered_at == "now" else triggered_at
     if signature is not None:
         headers["X-Shopify-Hmac-Sha256"] = signature
     elif secret is not None:
@@ -48,8 +63,8 @@ async def popularity(session: aiohttp.ClientSession, worker: Worker, **params: s
 
 @pytest.mark.timeout(150)
 async def test_webhook_signature_dedupe_limits_and_popularity(isolated_settings: Settings, workers: Workers) -> None:
-    settings = isolated_settings
-    secret = settings.shopify_webhook_secret
+    settings = isolated_settings.model_copy(update={"shopify_webhook_secrets": {SHOP: SHOP_SECRET}})
+    secret = SHOP_SECRET
     worker = workers.start(settings, name="webhook")
     await worker.wait_ready(timeout_s=90)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
@@ -114,3 +129,57 @@ async def test_webhook_signature_dedupe_limits_and_popularity(isolated_settings:
             assert resp.status == 422
         async with session.get(worker.url + "/metrics", headers=admin_headers()) as resp:
             assert resp.status == 200 and "# TYPE" in await resp.text()
+
+
+@pytest.mark.timeout(150)
+async def test_webhook_secrets_per_shop_and_the_freshness_window(isolated_settings: Settings, workers: Workers) -> None:
+    """Each shop signs with its own secret; unknown shops and stale or future deliveries are 401s."""
+    settings = isolated_settings.model_copy(update={
+        "shopify_webhook_secrets": {SHOP: SHOP_SECRET, OTHER_SHOP: OTHER_SHOP_SECRET},
+        "shopify_webhook_secret": "default-store-secret-19d2",
+        "webhook_max_age_s": 3600.0,
+    })
+    worker = workers.start(settings, name="webhook-shops")
+    await worker.wait_ready(timeout_s=90)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        first = orjson.dumps(shopify_order(2001, [(1, 1, "Kitchen")]))
+        second = orjson.dumps(shopify_order(2002, [(7, 2, "Garden")]))
+        default = orjson.dumps(shopify_order(2003, [(9, 1, "Tools")]))
+
+        # each shop with its own secret; the other shop's secret is a bad signature
+        assert (await post(session, worker, first, SHOP_SECRET, event_id="a-1"))[0] == 202
+        status, answer = await post(session, worker, second, OTHER_SHOP_SECRET, event_id="b-1", shop=OTHER_SHOP)
+        assert (status, answer["store_id"]) == (202, OTHER_SHOP)
+        status, answer = await post(session, worker, second, SHOP_SECRET, event_id="b-2", shop=OTHER_SHOP)
+        assert status == 401 and "signature" in answer["error"]
+        # shop domains are case-insensitive: the same store, not a new one
+        status, answer = await post(session, worker, second, OTHER_SHOP_SECRET, event_id="b-1", shop=OTHER_SHOP.upper())
+        assert (status, answer["status"]) == (200, "duplicate")
+        # the single secret signs for the default store only
+        status, answer = await post(session, worker, default, settings.shopify_webhook_secret, shop=None)
+        assert (status, answer["store_id"]) == (202, settings.default_store_id)
+        status, answer = await post(session, worker, first, settings.shopify_webhook_secret, event_id="a-2")
+        assert status == 401 and "signature" in answer["error"]
+
+        # a shop nobody configured: 401 naming the reason, whatever it signs with; no store appears
+        for secret in (settings.shopify_webhook_secret, SHOP_SECRET, "guess"):
+            status, answer = await post(session, worker, first, secret, shop="mallory.myshopify.com")
+            assert status == 401 and "unknown shop 'mallory.myshopify.com'" in answer["error"], answer
+
+        # freshness: a Shopify retry 50 minutes on is fine; past the window or from the future is not
+        retry = orjson.dumps(shopify_order(2004, [(1, 3, "Kitchen")]))
+        assert (await post(session, worker, retry, SHOP_SECRET, event_id="a-4", triggered_at=triggered(50 * 60)))[0] == 202
+        stale = orjson.dumps(shopify_order(2005, [(1, 4, "Kitchen")]))
+        status, answer = await post(session, worker, stale, SHOP_SECRET, event_id="a-5", triggered_at=triggered(3700))
+        assert status == 401 and "stale" in answer["error"] and "3600s window" in answer["error"], answer
+        status, answer = await post(session, worker, stale, SHOP_SECRET, event_id="a-5", triggered_at=triggered(-3600))
+        assert status == 401 and "in the future" in answer["error"], answer
+        status, answer = await post(session, worker, stale, SHOP_SECRET, event_id="a-5", triggered_at=None)
+        assert status == 401 and "missing X-Shopify-Triggered-At" in answer["error"], answer
+        status, answer = await post(session, worker, stale, SHOP_SECRET, event_id="a-5", triggered_at="last tuesday")
+        assert status == 401 and "ISO 8601" in answer["error"], answer
+
+        # only the accepted orders were counted, each under its own store
+        await wait_consumed(settings, timeout_s=60, workers=[worker])
+        sold, _ = await changelog_counts(settings)
+        assert sold == {(SHOP, "1"): (4, 2), (OTHER_SHOP, "7"): (2, 1), (settings.default_store_id, "9"): (1, 1)}

@@ -61,3 +61,41 @@ def test_dockerfile_env_keys_are_real_settings() -> None:
     for key in keys:
         assert key[len("BUNDLESTREAM_"):].lower() in fields, key
     assert "python:3.11-slim" in text and '"bundlestream", "worker"' in text
+
+
+REQUIRED_SECRETS = ("BUNDLESTREAM_ADMIN_TOKEN", "BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRET")
+
+
+def test_secrets_come_from_the_environment_and_compose_refuses_to_start_without_them(compose: dict) -> None:
+    import re
+
+    for name in ("topics", "worker"):
+        env = _env(compose["services"][name])
+        for key in REQUIRED_SECRETS:
+            # ${VAR:?message}: compose stops with the message when VAR is unset or empty
+            match = re.fullmatch(r"\$\{(\w+):\?(.+)\}", str(env.get(key, "")))
+            assert match and match.group(1) == key and key in match.group(2), f"{name}: {key}={env.get(key)!r}"
+        assert env["BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS"] == "${BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS:-}"
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "change-me" not in text and "dev-webhook-secret" not in text
+    for key in (*REQUIRED_SECRETS, "BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS"):
+        assert f"#   {key}" in text, f"{key} is not documented in the compose file's header"
+
+
+def test_the_compose_worker_would_refuse_the_old_placeholder() -> None:
+    """Belt and braces: were the placeholder ever back, the worker on 0.0.0.0 would not start."""
+    from bundlestream.production import production_problems
+
+    settings = Settings().model_copy(update={"web_host": "0.0.0.0", "shopify_webhook_secret": "change-me", "admin_token": None})
+    assert len(production_problems(settings)) == 2
+
+
+def test_env_example_names_real_settings_and_holds_no_secret() -> None:
+    lines = [line.strip() for line in (ROOT / ".env.example").read_text().splitlines()]
+    assigned = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    assert set(REQUIRED_SECRETS) <= set(assigned)
+    fields = set(Settings.model_fields)
+    for key, value in assigned.items():
+        assert key.startswith("BUNDLESTREAM_") and key[len("BUNDLESTREAM_"):].lower() in fields, key
+        assert value == "", f"{key} has a value in .env.example"
+    assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
