@@ -82,7 +82,7 @@ def build_event(store_id: str, upload_id: str, files: Sequence[tuple[str, bytes,
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            upload_file = build_upload_file(kind, tmp, fmt, settings)
+            upload_file = build_upload_file(kind, tmp, fmt, settings, checked=True)
         finally:
             Path(tmp).unlink(missing_ok=True)
         out.append(upload_file.model_copy(update={"filename": (filename or upload_file.filename)[:500]}))
