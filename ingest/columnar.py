@@ -34,10 +34,10 @@ from pydantic import TypeAdapter, ValidationError
 from models import OrderEvent
 from models.common import Currency, Id
 
-from .cells import FORMULA_START, CellError, parse_float, parse_int, safe_text
+from .cells import FORMULA_START, MAX_NUMBER, CellError, parse_float, parse_int, safe_text
 from .grouping import MAX_LINES, OPEN_WINDOW, OrderGrouper
 from .limits import Limits
-from .orders import _INF, OrderStream
+from .orders import OrderStream
 from .report import IngestReport
 from .source import Source
 
@@ -356,7 +356,7 @@ class _ColumnarStream(OrderStream):
                     quantity = parse_int(row[i_qty], "quantity")
                 try:
                     price = float(row[i_price])
-                    if not -_INF < price < _INF:  # NaN or infinite
+                    if not -MAX_NUMBER <= price <= MAX_NUMBER:  # NaN, infinite or absurd
                         raise ValueError
                 except ValueError:
                     price = parse_float(row[i_price], "price")

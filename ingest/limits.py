@@ -72,6 +72,7 @@ class BoundedReader(io.RawIOBase):
         self._file = file
         self._pending = memoryview(prefix)
         self.count = len(prefix)
+        self.nul_bytes = prefix.count(b"\x00")  # rows are scanned for NUL only once this moves
         self._check()
 
     def _check(self) -> None:
@@ -93,6 +94,8 @@ class BoundedReader(io.RawIOBase):
         n = len(data)
         self.count += n
         self._check()
+        if b"\x00" in data:
+            self.nul_bytes += data.count(b"\x00")
         view[:n] = data
         return n
 

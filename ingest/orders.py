@@ -20,7 +20,7 @@ from typing import Any
 
 from models import OrderEvent
 
-from .cells import FORMULA_START, CellError, is_formula, parse_datetime, parse_float, parse_int
+from .cells import FORMULA_START, MAX_NUMBER, CellError, is_formula, parse_datetime, parse_float, parse_int
 from .errors import IngestError
 from .grouping import OrderGrouper
 from .limits import Limits
@@ -134,7 +134,7 @@ class OrderStream:
                     quantity = parse_int(row[i_qty], "quantity")
                 try:
                     price = float(row[i_price])
-                    if price != price or price in (_INF, -_INF):
+                    if not -MAX_NUMBER <= price <= MAX_NUMBER:  # NaN, infinite or absurd
                         raise ValueError
                 except ValueError:
                     price = parse_float(row[i_price], "price")

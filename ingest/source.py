@@ -147,6 +147,7 @@ class CsvTable:
         # Process-wide in the csv module; every table of a process applies the same setting.
         csv.field_size_limit(limits.max_field_bytes)
         self._text = open_text(src, report.file, limits)
+        self._raw: BoundedReader = self._text.buffer.raw  # type: ignore[attr-defined]
         self._replaced_at_open = _replaced[0]
         self._reader = csv.reader(self._text)
         try:
@@ -211,6 +212,7 @@ class CsvTable:
         report, reader, width = self.report, self._reader, self.width
         replaced, replaced_at_open = _replaced, self._replaced_at_open
         max_rows = self.limits.max_rows
+        raw = self._raw
         previous_end = reader.line_num
         rows = 0
         try:
@@ -233,6 +235,10 @@ class CsvTable:
                                     report.bad(line, "too_many_fields", f"expected {width} fields, got {len(row)}")
                                     continue
                                 row = row[:width]
+                            elif previous_end > line:  # a short record over several lines: a quote left open
+                                report.bad(line, "unbalanced_quote",
+                                           f"a quoted field runs from line {line} to line {previous_end}")
+                                continue
                             else:
                                 row = row + [""] * (width - len(row))
                         else:
@@ -240,6 +246,9 @@ class CsvTable:
                             if rows > max_rows:
                                 raise LimitExceeded("max_rows", max_rows, f"more than {max_rows} data rows",
                                                     file=report.file)
+                        if raw.nul_bytes and any("\x00" in cell for cell in row):
+                            report.bad(line, "nul_byte", "NUL byte in a field")
+                            continue
                         if replaced[0] != replaced_at_open and any("\ufffd" in cell for cell in row):
                             report.warn(line, "undecodable_bytes", "invalid UTF-8 replaced with U+FFFD")
                         yield line, row

@@ -142,3 +142,66 @@ def test_real_files_fit_the_default_limits(data_dir) -> None:
     for path in [data_dir / "online_retail.csv.gz", *sorted((data_dir / "olist").glob("*.csv.gz")),
                  *sorted((data_dir / "shopify").glob("*.csv"))]:
         assert decompressed_size(path, path.name, limits) < limits.max_decompressed_bytes
+
+
+# --- hostile content: counted bad rows, never an exception or a NaN -----------------------------
+
+
+def test_absurd_and_non_finite_prices_are_bad_rows_everywhere() -> None:
+    result = parse_catalog(CATALOG_HEADER + b"p1,t,NaN\np2,t,inf\np3,t,1e308\np4,t,0\np5,t,-1e308\n")
+    assert [p.product_id for p in result.products] == ["p4"]
+    assert [(b.line, b.reason.split(":")[0]) for b in result.report.bad_rows] == [
+        (2, "bad_price"), (3, "bad_price"), (4, "bad_price"), (6, "bad_price")]
+    orders = ORDERS_HEADER + b"o1,p1,1,1e308,2024-01-01\no2,p1,1,nan,2024-01-01\no3,p1,2,1.5,2024-01-01\n"
+    events, report = read_orders(orders)
+    assert [line.price for e in events for line in e.lines] == [1.5]
+    assert report.bad_by_reason["bad_price"] == 2
+    lines = read_order_lines(orders)
+    assert lines.price.tolist() == [1.5] and lines.report.bad_by_reason["bad_price"] == 2
+    retail = (b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+              b"1,A,x,1,12/1/2010 8:26,1e308,1,UK\n2,A,x,1,12/1/2010 8:26,NaN,1,UK\n3,A,x,1,12/1/2010 8:26,2.5,1,UK\n")
+    for reader in (read_orders, read_order_lines):
+        out = reader(retail)
+        report = out[1] if isinstance(out, tuple) else out.report
+        assert report.bad_by_reason["bad_price"] == 2 and report.accounted
+
+
+def test_zero_and_negative_quantities_are_counted_skips() -> None:
+    events, report = read_orders(ORDERS_HEADER + b"o1,p1,0,1,2024-01-01\no2,p1,-3,1,2024-01-01\no3,p1,1,1,2024-01-01\n")
+    assert [e.order_id for e in events] == ["o3"]
+    assert report.skipped["non_positive_quantity"] == 2 and report.accounted
+
+
+def test_nul_bytes_past_the_sniffed_prefix_are_bad_rows_with_their_line() -> None:
+    pad = b"".join(b"q%d,t,1\n" % i for i in range(2000))  # beyond the 8 KiB binary sniff
+    result = parse_catalog(CATALOG_HEADER + pad + b"p1,t\x00x,1\np2,t,2\n")
+    assert [(b.line, b.reason.split(":")[0]) for b in result.report.bad_rows] == [(2002, "nul_byte")]
+    assert result.products[-1].product_id == "p2" and result.report.accounted
+    with pytest.raises(IngestError, match="binary content"):
+        parse_catalog(CATALOG_HEADER + b"p1,t\x00x,1\n")
+
+
+def test_an_unbalanced_quote_is_one_bad_row_naming_where_it_runs() -> None:
+    result = parse_catalog(CATALOG_HEADER + b'p0,ok,1\np1,"never closed,1\np2,t,2\np3,t,3\n')
+    assert [p.product_id for p in result.products] == ["p0"]
+    [bad] = result.report.bad_rows
+    assert bad.line == 3 and bad.reason.startswith("unbalanced_quote") and "line 5" in bad.reason
+    assert result.report.accounted
+
+
+def test_invalid_utf8_is_replaced_and_flagged() -> None:
+    result = parse_catalog(CATALOG_HEADER + b"p1,caf\xe9 \xff,1\n")
+    assert result.products[0].title == "caf\ufffd \ufffd"
+    assert result.report.warnings_by_reason["undecodable_bytes"] == 1
+
+
+def test_formula_cells_stay_inert_text() -> None:
+    result = parse_catalog(CATALOG_HEADER + b'p1,"=HYPERLINK(""http://evil"",""x"")",1\n')
+    assert result.products[0].title == "'=HYPERLINK(\"http://evil\",\"x\")"
+    assert result.report.warnings_by_reason["formula_neutralised"] == 1
+
+
+def test_duplicate_product_ids_are_bad_rows() -> None:
+    result = parse_catalog(CATALOG_HEADER + b"p1,a,1\np1,b,2\n")
+    assert [p.title for p in result.products] == ["a"]
+    assert [(b.line, b.reason.split(":")[0]) for b in result.report.bad_rows] == [(3, "duplicate_product_id")]
