@@ -28,14 +28,14 @@ import orjson
 from faust.types import EventT
 
 from bundling.redis_embeddings import EMBEDDING_TTL_S, RedisEmbeddingCache
-from bundling.upload_pool import DeadlineExceeded, DeadlinePool, UploadJob, WorkerDied, run_upload
+from bundling.upload_pool import DeadlineExceeded, UploadJob, WorkerDied, run_upload
 from bundling.uploads import error_bundle_set, tallies_for_store
-from ingest.limits import Limits
 from models import BundleSet, UploadEvent, UploadFile
 from models.codec import Decoded, Rejected, decode
 from popularity.aggregate import SEP
 
-from . import catalogs, readmodel
+from . import catalogs, pools, readmodel
+from .pools import upload_pool
 from .app import app, settings
 from .dead_letters import send_dead_letter
 from .tables import category_transactions
@@ -90,20 +90,9 @@ def build_event(store_id: str, upload_id: str, files: Sequence[tuple[str, bytes,
     return UploadEvent(upload_id=upload_id, store_id=store_id, files=out)
 
 
-_pool: DeadlinePool | None = None
-
-
-def upload_pool() -> DeadlinePool:
-    """The worker's upload pool (``upload_processes`` children, ``upload_deadline_s`` each task)."""
-    global _pool
-    if _pool is None:
-        _pool = DeadlinePool(settings.upload_processes, settings.upload_deadline_s)
-    return _pool
-
-
 def upload_job(upload: UploadEvent, tallies: dict[str, int], costs: object) -> UploadJob:
     return UploadJob(upload=upload.to_bytes(), tallies=tallies, rolling_costs=costs,
-                     limits=Limits.from_settings(settings), upload_store_dir=str(settings.upload_store_dir),
+                     limits=pools.limits(), upload_store_dir=str(settings.upload_store_dir),
                      redis_url=settings.redis_url, embedding_prefix=readmodel.rkey("emb"))
 
 
@@ -189,8 +178,7 @@ async def warm_upload_pool() -> None:
 
 @app.on_before_shutdown.connect
 async def _stop_upload_pool(sender: object, **kwargs: object) -> None:
-    if _pool is not None:
-        await asyncio.to_thread(_pool.close)
+    await asyncio.to_thread(pools.close)
 
 
 @app.agent(uploads_topic, name="uploads")
