@@ -10,7 +10,7 @@ from webhooks.shopify import WebhookRejected, order_from_shopify, verify_signatu
 from .. import readmodel
 from ..app import app, settings
 from ..topics import orders_topic
-from .common import HttpError, error_response, read_body
+from .common import HttpError, check_id, error_response, read_body
 
 WEBHOOK_DEDUPE_TTL_S = 7 * 24 * 3600
 
@@ -47,6 +47,10 @@ class Popularity(web.View):
     """Top products by orders, optionally within one category, plus the category tallies."""
 
     async def get(self, request: web.Request, store: str) -> web.Response:
+        try:
+            check_id("store", store)
+        except HttpError as exc:
+            return error_response(self, exc)
         category = request.query.get("category") or None
         try:
             limit = int(request.query.get("limit", "10"))
