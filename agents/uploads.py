@@ -1,34 +1,35 @@
 """Uploads agent: one UploadEvent in -> one BundleSet (and one GenerationMetrics) out.
 
-Thin wiring around ``bundling.uploads`` (pure): decode (or dead-letter), parse the files and run
-the engine in a thread (both CPU bound; the Faust loop keeps serving heartbeats, HTTP and other
-agents), read the live tables before and write the store's rolling costs after, publish, update
-the read model.
+Thin wiring around ``bundling.uploads`` (pure) and ``bundling.upload_pool``: decode (or
+dead-letter), hand the upload to the process pool (parsing and the engine run in a child, off
+this worker's GIL, with the hard ``upload_deadline_s``), read the live tables before and write
+the store's rolling costs after, publish, update the read model.
 
 Rolling costs are per store (one table record per store, holding the rolling 50 and EMA of every
 combo): the record then lives on the store's partition like all its other state, so several
 workers and restarts see exactly one history per store.
 
 Every upload gets an answer: an undecodable record becomes a dead letter only (there is no
-store to answer), an unusable upload becomes a dead letter *and* an error BundleSet naming the
-reason, and an engine failure becomes a ``processing_error`` dead letter and an error BundleSet.
+store to answer); an unusable upload (or one past an expansion limit) becomes a dead letter
+*and* an error BundleSet naming the reason; an upload past its deadline gets a
+``deadline_exceeded`` dead letter and an error BundleSet naming the deadline; an engine failure
+a ``processing_error`` dead letter and an error BundleSet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Sequence
 
-import numpy as np
 import orjson
-import redis as sync_redis
 from faust.types import EventT
 
-from bundling.budget import RollingCosts
-from bundling.uploads import (
-    UnusableUpload, error_bundle_set, fold_rolling_costs, generate, parse_upload, tallies_for_store,
-)
+from bundling.redis_embeddings import EMBEDDING_TTL_S, RedisEmbeddingCache
+from bundling.upload_pool import DeadlineExceeded, DeadlinePool, UploadJob, WorkerDied, run_upload
+from bundling.uploads import error_bundle_set, tallies_for_store
+from ingest.limits import Limits
 from models import BundleSet, UploadEvent, UploadFile
 from models.codec import Decoded, Rejected, decode
 from popularity.aggregate import SEP
@@ -42,7 +43,6 @@ from .upload_topics import bundle_sets_topic, generation_metrics_topic, uploads_
 log = logging.getLogger(__name__)
 
 UPLOAD_STATUS_TTL_S = 7 * 24 * 3600
-EMBEDDING_TTL_S = 30 * 24 * 3600
 
 # store -> RollingCosts JSON: {"combos": {"objective:TYPE": {"recent": [<=50 ms], "ema", "runs"}}, "recent": [...]}
 # No value_type: Faust recovery decodes typed values with ``typ.from_data``, which dict lacks.
@@ -82,57 +82,28 @@ def build_event(store_id: str, upload_id: str, files: Sequence[tuple[str, bytes,
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            upload_file = build_upload_file(kind, tmp, fmt, settings)
+            upload_file = build_upload_file(kind, tmp, fmt, settings, checked=True)
         finally:
             Path(tmp).unlink(missing_ok=True)
         out.append(upload_file.model_copy(update={"filename": (filename or upload_file.filename)[:500]}))
     return UploadEvent(upload_id=upload_id, store_id=store_id, files=out)
 
 
-class RedisEmbeddingCache:
-    """``bundling.embeddings.EmbeddingCache`` over Redis: float32 bytes by content-hash key.
-
-    Synchronous on purpose: the engine runs in a thread and calls it from there. One MGET per
-    lookup, one pipelined batch of SETs per store, entries expire after 30 days unused.
-    """
-
-    def __init__(self, client: sync_redis.Redis, prefix: str, ttl_s: int = EMBEDDING_TTL_S) -> None:
-        self.client, self.prefix, self.ttl_s = client, prefix, ttl_s
-
-    def _k(self, key: str) -> str:
-        return f"{self.prefix}:{key}"
-
-    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        if not keys:
-            return {}
-        try:
-            values = self.client.mget([self._k(k) for k in keys])
-        except sync_redis.RedisError as exc:  # a cache outage costs time, not the upload
-            log.warning("embedding cache read failed: %s", exc)
-            return {}
-        return {k: np.frombuffer(v, dtype=np.float32).copy() for k, v in zip(keys, values) if v}
-
-    def put_many(self, items: Mapping[str, np.ndarray]) -> None:
-        if not items:
-            return
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            for k, vec in items.items():
-                pipe.set(self._k(k), np.asarray(vec, dtype=np.float32).tobytes(), ex=self.ttl_s)
-            pipe.execute()
-        except sync_redis.RedisError as exc:
-            log.warning("embedding cache write failed: %s", exc)
+_pool: DeadlinePool | None = None
 
 
-_embedding_cache: RedisEmbeddingCache | None = None
+def upload_pool() -> DeadlinePool:
+    """The worker's upload pool (``upload_processes`` children, ``upload_deadline_s`` each task)."""
+    global _pool
+    if _pool is None:
+        _pool = DeadlinePool(settings.upload_processes, settings.upload_deadline_s)
+    return _pool
 
 
-def embedding_cache() -> RedisEmbeddingCache:
-    global _embedding_cache
-    if _embedding_cache is None:
-        client = sync_redis.Redis.from_url(settings.redis_url, decode_responses=False)
-        _embedding_cache = RedisEmbeddingCache(client, readmodel.rkey("emb"))
-    return _embedding_cache
+def upload_job(upload: UploadEvent, tallies: dict[str, int], costs: object) -> UploadJob:
+    return UploadJob(upload=upload.to_bytes(), tallies=tallies, rolling_costs=costs,
+                     limits=Limits.from_settings(settings), upload_store_dir=str(settings.upload_store_dir),
+                     redis_url=settings.redis_url, embedding_prefix=readmodel.rkey("emb"))
 
 
 # --- wiring ------------------------------------------------------------------------------------
@@ -157,6 +128,14 @@ async def _dead_letter(event: EventT, code: str, reason: str, errors: list[dict]
     await send_dead_letter(uploads_dlq, event, Rejected(code, reason, errors or []))
 
 
+async def _fail(event: EventT, upload: UploadEvent, code: str, reason: str,
+                errors: list[dict] | None = None, bundle_set: BundleSet | None = None) -> BundleSet:
+    await _dead_letter(event, code, reason, errors)
+    bundle_set = bundle_set or error_bundle_set(upload, reason)
+    await _publish(bundle_set)
+    return bundle_set
+
+
 async def process_upload(event: EventT) -> BundleSet | None:
     """One upload end to end; never raises for bad input (the stream must keep going)."""
     result = decode(UploadEvent, event.message.value)
@@ -164,31 +143,48 @@ async def process_upload(event: EventT) -> BundleSet | None:
         await send_dead_letter(uploads_dlq, event, result)
         return None
     upload = result.value
-    try:
-        parsed = await asyncio.to_thread(parse_upload, upload, resolve_file)
-    except UnusableUpload as exc:
-        await _dead_letter(event, "unusable_upload", exc.reason, exc.errors)
-        bundle_set = error_bundle_set(upload, exc)
-        await _publish(bundle_set)
-        return bundle_set
     tallies = tallies_for_store(category_transactions.items(), upload.store_id, SEP)
-    costs = RollingCosts.from_json(rolling_costs.get(upload.store_id))
+    job = upload_job(upload, tallies, rolling_costs.get(upload.store_id))
+    started = time.perf_counter()
     try:
-        bundle_set, runs = await asyncio.to_thread(generate, upload, parsed, tallies, costs, embedding_cache())
-    except Exception as exc:  # noqa: BLE001 - an engine bug must not stop the stream or lose the upload
-        log.exception("bundle generation failed for upload %s", upload.upload_id)
-        reason = f"bundle generation failed: {type(exc).__name__}: {exc}"
-        await _dead_letter(event, "processing_error", reason)
-        bundle_set = error_bundle_set(upload, reason, parsed)
-        await _publish(bundle_set)
-        return bundle_set
+        outcome = await upload_pool().run(run_upload, job)
+    except DeadlineExceeded as exc:
+        log.warning("upload %s of store %s: %s", upload.upload_id, upload.store_id, exc)
+        return await _fail(event, upload, "deadline_exceeded", f"upload processing {exc}",
+                           [{"limit": "upload_deadline_s", "value": exc.deadline_s}])
+    except (WorkerDied, Exception) as exc:  # noqa: BLE001 - a pool failure must not stop the stream
+        log.exception("upload %s failed in the upload pool", upload.upload_id)
+        return await _fail(event, upload, "processing_error",
+                           f"upload processing failed: {type(exc).__name__}: {exc}")
+    log.info("upload %s of store %s processed in %.0f ms", upload.upload_id, upload.store_id,
+             (time.perf_counter() - started) * 1000)
+    if outcome.dead_letter is not None:
+        code, reason, errors = outcome.dead_letter
+        return await _fail(event, upload, code, reason, errors, outcome.bundle_set)
     # the agent iterates events, so this event is current: the record lands on the store's partition
-    rolling_costs[upload.store_id] = orjson.loads(fold_rolling_costs(costs, runs).to_json())
-    catalogs.register_catalog_products(upload.store_id, upload.upload_id, parsed.catalog,
-                                       sha256=catalogs.make_ref(upload.upload_id, parsed.catalog_file)["sha256"])
-    await catalogs.record_catalog(upload.store_id, upload.upload_id, parsed.catalog_file)
-    await _publish(bundle_set)
-    return bundle_set
+    rolling_costs[upload.store_id] = outcome.rolling_costs
+    products = await outcome.products()  # decoded a chunk at a time: the loop keeps serving
+    catalogs.register_catalog_products(upload.store_id, upload.upload_id, products,
+                                       sha256=catalogs.make_ref(upload.upload_id, outcome.catalog_file)["sha256"])
+    await catalogs.record_catalog(upload.store_id, upload.upload_id, outcome.catalog_file)
+    await _publish(outcome.bundle_set)
+    return outcome.bundle_set
+
+
+@app.task
+async def warm_upload_pool() -> None:
+    """Start and warm the pool's children at startup, so the first upload pays no imports."""
+    started = time.perf_counter()
+    futures = await asyncio.to_thread(upload_pool().start)
+    for future in futures:
+        await asyncio.wrap_future(future)
+    log.info("upload pool: %d process(es) warm in %.0f ms", len(futures), (time.perf_counter() - started) * 1000)
+
+
+@app.on_before_shutdown.connect
+async def _stop_upload_pool(sender: object, **kwargs: object) -> None:
+    if _pool is not None:
+        await asyncio.to_thread(_pool.close)
 
 
 @app.agent(uploads_topic, name="uploads")
@@ -197,4 +193,5 @@ async def uploads_agent(stream) -> None:
         await process_upload(event)
 
 
-__all__ = ["RedisEmbeddingCache", "build_event", "process_upload", "resolve_file", "rolling_costs"]
+__all__ = ["EMBEDDING_TTL_S", "RedisEmbeddingCache", "build_event", "process_upload", "resolve_file", "rolling_costs",
+           "upload_pool"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import orders  # noqa: F401  (orders agent)
 from .app import app
+from . import health  # noqa: F401  (stream progress sensor and event-loop lag task for /healthz)
 from .http import orders as orders_http  # noqa: F401  (webhooks, popularity, health)
 
 __all__ = ["app"]

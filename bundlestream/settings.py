@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -43,11 +43,31 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(None, description="Bootstrap admin API key (Authorization: Bearer); required when the worker binds a non-loopback address.")
     default_store_id: str = Field("default", description="Store id for webhooks that do not name one (X-Shopify-Shop-Domain wins).")
 
+    # --- hostile input: expansion limits, the upload pool, stall detection ----------------------
+    max_decompressed_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Largest size one uploaded file may expand to (gzip/zip); past it 413. The full Online Retail history is 45 MB.")
+    max_rows: int = Field(2_000_000, ge=1, description="Most data rows per file; past it 413 or an error BundleSet (Online Retail has 541,909).")
+    max_columns: int = Field(512, ge=1, description="Most header columns per file; past it 422 (Shopify exports have about 50).")
+    max_field_bytes: int = Field(128 * 1024, ge=1024, description="Longest CSV field in characters: a longer header field is a 422, a longer data field a bad row.")
+    max_lines_per_order: int = Field(10_000, ge=1, description="Most line items one order may have; past it the orders file is refused (the largest real invoice has about 1,100).")
+    max_catalog_products: int = Field(100_000, ge=1, description="Most products per catalog; past it the upload is refused (the Olist catalog has 32,951).")
+    upload_prefix_bytes: int = Field(256 * 1024, ge=4096, description="Decompressed prefix of each uploaded file that the HTTP request parses for its format checks.")
+    upload_deadline_s: float = Field(20.0, gt=0, description="Hard deadline of parsing + generating one upload in the process pool; past it the child is killed and the upload gets an error BundleSet.")
+    upload_processes: int = Field(1, ge=1, le=32, description="Processes in the upload pool (parsing and generation run there, off the worker's GIL).")
+    stall_after_s: float = Field(60.0, gt=0, description="An agent with input in flight and no progress for this long makes /healthz answer 503; must exceed upload_deadline_s.")
+    max_loop_lag_s: float = Field(5.0, gt=0, description="Event-loop lag (time a 0.1 s timer fires late) past which /healthz answers 503.")
+
     # --- LLM ----------------------------------------------------------------------------------
     anthropic_api_key: str | None = Field(None, description="Anthropic API key; unset means every LLM step is deterministic.")
     anthropic_base_url: str | None = Field(None, description="Override the Messages API base URL (tests use a local server).")
     anthropic_model: str = Field("claude-sonnet-4-5", description="Model used for planner, curation and engagement.")
     llm_timeout_s: float = Field(4.0, gt=0, description="Hard deadline of one LLM call; past it the deterministic path answers.")
+
+    @model_validator(mode="after")
+    def _stall_outlasts_the_upload_deadline(self) -> "Settings":
+        # An upload legitimately busy until its deadline must not be reported as a stall.
+        if self.stall_after_s <= self.upload_deadline_s:
+            raise ValueError(f"stall_after_s ({self.stall_after_s}) must exceed upload_deadline_s ({self.upload_deadline_s})")
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -27,9 +27,10 @@ class UnusableUpload(Exception):
     """The upload cannot yield bundles (no usable catalog rows, missing columns, unreadable file)."""
 
     def __init__(self, reason: str, *, bad_rows: Sequence[BadRow] = (), bad_row_count: int = 0,
-                 parse_ms: float = 0.0, errors: list[dict] | None = None) -> None:
+                 parse_ms: float = 0.0, errors: list[dict] | None = None, code: str = "unusable_upload") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code  # dead-letter code: "unusable_upload", or "limit_exceeded" past an expansion limit
         self.bad_rows = list(bad_rows)
         self.bad_row_count = bad_row_count
         self.parse_ms = parse_ms
@@ -57,15 +58,16 @@ def _format(upload_file: UploadFile) -> str | None:
     return upload_file.format if upload_file.format not in ("", "auto") else None
 
 
-def parse_catalog_file(upload_file: UploadFile, read_file: ReadFile) -> tuple[list[Product], Any]:
-    """Raises IngestError/ValueError/OSError when the file is unusable."""
+def parse_catalog_file(upload_file: UploadFile, read_file: ReadFile, limits: Any = None) -> tuple[list[Product], Any]:
+    """Raises IngestError/ValueError/OSError when the file is unusable (``limits``: ``ingest.limits.Limits``)."""
     from ingest.catalog import parse_catalog
 
-    result = parse_catalog(read_file(upload_file), _format(upload_file), name=upload_file.filename or None)
+    result = parse_catalog(read_file(upload_file), _format(upload_file), name=upload_file.filename or None,
+                           limits=limits)
     return result.products, result.report
 
 
-def parse_upload(upload: UploadEvent, read_file: ReadFile) -> ParsedUpload:
+def parse_upload(upload: UploadEvent, read_file: ReadFile, limits: Any = None) -> ParsedUpload:
     """Resolve and parse every file of the upload. Raises ``UnusableUpload`` with the reason.
 
     Bad rows of all files are pooled (at most 1000 kept, the count stays exact). An orders file
@@ -75,6 +77,7 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile) -> ParsedUpload:
     """
     from ingest.columnar import read_order_lines
     from ingest.errors import IngestError
+    from ingest.limits import LimitExceeded
 
     started = time.perf_counter()
     bad: list[BadRow] = []
@@ -85,9 +88,16 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile) -> ParsedUpload:
         bad.extend(report.bad_rows[: max(0, MAX_BAD_ROWS - len(bad))])
         bad_count += report.bad_row_count
 
-    def unusable(reason: str, errors: list[dict] | None = None) -> UnusableUpload:
+    def unusable(reason: str, errors: list[dict] | None = None, cause: Exception | None = None) -> UnusableUpload:
+        code = "limit_exceeded" if isinstance(cause, LimitExceeded) else "unusable_upload"
         return UnusableUpload(reason, bad_rows=bad, bad_row_count=bad_count,
-                              parse_ms=(time.perf_counter() - started) * 1000, errors=errors)
+                              parse_ms=(time.perf_counter() - started) * 1000, errors=errors, code=code)
+
+    def file_errors(f: UploadFile, exc: Exception) -> list[dict]:
+        detail: dict[str, Any] = {"file": f.filename, "missing": list(getattr(exc, "missing", ()))}
+        if isinstance(exc, LimitExceeded):
+            detail.update(limit=exc.limit, value=exc.value)
+        return [detail]
 
     catalog_files = [f for f in upload.files if f.kind == "catalog"]
     order_files = [f for f in upload.files if f.kind == "orders"]
@@ -98,10 +108,9 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile) -> ParsedUpload:
     catalog: list[Product] = []
     for f in catalog_files:
         try:
-            products, report = parse_catalog_file(f, read_file)
+            products, report = parse_catalog_file(f, read_file, limits)
         except (IngestError, ValueError, OSError) as exc:
-            raise unusable(f"catalog {f.filename or '<inline>'}: {exc}",
-                           [{"file": f.filename, "missing": list(getattr(exc, "missing", ()))}]) from exc
+            raise unusable(f"catalog {f.filename or '<inline>'}: {exc}", file_errors(f, exc), exc) from exc
         account(report)
         catalog.extend(products)
     if not catalog:
@@ -112,10 +121,10 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile) -> ParsedUpload:
             order_lines = read_order_lines(
                 read_file(f), _format(f), store_id=upload.store_id, name=f.filename or None,
                 categories={p.product_id: p.category for p in catalog}, currency=majority_currency(catalog),
+                limits=limits,
             )
         except (IngestError, ValueError, OSError) as exc:
-            raise unusable(f"orders {f.filename or '<inline>'}: {exc}",
-                           [{"file": f.filename, "missing": list(getattr(exc, "missing", ()))}]) from exc
+            raise unusable(f"orders {f.filename or '<inline>'}: {exc}", file_errors(f, exc), exc) from exc
         account(order_lines.report)
     return ParsedUpload(catalog, order_lines, catalog_files[0], bad, bad_count, (time.perf_counter() - started) * 1000)
 

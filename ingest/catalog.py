@@ -24,6 +24,7 @@ from models import Partner, Product
 
 from .cells import FORMULA_START, CellError, parse_datetime, parse_float, parse_int, safe_text, slug, strip_html, truthy
 from .errors import IngestError
+from .limits import LimitExceeded, Limits
 from .report import IngestReport
 from .source import CsvTable, Source, detect, source_name
 
@@ -60,26 +61,41 @@ class CatalogResult:
 
 
 def parse_catalog(source: Source, fmt: str | None = None, *, name: str | None = None,
-                  currency: str = "USD") -> CatalogResult:
-    """Parse a catalog CSV. Raises IngestError only when the file as a whole is unusable."""
+                  currency: str = "USD", limits: Limits | None = None) -> CatalogResult:
+    """Parse a catalog CSV. Raises IngestError only when the file as a whole is unusable
+    (``LimitExceeded`` past an expansion limit)."""
     report = IngestReport(file=source_name(source, name))
     started = time.perf_counter()
-    with CsvTable(source, report) as table:
+    with CsvTable(source, report, limits) as table:
         if fmt is None:
             fmt = detect(table.header, SIGNATURES, report.file, "catalog")
         report.format = fmt
         if fmt == "generic":
             cols = table.columns(_GENERIC_REQUIRED, _GENERIC_OPTIONAL, fmt)
-            result = CatalogResult(list(_generic(table, cols, report, currency)), report)
+            result = CatalogResult([], report)
+            result.products = _bounded(_generic(table, cols, report, currency), table)
         elif fmt == "shopify_products":
             cols = table.columns(_SHOPIFY_REQUIRED, _SHOPIFY_OPTIONAL, fmt)
             result = CatalogResult([], report)
-            result.products = list(_shopify(table, cols, report, currency, result.images))
+            result.products = _bounded(_shopify(table, cols, report, currency, result.images), table)
         else:
             raise IngestError(f"unknown catalog format {fmt!r} (one of {', '.join(CATALOG_FORMATS)})", file=report.file)
     report.parse_ms = (time.perf_counter() - started) * 1000
     report.events = len(result.products)
     return result
+
+
+def _bounded(products: Iterator[Product], table: CsvTable) -> list[Product]:
+    """Collect products, refusing a catalog of more than ``max_catalog_products``."""
+    limit = table.limits.max_catalog_products
+    out: list[Product] = []
+    append = out.append
+    for product in products:
+        append(product)
+        if len(out) > limit:
+            raise LimitExceeded("max_catalog_products", limit, f"more than {limit} products",
+                                file=table.report.file)
+    return out
 
 
 class _Row:

@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 from functools import lru_cache
 
 FORMULA_START = frozenset("=+-@\t\r")
+# No price, cost or rating is beyond a billion; 1e308 is finite but overflows the first sum it meets.
+MAX_NUMBER = 1e9
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -69,6 +71,8 @@ def parse_float(value: str, field: str) -> float:
             raise CellError(f"bad_{field}", f"{field} {_show(value)} is not a number") from None
     if not math.isfinite(number):
         raise CellError(f"bad_{field}", f"{field} {_show(value)} is not finite")
+    if not -MAX_NUMBER <= number <= MAX_NUMBER:
+        raise CellError(f"bad_{field}", f"{field} {_show(value)} is out of range (beyond 1e9)")
     return number
 
 

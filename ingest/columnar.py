@@ -34,9 +34,10 @@ from pydantic import TypeAdapter, ValidationError
 from models import OrderEvent
 from models.common import Currency, Id
 
-from .cells import FORMULA_START, CellError, parse_float, parse_int, safe_text
+from .cells import FORMULA_START, MAX_NUMBER, CellError, parse_float, parse_int, safe_text
 from .grouping import MAX_LINES, OPEN_WINDOW, OrderGrouper
-from .orders import _INF, OrderStream
+from .limits import Limits
+from .orders import OrderStream
 from .report import IngestReport
 from .source import Source
 
@@ -185,8 +186,9 @@ class _ColumnarGrouper(OrderGrouper):
     ``merge_row``/``_flush`` keep the parent's semantics (window eviction, split, accounting).
     """
 
-    def __init__(self, report: IngestReport, store_id: str, source: str) -> None:
-        super().__init__(report, store_id, source)
+    def __init__(self, report: IngestReport, store_id: str, source: str, *,
+                 max_lines_per_order: int | None = None) -> None:
+        super().__init__(report, store_id, source, max_lines_per_order=max_lines_per_order)
         self.products: dict[str, int] = {}
         self.titles: dict[str, int] = {}
         self.categories: dict[str, int] = {}
@@ -235,6 +237,7 @@ class _ColumnarGrouper(OrderGrouper):
         return [self.line_no[pos], *extra] if extra else [self.line_no[pos]]
 
     def _flush(self, order: _Open) -> None:  # type: ignore[override]
+        self.check_size(order.order_id, len(order.lines))
         report, lines = self.report, order.lines
         self.emitted[order.order_id] = self._rows_of(lines[-1])[-1] if lines else 0
         if not lines:
@@ -300,7 +303,8 @@ class _ColumnarStream(OrderStream):
 
     def __init__(self, source: Source, fmt: str | None = None, **kwargs: Any) -> None:
         super().__init__(source, fmt, **kwargs)
-        self.grouper = _ColumnarGrouper(self.report, self.grouper.store_id, self.grouper.source)
+        self.grouper = _ColumnarGrouper(self.report, self.grouper.store_id, self.grouper.source,
+                                        max_lines_per_order=self.grouper.max_lines_per_order)
 
     def _rows_online_retail(self):  # type: ignore[override]
         # OrderStream._rows_online_retail, check for check; only the common path's storage differs.
@@ -352,7 +356,7 @@ class _ColumnarStream(OrderStream):
                     quantity = parse_int(row[i_qty], "quantity")
                 try:
                     price = float(row[i_price])
-                    if not -_INF < price < _INF:  # NaN or infinite
+                    if not -MAX_NUMBER <= price <= MAX_NUMBER:  # NaN, infinite or absurd
                         raise ValueError
                 except ValueError:
                     price = parse_float(row[i_price], "price")
@@ -414,13 +418,14 @@ class _ColumnarStream(OrderStream):
 
 def read_order_lines(source: Source, fmt: str | None = None, *, store_id: str = "default",
                      categories: Mapping[str, str] | None = None, currency: str | None = None,
-                     name: str | None = None, source_kind: str = "replay") -> OrderLines:
+                     name: str | None = None, source_kind: str = "replay",
+                     limits: Limits | None = None) -> OrderLines:
     """Parse an order history into columns. Raises ``IngestError`` for an unusable file, like
     ``read_orders``; ``report`` has the same counts, bad rows and warnings (``report.parse_ms``
     includes building the arrays)."""
     started = time.perf_counter()
     stream = _ColumnarStream(source, fmt, store_id=store_id, name=name, categories=categories,
-                             currency=currency, source_kind=source_kind)
+                             currency=currency, source_kind=source_kind, limits=limits)
     for _ in stream:  # runs OrderStream.__iter__: rows, finish, no_valid_lines, close
         pass
     out = _assemble(stream, store_id, source_kind)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from models import OrderEvent
 
 from .cells import safe_text
+from .limits import LimitExceeded
 from .report import IngestReport
 
 MAX_LINES = 1000     # OrderEvent.lines max_length
@@ -38,8 +39,10 @@ class _Open:
 class OrderGrouper:
     """Accumulates lines per order and hands back finished events in input order."""
 
-    def __init__(self, report: IngestReport, store_id: str, source: str = "replay") -> None:
+    def __init__(self, report: IngestReport, store_id: str, source: str = "replay", *,
+                 max_lines_per_order: int | None = None) -> None:
         self.report = report
+        self.max_lines_per_order = max_lines_per_order
         self.store_id = store_id
         self.source = source
         self.open: OrderedDict[str, _Open] = OrderedDict()
@@ -80,7 +83,16 @@ class OrderGrouper:
             self._flush(self.open.popitem(last=False)[1])
         yield from self.drain()
 
+    def check_size(self, order_id: str, n_lines: int) -> None:
+        """An order longer than ``max_lines_per_order`` makes the file unusable (checked per order
+        as it is emitted, so the hot row loops pay nothing)."""
+        limit = self.max_lines_per_order
+        if limit is not None and n_lines > limit:
+            raise LimitExceeded("max_lines_per_order", limit, f"order {order_id[:80]!r} with {n_lines} lines",
+                                file=self.report.file)
+
     def _flush(self, order: _Open) -> None:
+        self.check_size(order.order_id, len(order.lines))
         report = self.report
         self.emitted[order.order_id] = order.line_numbers[-1][-1] if order.line_numbers else 0
         if not order.lines:

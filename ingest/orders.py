@@ -20,9 +20,10 @@ from typing import Any
 
 from models import OrderEvent
 
-from .cells import FORMULA_START, CellError, is_formula, parse_datetime, parse_float, parse_int
+from .cells import FORMULA_START, MAX_NUMBER, CellError, is_formula, parse_datetime, parse_float, parse_int
 from .errors import IngestError
 from .grouping import OrderGrouper
+from .limits import Limits
 from .report import IngestReport
 from .source import CsvTable, Source, detect, source_name
 
@@ -69,9 +70,9 @@ class OrderStream:
 
     def __init__(self, source: Source, fmt: str | None = None, *, store_id: str = "default",
                  name: str | None = None, categories: Mapping[str, str] | None = None,
-                 currency: str | None = None, source_kind: str = "replay") -> None:
+                 currency: str | None = None, source_kind: str = "replay", limits: Limits | None = None) -> None:
         self.report = IngestReport(file=source_name(source, name))
-        self.table = CsvTable(source, self.report)
+        self.table = CsvTable(source, self.report, limits)
         try:
             if fmt is None:
                 fmt = detect(self.table.header, SIGNATURES, self.report.file, "orders")
@@ -86,7 +87,8 @@ class OrderStream:
         self.format = self.report.format = fmt
         self.categories = categories or {}
         self.currency = currency or DEFAULT_CURRENCY[fmt]
-        self.grouper = OrderGrouper(self.report, store_id, source_kind)
+        self.grouper = OrderGrouper(self.report, store_id, source_kind,
+                                    max_lines_per_order=self.table.limits.max_lines_per_order)
         self.seen: set[str] = set()  # order ids with at least one row that is not a skipped order
 
     def __iter__(self) -> Iterator[OrderEvent]:
@@ -132,7 +134,7 @@ class OrderStream:
                     quantity = parse_int(row[i_qty], "quantity")
                 try:
                     price = float(row[i_price])
-                    if price != price or price in (_INF, -_INF):
+                    if not -MAX_NUMBER <= price <= MAX_NUMBER:  # NaN, infinite or absurd
                         raise ValueError
                 except ValueError:
                     price = parse_float(row[i_price], "price")

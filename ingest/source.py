@@ -1,7 +1,9 @@
 """Open a CSV from a path, bytes or text and stream its rows with physical line numbers.
 
-Gzip is recognised by its magic bytes (not the file name) so uploads stored under a hash name
-still work; binary junk is refused up front rather than producing thousands of bad rows.
+Gzip and zip are recognised by their magic bytes (not the file name) so uploads stored under a
+hash name still work; binary junk is refused up front rather than producing thousands of bad rows.
+This is the one place every reader passes through (HTTP checks, the uploads agent, ``bundlestream
+publish``), so it is where the expansion limits (``ingest.limits``) are enforced while streaming.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import csv
 import gzip
 import io
 import os
+import zipfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 from .errors import IngestError
+from .limits import BoundedReader, LimitExceeded, Limits, resolve
 from .report import IngestReport
 
 Source = str | bytes | bytearray | os.PathLike
@@ -31,7 +35,9 @@ def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error("bundlestream-ingest", _count_and_replace)
 GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
 SNIFF_BYTES = 8192
+READ_BUFFER = 64 * 1024
 
 
 def normalise_header(name: str) -> str:
@@ -64,23 +70,68 @@ def _binary_stream(src: Source) -> IO[bytes]:
         raise IngestError(f"cannot open: {exc.strerror or exc}", file=path.name) from exc
 
 
-def open_text(src: Source, file: str) -> IO[str]:
-    """Text stream over the (possibly gzipped) bytes; refuses binary content."""
-    raw = _binary_stream(src)
-    head = raw.read(2)
+def _decompressed(raw: IO[bytes], file: str) -> IO[bytes]:
+    """The stream of the file's content: gunzipped, the single member of a zip, or as is."""
+    head = raw.read(4)
     raw.seek(0)
-    stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if head == GZIP_MAGIC else raw
+    if head[:2] == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if head == ZIP_MAGIC:
+        try:
+            archive = zipfile.ZipFile(raw)
+            members = [info for info in archive.infolist() if not info.is_dir()]
+            if len(members) != 1:
+                raise IngestError(f"a zip upload must hold exactly one CSV file, found {len(members)}", file=file)
+            return archive.open(members[0])
+        except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, zlib.error) as exc:
+            raise IngestError(f"not a readable zip file ({exc})", file=file) from exc
+    return raw
+
+
+def open_binary(src: Source, file: str, limits: Limits | None = None) -> IO[bytes]:
+    """The decompressed bytes, bounded by ``max_decompressed_bytes``; refuses binary content."""
+    limits = resolve(limits)
+    raw = _binary_stream(src)
     try:
+        stream = _decompressed(raw, file)
         sniff = stream.read(SNIFF_BYTES)
-        stream.seek(0)
-    except (OSError, EOFError, zlib.error) as exc:
+    except IngestError:
         raw.close()
-        raise IngestError(f"not a readable gzip file ({exc})", file=file) from exc
+        raise
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        raw.close()
+        raise IngestError(f"not a readable gzip or zip file ({exc})", file=file) from exc
     if b"\x00" in sniff:
         raw.close()
         raise IngestError("not a CSV file: binary content (NUL bytes) in the first 8 KiB", file=file)
+    try:
+        bounded = BoundedReader(stream, limits.max_decompressed_bytes, file, sniff)
+    except LimitExceeded:
+        raw.close()
+        raise
+    return io.BufferedReader(bounded, READ_BUFFER)
+
+
+def open_text(src: Source, file: str, limits: Limits | None = None) -> IO[str]:
+    """Text stream over the (possibly compressed) bytes; refuses binary content."""
     # errors=replace: one undecodable byte must not abort a 500k-row replay; rows are flagged.
-    return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="bundlestream-ingest", newline="")
+    return io.TextIOWrapper(open_binary(src, file, limits), encoding="utf-8-sig",
+                            errors="bundlestream-ingest", newline="")
+
+
+def decompressed_size(src: Source, file: str, limits: Limits | None = None, chunk: int = 1 << 20) -> int:
+    """Read the whole content once, counting: ``LimitExceeded`` past ``max_decompressed_bytes``.
+
+    Bounded work for the HTTP request path: inflating runs in C in chunks of ``chunk`` bytes
+    (zlib releases the GIL while it inflates), nothing is parsed or kept.
+    """
+    with open_binary(src, file, limits) as stream:
+        try:
+            while stream.read(chunk):
+                pass
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+            raise IngestError(f"file truncated or corrupt ({exc})", file=file) from exc
+        return stream.raw.count  # type: ignore[attr-defined]
 
 
 class CsvTable:
@@ -90,22 +141,37 @@ class CsvTable:
     (quoted newlines) reports the line it starts on.
     """
 
-    def __init__(self, src: Source, report: IngestReport) -> None:
+    def __init__(self, src: Source, report: IngestReport, limits: Limits | None = None) -> None:
         self.report = report
-        self._text = open_text(src, report.file)
+        self.limits = limits = resolve(limits)
+        # Process-wide in the csv module; every table of a process applies the same setting.
+        csv.field_size_limit(limits.max_field_bytes)
+        self._text = open_text(src, report.file, limits)
+        self._raw: BoundedReader = self._text.buffer.raw  # type: ignore[attr-defined]
         self._replaced_at_open = _replaced[0]
         self._reader = csv.reader(self._text)
         try:
             header = next(self._reader, None)
+        except LimitExceeded:
+            self.close()
+            raise
         except csv.Error as exc:
             self.close()
+            if "field larger" in str(exc):
+                raise LimitExceeded("max_field_bytes", limits.max_field_bytes,
+                                    "a header field", file=report.file) from exc
+            self.close()
             raise IngestError(f"not a CSV file: header unreadable ({exc})", file=report.file) from exc
-        except (OSError, EOFError, zlib.error) as exc:
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
             self.close()
             raise IngestError(f"unreadable file ({exc})", file=report.file) from exc
         if not header or not any(h.strip() for h in header):
             self.close()
             raise IngestError("empty file: no header row", file=report.file)
+        if len(header) > limits.max_columns:
+            self.close()
+            raise LimitExceeded("max_columns", limits.max_columns, f"a header of {len(header)} columns",
+                                file=report.file)
         self.header = header
         self.width = len(header)
         self.normalised = [normalise_header(h) for h in header]
@@ -145,6 +211,8 @@ class CsvTable:
         """Data records; malformed ones become bad rows here and are not yielded."""
         report, reader, width = self.report, self._reader, self.width
         replaced, replaced_at_open = _replaced, self._replaced_at_open
+        max_rows = self.limits.max_rows
+        raw = self._raw
         previous_end = reader.line_num
         rows = 0
         try:
@@ -159,15 +227,28 @@ class CsvTable:
                                 report.blank_lines += 1
                                 continue
                             rows += 1
+                            if rows > max_rows:
+                                raise LimitExceeded("max_rows", max_rows, f"more than {max_rows} data rows",
+                                                    file=report.file)
                             if len(row) > width:
                                 if any(cell.strip() for cell in row[width:]):
                                     report.bad(line, "too_many_fields", f"expected {width} fields, got {len(row)}")
                                     continue
                                 row = row[:width]
+                            elif previous_end > line:  # a short record over several lines: a quote left open
+                                report.bad(line, "unbalanced_quote",
+                                           f"a quoted field runs from line {line} to line {previous_end}")
+                                continue
                             else:
                                 row = row + [""] * (width - len(row))
                         else:
                             rows += 1
+                            if rows > max_rows:
+                                raise LimitExceeded("max_rows", max_rows, f"more than {max_rows} data rows",
+                                                    file=report.file)
+                        if raw.nul_bytes and any("\x00" in cell for cell in row):
+                            report.bad(line, "nul_byte", "NUL byte in a field")
+                            continue
                         if replaced[0] != replaced_at_open and any("\ufffd" in cell for cell in row):
                             report.warn(line, "undecodable_bytes", "invalid UTF-8 replaced with U+FFFD")
                         yield line, row
@@ -176,9 +257,12 @@ class CsvTable:
                     line = previous_end + 1
                     previous_end = reader.line_num
                     rows += 1
+                    if rows > max_rows:
+                        raise LimitExceeded("max_rows", max_rows, f"more than {max_rows} data rows",
+                                            file=report.file) from exc
                     code = "field_too_large" if "field larger" in str(exc) else "malformed_csv"
                     report.bad(line, code, str(exc))
-                except (OSError, EOFError, zlib.error) as exc:
+                except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
                     raise IngestError(f"file truncated or corrupt after line {reader.line_num} ({exc})",
                                       file=report.file) from exc
         finally:

@@ -12,6 +12,8 @@ import os
 import shutil
 import tempfile
 import uuid
+import zipfile
+import zlib
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -19,10 +21,13 @@ from bundlestream.settings import Settings, get_settings
 from models import UploadEvent, UploadFile
 
 from .catalog import SIGNATURES as CATALOG_SIGNATURES
+from .catalog import parse_catalog
 from .errors import IngestError
+from .limits import Limits, resolve
 from .orders import SIGNATURES as ORDER_SIGNATURES
+from .orders import open_orders
 from .report import IngestReport
-from .source import CsvTable, detect
+from .source import CsvTable, Source, decompressed_size, detect, open_binary
 
 
 def _sha256(path: Path) -> str:
@@ -40,19 +45,70 @@ def _detect(path: Path, kind: str) -> str:
         return detect(table.header, CATALOG_SIGNATURES if kind == "catalog" else ORDER_SIGNATURES, path.name, kind)
 
 
+def decompressed_prefix(src: Source, file: str, prefix_bytes: int, limits: Limits | None = None) -> bytes:
+    """The first ``prefix_bytes`` of the content (decompressed), cut after its last full line
+    when the file goes on: enough for format and header checks, never the whole file."""
+    with open_binary(src, file, limits) as stream:
+        try:
+            head = stream.read(prefix_bytes + 1)
+        except IngestError:
+            raise
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+            raise IngestError(f"file truncated or corrupt ({exc})", file=file) from exc
+    if len(head) <= prefix_bytes:
+        return head
+    head = head[:prefix_bytes]
+    cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
+    if cut < 0:  # one line longer than the prefix: keep it whole so the header check sees its width
+        return head
+    return head[:cut + 1]
+
+
+def check_upload_file(src: Source, kind: str, fmt: str | None, *, name: str, prefix_bytes: int,
+                      limits: Limits | None = None) -> str:
+    """Bounded checks of one upload file before it is published; returns its format.
+
+    Format, header and columns on a decompressed prefix (a catalog must have a usable product
+    in it), then the whole content is inflated once, only counting, against
+    ``max_decompressed_bytes``. Full parsing, under the same limits, happens in the uploads agent.
+    Raises ``IngestError`` (``LimitExceeded`` past a limit).
+    """
+    limits = resolve(limits)
+    head = decompressed_prefix(src, name, prefix_bytes, limits)
+    if kind == "catalog":
+        result = parse_catalog(head, fmt, name=name, limits=limits)
+        fmt = result.report.format
+        if not result.products:
+            shown = "; ".join(f"line {r.line}: {r.reason}" for r in result.report.bad_rows[:5])
+            raise IngestError(f"no usable product rows in the first {len(head)} bytes "
+                              f"({result.report.bad_row_count} bad rows{': ' + shown if shown else ''})", file=name)
+    else:
+        stream = open_orders(head, fmt, name=name, limits=limits)
+        fmt = stream.format
+        stream.table.close()
+    decompressed_size(src, name, limits)
+    return fmt
+
+
 def _ext(path: Path) -> str:
     suffixes = "".join(s for s in path.suffixes[-2:] if s.replace(".", "").isalnum()).lower()
     return suffixes.lstrip(".") or "csv"
 
 
-def build_upload_file(kind: str, path: str | os.PathLike, fmt: str | None, settings: Settings) -> UploadFile:
+def build_upload_file(kind: str, path: str | os.PathLike, fmt: str | None, settings: Settings, *,
+                      checked: bool = False) -> UploadFile:
+    """``checked``: the caller already ran ``check_upload_file`` (the HTTP path), skip it here."""
     path = Path(path)
     if not path.is_file():
         raise IngestError("no such file", file=str(path))
     size = path.stat().st_size
     if size > settings.max_upload_bytes:
         raise IngestError(f"{size} bytes exceeds max_upload_bytes {settings.max_upload_bytes}", file=path.name)
-    fmt = fmt or _detect(path, kind)
+    if not checked:
+        fmt = check_upload_file(path, kind, fmt, name=path.name, prefix_bytes=settings.upload_prefix_bytes,
+                                limits=Limits.from_settings(settings))
+    elif fmt is None:
+        fmt = _detect(path, kind)
     sha = _sha256(path)
     common = {"kind": kind, "format": fmt, "filename": path.name, "sha256": sha, "size_bytes": size}
     if size <= settings.inline_upload_bytes:

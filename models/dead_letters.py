@@ -16,6 +16,8 @@ ReasonCode = Literal[
     "unsupported_version",  # schema_version newer than this worker understands
     "unusable_upload",      # upload parsed but nothing usable (no catalog rows, missing columns, ...)
     "processing_error",     # the pure function raised; the event is kept, the agent goes on
+    "limit_exceeded",       # an upload file past an expansion limit (decompressed bytes, rows, ...)
+    "deadline_exceeded",    # parsing + generation ran past upload_deadline_s; the child was stopped
 ]
 
 

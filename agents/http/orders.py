@@ -63,9 +63,14 @@ class Popularity(web.View):
 
 @app.page("/healthz")
 class Health(web.View):
-    """Liveness plus the two dependencies: Redis answers, and the Kafka consumer has assignments."""
+    """Liveness and progress: Redis, Kafka assignments, no stalled stream, no event-loop lag (503 otherwise).
+
+    A stream stalled (event in flight or input waiting, no progress for ``stall_after_s``) is
+    named with the time it stalled from; the loop's lag is the worst of the last 10 s."""
 
     async def get(self, request: web.Request) -> web.Response:
+        from .. import health
+
         checks: dict[str, object] = {}
         try:
             checks["redis"] = bool(await readmodel.redis_client().ping())
@@ -73,5 +78,6 @@ class Health(web.View):
             checks["redis"] = f"error: {exc}"
         checks["assigned_partitions"] = len(app.assignor.assigned_actives()) if app.assignor else 0
         checks["rebalancing"] = bool(app.rebalancing)
-        ok = checks["redis"] is True
+        ok, progress = health.report(checks["redis"] is True)
+        checks.update(progress)
         return self.json({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)

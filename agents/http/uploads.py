@@ -4,6 +4,10 @@
 (413 past ``max_upload_bytes`` without buffering the rest), checks that each file is a CSV of
 a known format (422 with the reason otherwise) and only then publishes one UploadEvent keyed by
 store: inline when small, else by reference to the upload store, so Kafka messages stay small.
+
+The request does bounded work only (``ingest.uploads.check_upload_file``): format and header
+checks on a decompressed prefix and one counting pass against ``max_decompressed_bytes`` (413 or
+422 naming the limit). Full parsing happens in the uploads agent's process pool.
 """
 
 from __future__ import annotations
@@ -102,30 +106,19 @@ def check_form(fields: dict[str, str], files: dict[str, FilePart]) -> str:
     return store_id
 
 
-def detect_formats(files: dict[str, FilePart]) -> None:
-    """Check each file before anything is published (runs in a thread).
+def check_files(files: dict[str, FilePart]) -> None:
+    """Bounded checks of each file before anything is published (runs in a thread)."""
+    from ingest.limits import LimitExceeded, Limits
+    from ingest.uploads import check_upload_file
 
-    The catalog is parsed in full (it is small next to order histories): a file with missing
-    columns, binary content or no usable row is a 422 here. Orders get a header-level check
-    (CSV? known format? required columns?) so a 500k-line history is parsed once, by the agent.
-    """
-    from ingest.catalog import parse_catalog
-    from ingest.errors import IngestError
-    from ingest.orders import open_orders
-
+    limits = Limits.from_settings(settings)
     for part in files.values():
         try:
-            if part.kind == "catalog":
-                result = parse_catalog(part.data, part.format, name=part.filename)
-                part.format = result.report.format
-                if not result.products:
-                    raise HttpError(422, f"catalog {part.filename!r}: no usable product rows "
-                                         f"({result.report.bad_row_count} bad rows)",
-                                    [r.model_dump() for r in result.report.bad_rows[:20]])
-            else:
-                stream = open_orders(part.data, part.format, name=part.filename)
-                part.format = stream.format
-                stream.table.close()
+            part.format = check_upload_file(part.data, part.kind, part.format, name=part.filename,
+                                            prefix_bytes=settings.upload_prefix_bytes, limits=limits)
+        except LimitExceeded as exc:
+            raise HttpError(exc.http_status, f"{part.kind}: {exc}", [
+                {"file": part.filename, "kind": part.kind, "limit": exc.limit, "value": exc.value}]) from exc
         except IngestError as exc:
             raise HttpError(422, f"{part.kind}: {exc}", [
                 {"file": part.filename, "kind": part.kind, "missing": list(exc.missing)}]) from exc
@@ -147,7 +140,7 @@ class Uploads(web.View):
         try:
             fields, files = await read_upload_form(request)
             store_id = check_form(fields, files)
-            await asyncio.to_thread(detect_formats, files)
+            await asyncio.to_thread(check_files, files)
             try:
                 event = await asyncio.to_thread(build_event, store_id, files, fields.get("upload_id"))
             except (IngestError, ValueError) as exc:

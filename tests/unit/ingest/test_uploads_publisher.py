@@ -55,8 +55,9 @@ def test_resolve_refuses_uris_outside_the_store(tmp_path, settings, uri):
 
 
 def test_resolve_checks_sha256(data_dir, settings):
+    # publishing now checks the header against the format, so the orders file must be one
     event = build_upload_event("s1", data_dir / "shopify" / "apparel.csv", None,
-                               data_dir / "olist" / "olist_sellers_dataset.csv.gz", "generic", settings)
+                               data_dir / "olist" / "olist_order_items_dataset.csv.gz", "olist", settings)
     ref = event.files[1]
     tampered = ref.model_copy(update={"sha256": "0" * 64})
     with pytest.raises(IngestError, match="sha256"):

@@ -1,0 +1,81 @@
+"""Feeds ``bundlestream.health`` from the running worker: a Faust sensor sees every stream
+event go in and out, and a task measures how late a 0.1 s timer fires (event-loop lag).
+
+``report()`` is what ``/healthz`` shows: stalled streams (which and since when) and loop lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from faust import Sensor
+
+from bundlestream.health import LoopLag, ProgressTracker, verdict
+
+from .app import app, settings
+
+LAG_INTERVAL_S = 0.1
+
+tracker = ProgressTracker()
+loop_lag = LoopLag(window_s=10.0)
+_streams: dict[str, Any] = {}  # topic -> a stream reading it (for its input buffer size)
+_started = time.monotonic()
+
+
+class ProgressSensor(Sensor):
+    """Events in and out of every stream, keyed by topic (the stream's name in reports)."""
+
+    def on_stream_event_in(self, tp, offset, stream, event):  # noqa: ANN001 - Faust sensor API
+        _streams.setdefault(tp.topic, stream)
+        tracker.event_in(tp.topic, (tp.partition, offset, id(stream)), time.monotonic())
+        return None
+
+    def on_stream_event_out(self, tp, offset, stream, event, state=None) -> None:  # noqa: ANN001
+        tracker.event_out(tp.topic, (tp.partition, offset, id(stream)), time.monotonic())
+
+
+app.sensors.add(ProgressSensor())
+
+
+@app.task
+async def measure_loop_lag() -> None:
+    """How late a short sleep wakes up: the time the loop was busy with something else."""
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(LAG_INTERVAL_S)
+        now = time.monotonic()
+        loop_lag.add(now, now - before - LAG_INTERVAL_S)
+
+
+def _queued(stream: Any) -> int:
+    try:
+        return int(stream.channel.queue.qsize())
+    except Exception:  # noqa: BLE001 - a channel without a queue has no backlog to report
+        return 0
+
+
+def report(redis_ok: bool) -> tuple[bool, dict[str, Any]]:
+    """(healthy, fields for /healthz's ``checks``)."""
+    now = time.monotonic()
+    for topic, stream in list(_streams.items()):
+        tracker.backlog(topic, _queued(stream), now)
+    stalls = tracker.stalls(now, settings.stall_after_s)
+    recent = loop_lag.recent_max(now)
+    ok, problems = verdict(redis_ok, stalls, recent, settings.max_loop_lag_s, now)
+    wall = time.time()
+    return ok, {
+        "stalled_streams": [{"stream": s.stream, "reason": s.reason, "since": _iso(wall - (now - s.since)),
+                             "for_s": round(now - s.since, 1)} for s in stalls],
+        "loop_lag_ms": round(loop_lag.last * 1000, 1),
+        "loop_lag_max_recent_ms": round(recent * 1000, 1),
+        "loop_lag_max_ms": round(loop_lag.max_ever * 1000, 1),
+        "problems": problems,
+    }
+
+
+def _iso(epoch: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,108 @@
+"""Is the worker healthy? Pure bookkeeping and the decision; ``agents.health`` feeds it.
+
+"The process answers HTTP" is not health: a worker whose event loop is blocked for seconds, or
+whose agent sits on one event forever, still answers once in a while. Two signals:
+
+* event-loop lag: how late a short periodic timer fires. A blocked loop (a parse holding the
+  GIL, a synchronous call) shows as lag; the worst lag of the last ``window_s`` counts, since
+  while the loop is blocked nobody can ask.
+* per-stream progress: a stream with an event in flight, or input waiting, and no event
+  finished for longer than ``stall_after_s`` is stalled (reported with the time it stalled from).
+
+All times are ``time.monotonic()`` seconds passed in by the caller, so tests need no clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+
+class LoopLag:
+    """Lag samples of the event loop; the max over a sliding window and since start."""
+
+    def __init__(self, window_s: float = 10.0) -> None:
+        self.window_s = window_s
+        self._samples: deque[tuple[float, float]] = deque()  # (time, lag)
+        self.last = 0.0
+        self.max_ever = 0.0
+
+    def add(self, now: float, lag: float) -> None:
+        lag = max(0.0, lag)
+        self.last = lag
+        self.max_ever = max(self.max_ever, lag)
+        self._samples.append((now, lag))
+        while self._samples and self._samples[0][0] < now - self.window_s:
+            self._samples.popleft()
+
+    def recent_max(self, now: float) -> float:
+        return max((lag for t, lag in self._samples if t >= now - self.window_s), default=0.0)
+
+
+@dataclass
+class StreamState:
+    in_flight: dict[object, float] = field(default_factory=dict)  # event key -> started at
+    last_progress: float | None = None
+    waiting_since: float | None = None  # input queued while nothing was in flight, since
+
+
+@dataclass(frozen=True)
+class Stall:
+    stream: str
+    since: float       # monotonic time progress stopped
+    reason: str        # "event in flight" or "input waiting"
+
+    def describe(self, now: float) -> str:
+        return f"{self.stream}: {self.reason}, no progress for {now - self.since:.1f} s"
+
+
+class ProgressTracker:
+    """Events in and out per stream; which streams stopped making progress."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, StreamState] = {}
+
+    def event_in(self, stream: str, key: object, now: float) -> None:
+        state = self.streams.setdefault(stream, StreamState())
+        state.in_flight[key] = now
+        state.waiting_since = None
+
+    def event_out(self, stream: str, key: object, now: float) -> None:
+        state = self.streams.setdefault(stream, StreamState())
+        state.in_flight.pop(key, None)
+        state.last_progress = now
+
+    def backlog(self, stream: str, queued: int, now: float) -> None:
+        """Input waiting in the stream's buffer (sampled when health is asked)."""
+        state = self.streams.setdefault(stream, StreamState())
+        if queued <= 0 or state.in_flight:
+            state.waiting_since = None
+        elif state.waiting_since is None:
+            state.waiting_since = now
+
+    def stalls(self, now: float, stall_after_s: float) -> list[Stall]:
+        out: list[Stall] = []
+        for name, state in sorted(self.streams.items()):
+            if state.in_flight:
+                since, reason = min(state.in_flight.values()), "event in flight"
+            elif state.waiting_since is not None:
+                since, reason = state.waiting_since, "input waiting"
+            else:
+                continue
+            if state.last_progress is not None:
+                since = max(since, state.last_progress)  # another event finished: still moving
+            if now - since > stall_after_s:
+                out.append(Stall(name, since, reason))
+        return out
+
+
+def verdict(redis_ok: bool, stalls: list[Stall], recent_lag_s: float, max_loop_lag_s: float,
+            now: float) -> tuple[bool, list[str]]:
+    """(healthy, problems): Redis answers, no stream stalled, the loop not lagging."""
+    problems: list[str] = []
+    if not redis_ok:
+        problems.append("redis unreachable")
+    problems.extend(f"stream stalled: {s.describe(now)}" for s in stalls)
+    if recent_lag_s > max_loop_lag_s:
+        problems.append(f"event loop lagged {recent_lag_s:.2f} s (> max_loop_lag_s={max_loop_lag_s:g})")
+    return not problems, problems

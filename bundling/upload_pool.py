@@ -1,0 +1,203 @@
+"""Uploads are parsed and turned into bundles in a process pool, with a hard deadline.
+
+Why a process and not a thread: CSV parsing and the engine are Python code that holds the GIL,
+and the worker's event loop (heartbeats, the consumer keepalive, HTTP, chat replies) needs that
+same GIL. A child process has its own.
+
+Why pebble: its ``ProcessPool.schedule(..., timeout=)`` kills the one child that overran its
+deadline and starts a replacement while the pool keeps serving; ``concurrent.futures`` cannot
+stop a running task at all (only tear the whole pool down and handle ``BrokenProcessPool``).
+
+Children come from a fork server (never a fork of the running asyncio/Kafka process) that has
+already imported numpy, scipy, the parsers and the engine, so a new or replacement child starts
+warm. What crosses the boundary stays small: the job is the upload event (inline text or a file
+reference), the tallies and rolling costs; the outcome is the BundleSet, the new rolling-cost
+state, a catalog summary and the parsed products as pickled chunks the worker decodes a few at
+a time between other work (unpickling 30k products at once would hold its GIL for about 1 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+import pickle
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from models import BundleSet, Product, UploadEvent, UploadFile
+
+log = logging.getLogger(__name__)
+
+PRODUCT_CHUNK = 250  # products per pickled chunk: ~1.5 ms of unpickling each in the worker (idle CPU)
+PRELOAD = ["numpy", "scipy.sparse", "pydantic", "models", "ingest.catalog", "ingest.columnar",
+           "bundling.uploads", "bundling.engine", "bundling.upload_pool"]
+
+
+class DeadlineExceeded(Exception):
+    """The task ran past its deadline; its process was killed."""
+
+    def __init__(self, deadline_s: float) -> None:
+        super().__init__(f"exceeded upload_deadline_s={deadline_s:g} s; the parsing process was stopped")
+        self.deadline_s = deadline_s
+
+
+class WorkerDied(Exception):
+    """The child process died (killed by the OS, out of memory, crashed)."""
+
+
+def probe(sleep_s: float = 0.0) -> int:
+    """A trivial task: warms a child (imports are done at preload) and serves tests of the pool."""
+    if sleep_s:
+        time.sleep(sleep_s)
+    return os.getpid()
+
+
+def _child_init() -> None:
+    # A child's numpy/BLAS threads would compete with the worker for the same cores.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    import bundling.engine  # noqa: F401  (already imported when the fork server preloaded it)
+
+
+class DeadlinePool:
+    """A pebble process pool where every task has a hard deadline; usable from asyncio."""
+
+    def __init__(self, processes: int, deadline_s: float, *, start_method: str = "forkserver") -> None:
+        self.processes, self.deadline_s, self.start_method = processes, deadline_s, start_method
+        self._pool: Any = None
+
+    def start(self) -> list[concurrent.futures.Future]:
+        """Start the children now and warm each one; returns the warm-up futures."""
+        from pebble import ProcessPool
+
+        if self._pool is None:
+            context = multiprocessing.get_context(self.start_method)
+            if self.start_method == "forkserver":
+                context.set_forkserver_preload(PRELOAD)
+            self._pool = ProcessPool(max_workers=self.processes, initializer=_child_init, context=context)
+        return [self._pool.schedule(probe) for _ in range(self.processes)]
+
+    async def run(self, fn: Callable[..., Any], *args: Any, deadline_s: float | None = None) -> Any:
+        """``fn(*args)`` in a child; ``DeadlineExceeded`` past the deadline, ``WorkerDied`` if it died."""
+        from pebble import ProcessExpired
+
+        if self._pool is None:
+            self.start()
+        deadline = self.deadline_s if deadline_s is None else deadline_s
+        future = self._pool.schedule(fn, args=args, timeout=deadline)
+        try:
+            return await asyncio.wrap_future(future)
+        except concurrent.futures.TimeoutError as exc:
+            raise DeadlineExceeded(deadline) from exc
+        except ProcessExpired as exc:
+            raise WorkerDied(f"the parsing process died ({exc})") from exc
+        except asyncio.CancelledError:
+            future.cancel()  # pebble stops the child of a cancelled running task
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool.join(timeout=5)
+            self._pool = None
+
+
+# --- the upload job, run in the child ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadJob:
+    """Everything the child needs, all small and cheap to pickle."""
+
+    upload: bytes                 # UploadEvent JSON
+    tallies: Mapping[str, int]    # live category tallies of the store
+    rolling_costs: Any            # the store's RollingCosts state (JSON-able dict) or None
+    limits: Any                   # ingest.limits.Limits
+    upload_store_dir: str
+    redis_url: str | None = None  # embedding cache; None: no cache
+    embedding_prefix: str = ""
+
+
+@dataclass
+class UploadOutcome:
+    """The answer to one upload. ``dead_letter`` is (code, reason, errors) when it failed."""
+
+    bundle_set: BundleSet
+    dead_letter: tuple[str, str, list[dict]] | None = None
+    rolling_costs: dict | None = None
+    catalog_file: UploadFile | None = None
+    catalog_summary: dict | None = None
+    product_chunks: list[bytes] = field(default_factory=list)
+
+    async def products(self) -> list[Product]:
+        """Decode the catalog a chunk at a time, yielding to the event loop between chunks."""
+        out: list[Product] = []
+        for chunk in self.product_chunks:
+            out.extend(pickle.loads(chunk))
+            await asyncio.sleep(0)
+        return out
+
+
+_cache: Any = None
+
+
+def _embedding_cache(redis_url: str | None, prefix: str) -> Any:
+    """One Redis client per child process (a client never crosses a process boundary)."""
+    global _cache
+    if redis_url is None:
+        return None
+    if _cache is None or (_cache.prefix, _cache.url) != (prefix, redis_url):
+        import redis
+
+        from .redis_embeddings import RedisEmbeddingCache
+
+        _cache = RedisEmbeddingCache(redis.Redis.from_url(redis_url, decode_responses=False), prefix)
+        _cache.url = redis_url
+    return _cache
+
+
+def catalog_summary(products: list[Product]) -> dict:
+    from .uploads import majority_currency
+
+    return {"products": len(products), "categories": sorted({p.category for p in products})[:200],
+            "currency": majority_currency(products)}
+
+
+def run_upload(job: UploadJob) -> UploadOutcome:
+    """Parse and generate one upload (in the child). Never raises for bad input or engine bugs."""
+    from bundlestream.settings import get_settings
+    from ingest.uploads import resolve_upload_file
+
+    from .budget import RollingCosts
+    from .uploads import UnusableUpload, error_bundle_set, fold_rolling_costs, generate, parse_upload
+
+    upload = UploadEvent.model_validate_json(job.upload)
+    settings = get_settings().model_copy(update={"upload_store_dir": job.upload_store_dir})
+
+    def read_file(upload_file: UploadFile) -> bytes:
+        return resolve_upload_file(upload_file, settings)
+
+    try:
+        parsed = parse_upload(upload, read_file, job.limits)
+    except UnusableUpload as exc:
+        return UploadOutcome(error_bundle_set(upload, exc), (exc.code, exc.reason, exc.errors))
+    costs = RollingCosts.from_json(job.rolling_costs)
+    try:
+        bundle_set, runs = generate(upload, parsed, job.tallies, costs,
+                                    _embedding_cache(job.redis_url, job.embedding_prefix))
+    except Exception as exc:  # noqa: BLE001 - an engine bug must not lose the upload
+        log.exception("bundle generation failed for upload %s", upload.upload_id)
+        reason = f"bundle generation failed: {type(exc).__name__}: {exc}"
+        return UploadOutcome(error_bundle_set(upload, reason, parsed), ("processing_error", reason, []))
+    catalog = parsed.catalog
+    chunks = [pickle.dumps(catalog[i:i + PRODUCT_CHUNK], protocol=pickle.HIGHEST_PROTOCOL)
+              for i in range(0, len(catalog), PRODUCT_CHUNK)]
+    import orjson
+
+    return UploadOutcome(bundle_set, None, orjson.loads(fold_rolling_costs(costs, runs).to_json()),
+                         parsed.catalog_file, catalog_summary(catalog), chunks)

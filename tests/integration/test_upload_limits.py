@@ -1,0 +1,231 @@
+"""Expansion limits, the upload deadline and /healthz against real workers, Kafka and Redis.
+
+* a gzip bomb of valid rows is refused on the request path with 413 naming the limit, in seconds;
+* an upload whose processing outlives a tiny ``upload_deadline_s`` ends in an error BundleSet and
+  a dead letter naming the deadline, and the pool serves the next upload;
+* /healthz stays ok (and answers promptly) while the full Online Retail history is processed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import gzip
+import io
+import time
+import uuid
+import zlib
+from collections.abc import Iterator
+
+import aiohttp
+import orjson
+import pytest
+
+import topics as registry
+from bundlestream.settings import REPO_ROOT, Settings, get_settings
+from deploy.topics_admin import delete_topics, ensure_topics
+from models import BundleSet, DeadLetter
+
+from tests.integration.harness import Worker, admin_headers, read_topic
+
+DATA = REPO_ROOT.parent / "shared" / "data"
+ONLINE_RETAIL = DATA / "online_retail.csv.gz"
+SHOPIFY = DATA / "shopify"
+WAIT_S = 90.0
+TINY_DEADLINE_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def settings(stack, tmp_path_factory) -> Iterator[Settings]:  # noqa: ANN001 - pytest fixtures
+    token = uuid.uuid4().hex[:12]
+    s = get_settings().model_copy(update={
+        "topic_prefix": f"t{token}", "app_id": f"app{token}", "partitions": 2,
+        "upload_store_dir": tmp_path_factory.mktemp("uploads"), "data_dir": tmp_path_factory.mktemp("worker"),
+    })
+    ensure_topics(s)
+    yield s
+    for prefix in (s.topic_prefix, s.app_id):
+        try:
+            delete_topics(s, prefix)
+        except Exception as exc:  # noqa: BLE001
+            print(f"deleting {prefix}* failed: {exc}")
+
+
+def _start(settings: Settings, name: str, **env: str) -> Worker:
+    worker = Worker(settings, name=name, extra_env=env).start()
+    asyncio.run(worker.wait_ready(timeout_s=90, min_partitions=1))
+    return worker
+
+
+@pytest.fixture(scope="module")
+def worker(settings: Settings) -> Iterator[Worker]:
+    w = _start(settings, "limits-worker")
+    try:
+        yield w
+    finally:
+        print(f"worker exit {w.stop()}; log tail:\n{w.log_tail(3000)}")
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def gzip_bomb(expanded_bytes: int) -> bytes:
+    """Valid generic catalog rows repeated to ``expanded_bytes``, gzipped (~1000:1)."""
+    out = io.BytesIO()
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    out.write(compressor.compress(b"product_id,title,price\n"))
+    block = b"p1,a perfectly valid title,1.00\n" * 32768
+    for _ in range(expanded_bytes // len(block) + 1):
+        out.write(compressor.compress(block))
+    out.write(compressor.flush())
+    return out.getvalue()
+
+
+def online_retail_catalog() -> bytes:
+    """Online Retail ships no catalog: one generic product per StockCode, first description."""
+    products: dict[str, tuple[str, str, str]] = {}
+    with gzip.open(ONLINE_RETAIL, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+        for row in csv.DictReader(fh):
+            sku, desc = row["StockCode"], row["Description"]
+            try:
+                price = float(row["UnitPrice"])
+            except ValueError:
+                continue
+            if sku and desc and price > 0 and sku not in products:
+                words = [w for w in desc.lower().split() if w.isalpha()]
+                products[sku] = (desc.title(), words[-1] if words else "misc", f"{price:.2f}")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["product_id", "title", "category", "price"])
+    writer.writerows([sku, *rest] for sku, rest in products.items())
+    return buf.getvalue().encode()
+
+
+# --- client helpers ---------------------------------------------------------------------------------
+
+
+async def post_upload(worker: Worker, store: str, catalog: bytes, orders: bytes | None = None,
+                      orders_name: str = "orders.csv") -> tuple[int, dict, float]:
+    form = aiohttp.FormData()
+    form.add_field("store_id", store)
+    form.add_field("catalog", catalog, filename="catalog.csv", content_type="text/csv")
+    if orders is not None:
+        form.add_field("orders", orders, filename=orders_name, content_type="application/octet-stream")
+    started = time.monotonic()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        async with session.post(worker.url + "/api/v1/uploads", data=form, headers=admin_headers()) as resp:
+            return resp.status, await resp.json(content_type=None), time.monotonic() - started
+
+
+async def health(worker: Worker) -> tuple[int, dict, float]:
+    started = time.monotonic()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        async with session.get(worker.url + "/healthz", headers=admin_headers()) as resp:
+            return resp.status, await resp.json(content_type=None), time.monotonic() - started
+
+
+async def wait_bundle_set(settings: Settings, worker: Worker, upload_id: str) -> BundleSet:
+    deadline = time.monotonic() + WAIT_S
+    name = registry.BUNDLE_SETS.name(settings.topic_prefix)
+    while time.monotonic() < deadline:
+        assert worker.alive(), worker.log_tail()
+        for record in await read_topic(settings, name):
+            bundle_set = BundleSet.model_validate(orjson.loads(record.value))
+            if bundle_set.upload_id == upload_id:
+                return bundle_set
+        await asyncio.sleep(0.3)
+    raise TimeoutError(f"no bundle set for {upload_id}:\n{worker.log_tail()}")
+
+
+async def dead_letters(settings: Settings) -> list[DeadLetter]:
+    return [DeadLetter.model_validate(orjson.loads(r.value))
+            for r in await read_topic(settings, registry.UPLOADS_DLQ.name(settings.topic_prefix))]
+
+
+# --- tests ------------------------------------------------------------------------------------------
+
+
+def test_gzip_bomb_is_refused_with_413_naming_the_limit_within_seconds(settings: Settings, worker: Worker) -> None:
+    limit = settings.max_decompressed_bytes
+    bomb = gzip_bomb(limit + 64 * 1024 * 1024)
+    assert len(bomb) < settings.max_upload_bytes // 8  # small on the wire, huge once inflated
+
+    async def run() -> None:
+        status, body, seconds = await post_upload(worker, "bomb-" + uuid.uuid4().hex[:6], bomb)
+        assert status == 413, body
+        assert f"max_decompressed_bytes={limit}" in body["error"], body
+        assert body["errors"][0]["limit"] == "max_decompressed_bytes"
+        assert seconds < 15, seconds
+        status, payload, _ = await health(worker)
+        assert status == 200 and payload["status"] == "ok", payload
+
+    asyncio.run(run())
+
+
+def test_healthz_stays_ok_while_the_full_online_retail_history_is_processed(settings: Settings,
+                                                                            worker: Worker) -> None:
+    catalog = online_retail_catalog()
+    orders = ONLINE_RETAIL.read_bytes()
+
+    async def run() -> None:
+        status, body, _ = await post_upload(worker, "retail-" + uuid.uuid4().hex[:6], catalog, orders,
+                                            orders_name="online_retail.csv.gz")
+        assert status == 202, body
+        upload_id = body["upload_id"]
+        pending = asyncio.ensure_future(wait_bundle_set(settings, worker, upload_id))
+        answers: list[tuple[int, str, float]] = []
+        while not pending.done():
+            code, payload, seconds = await health(worker)
+            answers.append((code, payload["status"], seconds))
+            await asyncio.sleep(0.2)
+        bundle_set = await pending
+        assert bundle_set.status == "ok", bundle_set.error
+        assert len(answers) >= 5, answers  # the upload took a while and health was asked throughout
+        assert all(code == 200 and status == "ok" for code, status, _ in answers), answers
+        assert max(seconds for *_, seconds in answers) < 2.0, answers
+        _, payload, _ = await health(worker)
+        print("loop lag during the upload (max since start, ms):", payload["checks"]["loop_lag_max_ms"])
+        assert payload["checks"]["stalled_streams"] == []
+
+    asyncio.run(run())
+
+
+def test_an_upload_past_the_deadline_gets_an_error_set_and_a_dead_letter(settings: Settings) -> None:
+    deadline_settings = settings.model_copy(update={"app_id": settings.app_id + "d",
+                                                    "topic_prefix": settings.topic_prefix + "d"})
+    ensure_topics(deadline_settings)
+    slow = _start(deadline_settings, "deadline-worker", BUNDLESTREAM_UPLOAD_DEADLINE_S=str(TINY_DEADLINE_S))
+    catalog = online_retail_catalog()
+
+    async def run() -> None:
+        store = "slow-" + uuid.uuid4().hex[:6]
+        status, body, _ = await post_upload(slow, store, catalog, ONLINE_RETAIL.read_bytes(),
+                                            orders_name="online_retail.csv.gz")
+        assert status == 202, body
+        upload_id = body["upload_id"]
+        started = time.monotonic()
+        bundle_set = await wait_bundle_set(deadline_settings, slow, upload_id)
+        assert bundle_set.status == "error"
+        assert f"upload_deadline_s={TINY_DEADLINE_S:g}" in bundle_set.error, bundle_set.error
+        assert time.monotonic() - started < 30
+        letters = [d for d in await dead_letters(deadline_settings) if d.reason_code == "deadline_exceeded"]
+        assert letters and "upload_deadline_s" in letters[-1].reason
+        assert letters[-1].errors == [{"limit": "upload_deadline_s", "value": TINY_DEADLINE_S}]
+        # the killed child was replaced: a small upload right after still gets its bundles
+        status, body, _ = await post_upload(slow, store, (SHOPIFY / "products_export.csv").read_bytes(),
+                                            (SHOPIFY / "orders_export.csv").read_bytes())
+        assert status == 202, body
+        after = await wait_bundle_set(deadline_settings, slow, body["upload_id"])
+        assert after.status == "ok", after.error
+        code, payload, _ = await health(slow)
+        assert code == 200 and payload["status"] == "ok", payload
+
+    try:
+        asyncio.run(run())
+    finally:
+        print(f"deadline worker exit {slow.stop()}; log tail:\n{slow.log_tail(3000)}")
+        for prefix in (deadline_settings.topic_prefix, deadline_settings.app_id):
+            try:
+                delete_topics(deadline_settings, prefix)
+            except Exception as exc:  # noqa: BLE001
+                print(f"deleting {prefix}* failed: {exc}")

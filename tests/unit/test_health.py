@@ -1,0 +1,70 @@
+"""The health decision: stalled streams and event-loop lag, with explicit clocks."""
+
+from __future__ import annotations
+
+from bundlestream.health import LoopLag, ProgressTracker, verdict
+
+STALL = 60.0
+
+
+def test_an_idle_stream_is_never_stalled() -> None:
+    t = ProgressTracker()
+    t.event_in("uploads", 1, now=0.0)
+    t.event_out("uploads", 1, now=1.0)
+    t.backlog("uploads", 0, now=5000.0)
+    assert t.stalls(now=10_000.0, stall_after_s=STALL) == []
+
+
+def test_an_event_in_flight_past_stall_after_is_a_stall_since_it_started() -> None:
+    t = ProgressTracker()
+    t.event_out("uploads", 0, now=0.0)
+    t.event_in("uploads", 1, now=100.0)
+    assert t.stalls(now=159.0, stall_after_s=STALL) == []  # busy within the window: fine
+    [stall] = t.stalls(now=161.0, stall_after_s=STALL)
+    assert (stall.stream, stall.since, stall.reason) == ("uploads", 100.0, "event in flight")
+    assert "no progress for 61.0 s" in stall.describe(161.0)
+    t.event_out("uploads", 1, now=162.0)
+    assert t.stalls(now=163.0, stall_after_s=STALL) == []
+
+
+def test_progress_of_other_events_counts_with_concurrency() -> None:
+    t = ProgressTracker()
+    t.event_in("chat", "a", now=0.0)
+    for k in range(10):
+        t.event_in("chat", k, now=10.0 * k)
+        t.event_out("chat", k, now=10.0 * k + 1)
+    assert t.stalls(now=120.0, stall_after_s=STALL) == []  # "a" is old but the stream moves
+    assert [s.since for s in t.stalls(now=200.0, stall_after_s=STALL)] == [91.0]
+
+
+def test_input_waiting_with_nothing_in_flight_stalls_from_when_it_was_seen() -> None:
+    t = ProgressTracker()
+    t.event_out("orders", 1, now=0.0)
+    t.backlog("orders", 5, now=1000.0)     # an hour idle, then input arrives: not stalled yet
+    assert t.stalls(now=1001.0, stall_after_s=STALL) == []
+    t.backlog("orders", 5, now=1030.0)
+    [stall] = t.stalls(now=1061.0, stall_after_s=STALL)
+    assert (stall.since, stall.reason) == (1000.0, "input waiting")
+    t.backlog("orders", 0, now=1062.0)
+    assert t.stalls(now=1063.0, stall_after_s=STALL) == []
+
+
+def test_loop_lag_window() -> None:
+    lag = LoopLag(window_s=10.0)
+    lag.add(0.0, 0.002)
+    lag.add(1.0, 3.5)
+    lag.add(2.0, -0.001)  # a timer cannot fire early: clamped
+    assert lag.recent_max(2.0) == 3.5 and lag.last == 0.0
+    lag.add(12.0, 0.001)
+    assert lag.recent_max(12.0) == 0.001 and lag.max_ever == 3.5
+
+
+def test_verdict_names_each_problem() -> None:
+    assert verdict(True, [], 0.05, 5.0, now=0.0) == (True, [])
+    t = ProgressTracker()
+    t.event_in("t-uploads", 1, now=0.0)
+    ok, problems = verdict(False, t.stalls(100.0, STALL), 6.0, 5.0, now=100.0)
+    assert not ok
+    assert problems[0] == "redis unreachable"
+    assert problems[1].startswith("stream stalled: t-uploads: event in flight")
+    assert "max_loop_lag_s=5" in problems[2]
