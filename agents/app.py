@@ -9,10 +9,23 @@ from __future__ import annotations
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types.web import ResourceOptions
 
 from bundlestream.settings import get_settings
 
 settings = get_settings()
+
+
+def cors_options() -> dict[str, ResourceOptions]:
+    """Per-origin CORS for the configured origins only (closed when the setting is empty).
+
+    Keys travel in the Authorization header, never cookies, so credentials stay off; the
+    browser may read Retry-After on a 429.
+    """
+    return {origin: ResourceOptions(allow_credentials=False, expose_headers=("Retry-After",),
+                                    allow_headers=("Authorization", "Content-Type"),
+                                    allow_methods=("GET", "POST", "PUT", "DELETE"), max_age=600)
+            for origin in settings.cors_allowed_origins}
 
 
 class BundlestreamApp(faust.App):
@@ -37,6 +50,10 @@ app = BundlestreamApp(
     web_host=settings.web_host,
     web_port=settings.web_port,
     web_in_thread=False,
+    web_cors_options=cors_options(),
+    # Faust's /router and /table pages would show table contents to anyone: not served.
+    web_router_enabled=False,
+    web_tables_enabled=False,
     consumer_auto_offset_reset="earliest",
     # Throughput levers (see bench/ingest_bench.py): big fetches, batched commits, lingering producer.
     consumer_max_fetch_size=8 * 1024 * 1024,

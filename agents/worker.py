@@ -16,3 +16,8 @@ from . import bundles_store  # noqa: F401,E402  (bundle-attach-stats agent and t
 from .http import config as config_http  # noqa: F401,E402  (GET/PUT /api/v1/config, /config page, /static)
 from .http import chat as chat_http  # noqa: F401,E402  (POST /api/v1/chat/turns, replies, /demo page)
 from .http import bundles as bundles_http  # noqa: F401,E402  (POST /api/v1/bundle/add-bulk, GET bundles)
+from . import keys_view  # noqa: F401,E402  (api-key registry reader in every worker)
+from .http import keys as keys_http  # noqa: F401,E402  (GET/POST /api/v1/keys, DELETE /api/v1/keys/{id})
+from .http import auth as auth_http  # noqa: E402  (authentication, authorization, rate limits)
+
+auth_http.install()

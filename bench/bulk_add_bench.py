@@ -28,6 +28,7 @@ from bundlestream.settings import get_settings  # noqa: E402
 from deploy import local  # noqa: E402
 from deploy.topics_admin import delete_topics, ensure_topics  # noqa: E402
 from tests.e2e.support import DATE_NIGHT_IDS, register_catalog, start_worker  # noqa: E402
+from tests.integration.harness import admin_headers  # noqa: E402
 
 STORE = "bench-bulk"
 
@@ -37,11 +38,13 @@ async def run(requests: int, seconds: float, concurrency: int) -> dict:
     settings = get_settings().model_copy(update={"topic_prefix": f"bench{token}", "app_id": f"benchapp{token}"})
     local.up(settings, log=lambda line: None)
     ensure_topics(settings)
-    worker = await start_worker(settings, "bulk-bench")
+    # ~1k requests/s from one key: far above the default per-key limit a real client needs
+    worker = await start_worker(settings, "bulk-bench", BUNDLESTREAM_RATE_LIMIT_BULK_ADD_PER_MIN="1000000")
     ids = sorted(DATE_NIGHT_IDS)
     try:
         await register_catalog(settings, STORE, worker=worker)
         url = worker.url + "/api/v1/bundle/add-bulk"
+        headers = {"Content-Type": "application/json", **admin_headers()}
         latencies: list[float] = []
         statuses: dict[int, int] = {}
         counter = itertools.count()
@@ -58,7 +61,7 @@ async def run(requests: int, seconds: float, concurrency: int) -> dict:
                 if bundle_id and i % 4 == 0:
                     body["bundle_id"] = bundle_id
                 t0 = time.perf_counter()
-                async with session.post(url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}) as r:
+                async with session.post(url, data=orjson.dumps(body), headers=headers) as r:
                     answer = await r.read()
                 latencies.append((time.perf_counter() - t0) * 1000)
                 statuses[r.status] = statuses.get(r.status, 0) + 1

@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "evaluation.cli",          # eval
     "bundlestream.docs_cli",   # docs (AsyncAPI, JSON Schemas, README tables)
     "bundlestream.demo",       # demo (the README's first command)
+    "bundlestream.keys_cli",   # keys create|list|revoke
 )
 
 

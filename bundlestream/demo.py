@@ -32,8 +32,10 @@ def _http_get(url: str, timeout: float = 5.0) -> tuple[int, Any]:
     import urllib.error
     import urllib.request
 
+    token = get_settings().admin_token
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:  # noqa: S310 - loopback only
             return resp.status, orjson.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, None

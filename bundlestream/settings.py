@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     stall_after_s: float = Field(60.0, gt=0, description="An agent with input in flight and no progress for this long makes /healthz answer 503; must exceed upload_deadline_s.")
     max_loop_lag_s: float = Field(5.0, gt=0, description="Event-loop lag (time a 0.1 s timer fires late) past which /healthz answers 503.")
 
+    # --- API access ---------------------------------------------------------------------------
+    cors_allowed_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser (CORS), JSON list in env, e.g. [\"https://chat.example.com\"]; empty = closed.")
+    rate_limit_uploads_per_min: int = Field(30, ge=1, description="Uploads per minute per API key (all workers together); past it 429 with Retry-After.")
+    rate_limit_chat_turns_per_min: int = Field(6000, ge=1, description="Chat turns per minute per API key (a gateway key carries every shopper's turns); past it 429.")
+    rate_limit_bulk_add_per_min: int = Field(6000, ge=1, description="Bulk adds per minute per API key; past it 429 with Retry-After.")
+    metrics_public: bool = Field(False, description="Serve /metrics without a key (for a scraper on a private network); otherwise it needs an admin key.")
+    key_last_used_every_s: float = Field(60.0, gt=0, description="How often a worker records a key's last use in Redis (per key; not a write per request).")
+
     # --- LLM ----------------------------------------------------------------------------------
     anthropic_api_key: str | None = Field(None, description="Anthropic API key; unset means every LLM step is deterministic.")
     anthropic_base_url: str | None = Field(None, description="Override the Messages API base URL (tests use a local server).")

@@ -15,6 +15,7 @@ from .config import (
     PlatformConfig, ProductMixSlice, Prompt, PromptSet,
 )
 from .dead_letters import DeadLetter
+from .keys import ApiKeyRecord
 from .orders import OrderEvent, OrderLine
 from .uploads import UploadEvent, UploadFile
 

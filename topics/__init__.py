@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from models import (
-    BundleAdded, BundleSet, ChatTurn, CompositeReply, ConfigDocument, DeadLetter, GenerationMetrics,
+    ApiKeyRecord, BundleAdded, BundleSet, ChatTurn, CompositeReply, ConfigDocument, DeadLetter, GenerationMetrics,
     OrderEvent, UploadEvent,
 )
 
@@ -94,6 +94,12 @@ CONFIG = TopicSpec(
     summary="Platform config and prompts; latest document per scope wins; read by every worker.",
     dead_letter=CONFIG_DLQ.suffix, producers=("PUT /api/v1/config",), consumers=("config table (global)",),
 )
+API_KEYS = TopicSpec(
+    "api-keys", key="key_id", value=ApiKeyRecord, direction="input", compacted=True, retention_ms=None,
+    keyed_partitions=False,
+    summary="API keys (hash and scope only); latest record per key id wins; read by every worker.",
+    producers=("bundlestream keys", "POST/DELETE /api/v1/keys"), consumers=("key registry (every worker)",),
+)
 BUNDLE_SETS = TopicSpec(
     "bundle-sets", key="store_id", value=BundleSet, direction="output",
     summary="One bundle set per upload, latest per store is the storefront's answer.",
@@ -116,12 +122,12 @@ GENERATION_METRICS = TopicSpec(
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
-    ORDERS, UPLOADS, CHAT_TURNS, CONFIG,
+    ORDERS, UPLOADS, CHAT_TURNS, CONFIG, API_KEYS,
     BUNDLE_SETS, COMPOSITE_OPTIONS, BUNDLE_ADDS, GENERATION_METRICS,
     ORDERS_DLQ, UPLOADS_DLQ, CHAT_DLQ, CONFIG_DLQ,
 )
 
 
 def partitions_for(spec: TopicSpec, default_partitions: int) -> int:
-    """Keyed topics share one partition count (co-partitioning); the config topic has one partition."""
+    """Keyed topics share one partition count (co-partitioning); config and api-keys have one partition."""
     return default_partitions if spec.keyed_partitions else 1

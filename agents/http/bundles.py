@@ -13,10 +13,12 @@ from pydantic import ValidationError
 
 from composite.bulk_add import UnknownProductsError
 from models.chat import AddBulkRequest
+from security import store_route
 
 from ..app import app, settings
 from ..bundles_store import BundleConflict, add_bulk, publish_added, read_attach_stats, read_bundle, session_store
 from ..catalogs import catalog_for
+from .auth import authorize_store, guarded
 from .common import HttpError, check_id, error_response, read_body
 from .config import validation_errors
 
@@ -45,11 +47,13 @@ async def resolve_store(req: AddBulkRequest) -> str:
 
 
 @app.page("/api/v1/bundle/add-bulk")
+@guarded(store_route(in_view=True, rate_limit="bulk_add"))
 class AddBulk(web.View):
     async def post(self, request: web.Request) -> web.Response:
         try:
             req = await parse_request(await read_body(request))
             store_id = await resolve_store(req)
+            authorize_store(request, store_id)
             catalog = await catalog_for(store_id)
             if catalog is None:
                 raise HttpError(422, f"store {store_id!r} has no catalog, so no product id can be added",
@@ -68,6 +72,7 @@ class AddBulk(web.View):
 
 
 @app.page("/api/v1/bundles/{bundle_id}")
+@guarded(store_route(in_view=True))
 class Bundle(web.View):
     async def get(self, request: web.Request, bundle_id: str) -> web.Response:
         try:
@@ -77,10 +82,15 @@ class Bundle(web.View):
         doc = await read_bundle(bundle_id)
         if doc is None:
             return self.json({"error": f"no bundle {bundle_id!r}"}, status=404)
+        try:
+            authorize_store(request, str(doc.get("store_id", "")))
+        except HttpError as exc:
+            return error_response(self, exc)
         return self.json(doc)
 
 
 @app.page("/api/v1/stores/{store}/attach-stats")
+@guarded(store_route(param="store"))
 class AttachStats(web.View):
     async def get(self, request: web.Request, store: str) -> web.Response:
         try:

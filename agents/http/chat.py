@@ -18,10 +18,14 @@ from faust import web
 from pydantic import ValidationError
 
 from models.chat import ChatTurn
+from security import chat_route, open_route
 
 from .. import readmodel
 from ..app import app, settings
+from ..bundles_store import session_store
+from ..chat import SESSION_TTL_S
 from ..chat_topics import chat_turns_topic
+from .auth import authorize_store, guarded, nothing_to_authorize
 from .common import HttpError, check_id, error_response, read_body
 from .config import validation_errors
 
@@ -54,11 +58,37 @@ async def replies_after(session_id: str, after: int) -> list[dict[str, Any]]:
     return [e for e in out if e["seq"] > after]
 
 
+async def bind_session(session_id: str, store_id: str) -> str:
+    """Bind a session to its first turn's store (atomically); returns the store it is bound to.
+
+    Bound at submission, so a store key can read its session's replies as soon as they exist,
+    and no key can steer another store's session.
+    """
+    bound = await readmodel.redis_client().set(readmodel.rkey("session-store", session_id), store_id,
+                                               ex=SESSION_TTL_S, nx=True, get=True)
+    return bound if bound is not None else store_id
+
+
+async def authorize_session(request: web.Request, session_id: str, required: bool = False) -> None:
+    """403 unless the key covers the session's store. A session's store is known once the chat
+    agent has answered it; before that there is nothing to read, unless ``required``."""
+    store = await session_store(session_id)
+    if store is not None:
+        authorize_store(request, store)
+    elif required:
+        raise HttpError(403, f"session {session_id!r} has no known store yet")
+
+
 @app.page("/api/v1/chat/turns")
+@guarded(chat_route(in_view=True, rate_limit="chat_turns"))
 class ChatTurns(web.View):
     async def post(self, request: web.Request) -> web.Response:
         try:
             turn = parse_turn(await read_body(request))
+            authorize_store(request, turn.store_id)
+            bound = await bind_session(turn.session_id, turn.store_id)
+            if bound != turn.store_id:
+                raise HttpError(409, f"session {turn.session_id!r} belongs to store {bound!r}, not {turn.store_id!r}")
         except HttpError as exc:
             return error_response(self, exc)
         await chat_turns_topic.send(key=turn.store_id.encode(), value=turn.to_bytes(), force=True)
@@ -67,6 +97,7 @@ class ChatTurns(web.View):
 
 
 @app.page("/api/v1/chat/sessions/{session_id}/replies")
+@guarded(chat_route(in_view=True))
 class SessionReplies(web.View):
     """Replies with seq > ``after``; ``wait`` (seconds, <= 25) long-polls until one arrives."""
 
@@ -81,16 +112,25 @@ class SessionReplies(web.View):
         except ValueError:
             return self.json({"error": "after must be an integer and wait a number of seconds"}, status=422)
         deadline = time.monotonic() + max(wait, 0.0)
-        replies = await replies_after(session_id, after)
-        while not replies and time.monotonic() < deadline:
-            await asyncio.sleep(POLL_S)
+        try:
+            await authorize_session(request, session_id)
             replies = await replies_after(session_id, after)
+            while not replies and time.monotonic() < deadline:
+                await asyncio.sleep(POLL_S)
+                replies = await replies_after(session_id, after)
+            if replies:
+                await authorize_session(request, session_id, required=True)
+            else:
+                nothing_to_authorize(request)
+        except HttpError as exc:
+            return error_response(self, exc)
         last = replies[-1]["seq"] if replies else after
         return self.json({"session_id": session_id, "after": after, "last": last,
                           "replies": [{"seq": e["seq"], **e["reply"]} for e in replies]})
 
 
 @app.page("/demo")
+@guarded(open_route("static HTML of the chat demo: no data; its API calls carry a key"))
 class DemoPage(web.View):
     async def get(self, request: web.Request) -> web.Response:
         return self.html((STATIC / "demo.html").read_text(encoding="utf-8"))

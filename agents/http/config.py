@@ -18,10 +18,12 @@ from faust import web
 from pydantic import ValidationError
 
 from models.config import DEFAULT_PROMPTS, ConfigDocument
+from security import admin_only, open_route
 
 from .. import readmodel
 from ..app import app
 from ..config_view import PLATFORM_SCOPE, current_config, current_version, publish_config, state
+from .auth import guarded
 from .common import HttpError, error_response, read_body
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -83,6 +85,7 @@ def build_document(body: bytes, scope: str) -> tuple[int, ConfigDocument]:
 
 
 @app.page("/api/v1/config")
+@guarded(admin_only())
 class ConfigApi(web.View):
     """The platform document (or ``?scope=<store>``)."""
 
@@ -108,12 +111,14 @@ class ConfigApi(web.View):
 
 
 @app.page("/config")
+@guarded(open_route("static HTML of the config page: no data; its API calls carry the admin key"))
 class ConfigPage(web.View):
     async def get(self, request: web.Request) -> web.Response:
         return self.html((STATIC / "config.html").read_text(encoding="utf-8"))
 
 
 @app.page("/static/{name}")
+@guarded(open_route("the pages' static scripts and styles: no data"))
 class Static(web.View):
     """The pages' scripts and styles (flat folder; names are checked, never joined blindly)."""
 

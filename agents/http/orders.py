@@ -6,16 +6,19 @@ import orjson
 from faust import web
 
 from webhooks.shopify import WebhookRejected, order_from_shopify, verify_signature
+from security import open_route, store_route
 
 from .. import readmodel
 from ..app import app, settings
 from ..topics import orders_topic
+from .auth import guarded
 from .common import HttpError, check_id, error_response, read_body
 
 WEBHOOK_DEDUPE_TTL_S = 7 * 24 * 3600
 
 
 @app.page("/api/v1/webhooks/orders")
+@guarded(open_route("Shopify calls it without our keys; every request is authenticated by its HMAC signature"))
 class OrderWebhook(web.View):
     """Shopify orders/create: verify HMAC, dedupe on X-Shopify-Event-Id, validate, publish."""
 
@@ -43,6 +46,7 @@ class OrderWebhook(web.View):
 
 
 @app.page("/api/v1/stores/{store}/popularity")
+@guarded(store_route(param="store"))
 class Popularity(web.View):
     """Top products by orders, optionally within one category, plus the category tallies."""
 
@@ -62,6 +66,7 @@ class Popularity(web.View):
 
 
 @app.page("/healthz")
+@guarded(open_route("liveness for load balancers and orchestrators; reports only up/down of Redis and Kafka"))
 class Health(web.View):
     """Liveness and progress: Redis, Kafka assignments, no stalled stream, no event-loop lag (503 otherwise).
 

@@ -21,10 +21,12 @@ from faust import web
 
 from ingest.errors import IngestError
 from models import UploadEvent
+from security import store_route
 
 from .. import readmodel
 from ..app import app, settings
 from ..upload_topics import uploads_topic
+from .auth import authorize_store, guarded
 from .common import HttpError, check_id, error_response
 
 CHUNK = 64 * 1024
@@ -133,6 +135,7 @@ def build_event(store_id: str, files: dict[str, FilePart], upload_id: str | None
 
 
 @app.page("/api/v1/uploads")
+@guarded(store_route(in_view=True, rate_limit="uploads"))
 class Uploads(web.View):
     """Accept a store upload; 202 once the UploadEvent is on the uploads topic."""
 
@@ -140,6 +143,7 @@ class Uploads(web.View):
         try:
             fields, files = await read_upload_form(request)
             store_id = check_form(fields, files)
+            authorize_store(request, store_id)
             await asyncio.to_thread(check_files, files)
             try:
                 event = await asyncio.to_thread(build_event, store_id, files, fields.get("upload_id"))
@@ -157,6 +161,7 @@ class Uploads(web.View):
 
 
 @app.page("/api/v1/stores/{store}/bundles")
+@guarded(store_route(param="store"))
 class StoreBundles(web.View):
     """The latest BundleSet of the store (ok or error), as the uploads agent stored it."""
 
@@ -172,6 +177,7 @@ class StoreBundles(web.View):
 
 
 @app.page("/api/v1/uploads/{upload_id}")
+@guarded(store_route(in_view=True))
 class UploadStatus(web.View):
     """accepted -> done | error, with the bundle count once the set is out."""
 
@@ -183,4 +189,8 @@ class UploadStatus(web.View):
         raw = await readmodel.redis_client().get(readmodel.rkey("upload", upload_id))
         if raw is None:
             return self.json({"error": f"unknown upload {upload_id!r}"}, status=404)
+        try:
+            authorize_store(request, orjson.loads(raw).get("store_id", ""))
+        except HttpError as exc:
+            return error_response(self, exc)
         return self.bytes(raw.encode(), content_type="application/json")

@@ -22,7 +22,7 @@ from bundlestream.settings import Settings
 from tests.integration.harness import read_topic
 from models import UploadEvent
 
-from tests.integration.harness import Worker, produce_raw
+from tests.integration.harness import TEST_ADMIN_TOKEN, Worker, produce_raw
 
 # A small date-night catalog: categories that the default date_night experience draws from
 # (flowers, dinner, movie), two vegetarian dinners, prices that fit a $100 budget many ways.
@@ -102,8 +102,10 @@ async def wait_records(settings: Settings, topic: str, predicate: Any, count: in
 class Api:
     """A tiny aiohttp client for one worker's HTTP API, with bounded waits."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, key: str = TEST_ADMIN_TOKEN) -> None:
+        """``key``: the API key every request carries (default: the test workers' bootstrap admin key)."""
         self.base_url = base_url
+        self.key = key
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=40))
 
     async def close(self) -> None:
@@ -112,7 +114,8 @@ class Api:
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = orjson.dumps(body) if body is not None else None
         async with self.session.request(method, self.base_url + path, data=data,
-                                        headers={"Content-Type": "application/json"}) as resp:
+                                        headers={"Content-Type": "application/json",
+                                                 "Authorization": f"Bearer {self.key}"}) as resp:
             raw = await resp.read()
             try:
                 return resp.status, orjson.loads(raw) if raw else None

@@ -162,7 +162,8 @@ def settings_env(settings: Settings, **overrides: Any) -> dict[str, str]:
     for name, value in values.items():
         if value is not None:
             raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-            env[f"BUNDLESTREAM_{name.upper()}"] = str(raw)
+            # lists and mappings are JSON in the environment (pydantic-settings parses them so)
+            env[f"BUNDLESTREAM_{name.upper()}"] = orjson.dumps(raw).decode() if isinstance(raw, (list, dict)) else str(raw)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

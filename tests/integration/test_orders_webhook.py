@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from bundlestream.settings import Settings
-from harness import Worker, Workers, changelog_counts, wait_consumed, workers  # noqa: F401
+from harness import Worker, Workers, admin_headers, changelog_counts, wait_consumed, workers  # noqa: F401
 from webhooks.shopify import sign
 
 SHOP = "webhook-test.myshopify.com"
@@ -40,7 +40,8 @@ async def post(session: aiohttp.ClientSession, worker: Worker, body: bytes, secr
 
 
 async def popularity(session: aiohttp.ClientSession, worker: Worker, **params: str) -> dict[str, Any]:
-    async with session.get(f"{worker.url}/api/v1/stores/{SHOP}/popularity", params=params) as resp:
+    async with session.get(f"{worker.url}/api/v1/stores/{SHOP}/popularity", params=params,
+                           headers=admin_headers()) as resp:
         assert resp.status == 200, await resp.text()
         return await resp.json()
 
@@ -108,7 +109,8 @@ async def test_webhook_signature_dedupe_limits_and_popularity(isolated_settings:
         assert garden["category"] == "Garden"
         kitchen = await popularity(session, worker, category="Kitchen", limit="1")
         assert [p["product_id"] for p in kitchen["products"]] == ["1"] and kitchen["products"][0]["title"] == "Product 1"
-        async with session.get(f"{worker.url}/api/v1/stores/{SHOP}/popularity", params={"limit": "0"}) as resp:
+        async with session.get(f"{worker.url}/api/v1/stores/{SHOP}/popularity", params={"limit": "0"},
+                               headers=admin_headers()) as resp:
             assert resp.status == 422
-        async with session.get(worker.url + "/metrics") as resp:
+        async with session.get(worker.url + "/metrics", headers=admin_headers()) as resp:
             assert resp.status == 200 and "# TYPE" in await resp.text()

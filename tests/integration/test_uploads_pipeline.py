@@ -28,7 +28,7 @@ from deploy.topics_admin import delete_topics, ensure_topics
 from models import BundleSet, DeadLetter, GenerationMetrics, OrderEvent, UploadEvent, UploadFile
 
 from tests.integration.harness import (
-    Worker, changelog_topic, produce_orders, produce_raw, read_topic, redis_counts,
+    Worker, admin_headers, changelog_topic, produce_orders, produce_raw, read_topic, redis_counts,
 )
 
 SHOPIFY = REPO_ROOT.parent / "shared" / "data" / "shopify"
@@ -179,13 +179,13 @@ async def post_upload(worker: Worker, store: str, catalog: bytes | str | None, o
         form.add_field("orders", orders.encode() if isinstance(orders, str) else orders,
                        filename="orders.csv", content_type="text/csv")
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        async with session.post(worker.url + "/api/v1/uploads", data=form) as resp:
+        async with session.post(worker.url + "/api/v1/uploads", data=form, headers=admin_headers()) as resp:
             return resp.status, await resp.json(content_type=None)
 
 
 async def http_get(worker: Worker, path: str) -> tuple[int, dict]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        async with session.get(worker.url + path) as resp:
+        async with session.get(worker.url + path, headers=admin_headers()) as resp:
             return resp.status, await resp.json(content_type=None)
 
 
