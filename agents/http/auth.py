@@ -76,31 +76,27 @@ def _json_error(status: int, reason: str, headers: dict[str, str] | None = None)
                            content_type="application/json")
 
 
-def principal_of(request: Any) -> Principal:
-    """The authenticated caller (set by the middleware; open routes have none)."""
-    principal = _raw(request).get(PRINCIPAL)
+# Faust's aiohttp driver hands views aiohttp's own request, where the middleware left its state.
+
+def principal_of(request: aioweb.Request) -> Principal:
+    """The authenticated caller (set by the middleware; open routes have none: 401)."""
+    principal = request.get(PRINCIPAL)
     if principal is None:
         raise HttpError(401, NO_KEY)
     return principal
 
 
-def _raw(request: Any) -> aioweb.Request:
-    """Faust's aiohttp driver hands views aiohttp's own request, where the middleware left its state."""
-    return request
-
-
-def authorize_store(request: Any, store_id: str) -> None:
+def authorize_store(request: aioweb.Request, store_id: str) -> None:
     """Raise HttpError 403 (with the reason) unless the caller's key covers ``store_id``."""
-    raw = _raw(request)
-    decision = decide(raw.get(POLICY), raw.get(PRINCIPAL), store_id)
+    decision = decide(request.get(POLICY), request.get(PRINCIPAL), store_id)
     if not decision.allowed:
         raise HttpError(decision.status, decision.reason)
-    raw[STORE_CHECKED] = True
+    request[STORE_CHECKED] = True
 
 
-def nothing_to_authorize(request: Any) -> None:
+def nothing_to_authorize(request: aioweb.Request) -> None:
     """Say that this answer carries no store's data (e.g. no replies yet), so no store check applies."""
-    _raw(request)[STORE_CHECKED] = True
+    request[STORE_CHECKED] = True
 
 
 RATE_LIMITS: dict[str, Callable[[], int]] = {

@@ -2,20 +2,54 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
 import pytest
 
+from bundlestream.settings import REPO_ROOT
 from security import Access
 
 
-@pytest.fixture(scope="module")
-def routes():
-    from agents.http.auth import auth_middleware, route_policies
-    from agents.worker import app
+# Run in a fresh interpreter: initialising the web server mutates the process-wide Faust app
+# (it adds Faust's blueprint routes), which other tests compare against.
+_DUMP = """
+import json
+from agents.http.auth import auth_middleware, route_policies
+from agents.worker import app
+app.web.init_server()
+print(json.dumps({
+    "middleware": auth_middleware in app.web.web_app.middlewares,
+    "routes": sorted({r.resource.canonical for r in app.web.web_app.router.routes() if r.resource is not None}),
+    "policies": {p: (None if pol is None else {"access": pol.access.value, "reason": pol.reason,
+                     "store_param": pol.store_param, "rate_limit": pol.rate_limit})
+                 for p, pol in route_policies().items()},
+}))
+"""
 
-    app.web.init_server()  # applies Faust's blueprints: the table a serving worker has
-    assert auth_middleware in app.web.web_app.middlewares
-    table = {route.resource.canonical for route in app.web.web_app.router.routes() if route.resource is not None}
-    return table, route_policies()
+
+@dataclass(frozen=True)
+class Policy:
+    access: Access
+    reason: str
+    store_param: str | None
+    rate_limit: str | None
+
+
+@pytest.fixture(scope="module")
+def routes() -> tuple[set[str], dict[str, Policy | None]]:
+    """The route table a serving worker has (Faust's blueprints applied) and each route's policy."""
+    out = subprocess.run([sys.executable, "-c", _DUMP], capture_output=True, text=True, timeout=120,
+                         cwd=str(REPO_ROOT), env={**os.environ, "BUNDLESTREAM_METRICS_PUBLIC": "false"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    assert data["middleware"], "the auth middleware is not installed on the web app"
+    policies = {path: None if p is None else Policy(Access(p["access"]), p["reason"], p["store_param"], p["rate_limit"])
+                for path, p in data["policies"].items()}
+    return set(data["routes"]), policies
 
 
 def test_every_route_in_the_router_has_a_policy(routes) -> None:
