@@ -14,7 +14,6 @@ composite chat agent (``catalog_for``).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
@@ -122,6 +121,17 @@ def parse_catalog_file(upload_file: UploadFile) -> tuple[list[Product], Any]:
     return uploads_pipeline.parse_catalog_file(upload_file, resolve_file)
 
 
+async def _parse_in_pool(upload_file: UploadFile) -> list[Product]:
+    """Parse in the upload pool (a catalog can be 30k rows: never on this process's GIL)."""
+    from bundling.upload_pool import parse_catalog_job, unpickle_chunks
+
+    from .pools import limits, upload_pool
+
+    chunks = await upload_pool().run(parse_catalog_job, upload_file.model_dump_json().encode(), limits(),
+                                     str(settings.upload_store_dir))
+    return await unpickle_chunks(chunks)
+
+
 def register_catalog_products(store_id: str, upload_id: str, products: Sequence[Product], *,
                               sha256: str | None = None) -> CatalogView:
     """Cache products a caller already parsed; ``sha256`` (of the source file) lets a later
@@ -180,7 +190,7 @@ async def catalog_for(store_id: str) -> CatalogView | None:
         return cached.for_store(store_id, ref["upload_id"])
     try:
         upload_file = UploadFile.model_validate(ref["file"])
-        products, _report = await asyncio.to_thread(parse_catalog_file, upload_file)
+        products = await _parse_in_pool(upload_file)
     except Exception as exc:  # noqa: BLE001 - a vanished or corrupt file means "no catalog", not a crash
         log.warning("catalog of store %s (upload %s) unreadable: %s", store_id, ref.get("upload_id"), exc)
         return None

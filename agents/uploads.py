@@ -19,6 +19,7 @@ a ``processing_error`` dead letter and an error BundleSet.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -27,14 +28,14 @@ import orjson
 from faust.types import EventT
 
 from bundling.redis_embeddings import EMBEDDING_TTL_S, RedisEmbeddingCache
-from bundling.upload_pool import DeadlineExceeded, DeadlinePool, UploadJob, WorkerDied, run_upload
+from bundling.upload_pool import DeadlineExceeded, UploadJob, WorkerDied, run_upload
 from bundling.uploads import error_bundle_set, tallies_for_store
-from ingest.limits import Limits
 from models import BundleSet, UploadEvent, UploadFile
 from models.codec import Decoded, Rejected, decode
 from popularity.aggregate import SEP
 
-from . import catalogs, readmodel
+from . import catalogs, pools, readmodel
+from .pools import upload_pool
 from .app import app, settings
 from .dead_letters import send_dead_letter
 from .tables import category_transactions
@@ -89,20 +90,9 @@ def build_event(store_id: str, upload_id: str, files: Sequence[tuple[str, bytes,
     return UploadEvent(upload_id=upload_id, store_id=store_id, files=out)
 
 
-_pool: DeadlinePool | None = None
-
-
-def upload_pool() -> DeadlinePool:
-    """The worker's upload pool (``upload_processes`` children, ``upload_deadline_s`` each task)."""
-    global _pool
-    if _pool is None:
-        _pool = DeadlinePool(settings.upload_processes, settings.upload_deadline_s)
-    return _pool
-
-
 def upload_job(upload: UploadEvent, tallies: dict[str, int], costs: object) -> UploadJob:
     return UploadJob(upload=upload.to_bytes(), tallies=tallies, rolling_costs=costs,
-                     limits=Limits.from_settings(settings), upload_store_dir=str(settings.upload_store_dir),
+                     limits=pools.limits(), upload_store_dir=str(settings.upload_store_dir),
                      redis_url=settings.redis_url, embedding_prefix=readmodel.rkey("emb"))
 
 
@@ -166,6 +156,10 @@ async def process_upload(event: EventT) -> BundleSet | None:
     products = await outcome.products()  # decoded a chunk at a time: the loop keeps serving
     catalogs.register_catalog_products(upload.store_id, upload.upload_id, products,
                                        sha256=catalogs.make_ref(upload.upload_id, outcome.catalog_file)["sha256"])
+    # A catalog is hundreds of thousands of long-lived objects: every full collection would walk
+    # them again (a pause of 100s of ms on the event loop). Frozen, they are skipped; they hold no
+    # reference cycles, so a replaced catalog is still freed by reference counting.
+    gc.freeze()
     await catalogs.record_catalog(upload.store_id, upload.upload_id, outcome.catalog_file)
     await _publish(outcome.bundle_set)
     return outcome.bundle_set
@@ -179,12 +173,12 @@ async def warm_upload_pool() -> None:
     for future in futures:
         await asyncio.wrap_future(future)
     log.info("upload pool: %d process(es) warm in %.0f ms", len(futures), (time.perf_counter() - started) * 1000)
+    gc.freeze()  # what startup built lives as long as the worker: keep it out of full collections
 
 
 @app.on_before_shutdown.connect
 async def _stop_upload_pool(sender: object, **kwargs: object) -> None:
-    if _pool is not None:
-        await asyncio.to_thread(_pool.close)
+    await asyncio.to_thread(pools.close)
 
 
 @app.agent(uploads_topic, name="uploads")

@@ -136,11 +136,7 @@ class UploadOutcome:
 
     async def products(self) -> list[Product]:
         """Decode the catalog a chunk at a time, yielding to the event loop between chunks."""
-        out: list[Product] = []
-        for chunk in self.product_chunks:
-            out.extend(pickle.loads(chunk))
-            await asyncio.sleep(0)
-        return out
+        return await unpickle_chunks(self.product_chunks)
 
 
 _cache: Any = None
@@ -166,6 +162,35 @@ def catalog_summary(products: list[Product]) -> dict:
 
     return {"products": len(products), "categories": sorted({p.category for p in products})[:200],
             "currency": majority_currency(products)}
+
+
+def pickle_chunks(products: list[Product]) -> list[bytes]:
+    return [pickle.dumps(products[i:i + PRODUCT_CHUNK], protocol=pickle.HIGHEST_PROTOCOL)
+            for i in range(0, len(products), PRODUCT_CHUNK)]
+
+
+async def unpickle_chunks(chunks: list[bytes]) -> list[Product]:
+    """Decode product chunks, yielding to the event loop between them."""
+    out: list[Product] = []
+    for chunk in chunks:
+        out.extend(pickle.loads(chunk))
+        await asyncio.sleep(0)
+    return out
+
+
+def parse_catalog_job(upload_file: bytes, limits: Any, upload_store_dir: str) -> list[bytes]:
+    """Re-parse a stored catalog (in the child) for a worker that has no parse of it yet.
+
+    Raises ``IngestError``/``ValueError``/``OSError`` when the file is unusable."""
+    from bundlestream.settings import get_settings
+    from ingest.uploads import resolve_upload_file
+
+    from .uploads import parse_catalog_file
+
+    settings = get_settings().model_copy(update={"upload_store_dir": upload_store_dir})
+    products, _report = parse_catalog_file(UploadFile.model_validate_json(upload_file),
+                                           lambda f: resolve_upload_file(f, settings), limits)
+    return pickle_chunks(products)
 
 
 def run_upload(job: UploadJob) -> UploadOutcome:
@@ -194,10 +219,7 @@ def run_upload(job: UploadJob) -> UploadOutcome:
         log.exception("bundle generation failed for upload %s", upload.upload_id)
         reason = f"bundle generation failed: {type(exc).__name__}: {exc}"
         return UploadOutcome(error_bundle_set(upload, reason, parsed), ("processing_error", reason, []))
-    catalog = parsed.catalog
-    chunks = [pickle.dumps(catalog[i:i + PRODUCT_CHUNK], protocol=pickle.HIGHEST_PROTOCOL)
-              for i in range(0, len(catalog), PRODUCT_CHUNK)]
     import orjson
 
     return UploadOutcome(bundle_set, None, orjson.loads(fold_rolling_costs(costs, runs).to_json()),
-                         parsed.catalog_file, catalog_summary(catalog), chunks)
+                         parsed.catalog_file, catalog_summary(parsed.catalog), pickle_chunks(parsed.catalog))

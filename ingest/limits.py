@@ -65,9 +65,11 @@ class BoundedReader(io.RawIOBase):
     bytes already read for sniffing, counted like the rest.
     """
 
-    def __init__(self, inner: IO[bytes], limit: int, file: str, prefix: bytes = b"") -> None:
+    def __init__(self, inner: IO[bytes], limit: int, file: str, prefix: bytes = b"",
+                 owner: IO[bytes] | None = None) -> None:
         super().__init__()
         self._inner = inner
+        self._owner = owner  # the file under a decompressor (gzip/zip do not close it themselves)
         self._limit = limit
         self._file = file
         self._pending = memoryview(prefix)
@@ -102,5 +104,7 @@ class BoundedReader(io.RawIOBase):
     def close(self) -> None:
         try:
             self._inner.close()
+            if self._owner is not None and self._owner is not self._inner:
+                self._owner.close()
         finally:
             super().close()

@@ -105,7 +105,7 @@ def open_binary(src: Source, file: str, limits: Limits | None = None) -> IO[byte
         raw.close()
         raise IngestError("not a CSV file: binary content (NUL bytes) in the first 8 KiB", file=file)
     try:
-        bounded = BoundedReader(stream, limits.max_decompressed_bytes, file, sniff)
+        bounded = BoundedReader(stream, limits.max_decompressed_bytes, file, sniff, owner=raw)
     except LimitExceeded:
         raw.close()
         raise
@@ -160,7 +160,6 @@ class CsvTable:
             if "field larger" in str(exc):
                 raise LimitExceeded("max_field_bytes", limits.max_field_bytes,
                                     "a header field", file=report.file) from exc
-            self.close()
             raise IngestError(f"not a CSV file: header unreadable ({exc})", file=report.file) from exc
         except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
             self.close()

@@ -78,3 +78,19 @@ def test_run_upload_past_a_limit_is_an_error_naming_it(tmp_path) -> None:
 def test_run_upload_of_an_unusable_catalog_is_an_unusable_upload(tmp_path) -> None:
     outcome = run_upload(_job(catalog="sku,name\nx,y\n", tmp_path=tmp_path))
     assert outcome.dead_letter[0] == "unusable_upload" and outcome.bundle_set.status == "error"
+
+
+async def test_a_stored_catalog_is_reparsed_in_the_pool(pool: DeadlinePool, tmp_path) -> None:
+    from bundling.upload_pool import parse_catalog_job, unpickle_chunks
+
+    path = tmp_path / "catalog.csv"
+    path.write_text(CATALOG)
+    upload_file = UploadFile(kind="catalog", format="generic", filename="catalog.csv", uri=path.as_uri())
+    chunks = await pool.run(parse_catalog_job, upload_file.model_dump_json().encode(), Limits(), str(tmp_path))
+    products = await unpickle_chunks(chunks)
+    assert [p.product_id for p in products] == [f"p{i}" for i in range(12)]
+    outside = UploadFile(kind="catalog", format="generic", uri="file:///etc/passwd")
+    from ingest.errors import IngestError
+
+    with pytest.raises(IngestError, match="refusing"):
+        await pool.run(parse_catalog_job, outside.model_dump_json().encode(), Limits(), str(tmp_path))
