@@ -67,6 +67,10 @@ app = BundlestreamApp(
     # A killed worker's partitions move after the session timeout, not Faust's default 60 s.
     broker_session_timeout=10.0,
     broker_heartbeat_interval=3.0,
+    # A changelog topic the worker created a moment before subscribing can be missing from the
+    # consumer's first metadata on a busy broker; tables then see "0 partitions" and refuse every
+    # write (PartitionsMismatch) until metadata is refreshed: after 5 minutes by default.
+    consumer_metadata_max_age_ms=5_000,
 )
 
 

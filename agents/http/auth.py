@@ -31,9 +31,11 @@ from .common import HttpError
 log = logging.getLogger(__name__)
 __all__ = ["auth_middleware", "authorize_store", "guarded", "install", "nothing_to_authorize", "principal_of"]
 
-PRINCIPAL = "bundlestream.principal"
-POLICY = "bundlestream.policy"
-STORE_CHECKED = "bundlestream.store_checked"
+# Typed request-storage keys (aiohttp >= 3.12; plain strings on older aiohttp).
+_RequestKey: Any = getattr(aioweb, "RequestKey", None)
+PRINCIPAL: Any = _RequestKey("bundlestream.principal", Principal) if _RequestKey else "bundlestream.principal"
+POLICY: Any = _RequestKey("bundlestream.policy", RoutePolicy) if _RequestKey else "bundlestream.policy"
+STORE_CHECKED: Any = _RequestKey("bundlestream.store_checked", bool) if _RequestKey else "bundlestream.store_checked"
 
 # Routes Faust itself registers (not our views, so they carry no marker): decided here.
 FAUST_INDEX = open_route("Faust's built-in index: a constant {\"status\": \"OK\"}, no data")
@@ -157,3 +159,6 @@ def install() -> None:
     web_app = app.web.web_app
     if auth_middleware not in web_app.middlewares:
         web_app.middlewares.append(auth_middleware)
+
+
+install()  # every view module imports this one, so no view is ever served without the middleware

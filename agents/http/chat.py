@@ -62,7 +62,7 @@ async def bind_session(session_id: str, store_id: str) -> str:
     """Bind a session to its first turn's store (atomically); returns the store it is bound to.
 
     Bound at submission, so a store key can read its session's replies as soon as they exist,
-    and no key can steer another store's session.
+    and no key can steer another store's session. (SET NX GET: Redis >= 7.0.)
     """
     bound = await readmodel.redis_client().set(readmodel.rkey("session-store", session_id), store_id,
                                                ex=SESSION_TTL_S, nx=True, get=True)
@@ -70,8 +70,8 @@ async def bind_session(session_id: str, store_id: str) -> str:
 
 
 async def authorize_session(request: web.Request, session_id: str, required: bool = False) -> None:
-    """403 unless the key covers the session's store. A session's store is known once the chat
-    agent has answered it; before that there is nothing to read, unless ``required``."""
+    """403 unless the key covers the session's store (bound by its first turn). A session with no
+    store yet has nothing to read, so it passes unless ``required`` (replies were found)."""
     store = await session_store(session_id)
     if store is not None:
         authorize_store(request, store)

@@ -104,6 +104,11 @@ async def test_every_route_answers_401_403_or_success_by_key(isolated_settings: 
         doomed = (await call(worker, "POST", "/api/v1/keys", admin, {"scope": "store:x"})).body["key_id"]
         await expect("DELETE", f"/api/v1/keys/{doomed}", admin, wrong=(k1, gateway))
         await expect("GET", "/metrics", admin, wrong=(k1, gateway))
+        bad_scope = await call(worker, "POST", "/api/v1/keys", admin, {"scope": "store:a/b"})
+        assert bad_scope.status == 422 and "store id" in bad_scope.body["error"]
+        assert (await call(worker, "DELETE", "/api/v1/keys/ffffffffffff", admin)).status == 404
+        again = await call(worker, "DELETE", f"/api/v1/keys/{doomed}", admin)
+        assert again.status == 200 and again.body["status"] == "already revoked"
 
         # the store is in the upload form: the view decides once it has read it
         accepted = await expect("POST", "/api/v1/uploads", k1, form=lambda: upload_form(S1), ok=(202,),
