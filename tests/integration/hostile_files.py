@@ -48,10 +48,9 @@ def _final_block() -> bytes:
 def _write_deflate(fh, header: bytes, block: bytes, repeats: int) -> tuple[int, int, int]:
     """Writes header + block*repeats deflated; returns (crc32, uncompressed size, compressed size)."""
     crc = zlib.crc32(header)
-    written = 0
-    for chunk in (_flushed_block(header), ):
-        fh.write(chunk)
-        written += len(chunk)
+    head = _flushed_block(header)
+    fh.write(head)
+    written = len(head)
     compressed = _flushed_block(block)
     for _ in range(repeats):
         fh.write(compressed)

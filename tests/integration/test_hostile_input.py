@@ -17,7 +17,6 @@ test recounts the topics and checks that each one ended exactly once (a 4xx leav
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import math
 import time
