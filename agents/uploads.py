@@ -35,9 +35,9 @@ from models.codec import Decoded, Rejected, decode
 from popularity.aggregate import SEP
 
 from . import catalogs, pools, readmodel
-from .pools import upload_pool
 from .app import app, settings
 from .dead_letters import send_dead_letter
+from .pools import upload_pool
 from .tables import category_transactions
 from .upload_topics import bundle_sets_topic, generation_metrics_topic, uploads_dlq, uploads_topic
 

@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -70,26 +71,37 @@ class DeadlinePool:
     def __init__(self, processes: int, deadline_s: float, *, start_method: str = "forkserver") -> None:
         self.processes, self.deadline_s, self.start_method = processes, deadline_s, start_method
         self._pool: Any = None
+        self._lock = threading.Lock()  # the warm-up thread and a first task may both start it
 
     def start(self) -> list[concurrent.futures.Future]:
-        """Start the children now and warm each one; returns the warm-up futures."""
+        """Start the children now and warm each one; returns the warm-up futures.
+
+        Blocks until the children exist (the fork server imports numpy/scipy first): call it
+        from a thread, never on the event loop."""
         from pebble import ProcessPool
 
-        if self._pool is None:
-            context = multiprocessing.get_context(self.start_method)
-            if self.start_method == "forkserver":
-                context.set_forkserver_preload(PRELOAD)
-            self._pool = ProcessPool(max_workers=self.processes, initializer=_child_init, context=context)
-        return [self._pool.schedule(probe) for _ in range(self.processes)]
+        with self._lock:
+            if self._pool is None:
+                context = multiprocessing.get_context(self.start_method)
+                if self.start_method == "forkserver":
+                    context.set_forkserver_preload(PRELOAD)
+                self._pool = ProcessPool(max_workers=self.processes, initializer=_child_init, context=context)
+            return [self._pool.schedule(probe) for _ in range(self.processes)]
 
     async def run(self, fn: Callable[..., Any], *args: Any, deadline_s: float | None = None) -> Any:
         """``fn(*args)`` in a child; ``DeadlineExceeded`` past the deadline, ``WorkerDied`` if it died."""
         from pebble import ProcessExpired
 
         if self._pool is None:
-            self.start()
+            await asyncio.to_thread(self.start)
         deadline = self.deadline_s if deadline_s is None else deadline_s
-        future = self._pool.schedule(fn, args=args, timeout=deadline)
+        try:
+            future = self._pool.schedule(fn, args=args, timeout=deadline)
+        except (RuntimeError, concurrent.futures.BrokenExecutor):  # the pool died: start a fresh one
+            log.warning("upload pool unusable, starting a new one")
+            await asyncio.to_thread(self.close)
+            await asyncio.to_thread(self.start)
+            future = self._pool.schedule(fn, args=args, timeout=deadline)
         try:
             return await asyncio.wrap_future(future)
         except concurrent.futures.TimeoutError as exc:
@@ -101,10 +113,11 @@ class DeadlinePool:
             raise
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.stop()
-            self._pool.join(timeout=5)
-            self._pool = None
+        with self._lock:
+            if self._pool is not None:
+                self._pool.stop()
+                self._pool.join(timeout=5)
+                self._pool = None
 
 
 # --- the upload job, run in the child ------------------------------------------------------------

@@ -45,9 +45,8 @@ def _detect(path: Path, kind: str) -> str:
         return detect(table.header, CATALOG_SIGNATURES if kind == "catalog" else ORDER_SIGNATURES, path.name, kind)
 
 
-def decompressed_prefix(src: Source, file: str, prefix_bytes: int, limits: Limits | None = None) -> bytes:
-    """The first ``prefix_bytes`` of the content (decompressed), cut after its last full line
-    when the file goes on: enough for format and header checks, never the whole file."""
+def _prefix(src: Source, file: str, prefix_bytes: int, limits: Limits | None) -> tuple[bytes, bool]:
+    """(first ``prefix_bytes`` of the content, whether the content goes on past them)."""
     with open_binary(src, file, limits) as stream:
         try:
             head = stream.read(prefix_bytes + 1)
@@ -55,13 +54,22 @@ def decompressed_prefix(src: Source, file: str, prefix_bytes: int, limits: Limit
             raise
         except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
             raise IngestError(f"file truncated or corrupt ({exc})", file=file) from exc
-    if len(head) <= prefix_bytes:
+    return head[:prefix_bytes], len(head) > prefix_bytes
+
+
+def _cut(head: bytes, more: bool) -> bytes:
+    if not more:
         return head
-    head = head[:prefix_bytes]
     cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
     if cut < 0:  # one line longer than the prefix: keep it whole so the header check sees its width
         return head
     return head[:cut + 1]
+
+
+def decompressed_prefix(src: Source, file: str, prefix_bytes: int, limits: Limits | None = None) -> bytes:
+    """The first ``prefix_bytes`` of the content (decompressed), cut after its last full line
+    when the file goes on: enough for format and header checks, never the whole file."""
+    return _cut(*_prefix(src, file, prefix_bytes, limits))
 
 
 def check_upload_file(src: Source, kind: str, fmt: str | None, *, name: str, prefix_bytes: int,
@@ -74,10 +82,16 @@ def check_upload_file(src: Source, kind: str, fmt: str | None, *, name: str, pre
     Raises ``IngestError`` (``LimitExceeded`` past a limit).
     """
     limits = resolve(limits)
-    head = decompressed_prefix(src, name, prefix_bytes, limits)
+    raw_head, more = _prefix(src, name, prefix_bytes, limits)
+    head = _cut(raw_head, more)
+    # the header fits but the first row does not: no export has a row this long
+    row_too_long = IngestError(f"line 2 is longer than upload_prefix_bytes={prefix_bytes} bytes", file=name) \
+        if more and max(head.count(b"\n"), head.count(b"\r")) <= 1 else None
     if kind == "catalog":
         result = parse_catalog(head, fmt, name=name, limits=limits)
         fmt = result.report.format
+        if not result.products and row_too_long is not None:
+            raise row_too_long
         if not result.products:
             shown = "; ".join(f"line {r.line}: {r.reason}" for r in result.report.bad_rows[:5])
             raise IngestError(f"no usable product rows in the first {len(head)} bytes "
@@ -86,6 +100,8 @@ def check_upload_file(src: Source, kind: str, fmt: str | None, *, name: str, pre
         stream = open_orders(head, fmt, name=name, limits=limits)
         fmt = stream.format
         stream.table.close()
+    if row_too_long is not None:
+        raise row_too_long
     decompressed_size(src, name, limits)
     return fmt
 

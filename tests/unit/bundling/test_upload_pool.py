@@ -94,3 +94,14 @@ async def test_a_stored_catalog_is_reparsed_in_the_pool(pool: DeadlinePool, tmp_
 
     with pytest.raises(IngestError, match="refusing"):
         await pool.run(parse_catalog_job, outside.model_dump_json().encode(), Limits(), str(tmp_path))
+
+
+async def test_a_closed_pool_starts_again_on_the_next_task() -> None:
+    pool = DeadlinePool(1, 5.0)
+    try:
+        first = await pool.run(probe)
+        pool._pool.stop()  # as if the pool had died under us
+        pool._pool.join(timeout=5)
+        assert await pool.run(probe) != first
+    finally:
+        pool.close()

@@ -52,11 +52,13 @@ def test_a_million_column_header_is_refused_from_the_prefix() -> None:
 
 
 def test_a_single_100mb_line_is_a_clear_refusal() -> None:
-    data = HEADER + b"p1,t," + b"9" * (100 * 1024 * 1024) + b"\n"
-    started = time.perf_counter()
-    with pytest.raises(IngestError, match="no usable product rows"):
-        check(data)
-    assert time.perf_counter() - started < 10
+    line = b"9" * (100 * 1024 * 1024) + b"\n"
+    orders = b"order_id,product_id,quantity,price,created_at\n"
+    for kind, data in (("catalog", HEADER + b"p1,t," + line), ("orders", orders + b"o1," + line)):
+        started = time.perf_counter()
+        with pytest.raises(IngestError, match="line 2 is longer than upload_prefix_bytes=65536"):
+            check(gzip.compress(data, 1), kind)
+        assert time.perf_counter() - started < 10
 
 
 def test_orders_get_a_header_check_only() -> None:
