@@ -54,6 +54,7 @@ class LoadResult:
     rate_per_s: float
     seconds: float
     latencies_ms: list[float] = field(default_factory=list)
+    sent_at_s: list[float] = field(default_factory=list)  # each turn's send time from the window start
     to_agent_ms: list[float] = field(default_factory=list)
     kinds: dict[str, int] = field(default_factory=dict)
 
@@ -63,6 +64,13 @@ class LoadResult:
 
     def p(self, q: float) -> float:
         return pct(self.latencies_ms, q)
+
+    def slow_window(self, q: float = 99) -> str:
+        """When (seconds into the window) the turns slower than the q-th percentile were sent:
+        tells a stall at the upload's start (request path) from one at its end (results)."""
+        cut = self.p(q)
+        times = [t for t, v in zip(self.sent_at_s, self.latencies_ms) if v >= cut]
+        return f"{min(times):.1f}-{max(times):.1f} s" if times else "-"
 
     def summary(self) -> dict[str, Any]:
         lat = self.latencies_ms
@@ -161,4 +169,5 @@ class ChatLoad:
         except asyncio.TimeoutError:
             receiver.cancel()
         result.latencies_ms = [got.get(t, math.inf) for t in sent]
+        result.sent_at_s = [sent[t] - started for t in sent]
         return result

@@ -204,7 +204,8 @@ async def run(args: argparse.Namespace) -> int:
                     up = f"  upload: HTTP {outcome.http_status} {outcome.status} after {outcome.seconds:.1f} s " \
                          f"{outcome.detail}" if outcome else ""
                     print(f"  {name:14s} p50 {fmt_ms(result.p(50))} p99 {fmt_ms(result.p(99))} ms  "
-                          f"replies {result.replies}/{len(result.latencies_ms)}{up}", flush=True)
+                          f"replies {result.replies}/{len(result.latencies_ms)}, turns >= p99 sent at {result.slow_window()}{up}",
+                          flush=True)
                 rows.append({
                     "phase": name,
                     "p50": statistics.median(r.p(50) for r in results),
