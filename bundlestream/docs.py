@@ -96,7 +96,9 @@ def asyncapi(prefix: str = "bundlestream", partitions: int = 8) -> dict[str, Any
 def settings_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = field.default
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, (list, dict)):
+            default = orjson.dumps(default).decode()
         if isinstance(default, Path):
             default = str(default).replace(str(REPO_ROOT), ".")
         rows.append(f"| `BUNDLESTREAM_{name.upper()}` | `{default}` | {field.description or ''} |")

@@ -8,15 +8,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .common import Currency, Id, InputEvent, OutputRecord, utcnow
+from .common import Currency, Id, InputEvent, OutputRecord, SafeId, utcnow
 
 
 class ChatTurn(InputEvent):
     """One shopper message. Keyed by store_id so the session meets its store's catalog and counts."""
 
     turn_id: Id
-    session_id: Id
-    store_id: Id
+    session_id: SafeId
+    store_id: SafeId
     user_id: str = Field("anonymous", max_length=200)
     text: str = Field(min_length=1, max_length=4000)
     sent_at: datetime = Field(default_factory=utcnow)
@@ -120,9 +120,9 @@ class AddBulkRequest(BaseModel):
 
     product_ids: list[Id] = Field(min_length=1, max_length=50)
     user_id: str | None = Field(None, max_length=200)
-    bundle_id: str | None = Field(None, max_length=200)
-    store_id: str | None = Field(None, max_length=200)
-    session_id: str | None = Field(None, max_length=200)
+    bundle_id: SafeId | None = None
+    store_id: SafeId | None = None
+    session_id: SafeId | None = None
     option_label: str | None = Field(None, max_length=120)
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .common import Currency, Id, InputEvent, NonNegativeMoney, utcnow
+from .common import Currency, Id, InputEvent, NonNegativeMoney, SafeId, utcnow
 
 
 class OrderLine(InputEvent):
@@ -22,7 +22,7 @@ class OrderEvent(InputEvent):
     """One order. Keyed by ``store_id`` on the orders topic so a store's counts live on one worker."""
 
     order_id: Id
-    store_id: Id
+    store_id: SafeId
     lines: list[OrderLine] = Field(min_length=1, max_length=1000)
     created_at: datetime = Field(default_factory=utcnow)
     currency: Currency = "USD"

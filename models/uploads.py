@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .common import Id, InputEvent, utcnow
+from .common import InputEvent, SafeId, utcnow
 
 CatalogFormat = Literal["generic", "shopify_products"]
 OrdersFormat = Literal["generic", "shopify_orders", "online_retail", "olist"]
@@ -34,8 +34,8 @@ class UploadFile(InputEvent):
 class UploadEvent(InputEvent):
     """A store's upload; the uploads agent answers with one BundleSet per upload_id."""
 
-    upload_id: Id
-    store_id: Id
+    upload_id: SafeId
+    store_id: SafeId
     submitted_at: datetime = Field(default_factory=utcnow)
     files: list[UploadFile] = Field(min_length=1, max_length=4)
     requested_by: str | None = Field(None, max_length=200)

@@ -19,7 +19,7 @@ from ..app import app, settings
 from ..bundles_store import BundleConflict, add_bulk, publish_added, read_attach_stats, read_bundle, session_store
 from ..catalogs import catalog_for
 from .auth import authorize_store, guarded
-from .common import HttpError, error_response, read_body
+from .common import HttpError, check_id, error_response, read_body
 from .config import validation_errors
 
 
@@ -75,6 +75,10 @@ class AddBulk(web.View):
 @guarded(store_route(in_view=True))
 class Bundle(web.View):
     async def get(self, request: web.Request, bundle_id: str) -> web.Response:
+        try:
+            check_id("bundle_id", bundle_id)
+        except HttpError as exc:
+            return error_response(self, exc)
         doc = await read_bundle(bundle_id)
         if doc is None:
             return self.json({"error": f"no bundle {bundle_id!r}"}, status=404)
@@ -89,6 +93,10 @@ class Bundle(web.View):
 @guarded(store_route(param="store"))
 class AttachStats(web.View):
     async def get(self, request: web.Request, store: str) -> web.Response:
+        try:
+            check_id("store", store)
+        except HttpError as exc:
+            return error_response(self, exc)
         try:
             limit = int(request.query.get("limit", "20"))
         except ValueError:

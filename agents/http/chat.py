@@ -26,7 +26,7 @@ from ..bundles_store import session_store
 from ..chat import SESSION_TTL_S
 from ..chat_topics import chat_turns_topic
 from .auth import authorize_store, guarded, nothing_to_authorize
-from .common import HttpError, error_response, read_body
+from .common import HttpError, check_id, error_response, read_body
 from .config import PAGE_HEADERS, validation_errors
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -102,6 +102,10 @@ class SessionReplies(web.View):
     """Replies with seq > ``after``; ``wait`` (seconds, <= 25) long-polls until one arrives."""
 
     async def get(self, request: web.Request, session_id: str) -> web.Response:
+        try:
+            check_id("session_id", session_id)
+        except HttpError as exc:
+            return error_response(self, exc)
         try:
             after = int(request.query.get("after", "0"))
             wait = min(float(request.query.get("wait", "0")), MAX_WAIT_S)

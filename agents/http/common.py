@@ -6,6 +6,8 @@ from typing import Any
 
 from faust import web
 
+from models.common import safe_id_problem
+
 from ..app import settings
 
 
@@ -21,10 +23,29 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise HttpError(413, f"body of {declared} bytes exceeds the limit of {limit}")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise HttpError(413, f"body exceeds the limit of {limit} bytes")
-    return body
+    # StreamReader.read(n) returns what has arrived (one chunk), not n bytes: loop to the end.
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(413, f"body exceeds the limit of {limit} bytes")
+
+
+def check_id(kind: str, value: str) -> str:
+    """A client-named id (store, upload, session, bundle), or HttpError 422 naming the problem.
+
+    Such ids end up in Redis keys, key scopes and URLs; one strict spelling rule (``SafeId``) at
+    every door means a path trick or a look-alike never reaches another store's data.
+    """
+    problem = safe_id_problem(value)
+    if problem:
+        raise HttpError(422, f"invalid {kind} {value[:60]!r}: {problem}")
+    return value
 
 
 def error_response(view: web.View, exc: HttpError) -> web.Response:

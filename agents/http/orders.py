@@ -22,7 +22,7 @@ from .. import readmodel
 from ..app import app, settings
 from ..topics import orders_topic
 from .auth import guarded
-from .common import HttpError, error_response, read_body
+from .common import HttpError, check_id, error_response, read_body
 
 SHOP_SECRETS = {shop: secret.get_secret_value() for shop, secret in settings.shopify_webhook_secrets.items()}
 
@@ -64,6 +64,10 @@ class Popularity(web.View):
     """Top products by orders, optionally within one category, plus the category tallies."""
 
     async def get(self, request: web.Request, store: str) -> web.Response:
+        try:
+            check_id("store", store)
+        except HttpError as exc:
+            return error_response(self, exc)
         category = request.query.get("category") or None
         try:
             limit = int(request.query.get("limit", "10"))

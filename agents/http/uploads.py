@@ -27,7 +27,7 @@ from .. import readmodel
 from ..app import app, settings
 from ..upload_topics import uploads_topic
 from .auth import authorize_store, guarded
-from .common import HttpError, error_response
+from .common import HttpError, check_id, error_response
 
 CHUNK = 64 * 1024
 FIELD_LIMIT = 4096  # text fields (store id, formats) are short
@@ -96,8 +96,9 @@ def check_form(fields: dict[str, str], files: dict[str, FilePart]) -> str:
     store_id = fields.get("store_id", "")
     if not store_id:
         raise HttpError(422, "missing field store_id")
-    if len(store_id) > 200 or any(c in store_id for c in "\x1f\n\r\t/"):
-        raise HttpError(422, "store_id must be 1-200 characters without control characters or '/'")
+    check_id("store_id", store_id)
+    if fields.get("upload_id"):
+        check_id("upload_id", fields["upload_id"])
     if "catalog" not in files:
         raise HttpError(422, "missing file field catalog")
     for part in files.values():
@@ -165,6 +166,10 @@ class StoreBundles(web.View):
     """The latest BundleSet of the store (ok or error), as the uploads agent stored it."""
 
     async def get(self, request: web.Request, store: str) -> web.Response:
+        try:
+            check_id("store", store)
+        except HttpError as exc:
+            return error_response(self, exc)
         raw = await readmodel.redis_client().get(readmodel.rkey("bundles", store))
         if raw is None:
             return self.json({"error": f"no bundle set for store {store!r}"}, status=404)
@@ -177,6 +182,10 @@ class UploadStatus(web.View):
     """accepted -> done | error, with the bundle count once the set is out."""
 
     async def get(self, request: web.Request, upload_id: str) -> web.Response:
+        try:
+            check_id("upload_id", upload_id)
+        except HttpError as exc:
+            return error_response(self, exc)
         raw = await readmodel.redis_client().get(readmodel.rkey("upload", upload_id))
         if raw is None:
             return self.json({"error": f"unknown upload {upload_id!r}"}, status=404)
