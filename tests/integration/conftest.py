@@ -6,7 +6,6 @@ the run loudly: an integration test that silently skips would hide a broken pipe
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from bundlestream.settings import Settings, get_settings
 from deploy import local
 from deploy.errors import StackError
 from deploy.net import free_port, free_port_pair  # noqa: F401 - helpers for tests
-from deploy.topics_admin import delete_topics, ensure_topics
+from tests.integration.harness import isolated_topics
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,20 +47,5 @@ def _require_stack(stack: local.StackStatus) -> None:
 @pytest.fixture
 def isolated_settings(stack: local.StackStatus, tmp_path: Path) -> Iterator[Settings]:
     """Settings with a unique topic prefix, app id and data dir; topics created, deleted after."""
-    token = uuid.uuid4().hex[:12]
-    settings = get_settings().model_copy(update={
-        "topic_prefix": f"t{token}",
-        "app_id": f"app{token}",
-        "data_dir": tmp_path / "worker",
-        "upload_store_dir": tmp_path / "uploads",
-    })
-    try:
-        ensure_topics(settings)
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"creating the test topics failed: {type(exc).__name__}: {exc}", pytrace=False)
-    yield settings
-    for prefix in (settings.topic_prefix, settings.app_id):  # app_id: Faust changelog/repartition
-        try:
-            delete_topics(settings, prefix)
-        except Exception as exc:  # noqa: BLE001 - cleanup must not mask the test's own result
-            print(f"[stack] deleting topics {prefix}* failed: {exc}")
+    with isolated_topics(get_settings(), tmp_path) as settings:
+        yield settings

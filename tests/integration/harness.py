@@ -10,6 +10,7 @@ timeout until the orders topic is fully consumed and committed; consume a dead-l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import functools
 import gzip
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 import topics as registry
 from bundlestream.settings import REPO_ROOT, Settings
+from deploy.topics_admin import delete_topics, ensure_topics
 from models import DeadLetter, OrderEvent
 from popularity.aggregate import SEP
 
@@ -114,6 +117,29 @@ def with_duplicates(orders: Sequence[OrderEvent], every: int = 40, gap: int = 50
             line.model_copy(update={"quantity": line.quantity + 1}) for line in original.lines]})
         out.insert(min(len(out), index + gap + index // every), copy)
     return out
+
+
+@contextlib.contextmanager
+def isolated_topics(base: Settings, work_dir: Path, **overrides: Any) -> Iterator[Settings]:
+    """``base`` with a unique topic prefix and app id (so its own topics, consumer group and
+    changelogs), data and upload dirs under ``work_dir``; topics created, and deleted afterwards."""
+    token = uuid.uuid4().hex[:12]
+    settings = base.model_copy(update={
+        "topic_prefix": f"t{token}", "app_id": f"app{token}",
+        "data_dir": work_dir / "worker", "upload_store_dir": work_dir / "uploads", **overrides,
+    })
+    try:
+        ensure_topics(settings)
+    except Exception as exc:  # noqa: BLE001 - any failure here makes the test meaningless
+        pytest.fail(f"creating the test topics failed: {type(exc).__name__}: {exc}", pytrace=False)
+    try:
+        yield settings
+    finally:
+        for prefix in (settings.topic_prefix, settings.app_id):  # app_id: Faust changelog/repartition
+            try:
+                delete_topics(settings, prefix)
+            except Exception as exc:  # noqa: BLE001 - cleanup must not mask the test's own result
+                print(f"[stack] deleting topics {prefix}* failed: {exc}")
 
 
 @dataclass

@@ -34,13 +34,12 @@ import pytest
 
 import topics as registry
 from bundlestream.settings import Settings, get_settings
-from deploy.topics_admin import delete_topics, ensure_topics
 from models import BundleSet, DeadLetter, UploadEvent, UploadFile
 from webhooks.shopify import sign
 
 from tests.e2e.support import DATE_NIGHT_CSV, register_catalog
 from tests.integration.harness import (
-    Worker, admin_headers, changelog_counts, produce_raw, read_topic, redis_counts, wait_consumed,
+    Worker, admin_headers, isolated_topics, changelog_counts, produce_raw, read_topic, redis_counts, wait_consumed,
 )
 from tests.integration.hostile_files import (
     CATALOG_HEADER, gzip_bomb, long_line_gzip, long_line_plain, wide_header, zip_bomb,
@@ -86,18 +85,8 @@ LEDGER: list[Sent] = []
 
 @pytest.fixture(scope="module")
 def settings(stack, tmp_path_factory) -> Iterator[Settings]:  # noqa: ANN001 - pytest fixtures
-    token = uuid.uuid4().hex[:12]
-    s = get_settings().model_copy(update={
-        "topic_prefix": f"t{token}", "app_id": f"app{token}", "partitions": 4,
-        "upload_store_dir": tmp_path_factory.mktemp("uploads"), "data_dir": tmp_path_factory.mktemp("worker"),
-    })
-    ensure_topics(s)
-    yield s
-    for prefix in (s.topic_prefix, s.app_id):
-        try:
-            delete_topics(s, prefix)
-        except Exception as exc:  # noqa: BLE001 - cleanup must not mask the result
-            print(f"deleting {prefix}* failed: {exc}")
+    with isolated_topics(get_settings(), tmp_path_factory.mktemp("stack"), partitions=4) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

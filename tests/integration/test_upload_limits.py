@@ -14,8 +14,8 @@ import gzip
 import io
 import time
 import uuid
-import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -23,10 +23,10 @@ import pytest
 
 import topics as registry
 from bundlestream.settings import REPO_ROOT, Settings, get_settings
-from deploy.topics_admin import delete_topics, ensure_topics
 from models import BundleSet, DeadLetter
 
-from tests.integration.harness import Worker, admin_headers, read_topic
+from tests.integration.harness import Worker, admin_headers, isolated_topics, read_topic
+from tests.integration.hostile_files import gzip_bomb
 
 DATA = REPO_ROOT.parent / "shared" / "data"
 ONLINE_RETAIL = DATA / "online_retail.csv.gz"
@@ -37,18 +37,8 @@ TINY_DEADLINE_S = 1.0
 
 @pytest.fixture(scope="module")
 def settings(stack, tmp_path_factory) -> Iterator[Settings]:  # noqa: ANN001 - pytest fixtures
-    token = uuid.uuid4().hex[:12]
-    s = get_settings().model_copy(update={
-        "topic_prefix": f"t{token}", "app_id": f"app{token}", "partitions": 2,
-        "upload_store_dir": tmp_path_factory.mktemp("uploads"), "data_dir": tmp_path_factory.mktemp("worker"),
-    })
-    ensure_topics(s)
-    yield s
-    for prefix in (s.topic_prefix, s.app_id):
-        try:
-            delete_topics(s, prefix)
-        except Exception as exc:  # noqa: BLE001
-            print(f"deleting {prefix}* failed: {exc}")
+    with isolated_topics(get_settings(), tmp_path_factory.mktemp("stack"), partitions=2) as s:
+        yield s
 
 
 def _start(settings: Settings, name: str, **env: str) -> Worker:
@@ -67,18 +57,6 @@ def worker(settings: Settings) -> Iterator[Worker]:
 
 
 # --- data ----------------------------------------------------------------------------------------
-
-
-def gzip_bomb(expanded_bytes: int) -> bytes:
-    """Valid generic catalog rows repeated to ``expanded_bytes``, gzipped (~1000:1)."""
-    out = io.BytesIO()
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
-    out.write(compressor.compress(b"product_id,title,price\n"))
-    block = b"p1,a perfectly valid title,1.00\n" * 32768
-    for _ in range(expanded_bytes // len(block) + 1):
-        out.write(compressor.compress(block))
-    out.write(compressor.flush())
-    return out.getvalue()
 
 
 def online_retail_catalog() -> bytes:
@@ -145,9 +123,10 @@ async def dead_letters(settings: Settings) -> list[DeadLetter]:
 # --- tests ------------------------------------------------------------------------------------------
 
 
-def test_gzip_bomb_is_refused_with_413_naming_the_limit_within_seconds(settings: Settings, worker: Worker) -> None:
+def test_gzip_bomb_is_refused_with_413_naming_the_limit_within_seconds(settings: Settings, worker: Worker,
+                                                                         tmp_path: Path) -> None:
     limit = settings.max_decompressed_bytes
-    bomb = gzip_bomb(limit + 64 * 1024 * 1024)
+    bomb = gzip_bomb(tmp_path / "bomb.csv.gz", limit + 64 * 1024 * 1024).read_bytes()
     assert len(bomb) < settings.max_upload_bytes // 8  # small on the wire, huge once inflated
 
     async def run() -> None:
@@ -190,10 +169,8 @@ def test_healthz_stays_ok_while_the_full_online_retail_history_is_processed(sett
     asyncio.run(run())
 
 
-def test_an_upload_past_the_deadline_gets_an_error_set_and_a_dead_letter(settings: Settings) -> None:
-    deadline_settings = settings.model_copy(update={"app_id": settings.app_id + "d",
-                                                    "topic_prefix": settings.topic_prefix + "d"})
-    ensure_topics(deadline_settings)
+def test_an_upload_past_the_deadline_gets_an_error_set_and_a_dead_letter(isolated_settings: Settings) -> None:
+    deadline_settings = isolated_settings  # a worker of its own: the module's worker keeps the 20 s deadline
     slow = _start(deadline_settings, "deadline-worker", BUNDLESTREAM_UPLOAD_DEADLINE_S=str(TINY_DEADLINE_S))
     catalog = online_retail_catalog()
 
@@ -224,8 +201,3 @@ def test_an_upload_past_the_deadline_gets_an_error_set_and_a_dead_letter(setting
         asyncio.run(run())
     finally:
         print(f"deadline worker exit {slow.stop()}; log tail:\n{slow.log_tail(3000)}")
-        for prefix in (deadline_settings.topic_prefix, deadline_settings.app_id):
-            try:
-                delete_topics(deadline_settings, prefix)
-            except Exception as exc:  # noqa: BLE001
-                print(f"deleting {prefix}* failed: {exc}")

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import aiohttp
 import orjson
@@ -24,11 +23,10 @@ import redis
 
 import topics as registry
 from bundlestream.settings import REPO_ROOT, Settings, get_settings
-from deploy.topics_admin import delete_topics, ensure_topics
 from models import BundleSet, DeadLetter, GenerationMetrics, OrderEvent, UploadEvent, UploadFile
 
 from tests.integration.harness import (
-    Worker, admin_headers, changelog_topic, produce_orders, produce_raw, read_topic, redis_counts,
+    Worker, admin_headers, isolated_topics, changelog_topic, produce_orders, produce_raw, read_topic, redis_counts,
 )
 
 SHOPIFY = REPO_ROOT.parent / "shared" / "data" / "shopify"
@@ -58,19 +56,8 @@ async def read_table(settings: Settings, table: str) -> dict:
 
 @pytest.fixture(scope="module")
 def settings(stack, tmp_path_factory) -> Iterator[Settings]:  # noqa: ANN001 - pytest fixtures
-    token = uuid.uuid4().hex[:12]
-    s = get_settings().model_copy(update={
-        "topic_prefix": f"t{token}", "app_id": f"app{token}", "partitions": 4,
-        "upload_store_dir": tmp_path_factory.mktemp("uploads"),
-        "data_dir": tmp_path_factory.mktemp("worker"), "max_upload_bytes": MAX_UPLOAD,
-    })
-    ensure_topics(s)
-    yield s
-    for prefix in (s.topic_prefix, s.app_id):
-        try:
-            delete_topics(s, prefix)
-        except Exception as exc:  # noqa: BLE001
-            print(f"deleting {prefix}* failed: {exc}")
+    with isolated_topics(get_settings(), tmp_path_factory.mktemp("stack"), partitions=4, max_upload_bytes=MAX_UPLOAD) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
