@@ -14,6 +14,7 @@ composite chat agent (``catalog_for``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
@@ -33,6 +34,7 @@ from .app import app, settings
 log = logging.getLogger(__name__)
 
 LRU_SIZE = 64
+BUILD_SLICE = 2000  # products indexed between two yields to the event loop (~1-3 ms)
 
 # store_id -> {"upload_id", "file": UploadFile as dict, "format", "sha256"}
 # No value_type: Faust recovery decodes typed values with ``typ.from_data``, which dict lacks.
@@ -57,6 +59,24 @@ class CatalogView:
         for p in products:
             by_id.setdefault(p.product_id, p)
         return cls(store_id, upload_id, list(products), majority_currency(products), sha256, by_id)
+
+    @classmethod
+    async def build_async(cls, store_id: str, upload_id: str, products: Sequence[Product], sha256: str = "",
+                          currency: str | None = None) -> "CatalogView":
+        """``build`` a slice at a time, yielding to the event loop between slices: indexing 30k
+        products at once holds the loop for tens of ms. ``currency``: already known (the child's
+        summary), else counted here."""
+        by_id: dict[str, Product] = {}
+        counts: dict[str, int] = {}
+        for start in range(0, len(products), BUILD_SLICE):
+            for p in products[start:start + BUILD_SLICE]:
+                by_id.setdefault(p.product_id, p)
+                if currency is None:
+                    counts[p.currency] = counts.get(p.currency, 0) + 1
+            await asyncio.sleep(0)
+        if currency is None:
+            currency = max(counts, key=counts.__getitem__) if counts else "USD"
+        return cls(store_id, upload_id, list(products), currency, sha256, by_id)
 
     def for_store(self, store_id: str, upload_id: str) -> "CatalogView":
         """The same parsed products under another store/upload (identical files share one parse)."""
@@ -123,13 +143,14 @@ def parse_catalog_file(upload_file: UploadFile) -> tuple[list[Product], Any]:
 
 async def _parse_in_pool(upload_file: UploadFile) -> list[Product]:
     """Parse in the upload pool (a catalog can be 30k rows: never on this process's GIL)."""
-    from bundling.upload_pool import parse_catalog_job, unpickle_chunks
+    from bundling.upload_pool import long_lived_allocation, parse_catalog_job, unpickle_chunks
 
     from .pools import limits, upload_pool
 
     chunks = await upload_pool().run(parse_catalog_job, upload_file.model_dump_json().encode(), limits(),
                                      str(settings.upload_store_dir))
-    return await unpickle_chunks(chunks)
+    with long_lived_allocation():
+        return await unpickle_chunks(chunks)
 
 
 def register_catalog_products(store_id: str, upload_id: str, products: Sequence[Product], *,
@@ -137,23 +158,41 @@ def register_catalog_products(store_id: str, upload_id: str, products: Sequence[
     """Cache products a caller already parsed; ``sha256`` (of the source file) lets a later
     ``catalog_for`` that follows the table reference hit this parse instead of re-reading."""
     key = sha256 or products_sha256(products)
-    view = CatalogView.build(store_id, upload_id, products, key)
-    _parsed.put(key, view)
-    _registered[store_id] = view
+    return _register(CatalogView.build(store_id, upload_id, products, key))
+
+
+async def register_catalog_products_async(store_id: str, upload_id: str, products: Sequence[Product], *,
+                                          sha256: str, currency: str | None = None) -> CatalogView:
+    """``register_catalog_products`` for big catalogs on the event loop: indexed a slice at a time."""
+    return _register(await CatalogView.build_async(store_id, upload_id, products, sha256, currency))
+
+
+def _register(view: CatalogView) -> CatalogView:
+    _parsed.put(view.sha256, view)
+    _registered[view.store_id] = view
     return view
 
 
-async def record_catalog(store_id: str, upload_id: str, upload_file: UploadFile) -> dict[str, Any]:
+async def record_catalog(store_id: str, upload_id: str, upload_file: UploadFile,
+                         counted: dict[str, Any] | None = None) -> dict[str, Any]:
     """Point the store at this upload's catalog (table + Redis). Call from the uploads agent,
-    inside the upload's event, so the changelog record lands on the store's partition."""
+    inside the upload's event, so the changelog record lands on the store's partition.
+
+    ``counted``: products/categories/currency already computed where the catalog was parsed
+    (``bundling.upload_pool.catalog_summary``); else they are counted from the cached parse."""
     ref = make_ref(upload_id, upload_file)
     catalog_refs[store_id] = ref
-    view = _parsed.get(ref["sha256"])
+    if counted is None:
+        view = _parsed.get(ref["sha256"])
+        counted = {
+            "products": len(view.products) if view else None,
+            "categories": sorted({p.category for p in view.products})[:200] if view else None,
+            "currency": view.currency if view else None,
+        }
     summary = {
         "store_id": store_id, "upload_id": upload_id, "sha256": ref["sha256"], "format": ref["format"],
-        "products": len(view.products) if view else None,
-        "categories": sorted({p.category for p in view.products})[:200] if view else None,
-        "currency": view.currency if view else None,
+        "products": counted.get("products"), "categories": counted.get("categories"),
+        "currency": counted.get("currency"),
     }
     await readmodel.redis_client().set(
         readmodel.rkey("catalog", store_id), orjson.dumps({"summary": summary, "ref": ref}).decode())
@@ -194,6 +233,6 @@ async def catalog_for(store_id: str) -> CatalogView | None:
     except Exception as exc:  # noqa: BLE001 - a vanished or corrupt file means "no catalog", not a crash
         log.warning("catalog of store %s (upload %s) unreadable: %s", store_id, ref.get("upload_id"), exc)
         return None
-    view = CatalogView.build(store_id, ref["upload_id"], products, ref["sha256"])
+    view = await CatalogView.build_async(store_id, ref["upload_id"], products, ref["sha256"])
     _parsed.put(ref["sha256"], view)
     return view

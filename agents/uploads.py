@@ -28,7 +28,7 @@ import orjson
 from faust.types import EventT
 
 from bundling.redis_embeddings import EMBEDDING_TTL_S, RedisEmbeddingCache
-from bundling.upload_pool import DeadlineExceeded, UploadJob, WorkerDied, run_upload
+from bundling.upload_pool import DeadlineExceeded, UploadJob, WorkerDied, long_lived_allocation, run_upload
 from bundling.uploads import error_bundle_set, tallies_for_store
 from models import BundleSet, UploadEvent, UploadFile
 from models.codec import Decoded, Rejected, decode
@@ -153,14 +153,16 @@ async def process_upload(event: EventT) -> BundleSet | None:
         return await _fail(event, upload, code, reason, errors, outcome.bundle_set)
     # the agent iterates events, so this event is current: the record lands on the store's partition
     rolling_costs[upload.store_id] = outcome.rolling_costs
-    products = await outcome.products()  # decoded a chunk at a time: the loop keeps serving
-    catalogs.register_catalog_products(upload.store_id, upload.upload_id, products,
-                                       sha256=catalogs.make_ref(upload.upload_id, outcome.catalog_file)["sha256"])
-    # A catalog is hundreds of thousands of long-lived objects: every full collection would walk
-    # them again (a pause of 100s of ms on the event loop). Frozen, they are skipped; they hold no
-    # reference cycles, so a replaced catalog is still freed by reference counting.
-    gc.freeze()
-    await catalogs.record_catalog(upload.store_id, upload.upload_id, outcome.catalog_file)
+    # The catalog is hundreds of thousands of long-lived objects, decoded and indexed a slice at a
+    # time so the loop keeps serving; the cyclic GC is paused meanwhile and they are frozen after
+    # (one full collection over them would stall the loop for 100s of ms).
+    with long_lived_allocation():
+        products = await outcome.products()
+        await catalogs.register_catalog_products_async(
+            upload.store_id, upload.upload_id, products,
+            sha256=catalogs.make_ref(upload.upload_id, outcome.catalog_file)["sha256"],
+            currency=(outcome.catalog_summary or {}).get("currency"))
+    await catalogs.record_catalog(upload.store_id, upload.upload_id, outcome.catalog_file, outcome.catalog_summary)
     await _publish(outcome.bundle_set)
     return outcome.bundle_set
 

@@ -142,3 +142,16 @@ def test_check_form_takes_explicit_formats() -> None:
     files = {"catalog": FilePart("catalog", "c.csv", b"a\n"), "orders": FilePart("orders", "o.csv", b"b\n")}
     assert check_form({"store_id": "s", "orders_format": "online_retail"}, files) == "s"
     assert files["orders"].format == "online_retail" and files["catalog"].format is None
+
+
+async def test_catalog_view_built_a_slice_at_a_time_matches_the_plain_build(monkeypatch) -> None:
+    import agents.catalogs as catalogs
+
+    monkeypatch.setattr(catalogs, "BUILD_SLICE", 2)  # several slices, each followed by a yield
+    products = [_p("a"), _p("b", "EUR"), _p("a", "EUR"), _p("c", "EUR"), _p("d", "EUR")]
+    plain = CatalogView.build("s", "u", products, "h")
+    sliced = await CatalogView.build_async("s", "u", products, "h")
+    assert sliced == plain and sliced.by_id["a"].currency == "USD" and sliced.currency == "EUR"
+    given = await CatalogView.build_async("s", "u", products, "h", currency="JPY")
+    assert given.currency == "JPY" and given.by_id == plain.by_id
+    assert (await CatalogView.build_async("s", "u", [], "h")).currency == "USD"

@@ -105,3 +105,30 @@ async def test_a_closed_pool_starts_again_on_the_next_task() -> None:
         assert await pool.run(probe) != first
     finally:
         pool.close()
+
+
+def test_long_lived_allocation_pauses_the_cyclic_gc_then_freezes_what_was_built() -> None:
+    import gc
+
+    from bundling.upload_pool import long_lived_allocation
+
+    assert gc.isenabled()
+    frozen_before = gc.get_freeze_count()
+    try:
+        with long_lived_allocation():
+            assert not gc.isenabled()
+            with long_lived_allocation():  # re-entrant: an inner exit neither freezes nor re-enables
+                built = [[i] for i in range(1000)]
+            assert not gc.isenabled() and gc.get_freeze_count() == frozen_before
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen_before + len(built)  # the lists are out of every collection
+        with pytest.raises(RuntimeError), long_lived_allocation():
+            raise RuntimeError("decode failed")
+        assert gc.isenabled()  # an error never leaves the collector off
+        gc.disable()
+        with long_lived_allocation():
+            pass
+        assert not gc.isenabled()  # a collector that was off stays off
+    finally:
+        gc.enable()
+        gc.unfreeze()
