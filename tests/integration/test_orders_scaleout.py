@@ -16,8 +16,12 @@ from harness import (
 from popularity import ground_truth
 
 
-async def wait_split(pair: list[Worker], solo_partitions: int, timeout_s: float = 90.0) -> list[int]:
-    """Until both workers are ready, not rebalancing, and their assignments add up to one worker's."""
+async def wait_split(pair: list[Worker], solo: Worker, timeout_s: float = 90.0) -> tuple[list[int], int]:
+    """Until both workers are ready, not rebalancing, and their assignments add up to one worker's.
+
+    The solo worker's count is re-read each time: on a fresh broker a worker can report ready
+    before every new changelog topic is in its metadata, and it grows to the full count later."""
+    solo_partitions = 0
     deadline = time.monotonic() + timeout_s
     last: list[int] = []
     while time.monotonic() < deadline:
@@ -27,8 +31,10 @@ async def wait_split(pair: list[Worker], solo_partitions: int, timeout_s: float 
                 raise RuntimeError(f"{w.name} died:\n{w.log_tail()}")
         if all(h and h.get("status") == "ok" and not h["checks"].get("rebalancing") for h in health):
             last = [h["checks"]["assigned_partitions"] for h in health]  # type: ignore[index]
+            solo_health = await solo.health()
+            solo_partitions = solo_health["checks"]["assigned_partitions"] if solo_health else 0
             if all(n > 0 for n in last) and sum(last) == solo_partitions:
-                return last
+                return last, solo_partitions
         await asyncio.sleep(0.5)
     raise TimeoutError(f"workers did not split {solo_partitions} partitions in {timeout_s:.0f} s: {last}\n"
                        + "\n".join(w.log_tail(1500) for w in pair))
@@ -43,11 +49,10 @@ async def test_two_workers_split_partitions_and_match_one_worker(isolated_settin
 
     solo = workers.start(solo_settings, name="solo")
     first = workers.start(pair_settings, name="pair-a")
-    solo_health = await solo.wait_ready(timeout_s=90)
-    solo_partitions = solo_health["checks"]["assigned_partitions"]
+    await solo.wait_ready(timeout_s=90)
     await first.wait_ready(timeout_s=90)
     second = workers.start(pair_settings, name="pair-b")
-    split = await wait_split([first, second], solo_partitions)
+    split, solo_partitions = await wait_split([first, second], solo)
     assert all(0 < n < solo_partitions for n in split), split
 
     await produce_orders(pair_settings, orders)  # the same topic feeds both consumer groups
