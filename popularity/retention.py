@@ -100,26 +100,36 @@ class ExpiryIndex:
         return sorted(self._parts)
 
     # -- writing -----------------------------------------------------------------------------
+    def _part(self, partition: int) -> _PartitionIndex:
+        part = self._parts.get(partition)
+        if part is None:
+            part = self._parts[partition] = _PartitionIndex()
+        return part
+
     def advance(self, partition: int, time_s: int) -> None:
         """Move the partition's watermark forward (never back)."""
-        part = self._parts.setdefault(partition, _PartitionIndex())
+        part = self._part(partition)
         if part.watermark is None or time_s > part.watermark:
             part.watermark = int(time_s)
 
     def observe(self, partition: int, key: str, time_s: int) -> None:
         """Track ``key`` at ``time_s`` (a newer time replaces an older one) and advance the watermark."""
-        part = self._parts.setdefault(partition, _PartitionIndex())
+        part = self._part(partition)
         time_s = int(time_s)
         old_bucket = part.bucket_of.get(key)
         if old_bucket is not None:
-            if part.buckets[old_bucket][key] >= time_s:
-                self.advance(partition, time_s)
-                return
-            self._remove(part, key, old_bucket)
-        bucket = time_s // self.bucket_s
-        part.buckets.setdefault(bucket, {})[key] = time_s
-        part.bucket_of[key] = bucket
-        self.advance(partition, time_s)
+            if part.buckets[old_bucket][key] < time_s:
+                self._remove(part, key, old_bucket)
+                old_bucket = None
+        if old_bucket is None:
+            bucket = time_s // self.bucket_s
+            keys = part.buckets.get(bucket)
+            if keys is None:
+                keys = part.buckets[bucket] = {}
+            keys[key] = time_s
+            part.bucket_of[key] = bucket
+        if part.watermark is None or time_s > part.watermark:
+            part.watermark = time_s
 
     def forget(self, partition: int, key: str) -> None:
         part = self._parts.get(partition)
