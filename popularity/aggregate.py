@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from models import OrderEvent
 
-from .retention import SeenOrder
+from .retention import SeenOrder, clamp_event_time
 
 SEP = "\x1f"  # unit separator: cannot appear in ids from CSV/JSON text in practice
 UNCATEGORIZED = "uncategorized"
@@ -115,9 +115,9 @@ class Retention:
 
     def order_time(self, order: OrderEvent) -> int:
         time_s = order.created_at.timestamp()
-        if self.now_s is not None:
-            time_s = min(time_s, self.now_s + self.max_future_s)
-        return int(time_s)
+        if self.now_s is None:
+            return int(time_s)
+        return clamp_event_time(time_s, self.now_s, self.max_future_s)
 
 
 def _already_applied(partition: int, offset: int, current_partition: int, current_offset: int) -> bool:
