@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(None, description="Bootstrap admin API key (Authorization: Bearer); required when the worker binds a non-loopback address.")
     default_store_id: str = Field("default", description="Store id for webhooks that do not name one (X-Shopify-Shop-Domain wins).")
 
+    # --- bounded state ------------------------------------------------------------------------
+    dedupe_retention_s: int = Field(7 * 24 * 3600, ge=3600, description="How long (in order time) an order id is remembered for dedupe: far longer than Shopify's webhook retries (4 hours) and equal to the event-id dedupe. Past it the id is deleted (with a changelog tombstone) and a copy of that order would be counted again.")
+    chat_session_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="A chat session with no turn for this long is deleted from the chat-sessions table (with a changelog tombstone); a later turn starts a new session.")
+    attach_stats_max_per_store: int = Field(1000, ge=1, description="Attach statistics keep the N most-added products per store (table and Redis attach:<store>); the least-added beyond N are evicted.")
+
     # --- API access ---------------------------------------------------------------------------
     cors_allowed_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser (CORS), JSON list in env, e.g. [\"https://chat.example.com\"]; empty = closed.")
     rate_limit_uploads_per_min: int = Field(30, ge=1, description="Uploads per minute per API key (all workers together); past it 429 with Retry-After.")
