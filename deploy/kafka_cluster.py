@@ -154,11 +154,10 @@ def _java() -> str:
     return java
 
 
-def start(spec: ClusterSpec, log: Log = print, timeout_s: float = READY_TIMEOUT_S) -> dict[int, int]:
-    """Start every node not running yet and wait until all are registered brokers.
+def preflight(spec: ClusterSpec) -> dict[int, int | None]:
+    """Check before touching anything: jars present, and each port free or held by our own node.
 
-    Returns {node id: pid}. A port taken by a program that is not our node is an error naming it:
-    a half-foreign cluster would elect nothing.
+    Returns the running pids (None for nodes still to start).
     """
     if not any(spec.libs.glob("kafka_2.13-*.jar")):
         raise StackError(f"no Kafka jars in {spec.libs}; `bundlestream dev up` resolves them with Maven")
@@ -170,6 +169,16 @@ def start(spec: ClusterSpec, log: Log = print, timeout_s: float = READY_TIMEOUT_
                     raise StackError(f"port {endpoint} of kafka node {node.node_id} is taken by another "
                                      "program (a single-node broker? stop it with `bundlestream dev down`, "
                                      "or set BUNDLESTREAM_KAFKA_BOOTSTRAP to another base port)")
+    return pids
+
+
+def start(spec: ClusterSpec, log: Log = print, timeout_s: float = READY_TIMEOUT_S) -> dict[int, int]:
+    """Start every node not running yet and wait until all are registered brokers.
+
+    Returns {node id: pid}. A port taken by a program that is not our node is an error naming it:
+    a half-foreign cluster would elect nothing.
+    """
+    pids = preflight(spec)
     java = _java()
     write_configs(spec)
     format_storage(spec, java, log)

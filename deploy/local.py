@@ -114,10 +114,11 @@ def _up_cluster(settings: Settings, log: Log, brokers: int) -> StackStatus:
         if kafka_local.running_pid(settings) is not None:
             raise StackError("the single-node Kafka broker runs on the cluster's first port; "
                              "stop it with `bundlestream dev down` first")
-        redis_pid, redis_note = redis_local.start(settings, log)
         kafka_local.resolve_jars(settings, log)
+        kafka_cluster.preflight(spec)  # nothing is written while a port belongs to someone else
+        redis_pid, redis_note = redis_local.start(settings, log)
         spec.root.mkdir(parents=True, exist_ok=True)
-        _marker(settings).write_text(f"{brokers}\n")
+        _marker(settings).write_text(f"{brokers}\n")  # from here on, `dev down` finds the nodes
         pids = kafka_cluster.start(spec, log)
     nodes = tuple(ServiceStatus(f"kafka-{n.node_id}", True, pids.get(n.node_id), str(n.client)) for n in spec.nodes)
     return StackStatus(

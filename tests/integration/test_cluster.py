@@ -13,17 +13,20 @@ worker and the test producers use acks=all with idempotence.
   quorum is gone too), so the producer and the worker wait instead of failing or dropping
   records; once one broker is back they resume and the counts are exact, each order in the
   topic exactly once.
+
+Both tests share one set of topics and one worker (a worker start costs ~30 s on a busy 2-core
+machine and the file has a 5-minute budget): each test replays its own slice of the history and
+checks the cumulative counts of everything replayed so far, so either can also run alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -35,9 +38,9 @@ from deploy.errors import StackError
 from deploy.net import free_port
 from deploy.topics_admin import describe_topic_configs
 from harness import (
-    Workers, changelog_counts, changelog_topic, dead_letters, diff_counts, end_offsets, isolated_topics,
+    Worker, changelog_counts, changelog_topic, dead_letters, diff_counts, end_offsets, isolated_topics,
     online_retail_orders, order_record, orders_topic, producer, redis_counts, wait_consumed,
-    with_duplicates, workers,  # noqa: F401
+    with_duplicates,
 )
 from models import OrderEvent
 from popularity import ground_truth
@@ -48,7 +51,7 @@ SMALL_BATCHES = {"BUNDLESTREAM_BATCH_SIZE": "50", "BUNDLESTREAM_BATCH_WITHIN_S":
 # The test producer must outlive an outage: aiokafka fails a send that waits longer than this
 # for room in a full batch, or a batch whose partition has had no leader for this long.
 PRODUCER_OPTS = {"request_timeout_ms": 180_000, "linger_ms": 5}
-REPLAY_S = 20.0  # the replay is paced over this long, so the kill lands in its middle
+REPLAY_S = 30.0  # the replay is paced over this long, so the kill lands in its middle
 OUTAGE_S = 12.0  # longer than the broker session timeout (6 s): the controller has noticed
 
 
@@ -92,13 +95,32 @@ def cluster(stack: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         kafka_cluster.stop(spec, log=log, term_timeout_s=15)
 
 
-@contextlib.contextmanager
-def on_cluster(spec: ClusterSpec, work_dir: Path) -> Iterator[Settings]:
+@dataclass
+class Replay:
+    """The module's topics and worker on the cluster, and every order replayed into them so far."""
+
+    settings: Settings
+    worker: Worker
+    orders: list[OrderEvent] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def replay(cluster: ClusterSpec, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
     base = get_settings().model_copy(update={
-        "kafka_bootstrap": spec.bootstrap, "replication_factor": 3, "min_insync_replicas": 2,
+        "kafka_bootstrap": cluster.bootstrap, "replication_factor": 3, "min_insync_replicas": 2,
         "partitions": PARTITIONS})
-    with isolated_topics(base, work_dir) as settings:
-        yield settings
+    with isolated_topics(base, tmp_path_factory.mktemp("cluster-replay")) as settings:
+        worker = Worker(settings, name="cluster-worker", extra_env=dict(SMALL_BATCHES)).start()
+        try:
+            asyncio.run(worker.wait_ready(timeout_s=120))
+            yield Replay(settings, worker)
+        finally:
+            worker.stop(timeout_s=10)
+
+
+def history_slice(start: int, count: int) -> list[OrderEvent]:
+    """Invoices ``start``..``start+count`` of the history, with re-deliveries inside the slice."""
+    return with_duplicates(online_retail_orders(start + count)[start:], every=25, gap=200)
 
 
 async def describe_partitions(settings: Settings, topic: str) -> list[dict]:
@@ -171,95 +193,84 @@ def busiest_partition(settings: Settings, orders: Sequence[OrderEvent], partitio
 
 
 @pytest.mark.timeout(300)
-async def test_one_broker_killed_mid_replay_then_restarted_counts_exact(
-        cluster: ClusterSpec, tmp_path: Path, workers: Workers) -> None:
-    orders = with_duplicates(online_retail_orders(ORDERS), every=25, gap=200)
-    distinct = len({(o.store_id, o.order_id) for o in orders})
+async def test_one_broker_killed_mid_replay_then_restarted_counts_exact(cluster: ClusterSpec, replay: Replay) -> None:
     clock = Clock("one-lost")
-    with on_cluster(cluster, tmp_path) as settings:
-        worker = workers.start(settings, name="cluster-one-lost", **SMALL_BATCHES)
-        await worker.wait_ready(timeout_s=120)
-        clock("worker ready")
+    settings, worker = replay.settings, replay.worker
+    orders = history_slice(0, ORDERS)
+    distinct = len({(o.store_id, o.order_id) for o in orders})
 
-        # replication: our topics and Faust's own changelogs, 3 replicas and min ISR 2
-        changelog = changelog_topic(settings, "sold-counts")
-        for topic in (orders_topic(settings), changelog):
-            parts = await describe_partitions(settings, topic)
-            assert parts and all(len(p["replicas"]) == 3 for p in parts), (topic, parts)
-        configs = describe_topic_configs(settings, [orders_topic(settings), changelog])
-        assert {t: c["min.insync.replicas"] for t, c in configs.items()} == \
-            {orders_topic(settings): "2", changelog: "2"}
+    # replication: our topics and Faust's own changelogs, 3 replicas and min ISR 2
+    changelog = changelog_topic(settings, "sold-counts")
+    for topic in (orders_topic(settings), changelog):
+        parts = await describe_partitions(settings, topic)
+        assert parts and all(len(p["replicas"]) == 3 for p in parts), (topic, parts)
+    configs = describe_topic_configs(settings, [orders_topic(settings), changelog])
+    assert {t: c["min.insync.replicas"] for t, c in configs.items()} == \
+        {orders_topic(settings): "2", changelog: "2"}
 
-        partitions = await describe_partitions(settings, orders_topic(settings))
-        victim = busiest_partition(settings, orders, partitions)["leader"]
-        acked = [0]
-        producing = asyncio.create_task(produce_paced(settings, orders, rate_per_s=len(orders) / REPLAY_S,
-                                                      acked=acked))
-        # mid-replay: a third of the history is in, and the worker is consuming it
-        while acked[0] < len(orders) / 3 or await applied_orders(settings) == 0:
-            assert not producing.done(), "the replay finished before the worker consumed anything"
-            assert worker.alive(), worker.log_tail()
-            await asyncio.sleep(0.2)
-        clock(f"mid-replay: {acked[0]} of {len(orders)} orders acknowledged")
-        assert kafka_cluster.kill_node(cluster, victim, log=print)
-        killed_at = time.monotonic()
-        await asyncio.sleep(OUTAGE_S)
-        assert not producing.done(), "the replay finished before the broker came back: not mid-replay"
-        moved = await describe_partitions(settings, orders_topic(settings))
-        assert all(p["leader"] not in (victim, -1) for p in moved), moved
-        clock(f"node {victim} killed, leaders moved; {acked[0]} orders acknowledged")
-        await asyncio.to_thread(kafka_cluster.start_node, cluster, victim, print)
-        clock(f"node {victim} back after {time.monotonic() - killed_at:.1f} s")
-
-        await asyncio.wait_for(producing, 120)
-        clock("replay acknowledged")
-        waited = await wait_consumed(settings, timeout_s=150, workers=[worker])
-        clock("input consumed and committed")
+    partitions = await describe_partitions(settings, orders_topic(settings))
+    victim = busiest_partition(settings, orders, partitions)["leader"]
+    applied_before = await applied_orders(settings)
+    acked = [0]
+    replay.orders.extend(orders)
+    producing = asyncio.create_task(produce_paced(settings, orders, rate_per_s=len(orders) / REPLAY_S,
+                                                  acked=acked))
+    # mid-replay: a third of the history is in, and the worker is consuming it
+    while acked[0] < len(orders) / 3 or await applied_orders(settings) == applied_before:
+        assert not producing.done(), "the replay finished before the worker consumed anything"
         assert worker.alive(), worker.log_tail()
-        await assert_exact(settings, orders)
-        clock("counts checked")
-        print(f"orders={len(orders)} distinct={distinct} victim=node {victim} consumed {waited:.1f} s after the replay")
+        await asyncio.sleep(0.2)
+    clock(f"mid-replay: {acked[0]} of {len(orders)} orders acknowledged")
+    assert kafka_cluster.kill_node(cluster, victim, log=print)
+    killed_at = time.monotonic()
+    await asyncio.sleep(OUTAGE_S)
+    assert not producing.done(), "the replay finished before the broker came back: not mid-replay"
+    moved = await describe_partitions(settings, orders_topic(settings))
+    assert all(p["leader"] not in (victim, -1) for p in moved), moved
+    clock(f"node {victim} killed, leaders moved; {acked[0]} orders acknowledged")
+    await asyncio.to_thread(kafka_cluster.start_node, cluster, victim, print)
+    clock(f"node {victim} back after {time.monotonic() - killed_at:.1f} s")
+
+    await asyncio.wait_for(producing, 120)
+    clock("replay acknowledged")
+    waited = await wait_consumed(settings, timeout_s=150, workers=[worker])
+    clock("input consumed and committed")
+    assert worker.alive(), worker.log_tail()
+    await assert_exact(settings, replay.orders)
+    clock("counts checked")
+    print(f"orders={len(orders)} distinct={distinct} victim=node {victim} consumed {waited:.1f} s after the replay")
 
 
 @pytest.mark.timeout(300)
-async def test_two_brokers_killed_below_min_isr_pause_then_resume_exactly(
-        cluster: ClusterSpec, tmp_path: Path, workers: Workers) -> None:
-    orders = with_duplicates(online_retail_orders(ORDERS), every=25, gap=200)
-    half = len(orders) // 2
+async def test_two_brokers_killed_below_min_isr_pause_then_resume_exactly(cluster: ClusterSpec, replay: Replay) -> None:
     clock = Clock("below-min-isr")
-    with on_cluster(cluster, tmp_path) as settings:
-        worker = workers.start(settings, name="cluster-below-isr", **SMALL_BATCHES)
-        await worker.wait_ready(timeout_s=120)
-        clock("worker ready")
-        await produce_paced(settings, orders[:half])
-        await wait_consumed(settings, timeout_s=90, workers=[worker])
-        applied_before = await applied_orders(settings)
-        clock("first half consumed")
+    settings, worker = replay.settings, replay.worker
+    orders = history_slice(ORDERS, ORDERS // 2)
+    await wait_consumed(settings, timeout_s=90, workers=[worker])  # whatever an earlier test replayed
+    applied_before = await applied_orders(settings)
 
-        survivor, *victims = [n.node_id for n in cluster.nodes]
-        for node_id in victims:
-            assert kafka_cluster.kill_node(cluster, node_id, log=print)
-        producing = asyncio.create_task(produce_paced(settings, orders[half:]))
-        await asyncio.sleep(OUTAGE_S)
-        # paused, not failed: the producer still waits for acks=all, the worker still runs
-        assert not producing.done(), "a write was acknowledged (or failed) with one broker of three"
-        assert worker.alive(), worker.log_tail()
-        clock(f"nodes {victims} killed; producer and worker waiting")
+    survivor, *victims = [n.node_id for n in cluster.nodes]
+    for node_id in victims:
+        assert kafka_cluster.kill_node(cluster, node_id, log=print)
+    replay.orders.extend(orders)
+    producing = asyncio.create_task(produce_paced(settings, orders))
+    await asyncio.sleep(OUTAGE_S)
+    # paused, not failed: the producer still waits for acks=all, the worker still runs
+    assert not producing.done(), "a write was acknowledged (or failed) with one broker of three"
+    assert worker.alive(), worker.log_tail()
+    clock(f"nodes {victims} killed; producer and worker waiting")
 
-        back_at = time.monotonic()
-        await asyncio.to_thread(kafka_cluster.start_node, cluster, victims[0], print)
-        clock(f"node {victims[0]} back")
-        await asyncio.wait_for(producing, 120)
-        resumed = time.monotonic() - back_at
-        clock("second half acknowledged")
-        waited = await wait_consumed(settings, timeout_s=150, workers=[worker])
-        clock("input consumed and committed")
-        assert worker.alive(), worker.log_tail()
-        assert await applied_orders(settings) > applied_before
-        await assert_exact(settings, orders)
-        clock("counts checked")
-        # leave the cluster whole for topic deletion and the module teardown
-        await asyncio.to_thread(kafka_cluster.start_node, cluster, victims[1], print)
-        clock(f"node {victims[1]} back")
-        print(f"orders={len(orders)} survivor=node {survivor}; producer resumed {resumed:.1f} s after a "
-              f"broker came back, input consumed {waited:.1f} s later")
+    await asyncio.to_thread(kafka_cluster.start_node, cluster, victims[0], print)
+    clock(f"node {victims[0]} back")
+    back_at = time.monotonic()
+    await asyncio.wait_for(producing, 120)
+    resumed = time.monotonic() - back_at
+    clock("replay acknowledged")
+    waited = await wait_consumed(settings, timeout_s=150, workers=[worker])
+    clock("input consumed and committed")
+    assert worker.alive(), worker.log_tail()
+    assert await applied_orders(settings) > applied_before
+    await assert_exact(settings, replay.orders)
+    clock("counts checked")
+    print(f"orders={len(orders)} survivor=node {survivor}; producer done {resumed:.1f} s after a "
+          f"broker served again, input consumed {waited:.1f} s later")

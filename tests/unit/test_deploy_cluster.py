@@ -156,3 +156,27 @@ def test_status_without_a_cluster_marker_is_the_single_broker(tmp_path: Path) ->
     (tmp_path / "kafka-cluster").mkdir()
     (tmp_path / "kafka-cluster" / "brokers").write_text("3\n")
     assert local.cluster_brokers(Settings(cache_dir=tmp_path)) == 3
+
+
+def test_dev_up_cluster_writes_nothing_when_a_port_belongs_to_another_program(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broker already on the first port (the shared single broker) must stay untouched, and no
+    cluster marker may appear: `dev status`/`dev down` of everyone would then look for a cluster."""
+    import socket
+
+    from deploy import kafka_local, local, redis_local
+    from deploy.errors import StackError
+
+    libs = tmp_path / "kafka" / "libs"
+    libs.mkdir(parents=True)
+    (libs / "kafka_2.13-3.9.1.jar").write_bytes(b"")
+    monkeypatch.setattr(kafka_local, "resolve_jars", lambda settings, log=print: libs)
+    monkeypatch.setattr(redis_local, "start", lambda *a, **k: pytest.fail("redis started before the checks"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = Settings(kafka_bootstrap=f"127.0.0.1:{taken.getsockname()[1]}", cache_dir=tmp_path)
+        with pytest.raises(StackError, match="taken by another program"):
+            local.up(settings, log=lambda line: None, brokers=3)
+    assert local.cluster_brokers(settings) is None
+    assert not (tmp_path / "kafka-cluster").exists()
