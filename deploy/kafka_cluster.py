@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 
 from deploy import procs
 from deploy.aio import run_sync
@@ -119,17 +119,20 @@ def node_serves(spec: ClusterSpec, node: ClusterNode, timeout_s: float = 3.0) ->
     return node.node_id in run_sync(_broker_ids(str(node.client), timeout_s))
 
 
-def wait_brokers(spec: ClusterSpec, expected: Iterable[int], timeout_s: float = READY_TIMEOUT_S) -> float:
-    """Until every node in ``expected`` serves as a registered broker; seconds waited.
+def wait_brokers(spec: ClusterSpec, pids: Mapping[int, int], timeout_s: float = READY_TIMEOUT_S) -> float:
+    """Until every node in ``pids`` ({node id: pid}) serves as a registered broker; seconds waited.
 
-    Fails fast when one of them exited."""
-    wanted = set(expected)
+    Fails fast when one of those processes exited. The check is by pid alone: right after the
+    spawn, the child can still carry our own command line (fork done, exec not yet), so the
+    command-line marker would call a starting node dead.
+    """
+    wanted = set(pids)
     started = time.monotonic()
     deadline = started + timeout_s
     seen: set[int] = set()
     while time.monotonic() < deadline:
         for node in spec.nodes:
-            if node.node_id in wanted and running_pid(spec, node) is None:
+            if node.node_id in wanted and not procs.is_alive(pids[node.node_id]):
                 raise StackError(f"kafka node {node.node_id} exited during start-up; last lines of "
                                  f"{spec.log_file(node)}:\n" + procs.tail(spec.log_file(node)))
         seen = {node.node_id for node in spec.nodes if node.node_id in wanted and node_serves(spec, node)}
@@ -187,9 +190,10 @@ def start(spec: ClusterSpec, log: Log = print, timeout_s: float = READY_TIMEOUT_
             log(f"kafka cluster: starting node {node.node_id} on {node.client} "
                 f"(controller {node.controller}), log {spec.log_file(node)}")
             pids[node.node_id] = _spawn(spec, node, java)
-    waited = wait_brokers(spec, [n.node_id for n in spec.nodes], timeout_s)
+    started = {k: v for k, v in pids.items() if v is not None}
+    waited = wait_brokers(spec, started, timeout_s)
     log(f"kafka cluster: {len(spec.nodes)} brokers registered after {waited:.1f} s; bootstrap {spec.bootstrap}")
-    return {k: v for k, v in pids.items() if v is not None}
+    return started
 
 
 def start_node(spec: ClusterSpec, node_id: int, log: Log = print, wait: bool = True,
@@ -201,7 +205,7 @@ def start_node(spec: ClusterSpec, node_id: int, log: Log = print, wait: bool = T
         log(f"kafka cluster: starting node {node_id}")
         pid = _spawn(spec, node, _java())
     if wait:
-        wait_brokers(spec, [node_id], timeout_s)
+        wait_brokers(spec, {node_id: pid}, timeout_s)
     return pid
 
 
