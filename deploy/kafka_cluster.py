@@ -33,7 +33,7 @@ Log = Callable[[str], None]
 
 def running_pid(spec: ClusterSpec, node: ClusterNode) -> int | None:
     """The node's pid; the marker (its own server.properties path) rules out any other JVM."""
-    return procs.running_pid(spec.pid_file(node), str(spec.server_properties(node)))
+    return procs.running_pid(spec.pid_file(node), procs.path_markers(spec.server_properties(node)))
 
 
 def running_pids(spec: ClusterSpec) -> dict[int, int | None]:

@@ -180,3 +180,30 @@ def test_dev_up_cluster_writes_nothing_when_a_port_belongs_to_another_program(
             local.up(settings, log=lambda line: None, brokers=3)
     assert local.cluster_brokers(settings) is None
     assert not (tmp_path / "kafka-cluster").exists()
+
+
+def test_a_process_started_through_a_symlinked_cache_is_still_ours(tmp_path: Path) -> None:
+    """Worktrees see the shared cache through a symlink; checking the shared broker from one must
+    neither call it stale nor delete its pid file."""
+    import subprocess
+    import sys
+
+    from deploy import procs
+
+    real = tmp_path / "real"
+    (real / "kafka").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+    config = real / "kafka" / "server.properties"
+    config.write_text("")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(config)])
+    try:
+        pid_file = tmp_path / "link" / "kafka" / "kafka.pid"
+        pid_file.write_text(f"{child.pid}\n")
+        seen_through_link = tmp_path / "link" / "kafka" / "server.properties"
+        assert procs.running_pid(pid_file, procs.path_markers(seen_through_link)) == child.pid
+        assert pid_file.exists()
+        assert procs.running_pid(pid_file, str(tmp_path / "other.properties")) is None  # stale: removed
+        assert not pid_file.exists()
+    finally:
+        child.kill()
+        child.wait()
