@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("bundlestream", description="Prefix of every topic name (isolates test runs).")
     partitions: int = Field(8, ge=1, le=256, description="Partitions of every keyed input topic (max useful workers).")
     replication_factor: int = Field(1, ge=1, description="Replication factor for created topics.")
+    min_insync_replicas: int | None = Field(None, ge=1, description="`min.insync.replicas` of every created topic (ours and Faust's changelogs): with acks=all a write needs this many copies, else producers wait. Unset: replication factor - 1, at least 1 (2 of 3 survives one lost broker).")
     table_store: str = Field("memory://", description="Faust table store (memory:// or rocksdb:// with the rocksdict extra).")
     data_dir: Path = Field(REPO_ROOT / ".cache" / "worker", description="Faust worker data directory.")
     cache_dir: Path = Field(REPO_ROOT / ".cache", description="Local stack folder: Kafka jars, data, logs, Redis.")
@@ -89,6 +90,20 @@ class Settings(BaseSettings):
             if not shop.strip() or not secret.get_secret_value():
                 raise ValueError(f"shop {shop!r}: the shop domain and its secret must both be non-empty")
         return value
+
+    @property
+    def effective_min_insync_replicas(self) -> int:
+        if self.min_insync_replicas is not None:
+            return self.min_insync_replicas
+        return max(1, self.replication_factor - 1)
+
+    @model_validator(mode="after")
+    def _min_isr_fits_the_replicas(self) -> "Settings":
+        # More required copies than replicas would refuse every acks=all write.
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(f"min_insync_replicas ({self.min_insync_replicas}) must not exceed "
+                             f"replication_factor ({self.replication_factor})")
+        return self
 
     @model_validator(mode="after")
     def _stall_outlasts_the_upload_deadline(self) -> "Settings":
