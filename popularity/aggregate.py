@@ -110,10 +110,11 @@ def plan_updates(
         if first_seen is not None and first_seen != item.offset:
             out.duplicate_orders += 1
             continue
-        if first_seen is None:
-            out.seen[seen_key] = (item.partition, item.offset)
-        else:
+        if first_seen is not None:
             out.replayed_orders += 1
+        # A replay re-emits its marker too: a store that survives a crash on local disk (RocksDB)
+        # can hold a marker whose changelog record was still unsent when the process died.
+        out.seen[seen_key] = (item.partition, item.offset)
         out.applied_orders += 1
 
         units_by_product: dict[str, int] = {}
