@@ -198,7 +198,7 @@ async def measure(worker: h.Worker, timeout_s: float, result: Result) -> None:
 
 
 async def run_size(base: Settings, count: int, real: list[OrderEvent], repeats: int, work: Path,
-                   timeout_s: float) -> list[tuple[str, str, Result, int]]:
+                   timeout_s: float, memory_repeats: int) -> list[tuple[str, str, Result, int]]:
     rows: list[tuple[str, str, Result, int]] = []
     with h.isolated_topics(base, work / f"n{count}") as settings:
         orders, label = history(count, real)
@@ -208,7 +208,7 @@ async def run_size(base: Settings, count: int, real: list[OrderEvent], repeats: 
               f"{time.monotonic() - started:.0f} s", flush=True)
 
         memory = Result()
-        for run in range(repeats):
+        for run in range(memory_repeats):
             worker = h.Worker(settings, name=f"mem-{count}-{run}",
                               extra_env={"BUNDLESTREAM_TABLE_STORE": "memory://"}).start()
             try:
@@ -217,7 +217,8 @@ async def run_size(base: Settings, count: int, real: list[OrderEvent], repeats: 
                 worker.stop()
                 shutil.rmtree(worker.data_dir or "", ignore_errors=True)
             print(f"  memory run {run + 1}: {memory.ready_s[-1]:.1f} s, read {memory.read[-1]:,}", flush=True)
-        rows.append((label, "memory: start (replays from 0)", memory, records))
+        if memory.ready_s:
+            rows.append((label, "memory: start (replays from 0)", memory, records))
 
         new, restart, killed = Result(), Result(), Result()
         worker = h.Worker(settings, name=f"rocks-{count}",
@@ -262,6 +263,8 @@ async def main() -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--repeats", type=int, default=3, help="runs per case (memory start, RocksDB restart)")
     parser.add_argument("--repeats-large", type=int, default=1, help="runs per case for N >= 1M")
+    parser.add_argument("--memory-repeats", type=int, default=None,
+                        help="memory-store runs per N (default: as --repeats; 0 skips the memory store)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="longest wait for one worker to be ready")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/bundlestream-restart-bench"))
     args = parser.parse_args()
@@ -274,7 +277,9 @@ async def main() -> int:
     rows: list[tuple[int, str, str, Result, int]] = []
     for count in sizes:
         repeats = args.repeats_large if count >= 1_000_000 else args.repeats
-        for label, case, result, records in await run_size(base, count, real, repeats, args.work_dir, args.timeout):
+        memory_repeats = repeats if args.memory_repeats is None else min(args.memory_repeats, repeats)
+        for label, case, result, records in await run_size(base, count, real, repeats, args.work_dir, args.timeout,
+                                                           memory_repeats):
             rows.append((count, label, case, result, records))
         print_table(rows)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
