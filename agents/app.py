@@ -13,7 +13,10 @@ from faust.types.web import ResourceOptions
 
 from bundlestream.settings import get_settings
 
+from .stores import register as register_rocksdb_store
+
 settings = get_settings()
+register_rocksdb_store()
 
 
 def cors_options() -> dict[str, ResourceOptions]:
