@@ -13,7 +13,10 @@ from faust.types.web import ResourceOptions
 
 from bundlestream.settings import get_settings
 
+from .stores import register as register_rocksdb_store
+
 settings = get_settings()
+register_rocksdb_store()
 
 
 def cors_options() -> dict[str, ResourceOptions]:
@@ -40,8 +43,11 @@ class BundlestreamApp(faust.App):
 app = BundlestreamApp(
     settings.app_id,
     broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
+    # RocksDB keeps each table partition and the changelog offset it holds on local disk, so a
+    # restart reads only the changelog tail; standbys keep the other workers' partitions warm.
     store=settings.table_store,
-    datadir=str(settings.data_dir),
+    datadir=str(settings.worker_data_dir()),
+    table_standby_replicas=settings.table_standby_replicas,
     topic_partitions=settings.partitions,
     topic_replication_factor=settings.replication_factor,
     topic_disable_leader=True,

@@ -11,9 +11,10 @@ EXIT_UNSAFE_CONFIG = 78
 
 
 def _run_worker(args: argparse.Namespace) -> int:
+    from bundlestream.settings import get_settings
+
     if not args.no_web:  # checked before the app is even imported: nothing is bound or connected yet
         from bundlestream.production import production_problems
-        from bundlestream.settings import get_settings
 
         problems = production_problems(get_settings())
         if problems:
@@ -24,6 +25,7 @@ def _run_worker(args: argparse.Namespace) -> int:
 
     from .worker import app
 
+    get_settings().worker_data_dir().mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     argv = ["worker", "--loglevel", args.loglevel]
     if args.no_web:
         argv.append("--without-web")

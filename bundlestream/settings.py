@@ -30,8 +30,9 @@ class Settings(BaseSettings):
     partitions: int = Field(8, ge=1, le=256, description="Partitions of every keyed input topic (max useful workers).")
     replication_factor: int = Field(1, ge=1, description="Replication factor for created topics.")
     min_insync_replicas: int | None = Field(None, ge=1, description="`min.insync.replicas` of every created topic (ours and Faust's changelogs): with acks=all a write needs this many copies, else producers wait. Unset: replication factor - 1, at least 1 (2 of 3 survives one lost broker).")
-    table_store: str = Field("memory://", description="Faust table store (memory:// or rocksdb:// with the rocksdict extra).")
-    data_dir: Path = Field(REPO_ROOT / ".cache" / "worker", description="Faust worker data directory.")
+    table_store: str = Field("rocksdb://", description="Faust table store: rocksdb:// (rocksdict; state and its changelog offsets persist in data_dir, so a restart reads only the changelog tail) or memory:// (every restart replays the changelogs from offset 0).")
+    table_standby_replicas: int = Field(1, ge=0, description="Standby copies of each table partition kept warm on other workers (from the changelog), so a partition moving after a worker dies does not replay its changelog from 0.")
+    data_dir: Path = Field(REPO_ROOT / ".cache" / "worker", description="Faust worker data directory; each worker keeps its tables in `<data_dir>/<app_id>/port-<web_port>`, so two workers on one machine never share a RocksDB and a restart finds its own.")
     cache_dir: Path = Field(REPO_ROOT / ".cache", description="Local stack folder: Kafka jars, data, logs, Redis.")
 
     # --- worker -------------------------------------------------------------------------------
@@ -111,6 +112,16 @@ class Settings(BaseSettings):
         if self.stall_after_s <= self.upload_deadline_s:
             raise ValueError(f"stall_after_s ({self.stall_after_s}) must exceed upload_deadline_s ({self.upload_deadline_s})")
         return self
+
+    def worker_data_dir(self) -> Path:
+        """This worker's own Faust data dir (RocksDB tables and their persisted changelog offsets).
+
+        RocksDB locks a table partition for one process and stores changelog offsets inside it:
+        two workers sharing a folder would block each other, and an app id reading another app's
+        offsets would skip or refuse its own changelog. The web port tells workers on one host apart
+        and stays the same across restarts, so a restarted worker finds its state.
+        """
+        return self.data_dir / self.app_id / f"port-{self.web_port}"
 
 
 @lru_cache(maxsize=1)

@@ -164,13 +164,14 @@ def plan_updates(
         if first_seen is not None and first_seen != item.offset:
             out.duplicate_orders += 1
             continue
-        if first_seen is None:
-            if time_s is None or horizon is None or time_s >= horizon:
-                out.seen[seen_key] = (item.partition, item.offset)
-                if time_s is not None:
-                    out.seen_times[seen_key] = time_s
-        else:
+        if first_seen is not None:
             out.replayed_orders += 1
+        # A replay re-emits its marker too: a store that survives a crash on local disk (RocksDB)
+        # can hold a marker whose changelog record was still unsent when the process died.
+        if time_s is None or horizon is None or time_s >= horizon:
+            out.seen[seen_key] = (item.partition, item.offset)
+            if time_s is not None:
+                out.seen_times[seen_key] = time_s
         out.applied_orders += 1
 
         units_by_product: dict[str, int] = {}

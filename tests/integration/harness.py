@@ -230,17 +230,44 @@ class Worker:
     log_path: Path | None = None
     data_dir: Path | None = None
 
+    runs: int = 0
+    started_at: float = 0.0
+
     def start(self) -> "Worker":
+        """Start the process. A second start (after ``stop`` or ``kill``) reuses the same port and
+        data dir, so a RocksDB worker restarts on the state it left; each run gets its own log."""
+        if self.alive():
+            raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
         self.port = self.port or free_port()
-        self.data_dir = Path(tempfile.mkdtemp(prefix=f"bs-{self.name}-"))
-        self.log_path = self.data_dir / "worker.log"
+        if self.data_dir is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix=f"bs-{self.name}-"))
+        self.runs += 1
+        self.log_path = self.data_dir / ("worker.log" if self.runs == 1 else f"worker-{self.runs}.log")
         env = settings_env(self.settings, web_port=self.port, data_dir=self.data_dir / "faust")
         env.update(self.extra_env)
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child owns it until it exits
+        self.started_at = time.monotonic()
         self.proc = subprocess.Popen(worker_command(), cwd=str(REPO_ROOT), env=env, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         return self
+
+    def restart(self, kill: bool = False, timeout_s: float = 30.0) -> "Worker":
+        """Stop cleanly (SIGTERM) or ``kill -9``, then start again on the same data dir and port."""
+        if kill:
+            self.kill()
+        else:
+            self.stop(timeout_s=timeout_s)
+        return self.start()
+
+    def recoveries(self) -> list["RecoveryRound"]:
+        """This run's table recoveries (one per rebalance), from Faust's own log tables."""
+        assert self.log_path is not None
+        return parse_recovery(self.log_path.read_text(errors="replace"))
+
+    def recovery(self, since_round: int = 0) -> "RecoveryFigures":
+        """This run's recoveries from round ``since_round`` on, together."""
+        return RecoveryFigures(self.recoveries()[since_round:])
 
     @property
     def url(self) -> str:
@@ -309,6 +336,82 @@ class Worker:
 
     def peak_rss_bytes(self) -> int:
         return proc_status_kb(self.pid, "VmHWM") * 1024 if self.alive() else 0
+
+
+@dataclass(frozen=True)
+class RecoveryRound:
+    """One table recovery as Faust logs it: per changelog partition, the highwater (last offset)
+    and the offset reading starts at (-1: from the beginning; else the offset the local store
+    persisted). ``records_to_read`` is what this recovery had to replay from Kafka."""
+
+    highwaters: dict[tuple[str, int], int]
+    starts: dict[tuple[str, int], int]
+
+    @property
+    def records_to_read(self) -> int:
+        return sum(max(0, hw - self.starts.get(tp, -1)) for tp, hw in self.highwaters.items())
+
+    @property
+    def changelog_records(self) -> int:
+        """Records in the changelog partitions this round recovered (what a replay from 0 reads)."""
+        return sum(hw + 1 for hw in self.highwaters.values() if hw >= 0)
+
+    @property
+    def from_zero(self) -> list[tuple[str, int]]:
+        """Non-empty changelog partitions this round read from the beginning (no local state)."""
+        return sorted(tp for tp, hw in self.highwaters.items() if hw >= 0 and self.starts.get(tp, -1) < 0)
+
+
+@dataclass(frozen=True)
+class RecoveryFigures:
+    """Every recovery of one worker run together (a start can take several rebalances)."""
+
+    rounds: list[RecoveryRound]
+
+    @property
+    def records_read(self) -> int:
+        return sum(r.records_to_read for r in self.rounds)
+
+    @property
+    def changelog_records(self) -> int:
+        return max((r.changelog_records for r in self.rounds), default=0)
+
+    @property
+    def from_zero(self) -> list[tuple[str, int]]:
+        return sorted({tp for r in self.rounds for tp in r.from_zero})
+
+
+def _log_table(lines: list[str], start: int) -> dict[tuple[str, int], int]:
+    """Rows of one of Faust's box-drawn log tables (``| topic | partition | n |``, ditto marks)."""
+    rows: dict[tuple[str, int], int] = {}
+    topic = ""
+    for line in lines[start + 1:]:
+        if line.startswith("+") and rows:
+            break
+        if not line.startswith("|"):
+            if line.startswith("+"):
+                continue
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[1].lstrip("-").isdigit():
+            continue  # the header row
+        topic = topic if cells[0] == "\u3003" else cells[0]
+        rows[(topic, int(cells[1]))] = int(cells[2])
+    return rows
+
+
+def parse_recovery(log_text: str) -> list[RecoveryRound]:
+    """Every active-table recovery in a worker log, in order (see :class:`RecoveryRound`)."""
+    lines = log_text.splitlines()
+    rounds: list[RecoveryRound] = []
+    highwaters: dict[tuple[str, int], int] | None = None
+    for index, line in enumerate(lines):
+        if line.startswith("+Highwater - Active"):
+            highwaters = _log_table(lines, index)
+        elif line.startswith("+Reading Starts At - Active") and highwaters is not None:
+            rounds.append(RecoveryRound(highwaters, _log_table(lines, index)))
+            highwaters = None
+    return rounds
 
 
 def proc_status_kb(pid: int, field_name: str) -> int:
