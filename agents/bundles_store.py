@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from redis.exceptions import WatchError
 
+from bundlestream import redis_keys
 from composite.bulk_add import BulkAddResult, plan_bulk_add
 from models.catalog import Product
 from models.chat import AddBulkRequest, BundleAdded
@@ -30,7 +31,7 @@ from .chat_topics import bundle_adds_topic
 log = logging.getLogger(__name__)
 
 MAX_TX_RETRIES = 20
-BUNDLE_TTL_S = 30 * 24 * 3600
+BUNDLE_TTL_S = redis_keys.BUNDLE.ttl_s
 
 
 class BundleConflict(Exception):
@@ -142,8 +143,7 @@ async def attach_stats_agent(stream) -> None:
             key = key_of(added.store_id, pid)
             bundle_attach_stats[key] += 1
             counts[pid] = bundle_attach_stats[key]
-        if counts:
-            await readmodel.redis_client().zadd(readmodel.rkey("attach", added.store_id), counts)
+        await readmodel.write_attach_counts(added.store_id, counts)
 
 
 async def read_attach_stats(store_id: str, limit: int) -> list[dict[str, Any]]:
