@@ -81,6 +81,16 @@ async def get(url: str, path: str, timeout_s: float = 15.0) -> tuple[int, Any, f
             return resp.status, await resp.json(content_type=None), time.monotonic() - started
 
 
+def assert_degraded_by_redis(status: int, health: dict[str, Any]) -> None:
+    """Redis down shows as "degraded" (200), never as a reason to restart the worker. (An
+    overloaded shared machine can add loop lag, which alone may make it 503 "unhealthy".)"""
+    checks = health["checks"]
+    assert str(checks["redis"]).startswith("error") and checks["read_model"]["behind"], health
+    assert not any("redis" in p.lower() for p in checks["problems"]), checks["problems"]
+    if not checks["problems"]:
+        assert (status, health["status"]) == (200, "degraded"), health
+
+
 async def expect_fast_503(worker: Worker, path: str) -> None:
     """503 ``redis_unavailable`` with a reason, after no more than the Redis timeouts allow.
 
@@ -152,8 +162,7 @@ async def test_redis_outage_counts_go_on_readers_get_503_and_the_read_model_catc
                  f"/api/v1/stores/{big_store}/attach-stats", "/api/v1/chat/sessions/s-outage/replies?after=0"):
         await expect_fast_503(worker, path)
     status, health, _ = await get(worker.url, "/healthz")
-    assert status == 200 and health["status"] == "degraded", health
-    assert str(health["checks"]["redis"]).startswith("error") and health["checks"]["read_model"]["behind"], health
+    assert_degraded_by_redis(status, health)
 
     # agents keep counting into their tables: the whole history is committed, counts exact
     await producing
@@ -167,8 +176,9 @@ async def test_redis_outage_counts_go_on_readers_get_503_and_the_read_model_catc
     # the worker dies too, and a new one starts while Redis is still down
     worker.kill()
     worker = workers.start(settings, name="outage-2", **WORKER_ENV)
-    health = await wait_serving(worker, timeout_s=300)
-    assert health["status"] == "degraded", health
+    await wait_serving(worker, timeout_s=300)
+    status, health, _ = await get(worker.url, "/healthz")
+    assert_degraded_by_redis(status, health)
     await expect_fast_503(worker, f"/api/v1/stores/{big_store}/popularity?limit=5")
 
     # Redis comes back empty; no manual step: the read model is rebuilt from the tables
