@@ -127,13 +127,20 @@ async def write_or_defer(what: str, write: Callable[[], Awaitable[Any]]) -> None
 
 def record_labels(updates: PopularityUpdates, anchor: dict[int, EventT]) -> None:
     """Keep each product's category and title in ``product-labels`` (only when new or changed),
-    on the changelog partition of the product's counts."""
-    for key, label in label_changes(updates, product_labels.get).items():
-        event = anchor.get(updates.sold[key].partition)
+    on the changelog partition of the product's counts. Read and written while an event of that
+    partition is current: the RocksDB store reads the database of the current event's partition."""
+    by_partition: dict[int, list[str]] = {}
+    for key, sold in updates.sold.items():
+        by_partition.setdefault(sold.partition, []).append(key)
+    for partition, keys in by_partition.items():
+        event = anchor.get(partition)
         if event is None:
             continue
+        part = PopularityUpdates(sold={k: updates.sold[k] for k in keys}, titles=updates.titles,
+                                 product_categories=updates.product_categories)
         with as_current_event(event):
-            product_labels[key] = label
+            for key, label in label_changes(part, product_labels.get).items():
+                product_labels[key] = label
 
 
 def _queue_store(pipe: Any, store: str, w: StoreWrites) -> None:
