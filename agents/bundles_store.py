@@ -5,7 +5,9 @@ the click: the add is an optimistic transaction (WATCH the bundle key, plan with
 ``composite.bulk_add.plan_bulk_add``, MULTI/SET/EXEC, retry on a concurrent write), so two
 concurrent adds to one bundle both land and each product is added once. Every successful add is
 published to bundle-adds; the ``bundle-attach-stats`` agent folds those into a table of times
-each (store, product) was added in a bundle, mirrored to Redis for readers.
+each (store, product) was added in a bundle, mirrored to Redis for readers. Per store only the
+``attach_stats_max_per_store`` most-added products are kept (``popularity.retention.TopN``): an
+evicted product is deleted from the table (tombstone) and from the Redis zset.
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ from models.catalog import Product
 from models.chat import AddBulkRequest, BundleAdded
 from models.codec import Decoded, decode
 from models.common import utcnow
+from popularity import key_of
+from popularity.aggregate import SEP
+from popularity.retention import TopN
 
 from . import readmodel
 from .app import app, settings
 from .chat_topics import bundle_adds_topic
+from .expiry import active_partitions, rebuild_flag, scan_table
 
 log = logging.getLogger(__name__)
 
@@ -128,22 +134,53 @@ def store_key(value: bytes) -> bytes:
     return (store if isinstance(store, str) and store else "_invalid").encode()
 
 
+attach_top = TopN(settings.attach_stats_max_per_store)
+_attach_flag = rebuild_flag()
+
+
+async def rebuild_attach_index() -> None:
+    """Reload the per-store counts from the table (after a restart or a rebalance)."""
+    attach_top.clear()
+    async for chunk in scan_table(bundle_attach_stats):
+        for key, count in chunk:
+            store, _, product = key.partition(SEP)
+            if product and isinstance(count, int):
+                attach_top.load(store, product, count)
+    _attach_flag.rebuilt(active_partitions(bundle_attach_stats))
+    log.info("attach statistics index rebuilt: %d products", attach_top.size())
+
+
+async def count_attach(added: BundleAdded) -> None:
+    """Count each product of the add once, keep the top N per store (table and Redis)."""
+    counts: dict[str, int] = {}
+    evicted: list[str] = []
+    for pid in dict.fromkeys(added.product_ids):
+        count, out = attach_top.increment(added.store_id, pid)
+        counts[pid] = count
+        evicted.extend(out)
+    kept = attach_top.members(added.store_id)
+    evicted = [pid for pid in dict.fromkeys(evicted) if pid not in kept]  # (N smaller than one add)
+    counts = {pid: count for pid, count in counts.items() if pid in kept}
+    for pid in evicted:
+        key = key_of(added.store_id, pid)
+        if key in bundle_attach_stats:
+            del bundle_attach_stats[key]  # a table delete: a tombstone on the changelog
+    for pid, count in counts.items():
+        bundle_attach_stats[key_of(added.store_id, pid)] = count
+    # never raises or waits for an unavailable Redis: the catch-up rewrites it from the table
+    await readmodel.write_attach_counts(added.store_id, counts, evicted, settings.attach_stats_max_per_store)
+
+
 @app.agent(bundle_adds_topic, name="bundle-attach-stats")
 async def attach_stats_agent(stream) -> None:
-    from popularity import key_of
-
     async for event in stream.group_by(store_key, name="by-store").events():
         result = decode(BundleAdded, event.message.value)
         if not isinstance(result, Decoded):
             log.warning("bundle-adds record not a BundleAdded: %s", result.reason)
             continue
-        added = result.value
-        counts: dict[str, int] = {}
-        for pid in dict.fromkeys(added.product_ids):
-            key = key_of(added.store_id, pid)
-            bundle_attach_stats[key] += 1
-            counts[pid] = bundle_attach_stats[key]
-        await readmodel.write_attach_counts(added.store_id, counts)
+        if _attach_flag.needs_rebuild(active_partitions(bundle_attach_stats)):
+            await rebuild_attach_index()
+        await count_attach(result.value)
 
 
 async def read_attach_stats(store_id: str, limit: int) -> list[dict[str, Any]]:

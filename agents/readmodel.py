@@ -213,16 +213,27 @@ async def read_popularity(store: str, category: str | None, limit: int) -> dict[
 
 # ---- attach statistics (bundle-attach-stats agent) ------------------------------------------
 
-async def write_attach_counts(store: str, counts: dict[str, int]) -> None:
-    """Mirror a store's attach counts; like ``write_popularity``, never raises for Redis."""
-    if not counts:
+async def write_attach_counts(store: str, counts: dict[str, int], evicted: list[str] | None = None,
+                              keep: int | None = None) -> None:
+    """Mirror a store's attach counts (and evictions, and the top-``keep`` bound); like
+    ``write_popularity``, never raises or waits for an unavailable Redis."""
+    if not counts and not evicted:
         return
     async with _write_lock:
         if state.behind:
             state.touched("attach", [store])
             return
         try:
-            await redis_client().zadd(rkey(redis_keys.ATTACH_STATS, store), counts)
+            zkey = rkey(redis_keys.ATTACH_STATS, store)
+            pipe = redis_client().pipeline(transaction=False)
+            if counts:
+                pipe.zadd(zkey, counts)
+            if evicted:
+                pipe.zrem(zkey, *evicted)
+            if keep is not None:
+                # the hard bound, whatever happened before (a lowered setting, an older worker)
+                pipe.zremrangebyrank(zkey, 0, -(keep + 1))
+            await pipe.execute()
         except UNAVAILABLE as exc:
             _fell_behind("attach statistics read model", exc)
             state.touched("attach", [store])
@@ -294,8 +305,10 @@ async def _rewrite_attach(stores: set[str] | None, partitions: frozenset[int]) -
     async with _write_lock:
         counts = attach_counts(bundle_attach_stats.items(), stores, lambda s: _owns_store(s, partitions))
         if counts:
-            pipe = redis_client().pipeline(transaction=False)
+            # replaced, not merged: products evicted from the table while Redis was away go too
+            pipe = redis_client().pipeline(transaction=True)
             for store, mapping in counts.items():
+                pipe.delete(rkey(redis_keys.ATTACH_STATS, store))
                 pipe.zadd(rkey(redis_keys.ATTACH_STATS, store), mapping)
             await pipe.execute()
     return len(counts)

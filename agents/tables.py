@@ -15,10 +15,12 @@ sold_counts = app.Table("sold-counts", default=None, partitions=settings.partiti
 category_transactions = app.Table("category-transactions", default=None, partitions=settings.partitions,
                                   key_type=str,
                                   help="Orders per (store, category); an order counts once per category.")
-# (store, order_id) -> offset where the order was first seen (idempotency for at-least-once webhooks)
+# (store, order_id) -> [first offset, source partition, order time] (``popularity.SeenOrder``);
+# entries written before the dedupe window held the bare offset (an int), which still reads.
+# No value_type, so that both shapes recover from the changelog.
 processed_orders = app.Table("processed-orders", default=None, partitions=settings.partitions,
-                             key_type=str, value_type=int,
-                             help="Processed order ids for idempotency.")
+                             key_type=str,
+                             help="Processed order ids for idempotency, within the dedupe window.")
 # store -> [distinct orders counted, source partition, source offset]
 store_orders = app.Table("store-orders", default=None, partitions=settings.partitions, key_type=str,
                          help="Distinct orders counted per store.")

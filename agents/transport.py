@@ -1,18 +1,40 @@
-"""A Kafka transport with a short consumer fetch wait, for low reply latency.
+"""Faust's aiokafka transport, adjusted for reply latency and for a replicated cluster.
 
-faust-streaming's aiokafka driver hard-codes ``fetch_max_wait_ms=1500``. aiokafka keeps one
-fetch request in flight per broker, so when a record arrives on a partition that was not part of
-the parked request, it waits until the broker releases that request: up to 1.5 s. Chat replies
-then had a p99 of ~1.5 s while the agent itself needed ~2 ms. A short wait costs a few more idle
-fetch round trips on loopback and keeps the p99 near the processing time.
+Low latency: faust-streaming's aiokafka driver hard-codes ``fetch_max_wait_ms=1500``. aiokafka
+keeps one fetch request in flight per broker, so when a record arrives on a partition that was not
+part of the parked request, it waits until the broker releases that request: up to 1.5 s. Chat
+replies then had a p99 of ~1.5 s while the agent itself needed ~2 ms. A short wait costs a few
+more idle fetch round trips on loopback and keeps the p99 near the processing time.
+
+Durability: every table write and output event needs all in-sync replicas (acks=all; with
+``min.insync.replicas`` 2 of 3 a write survives the loss of any one broker). Faust's producer
+retries a failed send until its own request timeout (``producer_request_timeout``, 20 minutes),
+so a worker waits out a broker outage instead of dropping writes.
+
+Idempotence stays OFF for the worker's producer, on purpose: measured on a local 3-node
+cluster (tests/integration/test_cluster.py), aiokafka 0.14's idempotent producer inside the
+worker stopped completing sends after the leader of a partition was killed, so the worker never
+committed again; the same run without idempotence committed everything within a minute. A
+retried send can therefore write a changelog record twice, which is harmless: every changelog
+record holds a whole value (latest wins) and counters carry their source offset. Producers
+outside the worker (CLI, benches, tests) are short-lived and do use idempotence.
+
+Faust creates its changelog and repartition topics itself; they get the same
+``min.insync.replicas`` as the topics ``bundlestream topics create`` makes.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from bundlestream.settings import get_settings
+from deploy.topics_admin import replication_config
+
+DURABLE_PRODUCER = {"acks": "all"}
 
 
 class LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -27,5 +49,23 @@ class LowLatencyConsumer(faust_aiokafka.Consumer):
         return LowLatencyConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
+class DurableProducer(faust_aiokafka.Producer):
+    """acks=all whatever ``producer_acks`` says (transactions still add idempotence)."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**DURABLE_PRODUCER, **super()._settings_extra()}
+
+
+def with_replication_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A Faust-created topic's config plus ours; a table's own ``extra_topic_configs`` win."""
+    return {**replication_config(get_settings()), **(config or {})}
+
+
 class LowLatencyTransport(faust_aiokafka.Transport):
     Consumer = LowLatencyConsumer
+    Producer = DurableProducer
+
+    async def _create_topic(self, owner: Any, client: aiokafka.AIOKafkaClient, topic: str,
+                            partitions: int, replication: int, **kwargs: Any) -> None:
+        kwargs["config"] = with_replication_config(kwargs.get("config"))
+        await super()._create_topic(owner, client, topic, partitions, replication, **kwargs)

@@ -114,7 +114,8 @@ class ChatLoad:
         self.consumer = AIOKafkaConsumer(registry.COMPOSITE_OPTIONS.name(settings.topic_prefix),
                                          bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="latest",
                                          enable_auto_commit=False, fetch_max_wait_ms=5)
-        self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=0, acks=1)
+        self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=0, acks="all",
+                                         enable_idempotence=True)
         self.runs = 0
 
     async def __aenter__(self) -> "ChatLoad":

@@ -59,7 +59,8 @@ async def publish(bootstrap: str, topic: str, n: int) -> None:
     await admin.start()
     await admin.create_topics([NewTopic(topic, 8, 1)])
     await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024,
+                                acks="all", enable_idempotence=True)
     await producer.start()
     for i in range(n):
         value = orjson.dumps({"order_id": f"o{i}", "store_id": f"s{i % 64}",

@@ -84,7 +84,8 @@ async def time_upload(settings: Settings, event: UploadEvent, timeout_s: float =
     out_topic = registry.BUNDLE_SETS.name(settings.topic_prefix)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
                                 max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_wait_ms=5)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=0)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=0)
     await consumer.start()
     await producer.start()
     try:

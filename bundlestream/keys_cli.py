@@ -52,7 +52,7 @@ async def publish_record(settings: Settings, record) -> None:
 
     import topics as registry
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         await producer.send_and_wait(registry.API_KEYS.name(settings.topic_prefix),

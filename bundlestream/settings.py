@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("bundlestream", description="Prefix of every topic name (isolates test runs).")
     partitions: int = Field(8, ge=1, le=256, description="Partitions of every keyed input topic (max useful workers).")
     replication_factor: int = Field(1, ge=1, description="Replication factor for created topics.")
+    min_insync_replicas: int | None = Field(None, ge=1, description="`min.insync.replicas` of every created topic (ours and Faust's changelogs): with acks=all a write needs this many copies, else producers wait. Unset: replication factor - 1, at least 1 (2 of 3 survives one lost broker).")
     table_store: str = Field("memory://", description="Faust table store (memory:// or rocksdb:// with the rocksdict extra).")
     data_dir: Path = Field(REPO_ROOT / ".cache" / "worker", description="Faust worker data directory.")
     cache_dir: Path = Field(REPO_ROOT / ".cache", description="Local stack folder: Kafka jars, data, logs, Redis.")
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
     webhook_max_age_s: float = Field(6 * 3600, gt=0, le=24 * 3600, description="A webhook whose X-Shopify-Triggered-At is older than this is refused (401). Shopify retries for 4 hours with the original time, so keep it above that; the event-id dedupe (7 days) outlives it, so a replay is deduplicated or refused.")
     admin_token: SecretStr | None = Field(None, description="Bootstrap admin API key (Authorization: Bearer); required when the worker binds a non-loopback address.")
     default_store_id: str = Field("default", description="Store id for webhooks that do not name one (X-Shopify-Shop-Domain wins).")
+
+    # --- bounded state ------------------------------------------------------------------------
+    dedupe_retention_s: int = Field(7 * 24 * 3600, ge=3600, description="How long (in order time) an order id is remembered for dedupe: far longer than Shopify's webhook retries (4 hours) and equal to the event-id dedupe. Past it the id is deleted (with a changelog tombstone) and a copy of that order would be counted again.")
+    chat_session_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="A chat session with no turn for this long is deleted from the chat-sessions table (with a changelog tombstone); a later turn starts a new session.")
+    attach_stats_max_per_store: int = Field(1000, ge=1, description="Attach statistics keep the N most-added products per store (table and Redis attach:<store>); the least-added beyond N are evicted.")
 
     # --- API access ---------------------------------------------------------------------------
     cors_allowed_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser (CORS), JSON list in env, e.g. [\"https://chat.example.com\"]; empty = closed.")
@@ -87,6 +93,20 @@ class Settings(BaseSettings):
             if not shop.strip() or not secret.get_secret_value():
                 raise ValueError(f"shop {shop!r}: the shop domain and its secret must both be non-empty")
         return value
+
+    @property
+    def effective_min_insync_replicas(self) -> int:
+        if self.min_insync_replicas is not None:
+            return self.min_insync_replicas
+        return max(1, self.replication_factor - 1)
+
+    @model_validator(mode="after")
+    def _min_isr_fits_the_replicas(self) -> "Settings":
+        # More required copies than replicas would refuse every acks=all write.
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(f"min_insync_replicas ({self.min_insync_replicas}) must not exceed "
+                             f"replication_factor ({self.replication_factor})")
+        return self
 
     @model_validator(mode="after")
     def _stall_outlasts_the_upload_deadline(self) -> "Settings":

@@ -194,3 +194,166 @@ def redis_command(settings: Settings, redis_server: str) -> list[str]:
         "--dir", str(layout.root),
         "--protected-mode", "yes",
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# A replicated cluster on one machine: N combined broker+controller nodes on loopback
+# --------------------------------------------------------------------------------------------
+
+CLUSTER_NODE_HEAP = "-Xmx384m"
+# Above this many nodes, replicas per partition stay at 3 (more copies buy nothing on one disk).
+MAX_CLUSTER_REPLICATION = 3
+
+
+@dataclass(frozen=True)
+class ClusterNode:
+    """One KRaft node: a broker and a controller in one JVM, each on its own loopback port."""
+
+    node_id: int
+    client: Endpoint
+    controller: Endpoint
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Everything needed to render, start and address a local N-node cluster (pure data).
+
+    ``root`` holds one folder per node (config, data, pid, log); ``libs`` is the same
+    Maven-resolved jar folder the single broker uses, so both run the identical Kafka.
+    """
+
+    nodes: tuple[ClusterNode, ...]
+    root: Path
+    libs: Path
+    partitions: int
+    heap: str = CLUSTER_NODE_HEAP
+
+    def __post_init__(self) -> None:
+        if len(self.nodes) < 3 or len(self.nodes) % 2 == 0:
+            # one or two controllers cannot lose a node and keep a quorum
+            raise ValueError(f"a cluster needs an odd number of nodes >= 3, got {len(self.nodes)}")
+        ports = [e.port for n in self.nodes for e in (n.client, n.controller)]
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"cluster nodes share ports: {ports}")
+
+    @property
+    def replication_factor(self) -> int:
+        return min(len(self.nodes), MAX_CLUSTER_REPLICATION)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """A write survives the loss of any one broker, and needs a majority of replicas."""
+        return self.replication_factor - 1
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(str(node.client) for node in self.nodes)
+
+    @property
+    def quorum_voters(self) -> str:
+        return ",".join(f"{node.node_id}@{node.controller}" for node in self.nodes)
+
+    @property
+    def cluster_id_file(self) -> Path:
+        return self.root / "cluster.id"
+
+    @property
+    def log4j_properties(self) -> Path:
+        return self.root / "log4j.properties"
+
+    def node(self, node_id: int) -> ClusterNode:
+        for node in self.nodes:
+            if node.node_id == node_id:
+                return node
+        raise KeyError(f"no node {node_id} in this cluster ({[n.node_id for n in self.nodes]})")
+
+    def node_dir(self, node: ClusterNode) -> Path:
+        return self.root / f"node-{node.node_id}"
+
+    def data_dir(self, node: ClusterNode) -> Path:
+        return self.node_dir(node) / "data"
+
+    def server_properties(self, node: ClusterNode) -> Path:
+        return self.node_dir(node) / "server.properties"
+
+    def pid_file(self, node: ClusterNode) -> Path:
+        return self.node_dir(node) / "kafka.pid"
+
+    def log_file(self, node: ClusterNode) -> Path:
+        return self.node_dir(node) / "kafka.log"
+
+
+def cluster_layout_root(settings: Settings) -> Path:
+    """The dev cluster lives beside (never inside) the single broker's folder."""
+    return Path(settings.cache_dir) / "kafka-cluster"
+
+
+def cluster_spec(settings: Settings, brokers: int) -> ClusterSpec:
+    """The dev cluster: node i (1-based) listens on base+2(i-1), its controller one port up.
+
+    The base is the first port of ``kafka_bootstrap``, so the cluster takes the single broker's
+    place (19092...) and clients only add the other nodes to their bootstrap list.
+    """
+    base = parse_hostport(settings.kafka_bootstrap)
+    if base.port + 2 * brokers - 1 > 65535:
+        raise ValueError(f"no room for {brokers} nodes above port {base.port}")
+    nodes = tuple(
+        ClusterNode(i + 1, Endpoint(base.host, base.port + 2 * i), Endpoint(base.host, base.port + 2 * i + 1))
+        for i in range(brokers)
+    )
+    return ClusterSpec(nodes, cluster_layout_root(settings), kafka_layout(settings).libs, settings.partitions)
+
+
+def render_cluster_node_properties(spec: ClusterSpec, node: ClusterNode) -> str:
+    """One node of a replicated KRaft cluster: every node votes, internal topics are replicated.
+
+    Failure detection is tightened for one machine: a dead broker is fenced (and so dropped
+    from every ISR) after 6 s instead of 9, and a follower that stops fetching leaves the ISR
+    after 10 s instead of 30, so acks=all writes stall for seconds, not half a minute.
+    Unclean leader election stays off: a replica that missed writes never becomes leader.
+    """
+    rf = spec.replication_factor
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": str(node.node_id),
+        "controller.quorum.voters": spec.quorum_voters,
+        "listeners": f"PLAINTEXT://{node.client},CONTROLLER://{node.controller}",
+        "advertised.listeners": f"PLAINTEXT://{node.client}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(spec.data_dir(node)),
+        "auto.create.topics.enable": "false",
+        "delete.topic.enable": "true",
+        "num.partitions": str(spec.partitions),
+        "default.replication.factor": str(rf),
+        "min.insync.replicas": str(spec.min_insync_replicas),
+        "offsets.topic.replication.factor": str(rf),
+        # 10 instead of 50 offsets partitions: a broker restarted after kill -9 recovers every
+        # log it holds before it serves, and on one machine those were most of its logs.
+        "offsets.topic.num.partitions": "10",
+        "num.recovery.threads.per.data.dir": "2",
+        "transaction.state.log.replication.factor": str(rf),
+        "transaction.state.log.min.isr": str(spec.min_insync_replicas),
+        "unclean.leader.election.enable": "false",
+        "broker.session.timeout.ms": "6000",
+        "replica.lag.time.max.ms": "10000",
+        "group.initial.rebalance.delay.ms": "0",
+        "log.retention.check.interval.ms": "60000",
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+        "num.replica.fetchers": "1",
+        "background.threads": "2",
+    }
+    lines = ["# Written by bundlestream dev up --brokers from Settings; edits are overwritten."]
+    lines += [f"{key}={value}" for key, value in props.items()]
+    return "\n".join(lines) + "\n"
+
+
+def cluster_node_command(spec: ClusterSpec, node: ClusterNode, java: str = "java") -> list[str]:
+    return [
+        # C1 only: N JVMs compiling hot code at once would starve a small machine at start-up
+        java, spec.heap, "-XX:+UseG1GC", "-XX:ParallelGCThreads=1", "-XX:TieredStopAtLevel=1",
+        "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{spec.log4j_properties}",
+        "-cp", f"{spec.libs}/*", "kafka.Kafka", str(spec.server_properties(node)),
+    ]

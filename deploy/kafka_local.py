@@ -158,7 +158,7 @@ def wait_ready(settings: Settings, pid: int | None, timeout_s: float = READY_TIM
 def running_pid(settings: Settings) -> int | None:
     """Our broker's pid; the marker (our server.properties path) rules out any other broker."""
     layout = kafka_layout(settings)
-    return procs.running_pid(layout.pid_file, str(layout.server_properties))
+    return procs.running_pid(layout.pid_file, procs.path_markers(layout.server_properties))
 
 
 def start(settings: Settings, log: Log = print) -> tuple[int | None, str]:

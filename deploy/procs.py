@@ -47,12 +47,25 @@ def is_alive(pid: int, cmd_marker: str | None = None) -> bool:
     return cmd_marker in cmdline
 
 
-def running_pid(pid_file: Path, cmd_marker: str) -> int | None:
-    """The pid from ``pid_file`` if that process is still ours and alive; stale files are removed."""
+def path_markers(path: Path) -> tuple[str, ...]:
+    """A config path as it may appear in a command line: as given, and with symlinks resolved.
+
+    Worktrees reach the shared cache through a symlink: the broker started from one spelling of
+    the path must still be recognised (and its pid file kept) when checked through the other.
+    """
+    return tuple(dict.fromkeys((str(path), str(path.resolve()))))
+
+
+def running_pid(pid_file: Path, cmd_marker: str | tuple[str, ...]) -> int | None:
+    """The pid from ``pid_file`` if that process is still ours and alive; stale files are removed.
+
+    ``cmd_marker``: one string, or several of which the command line must contain any one.
+    """
     pid = read_pid(pid_file)
     if pid is None:
         return None
-    if is_alive(pid, cmd_marker):
+    markers = (cmd_marker,) if isinstance(cmd_marker, str) else cmd_marker
+    if any(is_alive(pid, marker) for marker in markers):
         return pid
     pid_file.unlink(missing_ok=True)
     return None

@@ -31,11 +31,17 @@ class TopicPlan:
     config: dict[str, str]
 
 
+def replication_config(settings: Settings) -> dict[str, str]:
+    """Topic config every created topic carries, Faust's changelogs included: with acks=all a
+    write is only acknowledged once this many replicas have it."""
+    return {"min.insync.replicas": str(settings.effective_min_insync_replicas)}
+
+
 def plan_topics(settings: Settings) -> list[TopicPlan]:
     """The topics ``settings`` needs, as pure data (no broker)."""
     return [
         TopicPlan(spec.name(settings.topic_prefix), partitions_for(spec, settings.partitions),
-                  settings.replication_factor, spec.kafka_config())
+                  settings.replication_factor, {**replication_config(settings), **spec.kafka_config()})
         for spec in ALL_TOPICS
     ]
 

@@ -1,4 +1,8 @@
-"""Decode raw record bytes into a model, or say precisely why not (for the dead-letter topic)."""
+"""Decode raw record bytes into a model, or say precisely why not (for the dead-letter topic).
+
+Older records are upcast to the current version first (``models.upgrade``), so an agent always
+sees the current model whatever version the producer wrote.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Generic, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from .common import SCHEMA_VERSION
+from .upgrade import PATH, UpgradeError, UpgradePath
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -23,9 +27,10 @@ class Rejected:
 @dataclass(frozen=True)
 class Decoded(Generic[M]):
     value: M
+    written_at: int = PATH.current  # the schema_version the producer wrote (older ones were upcast)
 
 
-def decode(model: type[M], raw: bytes | None) -> Decoded[M] | Rejected:
+def decode(model: type[M], raw: bytes | None, path: UpgradePath = PATH) -> Decoded[M] | Rejected:
     """Never raises: every outcome is either a model or a machine-readable rejection."""
     if raw is None or raw == b"":
         return Rejected("undecodable", "empty record value", [])
@@ -35,11 +40,12 @@ def decode(model: type[M], raw: bytes | None) -> Decoded[M] | Rejected:
         return Rejected("undecodable", f"not JSON: {exc}", [])
     if not isinstance(data, dict):
         return Rejected("invalid_schema", f"expected a JSON object, got {type(data).__name__}", [])
-    version = data.get("schema_version", SCHEMA_VERSION)
-    if isinstance(version, int) and version > SCHEMA_VERSION:
-        return Rejected("unsupported_version", f"schema_version {version} > supported {SCHEMA_VERSION}", [])
     try:
-        return Decoded(model.model_validate(data))
+        current, written_at = path.upgrade(model, data)
+    except UpgradeError as exc:
+        return Rejected(exc.reason_code, exc.reason, [])
+    try:
+        return Decoded(model.model_validate(current), written_at)
     except ValidationError as exc:
         errors = [
             {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}

@@ -63,7 +63,8 @@ class InputEvent(BaseModel):
 
     @classmethod
     def from_bytes(cls, raw: bytes | str) -> "InputEvent":
-        return cls.model_validate(orjson.loads(raw))
+        """Parse a record of any supported version (upcast first); raises on anything else."""
+        return cls.model_validate(_upgraded(cls, orjson.loads(raw)))
 
 
 class OutputRecord(BaseModel):
@@ -78,7 +79,14 @@ class OutputRecord(BaseModel):
 
     @classmethod
     def from_bytes(cls, raw: bytes | str) -> "OutputRecord":
-        return cls.model_validate(orjson.loads(raw))
+        """Parse a record of any supported version (upcast first); raises on anything else."""
+        return cls.model_validate(_upgraded(cls, orjson.loads(raw)))
+
+
+def _upgraded(model: type[BaseModel], data: Any) -> Any:
+    """``data`` lifted to the current schema version; non-objects pass through for pydantic to refuse."""
+    from .upgrade import upgrade  # the upgrade path imports this module
+    return upgrade(model, data)[0] if isinstance(data, dict) else data
 
 
 def dumps(obj: Any) -> bytes:

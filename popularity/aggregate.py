@@ -15,6 +15,11 @@ Idempotency on order id (webhooks are delivered at least once, possibly at diffe
 ``seen[store, order_id]`` holds the offset where the order was first seen. A second copy at another
 offset is a duplicate and is dropped; the same offset again is a replay of the original and goes
 through the watermark check.
+
+Bounded memory of order ids: with a retention window, ``seen`` entries carry the order time, and
+an entry older than the partition's order-time watermark minus the window no longer counts: a copy
+of an order that old is counted again (see ``popularity.retention``). Orders already that old are
+not remembered at all, since the next expiry pass would delete them anyway.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from models import OrderEvent
+
+from .retention import SeenOrder, clamp_event_time
 
 SEP = "\x1f"  # unit separator: cannot appear in ids from CSV/JSON text in practice
 UNCATEGORIZED = "uncategorized"
@@ -84,9 +91,33 @@ class PopularityUpdates:
     store_orders: dict[str, CategoryTally] = field(default_factory=dict)  # store -> distinct orders counted
     titles: dict[str, str] = field(default_factory=dict)      # sold key -> product title, for readers
     product_categories: dict[str, str] = field(default_factory=dict)  # sold key -> category
+    seen_times: dict[str, int] = field(default_factory=dict)  # seen key -> order time (retention on)
+    watermarks: dict[int, int] = field(default_factory=dict)  # partition -> newest order time in the batch
     applied_orders: int = 0
     duplicate_orders: int = 0
     replayed_orders: int = 0
+    expired_duplicates: int = 0  # copies whose first delivery was past the window: counted again
+
+    def seen_value(self, key: str) -> SeenOrder:
+        """The ``processed-orders`` value to write for a newly seen order."""
+        partition, offset = self.seen[key]
+        return SeenOrder(offset, partition, self.seen_times.get(key))
+
+
+@dataclass(frozen=True)
+class Retention:
+    """The dedupe window and each partition's order-time watermark before the batch."""
+
+    retention_s: int
+    watermarks: dict[int, int] = field(default_factory=dict)
+    now_s: float | None = None          # wall clock, to cap order times from the future
+    max_future_s: float = 24 * 3600.0
+
+    def order_time(self, order: OrderEvent) -> int:
+        time_s = order.created_at.timestamp()
+        if self.now_s is None:
+            return int(time_s)
+        return clamp_event_time(time_s, self.now_s, self.max_future_s)
 
 
 def _already_applied(partition: int, offset: int, current_partition: int, current_offset: int) -> bool:
@@ -97,21 +128,47 @@ def plan_updates(
     batch: Sequence[OrderAtOffset],
     read_sold: Callable[[str], SoldCount | None],
     read_category: Callable[[str], CategoryTally | None],
-    read_seen: Callable[[str], int | None],
+    read_seen: Callable[[str], int | SeenOrder | None],
     read_store_orders: Callable[[str], CategoryTally | None] = lambda _store: None,
+    retention: Retention | None = None,
 ) -> PopularityUpdates:
-    """Fold a batch (in offset order per partition) into the final value of every touched key."""
+    """Fold a batch (in offset order per partition) into the final value of every touched key.
+
+    With ``retention``, each partition's watermark advances order by order and a remembered order
+    id older than ``watermark - retention_s`` is treated as never seen.
+    """
     out = PopularityUpdates()
+    if retention is not None:
+        out.watermarks.update(retention.watermarks)
     for item in batch:
         order = item.order
         seen_key = key_of(order.store_id, order.order_id)
+        horizon: int | None = None
+        time_s: int | None = None
+        if retention is not None:
+            time_s = retention.order_time(order)
+            mark = max(out.watermarks.get(item.partition, time_s), time_s)
+            out.watermarks[item.partition] = mark
+            horizon = mark - retention.retention_s
         pending = out.seen.get(seen_key)
-        first_seen = pending[1] if pending is not None else read_seen(seen_key)
+        if pending is not None:
+            stored: SeenOrder | None = SeenOrder(pending[1], pending[0], out.seen_times.get(seen_key))
+        else:
+            raw_seen = read_seen(seen_key)
+            stored = SeenOrder.from_json(raw_seen) if isinstance(raw_seen, int) else raw_seen
+        first_seen = None if stored is None else stored.offset
+        if stored is not None and horizon is not None and stored.time_s is not None and stored.time_s < horizon:
+            first_seen = None  # remembered past the window: forgotten, as if expired already
+            if stored.offset != item.offset:
+                out.expired_duplicates += 1
         if first_seen is not None and first_seen != item.offset:
             out.duplicate_orders += 1
             continue
         if first_seen is None:
-            out.seen[seen_key] = (item.partition, item.offset)
+            if time_s is None or horizon is None or time_s >= horizon:
+                out.seen[seen_key] = (item.partition, item.offset)
+                if time_s is not None:
+                    out.seen_times[seen_key] = time_s
         else:
             out.replayed_orders += 1
         out.applied_orders += 1

@@ -346,7 +346,8 @@ class Produced:
 
 
 def producer(settings: Settings, **kwargs: Any) -> AIOKafkaProducer:
-    opts: dict[str, Any] = {"linger_ms": 5, "max_batch_size": 512 * 1024, "acks": "all"}
+    # idempotent: a retried batch (leader change, too few in-sync replicas) is written once
+    opts: dict[str, Any] = {"linger_ms": 5, "max_batch_size": 512 * 1024, "acks": "all", "enable_idempotence": True}
     opts.update(kwargs)
     return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, **opts)
 

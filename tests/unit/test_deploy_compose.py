@@ -99,3 +99,84 @@ def test_env_example_names_real_settings_and_holds_no_secret() -> None:
         assert key.startswith("BUNDLESTREAM_") and key[len("BUNDLESTREAM_"):].lower() in fields, key
         assert value == "", f"{key} has a value in .env.example"
     assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+# --------------------------------------------------------------------------------------------
+# The `cluster` profile: the same file, interpolated with deploy/cluster.env
+# --------------------------------------------------------------------------------------------
+
+def _interpolate(value: object, env: dict[str, str]) -> object:
+    """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?message}`` for the values we use."""
+    import re
+
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match.group(1), match.group(2), match.group(3) or ""
+        if env.get(name):
+            return env[name]
+        if op == ":?":
+            raise KeyError(f"{name}: {arg}")
+        return arg if op == ":-" else ""
+
+    return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", one, value)
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+SECRETS = {"BUNDLESTREAM_ADMIN_TOKEN": "x" * 32, "BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRET": "y" * 32}
+
+
+def _active(compose: dict, env: dict[str, str], profiles: set[str]) -> dict[str, dict]:
+    """The services ``docker compose --profile ...`` would start, with variables substituted."""
+    return {name: _interpolate(service, env) for name, service in compose["services"].items()
+            if not service.get("profiles") or set(service["profiles"]) & profiles}
+
+
+def test_default_is_still_the_single_broker(compose: dict) -> None:
+    services = _active(compose, SECRETS, set())
+    assert not {"kafka-2", "kafka-3"} & set(services)
+    kafka = services["kafka"]["environment"]
+    assert kafka["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
+    assert str(kafka["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"]) == "1"
+    assert str(kafka["KAFKA_MIN_INSYNC_REPLICAS"]) == "1"
+    worker = _env(services["worker"])
+    assert worker["BUNDLESTREAM_KAFKA_BOOTSTRAP"] == "kafka:9092"
+    assert worker["BUNDLESTREAM_REPLICATION_FACTOR"] == "1"
+
+
+def test_cluster_profile_is_three_voting_nodes_with_replicated_topics(compose: dict) -> None:
+    env = {**_env_file(ROOT / "deploy" / "cluster.env"), **SECRETS}
+    services = _active(compose, env, {"cluster"})
+    nodes = {name: services[name]["environment"] for name in ("kafka", "kafka-2", "kafka-3")}
+    assert sorted(int(e["KAFKA_NODE_ID"]) for e in nodes.values()) == [1, 2, 3]
+    voters = {e["KAFKA_CONTROLLER_QUORUM_VOTERS"] for e in nodes.values()}
+    assert voters == {"1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    for name, e in nodes.items():
+        assert e["KAFKA_PROCESS_ROLES"] == "broker,controller", name
+        assert e["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert str(e["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false"
+        assert str(e["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"]) == "false"
+        for key in ("KAFKA_DEFAULT_REPLICATION_FACTOR", "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+                    "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"):
+            assert str(e[key]) == "3", (name, key)
+        assert str(e["KAFKA_MIN_INSYNC_REPLICAS"]) == str(e["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"]) == "2"
+        assert "healthcheck" in services[name]
+    # each node keeps its own log dirs
+    volumes = [services[name]["volumes"][0].split(":")[0] for name in nodes]
+    assert len(set(volumes)) == 3 and set(volumes) <= set(compose["volumes"])
+    for name in ("topics", "worker"):
+        settings = Settings(**{k[len("BUNDLESTREAM_"):].lower(): v for k, v in _env(services[name]).items()
+                               if k.startswith("BUNDLESTREAM_") and v})
+        assert settings.kafka_bootstrap.split(",") == [f"{n}:9092" for n in nodes]
+        assert settings.replication_factor == 3 and settings.effective_min_insync_replicas == 2
+    topics_deps = services["topics"]["depends_on"]
+    assert all(topics_deps[n]["condition"] == "service_healthy" for n in nodes)
