@@ -110,6 +110,12 @@ def _fell_behind(what: str, exc: BaseException) -> None:
     state.fell_behind(f"{what}: {type(exc).__name__}: {exc}"[:300], time.monotonic())
 
 
+def note_unavailable(what: str, exc: BaseException) -> None:
+    """Any Redis call that failed (a reader, /healthz) means the read model may now miss writes:
+    agents stop trying and the catch-up rewrites it once Redis answers."""
+    _fell_behind(what, exc)
+
+
 async def write_or_defer(what: str, write: Callable[[], Awaitable[Any]]) -> None:
     """A read-model write no table can rebuild (chat reply, latest bundle set, upload status):
     done now, or kept (bounded, ``redis_pending_writes_max``) and replayed once Redis is back."""

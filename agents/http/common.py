@@ -80,6 +80,7 @@ async def redis_unavailable_middleware(
     try:
         return await handler(request)
     except readmodel.UNAVAILABLE as exc:
+        readmodel.note_unavailable(f"{request.method} {request.path}", exc)
         now = time.monotonic()
         if now - _last_logged > 10:
             _last_logged = now

@@ -101,6 +101,8 @@ class Health(web.View):
             checks["redis"] = bool(await readmodel.redis_client().ping())  # bounded: redis_timeout_s
         except Exception as exc:  # noqa: BLE001 - health reports, never raises
             checks["redis"] = f"error: {exc}"
+            if isinstance(exc, readmodel.UNAVAILABLE):
+                readmodel.note_unavailable("/healthz ping", exc)
         checks["assigned_partitions"] = len(app.assignor.assigned_actives()) if app.assignor else 0
         checks["rebalancing"] = bool(app.rebalancing)
         checks["read_model"] = readmodel.state.report(time.monotonic())
