@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from redis.exceptions import WatchError
 
+from bundlestream import redis_keys
 from composite.bulk_add import BulkAddResult, plan_bulk_add
 from models.catalog import Product
 from models.chat import AddBulkRequest, BundleAdded
@@ -36,7 +37,7 @@ from .expiry import active_partitions, rebuild_flag, scan_table
 log = logging.getLogger(__name__)
 
 MAX_TX_RETRIES = 20
-BUNDLE_TTL_S = 30 * 24 * 3600
+BUNDLE_TTL_S = redis_keys.BUNDLE.ttl_s
 
 
 class BundleConflict(Exception):
@@ -166,17 +167,8 @@ async def count_attach(added: BundleAdded) -> None:
             del bundle_attach_stats[key]  # a table delete: a tombstone on the changelog
     for pid, count in counts.items():
         bundle_attach_stats[key_of(added.store_id, pid)] = count
-    if not counts and not evicted:
-        return
-    zkey = readmodel.rkey("attach", added.store_id)
-    pipe = readmodel.redis_client().pipeline(transaction=False)
-    if counts:
-        pipe.zadd(zkey, counts)
-    if evicted:
-        pipe.zrem(zkey, *evicted)
-    # the hard bound, whatever happened before (a lowered setting, writes from an older worker)
-    pipe.zremrangebyrank(zkey, 0, -(settings.attach_stats_max_per_store + 1))
-    await pipe.execute()
+    # never raises or waits for an unavailable Redis: the catch-up rewrites it from the table
+    await readmodel.write_attach_counts(added.store_id, counts, evicted, settings.attach_stats_max_per_store)
 
 
 @app.agent(bundle_adds_topic, name="bundle-attach-stats")

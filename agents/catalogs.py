@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from faust.streams import current_event
 
 from bundling import uploads as uploads_pipeline
 from bundling.uploads import majority_currency
@@ -194,8 +195,12 @@ async def record_catalog(store_id: str, upload_id: str, upload_file: UploadFile,
         "products": counted.get("products"), "categories": counted.get("categories"),
         "currency": counted.get("currency"),
     }
-    await readmodel.redis_client().set(
-        readmodel.rkey("catalog", store_id), orjson.dumps({"summary": summary, "ref": ref}).decode())
+    document = orjson.dumps({"summary": summary, "ref": ref}).decode()
+
+    async def store_catalog() -> None:
+        await readmodel.redis_client().set(readmodel.rkey("catalog", store_id), document)
+
+    await readmodel.write_or_defer("catalog summary", store_catalog)
     return ref
 
 
@@ -208,7 +213,15 @@ async def _ref_for(store_id: str) -> dict[str, Any] | None:
     ref = catalog_refs.get(store_id)
     if ref is not None:
         return ref
-    raw = await readmodel.redis_client().get(readmodel.rkey("catalog", store_id))
+    try:
+        raw = await readmodel.redis_client().get(readmodel.rkey("catalog", store_id))
+    except readmodel.UNAVAILABLE as exc:
+        # the table is the truth where the store's partition lives (its agents); only another
+        # worker's HTTP view needs the Redis copy, and it answers 503 through its own read
+        if current_event() is None:
+            raise
+        log.warning("catalog copy of store %s not readable from Redis (%s); using the table's answer", store_id, exc)
+        return None
     return orjson.loads(raw)["ref"] if raw else None
 
 

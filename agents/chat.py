@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 from faust.types import EventT
 
+from bundlestream import redis_keys
 from composite.discovery import CatalogIndex, build_index
 from composite.llm import LLMClient
 from composite.reply import handle_turn
@@ -45,9 +46,9 @@ from .tables import sold_counts
 
 log = logging.getLogger(__name__)
 
-REPLIES_KEPT = 50
-REPLIES_TTL_S = 24 * 3600
-SESSION_TTL_S = 7 * 24 * 3600
+REPLIES_KEPT = redis_keys.REPLIES_KEPT
+REPLIES_TTL_S = redis_keys.REPLIES_TTL_S
+SESSION_TTL_S = redis_keys.SESSION_TTL_S
 
 # session_id -> SessionState JSON (dict). No value_type: Faust decodes a typed value with
 # ``typ.from_data``, which dict lacks, so changelog recovery would fail (see agents/tables.py).
@@ -181,17 +182,21 @@ async def publish_reply(reply: CompositeReply) -> None:
     raw = reply.to_bytes()
     # force=True: sent now, not attached to the input event's commit (up to a commit interval later)
     await composite_options_topic.send(key=reply.session_id.encode(), value=raw, force=True)
-    r = readmodel.redis_client()
-    seq = await r.incr(readmodel.rkey("replies-seq", reply.session_id))
-    entry = orjson.dumps({"seq": seq, "reply": orjson.loads(raw)}).decode()
-    key = readmodel.rkey("replies", reply.session_id)
-    pipe = r.pipeline(transaction=False)
-    pipe.rpush(key, entry)
-    pipe.ltrim(key, -REPLIES_KEPT, -1)
-    pipe.expire(key, REPLIES_TTL_S)
-    pipe.expire(readmodel.rkey("replies-seq", reply.session_id), REPLIES_TTL_S)
-    pipe.set(readmodel.rkey("session-store", reply.session_id), reply.store_id, ex=SESSION_TTL_S)
-    await pipe.execute()
+
+    async def store_reply() -> None:
+        r = readmodel.redis_client()
+        seq = await r.incr(readmodel.rkey("replies-seq", reply.session_id))
+        entry = orjson.dumps({"seq": seq, "reply": orjson.loads(raw)}).decode()
+        key = readmodel.rkey("replies", reply.session_id)
+        pipe = r.pipeline(transaction=False)
+        pipe.rpush(key, entry)
+        pipe.ltrim(key, -REPLIES_KEPT, -1)
+        pipe.expire(key, REPLIES_TTL_S)
+        pipe.expire(readmodel.rkey("replies-seq", reply.session_id), REPLIES_TTL_S)
+        pipe.set(readmodel.rkey("session-store", reply.session_id), reply.store_id, ex=SESSION_TTL_S)
+        await pipe.execute()
+
+    await readmodel.write_or_defer("chat reply", store_reply)
 
 
 async def process_turn(event: EventT) -> None:

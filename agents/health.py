@@ -56,14 +56,14 @@ def _queued(stream: Any) -> int:
         return 0
 
 
-def report(redis_ok: bool) -> tuple[bool, dict[str, Any]]:
+def report() -> tuple[bool, dict[str, Any]]:
     """(healthy, fields for /healthz's ``checks``)."""
     now = time.monotonic()
     for topic, stream in list(_streams.items()):
         tracker.backlog(topic, _queued(stream), now)
     stalls = tracker.stalls(now, settings.stall_after_s)
     recent = loop_lag.recent_max(now)
-    ok, problems = verdict(redis_ok, stalls, recent, settings.max_loop_lag_s, now)
+    ok, problems = verdict(stalls, recent, settings.max_loop_lag_s, now)
     wall = time.time()
     return ok, {
         "stalled_streams": [{"stream": s.stream, "reason": s.reason, "since": _iso(wall - (now - s.since)),

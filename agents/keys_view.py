@@ -19,6 +19,7 @@ from security import Principal, generate_key, hash_key, hash_matches, parse_key,
 from security.keys import GeneratedKey
 
 import topics as registry
+from bundlestream import redis_keys
 
 from . import readmodel
 from .app import app, settings
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 api_keys_topic = faust_topic(registry.API_KEYS)
 BOOTSTRAP_KEY_ID = "bootstrap-admin"
-LAST_USED_HASH = "keys-last-used"
+LAST_USED_HASH = redis_keys.KEYS_LAST_USED.name
 
 
 class KeyRegistry(CompactedView):
@@ -96,8 +97,8 @@ async def note_used(principal: Principal) -> None:
     """Record the key's last use, throttled per worker (a lost write only makes it look older)."""
     now = time.monotonic()
     last = _last_written.get(principal.key_id)
-    if last is not None and now - last < settings.key_last_used_every_s:
-        return
+    if (last is not None and now - last < settings.key_last_used_every_s) or readmodel.redis_failing():
+        return  # (while Redis is down a request must not wait on bookkeeping)
     _last_written[principal.key_id] = now
     try:
         await readmodel.redis_client().hset(readmodel.rkey(LAST_USED_HASH), principal.key_id,

@@ -119,6 +119,8 @@ async def process_order_batch(events: list[EventT]) -> None:
             # processed-order markers last: a crash before them is covered by the watermarks
             for key in writes.seen:
                 processed_orders[key] = updates.seen_value(key).to_json()
+    # labels for rebuilding the Redis read model from the tables after an outage
+    readmodel.record_labels(updates, anchor)
     await readmodel.write_popularity(updates)
     if updates.duplicate_orders:
         log.info("dropped %d duplicate orders", updates.duplicate_orders)

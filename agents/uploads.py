@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import orjson
 from faust.types import EventT
 
+from bundlestream import redis_keys
 from bundling.redis_embeddings import EMBEDDING_TTL_S, RedisEmbeddingCache
 from bundling.upload_pool import DeadlineExceeded, UploadJob, WorkerDied, long_lived_allocation, run_upload
 from bundling.uploads import error_bundle_set, tallies_for_store
@@ -43,7 +44,7 @@ from .upload_topics import bundle_sets_topic, generation_metrics_topic, uploads_
 
 log = logging.getLogger(__name__)
 
-UPLOAD_STATUS_TTL_S = 7 * 24 * 3600
+UPLOAD_STATUS_TTL_S = redis_keys.UPLOAD_STATUS_TTL_S
 
 # store -> RollingCosts JSON: {"combos": {"objective:TYPE": {"recent": [<=50 ms], "ema", "runs"}}, "recent": [...]}
 # No value_type: Faust recovery decodes typed values with ``typ.from_data``, which dict lacks.
@@ -93,7 +94,8 @@ def build_event(store_id: str, upload_id: str, files: Sequence[tuple[str, bytes,
 def upload_job(upload: UploadEvent, tallies: dict[str, int], costs: object) -> UploadJob:
     return UploadJob(upload=upload.to_bytes(), tallies=tallies, rolling_costs=costs,
                      limits=pools.limits(), upload_store_dir=str(settings.upload_store_dir),
-                     redis_url=settings.redis_url, embedding_prefix=readmodel.rkey("emb"))
+                     redis_url=readmodel.url_with_timeouts(),
+                     embedding_prefix=readmodel.family_prefix(redis_keys.EMBEDDINGS))
 
 
 # --- wiring ------------------------------------------------------------------------------------
@@ -103,15 +105,18 @@ async def _publish(bundle_set: BundleSet) -> None:
     key = bundle_set.store_id.encode()
     await bundle_sets_topic.send(key=key, value=bundle_set.to_bytes())
     await generation_metrics_topic.send(key=key, value=bundle_set.metrics.to_bytes())
-    r = readmodel.redis_client()
-    pipe = r.pipeline(transaction=False)
-    pipe.set(readmodel.rkey("bundles", bundle_set.store_id), bundle_set.to_bytes().decode())
-    pipe.set(readmodel.rkey("upload", bundle_set.upload_id), orjson.dumps({
-        "upload_id": bundle_set.upload_id, "store_id": bundle_set.store_id,
-        "status": "done" if bundle_set.status == "ok" else "error", "error": bundle_set.error,
-        "bundles": len(bundle_set.bundles), "generated_at": bundle_set.generated_at.isoformat(),
-    }).decode(), ex=UPLOAD_STATUS_TTL_S)
-    await pipe.execute()
+
+    async def store_result() -> None:
+        pipe = readmodel.redis_client().pipeline(transaction=False)
+        pipe.set(readmodel.rkey("bundles", bundle_set.store_id), bundle_set.to_bytes().decode())
+        pipe.set(readmodel.rkey("upload", bundle_set.upload_id), orjson.dumps({
+            "upload_id": bundle_set.upload_id, "store_id": bundle_set.store_id,
+            "status": "done" if bundle_set.status == "ok" else "error", "error": bundle_set.error,
+            "bundles": len(bundle_set.bundles), "generated_at": bundle_set.generated_at.isoformat(),
+        }).decode(), ex=UPLOAD_STATUS_TTL_S)
+        await pipe.execute()
+
+    await readmodel.write_or_defer("bundle set", store_result)
 
 
 async def _dead_letter(event: EventT, code: str, reason: str, errors: list[dict] | None = None) -> None:

@@ -115,7 +115,13 @@ def topics_table(prefix: str = "bundlestream") -> str:
     return "\n".join(rows)
 
 
-GENERATED_BLOCKS = {"settings": settings_table, "topics": topics_table}
+def redis_keys_table() -> str:
+    from bundlestream.redis_keys import keys_table
+
+    return keys_table()
+
+
+GENERATED_BLOCKS = {"settings": settings_table, "topics": topics_table, "redis-keys": redis_keys_table}
 
 
 def render_readme(text: str) -> str:

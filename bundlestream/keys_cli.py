@@ -64,9 +64,12 @@ async def publish_record(settings: Settings, record) -> None:
 async def last_used(settings: Settings) -> dict[str, str]:
     import redis.asyncio as aioredis
 
-    client = aioredis.from_url(settings.redis_url, decode_responses=True)
+    from bundlestream.redis_keys import KEYS_LAST_USED
+
+    client = aioredis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.redis_timeout_s,
+                               socket_connect_timeout=settings.redis_timeout_s)
     try:
-        return await client.hgetall(f"{settings.topic_prefix}:keys-last-used")
+        return await client.hgetall(KEYS_LAST_USED.key(settings.topic_prefix))
     except Exception:  # noqa: BLE001 - a listing without last use beats no listing
         return {}
     finally:

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # --- infrastructure -----------------------------------------------------------------------
     kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers (host:port[,host:port]).")
     redis_url: str = Field("redis://127.0.0.1:16379/0", description="Redis URL for the read model and caches.")
+    redis_timeout_s: float = Field(1.0, gt=0, le=30, description="Connect and reply timeout of every Redis call (one retry on a dropped connection). Past it an HTTP reader answers 503 `redis_unavailable` and agents keep counting into their tables.")
+    redis_resync_interval_s: float = Field(1.0, gt=0, description="While the Redis read model is behind (an outage, a restart), how often the worker checks Redis and, once it answers, rewrites the read model from its tables.")
+    redis_pending_writes_max: int = Field(10_000, ge=0, description="Read-model writes that no table can rebuild (chat replies, latest bundle set, upload status) kept in memory while Redis is down and replayed when it is back; past it the oldest are dropped (logged).")
     app_id: str = Field("bundlestream", description="Faust app id: consumer group and changelog topic prefix.")
     topic_prefix: str = Field("bundlestream", description="Prefix of every topic name (isolates test runs).")
     partitions: int = Field(8, ge=1, le=256, description="Partitions of every keyed input topic (max useful workers).")

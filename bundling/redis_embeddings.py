@@ -13,9 +13,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import redis as sync_redis
 
+from bundlestream.redis_keys import EMBEDDING_TTL_S
+
 log = logging.getLogger(__name__)
 
-EMBEDDING_TTL_S = 30 * 24 * 3600
+__all__ = ["EMBEDDING_TTL_S", "RedisEmbeddingCache"]
 
 
 class RedisEmbeddingCache:

@@ -167,7 +167,12 @@ def _embedding_cache(redis_url: str | None, prefix: str) -> Any:
 
         from .redis_embeddings import RedisEmbeddingCache
 
-        _cache = RedisEmbeddingCache(redis.Redis.from_url(redis_url, decode_responses=False), prefix)
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # the URL carries the worker's short timeouts; one retry, no backoff: a miss costs time only
+        _cache = RedisEmbeddingCache(redis.Redis.from_url(redis_url, decode_responses=False,
+                                                          retry=Retry(NoBackoff(), 1)), prefix)
         _cache.url = redis_url
     return _cache
 

@@ -26,7 +26,7 @@ from security.ratelimit import RATE_LIMIT_LUA
 from .. import readmodel
 from ..app import app, settings
 from ..keys_view import note_used, registry_view
-from .common import HttpError
+from .common import HttpError, redis_unavailable_middleware
 
 log = logging.getLogger(__name__)
 __all__ = ["auth_middleware", "authorize_store", "guarded", "install", "nothing_to_authorize", "principal_of"]
@@ -157,6 +157,8 @@ async def auth_middleware(request: aioweb.Request, handler: Handler) -> aioweb.S
 def install() -> None:
     """Add the middleware to Faust's aiohttp application (before the server starts)."""
     web_app = app.web.web_app
+    if redis_unavailable_middleware not in web_app.middlewares:
+        web_app.middlewares.insert(0, redis_unavailable_middleware)  # outermost: the rate limiter reads Redis
     if auth_middleware not in web_app.middlewares:
         web_app.middlewares.append(auth_middleware)
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
+from aiohttp import web as aioweb
 from faust import web
 
 from models.common import safe_id_problem
 
+from .. import readmodel
 from ..app import settings
+
+log = logging.getLogger(__name__)
 
 
 class HttpError(Exception):
@@ -53,3 +61,32 @@ def error_response(view: web.View, exc: HttpError) -> web.Response:
     if exc.errors:
         payload["errors"] = exc.errors
     return view.json(payload, status=exc.status)
+
+
+REDIS_RETRY_AFTER_S = 2
+_last_logged = 0.0
+
+
+@aioweb.middleware
+async def redis_unavailable_middleware(
+    request: aioweb.Request, handler: Callable[[aioweb.Request], Awaitable[aioweb.StreamResponse]],
+) -> aioweb.StreamResponse:
+    """A view (or the rate limiter) whose Redis call failed answers 503 with the reason, fast.
+
+    Redis is the read model; while it is down the worker keeps counting and readers are told so
+    (``{"error": "redis_unavailable"}`` with ``Retry-After``) instead of waiting on a socket."""
+    global _last_logged
+    started = time.monotonic()
+    try:
+        return await handler(request)
+    except readmodel.UNAVAILABLE as exc:
+        readmodel.note_unavailable(f"{request.method} {request.path}", exc)
+        now = time.monotonic()
+        if now - _last_logged > 10:
+            _last_logged = now
+            log.warning("Redis unavailable for %s %s: %s", request.method, request.path, exc)
+        body = {"error": "redis_unavailable",
+                "reason": f"the read model (Redis) did not answer: {type(exc).__name__}: {exc}"[:300],
+                "retry_after_s": REDIS_RETRY_AFTER_S, "waited_s": round(now - started, 3)}
+        return aioweb.Response(body=orjson.dumps(body), status=503, content_type="application/json",
+                               headers={"Retry-After": str(REDIS_RETRY_AFTER_S)})

@@ -36,14 +36,14 @@ def test_an_event_stuck_in_a_stream_makes_health_fail_naming_the_stream(monkeypa
     tp = TP("t-uploads", 0)
     sensor.on_stream_event_in(tp, 7, stream, None)
     sensor.on_stream_event_out(tp, 7, stream, None)
-    ok, fields = health.report(redis_ok=True)
+    ok, fields = health.report()
     assert ok and fields["stalled_streams"] == [] and fields["problems"] == []
 
     sensor.on_stream_event_in(tp, 8, stream, None)
     started = time.monotonic() - settings.stall_after_s - 5  # as if it had been in flight that long
     health.tracker.streams["t-uploads"].in_flight[(0, 8, id(stream))] = started
     health.tracker.streams["t-uploads"].last_progress = started
-    ok, fields = health.report(redis_ok=True)
+    ok, fields = health.report()
     assert not ok
     [stall] = fields["stalled_streams"]
     assert stall["stream"] == "t-uploads" and stall["reason"] == "event in flight"
@@ -57,6 +57,6 @@ def test_loop_lag_over_the_limit_makes_health_fail(monkeypatch) -> None:
     lag = health.LoopLag(window_s=10.0)
     lag.add(time.monotonic(), settings.max_loop_lag_s + 1)
     monkeypatch.setattr(health, "loop_lag", lag)
-    ok, fields = health.report(redis_ok=True)
+    ok, fields = health.report()
     assert not ok and "max_loop_lag_s" in fields["problems"][0]
     assert fields["loop_lag_max_recent_ms"] >= settings.max_loop_lag_s * 1000
