@@ -272,12 +272,17 @@ def _owns_store(store: str, partitions: frozenset[int]) -> bool:
     return (murmur2(store.encode()) & 0x7FFFFFFF) % settings.partitions in partitions
 
 
-def _keys_by_store(table: Any, stores: set[str] | None) -> dict[str, list[str]]:
+async def _keys_by_store(table: Any, stores: set[str] | None) -> dict[str, list[str]]:
+    """The table's keys grouped by store, read in chunks that yield to the event loop (a full pass
+    at start covers every key this worker holds, which may be millions)."""
+    from .expiry import scan_table
+
     out: dict[str, list[str]] = {}
-    for key in table.keys():
-        store = split_key(key)[0]
-        if stores is None or store in stores:
-            out.setdefault(store, []).append(key)
+    async for chunk in scan_table(table):
+        for key, _value in chunk:
+            store = split_key(key)[0]
+            if stores is None or store in stores:
+                out.setdefault(store, []).append(key)
     return out
 
 
@@ -285,8 +290,8 @@ async def _rewrite_popularity(stores: set[str] | None, partitions: frozenset[int
     """Rewrite the popularity read model of ``stores`` (None: every owned store); returns stores written."""
     from .tables import category_transactions, sold_counts, store_orders
 
-    sold_keys = _keys_by_store(sold_counts, stores)
-    category_keys = _keys_by_store(category_transactions, stores)
+    sold_keys = await _keys_by_store(sold_counts, stores)
+    category_keys = await _keys_by_store(category_transactions, stores)
     written = 0
     for chunk in chunks(set(sold_keys) | set(category_keys) | (stores or set()), STORES_PER_PASS_CHUNK):
         async with _write_lock:
