@@ -38,6 +38,12 @@ def first_offsets_of(orders, produced) -> tuple[dict[int, list[int]], int]:  # n
     return offsets, len(firsts)
 
 
+def remember_every_order(settings: Settings) -> Settings:
+    """These tests count every remembered order id, and Online Retail's invoices span weeks of order
+    time: a dedupe window longer than the history keeps ids from expiring mid-test."""
+    return settings.model_copy(update={"dedupe_retention_s": 365 * 86400})
+
+
 def recovery_of(worker: Worker, since_round: int = 0) -> RecoveryFigures:
     figures = worker.recovery(since_round)
     assert figures.rounds, f"{worker.name}: no table recovery in its log:\n{worker.log_tail()}"
@@ -60,7 +66,7 @@ async def assert_exact(settings: Settings, orders) -> None:  # noqa: ANN001
 @pytest.mark.timeout(600)
 async def test_clean_and_kill_9_restarts_resume_from_persisted_offsets(
         isolated_settings: Settings, workers: Workers) -> None:
-    settings = isolated_settings
+    settings = remember_every_order(isolated_settings)
     assert settings.table_store.startswith("rocksdb"), "RocksDB is the default table store"
     history = with_duplicates(online_retail_orders(1600), every=25, gap=200)
     part_a, part_b = history[:900], history[900:]
@@ -155,7 +161,7 @@ async def wait_both_assigned(pair: list[Worker], total: int, timeout_s: float = 
 @pytest.mark.timeout(600)
 async def test_standby_replica_takes_over_a_killed_worker_with_exact_counts(
         isolated_settings: Settings, workers: Workers) -> None:
-    settings = isolated_settings
+    settings = remember_every_order(isolated_settings)
     assert settings.table_standby_replicas >= 1 and settings.table_store.startswith("rocksdb")
     history = with_duplicates(online_retail_orders(900), every=20, gap=60)
     before_kill, after_kill = history[:600], history[600:]
