@@ -75,6 +75,19 @@ def report() -> tuple[bool, dict[str, Any]]:
     }
 
 
+def standby_progress() -> dict[str, Any]:
+    """The standby replicas this worker keeps warm, and the last changelog offset applied to each
+    ("topic:partition" -> offset, -1 before the first record): what a takeover would not replay.
+    Compared with the changelogs' end offsets, it says how far a failover would be behind."""
+    recovery = app.tables._recovery  # None until the first assignment
+    if recovery is None:
+        return {"partitions": 0, "applied": {}}
+    offsets = recovery.standby_offsets
+    tps = sorted(recovery.standby_tps, key=lambda tp: (tp.topic, tp.partition))
+    return {"partitions": len(tps),
+            "applied": {f"{tp.topic}:{tp.partition}": offsets.get(tp, -1) for tp in tps}}
+
+
 def _iso(epoch: float) -> str:
     from datetime import datetime, timezone
 

@@ -176,10 +176,8 @@ async def process_upload(event: EventT) -> BundleSet | None:
 async def warm_upload_pool() -> None:
     """Start and warm the pool's children at startup, so the first upload pays no imports."""
     started = time.perf_counter()
-    futures = await asyncio.to_thread(upload_pool().start)
-    for future in futures:
-        await asyncio.wrap_future(future)
-    log.info("upload pool: %d process(es) warm in %.0f ms", len(futures), (time.perf_counter() - started) * 1000)
+    warm = await upload_pool().warm()
+    log.info("upload pool: %d process(es) warm in %.0f ms", warm, (time.perf_counter() - started) * 1000)
     gc.freeze()  # what startup built lives as long as the worker: keep it out of full collections
 
 

@@ -70,8 +70,13 @@ def _child_init() -> None:
 class DeadlinePool:
     """A pebble process pool where every task has a hard deadline; usable from asyncio."""
 
-    def __init__(self, processes: int, deadline_s: float, *, start_method: str = "forkserver") -> None:
+    def __init__(self, processes: int, deadline_s: float, *, start_method: str = "forkserver",
+                 stuck_after_s: float = 30.0) -> None:
+        """``stuck_after_s``: how long past its deadline a task may stay unanswered before the pool
+        is declared stuck. pebble's deadline only counts from the moment a child picks the task
+        up, so a pool whose children never start would otherwise keep a task waiting forever."""
         self.processes, self.deadline_s, self.start_method = processes, deadline_s, start_method
+        self.stuck_after_s = stuck_after_s
         self._pool: Any = None
         self._lock = threading.Lock()  # the warm-up thread and a first task may both start it
 
@@ -91,28 +96,73 @@ class DeadlinePool:
             return [self._pool.schedule(probe) for _ in range(self.processes)]
 
     async def run(self, fn: Callable[..., Any], *args: Any, deadline_s: float | None = None) -> Any:
-        """``fn(*args)`` in a child; ``DeadlineExceeded`` past the deadline, ``WorkerDied`` if it died."""
-        from pebble import ProcessExpired
+        """``fn(*args)`` in a child; ``DeadlineExceeded`` past the deadline, ``WorkerDied`` if it died.
 
+        A task still unanswered ``stuck_after_s`` past its deadline means the pool itself is stuck
+        (a child that never started, a lost acknowledgement): the pool is replaced and the task
+        tried once more on the fresh one before it counts as past its deadline."""
+        deadline = self.deadline_s if deadline_s is None else deadline_s
+        for attempt in (1, 2):
+            future = await self._schedule(fn, args, deadline)
+            wrapped = asyncio.wrap_future(future)
+            try:
+                done, _ = await asyncio.wait({wrapped}, timeout=deadline + self.stuck_after_s)
+            except asyncio.CancelledError:
+                future.cancel()  # pebble stops the child of a cancelled running task
+                raise
+            if done:
+                return self._outcome(wrapped, deadline)
+            future.cancel()
+            log.error("upload pool: no answer %.0f s after the %.0f s deadline (attempt %d); replacing the pool",
+                      self.stuck_after_s, deadline, attempt)
+            self.abandon()
+        raise DeadlineExceeded(deadline)
+
+    async def _schedule(self, fn: Callable[..., Any], args: tuple, deadline: float) -> concurrent.futures.Future:
         if self._pool is None:
             await asyncio.to_thread(self.start)
-        deadline = self.deadline_s if deadline_s is None else deadline_s
         try:
-            future = self._pool.schedule(fn, args=args, timeout=deadline)
+            return self._pool.schedule(fn, args=args, timeout=deadline)
         except (RuntimeError, concurrent.futures.BrokenExecutor):  # the pool died: start a fresh one
             log.warning("upload pool unusable, starting a new one")
-            await asyncio.to_thread(self.close)
+            self.abandon()
             await asyncio.to_thread(self.start)
-            future = self._pool.schedule(fn, args=args, timeout=deadline)
+            return self._pool.schedule(fn, args=args, timeout=deadline)
+
+    @staticmethod
+    def _outcome(wrapped: asyncio.Future, deadline: float) -> Any:
+        from pebble import ProcessExpired
+
         try:
-            return await asyncio.wrap_future(future)
+            return wrapped.result()
         except concurrent.futures.TimeoutError as exc:
             raise DeadlineExceeded(deadline) from exc
         except ProcessExpired as exc:
             raise WorkerDied(f"the parsing process died ({exc})") from exc
-        except asyncio.CancelledError:
-            future.cancel()  # pebble stops the child of a cancelled running task
-            raise
+
+    async def warm(self, bound_s: float | None = None) -> int:
+        """Start the children and wait (bounded) until each answered a probe; a pool that does not
+        answer in time is replaced once. Returns how many children answered."""
+        bound = self.stuck_after_s if bound_s is None else bound_s
+        for attempt in (1, 2):
+            futures = [asyncio.wrap_future(f) for f in await asyncio.to_thread(self.start)]
+            done, pending = await asyncio.wait(futures, timeout=bound)
+            if not pending:
+                return len(done)
+            log.error("upload pool: %d of %d children not warm after %.0f s (attempt %d); replacing the pool",
+                      len(pending), len(futures), bound, attempt)
+            for future in pending:
+                future.cancel()
+            self.abandon()
+        return 0
+
+    def abandon(self) -> None:
+        """Drop the current pool without waiting for it: a stuck pool may not stop cleanly, so it
+        is stopped on a daemon thread while the next task starts a fresh one."""
+        with self._lock:
+            old, self._pool = self._pool, None
+        if old is not None:
+            threading.Thread(target=_stop_quietly, args=(old,), name="upload-pool-stop", daemon=True).start()
 
     def close(self) -> None:
         with self._lock:
@@ -120,6 +170,14 @@ class DeadlinePool:
                 self._pool.stop()
                 self._pool.join(timeout=5)
                 self._pool = None
+
+
+def _stop_quietly(pool: Any) -> None:
+    try:
+        pool.stop()
+        pool.join(timeout=5)
+    except Exception:  # best effort: the pool is already out of service
+        log.warning("a replaced upload pool did not stop cleanly", exc_info=True)
 
 
 # --- the upload job, run in the child ------------------------------------------------------------

@@ -105,6 +105,7 @@ class Health(web.View):
                 readmodel.note_unavailable("/healthz ping", exc)
         checks["assigned_partitions"] = len(app.assignor.assigned_actives()) if app.assignor else 0
         checks["rebalancing"] = bool(app.rebalancing)
+        checks["standby"] = health.standby_progress()
         checks["read_model"] = readmodel.state.report(time.monotonic())
         ok, progress = health.report()
         checks.update(progress)

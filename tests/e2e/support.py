@@ -75,7 +75,7 @@ async def register_catalog(settings: Settings, store_id: str, csv_text: str = DA
             await asyncio.sleep(0.2)
     finally:
         await client.aclose()
-    tail = worker.log_tail(3000) if worker else ""
+    tail = f"notable lines:\n{worker.log_notable()}\n--- tail:\n{worker.log_tail(1500)}" if worker else ""
     raise TimeoutError(f"catalog of {store_id} not registered within {timeout_s:.0f} s\n{tail}")
 
 

@@ -286,6 +286,15 @@ class Worker:
             return ""
         return self.log_path.read_text(errors="replace")[-chars:]
 
+    def log_notable(self, lines: int = 25) -> str:
+        """The log's last warnings, errors and upload lines: what a failed wait needs first (the
+        plain tail is mostly Faust's recovery tables)."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        keep = [line for line in self.log_path.read_text(errors="replace").splitlines()
+                if "[WARNING]" in line or "[ERROR]" in line or "upload" in line]
+        return "\n".join(line[:300] for line in keep[-lines:])
+
     async def health(self) -> dict[str, Any] | None:
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:

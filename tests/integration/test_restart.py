@@ -19,7 +19,7 @@ import pytest
 from bundlestream.settings import Settings
 from harness import (
     RecoveryFigures, Worker, Workers, admin_headers, changelog_counts, diff_counts, online_retail_orders,
-    produce_orders, read_table, redis_counts, wait_consumed, with_duplicates, workers,  # noqa: F401
+    end_offsets, produce_orders, read_table, redis_counts, wait_consumed, with_duplicates, workers,  # noqa: F401
 )
 from popularity import ground_truth
 from test_orders_crash import SMALL_BATCHES, kill_mid_stream
@@ -42,6 +42,27 @@ def remember_every_order(settings: Settings) -> Settings:
     """These tests count every remembered order id, and Online Retail's invoices span weeks of order
     time: a dedupe window longer than the history keeps ids from expiring mid-test."""
     return settings.model_copy(update={"dedupe_retention_s": 365 * 86400})
+
+
+async def wait_standbys_caught_up(settings: Settings, worker: Worker, timeout_s: float = 90.0) -> dict[str, int]:
+    """Until ``worker``'s standby replicas applied every changelog record written so far (as its
+    /healthz reports them); returns what is still missing per partition when time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        health = await worker.health() or {}
+        applied = health.get("checks", {}).get("standby", {}).get("applied", {})
+        ends: dict[str, dict[int, int]] = {}
+        missing: dict[str, int] = {}
+        for name, offset in applied.items():
+            topic, _, partition = name.rpartition(":")
+            if topic not in ends:
+                ends[topic] = await end_offsets(settings, topic)
+            last = ends[topic].get(int(partition), 0) - 1
+            if offset < last:
+                missing[name] = last - offset
+        if applied and not missing or time.monotonic() > deadline:
+            return missing
+        await asyncio.sleep(0.5)
 
 
 def recovery_of(worker: Worker, since_round: int = 0) -> RecoveryFigures:
@@ -174,7 +195,9 @@ async def test_standby_replica_takes_over_a_killed_worker_with_exact_counts(
     split = await wait_both_assigned([doomed, survivor], total)
     await produce_orders(settings, before_kill)
     await wait_consumed(settings, timeout_s=240, workers=[doomed, survivor])
-    await asyncio.sleep(3)  # the survivor's standbys read the doomed worker's last changelog writes
+    # the survivor's standbys read the doomed worker's last changelog writes
+    behind = await wait_standbys_caught_up(settings, survivor)
+    assert not behind, f"the survivor's standbys are behind the changelogs: {behind}"
 
     rounds_before = len(survivor.recoveries())
     killed_at = time.monotonic()

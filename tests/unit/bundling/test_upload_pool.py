@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
 
 import pytest
@@ -104,6 +107,35 @@ async def test_a_closed_pool_starts_again_on_the_next_task() -> None:
         pool._pool.join(timeout=5)
         assert await pool.run(probe) != first
     finally:
+        pool.close()
+
+
+async def test_a_stuck_pool_is_replaced_and_the_task_runs_on_a_fresh_one() -> None:
+    # a frozen child never picks the task up, so pebble's own deadline never starts counting
+    pool = DeadlinePool(1, 1.0, stuck_after_s=1.0)
+    frozen = await pool.run(probe)
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        answered_by = await pool.run(probe)
+        assert answered_by != frozen
+        assert time.monotonic() - started < 30
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(frozen, signal.SIGKILL)
+        pool.close()
+
+
+async def test_warm_replaces_a_pool_whose_children_do_not_answer() -> None:
+    pool = DeadlinePool(1, 1.0, stuck_after_s=1.0)
+    frozen = await pool.run(probe)
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        assert await pool.warm(bound_s=1.0) == 1
+        assert await pool.run(probe) != frozen
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(frozen, signal.SIGKILL)
         pool.close()
 
 
