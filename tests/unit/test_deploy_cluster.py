@@ -11,15 +11,7 @@ from deploy.config import (
     ClusterNode, ClusterSpec, Endpoint, cluster_node_command, cluster_spec, render_cluster_node_properties,
 )
 from deploy.topics_admin import plan_topics, replication_config
-
-
-def props(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            out[key] = value
-    return out
+from test_deploy_config import props
 
 
 def test_dev_cluster_takes_consecutive_port_pairs_from_the_bootstrap_port(tmp_path: Path) -> None:
