@@ -74,9 +74,10 @@ app = BundlestreamApp(
     broker_session_timeout=10.0,
     broker_heartbeat_interval=3.0,
     # A changelog topic the worker created a moment before subscribing can be missing from the
-    # consumer's first metadata on a busy broker; tables then see "0 partitions" and refuse every
-    # write (PartitionsMismatch) until metadata is refreshed: after 5 minutes by default.
+    # consumer's first metadata on a busy broker ("0 partitions") until the next refresh: 5 minutes
+    # by default. Our Table class does not count that as a partition mismatch (agents/stores.py).
     consumer_metadata_max_age_ms=5_000,
+    Table="agents.stores:Table",
 )
 
 

@@ -1,4 +1,5 @@
-"""The RocksDB table store, minus a full garbage collection per table on every rebalance.
+"""Faust table and store classes: the RocksDB store minus a full garbage collection per table on
+every rebalance, and a table that does not refuse writes while a new changelog's metadata is unknown.
 
 faust-streaming's RocksDB store does not close a revoked partition's database; it drops it and
 runs ``gc.collect()`` so the database (and its file lock) goes away. It does so once per table on
@@ -11,6 +12,7 @@ table was actually dropped.
 
 from __future__ import annotations
 
+import faust
 from faust.stores import STORES, rocksdb
 from faust.types import TP, CollectionT
 
@@ -25,3 +27,20 @@ class RocksStore(rocksdb.Store):
 def register() -> None:
     """Make ``rocksdb://`` resolve to :class:`RocksStore` (Faust looks stores up by URL scheme)."""
     STORES.aliases["rocksdb"] = f"{__name__}:RocksStore"
+
+
+class Table(faust.Table):
+    """A Faust table that waits for the changelog's metadata before checking its partitions.
+
+    Faust refuses a table write (``PartitionsMismatch``) when the source topic's partition count
+    differs from the changelog's. On a first start the worker creates the changelog topics a
+    moment before subscribing, and the consumer's metadata can list a new changelog with 0
+    partitions until its next refresh; the check then failed the write, crashed the agent and lost
+    the event in hand (an upload whose catalog never got registered). Unknown (0) is not a
+    mismatch: the check is left for a later write, once the metadata knows the topic.
+    """
+
+    def _verify_source_topic_partitions(self, source_topic: str) -> None:
+        if not self.app.consumer.topic_partitions(self.changelog_topic_name):
+            return
+        faust.Table._verify_source_topic_partitions(self, source_topic)

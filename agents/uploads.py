@@ -189,7 +189,12 @@ async def _stop_upload_pool(sender: object, **kwargs: object) -> None:
 @app.agent(uploads_topic, name="uploads")
 async def uploads_agent(stream) -> None:
     async for event in stream.events():
-        await process_upload(event)
+        try:
+            await process_upload(event)
+        except Exception as exc:  # noqa: BLE001 - a crashed agent would ack and lose the upload
+            log.exception("upload record %s[%d]@%d failed", event.message.topic, event.message.partition,
+                          event.message.offset)
+            await _dead_letter(event, "processing_error", f"upload processing failed: {type(exc).__name__}: {exc}")
 
 
 __all__ = ["EMBEDDING_TTL_S", "RedisEmbeddingCache", "build_event", "process_upload", "resolve_file", "rolling_costs",

@@ -1,0 +1,43 @@
+"""The project's Faust table class: a changelog whose metadata is not known yet is not a mismatch."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from faust.exceptions import PartitionsMismatch
+
+from agents.app import app
+from agents.stores import Table
+
+
+class _Consumer:
+    def __init__(self, partitions: dict[str, int]) -> None:
+        self.partitions = partitions
+
+    def topic_partitions(self, topic: str) -> int | None:
+        return self.partitions.get(topic)
+
+
+def _table(partitions: dict[str, int]) -> SimpleNamespace:
+    return SimpleNamespace(app=SimpleNamespace(consumer=_Consumer(partitions)), name="rolling-costs",
+                           changelog_topic_name="app-rolling-costs-changelog",
+                           _verified_source_topics_for_partitions=set())
+
+
+def test_the_app_builds_its_tables_from_this_class() -> None:
+    assert app.conf.Table is Table
+
+
+def test_a_changelog_listed_with_zero_partitions_lets_the_write_through_and_checks_later() -> None:
+    table = _table({"uploads": 8, "app-rolling-costs-changelog": 0})
+    Table._verify_source_topic_partitions(table, "uploads")
+    # once the metadata knows the changelog, a real mismatch is still refused
+    table.app.consumer.partitions["app-rolling-costs-changelog"] = 4
+    with pytest.raises(PartitionsMismatch):
+        Table._verify_source_topic_partitions(table, "uploads")
+
+
+def test_matching_partitions_pass() -> None:
+    table = _table({"uploads": 8, "app-rolling-costs-changelog": 8})
+    Table._verify_source_topic_partitions(table, "uploads")
