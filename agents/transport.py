@@ -48,6 +48,25 @@ class LowLatencyConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> LowLatencyConsumerThread:
         return LowLatencyConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    def topics_without_metadata(self) -> list[str]:
+        """Subscribed topics the group's metadata lists with no partitions yet.
+
+        A topic the worker created a moment before subscribing (a new table's changelog) can be
+        missing from the first metadata; its partitions join the assignment only after the next
+        metadata refresh and the rebalance it triggers. Until then the assignment is incomplete."""
+        snapshot = getattr(self._coordinator(), "_metadata_snapshot", None) or {}
+        return sorted(topic for topic, partitions in snapshot.items() if not partitions)
+
+    def rejoin_pending(self) -> bool:
+        """The group coordinator asked to rejoin (metadata changed) and the rebalance has not begun:
+        the current assignment is about to change, though Faust does not say it is rebalancing yet."""
+        pending = getattr(self._coordinator(), "_rejoin_needed_fut", None)
+        return bool(pending is not None and pending.done())
+
+    def _coordinator(self) -> Any:
+        # aiokafka keeps these on its consumer's group coordinator; read-only, from the event loop
+        return getattr(getattr(self._thread, "_consumer", None), "_coordinator", None)
+
 
 class DurableProducer(faust_aiokafka.Producer):
     """acks=all whatever ``producer_acks`` says (transactions still add idempotence)."""

@@ -104,7 +104,8 @@ class Health(web.View):
             if isinstance(exc, readmodel.UNAVAILABLE):
                 readmodel.note_unavailable("/healthz ping", exc)
         checks["assigned_partitions"] = len(app.assignor.assigned_actives()) if app.assignor else 0
-        checks["rebalancing"] = bool(app.rebalancing)
+        checks["rebalancing"] = bool(app.rebalancing) or app.consumer.rejoin_pending()
+        checks["topics_without_metadata"] = app.consumer.topics_without_metadata()
         checks["standby"] = health.standby_progress()
         checks["read_model"] = readmodel.state.report(time.monotonic())
         ok, progress = health.report()

@@ -314,7 +314,9 @@ class Worker:
             last = await self.health()
             if last and last.get("status") == "ok":
                 checks = last.get("checks", {})
-                if checks.get("assigned_partitions", 0) >= min_partitions and not checks.get("rebalancing"):
+                # a topic still without metadata means the assignment is not complete yet
+                if checks.get("assigned_partitions", 0) >= min_partitions and not checks.get("rebalancing") \
+                        and not checks.get("topics_without_metadata"):
                     return last
             await asyncio.sleep(0.3)
         raise TimeoutError(f"{self.name} not ready after {timeout_s:.0f} s (last /healthz: {last}):\n"
