@@ -25,10 +25,16 @@ def cors_options() -> dict[str, ResourceOptions]:
     Keys travel in the Authorization header, never cookies, so credentials stay off; the
     browser may read Retry-After on a 429.
     """
-    return {origin: ResourceOptions(allow_credentials=False, expose_headers=("Retry-After",),
-                                    allow_headers=("Authorization", "Content-Type"),
-                                    allow_methods=("GET", "POST", "PUT", "DELETE"), max_age=600)
-            for origin in settings.cors_allowed_origins}
+    return {
+        origin: ResourceOptions(
+            allow_credentials=False,
+            expose_headers=("Retry-After",),
+            allow_headers=("Authorization", "Content-Type"),
+            allow_methods=("GET", "POST", "PUT", "DELETE"),
+            max_age=600,
+        )
+        for origin in settings.cors_allowed_origins
+    }
 
 
 class BundlestreamApp(faust.App):

@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from faust.streams import _current_event  # noqa: PLC2701 - the contextvar Faust itself uses
+from faust.streams import _current_event
 from faust.types import EventT
 
 

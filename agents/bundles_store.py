@@ -48,14 +48,24 @@ def bundle_key(bundle_id: str) -> str:
     return readmodel.rkey("bundle", bundle_id)
 
 
-def bundle_document(result: BulkAddResult, previous: dict[str, Any] | None, catalog: dict[str, Product],
-                    store_id: str, now: datetime) -> dict[str, Any]:
+def bundle_document(
+    result: BulkAddResult,
+    previous: dict[str, Any] | None,
+    catalog: dict[str, Product],
+    store_id: str,
+    now: datetime,
+) -> dict[str, Any]:
     """What GET /api/v1/bundles/{id} returns: every product with the name and price it was added at."""
     items = {i["product_id"]: i for i in (previous or {}).get("products", [])}
     for pid in result.bundle_product_ids:
         if pid not in items and pid in catalog:
             p = catalog[pid]
-            items[pid] = {"product_id": pid, "name": p.title or pid, "price": p.price, "category": p.category}
+            items[pid] = {
+                "product_id": pid,
+                "name": p.title or pid,
+                "price": p.price,
+                "category": p.category,
+            }
     products = [items[pid] for pid in result.bundle_product_ids if pid in items]
     return {
         "bundle_id": result.bundle_id,
@@ -71,7 +81,9 @@ def bundle_document(result: BulkAddResult, previous: dict[str, Any] | None, cata
     }
 
 
-async def add_bulk(request: AddBulkRequest, catalog: dict[str, Product], store_id: str) -> BulkAddResult:
+async def add_bulk(
+    request: AddBulkRequest, catalog: dict[str, Product], store_id: str
+) -> BulkAddResult:
     """Create or extend the bundle atomically; raises UnknownProductsError / BundleConflict."""
     r = readmodel.redis_client()
     for _ in range(MAX_TX_RETRIES):
@@ -84,14 +96,22 @@ async def add_bulk(request: AddBulkRequest, catalog: dict[str, Product], store_i
                     previous = orjson.loads(raw) if raw else None
                     if previous is not None and previous.get("store_id") != store_id:
                         raise BundleConflict(
-                            f"bundle {request.bundle_id} belongs to store {previous.get('store_id')!r}, not {store_id!r}")
+                            f"bundle {request.bundle_id} belongs to store {previous.get('store_id')!r}, not {store_id!r}"
+                        )
                 now = utcnow()
-                result = plan_bulk_add(request, catalog, previous["product_ids"] if previous else None,
-                                       store_id=store_id, now=now)
+                result = plan_bulk_add(
+                    request,
+                    catalog,
+                    previous["product_ids"] if previous else None,
+                    store_id=store_id,
+                    now=now,
+                )
                 doc = bundle_document(result, previous, catalog, store_id, now)
                 if not request.bundle_id:
                     # a fresh uuid: SET NX guards the (theoretical) collision without a WATCH
-                    if await r.set(bundle_key(result.bundle_id), orjson.dumps(doc), nx=True, ex=BUNDLE_TTL_S):
+                    if await r.set(
+                        bundle_key(result.bundle_id), orjson.dumps(doc), nx=True, ex=BUNDLE_TTL_S
+                    ):
                         return result
                     continue
                 pipe.multi()
@@ -120,9 +140,13 @@ async def session_store(session_id: str) -> str | None:
 # ---- attach statistics -----------------------------------------------------------------------
 
 # key_of(store, product) -> times the product was added in a bundle
-bundle_attach_stats = app.Table("bundle-attach-stats", default=int, partitions=settings.partitions,
-                                key_type=str,
-                                help="Times each (store, product) was added in a bundle via bulk add.")
+bundle_attach_stats = app.Table(
+    "bundle-attach-stats",
+    default=int,
+    partitions=settings.partitions,
+    key_type=str,
+    help="Times each (store, product) was added in a bundle via bulk add.",
+)
 
 
 def store_key(value: bytes) -> bytes:
@@ -168,7 +192,9 @@ async def count_attach(added: BundleAdded) -> None:
     for pid, count in counts.items():
         bundle_attach_stats[key_of(added.store_id, pid)] = count
     # never raises or waits for an unavailable Redis: the catch-up rewrites it from the table
-    await readmodel.write_attach_counts(added.store_id, counts, evicted, settings.attach_stats_max_per_store)
+    await readmodel.write_attach_counts(
+        added.store_id, counts, evicted, settings.attach_stats_max_per_store
+    )
 
 
 @app.agent(bundle_adds_topic, name="bundle-attach-stats")
@@ -184,5 +210,7 @@ async def attach_stats_agent(stream) -> None:
 
 
 async def read_attach_stats(store_id: str, limit: int) -> list[dict[str, Any]]:
-    top = await readmodel.redis_client().zrevrange(readmodel.rkey("attach", store_id), 0, limit - 1, withscores=True)
+    top = await readmodel.redis_client().zrevrange(
+        readmodel.rkey("attach", store_id), 0, limit - 1, withscores=True
+    )
     return [{"product_id": pid, "times_added": int(n)} for pid, n in top]

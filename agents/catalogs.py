@@ -39,8 +39,13 @@ BUILD_SLICE = 2000  # products indexed between two yields to the event loop (~1-
 
 # store_id -> {"upload_id", "file": UploadFile as dict, "format", "sha256"}
 # No value_type: Faust recovery decodes typed values with ``typ.from_data``, which dict lacks.
-catalog_refs = app.Table("catalog-refs", default=None, partitions=settings.partitions, key_type=str,
-                         help="Latest catalog reference per store (never the catalog itself).")
+catalog_refs = app.Table(
+    "catalog-refs",
+    default=None,
+    partitions=settings.partitions,
+    key_type=str,
+    help="Latest catalog reference per store (never the catalog itself).",
+)
 
 
 @dataclass(frozen=True)
@@ -55,22 +60,30 @@ class CatalogView:
     by_id: dict[str, Product] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, store_id: str, upload_id: str, products: Sequence[Product], sha256: str = "") -> "CatalogView":
+    def build(
+        cls, store_id: str, upload_id: str, products: Sequence[Product], sha256: str = ""
+    ) -> CatalogView:
         by_id: dict[str, Product] = {}
         for p in products:
             by_id.setdefault(p.product_id, p)
         return cls(store_id, upload_id, list(products), majority_currency(products), sha256, by_id)
 
     @classmethod
-    async def build_async(cls, store_id: str, upload_id: str, products: Sequence[Product], sha256: str = "",
-                          currency: str | None = None) -> "CatalogView":
+    async def build_async(
+        cls,
+        store_id: str,
+        upload_id: str,
+        products: Sequence[Product],
+        sha256: str = "",
+        currency: str | None = None,
+    ) -> CatalogView:
         """``build`` a slice at a time, yielding to the event loop between slices: indexing 30k
         products at once holds the loop for tens of ms. ``currency``: already known (the child's
         summary), else counted here."""
         by_id: dict[str, Product] = {}
         counts: dict[str, int] = {}
         for start in range(0, len(products), BUILD_SLICE):
-            for p in products[start:start + BUILD_SLICE]:
+            for p in products[start : start + BUILD_SLICE]:
                 by_id.setdefault(p.product_id, p)
                 if currency is None:
                     counts[p.currency] = counts.get(p.currency, 0) + 1
@@ -79,11 +92,13 @@ class CatalogView:
             currency = max(counts, key=counts.__getitem__) if counts else "USD"
         return cls(store_id, upload_id, list(products), currency, sha256, by_id)
 
-    def for_store(self, store_id: str, upload_id: str) -> "CatalogView":
+    def for_store(self, store_id: str, upload_id: str) -> CatalogView:
         """The same parsed products under another store/upload (identical files share one parse)."""
         if store_id == self.store_id and upload_id == self.upload_id:
             return self
-        return CatalogView(store_id, upload_id, self.products, self.currency, self.sha256, self.by_id)
+        return CatalogView(
+            store_id, upload_id, self.products, self.currency, self.sha256, self.by_id
+        )
 
 
 def products_sha256(products: Sequence[Product]) -> str:
@@ -96,7 +111,10 @@ def products_sha256(products: Sequence[Product]) -> str:
 
 def make_ref(upload_id: str, upload_file: UploadFile) -> dict[str, Any]:
     """The table value: small, self-contained, enough to re-parse the catalog on any worker."""
-    sha = upload_file.sha256 or hashlib.sha256((upload_file.inline_text or upload_file.uri or "").encode()).hexdigest()
+    sha = (
+        upload_file.sha256
+        or hashlib.sha256((upload_file.inline_text or upload_file.uri or "").encode()).hexdigest()
+    )
     return {
         "upload_id": upload_id,
         "file": upload_file.model_dump(mode="json"),
@@ -132,7 +150,9 @@ class _Lru:
 
 
 _parsed = _Lru()
-_registered: dict[str, CatalogView] = {}  # store -> products registered by a caller that parsed them
+_registered: dict[
+    str, CatalogView
+] = {}  # store -> products registered by a caller that parsed them
 
 
 def parse_catalog_file(upload_file: UploadFile) -> tuple[list[Product], Any]:
@@ -148,22 +168,33 @@ async def _parse_in_pool(upload_file: UploadFile) -> list[Product]:
 
     from .pools import limits, upload_pool
 
-    chunks = await upload_pool().run(parse_catalog_job, upload_file.model_dump_json().encode(), limits(),
-                                     str(settings.upload_store_dir))
+    chunks = await upload_pool().run(
+        parse_catalog_job,
+        upload_file.model_dump_json().encode(),
+        limits(),
+        str(settings.upload_store_dir),
+    )
     with long_lived_allocation():
         return await unpickle_chunks(chunks)
 
 
-def register_catalog_products(store_id: str, upload_id: str, products: Sequence[Product], *,
-                              sha256: str | None = None) -> CatalogView:
+def register_catalog_products(
+    store_id: str, upload_id: str, products: Sequence[Product], *, sha256: str | None = None
+) -> CatalogView:
     """Cache products a caller already parsed; ``sha256`` (of the source file) lets a later
     ``catalog_for`` that follows the table reference hit this parse instead of re-reading."""
     key = sha256 or products_sha256(products)
     return _register(CatalogView.build(store_id, upload_id, products, key))
 
 
-async def register_catalog_products_async(store_id: str, upload_id: str, products: Sequence[Product], *,
-                                          sha256: str, currency: str | None = None) -> CatalogView:
+async def register_catalog_products_async(
+    store_id: str,
+    upload_id: str,
+    products: Sequence[Product],
+    *,
+    sha256: str,
+    currency: str | None = None,
+) -> CatalogView:
     """``register_catalog_products`` for big catalogs on the event loop: indexed a slice at a time."""
     return _register(await CatalogView.build_async(store_id, upload_id, products, sha256, currency))
 
@@ -174,8 +205,9 @@ def _register(view: CatalogView) -> CatalogView:
     return view
 
 
-async def record_catalog(store_id: str, upload_id: str, upload_file: UploadFile,
-                         counted: dict[str, Any] | None = None) -> dict[str, Any]:
+async def record_catalog(
+    store_id: str, upload_id: str, upload_file: UploadFile, counted: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Point the store at this upload's catalog (table + Redis). Call from the uploads agent,
     inside the upload's event, so the changelog record lands on the store's partition.
 
@@ -191,8 +223,12 @@ async def record_catalog(store_id: str, upload_id: str, upload_file: UploadFile,
             "currency": view.currency if view else None,
         }
     summary = {
-        "store_id": store_id, "upload_id": upload_id, "sha256": ref["sha256"], "format": ref["format"],
-        "products": counted.get("products"), "categories": counted.get("categories"),
+        "store_id": store_id,
+        "upload_id": upload_id,
+        "sha256": ref["sha256"],
+        "format": ref["format"],
+        "products": counted.get("products"),
+        "categories": counted.get("categories"),
         "currency": counted.get("currency"),
     }
     document = orjson.dumps({"summary": summary, "ref": ref}).decode()
@@ -220,7 +256,11 @@ async def _ref_for(store_id: str) -> dict[str, Any] | None:
         # worker's HTTP view needs the Redis copy, and it answers 503 through its own read
         if current_event() is None:
             raise
-        log.warning("catalog copy of store %s not readable from Redis (%s); using the table's answer", store_id, exc)
+        log.warning(
+            "catalog copy of store %s not readable from Redis (%s); using the table's answer",
+            store_id,
+            exc,
+        )
         return None
     return orjson.loads(raw)["ref"] if raw else None
 
@@ -243,8 +283,10 @@ async def catalog_for(store_id: str) -> CatalogView | None:
     try:
         upload_file = UploadFile.model_validate(ref["file"])
         products = await _parse_in_pool(upload_file)
-    except Exception as exc:  # noqa: BLE001 - a vanished or corrupt file means "no catalog", not a crash
-        log.warning("catalog of store %s (upload %s) unreadable: %s", store_id, ref.get("upload_id"), exc)
+    except Exception as exc:
+        log.warning(
+            "catalog of store %s (upload %s) unreadable: %s", store_id, ref.get("upload_id"), exc
+        )
         return None
     view = await CatalogView.build_async(store_id, ref["upload_id"], products, ref["sha256"])
     _parsed.put(ref["sha256"], view)

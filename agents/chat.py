@@ -54,8 +54,13 @@ SESSION_TTL_S = redis_keys.SESSION_TTL_S
 # ``typ.from_data``, which dict lacks, so changelog recovery would fail (see agents/tables.py).
 # The value also carries EXPIRY_FIELD = [source partition, last turn time (epoch s)] so that the
 # expiry index can be rebuilt from the table; values written before it have no such field.
-chat_sessions = app.Table("chat-sessions", default=None, partitions=settings.partitions, key_type=str,
-                          help="Chat session state (entities, turns, probes) per session.")
+chat_sessions = app.Table(
+    "chat-sessions",
+    default=None,
+    partitions=settings.partitions,
+    key_type=str,
+    help="Chat session state (entities, turns, probes) per session.",
+)
 EXPIRY_FIELD = "_expiry"
 EXPIRE_PER_TURN = 200  # idle sessions deleted per turn at most: a turn's extra work stays bounded
 
@@ -68,13 +73,15 @@ def session_value(state: SessionState, partition: int, now_s: int) -> dict[str, 
     return {**state.model_dump(mode="json"), EXPIRY_FIELD: [partition, now_s]}
 
 
-def split_session_value(raw: dict[str, Any] | None) -> tuple[SessionState | None, int | None, int | None]:
+def split_session_value(
+    raw: dict[str, Any] | None,
+) -> tuple[SessionState | None, int | None, int | None]:
     """(state, partition, last turn time) from a table value, old (no expiry field) or new."""
     if not raw:
         return None, None, None
     fields = dict(raw)
     expiry = fields.pop(EXPIRY_FIELD, None)
-    partition, touched = (expiry if expiry else (None, None))
+    partition, touched = expiry if expiry else (None, None)
     return SessionState.model_validate(fields), partition, touched
 
 
@@ -91,7 +98,11 @@ async def rebuild_session_index() -> None:
             elif isinstance(raw, dict) and raw.get("store_id"):
                 _legacy_sessions.setdefault(raw["store_id"], []).append(session_id)
     _session_flag.rebuilt(actives)
-    log.info("chat session index rebuilt: %d sessions on partitions %s", session_index.size(), sorted(actives))
+    log.info(
+        "chat session index rebuilt: %d sessions on partitions %s",
+        session_index.size(),
+        sorted(actives),
+    )
 
 
 def _stored_touch_time(raw: Any, indexed_time: int) -> int | None:
@@ -105,8 +116,9 @@ async def expire_sessions(event: EventT, store_id: str, now_s: int) -> None:
     session_index.advance(partition, now_s)
     for session_id in _legacy_sessions.pop(store_id, []):
         session_index.observe(partition, session_id, now_s)  # idle from now: one TTL to come back
-    deleted = await delete_expired(chat_sessions, session_index, partition, event, EXPIRE_PER_TURN,
-                                   _stored_touch_time)
+    deleted = await delete_expired(
+        chat_sessions, session_index, partition, event, EXPIRE_PER_TURN, _stored_touch_time
+    )
     if deleted:
         log.info("expired %d idle chat sessions (%d kept)", deleted, session_index.size())
 
@@ -123,7 +135,7 @@ class LiveSoldCounts(Mapping[str, int]):
             raise KeyError(product_id)
         return got.units
 
-    def get(self, product_id: str, default: Any = 0) -> Any:  # noqa: D102 - Mapping.get without the try
+    def get(self, product_id: str, default: Any = 0) -> Any:
         got = SoldCount.from_json(sold_counts.get(key_of(self.store_id, product_id)))
         return default if got is None else got.units
 
@@ -169,10 +181,14 @@ def llm_client() -> LLMClient | None:
 
 def no_catalog_reply(turn: ChatTurn) -> CompositeReply:
     return CompositeReply(
-        reply_id=f"{turn.session_id}/{turn.turn_id}", turn_id=turn.turn_id, session_id=turn.session_id,
-        store_id=turn.store_id, kind="message", intent="smalltalk",
+        reply_id=f"{turn.session_id}/{turn.turn_id}",
+        turn_id=turn.turn_id,
+        session_id=turn.session_id,
+        store_id=turn.store_id,
+        kind="message",
+        intent="smalltalk",
         message=f"Store {turn.store_id!r} has no catalog yet, so there is nothing to suggest. "
-                "Upload a catalog and ask again.",
+        "Upload a catalog and ask again.",
         fallback_reason="no_catalog",
     )
 
@@ -193,7 +209,9 @@ async def publish_reply(reply: CompositeReply) -> None:
         pipe.ltrim(key, -REPLIES_KEPT, -1)
         pipe.expire(key, REPLIES_TTL_S)
         pipe.expire(readmodel.rkey("replies-seq", reply.session_id), REPLIES_TTL_S)
-        pipe.set(readmodel.rkey("session-store", reply.session_id), reply.store_id, ex=SESSION_TTL_S)
+        pipe.set(
+            readmodel.rkey("session-store", reply.session_id), reply.store_id, ex=SESSION_TTL_S
+        )
         await pipe.execute()
 
     await readmodel.write_or_defer("chat reply", store_reply)
@@ -213,15 +231,22 @@ async def process_turn(event: EventT) -> None:
     if state is not None and touched is not None and touched < now_s - settings.chat_session_ttl_s:
         state = None  # idle past the TTL: a new session, whether or not the entry is deleted yet
     if state is not None and state.store_id != turn.store_id:
-        state = None  # a session that moved store starts over: its entities were about another catalog
+        state = (
+            None  # a session that moved store starts over: its entities were about another catalog
+        )
     catalog = await catalog_for(turn.store_id)
     if catalog is None:
         await publish_reply(no_catalog_reply(turn))
         await expire_sessions(event, turn.store_id, now_s)
         return
     new_state, reply = await handle_turn(
-        state, turn, await _indexes.get(catalog), LiveSoldCounts(turn.store_id),
-        current_config(turn.store_id), llm_client(), None,
+        state,
+        turn,
+        await _indexes.get(catalog),
+        LiveSoldCounts(turn.store_id),
+        current_config(turn.store_id),
+        llm_client(),
+        None,
     )
     chat_sessions[turn.session_id] = session_value(new_state, partition, now_s)
     session_index.observe(partition, turn.session_id, now_s)
@@ -234,6 +259,10 @@ async def chat_agent(stream) -> None:
     async for event in stream.events():
         try:
             await process_turn(event)
-        except Exception as exc:  # noqa: BLE001 - one poisoned turn must not stop the store's chat
+        except Exception as exc:
             log.exception("chat turn @%s[%s] failed", event.message.partition, event.message.offset)
-            await send_dead_letter(chat_dlq, event, Rejected("processing_error", f"{type(exc).__name__}: {exc}"[:500], []))
+            await send_dead_letter(
+                chat_dlq,
+                event,
+                Rejected("processing_error", f"{type(exc).__name__}: {exc}"[:500], []),
+            )

@@ -46,13 +46,15 @@ class CompactedView:
 
     async def wait_for_offset(self, offset: int, timeout_s: float) -> bool:
         """True once the record at ``offset`` has been read (applied or rejected) in this worker."""
+
         async def _wait() -> None:
             async with self._advanced:
                 await self._advanced.wait_for(lambda: self.next_offset > offset)
+
         try:
             await asyncio.wait_for(_wait(), timeout_s)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
 
@@ -80,7 +82,9 @@ class CompactedTopicReader(mode.Service):
 
     async def _connect(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id=f"{settings.app_id}-{self.topic.get_topic_name().rsplit('.', 1)[-1]}-reader",
         )

@@ -15,9 +15,9 @@ from models.codec import Decoded, Rejected, decode
 from models.config import ConfigDocument
 
 from .app import app
+from .chat_topics import config_dlq, config_topic
 from .compacted import CompactedTopicReader, CompactedView, publish
 from .dead_letters import send_dead_letter
-from .chat_topics import config_dlq, config_topic
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,16 @@ def judge(key: bytes | None, value: bytes | None) -> Decoded[ConfigDocument] | R
     if value is None:
         return None
     result = decode(ConfigDocument, value)
-    if isinstance(result, Decoded) and key is not None and key.decode("utf-8", "replace") != result.value.scope:
-        return Rejected("invalid_schema",
-                        f"scope mismatch: record key {key.decode('utf-8', 'replace')!r} != document scope {result.value.scope!r}", [])
+    if (
+        isinstance(result, Decoded)
+        and key is not None
+        and key.decode("utf-8", "replace") != result.value.scope
+    ):
+        return Rejected(
+            "invalid_schema",
+            f"scope mismatch: record key {key.decode('utf-8', 'replace')!r} != document scope {result.value.scope!r}",
+            [],
+        )
     return result
 
 

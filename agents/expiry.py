@@ -29,8 +29,8 @@ from .batching import as_current_event
 
 log = logging.getLogger(__name__)
 
-SCAN_CHUNK = 5_000    # table entries read between two yields to the event loop while rebuilding
-DELETE_CHUNK = 500    # deletes between two yields
+SCAN_CHUNK = 5_000  # table entries read between two yields to the event loop while rebuilding
+DELETE_CHUNK = 500  # deletes between two yields
 
 
 class RebuildFlag:
@@ -80,7 +80,7 @@ async def scan_table(table: Any) -> AsyncIterator[list[tuple[Any, Any]]]:
         data = store.data
         keys = list(data)
         for start in range(0, len(keys), SCAN_CHUNK):
-            chunk = [(k, data[k]) for k in keys[start:start + SCAN_CHUNK] if k in data]
+            chunk = [(k, data[k]) for k in keys[start : start + SCAN_CHUNK] if k in data]
             yield chunk
             await asyncio.sleep(0)
         return
@@ -95,8 +95,14 @@ async def scan_table(table: Any) -> AsyncIterator[list[tuple[Any, Any]]]:
         yield chunk
 
 
-async def delete_expired(table: Any, index: ExpiryIndex, partition: int, event: EventT, limit: int,
-                         stored_time: Callable[[Any, int], int | None]) -> int:
+async def delete_expired(
+    table: Any,
+    index: ExpiryIndex,
+    partition: int,
+    event: EventT,
+    limit: int,
+    stored_time: Callable[[Any, int], int | None],
+) -> int:
     """Delete up to ``limit`` expired keys of ``partition`` (table + changelog tombstone).
 
     ``stored_time(value, indexed_time)`` reads the time out of the table's current value; a key
@@ -109,8 +115,11 @@ async def delete_expired(table: Any, index: ExpiryIndex, partition: int, event: 
         with as_current_event(event):
             for key, indexed_time in chunk:
                 value = table.get(key)
-                if should_delete(None if value is None else stored_time(value, indexed_time), horizon,
-                                 present=value is not None):
+                if should_delete(
+                    None if value is None else stored_time(value, indexed_time),
+                    horizon,
+                    present=value is not None,
+                ):
                     del table[key]
                     deleted += 1
         await asyncio.sleep(0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC
 from typing import Any
 
 from faust import Sensor
@@ -27,12 +28,12 @@ _started = time.monotonic()
 class ProgressSensor(Sensor):
     """Events in and out of every stream, keyed by topic (the stream's name in reports)."""
 
-    def on_stream_event_in(self, tp, offset, stream, event):  # noqa: ANN001 - Faust sensor API
+    def on_stream_event_in(self, tp, offset, stream, event):
         _streams.setdefault(tp.topic, stream)
         tracker.event_in(tp.topic, (tp.partition, offset, id(stream)), time.monotonic())
         return None
 
-    def on_stream_event_out(self, tp, offset, stream, event, state=None) -> None:  # noqa: ANN001
+    def on_stream_event_out(self, tp, offset, stream, event, state=None) -> None:
         tracker.event_out(tp.topic, (tp.partition, offset, id(stream)), time.monotonic())
 
 
@@ -52,7 +53,7 @@ async def measure_loop_lag() -> None:
 def _queued(stream: Any) -> int:
     try:
         return int(stream.channel.queue.qsize())
-    except Exception:  # noqa: BLE001 - a channel without a queue has no backlog to report
+    except Exception:
         return 0
 
 
@@ -66,8 +67,15 @@ def report() -> tuple[bool, dict[str, Any]]:
     ok, problems = verdict(stalls, recent, settings.max_loop_lag_s, now)
     wall = time.time()
     return ok, {
-        "stalled_streams": [{"stream": s.stream, "reason": s.reason, "since": _iso(wall - (now - s.since)),
-                             "for_s": round(now - s.since, 1)} for s in stalls],
+        "stalled_streams": [
+            {
+                "stream": s.stream,
+                "reason": s.reason,
+                "since": _iso(wall - (now - s.since)),
+                "for_s": round(now - s.since, 1),
+            }
+            for s in stalls
+        ],
         "loop_lag_ms": round(loop_lag.last * 1000, 1),
         "loop_lag_max_recent_ms": round(recent * 1000, 1),
         "loop_lag_max_ms": round(loop_lag.max_ever * 1000, 1),
@@ -84,11 +92,13 @@ def standby_progress() -> dict[str, Any]:
         return {"partitions": 0, "applied": {}}
     offsets = recovery.standby_offsets
     tps = sorted(recovery.standby_tps, key=lambda tp: (tp.topic, tp.partition))
-    return {"partitions": len(tps),
-            "applied": {f"{tp.topic}:{tp.partition}": offsets.get(tp, -1) for tp in tps}}
+    return {
+        "partitions": len(tps),
+        "applied": {f"{tp.topic}:{tp.partition}": offsets.get(tp, -1) for tp in tps},
+    }
 
 
 def _iso(epoch: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="seconds")

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+import topics as registry
+from bundlestream import redis_keys
 from models.codec import Decoded, decode
 from models.keys import ApiKeyRecord
 from security import Principal, generate_key, hash_key, hash_matches, parse_key, parse_scope
 from security.keys import GeneratedKey
-
-import topics as registry
-from bundlestream import redis_keys
 
 from . import readmodel
 from .app import app, settings
@@ -55,7 +54,9 @@ class KeyRegistry(CompactedView):
         """The principal of an active key, else None (unknown, malformed or revoked)."""
         admin = settings.admin_token.get_secret_value() if settings.admin_token else None
         if admin and hash_matches(presented, hash_key(admin)):
-            return Principal(BOOTSTRAP_KEY_ID, parse_scope("admin"), "bootstrap (BUNDLESTREAM_ADMIN_TOKEN)")
+            return Principal(
+                BOOTSTRAP_KEY_ID, parse_scope("admin"), "bootstrap (BUNDLESTREAM_ADMIN_TOKEN)"
+            )
         parsed = parse_key(presented)
         if parsed is None:
             return None
@@ -79,11 +80,13 @@ class KeyReader(CompactedTopicReader):
 def new_key_record(scope: str, name: str = "") -> tuple[GeneratedKey, ApiKeyRecord]:
     """A fresh key and its record; raises ValueError (pydantic) on a bad scope or name."""
     generated = generate_key()
-    return generated, ApiKeyRecord(key_id=generated.key_id, name=name, scope=scope, key_hash=generated.key_hash)
+    return generated, ApiKeyRecord(
+        key_id=generated.key_id, name=name, scope=scope, key_hash=generated.key_hash
+    )
 
 
 def revoked(record: ApiKeyRecord) -> ApiKeyRecord:
-    return record.model_copy(update={"revoked_at": datetime.now(timezone.utc)})
+    return record.model_copy(update={"revoked_at": datetime.now(UTC)})
 
 
 async def publish_key(record: ApiKeyRecord) -> int:
@@ -97,13 +100,18 @@ async def note_used(principal: Principal) -> None:
     """Record the key's last use, throttled per worker (a lost write only makes it look older)."""
     now = time.monotonic()
     last = _last_written.get(principal.key_id)
-    if (last is not None and now - last < settings.key_last_used_every_s) or readmodel.redis_failing():
+    if (
+        last is not None and now - last < settings.key_last_used_every_s
+    ) or readmodel.redis_failing():
         return  # (while Redis is down a request must not wait on bookkeeping)
     _last_written[principal.key_id] = now
     try:
-        await readmodel.redis_client().hset(readmodel.rkey(LAST_USED_HASH), principal.key_id,
-                                            datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    except Exception as exc:  # noqa: BLE001 - bookkeeping must never fail a request
+        await readmodel.redis_client().hset(
+            readmodel.rkey(LAST_USED_HASH),
+            principal.key_id,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+    except Exception as exc:
         log.warning("could not record last use of key %s: %s", principal.key_id, exc)
 
 

@@ -20,7 +20,14 @@ from faust.types import EventT
 from models import OrderEvent
 from models.codec import Decoded, decode
 from popularity import (
-    CategoryTally, ExpiryIndex, OrderAtOffset, Retention, SeenOrder, SoldCount, plan_updates, split_key,
+    CategoryTally,
+    ExpiryIndex,
+    OrderAtOffset,
+    Retention,
+    SeenOrder,
+    SoldCount,
+    plan_updates,
+    split_key,
     writes_by_partition,
 )
 
@@ -64,22 +71,30 @@ async def rebuild_dedupe_index() -> None:
                 dedupe_index.observe(seen.partition, key, seen.time_s)
                 indexed += 1
     _dedupe_flag.rebuilt(actives)
-    log.info("dedupe index rebuilt: %d order ids on partitions %s (%d stores with legacy ids)",
-             indexed, sorted(actives), len(_legacy_keys))
+    log.info(
+        "dedupe index rebuilt: %d order ids on partitions %s (%d stores with legacy ids)",
+        indexed,
+        sorted(actives),
+        len(_legacy_keys),
+    )
 
 
 def _stored_order_time(raw: Any, indexed_time: int) -> int | None:
     seen = SeenOrder.from_json(raw)
     if seen is None:
         return None
-    return indexed_time if seen.time_s is None else seen.time_s  # legacy: the time it was indexed at
+    return (
+        indexed_time if seen.time_s is None else seen.time_s
+    )  # legacy: the time it was indexed at
 
 
-def _in_partition(anchor: dict[int, EventT], partition_of: Callable[[str], int],
-                  read: Callable[[str], Any]) -> Callable[[str], Any]:
+def _in_partition(
+    anchor: dict[int, EventT], partition_of: Callable[[str], int], read: Callable[[str], Any]
+) -> Callable[[str], Any]:
     def read_there(key: str) -> Any:
         with as_current_event(anchor[partition_of(key)]):
             return read(key)
+
     return read_there
 
 
@@ -97,16 +112,24 @@ async def process_order_batch(events: list[EventT]) -> None:
         return
     anchor = last_event_per_partition(events)
     store_partition = {item.order.store_id: item.partition for item in batch}
-    by_key = lambda key: store_partition[split_key(key)[0]]  # noqa: E731
+    by_key = lambda key: store_partition[split_key(key)[0]]
     by_store = store_partition.__getitem__
     watermarks = {p: mark for p in anchor if (mark := dedupe_index.watermark(p)) is not None}
     updates = plan_updates(
         batch,
         read_sold=_in_partition(anchor, by_key, lambda k: SoldCount.from_json(sold_counts.get(k))),
-        read_category=_in_partition(anchor, by_key, lambda k: CategoryTally.from_json(category_transactions.get(k))),
-        read_seen=_in_partition(anchor, by_key, lambda k: SeenOrder.from_json(processed_orders.get(k))),
-        read_store_orders=_in_partition(anchor, by_store, lambda s: CategoryTally.from_json(store_orders.get(s))),
-        retention=Retention(settings.dedupe_retention_s, watermarks, now_s=time.time(), max_future_s=MAX_FUTURE_S),
+        read_category=_in_partition(
+            anchor, by_key, lambda k: CategoryTally.from_json(category_transactions.get(k))
+        ),
+        read_seen=_in_partition(
+            anchor, by_key, lambda k: SeenOrder.from_json(processed_orders.get(k))
+        ),
+        read_store_orders=_in_partition(
+            anchor, by_store, lambda s: CategoryTally.from_json(store_orders.get(s))
+        ),
+        retention=Retention(
+            settings.dedupe_retention_s, watermarks, now_s=time.time(), max_future_s=MAX_FUTURE_S
+        ),
     )
     for partition, writes in writes_by_partition(updates).items():
         with as_current_event(anchor[partition]):
@@ -125,12 +148,19 @@ async def process_order_batch(events: list[EventT]) -> None:
     if updates.duplicate_orders:
         log.info("dropped %d duplicate orders", updates.duplicate_orders)
     if updates.expired_duplicates:
-        log.info("counted %d orders again: their first copy was past the dedupe window", updates.expired_duplicates)
+        log.info(
+            "counted %d orders again: their first copy was past the dedupe window",
+            updates.expired_duplicates,
+        )
     await expire_order_ids(updates.seen_times, updates.watermarks, anchor, store_partition)
 
 
-async def expire_order_ids(seen_times: dict[str, int], watermarks: dict[int, int],
-                           anchor: dict[int, EventT], store_partition: dict[str, int]) -> None:
+async def expire_order_ids(
+    seen_times: dict[str, int],
+    watermarks: dict[int, int],
+    anchor: dict[int, EventT],
+    store_partition: dict[str, int],
+) -> None:
     """Index the ids just remembered, then delete (with tombstones) the ones past the window."""
     for key, time_s in seen_times.items():
         dedupe_index.observe(store_partition[split_key(key)[0]], key, time_s)
@@ -144,10 +174,15 @@ async def expire_order_ids(seen_times: dict[str, int], watermarks: dict[int, int
                 dedupe_index.observe(partition, key, mark)
     deleted = 0
     for partition, event in anchor.items():
-        deleted += await delete_expired(processed_orders, dedupe_index, partition, event, EXPIRE_PER_BATCH,
-                                        _stored_order_time)
+        deleted += await delete_expired(
+            processed_orders, dedupe_index, partition, event, EXPIRE_PER_BATCH, _stored_order_time
+        )
     if deleted:
-        log.info("expired %d order ids past the dedupe window (%d remembered)", deleted, dedupe_index.size())
+        log.info(
+            "expired %d order ids past the dedupe window (%d remembered)",
+            deleted,
+            dedupe_index.size(),
+        )
 
 
 @app.agent(orders_topic, name="orders")

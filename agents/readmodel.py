@@ -28,12 +28,17 @@ from faust.types import EventT
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bundlestream import redis_keys
 from bundlestream.readmodel_plan import (
-    ReadModelState, StoreWrites, attach_counts, chunks, label_changes, popularity_writes, rebuild_updates,
+    ReadModelState,
+    StoreWrites,
+    attach_counts,
+    chunks,
+    label_changes,
+    popularity_writes,
+    rebuild_updates,
 )
 from popularity import PopularityUpdates, split_key
 
@@ -94,8 +99,13 @@ state = ReadModelState(pending_max=settings.redis_pending_writes_max)
 _write_lock = asyncio.Lock()
 
 # ``product-labels``: (store, product) -> [category, title] as the order lines last named them.
-product_labels = app.Table("product-labels", default=None, partitions=settings.partitions, key_type=str,
-                           help="Category and title per (store, product), for rebuilding the read model.")
+product_labels = app.Table(
+    "product-labels",
+    default=None,
+    partitions=settings.partitions,
+    key_type=str,
+    help="Category and title per (store, product), for rebuilding the read model.",
+)
 
 
 def redis_failing() -> bool:
@@ -105,8 +115,11 @@ def redis_failing() -> bool:
 
 def _fell_behind(what: str, exc: BaseException) -> None:
     if not state.behind:
-        log.warning("Redis unavailable (%s: %s): read model behind; agents keep counting into their tables",
-                    what, exc)
+        log.warning(
+            "Redis unavailable (%s: %s): read model behind; agents keep counting into their tables",
+            what,
+            exc,
+        )
     state.fell_behind(f"{what}: {type(exc).__name__}: {exc}"[:300], time.monotonic())
 
 
@@ -131,6 +144,7 @@ async def write_or_defer(what: str, write: Callable[[], Awaitable[Any]]) -> None
 
 # ---- popularity (orders agent) -------------------------------------------------------------
 
+
 def record_labels(updates: PopularityUpdates, anchor: dict[int, EventT]) -> None:
     """Keep each product's category and title in ``product-labels`` (only when new or changed),
     on the changelog partition of the product's counts. Read and written while an event of that
@@ -142,8 +156,11 @@ def record_labels(updates: PopularityUpdates, anchor: dict[int, EventT]) -> None
         event = anchor.get(partition)
         if event is None:
             continue
-        part = PopularityUpdates(sold={k: updates.sold[k] for k in keys}, titles=updates.titles,
-                                 product_categories=updates.product_categories)
+        part = PopularityUpdates(
+            sold={k: updates.sold[k] for k in keys},
+            titles=updates.titles,
+            product_categories=updates.product_categories,
+        )
         with as_current_event(event):
             for key, label in label_changes(part, product_labels.get).items():
                 product_labels[key] = label
@@ -209,18 +226,27 @@ async def read_popularity(store: str, category: str | None, limit: int) -> dict[
         "category": category,
         "orders_counted": orders_counted,
         "products": [
-            {"product_id": pid, "title": titles.get(pid) or "", "category": cats[i] if cats else None,
-             "orders": int(score), "units": int(units[i] or 0) if units else 0}
+            {
+                "product_id": pid,
+                "title": titles.get(pid) or "",
+                "category": cats[i] if cats else None,
+                "orders": int(score),
+                "units": int(units[i] or 0) if units else 0,
+            }
             for i, (pid, score) in enumerate(top)
         ],
-        "category_transactions": dict(sorted(((c, int(n)) for c, n in tallies.items()), key=lambda kv: -kv[1])),
+        "category_transactions": dict(
+            sorted(((c, int(n)) for c, n in tallies.items()), key=lambda kv: -kv[1])
+        ),
     }
 
 
 # ---- attach statistics (bundle-attach-stats agent) ------------------------------------------
 
-async def write_attach_counts(store: str, counts: dict[str, int], evicted: list[str] | None = None,
-                              keep: int | None = None) -> None:
+
+async def write_attach_counts(
+    store: str, counts: dict[str, int], evicted: list[str] | None = None, keep: int | None = None
+) -> None:
     """Mirror a store's attach counts (and evictions, and the top-``keep`` bound); like
     ``write_popularity``, never raises or waits for an unavailable Redis."""
     if not counts and not evicted:
@@ -247,6 +273,7 @@ async def write_attach_counts(store: str, counts: dict[str, int], evicted: list[
 
 # ---- webhook event-id dedupe ----------------------------------------------------------------
 
+
 async def remember_webhook(store_id: str, event_id: str) -> bool:
     """True the first time this delivery is seen within the dedupe TTL (across workers)."""
     key = rkey(redis_keys.WEBHOOK_SEEN, "webhook", store_id, event_id)
@@ -255,11 +282,16 @@ async def remember_webhook(store_id: str, event_id: str) -> bool:
 
 # ---- catch-up from the tables ----------------------------------------------------------------
 
+
 def _tables_ready() -> bool:
     recovery = getattr(app.tables, "recovery", None)
     completed = getattr(recovery, "completed", None)
-    return (app.assignor is not None and not app.rebalancing and not getattr(app, "in_recovery", False)
-            and (completed is None or completed.is_set()))
+    return (
+        app.assignor is not None
+        and not app.rebalancing
+        and not getattr(app, "in_recovery", False)
+        and (completed is None or completed.is_set())
+    )
 
 
 def _active_partitions(table: Any) -> frozenset[int]:
@@ -293,14 +325,21 @@ async def _rewrite_popularity(stores: set[str] | None, partitions: frozenset[int
     sold_keys = await _keys_by_store(sold_counts, stores)
     category_keys = await _keys_by_store(category_transactions, stores)
     written = 0
-    for chunk in chunks(set(sold_keys) | set(category_keys) | (stores or set()), STORES_PER_PASS_CHUNK):
+    for chunk in chunks(
+        set(sold_keys) | set(category_keys) | (stores or set()), STORES_PER_PASS_CHUNK
+    ):
         async with _write_lock:
             # values read under the lock: no agent write can land between this read and the send
             updates = rebuild_updates(
                 ((k, sold_counts.get(k)) for s in chunk for k in sold_keys.get(s, ())),
-                ((k, category_transactions.get(k)) for s in chunk for k in category_keys.get(s, ())),
+                (
+                    (k, category_transactions.get(k))
+                    for s in chunk
+                    for k in category_keys.get(s, ())
+                ),
                 ((s, store_orders.get(s)) for s in chunk),
-                product_labels.get, set(partitions),
+                product_labels.get,
+                set(partitions),
             )
             by_store = popularity_writes(updates)
             if by_store:
@@ -314,7 +353,9 @@ async def _rewrite_attach(stores: set[str] | None, partitions: frozenset[int]) -
     from .bundles_store import bundle_attach_stats
 
     async with _write_lock:
-        counts = attach_counts(bundle_attach_stats.items(), stores, lambda s: _owns_store(s, partitions))
+        counts = attach_counts(
+            bundle_attach_stats.items(), stores, lambda s: _owns_store(s, partitions)
+        )
         if counts:
             # replaced, not merged: products evicted from the table while Redis was away go too
             pipe = redis_client().pipeline(transaction=True)
@@ -368,8 +409,10 @@ async def keep_read_model_current() -> None:
         except UNAVAILABLE as exc:
             _fell_behind("catch-up", exc)
             continue
-        except Exception:  # noqa: BLE001 - a bug here must not end the task; retried next interval
+        except Exception:
             log.exception("read model catch-up failed; retrying")
             state.fell_behind("catch-up failed (see log)", time.monotonic())
             continue
-        log.info("read model rewritten from the tables in %.2f s: %s", time.monotonic() - started, done)
+        log.info(
+            "read model rewritten from the tables in %.2f s: %s", time.monotonic() - started, done
+        )

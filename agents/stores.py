@@ -19,7 +19,11 @@ from faust.types import TP, CollectionT
 
 class RocksStore(rocksdb.Store):
     def revoke_partitions(self, table: CollectionT, tps: set[TP]) -> None:
-        held = {tp for tp in tps if tp.topic in table.changelog_topic.topics and tp.partition in self._dbs}
+        held = {
+            tp
+            for tp in tps
+            if tp.topic in table.changelog_topic.topics and tp.partition in self._dbs
+        }
         if held:
             super().revoke_partitions(table, held)
 

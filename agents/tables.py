@@ -9,18 +9,36 @@ from .app import app, settings
 # and a restarted worker never finished recovery. Untyped JSON values come back as lists.
 
 # (store, product) -> [units, orders, source partition, source offset]
-sold_counts = app.Table("sold-counts", default=None, partitions=settings.partitions, key_type=str,
-                        help="Sold units/orders per (store, product).")
+sold_counts = app.Table(
+    "sold-counts",
+    default=None,
+    partitions=settings.partitions,
+    key_type=str,
+    help="Sold units/orders per (store, product).",
+)
 # (store, category) -> [orders touching the category, source partition, source offset]
-category_transactions = app.Table("category-transactions", default=None, partitions=settings.partitions,
-                                  key_type=str,
-                                  help="Orders per (store, category); an order counts once per category.")
+category_transactions = app.Table(
+    "category-transactions",
+    default=None,
+    partitions=settings.partitions,
+    key_type=str,
+    help="Orders per (store, category); an order counts once per category.",
+)
 # (store, order_id) -> [first offset, source partition, order time] (``popularity.SeenOrder``);
 # entries written before the dedupe window held the bare offset (an int), which still reads.
 # No value_type, so that both shapes recover from the changelog.
-processed_orders = app.Table("processed-orders", default=None, partitions=settings.partitions,
-                             key_type=str,
-                             help="Processed order ids for idempotency, within the dedupe window.")
+processed_orders = app.Table(
+    "processed-orders",
+    default=None,
+    partitions=settings.partitions,
+    key_type=str,
+    help="Processed order ids for idempotency, within the dedupe window.",
+)
 # store -> [distinct orders counted, source partition, source offset]
-store_orders = app.Table("store-orders", default=None, partitions=settings.partitions, key_type=str,
-                         help="Distinct orders counted per store.")
+store_orders = app.Table(
+    "store-orders",
+    default=None,
+    partitions=settings.partitions,
+    key_type=str,
+    help="Distinct orders counted per store.",
+)

@@ -38,7 +38,9 @@ DURABLE_PRODUCER = {"acks": "all"}
 
 
 class LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> aiokafka.AIOKafkaConsumer:
+    def _create_worker_consumer(
+        self, transport: faust_aiokafka.Transport
+    ) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = get_settings().consumer_fetch_max_wait_ms  # read by start()
         return consumer
@@ -84,7 +86,14 @@ class LowLatencyTransport(faust_aiokafka.Transport):
     Consumer = LowLatencyConsumer
     Producer = DurableProducer
 
-    async def _create_topic(self, owner: Any, client: aiokafka.AIOKafkaClient, topic: str,
-                            partitions: int, replication: int, **kwargs: Any) -> None:
+    async def _create_topic(
+        self,
+        owner: Any,
+        client: aiokafka.AIOKafkaClient,
+        topic: str,
+        partitions: int,
+        replication: int,
+        **kwargs: Any,
+    ) -> None:
         kwargs["config"] = with_replication_config(kwargs.get("config"))
         await super()._create_topic(owner, client, topic, partitions, replication, **kwargs)

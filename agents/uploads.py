@@ -29,7 +29,13 @@ from faust.types import EventT
 
 from bundlestream import redis_keys
 from bundling.redis_embeddings import EMBEDDING_TTL_S, RedisEmbeddingCache
-from bundling.upload_pool import DeadlineExceeded, UploadJob, WorkerDied, long_lived_allocation, run_upload
+from bundling.upload_pool import (
+    DeadlineExceeded,
+    UploadJob,
+    WorkerDied,
+    long_lived_allocation,
+    run_upload,
+)
 from bundling.uploads import error_bundle_set, tallies_for_store
 from models import BundleSet, UploadEvent, UploadFile
 from models.codec import Decoded, Rejected, decode
@@ -48,8 +54,13 @@ UPLOAD_STATUS_TTL_S = redis_keys.UPLOAD_STATUS_TTL_S
 
 # store -> RollingCosts JSON: {"combos": {"objective:TYPE": {"recent": [<=50 ms], "ema", "runs"}}, "recent": [...]}
 # No value_type: Faust recovery decodes typed values with ``typ.from_data``, which dict lacks.
-rolling_costs = app.Table("rolling-costs", default=None, partitions=settings.partitions, key_type=str,
-                          help="Per store: rolling 50 and EMA(0.2) of every (objective, bundle type) combo's duration.")
+rolling_costs = app.Table(
+    "rolling-costs",
+    default=None,
+    partitions=settings.partitions,
+    key_type=str,
+    help="Per store: rolling 50 and EMA(0.2) of every (objective, bundle type) combo's duration.",
+)
 
 
 # --- pure helpers ----------------------------------------------------------------------------
@@ -62,7 +73,9 @@ def resolve_file(upload_file: UploadFile) -> bytes:
     return resolve_upload_file(upload_file, settings)
 
 
-def build_event(store_id: str, upload_id: str, files: Sequence[tuple[str, bytes, str, str | None]]) -> UploadEvent:
+def build_event(
+    store_id: str, upload_id: str, files: Sequence[tuple[str, bytes, str, str | None]]
+) -> UploadEvent:
     """UploadEvent from in-memory (kind, data, filename, format) parts, e.g. an HTTP form.
 
     ``ingest.uploads.build_upload_file`` works on paths, so each part is spooled to a temporary
@@ -87,15 +100,22 @@ def build_event(store_id: str, upload_id: str, files: Sequence[tuple[str, bytes,
             upload_file = build_upload_file(kind, tmp, fmt, settings, checked=True)
         finally:
             Path(tmp).unlink(missing_ok=True)
-        out.append(upload_file.model_copy(update={"filename": (filename or upload_file.filename)[:500]}))
+        out.append(
+            upload_file.model_copy(update={"filename": (filename or upload_file.filename)[:500]})
+        )
     return UploadEvent(upload_id=upload_id, store_id=store_id, files=out)
 
 
 def upload_job(upload: UploadEvent, tallies: dict[str, int], costs: object) -> UploadJob:
-    return UploadJob(upload=upload.to_bytes(), tallies=tallies, rolling_costs=costs,
-                     limits=pools.limits(), upload_store_dir=str(settings.upload_store_dir),
-                     redis_url=readmodel.url_with_timeouts(),
-                     embedding_prefix=readmodel.family_prefix(redis_keys.EMBEDDINGS))
+    return UploadJob(
+        upload=upload.to_bytes(),
+        tallies=tallies,
+        rolling_costs=costs,
+        limits=pools.limits(),
+        upload_store_dir=str(settings.upload_store_dir),
+        redis_url=readmodel.url_with_timeouts(),
+        embedding_prefix=readmodel.family_prefix(redis_keys.EMBEDDINGS),
+    )
 
 
 # --- wiring ------------------------------------------------------------------------------------
@@ -109,22 +129,39 @@ async def _publish(bundle_set: BundleSet) -> None:
     async def store_result() -> None:
         pipe = readmodel.redis_client().pipeline(transaction=False)
         pipe.set(readmodel.rkey("bundles", bundle_set.store_id), bundle_set.to_bytes().decode())
-        pipe.set(readmodel.rkey("upload", bundle_set.upload_id), orjson.dumps({
-            "upload_id": bundle_set.upload_id, "store_id": bundle_set.store_id,
-            "status": "done" if bundle_set.status == "ok" else "error", "error": bundle_set.error,
-            "bundles": len(bundle_set.bundles), "generated_at": bundle_set.generated_at.isoformat(),
-        }).decode(), ex=UPLOAD_STATUS_TTL_S)
+        pipe.set(
+            readmodel.rkey("upload", bundle_set.upload_id),
+            orjson.dumps(
+                {
+                    "upload_id": bundle_set.upload_id,
+                    "store_id": bundle_set.store_id,
+                    "status": "done" if bundle_set.status == "ok" else "error",
+                    "error": bundle_set.error,
+                    "bundles": len(bundle_set.bundles),
+                    "generated_at": bundle_set.generated_at.isoformat(),
+                }
+            ).decode(),
+            ex=UPLOAD_STATUS_TTL_S,
+        )
         await pipe.execute()
 
     await readmodel.write_or_defer("bundle set", store_result)
 
 
-async def _dead_letter(event: EventT, code: str, reason: str, errors: list[dict] | None = None) -> None:
+async def _dead_letter(
+    event: EventT, code: str, reason: str, errors: list[dict] | None = None
+) -> None:
     await send_dead_letter(uploads_dlq, event, Rejected(code, reason, errors or []))
 
 
-async def _fail(event: EventT, upload: UploadEvent, code: str, reason: str,
-                errors: list[dict] | None = None, bundle_set: BundleSet | None = None) -> BundleSet:
+async def _fail(
+    event: EventT,
+    upload: UploadEvent,
+    code: str,
+    reason: str,
+    errors: list[dict] | None = None,
+    bundle_set: BundleSet | None = None,
+) -> BundleSet:
     await _dead_letter(event, code, reason, errors)
     bundle_set = bundle_set or error_bundle_set(upload, reason)
     await _publish(bundle_set)
@@ -145,14 +182,27 @@ async def process_upload(event: EventT) -> BundleSet | None:
         outcome = await upload_pool().run(run_upload, job)
     except DeadlineExceeded as exc:
         log.warning("upload %s of store %s: %s", upload.upload_id, upload.store_id, exc)
-        return await _fail(event, upload, "deadline_exceeded", f"upload processing {exc}",
-                           [{"limit": "upload_deadline_s", "value": exc.deadline_s}])
-    except (WorkerDied, Exception) as exc:  # noqa: BLE001 - a pool failure must not stop the stream
+        return await _fail(
+            event,
+            upload,
+            "deadline_exceeded",
+            f"upload processing {exc}",
+            [{"limit": "upload_deadline_s", "value": exc.deadline_s}],
+        )
+    except (WorkerDied, Exception) as exc:
         log.exception("upload %s failed in the upload pool", upload.upload_id)
-        return await _fail(event, upload, "processing_error",
-                           f"upload processing failed: {type(exc).__name__}: {exc}")
-    log.info("upload %s of store %s processed in %.0f ms", upload.upload_id, upload.store_id,
-             (time.perf_counter() - started) * 1000)
+        return await _fail(
+            event,
+            upload,
+            "processing_error",
+            f"upload processing failed: {type(exc).__name__}: {exc}",
+        )
+    log.info(
+        "upload %s of store %s processed in %.0f ms",
+        upload.upload_id,
+        upload.store_id,
+        (time.perf_counter() - started) * 1000,
+    )
     if outcome.dead_letter is not None:
         code, reason, errors = outcome.dead_letter
         return await _fail(event, upload, code, reason, errors, outcome.bundle_set)
@@ -164,10 +214,15 @@ async def process_upload(event: EventT) -> BundleSet | None:
     with long_lived_allocation():
         products = await outcome.products()
         await catalogs.register_catalog_products_async(
-            upload.store_id, upload.upload_id, products,
+            upload.store_id,
+            upload.upload_id,
+            products,
             sha256=catalogs.make_ref(upload.upload_id, outcome.catalog_file)["sha256"],
-            currency=(outcome.catalog_summary or {}).get("currency"))
-    await catalogs.record_catalog(upload.store_id, upload.upload_id, outcome.catalog_file, outcome.catalog_summary)
+            currency=(outcome.catalog_summary or {}).get("currency"),
+        )
+    await catalogs.record_catalog(
+        upload.store_id, upload.upload_id, outcome.catalog_file, outcome.catalog_summary
+    )
     await _publish(outcome.bundle_set)
     return outcome.bundle_set
 
@@ -177,7 +232,9 @@ async def warm_upload_pool() -> None:
     """Start and warm the pool's children at startup, so the first upload pays no imports."""
     started = time.perf_counter()
     warm = await upload_pool().warm()
-    log.info("upload pool: %d process(es) warm in %.0f ms", warm, (time.perf_counter() - started) * 1000)
+    log.info(
+        "upload pool: %d process(es) warm in %.0f ms", warm, (time.perf_counter() - started) * 1000
+    )
     gc.freeze()  # what startup built lives as long as the worker: keep it out of full collections
 
 
@@ -191,11 +248,24 @@ async def uploads_agent(stream) -> None:
     async for event in stream.events():
         try:
             await process_upload(event)
-        except Exception as exc:  # noqa: BLE001 - a crashed agent would ack and lose the upload
-            log.exception("upload record %s[%d]@%d failed", event.message.topic, event.message.partition,
-                          event.message.offset)
-            await _dead_letter(event, "processing_error", f"upload processing failed: {type(exc).__name__}: {exc}")
+        except Exception as exc:
+            log.exception(
+                "upload record %s[%d]@%d failed",
+                event.message.topic,
+                event.message.partition,
+                event.message.offset,
+            )
+            await _dead_letter(
+                event, "processing_error", f"upload processing failed: {type(exc).__name__}: {exc}"
+            )
 
 
-__all__ = ["EMBEDDING_TTL_S", "RedisEmbeddingCache", "build_event", "process_upload", "resolve_file", "rolling_costs",
-           "upload_pool"]
+__all__ = [
+    "EMBEDDING_TTL_S",
+    "RedisEmbeddingCache",
+    "build_event",
+    "process_upload",
+    "resolve_file",
+    "rolling_costs",
+    "upload_pool",
+]

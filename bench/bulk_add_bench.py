@@ -24,22 +24,26 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bundlestream.settings import get_settings  # noqa: E402
-from deploy import local  # noqa: E402
-from deploy.topics_admin import delete_topics, ensure_topics  # noqa: E402
-from tests.e2e.support import DATE_NIGHT_IDS, register_catalog, start_worker  # noqa: E402
-from tests.integration.harness import admin_headers  # noqa: E402
+from bundlestream.settings import get_settings
+from deploy import local
+from deploy.topics_admin import delete_topics, ensure_topics
+from tests.e2e.support import DATE_NIGHT_IDS, register_catalog, start_worker
+from tests.integration.harness import admin_headers
 
 STORE = "bench-bulk"
 
 
 async def run(requests: int, seconds: float, concurrency: int) -> dict:
     token = uuid.uuid4().hex[:10]
-    settings = get_settings().model_copy(update={"topic_prefix": f"bench{token}", "app_id": f"benchapp{token}"})
+    settings = get_settings().model_copy(
+        update={"topic_prefix": f"bench{token}", "app_id": f"benchapp{token}"}
+    )
     local.up(settings, log=lambda line: None)
     ensure_topics(settings)
     # ~1k requests/s from one key: far above the default per-key limit a real client needs
-    worker = await start_worker(settings, "bulk-bench", BUNDLESTREAM_RATE_LIMIT_BULK_ADD_PER_MIN="1000000")
+    worker = await start_worker(
+        settings, "bulk-bench", BUNDLESTREAM_RATE_LIMIT_BULK_ADD_PER_MIN="1000000"
+    )
     ids = sorted(DATE_NIGHT_IDS)
     try:
         await register_catalog(settings, STORE, worker=worker)
@@ -56,8 +60,15 @@ async def run(requests: int, seconds: float, concurrency: int) -> dict:
                 i = next(counter)
                 if i >= requests:
                     return
-                body = {"product_ids": [ids[i % len(ids)], ids[(i * 7 + 3) % len(ids)], ids[(i * 11 + 5) % len(ids)]],
-                        "store_id": STORE, "user_id": f"u{n}"}
+                body = {
+                    "product_ids": [
+                        ids[i % len(ids)],
+                        ids[(i * 7 + 3) % len(ids)],
+                        ids[(i * 11 + 5) % len(ids)],
+                    ],
+                    "store_id": STORE,
+                    "user_id": f"u{n}",
+                }
                 if bundle_id and i % 4 == 0:
                     body["bundle_id"] = bundle_id
                 t0 = time.perf_counter()
@@ -75,8 +86,11 @@ async def run(requests: int, seconds: float, concurrency: int) -> dict:
             elapsed = time.perf_counter() - started
         ordered = sorted(latencies)
         return {
-            "requests": len(latencies), "seconds": round(elapsed, 2), "concurrency": concurrency,
-            "requests_per_s": round(len(latencies) / elapsed, 1), "statuses": {str(k): v for k, v in statuses.items()},
+            "requests": len(latencies),
+            "seconds": round(elapsed, 2),
+            "concurrency": concurrency,
+            "requests_per_s": round(len(latencies) / elapsed, 1),
+            "statuses": {str(k): v for k, v in statuses.items()},
             "p50_ms": round(statistics.median(ordered), 2),
             "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * (len(ordered) - 1)))], 2),
             "max_ms": round(ordered[-1], 2),
@@ -88,12 +102,19 @@ async def run(requests: int, seconds: float, concurrency: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
-    print(orjson.dumps(asyncio.run(run(args.requests, args.seconds, args.concurrency)), option=orjson.OPT_INDENT_2).decode())
+    print(
+        orjson.dumps(
+            asyncio.run(run(args.requests, args.seconds, args.concurrency)),
+            option=orjson.OPT_INDENT_2,
+        ).decode()
+    )
 
 
 if __name__ == "__main__":

@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents.catalogs import CatalogView  # noqa: E402
-from bundlestream.demo import olist_catalog_csv  # noqa: E402
-from bundling.upload_pool import long_lived_allocation, pickle_chunks, unpickle_chunks  # noqa: E402
-from ingest.catalog import parse_catalog  # noqa: E402
+from agents.catalogs import CatalogView
+from bundlestream.demo import olist_catalog_csv
+from bundling.upload_pool import long_lived_allocation, pickle_chunks, unpickle_chunks
+from ingest.catalog import parse_catalog
 
 
 async def previous(chunks: list[bytes]) -> object:
@@ -71,30 +71,38 @@ async def measure(handoff, chunks: list[bytes]) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path, _ = olist_catalog_csv(Path(folder) / "olist_catalog.csv")
         products = parse_catalog(path.read_bytes(), "generic").products
     chunks = pickle_chunks(products)
-    print(f"Olist catalog: {len(products):,} products in {len(chunks)} chunks, "
-          f"{sum(map(len, chunks)) / 2**20:.1f} MiB pickled")
+    print(
+        f"Olist catalog: {len(products):,} products in {len(chunks)} chunks, "
+        f"{sum(map(len, chunks)) / 2**20:.1f} MiB pickled"
+    )
     del products
     results: dict[str, list[tuple[float, float]]] = {"previous": [], "current": []}
     for _ in range(args.repeats):
         for name, handoff in (("previous", previous), ("current", current)):
             gc.unfreeze()
             gc.collect()
-            ballast = [{"id": i, "tags": [str(i)]} for i in range(100_000)]  # a worker's long-lived state
+            ballast = [
+                {"id": i, "tags": [str(i)]} for i in range(100_000)
+            ]  # a worker's long-lived state
             gc.freeze()
             results[name].append(asyncio.run(measure(handoff, chunks)))
             del ballast
     print(f"{'hand-off':10s} {'median s':>9s} {'max loop block ms (median / worst)':>36s}")
     for name, runs in results.items():
         blocks = [b for _, b in runs]
-        print(f"{name:10s} {statistics.median(s for s, _ in runs):9.2f} "
-              f"{statistics.median(blocks):21.1f} / {max(blocks):.1f}")
+        print(
+            f"{name:10s} {statistics.median(s for s, _ in runs):9.2f} "
+            f"{statistics.median(blocks):21.1f} / {max(blocks):.1f}"
+        )
 
 
 if __name__ == "__main__":

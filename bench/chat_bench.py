@@ -21,7 +21,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from chat_load import ChatLoad, bench_worker  # noqa: E402
+from chat_load import ChatLoad, bench_worker
 
 
 async def run(rate: float, seconds: float) -> dict:
@@ -33,11 +33,15 @@ async def run(rate: float, seconds: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
-    print(orjson.dumps(asyncio.run(run(args.rate, args.seconds)), option=orjson.OPT_INDENT_2).decode())
+    print(
+        orjson.dumps(asyncio.run(run(args.rate, args.seconds)), option=orjson.OPT_INDENT_2).decode()
+    )
 
 
 if __name__ == "__main__":

@@ -29,13 +29,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import topics as registry  # noqa: E402
-from bundlestream.settings import Settings, get_settings  # noqa: E402
-from deploy import local  # noqa: E402
-from deploy.topics_admin import delete_topics, ensure_topics  # noqa: E402
-from models import ChatTurn  # noqa: E402
-from tests.e2e.support import register_catalog, start_worker  # noqa: E402
-from tests.integration.harness import Worker  # noqa: E402
+import topics as registry
+from bundlestream.settings import Settings, get_settings
+from deploy import local
+from deploy.topics_admin import delete_topics, ensure_topics
+from models import ChatTurn
+from tests.e2e.support import register_catalog, start_worker
+from tests.integration.harness import Worker
 
 STORE = "bench-store"
 TURN_TEXT = "date night on Saturday for $100, just show me options"
@@ -44,7 +44,7 @@ TURN_TEXT = "date night on Saturday for $100, just show me options"
 def pct(values: list[float], q: float) -> float:
     """Nearest-rank percentile (inf values sort last, so missing replies push the tail up)."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 @dataclass
@@ -54,7 +54,9 @@ class LoadResult:
     rate_per_s: float
     seconds: float
     latencies_ms: list[float] = field(default_factory=list)
-    sent_at_s: list[float] = field(default_factory=list)  # each turn's send time from the window start
+    sent_at_s: list[float] = field(
+        default_factory=list
+    )  # each turn's send time from the window start
     to_agent_ms: list[float] = field(default_factory=list)
     kinds: dict[str, int] = field(default_factory=dict)
 
@@ -75,9 +77,15 @@ class LoadResult:
     def summary(self) -> dict[str, Any]:
         lat = self.latencies_ms
         out: dict[str, Any] = {
-            "turns": len(lat), "replies": self.replies, "rate_per_s": self.rate_per_s, "seconds": self.seconds,
-            "kinds": self.kinds, "p50_ms": round(statistics.median(lat), 2), "p90_ms": round(self.p(90), 2),
-            "p99_ms": round(self.p(99), 2), "max_ms": round(max(lat), 2),
+            "turns": len(lat),
+            "replies": self.replies,
+            "rate_per_s": self.rate_per_s,
+            "seconds": self.seconds,
+            "kinds": self.kinds,
+            "p50_ms": round(statistics.median(lat), 2),
+            "p90_ms": round(self.p(90), 2),
+            "p99_ms": round(self.p(99), 2),
+            "max_ms": round(max(lat), 2),
         }
         if self.to_agent_ms:
             out["to_agent_p50_ms"] = round(statistics.median(self.to_agent_ms), 2)
@@ -86,13 +94,18 @@ class LoadResult:
 
 
 @asynccontextmanager
-async def bench_worker(name: str = "chat-bench", **env: str) -> AsyncIterator[tuple[Settings, Worker]]:
+async def bench_worker(
+    name: str = "chat-bench", **env: str
+) -> AsyncIterator[tuple[Settings, Worker]]:
     """Isolated topics + one worker with the bench store's date-night catalog; cleaned up after."""
     token = uuid.uuid4().hex[:10]
-    settings = get_settings().model_copy(update={
-        "topic_prefix": f"bench{token}", "app_id": f"benchapp{token}",
-        "upload_store_dir": Path(tempfile.mkdtemp(prefix="bs-chat-bench-uploads-")),
-    })
+    settings = get_settings().model_copy(
+        update={
+            "topic_prefix": f"bench{token}",
+            "app_id": f"benchapp{token}",
+            "upload_store_dir": Path(tempfile.mkdtemp(prefix="bs-chat-bench-uploads-")),
+        }
+    )
     local.up(settings, log=lambda line: None)
     ensure_topics(settings)
     worker = await start_worker(settings, name, **env)
@@ -111,17 +124,27 @@ class ChatLoad:
 
     def __init__(self, settings: Settings, store_id: str = STORE) -> None:
         self.settings, self.store_id = settings, store_id
-        self.consumer = AIOKafkaConsumer(registry.COMPOSITE_OPTIONS.name(settings.topic_prefix),
-                                         bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="latest",
-                                         enable_auto_commit=False, fetch_max_wait_ms=5)
-        self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=0, acks="all",
-                                         enable_idempotence=True)
+        self.consumer = AIOKafkaConsumer(
+            registry.COMPOSITE_OPTIONS.name(settings.topic_prefix),
+            bootstrap_servers=settings.kafka_bootstrap,
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=5,
+        )
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            linger_ms=0,
+            acks="all",
+            enable_idempotence=True,
+        )
         self.runs = 0
 
-    async def __aenter__(self) -> "ChatLoad":
+    async def __aenter__(self) -> ChatLoad:
         await self.consumer.start()
         await self.producer.start()
-        await asyncio.sleep(1.0)  # let the consumer's "latest" position settle before the first turn
+        await asyncio.sleep(
+            1.0
+        )  # let the consumer's "latest" position settle before the first turn
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -151,7 +174,9 @@ class ChatLoad:
                             got[turn_id] = (now - sent[turn_id]) * 1000
                             result.kinds[reply["kind"]] = result.kinds.get(reply["kind"], 0) + 1
                             created = datetime.fromisoformat(reply["created_at"]).timestamp()
-                            result.to_agent_ms.append((created - sent_wall[turn_id]) * 1000 - reply["latency_ms"])
+                            result.to_agent_ms.append(
+                                (created - sent_wall[turn_id]) * 1000 - reply["latency_ms"]
+                            )
 
         receiver = asyncio.create_task(receive())
         topic = registry.CHAT_TURNS.name(self.settings.topic_prefix)
@@ -160,14 +185,18 @@ class ChatLoad:
             delay = started + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            turn = ChatTurn(turn_id=f"{tag}-{i}", session_id=f"bench-{tag}-{i}", store_id=self.store_id,
-                            text=TURN_TEXT)
+            turn = ChatTurn(
+                turn_id=f"{tag}-{i}",
+                session_id=f"bench-{tag}-{i}",
+                store_id=self.store_id,
+                text=TURN_TEXT,
+            )
             sent[turn.turn_id] = time.perf_counter()
             sent_wall[turn.turn_id] = time.time()
             await self.producer.send(topic, key=self.store_id.encode(), value=turn.to_bytes())
         try:
             await asyncio.wait_for(receiver, timeout=drain_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             receiver.cancel()
         result.latencies_ms = [got.get(t, math.inf) for t in sent]
         result.sent_at_s = [sent[t] - started for t in sent]

@@ -45,14 +45,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from composite.discovery import build_index  # noqa: E402
-from composite.reply import handle_turn  # noqa: E402
-from ingest.olist import build_olist_catalog  # noqa: E402
-from models.chat import ChatTurn  # noqa: E402
-from models.config import ConfigDocument  # noqa: E402
+from composite.discovery import build_index
+from composite.reply import handle_turn
+from ingest.olist import build_olist_catalog
+from models.chat import ChatTurn
+from models.config import ConfigDocument
 
 OLIST = REPO.parent / "shared" / "data" / "olist"
-NOW = dt.datetime(2024, 6, 12, 15, 0, tzinfo=dt.timezone.utc)  # a Wednesday
+NOW = dt.datetime(2024, 6, 12, 15, 0, tzinfo=dt.UTC)  # a Wednesday
 
 # (kind, text of the previous turn or None, text of the timed turn)
 TURNS: list[tuple[str, str | None, str]] = [
@@ -81,11 +81,21 @@ TURNS: list[tuple[str, str | None, str]] = [
 
 
 def load_catalog():
-    g = {name: OLIST / f"{name}.csv.gz" for name in
-         ("olist_products_dataset", "olist_order_items_dataset", "olist_sellers_dataset",
-          "product_category_name_translation")}
-    return build_olist_catalog(g["olist_products_dataset"], g["olist_order_items_dataset"],
-                               g["olist_sellers_dataset"], g["product_category_name_translation"])
+    g = {
+        name: OLIST / f"{name}.csv.gz"
+        for name in (
+            "olist_products_dataset",
+            "olist_order_items_dataset",
+            "olist_sellers_dataset",
+            "product_category_name_translation",
+        )
+    }
+    return build_olist_catalog(
+        g["olist_products_dataset"],
+        g["olist_order_items_dataset"],
+        g["olist_sellers_dataset"],
+        g["product_category_name_translation"],
+    )
 
 
 def turn(session: str, n: int, text: str) -> ChatTurn:
@@ -138,17 +148,25 @@ async def run(index, sold, doc, n_turns: int, profile: cProfile.Profile | None =
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--turns", type=int, default=525)
     ap.add_argument("--index-repeats", type=int, default=5)
-    ap.add_argument("--profile", action="store_true", help="cProfile the timed turns, print the top 25")
-    ap.add_argument("--sort", default="cumulative", help="pstats sort key for --profile (cumulative, tottime)")
+    ap.add_argument(
+        "--profile", action="store_true", help="cProfile the timed turns, print the top 25"
+    )
+    ap.add_argument(
+        "--sort", default="cumulative", help="pstats sort key for --profile (cumulative, tottime)"
+    )
     args = ap.parse_args()
 
     t0 = time.perf_counter()
     cat = load_catalog()
-    print(f"olist catalog: {len(cat.products):,} products, {len(cat.sold_counts):,} sold counts "
-          f"(loaded in {time.perf_counter() - t0:.1f} s)")
+    print(
+        f"olist catalog: {len(cat.products):,} products, {len(cat.sold_counts):,} sold counts "
+        f"(loaded in {time.perf_counter() - t0:.1f} s)"
+    )
 
     builds = []
     index = None
@@ -157,22 +175,33 @@ def main() -> None:
         t0 = time.perf_counter()
         index = build_index(cat.products)
         builds.append((time.perf_counter() - t0) * 1000)
-    print(f"build_index: median {statistics.median(builds):.0f} ms, min {min(builds):.0f} ms "
-          f"over {len(builds)} builds")
+    print(
+        f"build_index: median {statistics.median(builds):.0f} ms, min {min(builds):.0f} ms "
+        f"over {len(builds)} builds"
+    )
 
     doc = ConfigDocument()
     prof = cProfile.Profile() if args.profile else None
     times, cpus, kinds = asyncio.run(run(index, cat.sold_counts, doc, args.turns, prof))
     every = [x for xs in times.values() for x in xs]
     every_cpu = [x for xs in cpus.values() for x in xs]
-    print(f"\nhandle_turn, {len(every)} turns (ms; wall clock, and process CPU time which a loaded "
-          "machine inflates less):")
-    print(f"  {'kind':<10} {'n':>4} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} | {'cpu p50':>7} {'cpu p99':>7}"
-          "  reply kinds")
-    rows = [(k, times.get(k, []), cpus.get(k, [])) for k in ("probe", "details", "show", "single", "occasion")]
-    for kind, xs, cs in rows + [("all", every, every_cpu)]:
-        print(f"  {kind:<10} {len(xs):>4} {pct(xs, 50):>7.2f} {pct(xs, 95):>7.2f} {pct(xs, 99):>7.2f} "
-              f"{max(xs):>7.2f} | {pct(cs, 50):>7.2f} {pct(cs, 99):>7.2f}  {','.join(sorted(kinds.get(kind, ())))}")
+    print(
+        f"\nhandle_turn, {len(every)} turns (ms; wall clock, and process CPU time which a loaded "
+        "machine inflates less):"
+    )
+    print(
+        f"  {'kind':<10} {'n':>4} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} | {'cpu p50':>7} {'cpu p99':>7}"
+        "  reply kinds"
+    )
+    rows = [
+        (k, times.get(k, []), cpus.get(k, []))
+        for k in ("probe", "details", "show", "single", "occasion")
+    ]
+    for kind, xs, cs in [*rows, ("all", every, every_cpu)]:
+        print(
+            f"  {kind:<10} {len(xs):>4} {pct(xs, 50):>7.2f} {pct(xs, 95):>7.2f} {pct(xs, 99):>7.2f} "
+            f"{max(xs):>7.2f} | {pct(cs, 50):>7.2f} {pct(cs, 99):>7.2f}  {','.join(sorted(kinds.get(kind, ())))}"
+        )
     if prof:
         print()
         pstats.Stats(prof).sort_stats(args.sort).print_stats(25)

@@ -35,7 +35,7 @@ import io
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def shopify_store(n_orders: int = 1000, seed: int = 7) -> tuple[list, Any]:
     pop = pop[rng.permutation(n)]
     pop /= pop.sum()
     group_arr = np.asarray(group)
-    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["order_id", "product_id", "quantity", "price", "created_at", "customer_id"])
@@ -91,8 +91,16 @@ def shopify_store(n_orders: int = 1000, seed: int = 7) -> tuple[list, Any]:
         cust = f"c{int(rng.integers(0, 400))}"
         for j in basket:
             p = products[j]
-            w.writerow([f"S{k + 1:05d}", p.product_id, 2 if rng.random() < 0.1 else 1, f"{p.price:.2f}",
-                        ts.isoformat(), cust])
+            w.writerow(
+                [
+                    f"S{k + 1:05d}",
+                    p.product_id,
+                    2 if rng.random() < 0.1 else 1,
+                    f"{p.price:.2f}",
+                    ts.isoformat(),
+                    cust,
+                ]
+            )
     lines = read_order_lines(buf.getvalue().encode(), "generic", store_id="shopify-1k")
     return products, lines
 
@@ -130,15 +138,25 @@ def olist_store() -> tuple[list, Any]:
     from ingest.olist import build_olist_catalog, load_categories
 
     items = OLIST / "olist_order_items_dataset.csv.gz"
-    cat = build_olist_catalog(OLIST / "olist_products_dataset.csv.gz", items, OLIST / "olist_sellers_dataset.csv.gz",
-                              OLIST / "product_category_name_translation.csv.gz")
-    cats = load_categories(OLIST / "olist_products_dataset.csv.gz", OLIST / "product_category_name_translation.csv.gz")
+    cat = build_olist_catalog(
+        OLIST / "olist_products_dataset.csv.gz",
+        items,
+        OLIST / "olist_sellers_dataset.csv.gz",
+        OLIST / "product_category_name_translation.csv.gz",
+    )
+    cats = load_categories(
+        OLIST / "olist_products_dataset.csv.gz", OLIST / "product_category_name_translation.csv.gz"
+    )
     return cat.products, read_order_lines(items, "olist", store_id="olist", categories=cats)
 
 
 STORES = {
     "a": ("(a) shopify-1k: 4 Shopify catalogs + 1,000 synthetic orders", shopify_store, 100.0),
-    "b": ("(b) or-1k: first 1,000 Online Retail invoices, catalog from orders", or_small_store, 100.0),
+    "b": (
+        "(b) or-1k: first 1,000 Online Retail invoices, catalog from orders",
+        or_small_store,
+        100.0,
+    ),
     "c": ("(c) or-full: whole Online Retail history", or_full_store, 1000.0),
     "d": ("(d) olist: build_olist_catalog + order items", olist_store, None),
 }
@@ -154,7 +172,9 @@ def build(key: str) -> tuple[list, Any, float, float]:
 def run_engine(catalog: list, lines: Any, cache: Any):
     from bundling.engine import generate_bundle_set
 
-    return generate_bundle_set("bench", lines.store_id, catalog, [], order_lines=lines, embedding_cache=cache)
+    return generate_bundle_set(
+        "bench", lines.store_id, catalog, [], order_lines=lines, embedding_cache=cache
+    )
 
 
 def timed(fn) -> tuple[float, float, Any]:
@@ -170,31 +190,53 @@ def bench_store(key: str, repeats: int) -> dict:
     catalog, lines, pw, pc = build(key)
     warm_cache = InMemoryCache()
     timed(lambda: run_engine(catalog, lines, warm_cache))  # warm-up (fills the warm cache)
-    res: dict[str, Any] = {"store": key, "name": name, "orders": lines.n_orders, "lines": lines.n_lines,
-                           "catalog": len(catalog) or "from orders", "parse_wall": pw, "parse_cpu": pc}
+    res: dict[str, Any] = {
+        "store": key,
+        "name": name,
+        "orders": lines.n_orders,
+        "lines": lines.n_lines,
+        "catalog": len(catalog) or "from orders",
+        "parse_wall": pw,
+        "parse_cpu": pc,
+    }
     for label, make in (("cold", InMemoryCache), ("warm", lambda: warm_cache)):
         ws, cs, out = [], [], None
         for _ in range(repeats):
-            w, c, out = timed(lambda: run_engine(catalog, lines, make()))
+            w, c, out = timed(lambda make=make: run_engine(catalog, lines, make()))
             ws.append(w)
             cs.append(c)
         bs = out[0]
-        res[label] = {"wall": statistics.median(ws), "cpu": statistics.median(cs), "min": min(ws),
-                      "bundles": len(bs.bundles), "cold_start": bs.metrics.cold_start}
+        res[label] = {
+            "wall": statistics.median(ws),
+            "cpu": statistics.median(cs),
+            "min": min(ws),
+            "bundles": len(bs.bundles),
+            "cold_start": bs.metrics.cold_start,
+        }
     res["target"] = target
     return res
 
 
 def print_row(r: dict) -> None:
-    print(f"{r['name']}\n  orders {r['orders']}, lines {r['lines']}, catalog {r['catalog']}; "
-          f"parse {r['parse_wall']:.0f} ms wall / {r['parse_cpu']:.0f} ms CPU (once)")
+    print(
+        f"{r['name']}\n  orders {r['orders']}, lines {r['lines']}, catalog {r['catalog']}; "
+        f"parse {r['parse_wall']:.0f} ms wall / {r['parse_cpu']:.0f} ms CPU (once)"
+    )
     for label in ("cold", "warm"):
         x = r[label]
-        tgt = f" (target < {r['target']:.0f} ms: {'OK' if x['wall'] < r['target'] else 'over'})" if r["target"] else ""
-        print(f"  {label} cache: median {x['wall']:.1f} ms wall, {x['cpu']:.1f} ms CPU, min {x['min']:.1f} ms; "
-              f"bundles {x['bundles']}, cold_start {x['cold_start']}{tgt}")
+        tgt = (
+            f" (target < {r['target']:.0f} ms: {'OK' if x['wall'] < r['target'] else 'over'})"
+            if r["target"]
+            else ""
+        )
+        print(
+            f"  {label} cache: median {x['wall']:.1f} ms wall, {x['cpu']:.1f} ms CPU, min {x['min']:.1f} ms; "
+            f"bundles {x['bundles']}, cold_start {x['cold_start']}{tgt}"
+        )
     if r["store"] == "c":
-        print(f"  whole upload (parse + warm engine): {r['parse_wall'] + r['warm']['wall']:.0f} ms wall (target < 3000)")
+        print(
+            f"  whole upload (parse + warm engine): {r['parse_wall'] + r['warm']['wall']:.0f} ms wall (target < 3000)"
+        )
 
 
 def profile(key: str) -> None:
@@ -215,8 +257,12 @@ def profile(key: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=7, help="timed runs per store and cache state (median)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--repeats", type=int, default=7, help="timed runs per store and cache state (median)"
+    )
     ap.add_argument("--full-repeats", type=int, default=7, help="timed runs for (c) and (d)")
     ap.add_argument("--stores", nargs="+", default=list(STORES), choices=list(STORES))
     ap.add_argument("--profile", choices=list(STORES))

@@ -26,9 +26,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bundlestream.settings import get_settings  # noqa: E402
+from bundlestream.settings import get_settings
 
-NOOP_APP = textwrap.dedent('''
+NOOP_APP = textwrap.dedent("""
     import os, time, faust
     app = faust.App(os.environ["FLOOR_APP"], broker="kafka://" + os.environ["FLOOR_BOOTSTRAP"],
                     store="memory://", web_enabled=False, topic_disable_leader=True,
@@ -51,7 +51,7 @@ NOOP_APP = textwrap.dedent('''
         else:
             async for _event in stream.events():
                 tick(1)
-''')
+""")
 
 
 async def publish(bootstrap: str, topic: str, n: int) -> None:
@@ -59,20 +59,36 @@ async def publish(bootstrap: str, topic: str, n: int) -> None:
     await admin.start()
     await admin.create_topics([NewTopic(topic, 8, 1)])
     await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024,
-                                acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        acks="all",
+        enable_idempotence=True,
+    )
     await producer.start()
     for i in range(n):
-        value = orjson.dumps({"order_id": f"o{i}", "store_id": f"s{i % 64}",
-                              "lines": [{"product_id": f"p{i % 997}", "quantity": 1, "price": 9.5}]})
+        value = orjson.dumps(
+            {
+                "order_id": f"o{i}",
+                "store_id": f"s{i % 64}",
+                "lines": [{"product_id": f"p{i % 997}", "quantity": 1, "price": 9.5}],
+            }
+        )
         await producer.send(topic, key=f"s{i % 64}".encode(), value=value)
     await producer.flush()
     await producer.stop()
 
 
 async def ceiling(bootstrap: str, topic: str, n: int) -> float:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=8 << 20)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 << 20,
+    )
     await consumer.start()
     got, t0 = 0, None
     try:
@@ -92,12 +108,38 @@ async def ceiling(bootstrap: str, topic: str, n: int) -> float:
 def run_noop(bootstrap: str, topic: str, n: int, mode: str, timeout_s: float) -> float | None:
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "floorapp.py").write_text(NOOP_APP)
-        env = {**os.environ, "FLOOR_APP": f"floor-{uuid.uuid4().hex[:8]}", "FLOOR_BOOTSTRAP": bootstrap,
-               "FLOOR_TOPIC": topic, "FLOOR_N": str(n), "FLOOR_MODE": mode, "PYTHONPATH": tmp}
-        proc = subprocess.run([sys.executable, "-m", "faust", "-A", "floorapp", "--datadir", tmp, "worker",
-                               "--loglevel", "warn", "--without-web"],
-                              env=env, cwd=tmp, capture_output=True, text=True, timeout=timeout_s)
-        for line in (proc.stdout + proc.stderr).splitlines():  # Faust redirects stdout to its logger
+        env = {
+            **os.environ,
+            "FLOOR_APP": f"floor-{uuid.uuid4().hex[:8]}",
+            "FLOOR_BOOTSTRAP": bootstrap,
+            "FLOOR_TOPIC": topic,
+            "FLOOR_N": str(n),
+            "FLOOR_MODE": mode,
+            "PYTHONPATH": tmp,
+        }
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "faust",
+                "-A",
+                "floorapp",
+                "--datadir",
+                tmp,
+                "worker",
+                "--loglevel",
+                "warn",
+                "--without-web",
+            ],
+            env=env,
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+        for line in (
+            proc.stdout + proc.stderr
+        ).splitlines():  # Faust redirects stdout to its logger
             if "RESULT " in line:
                 return float(line.split("RESULT ", 1)[1].split()[0])
     return None
@@ -118,7 +160,9 @@ def main() -> int:
             rate = run_noop(bootstrap, topic, args.events, mode, args.timeout)
         except subprocess.TimeoutExpired:
             rate = None
-        shown = f"{rate:,.0f} events/s = {rate / top:.1%} of the ceiling" if rate else "did not finish"
+        shown = (
+            f"{rate:,.0f} events/s = {rate / top:.1%} of the ceiling" if rate else "did not finish"
+        )
         print(f"faust no-op agent ({mode}): {shown}")
     return 0
 

@@ -52,12 +52,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
-import harness as h  # noqa: E402
+import harness as h
 
-from bundlestream.settings import get_settings  # noqa: E402
-from deploy import local  # noqa: E402
-from deploy.topics_admin import delete_topics, ensure_topics  # noqa: E402
-from popularity.aggregate import SEP, UNCATEGORIZED  # noqa: E402
+from bundlestream.settings import get_settings
+from deploy import local
+from deploy.topics_admin import delete_topics, ensure_topics
+from popularity.aggregate import UNCATEGORIZED
 
 
 def online_retail_invoices(path: Path = h.ONLINE_RETAIL) -> list[tuple[str, str, list[dict]]]:
@@ -79,9 +79,15 @@ def online_retail_invoices(path: Path = h.ONLINE_RETAIL) -> list[tuple[str, str,
                 store = "or-" + row["Country"].lower().replace(" ", "-")
                 entry = invoices[inv] = (inv, store, [])
             if len(entry[2]) < 1000:
-                entry[2].append({"product_id": row["StockCode"], "quantity": qty, "price": price,
-                                 "title": row["Description"][:200] or None,
-                                 "category": h.category_of(row["Description"])})
+                entry[2].append(
+                    {
+                        "product_id": row["StockCode"],
+                        "quantity": qty,
+                        "price": price,
+                        "title": row["Description"][:200] or None,
+                        "category": h.category_of(row["Description"]),
+                    }
+                )
     return list(invoices.values())
 
 
@@ -93,32 +99,56 @@ def synthetic_invoices(n: int, seed: int = 1) -> list[tuple[str, str, list[dict]
         lines = []
         for _ in range(min(12, 1 + int(rng.expovariate(1 / 1.5)))):
             pid = int(rng.paretovariate(1.2)) % 5000
-            lines.append({"product_id": f"p{pid}", "quantity": rng.randint(1, 3), "price": 5.0 + pid % 97,
-                          "title": f"Product {pid}", "category": f"cat{pid % 40}"})
+            lines.append(
+                {
+                    "product_id": f"p{pid}",
+                    "quantity": rng.randint(1, 3),
+                    "price": 5.0 + pid % 97,
+                    "title": f"Product {pid}",
+                    "category": f"cat{pid % 40}",
+                }
+            )
         out.append((f"s{i}", f"store-{rng.randrange(50)}", lines))
     return out
 
 
 def build_events(source: str, n: int) -> list[tuple[bytes, bytes, str, str, list[dict]]]:
     """(key, value, store, order id, lines) for n events with distinct order ids."""
-    base = online_retail_invoices() if source == "online_retail" else synthetic_invoices(min(n, 50_000))
+    base = (
+        online_retail_invoices()
+        if source == "online_retail"
+        else synthetic_invoices(min(n, 50_000))
+    )
     events = []
     for i in range(n):
         inv, store, lines = base[i % len(base)]
         order_id = f"{inv}-{i // len(base)}"
-        value = orjson.dumps({"order_id": order_id, "store_id": store, "lines": lines, "currency": "GBP",
-                              "created_at": "2011-01-01T00:00:00+00:00", "source": "replay", "schema_version": 1})
+        value = orjson.dumps(
+            {
+                "order_id": order_id,
+                "store_id": store,
+                "lines": lines,
+                "currency": "GBP",
+                "created_at": "2011-01-01T00:00:00+00:00",
+                "source": "replay",
+                "schema_version": 1,
+            }
+        )
         events.append((store.encode(), value, store, order_id, lines))
     return events
 
 
-def expected_totals(events: list[tuple[bytes, bytes, str, str, list[dict]]]) -> tuple[int, int, int]:
+def expected_totals(
+    events: list[tuple[bytes, bytes, str, str, list[dict]]],
+) -> tuple[int, int, int]:
     """(total units, total product-orders, total category-orders) for the exactness check."""
     units = product_orders = category_orders = 0
     for _key, _value, _store, _oid, lines in events:
         units += sum(line["quantity"] for line in lines)
         product_orders += len({line["product_id"] for line in lines})
-        category_orders += len({(line["category"] or UNCATEGORIZED).strip() or UNCATEGORIZED for line in lines})
+        category_orders += len(
+            {(line["category"] or UNCATEGORIZED).strip() or UNCATEGORIZED for line in lines}
+        )
     return units, product_orders, category_orders
 
 
@@ -130,9 +160,13 @@ def own_cpu() -> float:
 async def ceiling(settings, topic: str, n: int) -> tuple[float, float]:
     """(events/s, events per CPU-second) of a plain aiokafka consumer decoding values into dicts."""
     partitions = sorted(await h.end_offsets(settings, topic))
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
-                                fetch_max_bytes=64 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in partitions]
@@ -175,8 +209,25 @@ def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen | No
     if not Path(exe).exists():
         print("py-spy not installed: no profile")
         return None
-    return subprocess.Popen([exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-f", "raw", "-r", "50",
-                             "-o", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            exe,
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(int(seconds)),
+            "-f",
+            "raw",
+            "-r",
+            "50",
+            "-o",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def summarise(folded: Path, top: int = 25) -> None:
@@ -190,13 +241,17 @@ def summarise(folded: Path, top: int = 25) -> None:
             continue  # waiting for I/O: not CPU
         total += int(count)
         for frame in set(frames):
-            inclusive[frame.split(" (")[0] + " (" + frame.split(" (")[-1].split("/")[-1]] += int(count)
+            inclusive[frame.split(" (")[0] + " (" + frame.split(" (")[-1].split("/")[-1]] += int(
+                count
+            )
     print(f"profile: {total} busy samples; inclusive share per function:")
     for name, count in inclusive.most_common(top):
         print(f"  {count / max(total, 1):6.1%}  {name}")
 
 
-async def agent_run(settings, n: int, env: dict[str, str], max_seconds: float, profile: Path | None = None) -> dict:
+async def agent_run(
+    settings, n: int, env: dict[str, str], max_seconds: float, profile: Path | None = None
+) -> dict:
     # applied orders are counted from the processed-orders changelog: a dedupe window longer than
     # the Online Retail year keeps expiry tombstones out of that count
     env = {"BUNDLESTREAM_DEDUPE_RETENTION_S": str(400 * 86400), **env}
@@ -227,8 +282,14 @@ async def agent_run(settings, n: int, env: dict[str, str], max_seconds: float, p
         elapsed = time.perf_counter() - first_at
         cpu = cpu_seconds(worker.pid) - cpu_at
         peak_rss = max(peak_rss, worker.peak_rss_bytes())
-        return {"applied": done, "elapsed": elapsed, "rate": done / elapsed, "worker_peak_rss": peak_rss,
-                "complete": done >= n, "cpu": cpu}
+        return {
+            "applied": done,
+            "elapsed": elapsed,
+            "rate": done / elapsed,
+            "worker_peak_rss": peak_rss,
+            "complete": done >= n,
+            "cpu": cpu,
+        }
     finally:
         worker.stop(timeout_s=30)
         if profiler is not None:
@@ -243,23 +304,41 @@ async def check_exact(settings, totals: tuple[int, int, int]) -> bool:
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--source", choices=["online_retail", "synthetic"], default="online_retail")
-    parser.add_argument("--repeats", type=int, default=3, help="ceiling repeats (median); the agent runs once")
-    parser.add_argument("--batch-size", type=int, default=None, help="BUNDLESTREAM_BATCH_SIZE for the worker")
-    parser.add_argument("--batch-within", type=float, default=None, help="BUNDLESTREAM_BATCH_WITHIN_S")
-    parser.add_argument("--max-seconds", type=float, default=120.0,
-                        help="cap on the agent measurement; the rate is then over the events applied by then")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="ceiling repeats (median); the agent runs once"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="BUNDLESTREAM_BATCH_SIZE for the worker"
+    )
+    parser.add_argument(
+        "--batch-within", type=float, default=None, help="BUNDLESTREAM_BATCH_WITHIN_S"
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=120.0,
+        help="cap on the agent measurement; the rate is then over the events applied by then",
+    )
     parser.add_argument("--keep-topics", action="store_true")
-    parser.add_argument("--profile", type=Path, default=None,
-                        help="py-spy the worker (first 60 s of the agent run) into this folded-stacks file")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy the worker (first 60 s of the agent run) into this folded-stacks file",
+    )
     args = parser.parse_args()
 
     base = get_settings()
     local.up(base, log=lambda line: print(f"[stack] {line}"))
     token = uuid.uuid4().hex[:8]
-    settings = base.model_copy(update={"topic_prefix": f"bench{token}", "app_id": f"benchapp{token}"})
+    settings = base.model_copy(
+        update={"topic_prefix": f"bench{token}", "app_id": f"benchapp{token}"}
+    )
     ensure_topics(settings)
     env: dict[str, str] = {}
     if args.batch_size:
@@ -270,8 +349,10 @@ async def main() -> int:
         t0 = time.perf_counter()
         events = build_events(args.source, args.events)
         lines = sum(len(e[4]) for e in events)
-        print(f"built {len(events)} {args.source} events ({lines / len(events):.1f} lines/event, "
-              f"{sum(len(e[1]) for e in events) / len(events):.0f} B/event) in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"built {len(events)} {args.source} events ({lines / len(events):.1f} lines/event, "
+            f"{sum(len(e[1]) for e in events) / len(events):.0f} B/event) in {time.perf_counter() - t0:.1f} s"
+        )
         t0 = time.perf_counter()
         await h.produce_raw(settings, ((k, v) for k, v, *_ in events), chunk=5000)
         print(f"published in {time.perf_counter() - t0:.1f} s (not timed)")
@@ -281,21 +362,35 @@ async def main() -> int:
         runs = [await ceiling(settings, topic, len(events)) for _ in range(args.repeats)]
         ceiling_rate = statistics.median(r[0] for r in runs)
         ceiling_per_cpu = statistics.median(r[1] for r in runs)
-        print(f"ceiling (aiokafka + orjson -> dict): median {ceiling_rate:,.0f} events/s "
-              f"over {args.repeats} runs {[round(r[0]) for r in runs]}; {ceiling_per_cpu:,.0f} events per CPU-second")
+        print(
+            f"ceiling (aiokafka + orjson -> dict): median {ceiling_rate:,.0f} events/s "
+            f"over {args.repeats} runs {[round(r[0]) for r in runs]}; {ceiling_per_cpu:,.0f} events per CPU-second"
+        )
 
         run = await agent_run(settings, len(events), env, args.max_seconds, args.profile)
-        scope = "all events" if run["complete"] else f"{run['applied']} of {len(events)} events (--max-seconds cap)"
-        print(f"orders agent: {run['rate']:,.0f} events/s ({scope} in {run['elapsed']:.1f} s, "
-              f"clock from the first processed event; worker boot excluded) env={env or 'defaults'}")
+        scope = (
+            "all events"
+            if run["complete"]
+            else f"{run['applied']} of {len(events)} events (--max-seconds cap)"
+        )
+        print(
+            f"orders agent: {run['rate']:,.0f} events/s ({scope} in {run['elapsed']:.1f} s, "
+            f"clock from the first processed event; worker boot excluded) env={env or 'defaults'}"
+        )
         agent_per_cpu = run["applied"] / max(run["cpu"], 1e-9)
-        print(f"  worker CPU {run['cpu']:.1f} s over {run['elapsed']:.1f} s wall: "
-              f"{agent_per_cpu:,.0f} events per worker CPU-second; "
-              f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        print(f"ratio agent/ceiling: {run['rate'] / ceiling_rate:.2%} by wall clock, "
-              f"{agent_per_cpu / ceiling_per_cpu:.2%} per CPU-second (target >= 10%)")
-        print(f"peak memory: worker {run['worker_peak_rss'] / 2**20:.0f} MiB RSS (VmHWM), "
-              f"bench process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB maxrss")
+        print(
+            f"  worker CPU {run['cpu']:.1f} s over {run['elapsed']:.1f} s wall: "
+            f"{agent_per_cpu:,.0f} events per worker CPU-second; "
+            f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        )
+        print(
+            f"ratio agent/ceiling: {run['rate'] / ceiling_rate:.2%} by wall clock, "
+            f"{agent_per_cpu / ceiling_per_cpu:.2%} per CPU-second (target >= 10%)"
+        )
+        print(
+            f"peak memory: worker {run['worker_peak_rss'] / 2**20:.0f} MiB RSS (VmHWM), "
+            f"bench process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB maxrss"
+        )
         if args.profile is not None and args.profile.exists():
             summarise(args.profile)
         if run["complete"]:

@@ -48,19 +48,23 @@ def load_baskets(path: Path = DATA) -> list[tuple[str, ...]]:
 
 # --- the three miners: each returns {frozenset(items): support} ---------------------------
 
+
 def ours_input(baskets):
     from bundling.mining import BasketMatrix
+
     return BasketMatrix.from_baskets(baskets)
 
 
 def ours_mine(matrix, min_support: float) -> dict[frozenset[str], float]:
     from bundling.mining import mine_itemsets
+
     return mine_itemsets(matrix, min_support=min_support, max_len=3).supports()
 
 
 def mlxtend_input(baskets):
     import numpy as np
     import pandas as pd
+
     items = sorted({i for b in baskets for i in b})
     col = {item: j for j, item in enumerate(items)}
     onehot = np.zeros((len(baskets), len(items)), dtype=bool)
@@ -71,6 +75,7 @@ def mlxtend_input(baskets):
 
 def mlxtend_mine(df, min_support: float) -> dict[frozenset[str], float]:
     from mlxtend.frequent_patterns import fpgrowth
+
     res = fpgrowth(df, min_support=min_support, max_len=3, use_colnames=True)
     return {frozenset(s): float(v) for s, v in zip(res["itemsets"], res["support"])}
 
@@ -81,6 +86,7 @@ def apriori_input(baskets):
 
 def apriori_mine(transactions, min_support: float) -> dict[frozenset[str], float]:
     from efficient_apriori import itemsets_from_transactions
+
     itemsets, n = itemsets_from_transactions(transactions, min_support=min_support, max_length=3)
     return {frozenset(s): c / n for level in itemsets.values() for s, c in level.items()}
 
@@ -117,22 +123,32 @@ def peak_mib(fn: Callable[[], Any]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--supports", type=float, nargs="+", default=[0.01, 0.005])
-    ap.add_argument("--repeats", type=int, default=3, help="runs of bundling.mining per support (median)")
-    ap.add_argument("--baseline-repeats", type=int, default=1, help="runs of mlxtend / efficient-apriori")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="runs of bundling.mining per support (median)"
+    )
+    ap.add_argument(
+        "--baseline-repeats", type=int, default=1, help="runs of mlxtend / efficient-apriori"
+    )
     ap.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
     args = ap.parse_args(argv)
 
     t = time.perf_counter()
     baskets = load_baskets()
-    print(f"Online Retail non-cancelled invoices: {len(baskets)} baskets, "
-          f"{len({i for b in baskets for i in b})} items (loaded in {time.perf_counter() - t:.2f}s)")
+    print(
+        f"Online Retail non-cancelled invoices: {len(baskets)} baskets, "
+        f"{len({i for b in baskets for i in b})} items (loaded in {time.perf_counter() - t:.2f}s)"
+    )
     inputs = {}
     for name, (build, _) in MINERS.items():
         t = time.perf_counter()
         inputs[name] = build(baskets)
-        print(f"  input for {name:<18} built in {time.perf_counter() - t:.3f}s (not in the mining times)")
+        print(
+            f"  input for {name:<18} built in {time.perf_counter() - t:.3f}s (not in the mining times)"
+        )
 
     failed = False
     for sup in args.supports:
@@ -140,19 +156,29 @@ def main(argv: list[str] | None = None) -> int:
         results, medians = {}, {}
         for name, (_, mine) in MINERS.items():
             reps = args.repeats if name == "bundling.mining" else args.baseline_repeats
-            times, results[name] = timed(lambda: mine(inputs[name], sup), reps)
+            times, results[name] = timed(
+                lambda mine=mine, name=name, sup=sup: mine(inputs[name], sup), reps
+            )
             medians[name] = statistics.median(times)
-            mem = "" if args.no_memory else f"  peak {peak_mib(lambda: mine(inputs[name], sup)):8.1f} MiB"
-            print(f"  {name:<18} runs {' '.join(f'{x:.3f}' for x in times):<24} median {medians[name]:8.3f}s"
-                  f"  itemsets {len(results[name]):6d}{mem}")
+            mem = (
+                ""
+                if args.no_memory
+                else f"  peak {peak_mib(lambda mine=mine, name=name, sup=sup: mine(inputs[name], sup)):8.1f} MiB"
+            )
+            print(
+                f"  {name:<18} runs {' '.join(f'{x:.3f}' for x in times):<24} median {medians[name]:8.3f}s"
+                f"  itemsets {len(results[name]):6d}{mem}"
+            )
         ref = results["bundling.mining"]
         for name in ("mlxtend.fpgrowth", "efficient_apriori"):
             mm = mismatches(ref, results[name])
             speedup = medians[name] / medians["bundling.mining"]
             ok = mm == 0 and speedup >= TARGET_SPEEDUP
             failed |= not ok
-            print(f"  vs {name:<18} support mismatches {mm}  speed-up {speedup:6.1f}x "
-                  f"(target >= {TARGET_SPEEDUP:.0f}x) {'OK' if ok else 'FAIL'}")
+            print(
+                f"  vs {name:<18} support mismatches {mm}  speed-up {speedup:6.1f}x "
+                f"(target >= {TARGET_SPEEDUP:.0f}x) {'OK' if ok else 'FAIL'}"
+            )
         by_size = {k: sum(1 for s in ref if len(s) == k) for k in (1, 2, 3)}
         print(f"  itemsets by size: {by_size}")
     return 1 if failed else 0

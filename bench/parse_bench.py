@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ingest import load_categories, read_orders  # noqa: E402
-from ingest.columnar import read_order_lines  # noqa: E402
-from ingest.report import IngestReport  # noqa: E402
-from ingest.source import CsvTable  # noqa: E402
+from ingest import load_categories, read_orders
+from ingest.columnar import read_order_lines
+from ingest.report import IngestReport
+from ingest.source import CsvTable
 
 DATA = (ROOT / ".." / "shared" / "data").resolve()
 
@@ -47,7 +47,12 @@ def _columnar_basket(path, **kw):
     read_order_lines(path, **kw).to_basket_matrix()
 
 
-VARIANTS = {"csv floor": _csv_floor, "row parser": _row, "columnar": _columnar, "columnar+basket": _columnar_basket}
+VARIANTS = {
+    "csv floor": _csv_floor,
+    "row parser": _row,
+    "columnar": _columnar,
+    "columnar+basket": _columnar_basket,
+}
 
 
 def _measure(fn, path, kw):
@@ -57,7 +62,9 @@ def _measure(fn, path, kw):
     return time.perf_counter() - w, time.process_time() - c
 
 
-def run(name: str, path: Path, kw: dict, repeats: int) -> dict[str, tuple[float, float, float, float]]:
+def run(
+    name: str, path: Path, kw: dict, repeats: int
+) -> dict[str, tuple[float, float, float, float]]:
     times: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
     for _ in range(repeats):
         for v, fn in VARIANTS.items():
@@ -70,8 +77,10 @@ def run(name: str, path: Path, kw: dict, repeats: int) -> dict[str, tuple[float,
         out[v] = (statistics.median(wall), min(wall), statistics.median(cpu), min(cpu))
         print(f"  {v:<16} {out[v][0]:9.3f} {out[v][1]:9.3f} {out[v][2]:9.3f} {out[v][3]:9.3f}")
     r, c, f = out["row parser"], out["columnar"], out["csv floor"]
-    print(f"  row/columnar speed-up: wall {r[0] / c[0]:.1f}x, cpu {r[2] / c[2]:.1f}x (median); "
-          f"cpu {r[3] / c[3]:.1f}x (min)")
+    print(
+        f"  row/columnar speed-up: wall {r[0] / c[0]:.1f}x, cpu {r[2] / c[2]:.1f}x (median); "
+        f"cpu {r[3] / c[3]:.1f}x (min)"
+    )
     print(f"  columnar cpu / csv floor cpu: {c[2] / f[2]:.2f} (median), {c[3] / f[3]:.2f} (min)")
     return out
 
@@ -85,9 +94,16 @@ def main() -> None:
         run("Online Retail", DATA / "online_retail.csv.gz", {}, args.repeats)
     if args.only in (None, "olist"):
         olist = DATA / "olist"
-        cats = load_categories(olist / "olist_products_dataset.csv.gz",
-                               olist / "product_category_name_translation.csv.gz")
-        run("Olist order items", olist / "olist_order_items_dataset.csv.gz", {"categories": cats}, args.repeats)
+        cats = load_categories(
+            olist / "olist_products_dataset.csv.gz",
+            olist / "product_category_name_translation.csv.gz",
+        )
+        run(
+            "Olist order items",
+            olist / "olist_order_items_dataset.csv.gz",
+            {"categories": cats},
+            args.repeats,
+        )
 
 
 if __name__ == "__main__":

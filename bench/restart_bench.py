@@ -47,12 +47,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
-import harness as h  # noqa: E402
+import harness as h
 
-from bundlestream.settings import Settings, get_settings  # noqa: E402
-from deploy import local  # noqa: E402
-from models import OrderEvent  # noqa: E402
-from popularity import CategoryTally, OrderAtOffset, SoldCount, plan_updates, writes_by_partition  # noqa: E402
+from bundlestream.settings import Settings, get_settings
+from deploy import local
+from models import OrderEvent
+from popularity import CategoryTally, OrderAtOffset, SoldCount, plan_updates, writes_by_partition
 
 OLIST = REPO.parent / "shared" / "data" / "olist"
 ORDERS_TABLES = ("sold-counts", "category-transactions", "store-orders", "processed-orders")
@@ -63,13 +63,19 @@ MIB = 1024 * 1024
 # Orders: real Olist first, synthetic past it
 # ------------------------------------------------------------------------------------------------
 
+
 def olist_orders(limit: int) -> list[OrderEvent]:
     from ingest import OrderStream, load_categories
 
-    categories = load_categories(OLIST / "olist_products_dataset.csv.gz",
-                                 OLIST / "product_category_name_translation.csv.gz")
-    stream = OrderStream(OLIST / "olist_order_items_dataset.csv.gz", "olist", store_id="olist-demo",
-                         categories=categories)
+    categories = load_categories(
+        OLIST / "olist_products_dataset.csv.gz", OLIST / "product_category_name_translation.csv.gz"
+    )
+    stream = OrderStream(
+        OLIST / "olist_order_items_dataset.csv.gz",
+        "olist",
+        store_id="olist-demo",
+        categories=categories,
+    )
     out: list[OrderEvent] = []
     for order in stream:
         out.append(order)
@@ -86,8 +92,14 @@ def synthetic_orders(count: int, seed: int = 8) -> Iterator[OrderEvent]:
         lines = []
         for _ in range(rng.choice((1, 1, 2, 2, 3, 4))):
             product = rng.randrange(2000)
-            lines.append({"product_id": f"p{product}", "quantity": rng.randint(1, 3), "price": 9.5,
-                          "category": categories[product % 30]})
+            lines.append(
+                {
+                    "product_id": f"p{product}",
+                    "quantity": rng.randint(1, 3),
+                    "price": 9.5,
+                    "category": categories[product % 30],
+                }
+            )
         yield OrderEvent.model_validate({"order_id": f"s{n}", "store_id": store, "lines": lines})
 
 
@@ -108,8 +120,10 @@ def history(count: int, real: list[OrderEvent]) -> tuple[Iterator[OrderEvent], s
 # Changelogs written as the orders agent writes them
 # ------------------------------------------------------------------------------------------------
 
-def changelog_records(orders: Iterator[OrderEvent], partitions: int, batch_size: int
-                      ) -> Iterator[tuple[str, int, bytes, bytes]]:
+
+def changelog_records(
+    orders: Iterator[OrderEvent], partitions: int, batch_size: int
+) -> Iterator[tuple[str, int, bytes, bytes]]:
     """(table, partition, key, value) in the agent's write order, batch by batch per partition."""
     partitioner = DefaultPartitioner()
     all_parts = list(range(partitions))
@@ -129,7 +143,11 @@ def changelog_records(orders: Iterator[OrderEvent], partitions: int, batch_size:
         for part, writes in writes_by_partition(updates).items():
             for table, keys, values in (
                 ("sold-counts", writes.sold, lambda k: updates.sold[k].to_json()),
-                ("category-transactions", writes.categories, lambda k: updates.categories[k].to_json()),
+                (
+                    "category-transactions",
+                    writes.categories,
+                    lambda k: updates.categories[k].to_json(),
+                ),
                 ("store-orders", writes.stores, lambda k: updates.store_orders[k].to_json()),
                 ("processed-orders", writes.seen, lambda k: updates.seen[k][1]),
             ):
@@ -154,19 +172,34 @@ async def write_changelogs(settings: Settings, orders: Iterator[OrderEvent]) -> 
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([
-            NewTopic(h.changelog_topic(settings, t), settings.partitions, settings.replication_factor,
-                     topic_configs={"cleanup.policy": "compact"}) for t in ORDERS_TABLES])
+        await admin.create_topics(
+            [
+                NewTopic(
+                    h.changelog_topic(settings, t),
+                    settings.partitions,
+                    settings.replication_factor,
+                    topic_configs={"cleanup.policy": "compact"},
+                )
+                for t in ORDERS_TABLES
+            ]
+        )
     finally:
         await admin.close()
-    producer = h.producer(settings, linger_ms=20, max_batch_size=1024 * 1024, compression_type="lz4")
+    producer = h.producer(
+        settings, linger_ms=20, max_batch_size=1024 * 1024, compression_type="lz4"
+    )
     await producer.start()
     sent = 0
     try:
         futures = []
-        for table, partition, key, value in changelog_records(orders, settings.partitions, settings.batch_size):
-            futures.append(await producer.send(h.changelog_topic(settings, table), key=key, value=value,
-                                               partition=partition))
+        for table, partition, key, value in changelog_records(
+            orders, settings.partitions, settings.batch_size
+        ):
+            futures.append(
+                await producer.send(
+                    h.changelog_topic(settings, table), key=key, value=value, partition=partition
+                )
+            )
             sent += 1
             if len(futures) >= 20_000:
                 await asyncio.gather(*futures)
@@ -180,6 +213,7 @@ async def write_changelogs(settings: Settings, orders: Iterator[OrderEvent]) -> 
 # ------------------------------------------------------------------------------------------------
 # Runs
 # ------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Result:
@@ -197,44 +231,66 @@ async def measure(worker: h.Worker, timeout_s: float, result: Result) -> None:
     result.read.append(worker.recovery().records_read)
 
 
-async def run_size(base: Settings, count: int, real: list[OrderEvent], repeats: int, work: Path,
-                   timeout_s: float, memory_repeats: int) -> list[tuple[str, str, Result, int]]:
+async def run_size(
+    base: Settings,
+    count: int,
+    real: list[OrderEvent],
+    repeats: int,
+    work: Path,
+    timeout_s: float,
+    memory_repeats: int,
+) -> list[tuple[str, str, Result, int]]:
     rows: list[tuple[str, str, Result, int]] = []
     with h.isolated_topics(base, work / f"n{count}") as settings:
         orders, label = history(count, real)
         started = time.monotonic()
         records = await write_changelogs(settings, orders)
-        print(f"N={count:,} ({label}): {records:,} changelog records written in "
-              f"{time.monotonic() - started:.0f} s", flush=True)
+        print(
+            f"N={count:,} ({label}): {records:,} changelog records written in "
+            f"{time.monotonic() - started:.0f} s",
+            flush=True,
+        )
 
         memory = Result()
         for run in range(memory_repeats):
-            worker = h.Worker(settings, name=f"mem-{count}-{run}",
-                              extra_env={"BUNDLESTREAM_TABLE_STORE": "memory://"}).start()
+            worker = h.Worker(
+                settings,
+                name=f"mem-{count}-{run}",
+                extra_env={"BUNDLESTREAM_TABLE_STORE": "memory://"},
+            ).start()
             try:
                 await measure(worker, timeout_s, memory)
             finally:
                 worker.stop()
                 shutil.rmtree(worker.data_dir or "", ignore_errors=True)
-            print(f"  memory run {run + 1}: {memory.ready_s[-1]:.1f} s, read {memory.read[-1]:,}", flush=True)
+            print(
+                f"  memory run {run + 1}: {memory.ready_s[-1]:.1f} s, read {memory.read[-1]:,}",
+                flush=True,
+            )
         if memory.ready_s:
             rows.append((label, "memory: start (replays from 0)", memory, records))
 
         new, restart, killed = Result(), Result(), Result()
-        worker = h.Worker(settings, name=f"rocks-{count}",
-                          extra_env={"BUNDLESTREAM_TABLE_STORE": "rocksdb://"}).start()
+        worker = h.Worker(
+            settings, name=f"rocks-{count}", extra_env={"BUNDLESTREAM_TABLE_STORE": "rocksdb://"}
+        ).start()
         try:
             await measure(worker, timeout_s, new)
             print(f"  rocksdb new: {new.ready_s[-1]:.1f} s, read {new.read[-1]:,}", flush=True)
             for run in range(repeats):
                 worker.restart()
                 await measure(worker, timeout_s, restart)
-                print(f"  rocksdb restart {run + 1}: {restart.ready_s[-1]:.1f} s, read {restart.read[-1]:,}",
-                      flush=True)
+                print(
+                    f"  rocksdb restart {run + 1}: {restart.ready_s[-1]:.1f} s, read {restart.read[-1]:,}",
+                    flush=True,
+                )
             worker.kill()
             worker.start()
             await measure(worker, timeout_s, killed)
-            print(f"  rocksdb kill -9: {killed.ready_s[-1]:.1f} s, read {killed.read[-1]:,}", flush=True)
+            print(
+                f"  rocksdb kill -9: {killed.ready_s[-1]:.1f} s, read {killed.read[-1]:,}",
+                flush=True,
+            )
         finally:
             worker.stop()
             shutil.rmtree(worker.data_dir or "", ignore_errors=True)
@@ -249,23 +305,37 @@ def print_table(rows: list[tuple[int, str, str, Result, int]]) -> None:
         return statistics.median(values) if values else float("nan")
 
     print()
-    print("| orders | data | store and case | runs | ready s (median) | min-max s | RSS MiB | peak RSS MiB "
-          "| changelog records | records read |")
+    print(
+        "| orders | data | store and case | runs | ready s (median) | min-max s | RSS MiB | peak RSS MiB "
+        "| changelog records | records read |"
+    )
     print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for count, label, case, r, records in rows:
-        print(f"| {count:,} | {label} | {case} | {len(r.ready_s)} | {med(r.ready_s):.1f} | "
-              f"{min(r.ready_s):.1f}-{max(r.ready_s):.1f} | {med(r.rss) / MIB:.0f} | {med(r.peak) / MIB:.0f} | "
-              f"{records:,} | {int(med(r.read)):,} |")
+        print(
+            f"| {count:,} | {label} | {case} | {len(r.ready_s)} | {med(r.ready_s):.1f} | "
+            f"{min(r.ready_s):.1f}-{max(r.ready_s):.1f} | {med(r.rss) / MIB:.0f} | {med(r.peak) / MIB:.0f} | "
+            f"{records:,} | {int(med(r.read)):,} |"
+        )
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per case (memory start, RocksDB restart)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per case (memory start, RocksDB restart)"
+    )
     parser.add_argument("--repeats-large", type=int, default=1, help="runs per case for N >= 1M")
-    parser.add_argument("--memory-repeats", type=int, default=None,
-                        help="memory-store runs per N (default: as --repeats; 0 skips the memory store)")
-    parser.add_argument("--timeout", type=float, default=1200.0, help="longest wait for one worker to be ready")
+    parser.add_argument(
+        "--memory-repeats",
+        type=int,
+        default=None,
+        help="memory-store runs per N (default: as --repeats; 0 skips the memory store)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1200.0, help="longest wait for one worker to be ready"
+    )
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/bundlestream-restart-bench"))
     args = parser.parse_args()
 
@@ -277,9 +347,12 @@ async def main() -> int:
     rows: list[tuple[int, str, str, Result, int]] = []
     for count in sizes:
         repeats = args.repeats_large if count >= 1_000_000 else args.repeats
-        memory_repeats = repeats if args.memory_repeats is None else min(args.memory_repeats, repeats)
-        for label, case, result, records in await run_size(base, count, real, repeats, args.work_dir, args.timeout,
-                                                           memory_repeats):
+        memory_repeats = (
+            repeats if args.memory_repeats is None else min(args.memory_repeats, repeats)
+        )
+        for label, case, result, records in await run_size(
+            base, count, real, repeats, args.work_dir, args.timeout, memory_repeats
+        ):
             rows.append((count, label, case, result, records))
         print_table(rows)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")

@@ -79,8 +79,11 @@ def online_retail_inputs(n_invoices: int = 1000) -> tuple[bytes, bytes, bytes]:
         w.writerows(rows)
         return buf.getvalue().encode()
 
-    return (to_csv(list(products.values())), to_csv([v for k, v in products.items() if k in small_skus]),
-            b"".join(small))
+    return (
+        to_csv(list(products.values())),
+        to_csv([v for k, v in products.items() if k in small_skus]),
+        b"".join(small),
+    )
 
 
 def _file(kind: str, fmt: str, data: bytes | Path) -> Any:
@@ -104,8 +107,11 @@ def upload(catalog: tuple[str, bytes | Path], orders: tuple[str, bytes | Path]):
     from bundling.uploads import generate, parse_upload
     from models import UploadEvent
 
-    event = UploadEvent(upload_id="bench-upload", store_id="bench",
-                        files=[_file("catalog", *catalog), _file("orders", *orders)])
+    event = UploadEvent(
+        upload_id="bench-upload",
+        store_id="bench",
+        files=[_file("catalog", *catalog), _file("orders", *orders)],
+    )
     parsed = parse_upload(event, read_file)
     bundle_set, _ = generate(event, parsed, {}, RollingCosts())
     n_orders = bundle_set.metrics.transactions
@@ -132,7 +138,7 @@ class Runner:
             return upload(catalog, orders)
         return self.loop.run_until_complete(self._with_lag(catalog, orders))
 
-    async def _with_lag(self, catalog, orders):  # noqa: ANN001
+    async def _with_lag(self, catalog, orders):
         work = asyncio.ensure_future(self._run(catalog, orders))
         while not work.done():
             before = time.perf_counter()
@@ -140,17 +146,25 @@ class Runner:
             self.max_lag_ms = max(self.max_lag_ms, (time.perf_counter() - before - 0.005) * 1000)
         return await work
 
-    async def _run(self, catalog, orders):  # noqa: ANN001
+    async def _run(self, catalog, orders):
         if self.mode == "thread":
             return await asyncio.to_thread(upload, catalog, orders)
         from bundling.upload_pool import UploadJob, run_upload
         from ingest.limits import Limits
         from models import UploadEvent
 
-        event = UploadEvent(upload_id="bench-upload", store_id="bench",
-                            files=[_file("catalog", *catalog), _file("orders", *orders)])
-        job = UploadJob(upload=event.to_bytes(), tallies={}, rolling_costs=None, limits=Limits(),
-                        upload_store_dir=str(DATA))
+        event = UploadEvent(
+            upload_id="bench-upload",
+            store_id="bench",
+            files=[_file("catalog", *catalog), _file("orders", *orders)],
+        )
+        job = UploadJob(
+            upload=event.to_bytes(),
+            tallies={},
+            rolling_costs=None,
+            limits=Limits(),
+            upload_store_dir=str(DATA),
+        )
         outcome = await self.pool.run(run_upload, job)
         products = await outcome.products()
         bundle_set = outcome.bundle_set
@@ -162,7 +176,9 @@ class Runner:
         self.loop.close()
 
 
-def measure(name: str, fn: Callable[[], Any], repeats: int, target_ms: float, runner: Runner | None = None) -> bool:
+def measure(
+    name: str, fn: Callable[[], Any], repeats: int, target_ms: float, runner: Runner | None = None
+) -> bool:
     times = []
     result = None
     lags = []
@@ -183,41 +199,67 @@ def measure(name: str, fn: Callable[[], Any], repeats: int, target_ms: float, ru
     med = statistics.median(times)
     ok = med < target_ms
     m = bundle_set.metrics
-    print(f"{name}\n  orders {n_orders}, catalog {n_catalog}, status {bundle_set.status} {bundle_set.error or ''}, "
-          f"bundles {len(bundle_set.bundles)}, cold_start {m.cold_start}, parse {m.parse_ms:.1f} ms, "
-          f"engine {m.time_budget.actual_duration_ms if m.time_budget else float('nan'):.1f} ms (last run)")
-    print(f"  runs {repeats}: median {med:.1f} ms, min {min(times):.1f}, max {max(times):.1f}  "
-          f"(target < {target_ms:.0f} ms) {'OK' if ok else 'FAIL'}; peak traced memory {peak / 2**20:.1f} MiB")
+    print(
+        f"{name}\n  orders {n_orders}, catalog {n_catalog}, status {bundle_set.status} {bundle_set.error or ''}, "
+        f"bundles {len(bundle_set.bundles)}, cold_start {m.cold_start}, parse {m.parse_ms:.1f} ms, "
+        f"engine {m.time_budget.actual_duration_ms if m.time_budget else float('nan'):.1f} ms (last run)"
+    )
+    print(
+        f"  runs {repeats}: median {med:.1f} ms, min {min(times):.1f}, max {max(times):.1f}  "
+        f"(target < {target_ms:.0f} ms) {'OK' if ok else 'FAIL'}; peak traced memory {peak / 2**20:.1f} MiB"
+    )
     if runner is not None and runner.mode != "inline":
-        print(f"  event loop ({runner.mode}): worst lag per run median {statistics.median(lags):.1f} ms, "
-              f"max {max(lags):.1f} ms")
+        print(
+            f"  event loop ({runner.mode}): worst lag per run median {statistics.median(lags):.1f} ms, "
+            f"max {max(lags):.1f} ms"
+        )
     return ok
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeats", type=int, default=20, help="runs of each small store (median)")
-    ap.add_argument("--full-repeats", type=int, default=3, help="runs of the whole Online Retail history")
+    ap.add_argument(
+        "--full-repeats", type=int, default=3, help="runs of the whole Online Retail history"
+    )
     ap.add_argument("--skip-full", action="store_true")
-    ap.add_argument("--mode", choices=("inline", "thread", "pool"), default="inline",
-                    help="where parse + generate run (see above)")
+    ap.add_argument(
+        "--mode",
+        choices=("inline", "thread", "pool"),
+        default="inline",
+        help="where parse + generate run (see above)",
+    )
     args = ap.parse_args(argv)
 
     full_catalog, small_catalog, small_orders = online_retail_inputs(1000)
     runner = Runner(args.mode)
     print(f"mode: {args.mode}")
     ok = True
-    ok &= measure("(a) Online Retail, first 1,000 invoices (inline CSVs: derived catalog + raw rows)",
-                  lambda: runner(("generic", small_catalog), ("online_retail", small_orders)),
-                  args.repeats, SMALL_TARGET_MS, runner)
+    ok &= measure(
+        "(a) Online Retail, first 1,000 invoices (inline CSVs: derived catalog + raw rows)",
+        lambda: runner(("generic", small_catalog), ("online_retail", small_orders)),
+        args.repeats,
+        SMALL_TARGET_MS,
+        runner,
+    )
     shop_orders, shop_products = SHOPIFY_ORDERS.read_bytes(), SHOPIFY_PRODUCTS.read_bytes()
-    ok &= measure("(a) Shopify sample store: products_export.csv + orders_export.csv (inline)",
-                  lambda: runner(("shopify_products", shop_products), ("shopify_orders", shop_orders)),
-                  args.repeats, SMALL_TARGET_MS, runner)
+    ok &= measure(
+        "(a) Shopify sample store: products_export.csv + orders_export.csv (inline)",
+        lambda: runner(("shopify_products", shop_products), ("shopify_orders", shop_orders)),
+        args.repeats,
+        SMALL_TARGET_MS,
+        runner,
+    )
     if not args.skip_full:
-        ok &= measure("(b) whole Online Retail history: derived catalog inline + online_retail.csv.gz by reference",
-                      lambda: runner(("generic", full_catalog), ("online_retail", ONLINE_RETAIL)),
-                      args.full_repeats, FULL_TARGET_MS, runner)
+        ok &= measure(
+            "(b) whole Online Retail history: derived catalog inline + online_retail.csv.gz by reference",
+            lambda: runner(("generic", full_catalog), ("online_retail", ONLINE_RETAIL)),
+            args.full_repeats,
+            FULL_TARGET_MS,
+            runner,
+        )
     runner.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process max RSS {rss:.0f} MiB")

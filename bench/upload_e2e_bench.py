@@ -26,12 +26,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import topics as registry  # noqa: E402
-from bundlestream.settings import REPO_ROOT, Settings, get_settings  # noqa: E402
-from deploy.topics_admin import delete_topics, ensure_topics  # noqa: E402
-from ingest.uploads import build_upload_event  # noqa: E402
-from models import BundleSet, UploadEvent  # noqa: E402
-from tests.integration.harness import Worker  # noqa: E402
+import topics as registry
+from bundlestream.settings import REPO_ROOT, Settings, get_settings
+from deploy.topics_admin import delete_topics, ensure_topics
+from ingest.uploads import build_upload_event
+from models import BundleSet, UploadEvent
+from tests.integration.harness import Worker
 
 ONLINE_RETAIL = REPO_ROOT.parent / "shared" / "data" / "online_retail.csv.gz"
 CATALOG_HEADER = ["product_id", "title", "category", "description", "price", "cost", "inventory"]
@@ -80,24 +80,36 @@ def write_inputs(folder: Path, small_invoices: int) -> tuple[Path, Path, Path, i
     return catalog, small_catalog, orders, len(invoices)
 
 
-async def time_upload(settings: Settings, event: UploadEvent, timeout_s: float = 120.0) -> tuple[float, BundleSet]:
+async def time_upload(
+    settings: Settings, event: UploadEvent, timeout_s: float = 120.0
+) -> tuple[float, BundleSet]:
     out_topic = registry.BUNDLE_SETS.name(settings.topic_prefix)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_wait_ms=5)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-                                linger_ms=0)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_wait_ms=5,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=0
+    )
     await consumer.start()
     await producer.start()
     try:
-        tps = [TopicPartition(out_topic, p) for p in sorted(consumer.partitions_for_topic(out_topic) or
-                                                             range(settings.partitions))]
+        tps = [
+            TopicPartition(out_topic, p)
+            for p in sorted(consumer.partitions_for_topic(out_topic) or range(settings.partitions))
+        ]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:
             await consumer.position(tp)
         started = time.perf_counter()
-        await producer.send_and_wait(registry.UPLOADS.name(settings.topic_prefix), key=event.store_id.encode(),
-                                     value=event.to_bytes())
+        await producer.send_and_wait(
+            registry.UPLOADS.name(settings.topic_prefix),
+            key=event.store_id.encode(),
+            value=event.to_bytes(),
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=50)
@@ -115,30 +127,56 @@ async def time_upload(settings: Settings, event: UploadEvent, timeout_s: float =
 async def run(args: argparse.Namespace) -> None:
     token = uuid.uuid4().hex[:10]
     folder = Path(tempfile.mkdtemp(prefix="bs-upload-bench-"))
-    settings = get_settings().model_copy(update={
-        "topic_prefix": f"bench{token}", "app_id": f"benchapp{token}", "upload_store_dir": folder / "store"})
+    settings = get_settings().model_copy(
+        update={
+            "topic_prefix": f"bench{token}",
+            "app_id": f"benchapp{token}",
+            "upload_store_dir": folder / "store",
+        }
+    )
     catalog, small_catalog, small_orders, n_small = write_inputs(folder, args.small_orders)
     ensure_topics(settings)
     worker = Worker(settings, name="bench-worker").start()
     try:
         await worker.wait_ready(timeout_s=90)
         cases = [
-            (f"{n_small} orders (generic CSVs)", small_catalog, "generic", small_orders, "generic", args.repeats_small),
-            ("Online Retail, whole history (gzip by reference)", catalog, "generic", ONLINE_RETAIL, "online_retail",
-             args.repeats_full),
+            (
+                f"{n_small} orders (generic CSVs)",
+                small_catalog,
+                "generic",
+                small_orders,
+                "generic",
+                args.repeats_small,
+            ),
+            (
+                "Online Retail, whole history (gzip by reference)",
+                catalog,
+                "generic",
+                ONLINE_RETAIL,
+                "online_retail",
+                args.repeats_full,
+            ),
         ]
-        print(f"{'case':55s} {'median ms':>10s} {'min ms':>9s} {'max ms':>9s}  runs  bundles  txns  cold")
+        print(
+            f"{'case':55s} {'median ms':>10s} {'min ms':>9s} {'max ms':>9s}  runs  bundles  txns  cold"
+        )
         for label, cat, cat_fmt, orders, orders_fmt, repeats in cases:
             times, last = [], None
-            for i in range(repeats + 1):  # the first run warms the worker (imports, JIT-free caches)
-                ev = build_upload_event(f"bench-{label[:4].strip()}-{i}", cat, cat_fmt, orders, orders_fmt, settings)
+            for i in range(
+                repeats + 1
+            ):  # the first run warms the worker (imports, JIT-free caches)
+                ev = build_upload_event(
+                    f"bench-{label[:4].strip()}-{i}", cat, cat_fmt, orders, orders_fmt, settings
+                )
                 ms, last = await time_upload(settings, ev)
                 if i:
                     times.append(ms)
             assert last is not None and last.status == "ok", last.error if last else None
-            print(f"{label:55s} {statistics.median(times):10.1f} {min(times):9.1f} {max(times):9.1f}  {len(times):4d}"
-                  f"  {len(last.bundles):7d}  {last.metrics.transactions:5d}  {last.metrics.cold_start}"
-                  f"   (engine {last.metrics.time_budget.actual_duration_ms:.0f} ms, parse {last.metrics.parse_ms:.0f} ms)")
+            print(
+                f"{label:55s} {statistics.median(times):10.1f} {min(times):9.1f} {max(times):9.1f}  {len(times):4d}"
+                f"  {len(last.bundles):7d}  {last.metrics.transactions:5d}  {last.metrics.cold_start}"
+                f"   (engine {last.metrics.time_budget.actual_duration_ms:.0f} ms, parse {last.metrics.parse_ms:.0f} ms)"
+            )
         print(f"worker peak RSS: {worker.peak_rss_bytes() / 2**20:.0f} MiB")
     finally:
         worker.stop()

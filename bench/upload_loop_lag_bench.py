@@ -31,10 +31,10 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bundlestream.settings import get_settings  # noqa: E402
-from deploy.topics_admin import delete_topics, ensure_topics  # noqa: E402
-from tests.e2e.support import start_worker  # noqa: E402
-from tests.integration.harness import admin_headers  # noqa: E402
+from bundlestream.settings import get_settings
+from deploy.topics_admin import delete_topics, ensure_topics
+from tests.e2e.support import start_worker
+from tests.integration.harness import admin_headers
 
 DATA = REPO.parent / "shared" / "data"
 ONLINE_RETAIL = DATA / "online_retail.csv.gz"
@@ -78,10 +78,15 @@ def online_retail_catalog() -> bytes:
 def olist_catalog() -> bytes:
     from ingest.olist import build_olist_catalog
 
-    catalog = build_olist_catalog(OLIST / "olist_products_dataset.csv.gz", OLIST / "olist_order_items_dataset.csv.gz",
-                                  OLIST / "olist_sellers_dataset.csv.gz")
-    return to_csv(["product_id", "title", "category", "price", "description"],
-                  [[p.product_id, p.title, p.category, p.price, p.description] for p in catalog.products])
+    catalog = build_olist_catalog(
+        OLIST / "olist_products_dataset.csv.gz",
+        OLIST / "olist_order_items_dataset.csv.gz",
+        OLIST / "olist_sellers_dataset.csv.gz",
+    )
+    return to_csv(
+        ["product_id", "title", "category", "price", "description"],
+        [[p.product_id, p.title, p.category, p.price, p.description] for p in catalog.products],
+    )
 
 
 class Poller:
@@ -89,7 +94,9 @@ class Poller:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.samples: list[tuple[float, int, str, float, float]] = []  # (t, code, status, latency, lag ms)
+        self.samples: list[
+            tuple[float, int, str, float, float]
+        ] = []  # (t, code, status, latency, lag ms)
         self._stop = False
 
     async def run(self) -> None:
@@ -100,10 +107,19 @@ class Poller:
                     async with session.get(self.url + "/healthz", headers=admin_headers()) as resp:
                         body = await resp.json(content_type=None)
                         lag = float(body.get("checks", {}).get("loop_lag_max_recent_ms", 0.0))
-                        self.samples.append((started, resp.status, body.get("status", "?"),
-                                             time.monotonic() - started, lag))
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                    self.samples.append((started, 0, f"error {exc}", time.monotonic() - started, 0.0))
+                        self.samples.append(
+                            (
+                                started,
+                                resp.status,
+                                body.get("status", "?"),
+                                time.monotonic() - started,
+                                lag,
+                            )
+                        )
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    self.samples.append(
+                        (started, 0, f"error {exc}", time.monotonic() - started, 0.0)
+                    )
                 await asyncio.sleep(0.1)
 
     def stop(self) -> None:
@@ -114,22 +130,33 @@ class Poller:
         return [s for s in self.samples if start <= s[0] <= end]
 
 
-async def post_upload(session: aiohttp.ClientSession, url: str, store: str, catalog: bytes,
-                      orders: tuple[str, bytes] | None = None) -> tuple[int, dict, float]:
+async def post_upload(
+    session: aiohttp.ClientSession,
+    url: str,
+    store: str,
+    catalog: bytes,
+    orders: tuple[str, bytes] | None = None,
+) -> tuple[int, dict, float]:
     form = aiohttp.FormData()
     form.add_field("store_id", store)
     form.add_field("catalog", catalog, filename="catalog.csv", content_type="text/csv")
     if orders is not None:
-        form.add_field("orders", orders[1], filename=orders[0], content_type="application/octet-stream")
+        form.add_field(
+            "orders", orders[1], filename=orders[0], content_type="application/octet-stream"
+        )
     started = time.monotonic()
     async with session.post(url + "/api/v1/uploads", data=form, headers=admin_headers()) as resp:
         return resp.status, await resp.json(content_type=None), time.monotonic() - started
 
 
-async def wait_done(session: aiohttp.ClientSession, url: str, upload_id: str, timeout_s: float = 180.0) -> dict:
+async def wait_done(
+    session: aiohttp.ClientSession, url: str, upload_id: str, timeout_s: float = 180.0
+) -> dict:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        async with session.get(f"{url}/api/v1/uploads/{upload_id}", headers=admin_headers()) as resp:
+        async with session.get(
+            f"{url}/api/v1/uploads/{upload_id}", headers=admin_headers()
+        ) as resp:
             body = await resp.json(content_type=None)
             if body.get("status") in ("done", "error"):
                 return body
@@ -139,17 +166,28 @@ async def wait_done(session: aiohttp.ClientSession, url: str, upload_id: str, ti
 
 def report(name: str, poller: Poller, start: float, end: float, extra: str) -> None:
     samples = poller.between(start, end + 10.0)
-    bad = [(round(t - start, 1), code, status) for t, code, status, _, _ in samples if code != 200 or status != "ok"]
+    bad = [
+        (round(t - start, 1), code, status)
+        for t, code, status, _, _ in samples
+        if code != 200 or status != "ok"
+    ]
     worst_lag = max((lag for *_, lag in samples), default=0.0)
     slowest = max((latency for *_, latency, _ in samples), default=0.0)
-    print(f"{name}\n  {extra}\n  /healthz: {len(samples)} answers, slowest {slowest * 1000:.0f} ms, "
-          f"worst event-loop lag {worst_lag:.0f} ms, not ok: {bad or 'none'}")
+    print(
+        f"{name}\n  {extra}\n  /healthz: {len(samples)} answers, slowest {slowest * 1000:.0f} ms, "
+        f"worst event-loop lag {worst_lag:.0f} ms, not ok: {bad or 'none'}"
+    )
 
 
 async def main() -> int:
     token = uuid.uuid4().hex[:10]
-    settings = get_settings().model_copy(update={"topic_prefix": f"lagbench{token}", "app_id": f"lagbenchapp{token}",
-                                                 "partitions": 2})
+    settings = get_settings().model_copy(
+        update={
+            "topic_prefix": f"lagbench{token}",
+            "app_id": f"lagbenchapp{token}",
+            "partitions": 2,
+        }
+    )
     ensure_topics(settings)
     print("preparing inputs (catalogs derived before any clock starts)...", flush=True)
     bomb = gzip_bomb(settings.max_decompressed_bytes + 64 * 1024 * 1024)
@@ -166,23 +204,41 @@ async def main() -> int:
 
             start = time.monotonic()
             code, body, took = await post_upload(session, worker.url, "bomb", bomb)
-            report(f"gzip bomb: {len(bomb) / 2**20:.1f} MiB expanding past {settings.max_decompressed_bytes / 2**20:.0f} MiB",
-                   poller, start, time.monotonic(), f"answer {code} in {took * 1000:.0f} ms: {body.get('error', body)}")
+            report(
+                f"gzip bomb: {len(bomb) / 2**20:.1f} MiB expanding past {settings.max_decompressed_bytes / 2**20:.0f} MiB",
+                poller,
+                start,
+                time.monotonic(),
+                f"answer {code} in {took * 1000:.0f} ms: {body.get('error', body)}",
+            )
             await asyncio.sleep(10.0)  # let the lag window forget the previous phase
 
             for name, catalog, orders in (
-                ("full Online Retail history (541,909 rows) + derived catalog", retail_catalog,
-                 ("online_retail.csv.gz", ONLINE_RETAIL.read_bytes())),
-                ("Olist catalog (32,951 products) + order items history", olist,
-                 ("olist_order_items_dataset.csv.gz", (OLIST / "olist_order_items_dataset.csv.gz").read_bytes())),
+                (
+                    "full Online Retail history (541,909 rows) + derived catalog",
+                    retail_catalog,
+                    ("online_retail.csv.gz", ONLINE_RETAIL.read_bytes()),
+                ),
+                (
+                    "Olist catalog (32,951 products) + order items history",
+                    olist,
+                    (
+                        "olist_order_items_dataset.csv.gz",
+                        (OLIST / "olist_order_items_dataset.csv.gz").read_bytes(),
+                    ),
+                ),
             ):
                 start = time.monotonic()
-                code, body, took = await post_upload(session, worker.url, "big-" + uuid.uuid4().hex[:6], catalog, orders)
+                code, body, took = await post_upload(
+                    session, worker.url, "big-" + uuid.uuid4().hex[:6], catalog, orders
+                )
                 answer = f"answer {code} in {took * 1000:.0f} ms"
                 if code == 202:
                     done = await wait_done(session, worker.url, body["upload_id"])
-                    answer += (f"; bundle set {done['status']} ({done.get('bundles')} bundles, {done.get('error') or ''}) "
-                               f"{time.monotonic() - start:.1f} s after the request")
+                    answer += (
+                        f"; bundle set {done['status']} ({done.get('bundles')} bundles, {done.get('error') or ''}) "
+                        f"{time.monotonic() - start:.1f} s after the request"
+                    )
                 else:
                     answer += f": {body}"
                 report(name, poller, start, time.monotonic(), answer)
@@ -194,7 +250,7 @@ async def main() -> int:
         for prefix in (settings.topic_prefix, settings.app_id):
             try:
                 delete_topics(settings, prefix)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 print(f"deleting {prefix}* failed: {exc}")
     return 0
 

@@ -11,18 +11,20 @@ import sys
 
 # module path -> it registers these subcommands (help text shown when the module fails to import)
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "deploy.cli",              # dev up|down|status, topics create
-    "agents.cli",              # worker
-    "ingest.cli",              # publish orders|upload
-    "evaluation.cli",          # eval
-    "bundlestream.docs_cli",   # docs (AsyncAPI, JSON Schemas, README tables)
-    "bundlestream.demo",       # demo (the README's first command)
-    "bundlestream.keys_cli",   # keys create|list|revoke
+    "deploy.cli",  # dev up|down|status, topics create
+    "agents.cli",  # worker
+    "ingest.cli",  # publish orders|upload
+    "evaluation.cli",  # eval
+    "bundlestream.docs_cli",  # docs (AsyncAPI, JSON Schemas, README tables)
+    "bundlestream.demo",  # demo (the README's first command)
+    "bundlestream.keys_cli",  # keys create|list|revoke
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bundlestream", description="Event-driven product bundling on Kafka.")
+    parser = argparse.ArgumentParser(
+        prog="bundlestream", description="Event-driven product bundling on Kafka."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for module_name in SUBCOMMAND_MODULES:
         try:

@@ -19,8 +19,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -36,7 +36,9 @@ DEMO_STORE = "olist-demo"
 _demo_token: str | None = None
 
 
-def _http(method: str, url: str, token: str | None = None, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
+def _http(
+    method: str, url: str, token: str | None = None, body: Any = None, timeout: float = 5.0
+) -> tuple[int, Any]:
     """One JSON request; the key goes in the Authorization header, never in the URL."""
     import urllib.error
     import urllib.request
@@ -47,7 +49,7 @@ def _http(method: str, url: str, token: str | None = None, body: Any = None, tim
     data = orjson.dumps(body) if body is not None else None
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, orjson.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         try:
@@ -96,7 +98,9 @@ def wait_key_usable(base: str, key: str, store: str, timeout_s: float = 30.0) ->
         if status == 200:
             return
         time.sleep(0.3)
-    raise SystemExit(f"the new store key was not accepted within {timeout_s:.0f}s (see the worker log)")
+    raise SystemExit(
+        f"the new store key was not accepted within {timeout_s:.0f}s (see the worker log)"
+    )
 
 
 def usage_text(base: str, store: str, keys: list[DemoKey], admin_from_env: bool) -> str:
@@ -110,7 +114,7 @@ def usage_text(base: str, store: str, keys: list[DemoKey], admin_from_env: bool)
     lines += [
         "  use a key as a bearer token, e.g.:",
         f"    curl -H 'Authorization: Bearer {store_key}' '{base}/api/v1/stores/{store}/popularity?limit=3'",
-        f"  chat demo: open {base}/demo?store={store} and paste the store key into the page's \"API key\" field",
+        f'  chat demo: open {base}/demo?store={store} and paste the store key into the page\'s "API key" field',
         f"  config:    open {base}/config and paste the admin key",
         "  keys live on the api-keys topic: `bundlestream keys list`, `bundlestream keys revoke ID`",
     ]
@@ -122,7 +126,10 @@ def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen:
     log = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
     return subprocess.Popen(
         [sys.executable, "-m", "bundlestream.cli", "worker", "--loglevel", "warn"],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(), cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+        cwd=REPO_ROOT,
     )
 
 
@@ -132,7 +139,12 @@ def wait_healthy(base: str, proc: subprocess.Popen, timeout_s: float = 120.0) ->
         if proc.poll() is not None:
             raise SystemExit(f"worker exited with code {proc.returncode}; see its log")
         status, body = _http_get(f"{base}/healthz")
-        if status == 200 and body and body["checks"].get("assigned_partitions", 0) > 0 and not body["checks"].get("rebalancing"):
+        if (
+            status == 200
+            and body
+            and body["checks"].get("assigned_partitions", 0) > 0
+            and not body["checks"].get("rebalancing")
+        ):
             return
         time.sleep(0.5)
     raise SystemExit(f"worker not healthy after {timeout_s:.0f}s")
@@ -144,10 +156,16 @@ def print_popularity(base: str, store: str, categories: int = 8, per_category: i
         return 0
     tallies: dict[str, int] = body["category_transactions"]
     total = sum(tallies.values())
-    print(f"\n  live popularity, store {store}: {len(tallies)} categories, {total:,} category-orders")
+    print(
+        f"\n  live popularity, store {store}: {len(tallies)} categories, {total:,} category-orders"
+    )
     for category, orders in list(tallies.items())[:categories]:
-        _, top = _http_get(f"{base}/api/v1/stores/{store}/popularity?category={category}&limit={per_category}")
-        names = ", ".join(f"{p['product_id'][:8]}… ({p['orders']})" for p in (top or {}).get("products", []))
+        _, top = _http_get(
+            f"{base}/api/v1/stores/{store}/popularity?category={category}&limit={per_category}"
+        )
+        names = ", ".join(
+            f"{p['product_id'][:8]}… ({p['orders']})" for p in (top or {}).get("products", [])
+        )
         print(f"  {category:<28} {orders:>7,} orders   top: {names}")
     return total
 
@@ -157,21 +175,51 @@ def olist_catalog_csv(target: Path) -> tuple[Path, int]:
     from ingest.olist import build_olist_catalog
 
     catalog = build_olist_catalog(
-        OLIST / "olist_products_dataset.csv.gz", OLIST / "olist_order_items_dataset.csv.gz",
-        OLIST / "olist_sellers_dataset.csv.gz", OLIST / "product_category_name_translation.csv.gz",
+        OLIST / "olist_products_dataset.csv.gz",
+        OLIST / "olist_order_items_dataset.csv.gz",
+        OLIST / "olist_sellers_dataset.csv.gz",
+        OLIST / "product_category_name_translation.csv.gz",
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["product_id", "title", "category", "tags", "description", "price", "cost", "inventory",
-                         "created_at", "rating", "partner_id", "partner_name", "status", "currency"])
+        writer.writerow(
+            [
+                "product_id",
+                "title",
+                "category",
+                "tags",
+                "description",
+                "price",
+                "cost",
+                "inventory",
+                "created_at",
+                "rating",
+                "partner_id",
+                "partner_name",
+                "status",
+                "currency",
+            ]
+        )
         for p in catalog.products:
-            writer.writerow([
-                p.product_id, p.title, p.category, "|".join(p.tags), p.description, f"{p.price:.2f}",
-                "" if p.cost is None else f"{p.cost:.2f}", "" if p.inventory is None else p.inventory,
-                p.created_at.isoformat() if p.created_at else "", "" if p.rating is None else p.rating,
-                p.partner.partner_id if p.partner else "", p.partner.name if p.partner else "", p.status, p.currency,
-            ])
+            writer.writerow(
+                [
+                    p.product_id,
+                    p.title,
+                    p.category,
+                    "|".join(p.tags),
+                    p.description,
+                    f"{p.price:.2f}",
+                    "" if p.cost is None else f"{p.cost:.2f}",
+                    "" if p.inventory is None else p.inventory,
+                    p.created_at.isoformat() if p.created_at else "",
+                    "" if p.rating is None else p.rating,
+                    p.partner.partner_id if p.partner else "",
+                    p.partner.name if p.partner else "",
+                    p.status,
+                    p.currency,
+                ]
+            )
     return target, len(catalog.products)
 
 
@@ -180,11 +228,23 @@ async def replay_orders(settings: Settings, limit: int | None) -> tuple[int, int
     from ingest.orders import open_orders
     from ingest.publisher import publish_orders
 
-    categories = load_categories(OLIST / "olist_products_dataset.csv.gz", OLIST / "product_category_name_translation.csv.gz")
-    stream = open_orders(OLIST / "olist_order_items_dataset.csv.gz", "olist", store_id=DEMO_STORE, categories=categories)
+    categories = load_categories(
+        OLIST / "olist_products_dataset.csv.gz", OLIST / "product_category_name_translation.csv.gz"
+    )
+    stream = open_orders(
+        OLIST / "olist_order_items_dataset.csv.gz",
+        "olist",
+        store_id=DEMO_STORE,
+        categories=categories,
+    )
 
     def progress(stats: Any) -> None:
-        print(f"\r  published {stats.sent:,} orders ({stats.rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
+        print(
+            f"\r  published {stats.sent:,} orders ({stats.rate:,.0f}/s)",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
     stats = await publish_orders(settings, stream, limit=limit, progress=progress)
     print(file=sys.stderr)
@@ -198,11 +258,22 @@ async def publish_demo_upload(settings: Settings, catalog_csv: Path) -> str:
     from ingest.publisher import producer_config
     from ingest.uploads import build_upload_event
 
-    event = build_upload_event(DEMO_STORE, catalog_csv, "generic", OLIST / "olist_order_items_dataset.csv.gz", "olist", settings)
+    event = build_upload_event(
+        DEMO_STORE,
+        catalog_csv,
+        "generic",
+        OLIST / "olist_order_items_dataset.csv.gz",
+        "olist",
+        settings,
+    )
     producer = AIOKafkaProducer(**producer_config(settings))
     await producer.start()
     try:
-        await producer.send_and_wait(topics.UPLOADS.name(settings.topic_prefix), key=DEMO_STORE.encode(), value=event.to_bytes())
+        await producer.send_and_wait(
+            topics.UPLOADS.name(settings.topic_prefix),
+            key=DEMO_STORE.encode(),
+            value=event.to_bytes(),
+        )
     finally:
         await producer.stop()
     return event.upload_id
@@ -215,14 +286,18 @@ def print_bundle_set(base: str, upload_id: str, timeout_s: float) -> bool:
         if status == 200 and body and body.get("upload_id") == upload_id:
             metrics = body["metrics"]
             budget = metrics.get("time_budget") or {}
-            print(f"\n  bundle set for upload {upload_id}: status {body['status']}, {len(body['bundles'])} bundles, "
-                  f"{metrics['transactions']:,} transactions, engine {budget.get('actual_duration_ms', 0):.0f} ms")
+            print(
+                f"\n  bundle set for upload {upload_id}: status {body['status']}, {len(body['bundles'])} bundles, "
+                f"{metrics['transactions']:,} transactions, engine {budget.get('actual_duration_ms', 0):.0f} ms"
+            )
             print(f"  objectives: {', '.join(metrics['selected_objectives'])}")
             for b in body["bundles"]:
                 names = " + ".join((p["title"] or p["product_id"])[:28] for p in b["products"])
                 lift = f" lift {b['lift']:.1f}" if b.get("lift") else ""
-                print(f"  [{b['bundle_type']:<9}] {b['objective']:<18} {b['pricing']['bundle_price']:>8.2f} "
-                      f"{b['pricing']['currency']} score {b['score']:.2f}{lift}  {names}")
+                print(
+                    f"  [{b['bundle_type']:<9}] {b['objective']:<18} {b['pricing']['bundle_price']:>8.2f} "
+                    f"{b['pricing']['currency']} score {b['score']:.2f}{lift}  {names}"
+                )
             return True
         time.sleep(1.0)
     print(f"\n  no bundle set for upload {upload_id} after {timeout_s:.0f}s (see the worker log)")
@@ -237,7 +312,11 @@ def run_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
     base = f"http://{settings.web_host}:{settings.web_port}"
     admin_from_env = settings.admin_token is not None
-    admin_token = settings.admin_token.get_secret_value() if settings.admin_token else secrets.token_urlsafe(32)
+    admin_token = (
+        settings.admin_token.get_secret_value()
+        if settings.admin_token
+        else secrets.token_urlsafe(32)
+    )
     os.environ["BUNDLESTREAM_ADMIN_TOKEN"] = admin_token  # the demo worker's bootstrap admin key
     _demo_token = admin_token
     print(f"== topics on {settings.kafka_bootstrap}")
@@ -246,9 +325,12 @@ def run_demo(args: argparse.Namespace) -> int:
     except TopicMismatchError as exc:
         print(f"demo stopped: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - e.g. no broker: say so without a traceback
-        print(f"demo stopped: cannot reach Kafka at {settings.kafka_bootstrap} ({type(exc).__name__}: {exc}); "
-              "run `bundlestream dev up`", file=sys.stderr)
+    except Exception as exc:
+        print(
+            f"demo stopped: cannot reach Kafka at {settings.kafka_bootstrap} ({type(exc).__name__}: {exc}); "
+            "run `bundlestream dev up`",
+            file=sys.stderr,
+        )
         return 1
     log_path = settings.cache_dir / "demo-worker.log"
     print(f"== starting a worker (log: {log_path})")
@@ -261,7 +343,9 @@ def run_demo(args: argparse.Namespace) -> int:
         wait_key_usable(base, keys[1].key, DEMO_STORE)
         usage = usage_text(base, DEMO_STORE, keys, admin_from_env)
         print(usage)
-        print(f"== replaying the Olist order history into Kafka ({'all' if not args.limit else args.limit} orders)")
+        print(
+            f"== replaying the Olist order history into Kafka ({'all' if not args.limit else args.limit} orders)"
+        )
         sent, _ = asyncio.run(replay_orders(settings, args.limit))
         deadline = time.monotonic() + args.timeout
         counted = _orders_counted(base)
@@ -272,12 +356,16 @@ def run_demo(args: argparse.Namespace) -> int:
         print_popularity(base, DEMO_STORE)
         print(f"\n== {counted:,} of {sent:,} orders counted by the orders agent")
         print("== uploading the Olist catalog + order history as a store upload (by reference)")
-        catalog_csv, n_products = olist_catalog_csv(settings.cache_dir / "demo" / "olist_catalog.csv")
+        catalog_csv, n_products = olist_catalog_csv(
+            settings.cache_dir / "demo" / "olist_catalog.csv"
+        )
         upload_id = asyncio.run(publish_demo_upload(settings, catalog_csv))
         print(f"  upload {upload_id}: {n_products:,} products")
         print_bundle_set(base, upload_id, args.timeout)
-        print(f"\n== worker running: chat demo {base}/demo   config {base}/config   "
-              f"popularity {base}/api/v1/stores/{DEMO_STORE}/popularity   metrics {base}/metrics")
+        print(
+            f"\n== worker running: chat demo {base}/demo   config {base}/config   "
+            f"popularity {base}/api/v1/stores/{DEMO_STORE}/popularity   metrics {base}/metrics"
+        )
         print(usage)
         if args.exit:
             return 0
@@ -302,8 +390,16 @@ def _orders_counted(base: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("demo", help="Run the live demo on real data (needs `bundlestream dev up`).")
+    parser = sub.add_parser(
+        "demo", help="Run the live demo on real data (needs `bundlestream dev up`)."
+    )
     parser.add_argument("--limit", type=int, default=None, help="Replay only the first N orders.")
-    parser.add_argument("--timeout", type=float, default=180.0, help="Seconds to wait for each stage.")
-    parser.add_argument("--exit", action="store_true", help="Stop the worker at the end instead of serving the pages.")
+    parser.add_argument(
+        "--timeout", type=float, default=180.0, help="Seconds to wait for each stage."
+    )
+    parser.add_argument(
+        "--exit",
+        action="store_true",
+        help="Stop the worker at the end instead of serving the pages.",
+    )
     parser.set_defaults(handler=run_demo)

@@ -20,5 +20,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("docs", help="Regenerate contract documents from the code.")
-    parser.add_argument("--check", action="store_true", help="Exit 1 if a committed document is stale.")
+    parser.add_argument(
+        "--check", action="store_true", help="Exit 1 if a committed document is stale."
+    )
     parser.set_defaults(handler=_run)

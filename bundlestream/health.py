@@ -49,8 +49,8 @@ class StreamState:
 @dataclass(frozen=True)
 class Stall:
     stream: str
-    since: float       # monotonic time progress stopped
-    reason: str        # "event in flight" or "input waiting"
+    since: float  # monotonic time progress stopped
+    reason: str  # "event in flight" or "input waiting"
 
     def describe(self, now: float) -> str:
         return f"{self.stream}: {self.reason}, no progress for {now - self.since:.1f} s"
@@ -96,8 +96,9 @@ class ProgressTracker:
         return out
 
 
-def verdict(stalls: list[Stall], recent_lag_s: float, max_loop_lag_s: float,
-            now: float) -> tuple[bool, list[str]]:
+def verdict(
+    stalls: list[Stall], recent_lag_s: float, max_loop_lag_s: float, now: float
+) -> tuple[bool, list[str]]:
     """(healthy, problems): no stream stalled, the loop not lagging.
 
     Redis is not part of it: it is the read model, the worker keeps counting without it and
@@ -106,5 +107,7 @@ def verdict(stalls: list[Stall], recent_lag_s: float, max_loop_lag_s: float,
     problems: list[str] = []
     problems.extend(f"stream stalled: {s.describe(now)}" for s in stalls)
     if recent_lag_s > max_loop_lag_s:
-        problems.append(f"event loop lagged {recent_lag_s:.2f} s (> max_loop_lag_s={max_loop_lag_s:g})")
+        problems.append(
+            f"event loop lagged {recent_lag_s:.2f} s (> max_loop_lag_s={max_loop_lag_s:g})"
+        )
     return not problems, problems

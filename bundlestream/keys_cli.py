@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
@@ -26,8 +26,11 @@ async def read_keys(settings: Settings) -> dict:
     from models.keys import ApiKeyRecord
 
     tp = TopicPartition(registry.API_KEYS.name(settings.topic_prefix), 0)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     records: dict[str, ApiKeyRecord] = {}
     try:
@@ -52,11 +55,16 @@ async def publish_record(settings: Settings, record) -> None:
 
     import topics as registry
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
-        await producer.send_and_wait(registry.API_KEYS.name(settings.topic_prefix),
-                                     key=record.key_id.encode(), value=record.to_bytes())
+        await producer.send_and_wait(
+            registry.API_KEYS.name(settings.topic_prefix),
+            key=record.key_id.encode(),
+            value=record.to_bytes(),
+        )
     finally:
         await producer.stop()
 
@@ -66,11 +74,15 @@ async def last_used(settings: Settings) -> dict[str, str]:
 
     from bundlestream.redis_keys import KEYS_LAST_USED
 
-    client = aioredis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.redis_timeout_s,
-                               socket_connect_timeout=settings.redis_timeout_s)
+    client = aioredis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+    )
     try:
         return await client.hgetall(KEYS_LAST_USED.key(settings.topic_prefix))
-    except Exception:  # noqa: BLE001 - a listing without last use beats no listing
+    except Exception:
         return {}
     finally:
         await client.aclose()
@@ -83,16 +95,23 @@ def _create(args: argparse.Namespace) -> int:
     settings = get_settings()
     generated = generate_key()
     try:
-        record = ApiKeyRecord(key_id=generated.key_id, name=args.name or "", scope=args.scope,
-                              key_hash=generated.key_hash)
+        record = ApiKeyRecord(
+            key_id=generated.key_id,
+            name=args.name or "",
+            scope=args.scope,
+            key_hash=generated.key_hash,
+        )
     except ValidationError as exc:
         print(f"keys create: {exc.errors(include_url=False)[0]['msg']}", file=sys.stderr)
         return 2
     asyncio.run(publish_record(settings, record))
     print(f"key_id: {record.key_id}\nscope:  {record.scope}\nname:   {record.name}")
     print(f"key:    {generated.secret_key}")
-    print("Store the key now: it is shown once and kept only as a hash. "
-          "Send it as 'Authorization: Bearer <key>'.", file=sys.stderr)
+    print(
+        "Store the key now: it is shown once and kept only as a hash. "
+        "Send it as 'Authorization: Bearer <key>'.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -109,8 +128,10 @@ def _list(args: argparse.Namespace) -> int:
     print(f"{'KEY ID':<13} {'SCOPE':<28} {'NAME':<24} {'CREATED':<20} {'LAST USED':<20} STATUS")
     for r in rows:
         status = "active" if r.active else f"revoked {r.revoked_at:%Y-%m-%d %H:%M}"
-        print(f"{r.key_id:<13} {r.scope[:28]:<28} {r.name[:24]:<24} {r.created_at:%Y-%m-%d %H:%M:%S}  "
-              f"{used.get(r.key_id, '-')[:19]:<20} {status}")
+        print(
+            f"{r.key_id:<13} {r.scope[:28]:<28} {r.name[:24]:<24} {r.created_at:%Y-%m-%d %H:%M:%S}  "
+            f"{used.get(r.key_id, '-')[:19]:<20} {status}"
+        )
     return 0
 
 
@@ -124,7 +145,9 @@ def _revoke(args: argparse.Namespace) -> int:
     if not record.active:
         print(f"key {record.key_id} was already revoked at {record.revoked_at:%Y-%m-%d %H:%M:%S}")
         return 0
-    asyncio.run(publish_record(settings, record.model_copy(update={"revoked_at": datetime.now(timezone.utc)})))
+    asyncio.run(
+        publish_record(settings, record.model_copy(update={"revoked_at": datetime.now(UTC)}))
+    )
     print(f"revoked {record.key_id} ({record.scope}); every worker refuses it within seconds")
     return 0
 
@@ -136,7 +159,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--scope", required=True, help="admin, gateway or store:<store_id>")
     create.add_argument("--name", default="", help="who or what the key is for")
     create.set_defaults(handler=_create)
-    listing = what.add_parser("list", help="Key id, name, scope, created and last used (never the secret).")
+    listing = what.add_parser(
+        "list", help="Key id, name, scope, created and last used (never the secret)."
+    )
     listing.add_argument("--all", action="store_true", help="include revoked keys")
     listing.set_defaults(handler=_list)
     revoke = what.add_parser("revoke", help="Revoke a key by id.")

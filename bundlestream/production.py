@@ -40,18 +40,29 @@ def production_problems(settings: Settings) -> list[str]:
         return []
     where = f"the worker binds {settings.web_host!r}, which is not a loopback address"
     problems = []
-    if settings.shopify_webhook_secret.strip() in PLACEHOLDER_SECRETS or not settings.shopify_webhook_secret.strip():
-        problems.append(f"{where}, and BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRET is the development default "
-                        f"({settings.shopify_webhook_secret!r} is public): set a secret of your own")
+    if (
+        settings.shopify_webhook_secret.strip() in PLACEHOLDER_SECRETS
+        or not settings.shopify_webhook_secret.strip()
+    ):
+        problems.append(
+            f"{where}, and BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRET is the development default "
+            f"({settings.shopify_webhook_secret!r} is public): set a secret of your own"
+        )
     for shop, secret in sorted(settings.shopify_webhook_secrets.items()):
         if secret.get_secret_value().strip() in PLACEHOLDER_SECRETS:
-            problems.append(f"{where}, and the webhook secret of shop {shop!r} in BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS "
-                            "is a development default: set the shop's real secret")
+            problems.append(
+                f"{where}, and the webhook secret of shop {shop!r} in BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS "
+                "is a development default: set the shop's real secret"
+            )
     token = settings.admin_token.get_secret_value().strip() if settings.admin_token else ""
     if not token:
-        problems.append(f"{where}, and BUNDLESTREAM_ADMIN_TOKEN is not set: set a long random admin key "
-                        "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+        problems.append(
+            f"{where}, and BUNDLESTREAM_ADMIN_TOKEN is not set: set a long random admin key "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
     elif len(token) < MIN_ADMIN_TOKEN_CHARS or token in PLACEHOLDER_SECRETS:
-        problems.append(f"{where}, and BUNDLESTREAM_ADMIN_TOKEN is too easy to guess (fewer than "
-                        f"{MIN_ADMIN_TOKEN_CHARS} characters or a placeholder): set a long random admin key")
+        problems.append(
+            f"{where}, and BUNDLESTREAM_ADMIN_TOKEN is too easy to guess (fewer than "
+            f"{MIN_ADMIN_TOKEN_CHARS} characters or a placeholder): set a long random admin key"
+        )
     return problems

@@ -22,9 +22,11 @@ from popularity import CategoryTally, PopularityUpdates, SoldCount, split_key
 class StoreWrites:
     """Everything the read model gets for one store: one Redis command per structure."""
 
-    orders: dict[str, int] = field(default_factory=dict)        # product -> orders containing it
-    units: dict[str, int] = field(default_factory=dict)         # product -> units sold
-    by_category: dict[str, dict[str, int]] = field(default_factory=dict)  # category -> product -> orders
+    orders: dict[str, int] = field(default_factory=dict)  # product -> orders containing it
+    units: dict[str, int] = field(default_factory=dict)  # product -> units sold
+    by_category: dict[str, dict[str, int]] = field(
+        default_factory=dict
+    )  # category -> product -> orders
     product_categories: dict[str, str] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)
     category_orders: dict[str, int] = field(default_factory=dict)
@@ -59,7 +61,9 @@ def label_of(category: str | None, title: str | None) -> list[str]:
     return [category or "", title or ""]
 
 
-def label_changes(updates: PopularityUpdates, read_label: Callable[[str], Any]) -> dict[str, list[str]]:
+def label_changes(
+    updates: PopularityUpdates, read_label: Callable[[str], Any]
+) -> dict[str, list[str]]:
     """Labels (category, title) that differ from the table's: written once per new or renamed
     product, not once per order, so the table costs almost nothing per batch."""
     changed: dict[str, list[str]] = {}
@@ -117,8 +121,9 @@ def rebuild_updates(
     return out
 
 
-def attach_counts(rows: Iterable[tuple[str, int]], stores: set[str] | None,
-                  owned: Callable[[str], bool]) -> dict[str, dict[str, int]]:
+def attach_counts(
+    rows: Iterable[tuple[str, int]], stores: set[str] | None, owned: Callable[[str], bool]
+) -> dict[str, dict[str, int]]:
     """store -> product -> times added, for the stores this worker owns (attach statistics)."""
     out: dict[str, dict[str, int]] = {}
     for key, count in rows:
@@ -130,7 +135,7 @@ def attach_counts(rows: Iterable[tuple[str, int]], stores: set[str] | None,
 
 def chunks(stores: Iterable[str], size: int) -> list[list[str]]:
     ordered = sorted(stores)
-    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
 
 PendingWrite = Callable[[], Any]  # an async callable replaying one write
@@ -146,7 +151,7 @@ class ReadModelState:
         self.behind = True
         self.behind_since: float | None = None
         self.reason = "worker started: read model not yet rewritten from the tables"
-        self.dirty: dict[str, set[str]] = {}      # family ("popularity", "attach") -> stores
+        self.dirty: dict[str, set[str]] = {}  # family ("popularity", "attach") -> stores
         self.pending: deque[PendingWrite] = deque()
         self.pending_max = pending_max
         self.dropped = 0
@@ -198,7 +203,9 @@ class ReadModelState:
     def report(self, now: float) -> dict[str, Any]:
         return {
             "behind": self.behind,
-            "behind_for_s": round(now - self.behind_since, 1) if self.behind and self.behind_since else None,
+            "behind_for_s": round(now - self.behind_since, 1)
+            if self.behind and self.behind_since
+            else None,
             "reason": self.reason or None,
             "stores_waiting": sum(len(s) for s in self.dirty.values()),
             "pending_writes": len(self.pending),

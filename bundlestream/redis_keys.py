@@ -45,17 +45,19 @@ class RedisKey:
 
     name: str
     parts: tuple[str, ...]
-    kind: str                     # string | hash | zset | list
+    kind: str  # string | hash | zset | list
     per: Per
     members: Members
     written_by: str
-    rebuilt_from: str             # where the value comes back from when Redis lost it
-    ttl_s: int | None = None      # every key of the family expires within this many seconds
+    rebuilt_from: str  # where the value comes back from when Redis lost it
+    ttl_s: int | None = None  # every key of the family expires within this many seconds
     max_entries: int | None = None  # LIST_CAP: entries kept
 
     def key(self, prefix: str, *parts: str) -> str:
         if len(parts) != len(self.parts):
-            raise ValueError(f"redis key {self.name!r} takes {len(self.parts)} parts {self.parts}, got {len(parts)}")
+            raise ValueError(
+                f"redis key {self.name!r} takes {len(self.parts)} parts {self.parts}, got {len(parts)}"
+            )
         return ":".join((prefix, self.name, *parts))
 
     @property
@@ -82,55 +84,218 @@ RATE_LIMIT_TTL_S = 61
 # A config version claim expires so a publish that failed after claiming cannot wedge a scope.
 CONFIG_CLAIM_TTL_S = 30
 
-POPULARITY = RedisKey("pop", ("store",), "zset", Per.STORE, Members.PRODUCTS_OF_STORE,
-                      "orders agent", "sold-counts table")
-UNITS = RedisKey("units", ("store",), "zset", Per.STORE, Members.PRODUCTS_OF_STORE,
-                 "orders agent", "sold-counts table")
-POPULARITY_BY_CATEGORY = RedisKey("popcat", ("store", "category"), "zset", Per.STORE_CATEGORY,
-                                  Members.PRODUCTS_OF_CATEGORY, "orders agent",
-                                  "sold-counts + product-labels tables")
-PRODUCT_CATEGORIES = RedisKey("prodcat", ("store",), "hash", Per.STORE, Members.PRODUCTS_OF_STORE,
-                              "orders agent", "product-labels table")
-TITLES = RedisKey("titles", ("store",), "hash", Per.STORE, Members.PRODUCTS_OF_STORE,
-                  "orders agent", "product-labels table")
-CATEGORY_TRANSACTIONS = RedisKey("cattx", ("store",), "hash", Per.STORE, Members.CATEGORIES_OF_STORE,
-                                 "orders agent", "category-transactions table")
-STORE_ORDERS = RedisKey("orders", ("store",), "string", Per.STORE, Members.ONE_VALUE,
-                        "orders agent", "store-orders table")
-ATTACH_STATS = RedisKey("attach", ("store",), "zset", Per.STORE, Members.ATTACHED_PRODUCTS,
-                        "bundle-attach-stats agent", "bundle-attach-stats table")
-LATEST_BUNDLE_SET = RedisKey("bundles", ("store",), "string", Per.STORE, Members.ONE_VALUE,
-                             "uploads agent", "retried while the worker runs (bundle-sets topic holds every set)")
-CATALOG = RedisKey("catalog", ("store",), "string", Per.STORE, Members.ONE_VALUE,
-                   "uploads agent", "retried while the worker runs (catalog-refs table holds the reference)")
-KEYS_LAST_USED = RedisKey("keys-last-used", (), "hash", Per.SINGLE, Members.API_KEYS,
-                          "HTTP middleware", "next use of each key")
-UPLOAD_STATUS = RedisKey("upload", ("upload_id",), "string", Per.EXPIRING, Members.ONE_VALUE,
-                         "uploads view and agent", "retried while the worker runs", ttl_s=UPLOAD_STATUS_TTL_S)
-BUNDLE = RedisKey("bundle", ("bundle_id",), "string", Per.EXPIRING, Members.ONE_VALUE,
-                  "bulk add view", "none: the truth of a bundle (bundle-adds topic holds every add)",
-                  ttl_s=BUNDLE_TTL_S)
-SESSION_STORE = RedisKey("session-store", ("session_id",), "string", Per.EXPIRING, Members.ONE_VALUE,
-                         "chat view and agent", "next chat turn", ttl_s=SESSION_TTL_S)
-REPLIES = RedisKey("replies", ("session_id",), "list", Per.EXPIRING, Members.LIST_CAP,
-                   "chat agent", "retried while the worker runs (composite-options topic)",
-                   ttl_s=REPLIES_TTL_S, max_entries=REPLIES_KEPT)
-REPLIES_SEQ = RedisKey("replies-seq", ("session_id",), "string", Per.EXPIRING, Members.ONE_VALUE,
-                       "chat agent", "next reply", ttl_s=REPLIES_TTL_S)
-WEBHOOK_SEEN = RedisKey("once", ("kind", "store", "event_id"), "string", Per.EXPIRING, Members.ONE_VALUE,
-                        "webhook view", "none: a redelivery past it is deduplicated by order id",
-                        ttl_s=WEBHOOK_DEDUPE_TTL_S)
-RATE_LIMIT = RedisKey("ratelimit", ("bucket", "key_id"), "string", Per.EXPIRING, Members.ONE_VALUE,
-                      "HTTP middleware", "none: a lost state admits one more burst", ttl_s=RATE_LIMIT_TTL_S)
-CONFIG_VERSION = RedisKey("config-version", ("scope",), "string", Per.EXPIRING, Members.ONE_VALUE,
-                          "config view", "the config topic (version floor)", ttl_s=CONFIG_CLAIM_TTL_S)
-EMBEDDINGS = RedisKey("emb", ("cache_key",), "string", Per.EXPIRING, Members.ONE_VALUE,
-                      "upload pool (engine)", "recomputed on a miss", ttl_s=EMBEDDING_TTL_S)
+POPULARITY = RedisKey(
+    "pop",
+    ("store",),
+    "zset",
+    Per.STORE,
+    Members.PRODUCTS_OF_STORE,
+    "orders agent",
+    "sold-counts table",
+)
+UNITS = RedisKey(
+    "units",
+    ("store",),
+    "zset",
+    Per.STORE,
+    Members.PRODUCTS_OF_STORE,
+    "orders agent",
+    "sold-counts table",
+)
+POPULARITY_BY_CATEGORY = RedisKey(
+    "popcat",
+    ("store", "category"),
+    "zset",
+    Per.STORE_CATEGORY,
+    Members.PRODUCTS_OF_CATEGORY,
+    "orders agent",
+    "sold-counts + product-labels tables",
+)
+PRODUCT_CATEGORIES = RedisKey(
+    "prodcat",
+    ("store",),
+    "hash",
+    Per.STORE,
+    Members.PRODUCTS_OF_STORE,
+    "orders agent",
+    "product-labels table",
+)
+TITLES = RedisKey(
+    "titles",
+    ("store",),
+    "hash",
+    Per.STORE,
+    Members.PRODUCTS_OF_STORE,
+    "orders agent",
+    "product-labels table",
+)
+CATEGORY_TRANSACTIONS = RedisKey(
+    "cattx",
+    ("store",),
+    "hash",
+    Per.STORE,
+    Members.CATEGORIES_OF_STORE,
+    "orders agent",
+    "category-transactions table",
+)
+STORE_ORDERS = RedisKey(
+    "orders",
+    ("store",),
+    "string",
+    Per.STORE,
+    Members.ONE_VALUE,
+    "orders agent",
+    "store-orders table",
+)
+ATTACH_STATS = RedisKey(
+    "attach",
+    ("store",),
+    "zset",
+    Per.STORE,
+    Members.ATTACHED_PRODUCTS,
+    "bundle-attach-stats agent",
+    "bundle-attach-stats table",
+)
+LATEST_BUNDLE_SET = RedisKey(
+    "bundles",
+    ("store",),
+    "string",
+    Per.STORE,
+    Members.ONE_VALUE,
+    "uploads agent",
+    "retried while the worker runs (bundle-sets topic holds every set)",
+)
+CATALOG = RedisKey(
+    "catalog",
+    ("store",),
+    "string",
+    Per.STORE,
+    Members.ONE_VALUE,
+    "uploads agent",
+    "retried while the worker runs (catalog-refs table holds the reference)",
+)
+KEYS_LAST_USED = RedisKey(
+    "keys-last-used",
+    (),
+    "hash",
+    Per.SINGLE,
+    Members.API_KEYS,
+    "HTTP middleware",
+    "next use of each key",
+)
+UPLOAD_STATUS = RedisKey(
+    "upload",
+    ("upload_id",),
+    "string",
+    Per.EXPIRING,
+    Members.ONE_VALUE,
+    "uploads view and agent",
+    "retried while the worker runs",
+    ttl_s=UPLOAD_STATUS_TTL_S,
+)
+BUNDLE = RedisKey(
+    "bundle",
+    ("bundle_id",),
+    "string",
+    Per.EXPIRING,
+    Members.ONE_VALUE,
+    "bulk add view",
+    "none: the truth of a bundle (bundle-adds topic holds every add)",
+    ttl_s=BUNDLE_TTL_S,
+)
+SESSION_STORE = RedisKey(
+    "session-store",
+    ("session_id",),
+    "string",
+    Per.EXPIRING,
+    Members.ONE_VALUE,
+    "chat view and agent",
+    "next chat turn",
+    ttl_s=SESSION_TTL_S,
+)
+REPLIES = RedisKey(
+    "replies",
+    ("session_id",),
+    "list",
+    Per.EXPIRING,
+    Members.LIST_CAP,
+    "chat agent",
+    "retried while the worker runs (composite-options topic)",
+    ttl_s=REPLIES_TTL_S,
+    max_entries=REPLIES_KEPT,
+)
+REPLIES_SEQ = RedisKey(
+    "replies-seq",
+    ("session_id",),
+    "string",
+    Per.EXPIRING,
+    Members.ONE_VALUE,
+    "chat agent",
+    "next reply",
+    ttl_s=REPLIES_TTL_S,
+)
+WEBHOOK_SEEN = RedisKey(
+    "once",
+    ("kind", "store", "event_id"),
+    "string",
+    Per.EXPIRING,
+    Members.ONE_VALUE,
+    "webhook view",
+    "none: a redelivery past it is deduplicated by order id",
+    ttl_s=WEBHOOK_DEDUPE_TTL_S,
+)
+RATE_LIMIT = RedisKey(
+    "ratelimit",
+    ("bucket", "key_id"),
+    "string",
+    Per.EXPIRING,
+    Members.ONE_VALUE,
+    "HTTP middleware",
+    "none: a lost state admits one more burst",
+    ttl_s=RATE_LIMIT_TTL_S,
+)
+CONFIG_VERSION = RedisKey(
+    "config-version",
+    ("scope",),
+    "string",
+    Per.EXPIRING,
+    Members.ONE_VALUE,
+    "config view",
+    "the config topic (version floor)",
+    ttl_s=CONFIG_CLAIM_TTL_S,
+)
+EMBEDDINGS = RedisKey(
+    "emb",
+    ("cache_key",),
+    "string",
+    Per.EXPIRING,
+    Members.ONE_VALUE,
+    "upload pool (engine)",
+    "recomputed on a miss",
+    ttl_s=EMBEDDING_TTL_S,
+)
 
 REGISTRY: tuple[RedisKey, ...] = (
-    POPULARITY, UNITS, POPULARITY_BY_CATEGORY, PRODUCT_CATEGORIES, TITLES, CATEGORY_TRANSACTIONS, STORE_ORDERS,
-    ATTACH_STATS, LATEST_BUNDLE_SET, CATALOG, KEYS_LAST_USED,
-    UPLOAD_STATUS, BUNDLE, SESSION_STORE, REPLIES, REPLIES_SEQ, WEBHOOK_SEEN, RATE_LIMIT, CONFIG_VERSION, EMBEDDINGS,
+    POPULARITY,
+    UNITS,
+    POPULARITY_BY_CATEGORY,
+    PRODUCT_CATEGORIES,
+    TITLES,
+    CATEGORY_TRANSACTIONS,
+    STORE_ORDERS,
+    ATTACH_STATS,
+    LATEST_BUNDLE_SET,
+    CATALOG,
+    KEYS_LAST_USED,
+    UPLOAD_STATUS,
+    BUNDLE,
+    SESSION_STORE,
+    REPLIES,
+    REPLIES_SEQ,
+    WEBHOOK_SEEN,
+    RATE_LIMIT,
+    CONFIG_VERSION,
+    EMBEDDINGS,
 )
 BY_NAME: dict[str, RedisKey] = {spec.name: spec for spec in REGISTRY}
 
@@ -140,7 +305,9 @@ def spec_named(name: str) -> RedisKey:
     try:
         return BY_NAME[name]
     except KeyError:
-        raise ValueError(f"redis key family {name!r} is not in bundlestream.redis_keys.REGISTRY") from None
+        raise ValueError(
+            f"redis key family {name!r} is not in bundlestream.redis_keys.REGISTRY"
+        ) from None
 
 
 def family_of(prefix: str, key: str) -> RedisKey | None:
@@ -148,7 +315,7 @@ def family_of(prefix: str, key: str) -> RedisKey | None:
     head = f"{prefix}:"
     if not key.startswith(head):
         return None
-    rest = key[len(head):]
+    rest = key[len(head) :]
     name = rest.split(":", 1)[0]
     spec = BY_NAME.get(name)
     if spec is None:
@@ -160,7 +327,7 @@ def family_of(prefix: str, key: str) -> RedisKey | None:
 
 
 def key_parts(prefix: str, key: str, spec: RedisKey) -> list[str]:
-    rest = key[len(prefix) + 1 + len(spec.name):].lstrip(":")
+    rest = key[len(prefix) + 1 + len(spec.name) :].lstrip(":")
     if not spec.parts:
         return []
     return rest.split(":", len(spec.parts) - 1)
@@ -175,11 +342,15 @@ def _duration(seconds: int) -> str:
 
 def keys_table() -> str:
     """The README's table of key families (generated; see ``bundlestream.docs``)."""
-    rows = ["| key | type | TTL or bound | written by | after a Redis loss, comes back from |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| key | type | TTL or bound | written by | after a Redis loss, comes back from |",
+        "|---|---|---|---|---|",
+    ]
     for spec in REGISTRY:
         bound = spec.bound_text()
         if spec.max_entries:
             bound += f", at most {spec.max_entries} entries"
-        rows.append(f"| `{spec.pattern}` | {spec.kind} | {bound} | {spec.written_by} | {spec.rebuilt_from} |")
+        rows.append(
+            f"| `{spec.pattern}` | {spec.kind} | {bound} | {spec.written_by} | {spec.rebuilt_from} |"
+        )
     return "\n".join(rows)

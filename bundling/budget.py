@@ -10,8 +10,8 @@ last 50 runs over all combos (the seed's ``rolling_mean(last_50_runs)``), or the
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 import orjson
 
@@ -52,19 +52,26 @@ class RollingCosts:
     def to_json(self) -> bytes:
         return orjson.dumps(
             {
-                "combos": {k: {"recent": list(v.recent), "ema": v.ema, "runs": v.runs} for k, v in self.combos.items()},
+                "combos": {
+                    k: {"recent": list(v.recent), "ema": v.ema, "runs": v.runs}
+                    for k, v in self.combos.items()
+                },
                 "recent": list(self.recent),
             }
         )
 
     @classmethod
-    def from_json(cls, raw: bytes | str | dict | None) -> "RollingCosts":
+    def from_json(cls, raw: bytes | str | dict | None) -> RollingCosts:
         if raw is None:
             return cls()
         d = orjson.loads(raw) if isinstance(raw, (bytes, str)) else raw
         return cls(
             combos={
-                k: ComboCost(tuple(float(x) for x in v.get("recent", ())[-WINDOW:]), v.get("ema"), int(v.get("runs", 0)))
+                k: ComboCost(
+                    tuple(float(x) for x in v.get("recent", ())[-WINDOW:]),
+                    v.get("ema"),
+                    int(v.get("runs", 0)),
+                )
                 for k, v in d.get("combos", {}).items()
             },
             recent=tuple(float(x) for x in d.get("recent", ())[-WINDOW:]),
@@ -80,10 +87,14 @@ def update(state: RollingCosts, combo: Combo, duration_ms: float) -> RollingCost
     """New state with one combo duration folded in (pure; the input is not modified)."""
     key = combo_key(combo)
     cur = state.combos.get(key, ComboCost())
-    new = ComboCost((cur.recent + (float(duration_ms),))[-WINDOW:], ema(cur.ema, float(duration_ms)), cur.runs + 1)
+    new = ComboCost(
+        ((*cur.recent, float(duration_ms)))[-WINDOW:],
+        ema(cur.ema, float(duration_ms)),
+        cur.runs + 1,
+    )
     combos = dict(state.combos)
     combos[key] = new
-    return RollingCosts(combos, (state.recent + (float(duration_ms),))[-WINDOW:])
+    return RollingCosts(combos, ((*state.recent, float(duration_ms)))[-WINDOW:])
 
 
 def update_many(state: RollingCosts, runs: Iterable[tuple[Combo, float]]) -> RollingCosts:
@@ -99,7 +110,9 @@ def cost_per_combo(state: RollingCosts | None, default_ms: float = COLD_COST_PER
     return sum(state.recent) / len(state.recent)
 
 
-def combo_cost(state: RollingCosts | None, combo: Combo, default_ms: float = COLD_COST_PER_COMBO_MS) -> float:
+def combo_cost(
+    state: RollingCosts | None, combo: Combo, default_ms: float = COLD_COST_PER_COMBO_MS
+) -> float:
     """EMA cost of one combo (falls back to the global rolling mean, then the cold default)."""
     if state is not None:
         c = state.combos.get(combo_key(combo))

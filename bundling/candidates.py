@@ -6,9 +6,9 @@ later. Generators only use in-stock catalog products and never repeat a product 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -140,15 +140,25 @@ def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
         rank = aff * (1 + 0.5 * (feat[A] | feat[Bm]))
         for r in _top_stable(rank, top).tolist():
             ids = [str(items[A[r]]), str(items[Bm[r]])]
-            d = Draft(BundleType.FBT, objective, _lines(ids), "association_rules", float(c[r] / N),
-                      float(min(1.0, conf[r])), float(lift[r]), rationale=f"bought together in {int(c[r])} orders")
+            d = Draft(
+                BundleType.FBT,
+                objective,
+                _lines(ids),
+                "association_rules",
+                float(c[r] / N),
+                float(min(1.0, conf[r])),
+                float(lift[r]),
+                rationale=f"bought together in {int(c[r])} orders",
+            )
             d.extra["recommender_score"] = float(aff[r])
             scored.append((float(rank[r]), d))
     T, tc = its.triples, its.triple_counts.astype(float)
     if T.shape[0] and P.shape[0]:
         keep = ok[T[:, 0]] & ok[T[:, 1]] & ok[T[:, 2]]
         T, tc, aff = T[keep], tc[keep], its.weighted["triple_affinity"][keep]
-        rank = np.nan_to_num(aff * (1 + 0.5 * (feat[T[:, 0]] | feat[T[:, 1]] | feat[T[:, 2]])), nan=-1)
+        rank = np.nan_to_num(
+            aff * (1 + 0.5 * (feat[T[:, 0]] | feat[T[:, 1]] | feat[T[:, 2]])), nan=-1
+        )
         sel = _top_stable(rank, top)  # anchors and rule statistics for the winners only
         T, tc, aff, rank = T[sel], tc[sel], aff[sel], rank[sel]
         order = np.argsort(-ic[T], axis=1, kind="stable")
@@ -166,9 +176,16 @@ def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
             if rank[r] < 0:
                 break
             ids = [str(items[j]) for j in T[r].tolist()]
-            d = Draft(BundleType.FBT, objective, _lines(ids), "association_rules", float(tc[r] / N),
-                      float(min(1.0, conf[r])), float(np.nan_to_num(lift[r])),
-                      rationale=f"all three bought together in {int(tc[r])} orders")
+            d = Draft(
+                BundleType.FBT,
+                objective,
+                _lines(ids),
+                "association_rules",
+                float(tc[r] / N),
+                float(min(1.0, conf[r])),
+                float(np.nan_to_num(lift[r])),
+                rationale=f"all three bought together in {int(tc[r])} orders",
+            )
             d.extra["recommender_score"] = float(aff[r])
             scored.append((float(rank[r]), d))
     scored.sort(key=lambda t: -t[0])
@@ -176,11 +193,17 @@ def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
 
 
 # --- FIXED -----------------------------------------------------------------------------------
-def _partners_or_similar(ctx: StoreContext, p: Product, k: int, pool: list[Product] | None = None) -> list[str]:
+def _partners_or_similar(
+    ctx: StoreContext, p: Product, k: int, pool: list[Product] | None = None
+) -> list[str]:
     pool_ids = {q.product_id for q in pool} if pool is not None else None
     got = [q for q, _ in ctx.partners(p.product_id, k, pool=pool_ids)]
     if len(got) < k:
-        cands = [q for q in (pool or ctx.in_stock) if q.category == p.category and q.product_id not in got]
+        cands = [
+            q
+            for q in (pool or ctx.in_stock)
+            if q.category == p.category and q.product_id not in got
+        ]
         got += [q.product_id for q, _ in ctx.similar(p.product_id, 0.05, 0.95, k - len(got), cands)]
     return [g for g in got if g != p.product_id][:k]
 
@@ -192,10 +215,19 @@ def gen_fixed(ctx: StoreContext, objective: Objective) -> list[Draft]:
         pool = ctx.sold or pool
     out = []
     for a in pool[:ANCHORS]:
-        members = _partners_or_similar(ctx, a, 2, pool if objective == Objective.MARGIN_GUARD else None)
+        members = _partners_or_similar(
+            ctx, a, 2, pool if objective == Objective.MARGIN_GUARD else None
+        )
         if members:
-            out.append(Draft(BundleType.FIXED, objective, _lines([a.product_id] + members), "curated_fixed",
-                             rationale=f"curated set around {a.title or a.product_id}"))
+            out.append(
+                Draft(
+                    BundleType.FIXED,
+                    objective,
+                    _lines([a.product_id, *members]),
+                    "curated_fixed",
+                    rationale=f"curated set around {a.title or a.product_id}",
+                )
+            )
     return _dedupe(out)
 
 
@@ -226,18 +258,28 @@ def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
         if len(cats) >= 3:
             for r in range(min(ANCHORS, len(by_cat[cats[0]]))):
                 for off in range(0, len(cats) - 2, 3):
-                    trio = [by_cat[c][r] for c in cats[off:off + 3] if len(by_cat[c]) > r]
+                    trio = [by_cat[c][r] for c in cats[off : off + 3] if len(by_cat[c]) > r]
                     if len(trio) == 3:
-                        yield Draft(BundleType.MIX_MATCH, objective, _lines([p.product_id for p in trio]),
-                                    "category_mix", rationale="one pick from each of three categories")
+                        yield Draft(
+                            BundleType.MIX_MATCH,
+                            objective,
+                            _lines([p.product_id for p in trio]),
+                            "category_mix",
+                            rationale="one pick from each of three categories",
+                        )
 
     def category_diversity():
         for c in cats:
             group = by_cat[c][:30]
             if len(group) >= 3:
                 trio = _price_diverse(group, 3)
-                yield Draft(BundleType.MIX_MATCH, objective, _lines([p.product_id for p in trio]),
-                            "category_diversity", rationale=f"mix and match in {c}")
+                yield Draft(
+                    BundleType.MIX_MATCH,
+                    objective,
+                    _lines([p.product_id for p in trio]),
+                    "category_diversity",
+                    rationale=f"mix and match in {c}",
+                )
 
     # co-purchase neighbourhoods first (what this store's shoppers actually combine), then
     # same-category price ladders, then the cross-category picks
@@ -245,8 +287,13 @@ def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
         for a in bs[:ANCHORS]:
             members = _partners_or_similar(ctx, a, 2)
             if len(members) == 2:
-                yield Draft(BundleType.MIX_MATCH, objective, _lines([a.product_id] + members),
-                            "co_purchase_mix", rationale="pick any from this group")
+                yield Draft(
+                    BundleType.MIX_MATCH,
+                    objective,
+                    _lines([a.product_id, *members]),
+                    "co_purchase_mix",
+                    rationale="pick any from this group",
+                )
 
     if objective == Objective.CATEGORY_BUNDLE:
         ordered = chain(category_diversity(), co_purchase(), category_mix())
@@ -258,9 +305,17 @@ def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
 # --- VOLUME ----------------------------------------------------------------------------------
 def gen_volume(ctx: StoreContext, objective: Objective) -> list[Draft]:
     pool = _objective_pool(ctx, objective)
-    out = [Draft(BundleType.VOLUME, objective, [(p.product_id, 3, "anchor")], "volume_tiers",
-                 rationale="buy more, save more") for p in pool[:MAX_PER_COMBO]
-           if p.inventory is None or p.inventory >= 3]
+    out = [
+        Draft(
+            BundleType.VOLUME,
+            objective,
+            [(p.product_id, 3, "anchor")],
+            "volume_tiers",
+            rationale="buy more, save more",
+        )
+        for p in pool[:MAX_PER_COMBO]
+        if p.inventory is None or p.inventory >= 3
+    ]
     return _dedupe(out)[:VOLUME_PER_COMBO]
 
 
@@ -269,20 +324,34 @@ def gen_bxgy(ctx: StoreContext, objective: Objective) -> list[Draft]:
     """Buy a best seller, get a slow mover discounted; same category first, then co-purchased."""
     slow = [p for p in ctx.in_stock if p.product_id in ctx.metrics.slow_mover_ids]
     if not slow:
-        slow = ctx.best_sellers[::-1][: ANCHORS]
-    best = [p for p in ctx.best_sellers[:ANCHORS * 2] if p.product_id not in ctx.metrics.slow_mover_ids]
+        slow = ctx.best_sellers[::-1][:ANCHORS]
+    best = [
+        p for p in ctx.best_sellers[: ANCHORS * 2] if p.product_id not in ctx.metrics.slow_mover_ids
+    ]
     out = []
     used: set[str] = set()
     for b in best:
-        same = [s for s in slow if s.category == b.category and s.product_id not in used
-                and 0.25 <= s.price / max(b.price, 1e-9) <= 1.5]
+        same = [
+            s
+            for s in slow
+            if s.category == b.category
+            and s.product_id not in used
+            and 0.25 <= s.price / max(b.price, 1e-9) <= 1.5
+        ]
         if not same:
             continue
         pick = ctx.similar(b.product_id, -1, 1.01, 1, same)
         s = pick[0][0] if pick else same[0]
         used.add(s.product_id)
-        out.append(Draft(BundleType.BXGY, objective, [(b.product_id, 1, "anchor"), (s.product_id, 1, "discounted")],
-                         "slow_mover_pairing", rationale=f"buy {b.title or b.product_id}, get {s.title or s.product_id} at 50% off"))
+        out.append(
+            Draft(
+                BundleType.BXGY,
+                objective,
+                [(b.product_id, 1, "anchor"), (s.product_id, 1, "discounted")],
+                "slow_mover_pairing",
+                rationale=f"buy {b.title or b.product_id}, get {s.title or s.product_id} at 50% off",
+            )
+        )
     return _dedupe(out)
 
 
@@ -290,7 +359,9 @@ def gen_bxgy(ctx: StoreContext, objective: Objective) -> list[Draft]:
 def gen_gift_box(ctx: StoreContext, objective: Objective) -> list[Draft]:
     """3 gift-worthy products (tagged gift first, then rated/best sellers), mid price band, mixed categories."""
     pool = ctx.best_sellers
-    giftish = [p for p in pool if any("gift" in t.lower() for t in p.tags) or "gift" in p.title.lower()]
+    giftish = [
+        p for p in pool if any("gift" in t.lower() for t in p.tags) or "gift" in p.title.lower()
+    ]
     prices = np.array([p.price for p in pool]) if pool else np.array([0.0])
     lo, hi = np.percentile(prices, 20), np.percentile(prices, 90)
     mid = [p for p in pool if lo <= p.price <= hi]
@@ -300,7 +371,7 @@ def gen_gift_box(ctx: StoreContext, objective: Objective) -> list[Draft]:
     ordered = [p for p in ranked if not (p.product_id in seen or seen.add(p.product_id))]
     for start in range(min(ANCHORS, len(ordered))):
         box, cats = [ordered[start]], {ordered[start].category}
-        for p in ordered[start + 1:]:
+        for p in ordered[start + 1 :]:
             if p.category not in cats or len(cats) >= 3:
                 if p.product_id not in {b.product_id for b in box}:
                     box.append(p)
@@ -308,8 +379,15 @@ def gen_gift_box(ctx: StoreContext, objective: Objective) -> list[Draft]:
             if len(box) == 3:
                 break
         if len(box) == 3:
-            out.append(Draft(BundleType.GIFT_BOX, objective, _lines([p.product_id for p in box]), "gift_curation",
-                             rationale="a ready-made gift set"))
+            out.append(
+                Draft(
+                    BundleType.GIFT_BOX,
+                    objective,
+                    _lines([p.product_id for p in box]),
+                    "gift_curation",
+                    rationale="a ready-made gift set",
+                )
+            )
     return _dedupe(out)
 
 
@@ -324,21 +402,37 @@ def gen_new_launch(ctx: StoreContext, objective: Objective) -> list[Draft]:
         pick = ctx.similar(n.product_id, -1, 1.01, 1, same)
         if pick:
             b = pick[0][0]
-            out.append(Draft(BundleType.NEW_LAUNCH, objective, [(b.product_id, 1, "anchor"), (n.product_id, 1, "discounted")],
-                             "new_launch_anchor", rationale=f"new: {n.title or n.product_id}, with a best seller"))
+            out.append(
+                Draft(
+                    BundleType.NEW_LAUNCH,
+                    objective,
+                    [(b.product_id, 1, "anchor"), (n.product_id, 1, "discounted")],
+                    "new_launch_anchor",
+                    rationale=f"new: {n.title or n.product_id}, with a best seller",
+                )
+            )
     return _dedupe(out)
 
 
 # --- SUBSCRIPTION ----------------------------------------------------------------------------
 def gen_subscription(ctx: StoreContext, objective: Objective) -> list[Draft]:
     """Subscription-tagged or repeat-purchase products, alone or with a co-purchased replenishable."""
-    pool = [p for p in ctx.best_sellers if p.subscription or any("subscri" in t.lower() for t in p.tags)] or _repeat_buys(ctx)
+    pool = [
+        p for p in ctx.best_sellers if p.subscription or any("subscri" in t.lower() for t in p.tags)
+    ] or _repeat_buys(ctx)
     ids = {p.product_id for p in pool}
     out = []
     for p in pool[:ANCHORS]:
         mate = [q for q, _ in ctx.partners(p.product_id, 1, pool=ids)]
-        out.append(Draft(BundleType.SUBSCRIPTION, objective, _lines([p.product_id] + mate), "subscription_replenish",
-                         rationale="subscribe and save on repeat purchases"))
+        out.append(
+            Draft(
+                BundleType.SUBSCRIPTION,
+                objective,
+                _lines([p.product_id, *mate]),
+                "subscription_replenish",
+                rationale="subscribe and save on repeat purchases",
+            )
+        )
     return _dedupe(out)
 
 
@@ -354,5 +448,7 @@ GENERATORS: dict[BundleType, Callable[[StoreContext, Objective], list[Draft]]] =
 }
 
 
-def generate_candidates(ctx: StoreContext, objective: Objective, bundle_type: BundleType) -> list[Draft]:
+def generate_candidates(
+    ctx: StoreContext, objective: Objective, bundle_type: BundleType
+) -> list[Draft]:
     return GENERATORS[BundleType(bundle_type)](ctx, Objective(objective))

@@ -18,7 +18,7 @@ Scored with the hybrid score, MMR-selected, at most 4, all ``cold_start=True``.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from models.bundles import BundleType, Objective
 
@@ -49,10 +49,16 @@ def price_banded(ctx: StoreContext) -> list[Draft]:
         sim = ctx.similar(a.product_id, SIM_RANGE[0], SIM_RANGE[1], k=10, candidates=pool)
         members = [p for p, _ in sim if categories_compatible([a.category, p.category])][:2]
         if members:
-            out.append(Draft(BundleType.FBT, Objective.INCREASE_AOV,
-                             [(a.product_id, 1, "anchor")] + [(p.product_id, 1, "member") for p in members],
-                             "semantic_price_banded", cold_start=True,
-                             rationale=f"goes well with {a.title or a.product_id}"))
+            out.append(
+                Draft(
+                    BundleType.FBT,
+                    Objective.INCREASE_AOV,
+                    [(a.product_id, 1, "anchor")] + [(p.product_id, 1, "member") for p in members],
+                    "semantic_price_banded",
+                    cold_start=True,
+                    rationale=f"goes well with {a.title or a.product_id}",
+                )
+            )
     return out
 
 
@@ -66,7 +72,9 @@ def category_diverse(ctx: StoreContext) -> list[Draft]:
             continue
         s = sorted(ps, key=lambda p: (p.price, p.product_id))
         anchor = s[len(s) // 2]
-        band = [p for p in s if _ratio_ok(anchor.price, p.price) and p.product_id != anchor.product_id]
+        band = [
+            p for p in s if _ratio_ok(anchor.price, p.price) and p.product_id != anchor.product_id
+        ]
         lower = [p for p in band if p.price <= anchor.price]
         upper = [p for p in band if p.price >= anchor.price]
         lo = lower[0] if lower else None
@@ -77,23 +85,45 @@ def category_diverse(ctx: StoreContext) -> list[Draft]:
             rest.sort(key=lambda p: -abs(p.price - anchor.price))
             trio += rest[: 3 - len(trio)]
         if len(trio) == 3:
-            out.append(Draft(BundleType.MIX_MATCH, Objective.INCREASE_AOV,
-                             [(trio[0].product_id, 1, "anchor")] + [(p.product_id, 1, "member") for p in trio[1:]],
-                             "category_diversity", cold_start=True, rationale=f"mix and match in {cat}"))
+            out.append(
+                Draft(
+                    BundleType.MIX_MATCH,
+                    Objective.INCREASE_AOV,
+                    [(trio[0].product_id, 1, "anchor")]
+                    + [(p.product_id, 1, "member") for p in trio[1:]],
+                    "category_diversity",
+                    cold_start=True,
+                    rationale=f"mix and match in {cat}",
+                )
+            )
     return out
 
 
 def high_margin(ctx: StoreContext) -> list[Draft]:
-    hm = sorted((p for p in ctx.in_stock if p.margin is not None and p.margin >= HIGH_MARGIN),
-                key=lambda p: (-(p.margin or 0), p.product_id))
+    hm = sorted(
+        (p for p in ctx.in_stock if p.margin is not None and p.margin >= HIGH_MARGIN),
+        key=lambda p: (-(p.margin or 0), p.product_id),
+    )
     out = []
-    for i, a in enumerate(hm[:LIMIT]):
-        members = [p for p in hm if p.product_id != a.product_id and _ratio_ok(a.price, p.price)
-                   and categories_compatible([a.category, p.category])][:2]
+    for _i, a in enumerate(hm[:LIMIT]):
+        members = [
+            p
+            for p in hm
+            if p.product_id != a.product_id
+            and _ratio_ok(a.price, p.price)
+            and categories_compatible([a.category, p.category])
+        ][:2]
         if members:
-            out.append(Draft(BundleType.FIXED, Objective.MARGIN_GUARD,
-                             [(a.product_id, 1, "anchor")] + [(p.product_id, 1, "member") for p in members],
-                             "high_margin_curation", cold_start=True, rationale="our best-margin picks"))
+            out.append(
+                Draft(
+                    BundleType.FIXED,
+                    Objective.MARGIN_GUARD,
+                    [(a.product_id, 1, "anchor")] + [(p.product_id, 1, "member") for p in members],
+                    "high_margin_curation",
+                    cold_start=True,
+                    rationale="our best-margin picks",
+                )
+            )
     return out
 
 
@@ -105,16 +135,24 @@ def guardrails_ok(ctx: StoreContext, d: Draft) -> bool:
         return False
     if not all(_ratio_ok(prods[0].price, p.price) for p in prods[1:]):
         return False
-    return d.pricing is not None and bundle_margin(d.pricing, d.lines, ctx.products, ctx.assumed_margin).margin > COLD_MARGIN_FLOOR
+    return (
+        d.pricing is not None
+        and bundle_margin(d.pricing, d.lines, ctx.products, ctx.assumed_margin).margin
+        > COLD_MARGIN_FLOOR
+    )
 
 
-def cold_start_rescue(ctx: StoreContext, category_transactions: Mapping[str, int], limit: int = LIMIT) -> tuple[list[Draft], int]:
+def cold_start_rescue(
+    ctx: StoreContext, category_transactions: Mapping[str, int], limit: int = LIMIT
+) -> tuple[list[Draft], int]:
     """(at most ``limit`` scored cold-start drafts, number of raw candidates)."""
     drafts = _dedupe(price_banded(ctx)) + _dedupe(category_diverse(ctx)) + _dedupe(high_margin(ctx))
     raw = len(drafts)
     kept = []
     for d in drafts:
-        d.pricing = price_bundle(d.lines, ctx.products, d.bundle_type, d.objective, assumed_margin=ctx.assumed_margin)
+        d.pricing = price_bundle(
+            d.lines, ctx.products, d.bundle_type, d.objective, assumed_margin=ctx.assumed_margin
+        )
         if guardrails_ok(ctx, d):
             kept.append(score_draft(ctx, d, category_transactions))
     kept.sort(key=lambda d: -d.score)

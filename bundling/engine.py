@@ -12,9 +12,9 @@ table with ``budget.update_many``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from typing import Callable, Mapping, Sequence
 
 from models.bundles import (
     BadRow,
@@ -34,8 +34,8 @@ from . import budget as B
 from .candidates import Draft, generate_candidates
 from .coldstart import TXN_THRESHOLD, cold_start_rescue
 from .context import StoreContext, bundle_id
-from .diversity import K, LAMBDA, select_diverse
-from .embeddings import EmbeddingCache, Embedder
+from .diversity import LAMBDA, K, select_diverse
+from .embeddings import Embedder, EmbeddingCache
 from .gates import apply_policy_gates
 from .objectives import ContinuousObjectiveScorer
 from .orderarrays import OrderArrays
@@ -44,8 +44,9 @@ from .scoring import score_draft
 from .types import build_combos
 
 
-def category_transaction_counts(catalog: Sequence[Product], orders: Sequence[OrderEvent],
-                                arrays: OrderArrays | None = None) -> dict[str, int]:
+def category_transaction_counts(
+    catalog: Sequence[Product], orders: Sequence[OrderEvent], arrays: OrderArrays | None = None
+) -> dict[str, int]:
     """Orders containing at least one product of each category (the live tally's batch twin).
 
     A product's category is its catalog category, else the category on its last order line,
@@ -54,15 +55,23 @@ def category_transaction_counts(catalog: Sequence[Product], orders: Sequence[Ord
     if not arrays.n_orders:
         return {}
     cat = {p.product_id: p.category for p in catalog}
-    _, line_cats = arrays.last_text() if any(pid not in cat for pid in arrays.product_ids.tolist()) else (None, None)
-    pc = [cat.get(pid) or (line_cats[j] if line_cats else None) or "uncategorized"
-          for j, pid in enumerate(arrays.product_ids.tolist())]
+    _, line_cats = (
+        arrays.last_text()
+        if any(pid not in cat for pid in arrays.product_ids.tolist())
+        else (None, None)
+    )
+    pc = [
+        cat.get(pid) or (line_cats[j] if line_cats else None) or "uncategorized"
+        for j, pid in enumerate(arrays.product_ids.tolist())
+    ]
     M, names = arrays.category_matrix(pc)
     counts = np.diff(M.tocsc().indptr)
     return {c: int(n) for c, n in zip(names, counts.tolist()) if n}
 
 
-def catalog_from_orders(orders: Sequence[OrderEvent], arrays: OrderArrays | None = None) -> list[Product]:
+def catalog_from_orders(
+    orders: Sequence[OrderEvent], arrays: OrderArrays | None = None
+) -> list[Product]:
     """When an upload has order history but no catalog (e.g. UCI Online Retail): one product per
     order-line product id, with its latest title/category and its median unit price; cost and
     inventory unknown (treated as in stock, assumed margin)."""
@@ -71,9 +80,16 @@ def catalog_from_orders(orders: Sequence[OrderEvent], arrays: OrderArrays | None
         return []
     med = arrays.median_price()
     titles, cats = arrays.last_text()
-    return [Product(product_id=pid, title=(titles[j] or "")[:500], category=(cats[j] or "uncategorized")[:200],
-                    price=float(med[j]))
-            for j, pid in enumerate(arrays.product_ids.tolist()) if med[j] > 0]
+    return [
+        Product(
+            product_id=pid,
+            title=(titles[j] or "")[:500],
+            category=(cats[j] or "uncategorized")[:200],
+            price=float(med[j]),
+        )
+        for j, pid in enumerate(arrays.product_ids.tolist())
+        if med[j] > 0
+    ]
 
 
 def normalise_by_type(drafts: list[Draft]) -> None:
@@ -99,8 +115,14 @@ def _to_bundle(ctx: StoreContext, d: Draft) -> Bundle:
         bundle_type=d.bundle_type,
         objective=d.objective,
         products=[
-            BundleProduct(product_id=pid, title=ctx.products[pid].title, category=ctx.products[pid].category,
-                          unit_price=float(ctx.products[pid].price), quantity=q, role=role)
+            BundleProduct(
+                product_id=pid,
+                title=ctx.products[pid].title,
+                category=ctx.products[pid].category,
+                unit_price=float(ctx.products[pid].price),
+                quantity=q,
+                role=role,
+            )
             for pid, q, role in d.lines
         ],
         pricing=d.pricing,
@@ -139,25 +161,52 @@ def generate_bundle_set(
     ``order_lines`` (e.g. ``ingest.columnar.OrderLines``) may replace ``orders``: the engine then
     reads the history as columns and never builds per-order objects."""
     t0 = clock()
-    elapsed = lambda: (clock() - t0) * 1000.0  # noqa: E731
-    arrays = OrderArrays.from_columnar(order_lines) if order_lines is not None else OrderArrays.from_orders(orders)
+    elapsed = lambda: (clock() - t0) * 1000.0
+    arrays = (
+        OrderArrays.from_columnar(order_lines)
+        if order_lines is not None
+        else OrderArrays.from_orders(orders)
+    )
     n_tx = arrays.n_orders
     catalog = list(catalog) or catalog_from_orders(orders, arrays)
-    metrics = GenerationMetrics(csv_upload_id=upload_id, store_id=store_id, transactions=n_tx,
-                                catalog_size=len(catalog), parse_ms=parse_ms, bad_rows=list(bad_rows)[:1000],
-                                bad_row_count=len(bad_rows) if bad_row_count is None else bad_row_count)
+    metrics = GenerationMetrics(
+        csv_upload_id=upload_id,
+        store_id=store_id,
+        transactions=n_tx,
+        catalog_size=len(catalog),
+        parse_ms=parse_ms,
+        bad_rows=list(bad_rows)[:1000],
+        bad_row_count=len(bad_rows) if bad_row_count is None else bad_row_count,
+    )
     if not catalog:
-        metrics.time_budget = TimeBudget(target_ms=budget_ms, rolling_cost_per_combo_ms=B.cost_per_combo(rolling_costs),
-                                         max_objectives=0, actual_duration_ms=elapsed())
-        return BundleSet(upload_id=upload_id, store_id=store_id, status="error",
-                         error="unusable upload: no products in the catalog and no priced order lines",
-                         metrics=metrics), []
+        metrics.time_budget = TimeBudget(
+            target_ms=budget_ms,
+            rolling_cost_per_combo_ms=B.cost_per_combo(rolling_costs),
+            max_objectives=0,
+            actual_duration_ms=elapsed(),
+        )
+        return BundleSet(
+            upload_id=upload_id,
+            store_id=store_id,
+            status="error",
+            error="unusable upload: no products in the catalog and no priced order lines",
+            metrics=metrics,
+        ), []
 
     cur = currency or catalog[0].currency
-    ctx = StoreContext(catalog, orders, embedder=embedder, embedding_cache=embedding_cache,
-                       assumed_margin=assumed_margin, arrays=arrays)
-    cat_tx = (dict(category_transactions) if category_transactions is not None
-              else category_transaction_counts(catalog, orders, arrays))
+    ctx = StoreContext(
+        catalog,
+        orders,
+        embedder=embedder,
+        embedding_cache=embedding_cache,
+        assumed_margin=assumed_margin,
+        arrays=arrays,
+    )
+    cat_tx = (
+        dict(category_transactions)
+        if category_transactions is not None
+        else category_transaction_counts(catalog, orders, arrays)
+    )
 
     # 2. score objectives; 3-4. budget -> objectives
     scorer = ContinuousObjectiveScorer()
@@ -185,11 +234,24 @@ def generate_bundle_set(
             c0 = clock()
             cands = generate_candidates(ctx, obj, btype)
             for d in cands:
-                d.pricing = price_bundle(d.lines, ctx.products, d.bundle_type, d.objective,
-                                         assumed_margin=assumed_margin, currency=cur)
+                d.pricing = price_bundle(
+                    d.lines,
+                    ctx.products,
+                    d.bundle_type,
+                    d.objective,
+                    assumed_margin=assumed_margin,
+                    currency=cur,
+                )
                 score_draft(ctx, d, cat_tx)
             drafts.extend(cands)
-            runs.append(ComboRun(objective=obj, type=btype, candidates=len(cands), duration_ms=(clock() - c0) * 1000.0))
+            runs.append(
+                ComboRun(
+                    objective=obj,
+                    type=btype,
+                    candidates=len(cands),
+                    duration_ms=(clock() - c0) * 1000.0,
+                )
+            )
         raw = len(drafts)
         normalise_by_type(drafts)
         # the same product set may come from two objectives: keep the better-scored one
@@ -203,20 +265,34 @@ def generate_bundle_set(
         ctx.dense_embeddings = True
         ctx.__dict__.pop("embeddings", None)
         # 6. cold-start rescue (also the rescue when the data path yields nothing valid)
-        cs, cs_raw = cold_start_rescue(ctx, cat_tx)
+        cs, _cs_raw = cold_start_rescue(ctx, cat_tx)
         valid_cs, gates_cs = apply_policy_gates(ctx, cs)
         if cold or valid_cs:
             cold = True
             valid = valid_cs
-            gates = gates_cs if not raw else gates_cs.model_copy(update={"total_candidates": raw + gates_cs.total_candidates})
-    final = select_diverse(valid, lambda d: d.score, lambda d: d.product_ids, k=K, lambda_param=LAMBDA)
+            gates = (
+                gates_cs
+                if not raw
+                else gates_cs.model_copy(
+                    update={"total_candidates": raw + gates_cs.total_candidates}
+                )
+            )
+    final = select_diverse(
+        valid, lambda d: d.score, lambda d: d.product_ids, k=K, lambda_param=LAMBDA
+    )
     bundles = [_to_bundle(ctx, d) for d in final]
 
     metrics.cold_start = cold
     metrics.combos_evaluated = runs
     metrics.policy_gates = gates
-    metrics.diversity_selection = DiversitySelection(candidates_after_gates=len(valid), mmr_lambda=LAMBDA,
-                                                     final_bundle_count=len(bundles))
-    metrics.time_budget = TimeBudget(target_ms=budget_ms, rolling_cost_per_combo_ms=round(cost, 3),
-                                     max_objectives=max_obj, actual_duration_ms=round(elapsed(), 3), early_stopped=early)
+    metrics.diversity_selection = DiversitySelection(
+        candidates_after_gates=len(valid), mmr_lambda=LAMBDA, final_bundle_count=len(bundles)
+    )
+    metrics.time_budget = TimeBudget(
+        target_ms=budget_ms,
+        rolling_cost_per_combo_ms=round(cost, 3),
+        max_objectives=max_obj,
+        actual_duration_ms=round(elapsed(), 3),
+        early_stopped=early,
+    )
     return BundleSet(upload_id=upload_id, store_id=store_id, bundles=bundles, metrics=metrics), runs

@@ -17,8 +17,9 @@ electronics, food/grocery vs automotive/chemicals, pets vs baby.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from itertools import combinations
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,8 +35,34 @@ MIN_SUPPORT = 0.01
 LEARNED_MIN_BASKETS = 2
 
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "apparel": ("apparel", "clothing", "shirt", "dress", "fashion", "shoe", "footwear", "jacket", "pants", "men", "women", "moda", "roupa", "calcados"),
-    "electronics": ("electronic", "computer", "phone", "telefonia", "informatica", "eletron", "audio", "tv", "camera", "console"),
+    "apparel": (
+        "apparel",
+        "clothing",
+        "shirt",
+        "dress",
+        "fashion",
+        "shoe",
+        "footwear",
+        "jacket",
+        "pants",
+        "men",
+        "women",
+        "moda",
+        "roupa",
+        "calcados",
+    ),
+    "electronics": (
+        "electronic",
+        "computer",
+        "phone",
+        "telefonia",
+        "informatica",
+        "eletron",
+        "audio",
+        "tv",
+        "camera",
+        "console",
+    ),
     "food": ("food", "grocery", "alimento", "bebida", "drink", "snack", "beverage"),
     "automotive": ("auto", "car ", "automotivo", "motor"),
     "chemicals": ("chemical", "cleaning", "limpeza", "pesticide"),
@@ -43,7 +70,13 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "baby": ("baby", "bebe", "infant"),
 }
 INCOMPATIBLE: frozenset[frozenset[str]] = frozenset(
-    frozenset(p) for p in [("apparel", "electronics"), ("food", "automotive"), ("food", "chemicals"), ("pets", "baby")]
+    frozenset(p)
+    for p in [
+        ("apparel", "electronics"),
+        ("food", "automotive"),
+        ("food", "chemicals"),
+        ("pets", "baby"),
+    ]
 )
 
 
@@ -61,7 +94,10 @@ def learned_category_pairs(ctx: StoreContext) -> set[frozenset[str]]:
     arrays = ctx.arrays
     if arrays is None or not arrays.n_orders:
         return set()
-    pc = [(p.category if (p := ctx.products.get(pid)) is not None else None) for pid in arrays.product_ids.tolist()]
+    pc = [
+        (p.category if (p := ctx.products.get(pid)) is not None else None)
+        for pid in arrays.product_ids.tolist()
+    ]
     B, names = arrays.category_matrix(pc)
     k = np.diff(B.indptr)
     B = B[np.flatnonzero((k >= 2) & (k <= 20))]
@@ -70,7 +106,9 @@ def learned_category_pairs(ctx: StoreContext) -> set[frozenset[str]]:
     return {frozenset((names[a], names[b])) for a, b in zip(G.row[m].tolist(), G.col[m].tolist())}
 
 
-def categories_compatible(categories: Iterable[str], learned: set[frozenset[str]] | None = None) -> bool:
+def categories_compatible(
+    categories: Iterable[str], learned: set[frozenset[str]] | None = None
+) -> bool:
     cats = sorted(set(categories))
     for a, b in combinations(cats, 2):
         fa, fb = family(a), family(b)
@@ -86,7 +124,7 @@ class _LazyLearned:
     """``learned_category_pairs(ctx)``, computed on the first membership/truth test: most
     uploads' FBT/FIXED drafts never pair two incompatible families, so never need it."""
 
-    __slots__ = ("ctx", "_pairs")
+    __slots__ = ("_pairs", "ctx")
 
     def __init__(self, ctx: StoreContext) -> None:
         self.ctx, self._pairs = ctx, None
@@ -106,14 +144,21 @@ class _LazyLearned:
 def check(ctx: StoreContext, d: Draft, learned: set[frozenset[str]] | None = None) -> str | None:
     """Reason the draft is rejected (a PolicyGateCounts field suffix), or None when it passes."""
     prods = [ctx.products.get(pid) for pid in d.product_ids]
-    if any(p is None or not p.in_stock or (p.inventory is not None and p.inventory < q)
-           for p, (_, q, _) in zip(prods, d.lines)):
+    if any(
+        p is None or not p.in_stock or (p.inventory is not None and p.inventory < q)
+        for p, (_, q, _) in zip(prods, d.lines)
+    ):
         return "out_of_stock"
-    if d.pricing is None or bundle_margin(d.pricing, d.lines, ctx.products, ctx.assumed_margin).margin < MIN_MARGIN:
+    if (
+        d.pricing is None
+        or bundle_margin(d.pricing, d.lines, ctx.products, ctx.assumed_margin).margin < MIN_MARGIN
+    ):
         return "low_margin"
     if d.generation_method == "association_rules" and (d.support or 0.0) < MIN_SUPPORT:
         return "low_support"
-    if not validate_price_ladder(d.pricing, d.lines, ctx.products, assumed_margin=ctx.assumed_margin)[0]:
+    if not validate_price_ladder(
+        d.pricing, d.lines, ctx.products, assumed_margin=ctx.assumed_margin
+    )[0]:
         return "price_invalid"
     if d.bundle_type in (BundleType.FBT, BundleType.FIXED):
         if not categories_compatible([p.category for p in prods], learned):
@@ -121,9 +166,21 @@ def check(ctx: StoreContext, d: Draft, learned: set[frozenset[str]] | None = Non
     return None
 
 
-def apply_policy_gates(ctx: StoreContext, drafts: Sequence[Draft]) -> tuple[list[Draft], PolicyGateCounts]:
-    learned: Any = _LazyLearned(ctx) if any(d.bundle_type in (BundleType.FBT, BundleType.FIXED) for d in drafts) else set()
-    counts = {"out_of_stock": 0, "low_margin": 0, "low_support": 0, "price_invalid": 0, "incompatible_categories": 0}
+def apply_policy_gates(
+    ctx: StoreContext, drafts: Sequence[Draft]
+) -> tuple[list[Draft], PolicyGateCounts]:
+    learned: Any = (
+        _LazyLearned(ctx)
+        if any(d.bundle_type in (BundleType.FBT, BundleType.FIXED) for d in drafts)
+        else set()
+    )
+    counts = {
+        "out_of_stock": 0,
+        "low_margin": 0,
+        "low_support": 0,
+        "price_invalid": 0,
+        "incompatible_categories": 0,
+    }
     ok: list[Draft] = []
     for d in drafts:
         r = check(ctx, d, learned)

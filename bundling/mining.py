@@ -31,8 +31,10 @@ Public API (stable; used by ``evaluation/`` and ``bench/``)::
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,10 +43,10 @@ __all__ = [
     "BasketMatrix",
     "Itemsets",
     "Rules",
-    "mine_itemsets",
     "association_rules",
     "cooccurrence_matrix",
     "cooccurrence_scores",
+    "mine_itemsets",
 ]
 
 Measure = Literal["count", "lift", "jaccard", "confidence", "cosine"]
@@ -77,7 +79,7 @@ class BasketMatrix:
         return {str(it): i for i, it in enumerate(self.items)}
 
     @classmethod
-    def from_baskets(cls, baskets: Sequence[Iterable[str]]) -> "BasketMatrix":
+    def from_baskets(cls, baskets: Sequence[Iterable[str]]) -> BasketMatrix:
         """Build from an iterable of baskets (each an iterable of item ids)."""
         index: dict[str, int] = {}
         cols: list[int] = []
@@ -92,15 +94,23 @@ class BasketMatrix:
         return cls.from_codes(rows, cols, len(lens), items)
 
     @classmethod
-    def from_codes(cls, basket_codes: Sequence[int] | np.ndarray, item_codes: Sequence[int] | np.ndarray,
-                   n_baskets: int, items: np.ndarray) -> "BasketMatrix":
+    def from_codes(
+        cls,
+        basket_codes: Sequence[int] | np.ndarray,
+        item_codes: Sequence[int] | np.ndarray,
+        n_baskets: int,
+        items: np.ndarray,
+    ) -> BasketMatrix:
         """Baskets x items 0/1 matrix from parallel integer codes; an item twice in a basket counts once.
 
         The one place coded (basket, item) pairs become the matrix: every other builder (baskets,
         id pairs, order events, columnar order lines) encodes and calls this.
         """
         X = sp.csr_matrix(
-            (np.ones(len(item_codes), np.int32), (np.asarray(basket_codes, np.int64), np.asarray(item_codes, np.int64))),
+            (
+                np.ones(len(item_codes), np.int32),
+                (np.asarray(basket_codes, np.int64), np.asarray(item_codes, np.int64)),
+            ),
             shape=(n_baskets, len(items)),
         )
         X.sum_duplicates()
@@ -108,7 +118,9 @@ class BasketMatrix:
         return cls(X, items)
 
     @classmethod
-    def from_pairs(cls, basket_ids: Sequence | np.ndarray, item_ids: Sequence | np.ndarray) -> "BasketMatrix":
+    def from_pairs(
+        cls, basket_ids: Sequence | np.ndarray, item_ids: Sequence | np.ndarray
+    ) -> BasketMatrix:
         """Vectorised build from parallel (basket id, item id) arrays, e.g. order lines.
 
         Fastest path for large histories: no Python loop over lines. Baskets are ordered by first
@@ -120,15 +132,17 @@ class BasketMatrix:
             return cls(sp.csr_matrix((0, 0), dtype=np.int32), np.empty(0, dtype=object))
         _, b_codes = np.unique(b, return_inverse=True)
         items, i_codes = np.unique(i, return_inverse=True)
-        return cls.from_codes(b_codes.ravel(), i_codes.ravel(), int(b_codes.max()) + 1, items.astype(object))
+        return cls.from_codes(
+            b_codes.ravel(), i_codes.ravel(), int(b_codes.max()) + 1, items.astype(object)
+        )
 
     @classmethod
-    def from_orders(cls, orders: Sequence) -> "BasketMatrix":
+    def from_orders(cls, orders: Sequence) -> BasketMatrix:
         """Build from ``models.orders.OrderEvent`` objects (one basket per order)."""
         return cls.from_baskets([(ln.product_id for ln in o.lines) for o in orders])
 
     @classmethod
-    def _from_csr(cls, indptr: np.ndarray, cols: np.ndarray, items: np.ndarray) -> "BasketMatrix":
+    def _from_csr(cls, indptr: np.ndarray, cols: np.ndarray, items: np.ndarray) -> BasketMatrix:
         X = sp.csr_matrix(
             (np.ones(cols.size, dtype=np.int32), cols, indptr), shape=(indptr.size - 1, items.size)
         )
@@ -199,8 +213,9 @@ def _frequent(counts: np.ndarray, n: int, min_support: float) -> np.ndarray:
     return (counts / n) >= min_support
 
 
-def mine_itemsets(matrix: BasketMatrix, min_support: float, max_len: int = 3,
-                  weights: np.ndarray | None = None) -> Itemsets:
+def mine_itemsets(
+    matrix: BasketMatrix, min_support: float, max_len: int = 3, weights: np.ndarray | None = None
+) -> Itemsets:
     """All itemsets with support >= ``min_support`` and length <= ``max_len`` (exact counts).
 
     ``weights`` (one per basket) also gives each frequent pair its weighted co-occurrence
@@ -211,7 +226,11 @@ def mine_itemsets(matrix: BasketMatrix, min_support: float, max_len: int = 3,
         raise ValueError("min_support must be in (0, 1]")
     n = matrix.n_baskets
     X = matrix.X
-    item_counts = np.asarray(X.sum(axis=0)).ravel().astype(np.int64) if n else np.zeros(matrix.n_items, np.int64)
+    item_counts = (
+        np.asarray(X.sum(axis=0)).ravel().astype(np.int64)
+        if n
+        else np.zeros(matrix.n_items, np.int64)
+    )
     res = Itemsets(matrix.items, n, float(min_support), item_counts)
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)
@@ -236,7 +255,9 @@ def mine_itemsets(matrix: BasketMatrix, min_support: float, max_len: int = 3,
     else:
         wk = w[keep] if keep.size < n else w
         Xr = Xf.tocsr()
-        Xz = sp.csr_matrix((1.0 + 1j * np.repeat(wk, np.diff(Xr.indptr)), Xr.indices, Xr.indptr), shape=Xr.shape)
+        Xz = sp.csr_matrix(
+            (1.0 + 1j * np.repeat(wk, np.diff(Xr.indptr)), Xr.indices, Xr.indptr), shape=Xr.shape
+        )
         C = (Xf.T.tocsr().astype(np.complex128) @ Xz).tocoo()
         wsum = C.data.imag
         C = sp.coo_matrix((np.rint(C.data.real).astype(np.int64), (C.row, C.col)), shape=C.shape)
@@ -276,7 +297,9 @@ def _seg_index(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
 _PAIR_BLOCK_COLS = 128
 
 
-def _pair_counts(Xf: sp.csc_matrix, n: int, min_support: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pair_counts(
+    Xf: sp.csc_matrix, n: int, min_support: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frequent pairs (a < b) of the columns of ``Xf`` and their counts, upper triangle only.
 
     ``Xf.T @ Xf`` is symmetric; the column range is cut into ``K`` blocks and only the block
@@ -296,7 +319,9 @@ def _pair_counts(Xf: sp.csc_matrix, n: int, min_support: float) -> tuple[np.ndar
         c = C.col.astype(np.int64) + s
         d = C.data.astype(np.int64)
         m = (r < c) & _frequent(d, n, min_support)
-        rows.append(r[m]); cols.append(c[m]); cnts.append(d[m])
+        rows.append(r[m])
+        cols.append(c[m])
+        cnts.append(d[m])
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(cnts)
 
 
@@ -317,8 +342,9 @@ _TABLE_CELLS = 1 << 26
 _CAND_WORDS = 1 << 20
 
 
-def _triple_block_counts(Xb: sp.csr_matrix, ua: np.ndarray, ub: np.ndarray,
-                         f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
+def _triple_block_counts(
+    Xb: sp.csr_matrix, ua: np.ndarray, ub: np.ndarray, f1: np.ndarray, f2: np.ndarray
+) -> np.ndarray:
     """``|rows(a) & rows(b) & rows(c)|`` on one block of baskets for each candidate.
 
     Edge ``k = (ua[k], ub[k])`` gets a bitset over the *anchor's* baskets: bit ``i`` is set when
@@ -358,14 +384,16 @@ def _triple_block_counts(Xb: sp.csr_matrix, ua: np.ndarray, ub: np.ndarray,
         span = np.arange(w, dtype=np.int64)
         step = max(1, _CAND_WORDS // w)
         for s in range(lo, hi, step):
-            sel = by_w[s:min(hi, s + step)]
+            sel = by_w[s : min(hi, s + step)]
             x = bits[off[f1[sel]][:, None] + span]
             x &= bits[off[f2[sel]][:, None] + span]
             cnt[sel] = _popcount(x).sum(axis=1, dtype=np.int64)
     return cnt
 
 
-def _level3(Xf: sp.csc_matrix, pairs: np.ndarray, n: int, min_support: float) -> tuple[np.ndarray, np.ndarray]:
+def _level3(
+    Xf: sp.csc_matrix, pairs: np.ndarray, n: int, min_support: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Frequent triples from frequent pairs: apriori candidates, exact bitset counts.
 
     1. Items are relabelled by ascending count, so in every triple ``a < b < c`` (new labels) the
@@ -392,8 +420,10 @@ def _level3(Xf: sp.csc_matrix, pairs: np.ndarray, n: int, min_support: float) ->
     o = np.argsort(ekey, kind="stable")
     pr, ekey = pr[o], ekey[o]
     E = pr.shape[0]
-    U = sp.csr_matrix((np.ones(E, np.int8), pr[:, 1], np.searchsorted(pr[:, 0], np.arange(nf + 1))),
-                      shape=(nf, nf))
+    U = sp.csr_matrix(
+        (np.ones(E, np.int8), pr[:, 1], np.searchsorted(pr[:, 0], np.arange(nf + 1))),
+        shape=(nf, nf),
+    )
     R = U[pr[:, 0]].multiply(U[pr[:, 1]]).tocsr()
     R.eliminate_zeros()
     e1 = np.repeat(np.arange(E), np.diff(R.indptr))  # candidate -> edge (a, b)
@@ -419,7 +449,7 @@ def _level3(Xf: sp.csc_matrix, pairs: np.ndarray, n: int, min_support: float) ->
     step = max(64, (_TABLE_CELLS // max(uidx.size, 1)) // 64 * 64)
     cnt = np.zeros(e1.size, np.int64)
     for s in range(0, Xc.shape[0], step):
-        cnt += _triple_block_counts(Xc[s:s + step], ua, ub, f1, f2)
+        cnt += _triple_block_counts(Xc[s : s + step], ua, ub, f1, f2)
     m = _frequent(cnt, n, min_support)
     tri = np.stack([pr[e1[m], 0], pr[e1[m], 1], c[m]], axis=1)
     idx = np.sort(order[tri], axis=1).astype(np.int32)
@@ -427,7 +457,9 @@ def _level3(Xf: sp.csc_matrix, pairs: np.ndarray, n: int, min_support: float) ->
     return idx[oo], cnt[m][oo]
 
 
-def _level_k(Xf: sp.csc_matrix, prev: np.ndarray, n: int, min_support: float) -> tuple[np.ndarray, np.ndarray]:
+def _level_k(
+    Xf: sp.csc_matrix, prev: np.ndarray, n: int, min_support: float
+) -> tuple[np.ndarray, np.ndarray]:
     """k-itemsets from frequent (k-1)-itemsets: ``P.T @ Xf`` with P the column-AND indicators."""
     k = prev.shape[1] + 1
     col_nnz = np.diff(Xf.indptr)
@@ -441,7 +473,7 @@ def _level_k(Xf: sp.csc_matrix, prev: np.ndarray, n: int, min_support: float) ->
             acc = e
     bounds.append(prev.shape[0])
     new_idx, new_cnt = [], []
-    for s, e in zip(bounds[:-1], bounds[1:]):
+    for s, e in itertools.pairwise(bounds):
         block = prev[s:e]
         P = Xf[:, block[:, 0]]
         for t in range(1, block.shape[1]):
@@ -489,7 +521,9 @@ class Rules:
         ]
 
 
-def extend_by_one(matrix: BasketMatrix, sets: np.ndarray, min_count: int) -> tuple[np.ndarray, np.ndarray]:
+def extend_by_one(
+    matrix: BasketMatrix, sets: np.ndarray, min_count: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Supersets with one more item of the given itemsets (rows of global item indices) seen in
     >= ``min_count`` baskets: ``P.T @ X`` with P the column-AND indicators. Used to grow only the
     best pairs into triples (bounded work) instead of mining every triple."""
@@ -504,7 +538,7 @@ def extend_by_one(matrix: BasketMatrix, sets: np.ndarray, min_count: int) -> tup
     m = m[~(sets[T.row[m]] == T.col[m, None]).any(axis=1)]
     idx = np.sort(np.concatenate([sets[T.row[m]], T.col[m, None]], axis=1), axis=1).astype(np.int32)
     nI, k = max(matrix.n_items, 1), idx.shape[1]
-    if float(nI) ** k < 2.0 ** 62:
+    if float(nI) ** k < 2.0**62:
         # one int64 key per row (order-preserving), a 1-d unique instead of a row-wise one
         key = np.zeros(idx.shape[0], np.int64)
         for t in range(k):
@@ -522,7 +556,9 @@ def _lookup(keys_sorted: np.ndarray, vals: np.ndarray, query: np.ndarray) -> np.
     return vals[pos]
 
 
-def association_rules(itemsets: Itemsets, min_confidence: float = 0.0, min_lift: float = 0.0) -> Rules:
+def association_rules(
+    itemsets: Itemsets, min_confidence: float = 0.0, min_lift: float = 0.0
+) -> Rules:
     """Rules from frequent pairs and triples (1->1, 2->1, 1->2), vectorised.
 
     support = n(A u C)/N, confidence = n(A u C)/n(A), lift = confidence / supp(C).
@@ -533,7 +569,9 @@ def association_rules(itemsets: Itemsets, min_confidence: float = 0.0, min_lift:
     cons: list[tuple[int, ...]] = []
     sup_l, conf_l, lift_l = [], [], []
 
-    def emit(A: np.ndarray, Cq: np.ndarray, cnt_union: np.ndarray, cnt_a: np.ndarray, cnt_c: np.ndarray) -> None:
+    def emit(
+        A: np.ndarray, Cq: np.ndarray, cnt_union: np.ndarray, cnt_a: np.ndarray, cnt_c: np.ndarray
+    ) -> None:
         conf = cnt_union / cnt_a
         lift = conf / (cnt_c / N)
         m = (conf >= min_confidence) & (lift >= min_lift)
@@ -567,7 +605,10 @@ def association_rules(itemsets: Itemsets, min_confidence: float = 0.0, min_lift:
             n_ab = pair_count(AB[:, 0], AB[:, 1])
             emit(AB, Cq, tc, n_ab, ic[T[:, drop]])  # {a,b} -> c
             emit(Cq, AB, tc, ic[T[:, drop]], n_ab)  # c -> {a,b}
-    cat = (lambda xs: np.concatenate(xs) if xs else np.empty(0))
+
+    def cat(xs):
+        return np.concatenate(xs) if xs else np.empty(0)
+
     return Rules(itemsets.items, ants, cons, cat(sup_l), cat(conf_l), cat(lift_l))
 
 

@@ -32,9 +32,9 @@ replaying an upload is deterministic):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -51,12 +51,14 @@ VELOCITY_WINDOW_DAYS = 30
 
 
 def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def reference_time(catalog: Sequence[Product], orders: Sequence[OrderEvent]) -> datetime | None:
     """Newest timestamp in the data (orders and product creation)."""
-    ts = [_aware(o.created_at) for o in orders] + [_aware(p.created_at) for p in catalog if p.created_at]
+    ts = [_aware(o.created_at) for o in orders] + [
+        _aware(p.created_at) for p in catalog if p.created_at
+    ]
     return max(ts) if ts else None
 
 
@@ -89,7 +91,9 @@ class StoreMetrics:
         return len(self.new_sku_ids)
 
 
-def units_last_window(orders: Sequence[OrderEvent], ref: datetime | None, days: int = VELOCITY_WINDOW_DAYS) -> dict[str, int]:
+def units_last_window(
+    orders: Sequence[OrderEvent], ref: datetime | None, days: int = VELOCITY_WINDOW_DAYS
+) -> dict[str, int]:
     """Units sold per product in the ``days`` before the reference time."""
     out: dict[str, int] = {}
     if ref is None:
@@ -102,7 +106,9 @@ def units_last_window(orders: Sequence[OrderEvent], ref: datetime | None, days: 
     return out
 
 
-def _robust_last(ts: np.ndarray, window_days: float = VELOCITY_WINDOW_DAYS, share: float = 0.001) -> float:
+def _robust_last(
+    ts: np.ndarray, window_days: float = VELOCITY_WINDOW_DAYS, share: float = 0.001
+) -> float:
     """Newest order time, stragglers excluded (see ``reference_time`` in the module docstring)."""
     t = np.sort(ts)
     n = t.size
@@ -112,8 +118,9 @@ def _robust_last(ts: np.ndarray, window_days: float = VELOCITY_WINDOW_DAYS, shar
     return float(t[ok[0]] if ok.size and n >= 1000 else t[-1])
 
 
-def compute_metrics(catalog: Sequence[Product], orders: Sequence[OrderEvent],
-                    arrays: OrderArrays | None = None) -> StoreMetrics:
+def compute_metrics(
+    catalog: Sequence[Product], orders: Sequence[OrderEvent], arrays: OrderArrays | None = None
+) -> StoreMetrics:
     """``arrays`` (the same orders as columns) replaces the per-line loops with bincounts."""
     total = len(catalog)
     if arrays is None and orders:
@@ -122,10 +129,16 @@ def compute_metrics(catalog: Sequence[Product], orders: Sequence[OrderEvent],
     stamps = [_aware(p.created_at).timestamp() for p in catalog if p.created_at]
     if n_orders:
         stamps = np.concatenate([arrays.order_ts, np.asarray(stamps, float)])
-    ref = datetime.fromtimestamp(_robust_last(np.asarray(stamps, float)), tz=timezone.utc) if len(stamps) else None
+    ref = (
+        datetime.fromtimestamp(_robust_last(np.asarray(stamps, float)), tz=UTC)
+        if len(stamps)
+        else None
+    )
 
     margins = np.array([m for p in catalog if (m := p.margin) is not None], dtype=float)
-    iqr = float(np.percentile(margins, 75) - np.percentile(margins, 25)) if margins.size >= 2 else 0.0
+    iqr = (
+        float(np.percentile(margins, 75) - np.percentile(margins, 25)) if margins.size >= 2 else 0.0
+    )
     high = int((margins >= HIGH_MARGIN).sum())
 
     in_stock = [p for p in catalog if p.in_stock]
@@ -134,11 +147,18 @@ def compute_metrics(catalog: Sequence[Product], orders: Sequence[OrderEvent],
     if n_orders and in_stock:
         u = arrays.units_since((ref - timedelta(days=VELOCITY_WINDOW_DAYS)).timestamp())
         col = arrays.basket.index()
-        vel = np.array([u[j] if (j := col.get(p.product_id)) is not None else 0.0 for p in in_stock], dtype=float)
+        vel = np.array(
+            [u[j] if (j := col.get(p.product_id)) is not None else 0.0 for p in in_stock],
+            dtype=float,
+        )
         q25 = float(np.percentile(vel, 25))
         slow = {p.product_id for p, v in zip(in_stock, vel) if v == 0 or v < q25}
         if ref is not None:
-            ages = {p.product_id: (ref - _aware(p.created_at)).total_seconds() / 86400 for p in in_stock if p.created_at}
+            ages = {
+                p.product_id: (ref - _aware(p.created_at)).total_seconds() / 86400
+                for p in in_stock
+                if p.created_at
+            }
             a = np.array(list(ages.values()))
             sa = np.array([ages[s] for s in slow if s in ages])
             if a.size >= 2 and sa.size and a.std() > 0:
@@ -178,7 +198,9 @@ def compute_metrics(catalog: Sequence[Product], orders: Sequence[OrderEvent],
         pct_new_sku_30d=len(new) / total if total else 0.0,
         n_categories=k,
         category_diversity=diversity,
-        subscription_skus=sum(1 for p in catalog if p.subscription or any("subscri" in t.lower() for t in p.tags)),
+        subscription_skus=sum(
+            1 for p in catalog if p.subscription or any("subscri" in t.lower() for t in p.tags)
+        ),
     )
 
 
@@ -187,19 +209,29 @@ class ContinuousObjectiveScorer:
 
     z: float = Z_95
 
-    def benefit_confidence(self, m: StoreMetrics) -> dict[Objective, tuple[float, float, dict[str, float]]]:
-        w = lambda k, n: wilson_ci_width(k, n, self.z)  # noqa: E731
+    def benefit_confidence(
+        self, m: StoreMetrics
+    ) -> dict[Objective, tuple[float, float, dict[str, float]]]:
+        w = lambda k, n: wilson_ci_width(k, n, self.z)
         txns = m.txn_count
         return {
             Objective.MARGIN_GUARD: (
                 m.margin_iqr / 0.3 + m.pct_high_margin,
                 1 - w(m.high_margin_count, m.total_skus),
-                {"margin_iqr": m.margin_iqr, "pct_high_margin": m.pct_high_margin, "high_margin_count": m.high_margin_count},
+                {
+                    "margin_iqr": m.margin_iqr,
+                    "pct_high_margin": m.pct_high_margin,
+                    "high_margin_count": m.high_margin_count,
+                },
             ),
             Objective.CLEAR_SLOW_MOVERS: (
                 m.pct_slow_movers,
                 1 - w(m.slow_mover_count, m.total_skus),
-                {"pct_slow_movers": m.pct_slow_movers, "slow_mover_count": m.slow_mover_count, "inventory_age_z": m.inventory_age_z},
+                {
+                    "pct_slow_movers": m.pct_slow_movers,
+                    "slow_mover_count": m.slow_mover_count,
+                    "inventory_age_z": m.inventory_age_z,
+                },
             ),
             Objective.INCREASE_AOV: (
                 (3 - m.avg_items) / 3 + m.std_items / 2,
@@ -249,6 +281,8 @@ class ContinuousObjectiveScorer:
         return m, self.score(m)
 
     @staticmethod
-    def select_objectives_with_budget(scores: dict[Objective, ObjectiveScore], max_objectives: int) -> list[Objective]:
+    def select_objectives_with_budget(
+        scores: dict[Objective, ObjectiveScore], max_objectives: int
+    ) -> list[Objective]:
         """Top ``max_objectives`` by rank (see ``budget.max_objectives`` for the count)."""
         return [o for o, _ in sorted(scores.items(), key=lambda kv: kv[1].rank)][:max_objectives]

@@ -10,10 +10,11 @@ Quantities, prices, titles and customers are read lazily: most uploads never nee
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,24 +33,43 @@ class OrderArrays:
     _cache: dict = field(default_factory=dict)
 
     @classmethod
-    def from_orders(cls, orders: Sequence[Any]) -> "OrderArrays":
+    def from_orders(cls, orders: Sequence[Any]) -> OrderArrays:
         index: dict[str, int] = {}
         sd = index.setdefault
         codes = [sd(ln.product_id, len(index)) for o in orders for ln in o.lines]
         lens = np.fromiter((len(o.lines) for o in orders), np.int64, len(orders))
-        ts = np.fromiter(((o.created_at if o.created_at.tzinfo else o.created_at.replace(tzinfo=timezone.utc)).timestamp()
-                          for o in orders), float, len(orders))
+        ts = np.fromiter(
+            (
+                (
+                    o.created_at if o.created_at.tzinfo else o.created_at.replace(tzinfo=UTC)
+                ).timestamp()
+                for o in orders
+            ),
+            float,
+            len(orders),
+        )
         items = np.empty(len(index), dtype=object)
         items[:] = list(index)
-        return cls(items, np.repeat(np.arange(len(orders), dtype=np.int64), lens),
-                   np.asarray(codes, dtype=np.int64), ts, orders)
+        return cls(
+            items,
+            np.repeat(np.arange(len(orders), dtype=np.int64), lens),
+            np.asarray(codes, dtype=np.int64),
+            ts,
+            orders,
+        )
 
     @classmethod
-    def from_columnar(cls, lines: Any) -> "OrderArrays":
+    def from_columnar(cls, lines: Any) -> OrderArrays:
         """From ``ingest.columnar.OrderLines`` (or anything with the same columns)."""
         ts = lines.order_created_at.astype("datetime64[s]").astype(np.int64).astype(float)
-        return cls(np.asarray(lines.product_ids, dtype=object), np.asarray(lines.line_order, np.int64),
-                   np.asarray(lines.line_product, np.int64), ts, (), lines)
+        return cls(
+            np.asarray(lines.product_ids, dtype=object),
+            np.asarray(lines.line_order, np.int64),
+            np.asarray(lines.line_product, np.int64),
+            ts,
+            (),
+            lines,
+        )
 
     @property
     def n_orders(self) -> int:
@@ -62,7 +82,9 @@ class OrderArrays:
     @cached_property
     def basket(self) -> BasketMatrix:
         """Orders x products, int32 ones (a product twice in an order counts once)."""
-        return BasketMatrix.from_codes(self.line_order, self.line_product, self.n_orders, self.product_ids)
+        return BasketMatrix.from_codes(
+            self.line_order, self.line_product, self.n_orders, self.product_ids
+        )
 
     def _lines_attr(self, name: str, dtype: Any) -> np.ndarray:
         if self._cols is not None:
@@ -80,7 +102,11 @@ class OrderArrays:
     @cached_property
     def customers(self) -> np.ndarray:
         """(n_orders,) int customer code, -1 for none."""
-        raw = list(self._cols.order_customer) if self._cols is not None else [o.customer_id for o in self.orders]
+        raw = (
+            list(self._cols.order_customer)
+            if self._cols is not None
+            else [o.customer_id for o in self.orders]
+        )
         idx: dict[str, int] = {}
         return np.asarray([-1 if c is None else idx.setdefault(c, len(idx)) for c in raw], np.int64)
 
@@ -112,8 +138,10 @@ class OrderArrays:
         if self._cols is not None:
             c = self._cols
             lt, lc = np.asarray(c.line_title)[last], np.asarray(c.line_category)[last]
-            return ([c.titles[i] if i >= 0 else None for i in lt.tolist()],
-                    [c.categories[i] if i >= 0 else None for i in lc.tolist()])
+            return (
+                [c.titles[i] if i >= 0 else None for i in lt.tolist()],
+                [c.categories[i] if i >= 0 else None for i in lc.tolist()],
+            )
         flat = [ln for o in self.orders for ln in o.lines]
         picked = [flat[i] for i in last.tolist()]
         return [ln.title for ln in picked], [ln.category for ln in picked]
@@ -130,14 +158,23 @@ class OrderArrays:
             rep[(u[c >= 2] % self.n_products)] = True
         return rep
 
-    def category_matrix(self, product_category: Sequence[str | None]) -> tuple[sp.csr_matrix, list[str]]:
+    def category_matrix(
+        self, product_category: Sequence[str | None]
+    ) -> tuple[sp.csr_matrix, list[str]]:
         """Orders x categories (bool as int), with ``product_category`` aligned with product_ids
         (None: the product has no category and is left out)."""
         idx: dict[str, int] = {}
-        pc = np.asarray([-1 if c is None else idx.setdefault(c, len(idx)) for c in product_category], np.int64)
+        pc = np.asarray(
+            [-1 if c is None else idx.setdefault(c, len(idx)) for c in product_category], np.int64
+        )
         keep = pc[self.line_product] >= 0
-        M = sp.csr_matrix((np.ones(int(keep.sum()), np.int32), (self.line_order[keep], pc[self.line_product[keep]])),
-                          shape=(self.n_orders, len(idx)))
+        M = sp.csr_matrix(
+            (
+                np.ones(int(keep.sum()), np.int32),
+                (self.line_order[keep], pc[self.line_product[keep]]),
+            ),
+            shape=(self.n_orders, len(idx)),
+        )
         M.sum_duplicates()
         M.data[:] = 1
         return M, list(idx)

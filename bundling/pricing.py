@@ -27,8 +27,9 @@ and ``BundlePricing.cost`` is left ``None`` so readers can tell the margin is an
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from models.bundles import BundlePricing, BundleType, Objective, VolumeTier
 from models.catalog import Product
@@ -96,7 +97,9 @@ def price_bundle(
     discount_pct = round(100 * (1 - bundle_price / list_price), 2) if list_price > 0 else 0.0
     margin = 100 * (bundle_price - cost) / bundle_price if bundle_price > 0 else None
     tiers = (
-        [VolumeTier(min_quantity=q, discount_pct=d) for q, d in VOLUME_TIERS] if bundle_type == BundleType.VOLUME else []
+        [VolumeTier(min_quantity=q, discount_pct=d) for q, d in VOLUME_TIERS]
+        if bundle_type == BundleType.VOLUME
+        else []
     )
     return BundlePricing(
         currency=currency,
@@ -106,7 +109,7 @@ def price_bundle(
         cost=round(cost, 2) if all_known else None,
         margin_pct=round(margin, 2) if margin is not None else None,
         volume_tiers=tiers,
-        policy=f"{bundle_type.value.lower()}_{int(round(rate * 100))}pct"
+        policy=f"{bundle_type.value.lower()}_{round(rate * 100)}pct"
         + ("_margin_guard_cap" if objective == Objective.MARGIN_GUARD else ""),
     )
 
@@ -133,7 +136,7 @@ def validate_price_ladder(
     if abs(100 * (1 - pricing.bundle_price / pricing.list_price) - pricing.discount_pct) > 0.05:
         return False, "discount_inconsistent"
     tiers = pricing.volume_tiers
-    for a, b in zip(tiers, tiers[1:]):
+    for a, b in itertools.pairwise(tiers):
         if not (b.min_quantity > a.min_quantity and b.discount_pct > a.discount_pct):
             return False, "volume_tiers_not_monotonic"
     if any(t.discount_pct > max_discount_pct for t in tiers):
@@ -149,8 +152,12 @@ class MarginView:
     estimated: bool
 
 
-def bundle_margin(pricing: BundlePricing, lines: Sequence[Line], products: Mapping[str, Product],
-                  assumed_margin: float = ASSUMED_MARGIN) -> MarginView:
+def bundle_margin(
+    pricing: BundlePricing,
+    lines: Sequence[Line],
+    products: Mapping[str, Product],
+    assumed_margin: float = ASSUMED_MARGIN,
+) -> MarginView:
     costs = [unit_cost(products[pid], assumed_margin) for pid, _, _ in lines]
     cost = sum(c * q for (c, _), (_, q, _) in zip(costs, lines))
     m = (pricing.bundle_price - cost) / pricing.bundle_price if pricing.bundle_price > 0 else -1.0

@@ -23,17 +23,26 @@ Online Retail (non-cancelled invoices) and Olist order items, by HitRate@10 then
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from .mining import BasketMatrix
 
-__all__ = ["BasketModel", "BasketRecommender", "fit_basket_model", "DEFAULTS", "basket_weights",
-           "pair_similarities", "itemset_affinity", "ENGINE_ALPHA"]
+__all__ = [
+    "DEFAULTS",
+    "ENGINE_ALPHA",
+    "BasketModel",
+    "BasketRecommender",
+    "basket_weights",
+    "fit_basket_model",
+    "itemset_affinity",
+    "pair_similarities",
+]
 
 # Chosen on the training-only validation split (module docstring). Validation HitRate@10 /
 # NDCG@10, Online Retail (OR, 2,951 cases; best baseline SAR-Jaccard .207/.131) and Olist
@@ -69,7 +78,7 @@ _CHUNK_CELLS = 4_000_000  # dense score cells materialised at once in recommend_
 
 
 def _aware_ts(t: datetime) -> float:
-    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass(frozen=True)
@@ -106,8 +115,10 @@ class BasketModel:
             cols = {col[i] for i in b if i in col}
             idx.extend(cols)
             indptr.append(len(idx))
-        return sp.csr_matrix((np.ones(len(idx)), np.asarray(idx, np.int64), np.asarray(indptr, np.int64)),
-                             shape=(len(baskets), self.n_items))
+        return sp.csr_matrix(
+            (np.ones(len(idx)), np.asarray(idx, np.int64), np.asarray(indptr, np.int64)),
+            shape=(len(baskets), self.n_items),
+        )
 
     def scores(self, basket: Sequence[str]) -> np.ndarray:
         """Raw item scores (no prior, basket items included) aligned with ``items``."""
@@ -126,7 +137,7 @@ class BasketModel:
         out: list[list[str]] = []
         step = max(1, _CHUNK_CELLS // max(n, 1))
         for s in range(0, len(baskets), step):
-            Q = self.query_matrix(baskets[s:s + step])
+            Q = self.query_matrix(baskets[s : s + step])
             R = Q @ self.S
             key = R.toarray()
             th = float(self.params.get("two_hop") or 0.0)
@@ -177,16 +188,22 @@ def _from_orders(orders: Sequence[Any]) -> tuple[BasketMatrix, np.ndarray | None
         else:
             ts[r] = _aware_ts(t)
     if not i_ids:
-        return BasketMatrix(sp.csr_matrix((len(orders), 0), dtype=np.int32), np.empty(0, object)), None
+        return BasketMatrix(
+            sp.csr_matrix((len(orders), 0), dtype=np.int32), np.empty(0, object)
+        ), None
     items, cols = np.unique(np.asarray(i_ids, dtype=str), return_inverse=True)
-    X = sp.csr_matrix((np.ones(cols.size, np.int32), (np.asarray(b_ids, np.int64), cols.ravel())),
-                      shape=(len(orders), items.size))
+    X = sp.csr_matrix(
+        (np.ones(cols.size, np.int32), (np.asarray(b_ids, np.int64), cols.ravel())),
+        shape=(len(orders), items.size),
+    )
     X.sum_duplicates()
     X.data[:] = 1
     return BasketMatrix(X, items.astype(object)), (ts if has_t and len(orders) else None)
 
 
-def _weights(X: sp.csr_matrix, ts: np.ndarray | None, half_life: float | None, size_power: float) -> np.ndarray:
+def _weights(
+    X: sp.csr_matrix, ts: np.ndarray | None, half_life: float | None, size_power: float
+) -> np.ndarray:
     w = np.ones(X.shape[0])
     if half_life and ts is not None and X.shape[0]:
         w *= np.power(0.5, (np.max(ts) - np.asarray(ts, float)) / 86400.0 / float(half_life))
@@ -204,7 +221,9 @@ def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.coo_matrix, np.nd
     return C.tocoo(), pop
 
 
-def _sim_values(c: np.ndarray, pop_i: np.ndarray, pop_j: np.ndarray, a: float, h: float, q: float) -> np.ndarray:
+def _sim_values(
+    c: np.ndarray, pop_i: np.ndarray, pop_j: np.ndarray, a: float, h: float, q: float
+) -> np.ndarray:
     """The similarity formula on parallel arrays: (c / (c_i^a c_j^(1-a) + h))^q."""
     with np.errstate(divide="ignore", invalid="ignore"):
         v = c / (np.power(pop_i, a) * np.power(pop_j, 1.0 - a) + h)
@@ -222,13 +241,13 @@ def _similarity(C: sp.coo_matrix, pop: np.ndarray, a: float, h: float, q: float)
     return S
 
 
-def _holdout_score(model: "BasketModel", X: sp.csr_matrix, rows: np.ndarray, k: int = 10) -> float:
+def _holdout_score(model: BasketModel, X: sp.csr_matrix, rows: np.ndarray, k: int = 10) -> float:
     """HitRate@k + NDCG@k of hide-one completion on ``rows`` of X (the last item of each row by
     a fixed hash, so the choice does not depend on the candidate model)."""
     items = model.items
     given, hidden = [], []
     for r in rows.tolist():
-        cols = X.indices[X.indptr[r]:X.indptr[r + 1]]
+        cols = X.indices[X.indptr[r] : X.indptr[r + 1]]
         if cols.size < 2:
             continue
         h = int(cols[(r * 2654435761) % cols.size])
@@ -248,10 +267,10 @@ def fit_basket_model(
     timestamps: np.ndarray | None = None,
     alpha: float | str | None = None,
     shrink: float | None = None,
-    half_life_days: float | None | str = "default",
+    half_life_days: float | str | None = "default",
     size_power: float | None = None,
     pop_weight: float | None = None,
-    pop_half_life_days: float | None | str = "default",
+    pop_half_life_days: float | str | None = "default",
     two_hop: float | None = None,
     locality: float | None = None,
 ) -> BasketModel:
@@ -277,7 +296,7 @@ def fit_basket_model(
         m, ts = _from_orders(orders)
         ts = timestamps if timestamps is not None else ts
     X = sp.csr_matrix(m.X, dtype=np.float64)
-    n_b, n_i = X.shape
+    n_b, _n_i = X.shape
     items = np.asarray(m.items, dtype=object)
     order = np.argsort(ts, kind="stable") if ts is not None else np.arange(n_b)
 
@@ -288,12 +307,22 @@ def fit_basket_model(
         if phl and tr is not None and rows.size:
             pop = np.asarray(Xr.T @ np.power(0.5, (np.max(tr) - tr) / 86400.0 / float(phl))).ravel()
         counts = np.diff(Xr.tocsc().indptr).astype(float)
-        params = {"alpha": a, "shrink": h, "half_life_days": hl, "size_power": p, "pop_weight": pw,
-                  "pop_half_life_days": phl, "two_hop": th, "locality": q}
-        return BasketModel(items, _similarity(C, pop, a, h, q), pop, counts, int(rows.size), pw, params)
+        params = {
+            "alpha": a,
+            "shrink": h,
+            "half_life_days": hl,
+            "size_power": p,
+            "pop_weight": pw,
+            "pop_half_life_days": phl,
+            "two_hop": th,
+            "locality": q,
+        }
+        return BasketModel(
+            items, _similarity(C, pop, a, h, q), pop, counts, int(rows.size), pw, params
+        )
 
     if a_arg == "auto":
-        cut = n_b - int(round(n_b * 0.2))
+        cut = n_b - round(n_b * 0.2)
         val = order[cut:]
         multi = val[np.diff(X.indptr)[val] >= 2]
         a = ALPHA_FALLBACK
@@ -306,8 +335,9 @@ def fit_basket_model(
             C, pop = _cooccurrence(Xf, _weights(Xf, tr, hl, p))
             best = -1.0
             for cand in ALPHA_GRID:
-                mdl = BasketModel(items, _similarity(C, pop, cand, h, q), pop, pop, int(cut), pw,
-                                  {"two_hop": th})
+                mdl = BasketModel(
+                    items, _similarity(C, pop, cand, h, q), pop, pop, int(cut), pw, {"two_hop": th}
+                )
                 sc = _holdout_score(mdl, X, multi)
                 if sc > best + 1e-12:
                     best, a = sc, cand
@@ -329,14 +359,17 @@ def basket_weights(X: sp.csr_matrix, timestamps: np.ndarray | None = None) -> np
     return _weights(X, timestamps, hl, float(DEFAULTS["size_power"]))  # type: ignore[arg-type]
 
 
-def pair_similarities(co_w: np.ndarray, pop_i: np.ndarray, pop_j: np.ndarray,
-                      alpha: float = ENGINE_ALPHA) -> tuple[np.ndarray, np.ndarray]:
+def pair_similarities(
+    co_w: np.ndarray, pop_i: np.ndarray, pop_j: np.ndarray, alpha: float = ENGINE_ALPHA
+) -> tuple[np.ndarray, np.ndarray]:
     """(S_ij, S_ji) of ``fit_basket_model`` with ``DEFAULTS`` and this alpha, for pairs whose
     weighted co-occurrence ``co_w = sum_b w_b`` and weighted item counts ``pop`` are already
     known (e.g. from ``mine_itemsets(..., weights=basket_weights(X))``): the fitted model's
     ``S`` entries for those pairs, without building the items x items matrix."""
     h, q = float(DEFAULTS["shrink"]), float(DEFAULTS["locality"])  # type: ignore[arg-type]
-    return _sim_values(co_w, pop_i, pop_j, alpha, h, q), _sim_values(co_w, pop_j, pop_i, alpha, h, q)
+    return _sim_values(co_w, pop_i, pop_j, alpha, h, q), _sim_values(
+        co_w, pop_j, pop_i, alpha, h, q
+    )
 
 
 def itemset_affinity(S_pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -356,7 +389,7 @@ class BasketRecommender:
         self.params = params
         self.model: BasketModel | None = None
 
-    def fit(self, train: Sequence[Any]) -> "BasketRecommender":
+    def fit(self, train: Sequence[Any]) -> BasketRecommender:
         self.model = fit_basket_model(train, **self.params)
         return self
 

@@ -17,7 +17,7 @@ component in [0, 1] so the score is in [0, 1]:
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 from models.bundles import BundleType, Objective, ScoreComponents
 
@@ -44,7 +44,7 @@ def _clip(x: float) -> float:
 
 def data_component(ctx: StoreContext, d: Draft) -> float:
     if d.support is not None and d.confidence is not None and d.lift is not None:
-        s, c, l = d.support, d.confidence, d.lift
+        s, c, lift = d.support, d.confidence, d.lift
     else:
         ids = d.product_ids
         if len(ids) == 1 or d.bundle_type in (BundleType.VOLUME,):
@@ -55,8 +55,8 @@ def data_component(ctx: StoreContext, d: Draft) -> float:
         stats = [ctx.pair_stats(ids[0], b) for b in ids[1:]]
         s = sum(x[0] for x in stats) / len(stats)
         c = sum(x[1] for x in stats) / len(stats)
-        l = sum(x[2] for x in stats) / len(stats)
-    lift_n = 1 - 1 / l if l > 1 else 0.0
+        lift = sum(x[2] for x in stats) / len(stats)
+    lift_n = 1 - 1 / lift if lift > 1 else 0.0
     return _clip((lift_n + _clip(c) + min(1.0, s / 0.05)) / 3)
 
 
@@ -70,7 +70,8 @@ def business_component(ctx: StoreContext, d: Draft) -> float:
         Objective.CLEAR_SLOW_MOVERS: any(i in m.slow_mover_ids for i in ids),
         Objective.NEW_LAUNCH: any(i in m.new_sku_ids for i in ids),
         Objective.MARGIN_GUARD: all(ctx.margin_of(ctx.products[i]) >= 0.4 for i in ids),
-        Objective.CATEGORY_BUNDLE: len({ctx.products[i].category for i in ids}) > 1 or d.generation_method == "category_diversity",
+        Objective.CATEGORY_BUNDLE: len({ctx.products[i].category for i in ids}) > 1
+        or d.generation_method == "category_diversity",
         Objective.SUBSCRIPTION_PUSH: d.bundle_type == BundleType.SUBSCRIPTION,
         Objective.GIFT_BOX: d.bundle_type == BundleType.GIFT_BOX,
     }.get(d.objective, True)
@@ -85,8 +86,15 @@ def score_draft(ctx: StoreContext, d: Draft, category_transactions: Mapping[str,
     sem = coherence(ctx.embeddings, [ctx.pos[i] for i in d.product_ids])
     dat = data_component(ctx, d)
     bus = business_component(ctx, d)
-    d.components = ScoreComponents(semantic=round(sem, 6), data=round(dat, 6), business=round(bus, 6),
-                                   alpha=round(a, 6), beta=round(b, 6), gamma=g,
-                                   anchor_category=anchor.category, anchor_category_transactions=n)
+    d.components = ScoreComponents(
+        semantic=round(sem, 6),
+        data=round(dat, 6),
+        business=round(bus, 6),
+        alpha=round(a, 6),
+        beta=round(b, 6),
+        gamma=g,
+        anchor_category=anchor.category,
+        anchor_category_transactions=n,
+    )
     d.score = round(a * sem + b * dat + g * bus, 6)
     return d

@@ -36,16 +36,29 @@ from models import BundleSet, Product, UploadEvent, UploadFile
 
 log = logging.getLogger(__name__)
 
-PRODUCT_CHUNK = 250  # products per pickled chunk: ~1.5 ms of unpickling each in the worker (idle CPU)
-PRELOAD = ["numpy", "scipy.sparse", "pydantic", "models", "ingest.catalog", "ingest.columnar",
-           "bundling.uploads", "bundling.engine", "bundling.upload_pool"]
+PRODUCT_CHUNK = (
+    250  # products per pickled chunk: ~1.5 ms of unpickling each in the worker (idle CPU)
+)
+PRELOAD = [
+    "numpy",
+    "scipy.sparse",
+    "pydantic",
+    "models",
+    "ingest.catalog",
+    "ingest.columnar",
+    "bundling.uploads",
+    "bundling.engine",
+    "bundling.upload_pool",
+]
 
 
 class DeadlineExceeded(Exception):
     """The task ran past its deadline; its process was killed."""
 
     def __init__(self, deadline_s: float) -> None:
-        super().__init__(f"exceeded upload_deadline_s={deadline_s:g} s; the parsing process was stopped")
+        super().__init__(
+            f"exceeded upload_deadline_s={deadline_s:g} s; the parsing process was stopped"
+        )
         self.deadline_s = deadline_s
 
 
@@ -70,8 +83,14 @@ def _child_init() -> None:
 class DeadlinePool:
     """A pebble process pool where every task has a hard deadline; usable from asyncio."""
 
-    def __init__(self, processes: int, deadline_s: float, *, start_method: str = "forkserver",
-                 stuck_after_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        processes: int,
+        deadline_s: float,
+        *,
+        start_method: str = "forkserver",
+        stuck_after_s: float = 30.0,
+    ) -> None:
         """``stuck_after_s``: how long past its deadline a task may stay unanswered before the pool
         is declared stuck. pebble's deadline only counts from the moment a child picks the task
         up, so a pool whose children never start would otherwise keep a task waiting forever."""
@@ -92,7 +111,9 @@ class DeadlinePool:
                 context = multiprocessing.get_context(self.start_method)
                 if self.start_method == "forkserver":
                     context.set_forkserver_preload(PRELOAD)
-                self._pool = ProcessPool(max_workers=self.processes, initializer=_child_init, context=context)
+                self._pool = ProcessPool(
+                    max_workers=self.processes, initializer=_child_init, context=context
+                )
             return [self._pool.schedule(probe) for _ in range(self.processes)]
 
     async def run(self, fn: Callable[..., Any], *args: Any, deadline_s: float | None = None) -> Any:
@@ -113,17 +134,26 @@ class DeadlinePool:
             if done:
                 return self._outcome(wrapped, deadline)
             future.cancel()
-            log.error("upload pool: no answer %.0f s after the %.0f s deadline (attempt %d); replacing the pool",
-                      self.stuck_after_s, deadline, attempt)
+            log.error(
+                "upload pool: no answer %.0f s after the %.0f s deadline (attempt %d); replacing the pool",
+                self.stuck_after_s,
+                deadline,
+                attempt,
+            )
             self.abandon()
         raise DeadlineExceeded(deadline)
 
-    async def _schedule(self, fn: Callable[..., Any], args: tuple, deadline: float) -> concurrent.futures.Future:
+    async def _schedule(
+        self, fn: Callable[..., Any], args: tuple, deadline: float
+    ) -> concurrent.futures.Future:
         if self._pool is None:
             await asyncio.to_thread(self.start)
         try:
             return self._pool.schedule(fn, args=args, timeout=deadline)
-        except (RuntimeError, concurrent.futures.BrokenExecutor):  # the pool died: start a fresh one
+        except (
+            RuntimeError,
+            concurrent.futures.BrokenExecutor,
+        ):  # the pool died: start a fresh one
             log.warning("upload pool unusable, starting a new one")
             self.abandon()
             await asyncio.to_thread(self.start)
@@ -149,8 +179,13 @@ class DeadlinePool:
             done, pending = await asyncio.wait(futures, timeout=bound)
             if not pending:
                 return len(done)
-            log.error("upload pool: %d of %d children not warm after %.0f s (attempt %d); replacing the pool",
-                      len(pending), len(futures), bound, attempt)
+            log.error(
+                "upload pool: %d of %d children not warm after %.0f s (attempt %d); replacing the pool",
+                len(pending),
+                len(futures),
+                bound,
+                attempt,
+            )
             for future in pending:
                 future.cancel()
             self.abandon()
@@ -162,7 +197,9 @@ class DeadlinePool:
         with self._lock:
             old, self._pool = self._pool, None
         if old is not None:
-            threading.Thread(target=_stop_quietly, args=(old,), name="upload-pool-stop", daemon=True).start()
+            threading.Thread(
+                target=_stop_quietly, args=(old,), name="upload-pool-stop", daemon=True
+            ).start()
 
     def close(self) -> None:
         with self._lock:
@@ -187,10 +224,10 @@ def _stop_quietly(pool: Any) -> None:
 class UploadJob:
     """Everything the child needs, all small and cheap to pickle."""
 
-    upload: bytes                 # UploadEvent JSON
-    tallies: Mapping[str, int]    # live category tallies of the store
-    rolling_costs: Any            # the store's RollingCosts state (JSON-able dict) or None
-    limits: Any                   # ingest.limits.Limits
+    upload: bytes  # UploadEvent JSON
+    tallies: Mapping[str, int]  # live category tallies of the store
+    rolling_costs: Any  # the store's RollingCosts state (JSON-able dict) or None
+    limits: Any  # ingest.limits.Limits
     upload_store_dir: str
     redis_url: str | None = None  # embedding cache; None: no cache
     embedding_prefix: str = ""
@@ -222,15 +259,16 @@ def _embedding_cache(redis_url: str | None, prefix: str) -> Any:
         return None
     if _cache is None or (_cache.prefix, _cache.url) != (prefix, redis_url):
         import redis
-
-        from .redis_embeddings import RedisEmbeddingCache
-
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
+        from .redis_embeddings import RedisEmbeddingCache
+
         # the URL carries the worker's short timeouts; one retry, no backoff: a miss costs time only
-        _cache = RedisEmbeddingCache(redis.Redis.from_url(redis_url, decode_responses=False,
-                                                          retry=Retry(NoBackoff(), 1)), prefix)
+        _cache = RedisEmbeddingCache(
+            redis.Redis.from_url(redis_url, decode_responses=False, retry=Retry(NoBackoff(), 1)),
+            prefix,
+        )
         _cache.url = redis_url
     return _cache
 
@@ -238,13 +276,18 @@ def _embedding_cache(redis_url: str | None, prefix: str) -> Any:
 def catalog_summary(products: list[Product]) -> dict:
     from .uploads import majority_currency
 
-    return {"products": len(products), "categories": sorted({p.category for p in products})[:200],
-            "currency": majority_currency(products)}
+    return {
+        "products": len(products),
+        "categories": sorted({p.category for p in products})[:200],
+        "currency": majority_currency(products),
+    }
 
 
 def pickle_chunks(products: list[Product]) -> list[bytes]:
-    return [pickle.dumps(products[i:i + PRODUCT_CHUNK], protocol=pickle.HIGHEST_PROTOCOL)
-            for i in range(0, len(products), PRODUCT_CHUNK)]
+    return [
+        pickle.dumps(products[i : i + PRODUCT_CHUNK], protocol=pickle.HIGHEST_PROTOCOL)
+        for i in range(0, len(products), PRODUCT_CHUNK)
+    ]
 
 
 _gc_pause_depth = 0
@@ -299,8 +342,11 @@ def parse_catalog_job(upload_file: bytes, limits: Any, upload_store_dir: str) ->
     from .uploads import parse_catalog_file
 
     settings = get_settings().model_copy(update={"upload_store_dir": upload_store_dir})
-    products, _report = parse_catalog_file(UploadFile.model_validate_json(upload_file),
-                                           lambda f: resolve_upload_file(f, settings), limits)
+    products, _report = parse_catalog_file(
+        UploadFile.model_validate_json(upload_file),
+        lambda f: resolve_upload_file(f, settings),
+        limits,
+    )
     return pickle_chunks(products)
 
 
@@ -310,7 +356,13 @@ def run_upload(job: UploadJob) -> UploadOutcome:
     from ingest.uploads import resolve_upload_file
 
     from .budget import RollingCosts
-    from .uploads import UnusableUpload, error_bundle_set, fold_rolling_costs, generate, parse_upload
+    from .uploads import (
+        UnusableUpload,
+        error_bundle_set,
+        fold_rolling_costs,
+        generate,
+        parse_upload,
+    )
 
     upload = UploadEvent.model_validate_json(job.upload)
     settings = get_settings().model_copy(update={"upload_store_dir": job.upload_store_dir})
@@ -324,13 +376,26 @@ def run_upload(job: UploadJob) -> UploadOutcome:
         return UploadOutcome(error_bundle_set(upload, exc), (exc.code, exc.reason, exc.errors))
     costs = RollingCosts.from_json(job.rolling_costs)
     try:
-        bundle_set, runs = generate(upload, parsed, job.tallies, costs,
-                                    _embedding_cache(job.redis_url, job.embedding_prefix))
-    except Exception as exc:  # noqa: BLE001 - an engine bug must not lose the upload
+        bundle_set, runs = generate(
+            upload,
+            parsed,
+            job.tallies,
+            costs,
+            _embedding_cache(job.redis_url, job.embedding_prefix),
+        )
+    except Exception as exc:
         log.exception("bundle generation failed for upload %s", upload.upload_id)
         reason = f"bundle generation failed: {type(exc).__name__}: {exc}"
-        return UploadOutcome(error_bundle_set(upload, reason, parsed), ("processing_error", reason, []))
+        return UploadOutcome(
+            error_bundle_set(upload, reason, parsed), ("processing_error", reason, [])
+        )
     import orjson
 
-    return UploadOutcome(bundle_set, None, orjson.loads(fold_rolling_costs(costs, runs).to_json()),
-                         parsed.catalog_file, catalog_summary(parsed.catalog), pickle_chunks(parsed.catalog))
+    return UploadOutcome(
+        bundle_set,
+        None,
+        orjson.loads(fold_rolling_costs(costs, runs).to_json()),
+        parsed.catalog_file,
+        catalog_summary(parsed.catalog),
+        pickle_chunks(parsed.catalog),
+    )

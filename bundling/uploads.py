@@ -26,11 +26,21 @@ ReadFile = Callable[[UploadFile], bytes]
 class UnusableUpload(Exception):
     """The upload cannot yield bundles (no usable catalog rows, missing columns, unreadable file)."""
 
-    def __init__(self, reason: str, *, bad_rows: Sequence[BadRow] = (), bad_row_count: int = 0,
-                 parse_ms: float = 0.0, errors: list[dict] | None = None, code: str = "unusable_upload") -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        bad_rows: Sequence[BadRow] = (),
+        bad_row_count: int = 0,
+        parse_ms: float = 0.0,
+        errors: list[dict] | None = None,
+        code: str = "unusable_upload",
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.code = code  # dead-letter code: "unusable_upload", or "limit_exceeded" past an expansion limit
+        self.code = (
+            code  # dead-letter code: "unusable_upload", or "limit_exceeded" past an expansion limit
+        )
         self.bad_rows = list(bad_rows)
         self.bad_row_count = bad_row_count
         self.parse_ms = parse_ms
@@ -58,12 +68,18 @@ def _format(upload_file: UploadFile) -> str | None:
     return upload_file.format if upload_file.format not in ("", "auto") else None
 
 
-def parse_catalog_file(upload_file: UploadFile, read_file: ReadFile, limits: Any = None) -> tuple[list[Product], Any]:
+def parse_catalog_file(
+    upload_file: UploadFile, read_file: ReadFile, limits: Any = None
+) -> tuple[list[Product], Any]:
     """Raises IngestError/ValueError/OSError when the file is unusable (``limits``: ``ingest.limits.Limits``)."""
     from ingest.catalog import parse_catalog
 
-    result = parse_catalog(read_file(upload_file), _format(upload_file), name=upload_file.filename or None,
-                           limits=limits)
+    result = parse_catalog(
+        read_file(upload_file),
+        _format(upload_file),
+        name=upload_file.filename or None,
+        limits=limits,
+    )
     return result.products, result.report
 
 
@@ -88,10 +104,18 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile, limits: Any = None) -
         bad.extend(report.bad_rows[: max(0, MAX_BAD_ROWS - len(bad))])
         bad_count += report.bad_row_count
 
-    def unusable(reason: str, errors: list[dict] | None = None, cause: Exception | None = None) -> UnusableUpload:
+    def unusable(
+        reason: str, errors: list[dict] | None = None, cause: Exception | None = None
+    ) -> UnusableUpload:
         code = "limit_exceeded" if isinstance(cause, LimitExceeded) else "unusable_upload"
-        return UnusableUpload(reason, bad_rows=bad, bad_row_count=bad_count,
-                              parse_ms=(time.perf_counter() - started) * 1000, errors=errors, code=code)
+        return UnusableUpload(
+            reason,
+            bad_rows=bad,
+            bad_row_count=bad_count,
+            parse_ms=(time.perf_counter() - started) * 1000,
+            errors=errors,
+            code=code,
+        )
 
     def file_errors(f: UploadFile, exc: Exception) -> list[dict]:
         detail: dict[str, Any] = {"file": f.filename, "missing": list(getattr(exc, "missing", ()))}
@@ -104,13 +128,17 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile, limits: Any = None) -
     if not catalog_files:
         raise unusable("the upload has no catalog file")
     if len(order_files) > 1:
-        raise unusable(f"the upload has {len(order_files)} orders files; send one history per upload")
+        raise unusable(
+            f"the upload has {len(order_files)} orders files; send one history per upload"
+        )
     catalog: list[Product] = []
     for f in catalog_files:
         try:
             products, report = parse_catalog_file(f, read_file, limits)
         except (IngestError, ValueError, OSError) as exc:
-            raise unusable(f"catalog {f.filename or '<inline>'}: {exc}", file_errors(f, exc), exc) from exc
+            raise unusable(
+                f"catalog {f.filename or '<inline>'}: {exc}", file_errors(f, exc), exc
+            ) from exc
         account(report)
         catalog.extend(products)
     if not catalog:
@@ -119,55 +147,97 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile, limits: Any = None) -
     for f in order_files:
         try:
             order_lines = read_order_lines(
-                read_file(f), _format(f), store_id=upload.store_id, name=f.filename or None,
-                categories={p.product_id: p.category for p in catalog}, currency=majority_currency(catalog),
+                read_file(f),
+                _format(f),
+                store_id=upload.store_id,
+                name=f.filename or None,
+                categories={p.product_id: p.category for p in catalog},
+                currency=majority_currency(catalog),
                 limits=limits,
             )
         except (IngestError, ValueError, OSError) as exc:
-            raise unusable(f"orders {f.filename or '<inline>'}: {exc}", file_errors(f, exc), exc) from exc
+            raise unusable(
+                f"orders {f.filename or '<inline>'}: {exc}", file_errors(f, exc), exc
+            ) from exc
         account(order_lines.report)
-    return ParsedUpload(catalog, order_lines, catalog_files[0], bad, bad_count, (time.perf_counter() - started) * 1000)
+    return ParsedUpload(
+        catalog,
+        order_lines,
+        catalog_files[0],
+        bad,
+        bad_count,
+        (time.perf_counter() - started) * 1000,
+    )
 
 
-def generate(upload: UploadEvent, parsed: ParsedUpload, tallies: Mapping[str, int], costs: RollingCosts,
-             embedding_cache: Any = None) -> tuple[BundleSet, list[ComboRun]]:
+def generate(
+    upload: UploadEvent,
+    parsed: ParsedUpload,
+    tallies: Mapping[str, int],
+    costs: RollingCosts,
+    embedding_cache: Any = None,
+) -> tuple[BundleSet, list[ComboRun]]:
     """The engine call on a parsed upload (CPU bound; the agent runs it in a thread)."""
     from .engine import generate_bundle_set
 
     bundle_set, runs = generate_bundle_set(
-        upload.upload_id, upload.store_id, parsed.catalog, [],
+        upload.upload_id,
+        upload.store_id,
+        parsed.catalog,
+        [],
         order_lines=parsed.order_lines,
-        category_transactions=tallies, rolling_costs=costs, embedding_cache=embedding_cache,
-        bad_rows=parsed.bad_rows, bad_row_count=parsed.bad_row_count, parse_ms=round(parsed.parse_ms, 3),
+        category_transactions=tallies,
+        rolling_costs=costs,
+        embedding_cache=embedding_cache,
+        bad_rows=parsed.bad_rows,
+        bad_row_count=parsed.bad_row_count,
+        parse_ms=round(parsed.parse_ms, 3),
         currency=majority_currency(parsed.catalog),
     )
     return bundle_set, list(runs)
 
 
-def error_bundle_set(upload: UploadEvent, exc: UnusableUpload | str, parsed: ParsedUpload | None = None) -> BundleSet:
+def error_bundle_set(
+    upload: UploadEvent, exc: UnusableUpload | str, parsed: ParsedUpload | None = None
+) -> BundleSet:
     """The answer to an upload that yields no bundles: status 'error' and the reason."""
     reason = exc.reason if isinstance(exc, UnusableUpload) else str(exc)
-    source: UnusableUpload | ParsedUpload | None = exc if isinstance(exc, UnusableUpload) else parsed
+    source: UnusableUpload | ParsedUpload | None = (
+        exc if isinstance(exc, UnusableUpload) else parsed
+    )
     metrics = GenerationMetrics(
-        csv_upload_id=upload.upload_id, store_id=upload.store_id,
+        csv_upload_id=upload.upload_id,
+        store_id=upload.store_id,
         bad_rows=source.bad_rows[:MAX_BAD_ROWS] if source else [],
         bad_row_count=source.bad_row_count if source else 0,
         parse_ms=round(source.parse_ms, 3) if source else 0.0,
     )
-    return BundleSet(upload_id=upload.upload_id, store_id=upload.store_id, status="error",
-                     error=reason[:4000], bundles=[], metrics=metrics)
+    return BundleSet(
+        upload_id=upload.upload_id,
+        store_id=upload.store_id,
+        status="error",
+        error=reason[:4000],
+        bundles=[],
+        metrics=metrics,
+    )
 
 
-def tallies_for_store(items: Iterable[tuple[str, Sequence[int] | None]], store_id: str, sep: str) -> dict[str, int]:
+def tallies_for_store(
+    items: Iterable[tuple[str, Sequence[int] | None]], store_id: str, sep: str
+) -> dict[str, int]:
     """category -> orders, from ``category-transactions`` entries keyed ``store <sep> category``."""
     prefix = store_id + sep
     out: dict[str, int] = {}
     for key, value in items:
         if value and key.startswith(prefix):
-            out[key[len(prefix):]] = int(value[0])
+            out[key[len(prefix) :]] = int(value[0])
     return out
 
 
 def fold_rolling_costs(state: RollingCosts, runs: Sequence[ComboRun]) -> RollingCosts:
     """The store's rolling-cost state after this upload's combos (rolling 50 + EMA per combo)."""
-    return update_many(state, [((r.objective, r.type), float(r.duration_ms)) for r in runs]) if runs else state
+    return (
+        update_many(state, [((r.objective, r.type), float(r.duration_ms)) for r in runs])
+        if runs
+        else state
+    )

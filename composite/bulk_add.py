@@ -80,11 +80,17 @@ def plan_bulk_add(
     present = set(current)
     added = [pid for pid in wanted if pid not in present]
     products = current + added
-    known = [catalog[pid] for pid in products if pid in catalog]  # a delisted old item no longer prices
+    known = [
+        catalog[pid] for pid in products if pid in catalog
+    ]  # a delisted old item no longer prices
     total = round(sum(p.price for p in known), 2)
     currency = next((catalog[pid].currency for pid in wanted), "USD")
-    response = AddBulkResponse(bundle_id=bundle_id, products_added=[_name(catalog[pid]) for pid in added],
-                               total_price=total, currency=currency)
+    response = AddBulkResponse(
+        bundle_id=bundle_id,
+        products_added=[_name(catalog[pid]) for pid in added],
+        total_price=total,
+        currency=currency,
+    )
     record = BundleAdded(
         bundle_id=bundle_id,
         store_id=store_id or request.store_id or "default",

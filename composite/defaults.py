@@ -52,7 +52,10 @@ CATEGORY_KEYWORDS: dict[str, list[str]] = {
 EXPERIENCE_PATTERNS: list[tuple[str, str]] = [
     (r"movie[- ]night|film night|netflix night", "movie_night"),
     (r"spa[- ]day|pamper(ing)? day|self[- ]care day", "spa_day"),
-    (r"date[- ]night|romantic (evening|night|dinner)|(a|our|my|first) date\b(?! (is|was|would|will))", "date_night"),
+    (
+        r"date[- ]night|romantic (evening|night|dinner)|(a|our|my|first) date\b(?! (is|was|would|will))",
+        "date_night",
+    ),
     (r"anniversary", "anniversary"),
     (r"birthday|b-?day|bday", "birthday"),
     (r"picnic", "picnic"),

@@ -29,7 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import chain, repeat
 from operator import attrgetter
@@ -46,7 +46,7 @@ W_PRICE, W_RATING, W_COMMISSION, W_TRUST, W_RELEVANCE = 0.30, 0.30, 0.15, 0.25, 
 NEUTRAL = 0.5
 CANDIDATE_POOL = 50  # seed: "fetch more products (e.g. 50), apply each sort"
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # Bytes outside [a-z0-9] -> space: ``text.lower()`` encoded as UTF-8 and translated with this table
@@ -56,7 +56,9 @@ _NON_TOKEN = bytes(b if (0x61 <= b <= 0x7A or 0x30 <= b <= 0x39) else 0x20 for b
 
 
 def _raw_tokens(text: str) -> list[str]:
-    return text.lower().encode("utf-8", "surrogatepass").translate(_NON_TOKEN).decode("ascii").split()
+    return (
+        text.lower().encode("utf-8", "surrogatepass").translate(_NON_TOKEN).decode("ascii").split()
+    )
 
 
 def _strip_plural(t: str) -> str:
@@ -115,21 +117,21 @@ class CatalogIndex:
     numpy arrays hold each row's ranking inputs so a turn scores a whole category vectorised.
     """
 
-    products: dict[str, Product]          # product_id -> product (in stock)
-    rows: list[Product]                   # row -> product
-    row_of: dict[str, int]                # product_id -> row
-    by_category: dict[str, np.ndarray]    # normalised catalog category -> rows (ascending)
-    vocab: dict[str, int]                 # token -> token number
-    posting_rows: np.ndarray              # rows of token t: posting_rows[posting_start[t]:posting_start[t+1]]
-    posting_start: np.ndarray             # (ascending rows, each row once per token)
-    price: np.ndarray                     # float64
-    rating: np.ndarray                    # rating / 5, missing -> NEUTRAL
-    has_partner: np.ndarray               # bool
-    commission: np.ndarray                # partner commission_rate, 0 without partner
-    trust: np.ndarray                     # partner trust_score, missing -> NEUTRAL
-    sponsored: np.ndarray                 # bool: sponsorship present and active
-    boost: np.ndarray                     # sponsorship boost (0 when none)
-    id_rank: np.ndarray                   # rank of product_id in sorted order (tiebreak)
+    products: dict[str, Product]  # product_id -> product (in stock)
+    rows: list[Product]  # row -> product
+    row_of: dict[str, int]  # product_id -> row
+    by_category: dict[str, np.ndarray]  # normalised catalog category -> rows (ascending)
+    vocab: dict[str, int]  # token -> token number
+    posting_rows: np.ndarray  # rows of token t: posting_rows[posting_start[t]:posting_start[t+1]]
+    posting_start: np.ndarray  # (ascending rows, each row once per token)
+    price: np.ndarray  # float64
+    rating: np.ndarray  # rating / 5, missing -> NEUTRAL
+    has_partner: np.ndarray  # bool
+    commission: np.ndarray  # partner commission_rate, 0 without partner
+    trust: np.ndarray  # partner trust_score, missing -> NEUTRAL
+    sponsored: np.ndarray  # bool: sponsorship present and active
+    boost: np.ndarray  # sponsorship boost (0 when none)
+    id_rank: np.ndarray  # rank of product_id in sorted order (tiebreak)
     currency: str = "USD"
     categories: frozenset[str] = field(default_factory=frozenset)
     _queries: dict = field(default_factory=dict, repr=False)
@@ -137,14 +139,20 @@ class CatalogIndex:
     def posting(self, token: str) -> np.ndarray | None:
         """Rows (ascending) whose title, category, tags or description has ``token``."""
         t = self.vocab.get(token)
-        return None if t is None else self.posting_rows[self.posting_start[t]:self.posting_start[t + 1]]
+        return (
+            None
+            if t is None
+            else self.posting_rows[self.posting_start[t] : self.posting_start[t + 1]]
+        )
 
     def idf(self, token: str) -> float:
         """log(1 + N / df); 0 for a token no product has."""
         t = self.vocab.get(token)
         if t is None:
             return 0.0
-        return math.log(1 + max(len(self.rows), 1) / int(self.posting_start[t + 1] - self.posting_start[t]))
+        return math.log(
+            1 + max(len(self.rows), 1) / int(self.posting_start[t + 1] - self.posting_start[t])
+        )
 
 
 _QUERY_CACHE_SIZE = 256
@@ -172,13 +180,19 @@ def _build_postings(texts: list[str]) -> tuple[dict[str, int], np.ndarray, np.nd
     docs = _doc_tokens(texts)
     flat = list(chain.from_iterable(docs))
     vocab: dict[str, int] = {}
-    raw_id = {t: vocab.setdefault(t[:-1] if len(t) > 3 and t[-1] == "s" and t[-2] != "s" else t, len(vocab))
-              for t in dict.fromkeys(flat)}  # _strip_plural inlined (one call per distinct token adds up)
+    raw_id = {
+        t: vocab.setdefault(
+            t[:-1] if len(t) > 3 and t[-1] == "s" and t[-2] != "s" else t, len(vocab)
+        )
+        for t in dict.fromkeys(flat)
+    }  # _strip_plural inlined (one call per distinct token adds up)
     tok = np.fromiter(map(raw_id.__getitem__, flat), np.int64, len(flat))
     row = np.repeat(np.arange(n, dtype=np.int64), np.fromiter(map(len, docs), np.int64, n))
     pairs = np.sort(tok * max(n, 1) + row)  # by token, then row
     if len(pairs):
-        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # a token twice in a text: once
+        pairs = pairs[
+            np.concatenate(([True], pairs[1:] != pairs[:-1]))
+        ]  # a token twice in a text: once
     tok_of = pairs // max(n, 1)
     rows = pairs - tok_of * max(n, 1)
     start = np.searchsorted(tok_of, np.arange(len(vocab) + 1, dtype=np.int64))
@@ -202,13 +216,15 @@ def build_index(catalog: Iterable[Product]) -> CatalogIndex:
     codes = np.fromiter(map(code_of.__getitem__, cats), np.int64, n)
     by_code = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[by_code], np.arange(len(key_no) + 1))
-    by_cat = {k: _frozen(by_code[bounds[i]:bounds[i + 1]]) for k, i in key_no.items()}
+    by_cat = {k: _frozen(by_code[bounds[i] : bounds[i + 1]]) for k, i in key_no.items()}
     currencies = Counter(map(attrgetter("currency"), rows))
     texts = [f"{p.title} {p.category} {' '.join(p.tags)} {p.description[:500]}" for p in rows]
     vocab, posting_rows, posting_start = _build_postings(texts)
     id_rank = np.empty(n, dtype=np.int64)
     id_rank[sorted(range(n), key=ids.__getitem__)] = np.arange(n, dtype=np.int64)
-    rating = np.array(list(map(attrgetter("rating"), rows)), dtype=np.float64).reshape(n)  # None -> nan
+    rating = np.array(list(map(attrgetter("rating"), rows)), dtype=np.float64).reshape(
+        n
+    )  # None -> nan
     partners = list(map(attrgetter("partner"), rows))
     has_partner = np.fromiter(map(operator.is_not, partners, repeat(None)), bool, n)
     commission, trust = np.zeros(n), np.full(n, NEUTRAL)
@@ -224,15 +240,28 @@ def build_index(catalog: Iterable[Product]) -> CatalogIndex:
     arrays = dict(
         price=np.fromiter(map(attrgetter("price"), rows), np.float64, n),
         rating=np.where(np.isnan(rating), NEUTRAL, rating / 5.0),
-        has_partner=has_partner, commission=commission, trust=trust, sponsored=sponsored, boost=boost,
+        has_partner=has_partner,
+        commission=commission,
+        trust=trust,
+        sponsored=sponsored,
+        boost=boost,
         id_rank=id_rank,
     )
     for arr in arrays.values():
         arr.setflags(write=False)
     cur = max(currencies, key=currencies.get) if currencies else "USD"  # type: ignore[arg-type]
-    return CatalogIndex(products=latest, rows=rows, row_of={pid: i for i, pid in enumerate(ids)},
-                        by_category=by_cat, vocab=vocab, posting_rows=posting_rows, posting_start=posting_start,
-                        currency=cur, categories=frozenset(by_cat), **arrays)
+    return CatalogIndex(
+        products=latest,
+        rows=rows,
+        row_of={pid: i for i, pid in enumerate(ids)},
+        by_category=by_cat,
+        vocab=vocab,
+        posting_rows=posting_rows,
+        posting_start=posting_start,
+        currency=cur,
+        categories=frozenset(by_cat),
+        **arrays,
+    )
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -255,7 +284,9 @@ def aliases_for(category: str, config: PlatformConfig) -> list[str]:
 def query_tokens(category: str) -> set[str]:
     """The category's own words plus its ``CATEGORY_KEYWORDS``."""
     key = norm_category(category)
-    return set(tokenize(category)) | {t for w in CATEGORY_KEYWORDS.get(key, []) for t in tokenize(w)}
+    return set(tokenize(category)) | {
+        t for w in CATEGORY_KEYWORDS.get(key, []) for t in tokenize(w)
+    }
 
 
 def _relevance(
@@ -294,7 +325,9 @@ def _relevance(
     return rows, np.minimum(raw, 1.5) / 1.5
 
 
-def _category_rows(index: CatalogIndex, aliases: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _category_rows(
+    index: CatalogIndex, aliases: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, raw relevance, relevance) before extra terms; ``aliases[0]`` is the category key."""
     n = len(index.rows)
     member = np.zeros(n, dtype=bool)
@@ -326,7 +359,10 @@ def search(
     ``extra_terms`` (dietary words, occasion) only add relevance, they never exclude.
     """
     rows, relevance = _relevance(index, category, config, extra_terms)
-    return [Candidate(product=index.rows[r], relevance=x) for r, x in zip(rows.tolist(), relevance.tolist())]
+    return [
+        Candidate(product=index.rows[r], relevance=x)
+        for r, x in zip(rows.tolist(), relevance.tolist())
+    ]
 
 
 def rank_candidates(
@@ -339,7 +375,9 @@ def rank_candidates(
         return []
     prices = [c.product.price for c in candidates]
     lo, hi = min(prices), max(prices)
-    max_comm = max((c.product.partner.commission_rate for c in candidates if c.product.partner), default=0.0)
+    max_comm = max(
+        (c.product.partner.commission_rate for c in candidates if c.product.partner), default=0.0
+    )
     for c in candidates:
         p = c.product
         c.sold = int(sold_counts.get(p.product_id, 0))
@@ -348,12 +386,19 @@ def rank_candidates(
         commission = (p.partner.commission_rate / max_comm) if (p.partner and max_comm > 0) else 0.0
         trust = p.partner.trust_score if p.partner else NEUTRAL
         c.score = (
-            W_PRICE * price_value + W_RATING * rating + W_COMMISSION * commission
-            + W_TRUST * trust + W_RELEVANCE * c.relevance
+            W_PRICE * price_value
+            + W_RATING * rating
+            + W_COMMISSION * commission
+            + W_TRUST * trust
+            + W_RELEVANCE * c.relevance
         )
         c.sponsored = False
     if cfg.sponsorship_enabled and cfg.max_sponsored_per_query > 0:
-        eligible = [c for c in candidates if c.product.sponsorship is not None and c.product.sponsorship.active]
+        eligible = [
+            c
+            for c in candidates
+            if c.product.sponsorship is not None and c.product.sponsorship.active
+        ]
         eligible.sort(key=lambda c: (-c.score, c.product.product_id))
         for c in eligible[: cfg.max_sponsored_per_query]:
             c.score += c.product.sponsorship.boost  # type: ignore[union-attr]
@@ -395,17 +440,24 @@ def rank_pool(
     price_value = 1.0 - (price - lo) / (hi - lo) if hi > lo else NEUTRAL
     has_partner = index.has_partner[rows]
     max_comm = index.commission[rows][has_partner].max() if has_partner.any() else 0.0
-    commission = np.where(has_partner, index.commission[rows] / max_comm, 0.0) if max_comm > 0 else 0.0
+    commission = (
+        np.where(has_partner, index.commission[rows] / max_comm, 0.0) if max_comm > 0 else 0.0
+    )
     score = (
-        W_PRICE * price_value + W_RATING * index.rating[rows] + W_COMMISSION * commission
-        + W_TRUST * index.trust[rows] + W_RELEVANCE * relevance
+        W_PRICE * price_value
+        + W_RATING * index.rating[rows]
+        + W_COMMISSION * commission
+        + W_TRUST * index.trust[rows]
+        + W_RELEVANCE * relevance
     )
     sponsored = np.zeros(m, dtype=bool)
     cfg = config.composite_discovery_config
     if cfg.sponsorship_enabled and cfg.max_sponsored_per_query > 0:
         eligible = np.flatnonzero(index.sponsored[rows])
         if len(eligible):
-            by_score = np.lexsort((index.id_rank[rows[eligible]], -score[eligible]))  # (-score, product_id)
+            by_score = np.lexsort(
+                (index.id_rank[rows[eligible]], -score[eligible])
+            )  # (-score, product_id)
             best = eligible[by_score][: cfg.max_sponsored_per_query]
             score[best] += index.boost[rows[best]]
             sponsored[best] = True
@@ -416,11 +468,22 @@ def rank_pool(
         sel = np.arange(m)
     order = sel[np.lexsort((index.id_rank[rows[sel]], price[sel], -score[sel]))][:k]
     out = []
-    for r, s, rel, sp in zip(rows[order].tolist(), score[order].tolist(), relevance[order].tolist(),
-                             sponsored[order].tolist()):
+    for r, s, rel, sp in zip(
+        rows[order].tolist(),
+        score[order].tolist(),
+        relevance[order].tolist(),
+        sponsored[order].tolist(),
+    ):
         p = index.rows[r]
-        out.append(Candidate(product=p, sold=int(sold_counts.get(p.product_id, 0)), relevance=rel, score=s,
-                             sponsored=sp))
+        out.append(
+            Candidate(
+                product=p,
+                sold=int(sold_counts.get(p.product_id, 0)),
+                relevance=rel,
+                score=s,
+                sponsored=sp,
+            )
+        )
     return out
 
 
@@ -540,11 +603,22 @@ def discover_category(
     index = as_index(catalog)
     cfg = config.composite_discovery_config
     size = n if n is not None else cfg.products_per_category
-    ranked = rank_pool(index, category, sold_counts, config, max(CANDIDATE_POOL, size),
-                       extra_terms=extra_terms, budget=budget, exclude=exclude)
+    ranked = rank_pool(
+        index,
+        category,
+        sold_counts,
+        config,
+        max(CANDIDATE_POOL, size),
+        extra_terms=extra_terms,
+        budget=budget,
+        exclude=exclude,
+    )
     picked = apply_product_mix(ranked, cfg.product_mix, size)
-    return CategoryListing(category=category, query=" ".join([category, *extra_terms]).strip(),
-                           products=[to_discovered(c) for c in picked])
+    return CategoryListing(
+        category=category,
+        query=" ".join([category, *extra_terms]).strip(),
+        products=[to_discovered(c) for c in picked],
+    )
 
 
 def discover_composite(
@@ -562,8 +636,9 @@ def discover_composite(
     seen: set[str] = set()
     out = []
     for cat in categories:
-        listing = discover_category(index, cat, sold_counts, config, extra_terms=extra_terms,
-                                    budget=budget, exclude=seen)
+        listing = discover_category(
+            index, cat, sold_counts, config, extra_terms=extra_terms, budget=budget, exclude=seen
+        )
         seen.update(p.product_id for p in listing.products)
         out.append(listing)
     return out

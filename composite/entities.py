@@ -20,8 +20,21 @@ MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", 
 _MONTH_RE = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 
 NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
 }
 
 # (pattern, canonical) — the canonical names are what options/search see.
@@ -32,7 +45,10 @@ DIETARY_PATTERNS: list[tuple[str, str]] = [
     (r"\bgluten[- ]?free\b|\bno gluten\b|\bceliac\b|\bcoeliac\b", "gluten-free"),
     (r"\bhalal\b", "halal"),
     (r"\bkosher\b", "kosher"),
-    (r"\bnut[- ]?free\b|\bno nuts?\b|\bnut allerg(y|ies|ic)\b|\bpeanut allerg(y|ies|ic)\b", "nut-free"),
+    (
+        r"\bnut[- ]?free\b|\bno nuts?\b|\bnut allerg(y|ies|ic)\b|\bpeanut allerg(y|ies|ic)\b",
+        "nut-free",
+    ),
     (r"\bdairy[- ]?free\b|\blactose[- ]?(free|intolerant)\b|\bno dairy\b", "dairy-free"),
     (r"\bketo\b", "keto"),
 ]
@@ -56,16 +72,28 @@ OCCASION_PATTERNS: list[tuple[str, str]] = [
 # Currency markers. Order matters: "R$" and "US$" before the bare "$".
 _CUR_PREFIX = [("R$", "BRL"), ("US$", "USD"), ("€", "EUR"), ("£", "GBP"), ("$", "USD")]
 _CUR_WORDS = {
-    "usd": "USD", "dollar": "USD", "dollars": "USD", "bucks": "USD", "buck": "USD",
-    "eur": "EUR", "euro": "EUR", "euros": "EUR",
-    "gbp": "GBP", "pound": "GBP", "pounds": "GBP", "quid": "GBP",
-    "brl": "BRL", "real": "BRL", "reais": "BRL",
+    "usd": "USD",
+    "dollar": "USD",
+    "dollars": "USD",
+    "bucks": "USD",
+    "buck": "USD",
+    "eur": "EUR",
+    "euro": "EUR",
+    "euros": "EUR",
+    "gbp": "GBP",
+    "pound": "GBP",
+    "pounds": "GBP",
+    "quid": "GBP",
+    "brl": "BRL",
+    "real": "BRL",
+    "reais": "BRL",
 }
 _AMOUNT = r"(\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)(\s*k\b)?"
-_PREFIX_RE = re.compile(
-    r"(R\$|US\$|€|£|\$)\s*" + _AMOUNT, re.IGNORECASE
+_PREFIX_RE = re.compile(r"(R\$|US\$|€|£|\$)\s*" + _AMOUNT, re.IGNORECASE)
+_SUFFIX_RE = re.compile(
+    _AMOUNT + r"\s*(usd|dollars?|bucks?|eur|euros?|gbp|pounds?|quid|brl|reais|real)\b",
+    re.IGNORECASE,
 )
-_SUFFIX_RE = re.compile(_AMOUNT + r"\s*(usd|dollars?|bucks?|eur|euros?|gbp|pounds?|quid|brl|reais|real)\b", re.IGNORECASE)
 _BARE_BUDGET_RE = re.compile(
     r"\b(?:budget(?:\s+(?:is|of|around|about))?|under|below|max(?:imum)?|up to|less than|no more than|around|about|spend)\s*:?\s*"
     + _AMOUNT
@@ -144,24 +172,28 @@ def extract_date(text: str, now: datetime) -> tuple[dt.date | None, str | None]:
     for m in re.finditer(r"\b(next |this |on )?" + _WD_RE + r"\b", low):
         wd = _WD_ABBR[m.group(2)[:3]]
         strictly = (m.group(1) or "").strip() == "next"
-        phrase = text[m.start():m.end()].strip()
+        phrase = text[m.start() : m.end()].strip()
         found.append((m.start(), _next_weekday(today, wd, strictly), phrase))
-    for m in re.finditer(r"\b" + _MONTH_RE + r"\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s*(\d{4}))?", low):
+    for m in re.finditer(
+        r"\b" + _MONTH_RE + r"\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s*(\d{4}))?", low
+    ):
         month, day = _month_index(m.group(1)), int(m.group(2))
         year = int(m.group(3)) if m.group(3) else today.year
         d = _safe_date(year, month, day)
         if d and not m.group(3) and d < today:
             d = _safe_date(year + 1, month, day)
         if d:
-            found.append((m.start(), d, text[m.start():m.end()].strip()))
-    for m in re.finditer(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_RE + r"\b(?:,?\s*(\d{4}))?", low):
+            found.append((m.start(), d, text[m.start() : m.end()].strip()))
+    for m in re.finditer(
+        r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_RE + r"\b(?:,?\s*(\d{4}))?", low
+    ):
         day, month = int(m.group(1)), _month_index(m.group(2))
         year = int(m.group(3)) if m.group(3) else today.year
         d = _safe_date(year, month, day)
         if d and not m.group(3) and d < today:
             d = _safe_date(year + 1, month, day)
         if d:
-            found.append((m.start(), d, text[m.start():m.end()].strip()))
+            found.append((m.start(), d, text[m.start() : m.end()].strip()))
     if not found:
         return None, None
     found.sort(key=lambda t: t[0])
@@ -191,14 +223,17 @@ def extract_party_size(text: str) -> int | None:
         m = re.search(pat, low)
         if m:
             # "for $100" and "for 100 dollars" are excluded above; a preceding currency too:
-            before = low[max(0, m.start(1) - 2):m.start(1)]
+            before = low[max(0, m.start(1) - 2) : m.start(1)]
             if "$" in before or "€" in before or "£" in before:
                 continue
             tok = m.group(1)
             n = int(tok) if tok.isdigit() else NUMBER_WORDS[tok]
             if 1 <= n <= 1000:
                 return n
-    if re.search(r"\b(the two of us|for us two|a couple|couple's|for my (partner|wife|husband|girlfriend|boyfriend))\b", low):
+    if re.search(
+        r"\b(the two of us|for us two|a couple|couple's|for my (partner|wife|husband|girlfriend|boyfriend))\b",
+        low,
+    ):
         return 2
     return None
 
@@ -232,7 +267,9 @@ def merge_entities(old: Entities, new: Entities) -> Entities:
             dietary.append(d)
     if "vegan" in dietary and "vegetarian" in dietary:
         dietary.remove("vegetarian")
-    date, date_text = (new.date, new.date_text) if new.date is not None else (old.date, old.date_text)
+    date, date_text = (
+        (new.date, new.date_text) if new.date is not None else (old.date, old.date_text)
+    )
     return Entities(
         date=date,
         date_text=date_text,

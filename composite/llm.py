@@ -72,7 +72,7 @@ class LLMClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "LLMClient | None":
+    def from_settings(cls, settings: Settings) -> LLMClient | None:
         """None without a key: the whole flow is then deterministic by design."""
         if not settings.anthropic_api_key:
             return None
@@ -93,9 +93,10 @@ class LLMClient:
         budget = self._budget(deadline)
         try:
             return await asyncio.wait_for(
-                self._client.messages.create(model=self.model, timeout=budget, **kwargs), timeout=budget
+                self._client.messages.create(model=self.model, timeout=budget, **kwargs),
+                timeout=budget,
             )
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise LLMError("timeout", f"no answer within {budget:.2f}s") from exc
         except anthropic.APITimeoutError as exc:
             raise LLMError("timeout", str(exc)[:200]) from exc
@@ -127,14 +128,19 @@ class LLMClient:
             system=system,
             messages=messages,
             max_tokens=max_tokens,
-            tools=[{"name": tool_name, "description": tool_description, "input_schema": input_schema}],
+            tools=[
+                {"name": tool_name, "description": tool_description, "input_schema": input_schema}
+            ],
             tool_choice={"type": "tool", "name": tool_name},
         )
         content = getattr(msg, "content", None)
         if not isinstance(content, list):
             raise LLMError("malformed", "message without a content list")
         for block in content:
-            if getattr(block, "type", None) == "tool_use" and getattr(block, "name", None) == tool_name:
+            if (
+                getattr(block, "type", None) == "tool_use"
+                and getattr(block, "name", None) == tool_name
+            ):
                 data = block.input
                 if isinstance(data, str):  # some proxies send the input JSON-encoded
                     try:
@@ -146,22 +152,33 @@ class LLMClient:
                 return ToolCall(
                     input=data,
                     tool_use_id=str(block.id),
-                    assistant_content=[{"type": "tool_use", "id": str(block.id), "name": tool_name, "input": data}],
+                    assistant_content=[
+                        {"type": "tool_use", "id": str(block.id), "name": tool_name, "input": data}
+                    ],
                 )
-        text = " ".join(getattr(b, "text", "") for b in content if getattr(b, "type", None) == "text")
-        raise LLMError("no_tool_use", f"stop_reason={getattr(msg, 'stop_reason', None)} text={text[:120]!r}")
+        text = " ".join(
+            getattr(b, "text", "") for b in content if getattr(b, "type", None) == "text"
+        )
+        raise LLMError(
+            "no_tool_use", f"stop_reason={getattr(msg, 'stop_reason', None)} text={text[:120]!r}"
+        )
 
     async def text(
         self, *, system: str, user: str, max_tokens: int, deadline: Deadline | None = None
     ) -> str:
         """Plain text answer (engagement message); empty text is an error, not a message."""
         msg = await self._create(
-            deadline, system=system, messages=[{"role": "user", "content": user}], max_tokens=max_tokens
+            deadline,
+            system=system,
+            messages=[{"role": "user", "content": user}],
+            max_tokens=max_tokens,
         )
         content = getattr(msg, "content", None)
         if not isinstance(content, list):
             raise LLMError("malformed", "message without a content list")
-        out = " ".join(getattr(b, "text", "") for b in content if getattr(b, "type", None) == "text").strip()
+        out = " ".join(
+            getattr(b, "text", "") for b in content if getattr(b, "type", None) == "text"
+        ).strip()
         if not out:
             raise LLMError("empty", "no text in the answer")
         return out

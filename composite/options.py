@@ -55,10 +55,19 @@ OPTIONS_SCHEMA: dict = {
             "items": {
                 "type": "object",
                 "properties": {
-                    "label": {"type": "string", "description": "Short theme name, e.g. 'Romantic Classic'"},
-                    "description": {"type": "string", "description": "One sentence naming the products"},
-                    "product_ids": {"type": "array", "items": {"type": "string"},
-                                    "description": "Exactly one product id per category, only ids from the list"},
+                    "label": {
+                        "type": "string",
+                        "description": "Short theme name, e.g. 'Romantic Classic'",
+                    },
+                    "description": {
+                        "type": "string",
+                        "description": "One sentence naming the products",
+                    },
+                    "product_ids": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Exactly one product id per category, only ids from the list",
+                    },
                     "total_price": {"type": "number"},
                 },
                 "required": ["label", "description", "product_ids", "total_price"],
@@ -120,7 +129,9 @@ def validate_options(
         missing = [usable[i].category for i in range(len(usable)) if i not in per_cat]
         doubled = [usable[i].category for i, ps in per_cat.items() if len(ps) > 1]
         if missing or doubled:
-            errors.append(f"option {n}: needs exactly one product per category; missing {missing}, more than one in {doubled}")
+            errors.append(
+                f"option {n}: needs exactly one product per category; missing {missing}, more than one in {doubled}"
+            )
             continue
         products = [per_cat[i][0] for i in range(len(usable))]
         total = _total(products)
@@ -137,8 +148,15 @@ def validate_options(
         seen_sets.add(key)
         labels.add(label.lower())
         desc = clean_text(opt.description, 600) or " + ".join(p.name for p in products)
-        valid.append(CompositeOption(label=label, description=desc[:600], product_ids=[p.product_id for p in products],
-                                     total_price=total, currency=products[0].currency))
+        valid.append(
+            CompositeOption(
+                label=label,
+                description=desc[:600],
+                product_ids=[p.product_id for p in products],
+                total_price=total,
+                currency=products[0].currency,
+            )
+        )
         if len(valid) == MAX_OPTIONS:
             break
     if len(valid) < MIN_OPTIONS:
@@ -159,15 +177,24 @@ def _themes(usable: Sequence[CategoryListing]) -> list[tuple[str, str, Pref]]:
         ("Budget-Friendly", "The best value in each category", lambda p: (p.price, -p.score)),
     ]
     if any(p.rating is not None for p in prods):
-        themes.append(("Best Rated", "The highest-rated choices",
-                       lambda p: (-(p.rating if p.rating is not None else -1.0), -p.score)))
+        themes.append(
+            (
+                "Best Rated",
+                "The highest-rated choices",
+                lambda p: (-(p.rating if p.rating is not None else -1.0), -p.score),
+            )
+        )
     themes.append(("Premium", "A treat-yourself selection", lambda p: (-p.price, -p.score)))
     if any(p.sold_count > 0 for p in prods):
-        themes.append(("Crowd Favorite", "What other shoppers buy most", lambda p: (-p.sold_count, -p.score)))
+        themes.append(
+            ("Crowd Favorite", "What other shoppers buy most", lambda p: (-p.sold_count, -p.score))
+        )
     return themes
 
 
-def _fit_budget(pref_lists: list[list[DiscoveredProduct]], budget: Budget | None) -> list[int] | None:
+def _fit_budget(
+    pref_lists: list[list[DiscoveredProduct]], budget: Budget | None
+) -> list[int] | None:
     """Indexes into each preference list: start at the favourites, trade down until it fits.
 
     Each step moves one category to its next cheaper product, choosing the move that saves the most
@@ -196,9 +223,13 @@ def _fit_budget(pref_lists: list[list[DiscoveredProduct]], budget: Budget | None
 
 def _option(label: str, blurb: str, products: list[DiscoveredProduct]) -> CompositeOption:
     names = " + ".join(p.name for p in products)
-    return CompositeOption(label=label, description=clean_text(f"{blurb}: {names}.", 600),
-                           product_ids=[p.product_id for p in products], total_price=_total(products),
-                           currency=products[0].currency)
+    return CompositeOption(
+        label=label,
+        description=clean_text(f"{blurb}: {names}.", 600),
+        product_ids=[p.product_id for p in products],
+        total_price=_total(products),
+        currency=products[0].currency,
+    )
 
 
 def build_options(
@@ -238,8 +269,13 @@ def build_options(
                 if key in seen or not _fits(_total(chosen), budget):
                     continue
                 seen.add(key)
-                out.append(_option("Alternative" if len(out) else "Budget-Friendly",
-                                   "A different mix" if len(out) else "The best value in each category", chosen))
+                out.append(
+                    _option(
+                        "Alternative" if len(out) else "Budget-Friendly",
+                        "A different mix" if len(out) else "The best value in each category",
+                        chosen,
+                    )
+                )
                 if len(out) >= MIN_OPTIONS:
                     break
             if len(out) >= MIN_OPTIONS:
@@ -254,7 +290,10 @@ def build_options(
 
 # --- LLM curation ----------------------------------------------------------------------------
 
-def _payload(listings: Sequence[CategoryListing], entities: Entities, experience: str | None) -> str:
+
+def _payload(
+    listings: Sequence[CategoryListing], entities: Entities, experience: str | None
+) -> str:
     budget = entities.budget.model_dump() if entities.budget else None
     data = {
         "experience": experience or entities.experience,
@@ -263,9 +302,20 @@ def _payload(listings: Sequence[CategoryListing], entities: Entities, experience
         "date": entities.date.isoformat() if entities.date else None,
         "party_size": entities.party_size,
         "categories": [
-            {"category": untrusted(lst.category, 60),
-             "products": [{"id": untrusted(p.product_id, 200), "name": untrusted(p.name, 160), "price": p.price,
-                           "currency": p.currency, "rating": p.rating, "sold": p.sold_count} for p in lst.products]}
+            {
+                "category": untrusted(lst.category, 60),
+                "products": [
+                    {
+                        "id": untrusted(p.product_id, 200),
+                        "name": untrusted(p.name, 160),
+                        "price": p.price,
+                        "currency": p.currency,
+                        "rating": p.rating,
+                        "sold": p.sold_count,
+                    }
+                    for p in lst.products
+                ],
+            }
             for lst in listings
         ],
     }
@@ -308,9 +358,13 @@ async def suggest_composite_bundle_options(
         for attempt in range(2):
             try:
                 call = await llm.tool_call(
-                    system=prompt.system_prompt + UNTRUSTED_NOTICE, messages=messages, tool_name=OPTIONS_TOOL,
-                    tool_description="Return the bundle options.", input_schema=OPTIONS_SCHEMA,
-                    max_tokens=prompt.max_tokens, deadline=deadline,
+                    system=prompt.system_prompt + UNTRUSTED_NOTICE,
+                    messages=messages,
+                    tool_name=OPTIONS_TOOL,
+                    tool_description="Return the bundle options.",
+                    input_schema=OPTIONS_SCHEMA,
+                    max_tokens=prompt.max_tokens,
+                    deadline=deadline,
                 )
             except LLMError as exc:
                 reason = f"curation: {exc.reason}" + (" (retry)" if attempt else "")
@@ -318,14 +372,25 @@ async def suggest_composite_bundle_options(
             valid, errors = validate_options(call.input, usable, budget)
             if len(valid) >= MIN_OPTIONS:
                 return valid, "llm", None
-            reason = f"curation: invalid_output ({errors[-1]})" + (" after retry" if attempt else "")
-            messages = messages + [
+            reason = f"curation: invalid_output ({errors[-1]})" + (
+                " after retry" if attempt else ""
+            )
+            messages = [
+                *messages,
                 {"role": "assistant", "content": call.assistant_content},
-                {"role": "user", "content": [{
-                    "type": "tool_result", "tool_use_id": call.tool_use_id, "is_error": True,
-                    "content": "Your options were rejected:\n- " + "\n- ".join(errors[:10])
-                               + "\nCall the tool again with corrected options.",
-                }]},
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": call.tool_use_id,
+                            "is_error": True,
+                            "content": "Your options were rejected:\n- "
+                            + "\n- ".join(errors[:10])
+                            + "\nCall the tool again with corrected options.",
+                        }
+                    ],
+                },
             ]
     options = build_options(usable, budget)
     if not options:

@@ -27,14 +27,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from models.chat import Entities, SessionState
 from models.config import PlatformConfig, Prompt
 
-from .defaults import CATEGORY_KEYWORDS, COMPLEMENTS, DETECT_WORDS, EXPERIENCE_PATTERNS, FOOD_CATEGORIES, GROUP_EXPERIENCES
+from .defaults import (
+    CATEGORY_KEYWORDS,
+    COMPLEMENTS,
+    DETECT_WORDS,
+    EXPERIENCE_PATTERNS,
+    FOOD_CATEGORIES,
+    GROUP_EXPERIENCES,
+)
 from .discovery import norm_category, tokenize
 from .entities import extract_entities, has_details, merge_entities
 from .llm import UNTRUSTED_NOTICE, Deadline, LLMClient, LLMError, untrusted, wrap_untrusted
 
 Action = Literal["probe", "fetch", "message"]
 Intent = Literal["discover_composite", "discover", "smalltalk"]
-MAX_PROBES = 1  # ask once; an answer without recognisable details still gets products, not a second quiz
+MAX_PROBES = (
+    1  # ask once; an answer without recognisable details still gets products, not a second quiz
+)
 
 SHOW_NOW = re.compile(
     r"just show|show me (?:the |some |your )?(?:options|bundles|ideas|something|what you(?:'ve| have)?|everything)"
@@ -50,12 +59,25 @@ class PlanDecision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Action = Field(description="probe = ask questions, no discovery; fetch = discover products; message = just reply")
-    intent: Intent = Field("discover_composite", description="discover_composite for experiences, discover for one category")
-    questions: list[str] = Field(default_factory=list, max_length=4, description="Probing questions (action=probe)")
-    entities: Entities = Field(default_factory=Entities, description="Everything known about the plan so far")
-    experience: str | None = Field(None, description="Experience key from the configured list, e.g. date_night")
-    categories: list[str] = Field(default_factory=list, max_length=6, description="Categories to discover")
+    action: Action = Field(
+        description="probe = ask questions, no discovery; fetch = discover products; message = just reply"
+    )
+    intent: Intent = Field(
+        "discover_composite",
+        description="discover_composite for experiences, discover for one category",
+    )
+    questions: list[str] = Field(
+        default_factory=list, max_length=4, description="Probing questions (action=probe)"
+    )
+    entities: Entities = Field(
+        default_factory=Entities, description="Everything known about the plan so far"
+    )
+    experience: str | None = Field(
+        None, description="Experience key from the configured list, e.g. date_night"
+    )
+    categories: list[str] = Field(
+        default_factory=list, max_length=6, description="Categories to discover"
+    )
     message: str = Field("", max_length=600, description="Short text shown to the shopper")
     reason: str = Field("", max_length=300, description="Why this action (for logs)")
 
@@ -82,7 +104,9 @@ def detect_experience(text: str, experiences: dict[str, list[str]]) -> str | Non
 def _category_words(cat: str) -> tuple[str, frozenset[str]]:
     """(normalised key, words naming it): the category's own tokens plus its DETECT_WORDS."""
     key = norm_category(cat)
-    return key, frozenset(tokenize(cat)) | {t for w in DETECT_WORDS.get(key, []) for t in tokenize(w)}
+    return key, frozenset(tokenize(cat)) | {
+        t for w in DETECT_WORDS.get(key, []) for t in tokenize(w)
+    }
 
 
 @lru_cache(maxsize=64)
@@ -96,7 +120,9 @@ def _known_words(known: tuple[str, ...]) -> tuple[tuple[str, frozenset[str]], ..
     return tuple(out)
 
 
-def detect_category(text: str, config: PlatformConfig, known_categories: Iterable[str] = ()) -> str | None:
+def detect_category(
+    text: str, config: PlatformConfig, known_categories: Iterable[str] = ()
+) -> str | None:
     """A single category the shopper names ('show me flowers', 'roses', 'perfumery')."""
     toks = set(tokenize(text))
     vocab: list[str] = []
@@ -118,7 +144,9 @@ def detect_category(text: str, config: PlatformConfig, known_categories: Iterabl
     return None
 
 
-def composite_questions(experience: str | None, entities: Entities, categories: list[str]) -> list[str]:
+def composite_questions(
+    experience: str | None, entities: Entities, categories: list[str]
+) -> list[str]:
     """Ask only for what is missing, in the seed's order: date, dietary, budget (+ head count)."""
     label = experience_label(experience)
     qs: list[str] = []
@@ -170,12 +198,16 @@ def plan(
     exp_now = detect_experience(turn_text, config.experiences)
     show_now = bool(SHOW_NOW.search(turn_text))
     cat = detect_category(turn_text, config, known_categories)
-    in_composite = state.last_intent == "discover_composite" and old.experience in config.experiences
+    in_composite = (
+        state.last_intent == "discover_composite" and old.experience in config.experiences
+    )
     last_cat = _last_category(state)
     probes = state.probes_asked
 
     switched = bool(exp_now and exp_now != old.experience)
-    if switched:  # a new plan: keep only who the shopper is (diet), which alone is no reason to skip probing
+    if (
+        switched
+    ):  # a new plan: keep only who the shopper is (diet), which alone is no reason to skip probing
         old = Entities(dietary=list(old.dietary))
         probes = 0
     merged = merge_entities(old, new)
@@ -186,27 +218,66 @@ def plan(
         merged = merged.model_copy(update={"experience": exp})
         cats = list(config.experiences[exp])  # type: ignore[index]
         if show_now or details or probes >= MAX_PROBES:
-            why = "shopper asked for options" if show_now else ("details known" if details else "already probed")
-            return PlanDecision(action="fetch", intent="discover_composite", entities=merged, experience=exp,
-                                categories=cats, reason=why)
+            why = (
+                "shopper asked for options"
+                if show_now
+                else ("details known" if details else "already probed")
+            )
+            return PlanDecision(
+                action="fetch",
+                intent="discover_composite",
+                entities=merged,
+                experience=exp,
+                categories=cats,
+                reason=why,
+            )
         qs = composite_questions(exp, merged, cats)
-        return PlanDecision(action="probe", intent="discover_composite", questions=qs, entities=merged,
-                            experience=exp, categories=cats,
-                            message=f"Happy to plan your {experience_label(exp)}! " + " ".join(qs),
-                            reason="generic message: probe before discovery")
+        return PlanDecision(
+            action="probe",
+            intent="discover_composite",
+            questions=qs,
+            entities=merged,
+            experience=exp,
+            categories=cats,
+            message=f"Happy to plan your {experience_label(exp)}! " + " ".join(qs),
+            reason="generic message: probe before discovery",
+        )
 
     category = cat or last_cat
     if category:
         merged = merged.model_copy(update={"experience": None})
-        if cat is None or show_now or SHOW_VERB.search(turn_text) or has_details(new) or probes >= MAX_PROBES:
-            return PlanDecision(action="fetch", intent="discover", entities=merged, categories=[category],
-                                reason="single-category discover")
+        if (
+            cat is None
+            or show_now
+            or SHOW_VERB.search(turn_text)
+            or has_details(new)
+            or probes >= MAX_PROBES
+        ):
+            return PlanDecision(
+                action="fetch",
+                intent="discover",
+                entities=merged,
+                categories=[category],
+                reason="single-category discover",
+            )
         qs = discover_questions(category, merged)
-        return PlanDecision(action="probe", intent="discover", questions=qs, entities=merged,
-                            categories=[category], message=" ".join(qs), reason="generic single-category ask")
+        return PlanDecision(
+            action="probe",
+            intent="discover",
+            questions=qs,
+            entities=merged,
+            categories=[category],
+            message=" ".join(qs),
+            reason="generic single-category ask",
+        )
 
-    return PlanDecision(action="message", intent="smalltalk", entities=merged, message=_help_message(config),
-                        reason="no experience or category recognised")
+    return PlanDecision(
+        action="message",
+        intent="smalltalk",
+        entities=merged,
+        message=_help_message(config),
+        reason="no experience or category recognised",
+    )
 
 
 # --- LLM planner ------------------------------------------------------------------------------
@@ -225,15 +296,20 @@ def _llm_payload(state: SessionState, turn_text: str, config: PlatformConfig, no
         f"Configured experiences (use these keys only): {sorted(config.experiences)}.\n"
         f"Probes already asked in this session: {state.probes_asked}.\n"
         "Known entities and the shopper's message:\n"
-        + wrap_untrusted({
-            "known_entities": state.entities.model_dump(mode="json"),
-            "shopper_message": untrusted(turn_text, 2000),
-        })
+        + wrap_untrusted(
+            {
+                "known_entities": state.entities.model_dump(mode="json"),
+                "shopper_message": untrusted(turn_text, 2000),
+            }
+        )
     )
 
 
 def validate_llm_plan(
-    raw: dict, base: PlanDecision, state: SessionState, config: PlatformConfig,
+    raw: dict,
+    base: PlanDecision,
+    state: SessionState,
+    config: PlatformConfig,
     known_categories: Iterable[str] = (),
 ) -> PlanDecision:
     """Turn model output into a decision we can trust; raise LLMError('invalid_output') if not.
@@ -260,7 +336,9 @@ def validate_llm_plan(
         vocab = {norm_category(c) for cs in config.experiences.values() for c in cs}
         vocab |= {norm_category(c) for c in config.category_aliases} | set(CATEGORY_KEYWORDS)
         vocab |= {norm_category(c) for c in known_categories}
-        cats = [norm_category(c) for c in got.categories if norm_category(c) in vocab][:1] or base.categories[:1]
+        cats = [norm_category(c) for c in got.categories if norm_category(c) in vocab][
+            :1
+        ] or base.categories[:1]
         if got.action == "fetch" and not cats:
             raise LLMError("invalid_output", "discover without a known category")
     else:
@@ -273,9 +351,16 @@ def validate_llm_plan(
         questions = base.questions or composite_questions(exp, entities, cats)
     if action != "probe":
         questions = []
-    return PlanDecision(action=action, intent=got.intent, questions=questions, entities=entities,
-                        experience=exp, categories=cats, message=got.message.strip()[:600],
-                        reason=("llm: " + got.reason)[:300])
+    return PlanDecision(
+        action=action,
+        intent=got.intent,
+        questions=questions,
+        entities=entities,
+        experience=exp,
+        categories=cats,
+        message=got.message.strip()[:600],
+        reason=("llm: " + got.reason)[:300],
+    )
 
 
 async def plan_with_llm(
@@ -324,10 +409,12 @@ def apply_decision(state: SessionState, decision: PlanDecision, now: datetime) -
     probes = 0 if (switched or decision.action == "fetch") else state.probes_asked
     if decision.action == "probe":
         probes += 1
-    return state.model_copy(update={
-        "entities": decision.entities,
-        "turns": state.turns + 1,
-        "probes_asked": probes,
-        "last_intent": last,
-        "updated_at": now,
-    })
+    return state.model_copy(
+        update={
+            "entities": decision.entities,
+            "turns": state.turns + 1,
+            "probes_asked": probes,
+            "last_intent": last,
+            "updated_at": now,
+        }
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from models.catalog import Product
@@ -62,52 +62,100 @@ async def handle_turn(
     every call (hundreds of milliseconds on such a catalog).
     """
     t0 = time.perf_counter()
-    now = now or turn.sent_at or datetime.now(timezone.utc)
+    now = now or turn.sent_at or datetime.now(UTC)
     state = state or new_session(turn)
     index = as_index(catalog)
     config, prompts = config_doc.platform, config_doc.prompts
     deadline = Deadline(TURN_DEADLINE_FACTOR * llm.timeout_s) if llm else None
 
     decision, plan_by, plan_reason = await plan_with_llm(
-        state, turn.text, config, _prompt(prompts, "planner"), llm, now,
-        known_categories=index.categories, default_currency=index.currency, deadline=deadline,
+        state,
+        turn.text,
+        config,
+        _prompt(prompts, "planner"),
+        llm,
+        now,
+        known_categories=index.categories,
+        default_currency=index.currency,
+        deadline=deadline,
     )
     new_state = apply_decision(state, decision, now)
     base = dict(
         reply_id=str(uuid.uuid5(_NS, f"{turn.session_id}/{turn.turn_id}")),
-        turn_id=turn.turn_id, session_id=turn.session_id, store_id=turn.store_id,
-        intent=decision.intent, entities=decision.entities,
+        turn_id=turn.turn_id,
+        session_id=turn.session_id,
+        store_id=turn.store_id,
+        intent=decision.intent,
+        entities=decision.entities,
     )
 
     if decision.action != "fetch" or not decision.categories:
-        kind: Literal["questions", "message"] = "questions" if decision.action == "probe" else "message"
+        kind: Literal["questions", "message"] = (
+            "questions" if decision.action == "probe" else "message"
+        )
         message = decision.message or " ".join(decision.questions)
-        reply = CompositeReply(**base, kind=kind, message=message, questions=decision.questions,
-                               generated_by=plan_by, fallback_reason=plan_reason,
-                               latency_ms=(time.perf_counter() - t0) * 1000)
+        reply = CompositeReply(
+            **base,
+            kind=kind,
+            message=message,
+            questions=decision.questions,
+            generated_by=plan_by,
+            fallback_reason=plan_reason,
+            latency_ms=(time.perf_counter() - t0) * 1000,
+        )
         return new_state, reply
 
     terms = _search_terms(decision)
     budget = decision.entities.budget
     if decision.intent == "discover_composite":
-        listings = discover_composite(index, decision.categories, sold_counts, config, extra_terms=terms, budget=budget)
+        listings = discover_composite(
+            index, decision.categories, sold_counts, config, extra_terms=terms, budget=budget
+        )
         options, opt_by, opt_reason = await suggest_composite_bundle_options(
-            listings, decision.entities, config, prompts, llm, experience=decision.experience, deadline=deadline)
+            listings,
+            decision.entities,
+            config,
+            prompts,
+            llm,
+            experience=decision.experience,
+            deadline=deadline,
+        )
     else:
-        listings = [discover_category(index, decision.categories[0], sold_counts, config,
-                                      extra_terms=terms, budget=budget)]
+        listings = [
+            discover_category(
+                index, decision.categories[0], sold_counts, config, extra_terms=terms, budget=budget
+            )
+        ]
         options, opt_by, opt_reason = [], "deterministic", None
 
-    title_key = decision.experience or (decision.categories[0] if decision.intent == "discover" else None)
+    title_key = decision.experience or (
+        decision.categories[0] if decision.intent == "discover" else None
+    )
     if options:
         message, msg_by, msg_reason = await engagement_message(
-            decision.experience, decision.entities, options, listings, prompts, llm, deadline=deadline)
+            decision.experience,
+            decision.entities,
+            options,
+            listings,
+            prompts,
+            llm,
+            deadline=deadline,
+        )
     else:
-        message, msg_by, msg_reason = template_message(title_key, decision.entities, [], listings), "deterministic", None
+        message, msg_by, msg_reason = (
+            template_message(title_key, decision.entities, [], listings),
+            "deterministic",
+            None,
+        )
     card = build_experience_card(title_key, options, listings, message)
-    llm_parts = [plan_by, opt_by if decision.intent == "discover_composite" else None, msg_by if options else None]
+    llm_parts = [
+        plan_by,
+        opt_by if decision.intent == "discover_composite" else None,
+        msg_by if options else None,
+    ]
     generated_by: Literal["llm", "deterministic"] = (
-        "llm" if llm is not None and all(p in (None, "llm") for p in llm_parts) else "deterministic")
+        "llm" if llm is not None and all(p in (None, "llm") for p in llm_parts) else "deterministic"
+    )
     reply = CompositeReply(
         **base,
         kind="options" if options else "products",

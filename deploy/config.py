@@ -159,24 +159,32 @@ def render_server_properties(settings: Settings) -> str:
 
 def render_log4j_properties() -> str:
     """Quiet broker logs (WARN) except the lines that say it started or stopped."""
-    return "\n".join([
-        "log4j.rootLogger=WARN, stdout",
-        "log4j.appender.stdout=org.apache.log4j.ConsoleAppender",
-        "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout",
-        "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n",
-        "log4j.logger.kafka.server.KafkaServer=INFO",
-        "log4j.logger.kafka.server.BrokerServer=INFO",
-        "log4j.logger.kafka.server.KafkaRaftServer=INFO",
-        "",
-    ])
+    return "\n".join(
+        [
+            "log4j.rootLogger=WARN, stdout",
+            "log4j.appender.stdout=org.apache.log4j.ConsoleAppender",
+            "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout",
+            "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n",
+            "log4j.logger.kafka.server.KafkaServer=INFO",
+            "log4j.logger.kafka.server.BrokerServer=INFO",
+            "log4j.logger.kafka.server.KafkaRaftServer=INFO",
+            "",
+        ]
+    )
 
 
 def kafka_command(settings: Settings, java: str = "java") -> list[str]:
     layout = kafka_layout(settings)
     return [
-        java, KAFKA_HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        java,
+        KAFKA_HEAP,
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
         f"-Dlog4j.configuration=file:{layout.log4j_properties}",
-        "-cp", f"{layout.libs}/*", "kafka.Kafka", str(layout.server_properties),
+        "-cp",
+        f"{layout.libs}/*",
+        "kafka.Kafka",
+        str(layout.server_properties),
     ]
 
 
@@ -186,13 +194,20 @@ def redis_command(settings: Settings, redis_server: str) -> list[str]:
     layout = redis_layout(settings)
     return [
         redis_server,
-        "--port", str(endpoint.port),
-        "--bind", "127.0.0.1" if endpoint.host == "localhost" else endpoint.host,
-        "--save", "",
-        "--appendonly", "no",
-        "--daemonize", "no",
-        "--dir", str(layout.root),
-        "--protected-mode", "yes",
+        "--port",
+        str(endpoint.port),
+        "--bind",
+        "127.0.0.1" if endpoint.host == "localhost" else endpoint.host,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--dir",
+        str(layout.root),
+        "--protected-mode",
+        "yes",
     ]
 
 
@@ -298,10 +313,16 @@ def cluster_spec(settings: Settings, brokers: int) -> ClusterSpec:
     if base.port + 2 * brokers - 1 > 65535:
         raise ValueError(f"no room for {brokers} nodes above port {base.port}")
     nodes = tuple(
-        ClusterNode(i + 1, Endpoint(base.host, base.port + 2 * i), Endpoint(base.host, base.port + 2 * i + 1))
+        ClusterNode(
+            i + 1,
+            Endpoint(base.host, base.port + 2 * i),
+            Endpoint(base.host, base.port + 2 * i + 1),
+        )
         for i in range(brokers)
     )
-    return ClusterSpec(nodes, cluster_layout_root(settings), kafka_layout(settings).libs, settings.partitions)
+    return ClusterSpec(
+        nodes, cluster_layout_root(settings), kafka_layout(settings).libs, settings.partitions
+    )
 
 
 def render_cluster_node_properties(spec: ClusterSpec, node: ClusterNode) -> str:
@@ -353,7 +374,15 @@ def render_cluster_node_properties(spec: ClusterSpec, node: ClusterNode) -> str:
 def cluster_node_command(spec: ClusterSpec, node: ClusterNode, java: str = "java") -> list[str]:
     return [
         # C1 only: N JVMs compiling hot code at once would starve a small machine at start-up
-        java, spec.heap, "-XX:+UseG1GC", "-XX:ParallelGCThreads=1", "-XX:TieredStopAtLevel=1",
-        "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{spec.log4j_properties}",
-        "-cp", f"{spec.libs}/*", "kafka.Kafka", str(spec.server_properties(node)),
+        java,
+        spec.heap,
+        "-XX:+UseG1GC",
+        "-XX:ParallelGCThreads=1",
+        "-XX:TieredStopAtLevel=1",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j.configuration=file:{spec.log4j_properties}",
+        "-cp",
+        f"{spec.libs}/*",
+        "kafka.Kafka",
+        str(spec.server_properties(node)),
     ]

@@ -9,6 +9,7 @@ broker on purpose.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -20,7 +21,10 @@ from collections.abc import Callable, Mapping
 from deploy import procs
 from deploy.aio import run_sync
 from deploy.config import (
-    ClusterNode, ClusterSpec, cluster_node_command, render_cluster_node_properties,
+    ClusterNode,
+    ClusterSpec,
+    cluster_node_command,
+    render_cluster_node_properties,
     render_log4j_properties,
 )
 from deploy.errors import StackError
@@ -62,13 +66,33 @@ def format_storage(spec: ClusterSpec, java: str, log: Log = print) -> None:
     if not todo:
         return
     cluster_id = _cluster_id(spec)
-    log(f"kafka cluster: formatting {len(todo)} node(s) under {spec.root} (cluster id {cluster_id})")
+    log(
+        f"kafka cluster: formatting {len(todo)} node(s) under {spec.root} (cluster id {cluster_id})"
+    )
     running = [
-        (node, subprocess.Popen(
-            [java, "-Xmx128m", f"-Dlog4j.configuration=file:{spec.log4j_properties}", "-cp", f"{spec.libs}/*",
-             "kafka.tools.StorageTool", "format", "--ignore-formatted", "-t", cluster_id,
-             "-c", str(spec.server_properties(node))],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True))
+        (
+            node,
+            subprocess.Popen(
+                [
+                    java,
+                    "-Xmx128m",
+                    f"-Dlog4j.configuration=file:{spec.log4j_properties}",
+                    "-cp",
+                    f"{spec.libs}/*",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--ignore-formatted",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(spec.server_properties(node)),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            ),
+        )
         for node in todo
     ]
     failures = []
@@ -84,18 +108,18 @@ async def _broker_ids(bootstrap: str, timeout_s: float) -> set[int]:
     """Broker ids the cluster's metadata lists (KRaft lists registered, unfenced brokers only)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
         return {int(b["node_id"]) for b in cluster.get("brokers", [])}
-    except Exception:  # noqa: BLE001 - any failure just means "none answer yet"
+    except Exception:
         return set()
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await admin.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def broker_ids(spec: ClusterSpec, timeout_s: float = 3.0) -> set[int]:
@@ -119,7 +143,9 @@ def node_serves(spec: ClusterSpec, node: ClusterNode, timeout_s: float = 3.0) ->
     return node.node_id in run_sync(_broker_ids(str(node.client), timeout_s))
 
 
-def wait_brokers(spec: ClusterSpec, pids: Mapping[int, int], timeout_s: float = READY_TIMEOUT_S) -> float:
+def wait_brokers(
+    spec: ClusterSpec, pids: Mapping[int, int], timeout_s: float = READY_TIMEOUT_S
+) -> float:
     """Until every node in ``pids`` ({node id: pid}) serves as a registered broker; seconds waited.
 
     Fails fast when one of those processes exited. The check is by pid alone: right after the
@@ -133,27 +159,41 @@ def wait_brokers(spec: ClusterSpec, pids: Mapping[int, int], timeout_s: float = 
     while time.monotonic() < deadline:
         for node in spec.nodes:
             if node.node_id in wanted and not procs.is_alive(pids[node.node_id]):
-                raise StackError(f"kafka node {node.node_id} exited during start-up; last lines of "
-                                 f"{spec.log_file(node)}:\n" + procs.tail(spec.log_file(node)))
-        seen = {node.node_id for node in spec.nodes if node.node_id in wanted and node_serves(spec, node)}
+                raise StackError(
+                    f"kafka node {node.node_id} exited during start-up; last lines of "
+                    f"{spec.log_file(node)}:\n" + procs.tail(spec.log_file(node))
+                )
+        seen = {
+            node.node_id
+            for node in spec.nodes
+            if node.node_id in wanted and node_serves(spec, node)
+        }
         if wanted <= seen:
             return time.monotonic() - started
         time.sleep(0.5)
-    raise StackError(f"kafka cluster: brokers {sorted(wanted - seen)} not registered after {timeout_s:.0f} s "
-                     f"(seen {sorted(seen)}); logs under {spec.root}")
+    raise StackError(
+        f"kafka cluster: brokers {sorted(wanted - seen)} not registered after {timeout_s:.0f} s "
+        f"(seen {sorted(seen)}); logs under {spec.root}"
+    )
 
 
 def _spawn(spec: ClusterSpec, node: ClusterNode, java: str) -> int:
-    proc = procs.spawn_detached(cluster_node_command(spec, node, java), spec.log_file(node), spec.pid_file(node),
-                                cwd=spec.node_dir(node))
+    proc = procs.spawn_detached(
+        cluster_node_command(spec, node, java),
+        spec.log_file(node),
+        spec.pid_file(node),
+        cwd=spec.node_dir(node),
+    )
     return proc.pid
 
 
 def _java() -> str:
     java = shutil.which("java")
     if java is None:
-        raise StackError("java is not on PATH; Kafka 3.9 needs a JDK 17 "
-                         "(Debian: apt-get install -y openjdk-17-jdk-headless).")
+        raise StackError(
+            "java is not on PATH; Kafka 3.9 needs a JDK 17 "
+            "(Debian: apt-get install -y openjdk-17-jdk-headless)."
+        )
     return java
 
 
@@ -163,19 +203,25 @@ def preflight(spec: ClusterSpec) -> dict[int, int | None]:
     Returns the running pids (None for nodes still to start).
     """
     if not any(spec.libs.glob("kafka_2.13-*.jar")):
-        raise StackError(f"no Kafka jars in {spec.libs}; `bundlestream dev up` resolves them with Maven")
+        raise StackError(
+            f"no Kafka jars in {spec.libs}; `bundlestream dev up` resolves them with Maven"
+        )
     pids = running_pids(spec)
     for node in spec.nodes:
         if pids[node.node_id] is None:
             for endpoint in (node.client, node.controller):
                 if port_open(endpoint):
-                    raise StackError(f"port {endpoint} of kafka node {node.node_id} is taken by another "
-                                     "program (a single-node broker? stop it with `bundlestream dev down`, "
-                                     "or set BUNDLESTREAM_KAFKA_BOOTSTRAP to another base port)")
+                    raise StackError(
+                        f"port {endpoint} of kafka node {node.node_id} is taken by another "
+                        "program (a single-node broker? stop it with `bundlestream dev down`, "
+                        "or set BUNDLESTREAM_KAFKA_BOOTSTRAP to another base port)"
+                    )
     return pids
 
 
-def start(spec: ClusterSpec, log: Log = print, timeout_s: float = READY_TIMEOUT_S) -> dict[int, int]:
+def start(
+    spec: ClusterSpec, log: Log = print, timeout_s: float = READY_TIMEOUT_S
+) -> dict[int, int]:
     """Start every node not running yet and wait until all are registered brokers.
 
     Returns {node id: pid}. A port taken by a program that is not our node is an error naming it:
@@ -187,17 +233,26 @@ def start(spec: ClusterSpec, log: Log = print, timeout_s: float = READY_TIMEOUT_
     format_storage(spec, java, log)
     for node in spec.nodes:
         if pids[node.node_id] is None:
-            log(f"kafka cluster: starting node {node.node_id} on {node.client} "
-                f"(controller {node.controller}), log {spec.log_file(node)}")
+            log(
+                f"kafka cluster: starting node {node.node_id} on {node.client} "
+                f"(controller {node.controller}), log {spec.log_file(node)}"
+            )
             pids[node.node_id] = _spawn(spec, node, java)
     started = {k: v for k, v in pids.items() if v is not None}
     waited = wait_brokers(spec, started, timeout_s)
-    log(f"kafka cluster: {len(spec.nodes)} brokers registered after {waited:.1f} s; bootstrap {spec.bootstrap}")
+    log(
+        f"kafka cluster: {len(spec.nodes)} brokers registered after {waited:.1f} s; bootstrap {spec.bootstrap}"
+    )
     return started
 
 
-def start_node(spec: ClusterSpec, node_id: int, log: Log = print, wait: bool = True,
-               timeout_s: float = READY_TIMEOUT_S) -> int:
+def start_node(
+    spec: ClusterSpec,
+    node_id: int,
+    log: Log = print,
+    wait: bool = True,
+    timeout_s: float = READY_TIMEOUT_S,
+) -> int:
     """(Re)start one formatted node on its existing data; with ``wait``, until it is registered."""
     node = spec.node(node_id)
     pid = running_pid(spec, node)
@@ -217,7 +272,7 @@ def kill_node(spec: ClusterSpec, node_id: int, log: Log = print) -> bool:
         return False
     os.kill(pid, signal.SIGKILL)
     for _ in range(100):
-        procs._reap(pid)  # noqa: SLF001 - our own child when the tests started it
+        procs._reap(pid)
         if not procs.is_alive(pid):
             break
         time.sleep(0.05)
@@ -234,31 +289,29 @@ def stop(spec: ClusterSpec, log: Log = print, term_timeout_s: float = 30.0) -> l
     """
     running = {node_id: pid for node_id, pid in running_pids(spec).items() if pid is not None}
     for pid in running.values():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + term_timeout_s
     left = dict(running)
     while left and time.monotonic() < deadline:
         for node_id, pid in list(left.items()):
-            procs._reap(pid)  # noqa: SLF001
+            procs._reap(pid)
             if not procs.is_alive(pid):
                 del left[node_id]
         time.sleep(0.1)
-    for node_id, pid in left.items():
-        try:
+    for pid in left.values():
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     for pid in left.values():
         for _ in range(50):
-            procs._reap(pid)  # noqa: SLF001
+            procs._reap(pid)
             if not procs.is_alive(pid):
                 break
             time.sleep(0.1)
     for node_id in running:
         spec.pid_file(spec.node(node_id)).unlink(missing_ok=True)
-        log(f"kafka cluster: stopped node {node_id} (pid {running[node_id]})"
-            + (" (SIGKILL)" if node_id in left else ""))
+        log(
+            f"kafka cluster: stopped node {node_id} (pid {running[node_id]})"
+            + (" (SIGKILL)" if node_id in left else "")
+        )
     return sorted(running)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import shutil
@@ -21,7 +22,10 @@ from bundlestream.settings import Settings
 from deploy import procs
 from deploy.aio import run_sync
 from deploy.config import (
-    kafka_command, kafka_endpoints, kafka_layout, render_log4j_properties,
+    kafka_command,
+    kafka_endpoints,
+    kafka_layout,
+    render_log4j_properties,
     render_server_properties,
 )
 from deploy.errors import StackError
@@ -53,8 +57,10 @@ def resolve_jars(settings: Settings, log: Log = print) -> Path:
         return layout.libs
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise StackError("Maven (mvn) is not on PATH; it resolves the Kafka jars. Install it "
-                         "(Debian: apt-get install -y maven) or run .ci/run, which does.")
+        raise StackError(
+            "Maven (mvn) is not on PATH; it resolves the Kafka jars. Install it "
+            "(Debian: apt-get install -y maven) or run .ci/run, which does."
+        )
     layout.root.mkdir(parents=True, exist_ok=True)
     build = layout.root / "pom"
     build.mkdir(exist_ok=True)
@@ -63,14 +69,24 @@ def resolve_jars(settings: Settings, log: Log = print) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     log(f"kafka: resolving jars with Maven into {layout.libs} (first run only)")
     result = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(build / "pom.xml"), "dependency:copy-dependencies",
-         f"-DoutputDirectory={staging}"],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(build / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
     )
     if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
         out = (result.stdout + result.stderr).strip().splitlines()[-30:]
-        raise StackError("mvn could not resolve the Kafka jars (is Maven Central reachable?):\n"
-                         + "\n".join(out))
+        raise StackError(
+            "mvn could not resolve the Kafka jars (is Maven Central reachable?):\n" + "\n".join(out)
+        )
     (staging / ".complete").write_text(_pom_digest() + "\n")
     shutil.rmtree(layout.libs, ignore_errors=True)
     staging.rename(layout.libs)
@@ -104,10 +120,22 @@ def format_storage(settings: Settings, java: str, log: Log = print) -> None:
         layout.cluster_id_file.write_text(cluster_id + "\n")
     log(f"kafka: formatting storage in {layout.data} (cluster id {cluster_id})")
     result = subprocess.run(
-        [java, f"-Dlog4j.configuration=file:{layout.log4j_properties}", "-cp", f"{layout.libs}/*",
-         "kafka.tools.StorageTool", "format", "--ignore-formatted", "-t", cluster_id,
-         "-c", str(layout.server_properties)],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        [
+            java,
+            f"-Dlog4j.configuration=file:{layout.log4j_properties}",
+            "-cp",
+            f"{layout.libs}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            "--ignore-formatted",
+            "-t",
+            cluster_id,
+            "-c",
+            str(layout.server_properties),
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
     )
     if result.returncode != 0:
         raise StackError(f"kafka storage format failed:\n{result.stdout}{result.stderr}")
@@ -117,18 +145,18 @@ async def _metadata_ok(bootstrap: str, timeout_s: float) -> bool:
     """A real Metadata round trip that lists at least one (unfenced) broker."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
         return bool(cluster.get("brokers"))
-    except Exception:  # noqa: BLE001 - any failure just means "not ready yet"
+    except Exception:
         return False
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await admin.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def is_ready(settings: Settings, timeout_s: float = 3.0) -> bool:
@@ -146,13 +174,17 @@ def wait_ready(settings: Settings, pid: int | None, timeout_s: float = READY_TIM
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if pid is not None and not procs.is_alive(pid):
-            raise StackError(f"kafka exited during start-up; last lines of {layout.log_file}:\n"
-                             + procs.tail(layout.log_file))
+            raise StackError(
+                f"kafka exited during start-up; last lines of {layout.log_file}:\n"
+                + procs.tail(layout.log_file)
+            )
         if is_ready(settings):
             return
         time.sleep(0.5)
-    raise StackError(f"kafka did not answer a metadata request on {broker} within {timeout_s:.0f} s; "
-                     f"last lines of {layout.log_file}:\n" + procs.tail(layout.log_file))
+    raise StackError(
+        f"kafka did not answer a metadata request on {broker} within {timeout_s:.0f} s; "
+        f"last lines of {layout.log_file}:\n" + procs.tail(layout.log_file)
+    )
 
 
 def running_pid(settings: Settings) -> int | None:
@@ -172,22 +204,29 @@ def start(settings: Settings, log: Log = print) -> tuple[int | None, str]:
     if port_open(broker) or port_open(controller):
         if is_ready(settings):
             return None, f"a Kafka broker not started by us already answers on {broker}; using it"
-        raise StackError(f"port {broker.port} or {controller.port} is taken by another program; "
-                         "set BUNDLESTREAM_KAFKA_BOOTSTRAP to a free host:port")
+        raise StackError(
+            f"port {broker.port} or {controller.port} is taken by another program; "
+            "set BUNDLESTREAM_KAFKA_BOOTSTRAP to a free host:port"
+        )
     java = shutil.which("java")
     if java is None:
-        raise StackError("java is not on PATH; Kafka 3.9 needs a JDK 17 "
-                         "(Debian: apt-get install -y openjdk-17-jdk-headless).")
+        raise StackError(
+            "java is not on PATH; Kafka 3.9 needs a JDK 17 "
+            "(Debian: apt-get install -y openjdk-17-jdk-headless)."
+        )
     resolve_jars(settings, log)
     write_config(settings)
     format_storage(settings, java, log)
     log(f"kafka: starting broker on {broker} (controller {controller}), log {layout.log_file}")
-    proc = procs.spawn_detached(kafka_command(settings, java), layout.log_file, layout.pid_file,
-                                cwd=layout.root)
+    proc = procs.spawn_detached(
+        kafka_command(settings, java), layout.log_file, layout.pid_file, cwd=layout.root
+    )
     wait_ready(settings, proc.pid)
     return proc.pid, "started"
 
 
 def stop(settings: Settings, log: Log = print) -> bool:
     """Stop our broker (SIGTERM: controlled shutdown; SIGKILL after 60 s). True if one ran."""
-    return procs.stop_recorded("kafka", running_pid(settings), kafka_layout(settings).pid_file, 60.0, log)
+    return procs.stop_recorded(
+        "kafka", running_pid(settings), kafka_layout(settings).pid_file, 60.0, log
+    )

@@ -18,7 +18,13 @@ from pathlib import Path
 
 from bundlestream.settings import Settings, get_settings
 from deploy import kafka_cluster, kafka_local, redis_local
-from deploy.config import ClusterSpec, cluster_layout_root, cluster_spec, kafka_endpoints, redis_endpoint
+from deploy.config import (
+    ClusterSpec,
+    cluster_layout_root,
+    cluster_spec,
+    kafka_endpoints,
+    redis_endpoint,
+)
 from deploy.errors import StackError
 
 Log = Callable[[str], None]
@@ -38,7 +44,9 @@ class ServiceStatus:
         pid = f"pid {self.pid}" if self.pid is not None else ("external" if self.up else "no pid")
         if self.aggregate:
             pid = "cluster"
-        return f"{self.name:<6}{state:<5} {self.endpoint:<22} {pid}" + (f"  ({self.note})" if self.note else "")
+        return f"{self.name:<6}{state:<5} {self.endpoint:<22} {pid}" + (
+            f"  ({self.note})" if self.note else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -90,13 +98,19 @@ def up(settings: Settings | None = None, log: Log = print, brokers: int = 1) -> 
         return _up_cluster(settings, log, brokers)
     with _locked(settings):
         running = cluster_brokers(settings)
-        if running is not None and any(kafka_cluster.running_pids(cluster_spec(settings, running)).values()):
-            raise StackError(f"a {running}-node Kafka cluster runs from {cluster_layout_root(settings)}; "
-                             "stop it with `bundlestream dev down` before starting the single broker")
+        if running is not None and any(
+            kafka_cluster.running_pids(cluster_spec(settings, running)).values()
+        ):
+            raise StackError(
+                f"a {running}-node Kafka cluster runs from {cluster_layout_root(settings)}; "
+                "stop it with `bundlestream dev down` before starting the single broker"
+            )
         redis_pid, redis_note = redis_local.start(settings, log)
         kafka_pid, kafka_note = kafka_local.start(settings, log)
     return StackStatus(
-        kafka=ServiceStatus("kafka", True, kafka_pid, str(kafka_endpoints(settings)[0]), kafka_note),
+        kafka=ServiceStatus(
+            "kafka", True, kafka_pid, str(kafka_endpoints(settings)[0]), kafka_note
+        ),
         redis=ServiceStatus("redis", True, redis_pid, str(redis_endpoint(settings)), redis_note),
     )
 
@@ -109,21 +123,28 @@ def _up_cluster(settings: Settings, log: Log, brokers: int) -> StackStatus:
     with _locked(settings):
         previous = cluster_brokers(settings)
         if previous not in (None, brokers) and any(
-                kafka_cluster.running_pids(cluster_spec(settings, previous)).values()):
+            kafka_cluster.running_pids(cluster_spec(settings, previous)).values()
+        ):
             raise StackError(f"a {previous}-node cluster runs; `bundlestream dev down` first")
         if kafka_local.running_pid(settings) is not None:
-            raise StackError("the single-node Kafka broker runs on the cluster's first port; "
-                             "stop it with `bundlestream dev down` first")
+            raise StackError(
+                "the single-node Kafka broker runs on the cluster's first port; "
+                "stop it with `bundlestream dev down` first"
+            )
         kafka_local.resolve_jars(settings, log)
         kafka_cluster.preflight(spec)  # nothing is written while a port belongs to someone else
         redis_pid, redis_note = redis_local.start(settings, log)
         spec.root.mkdir(parents=True, exist_ok=True)
         _marker(settings).write_text(f"{brokers}\n")  # from here on, `dev down` finds the nodes
         pids = kafka_cluster.start(spec, log)
-    nodes = tuple(ServiceStatus(f"kafka-{n.node_id}", True, pids.get(n.node_id), str(n.client)) for n in spec.nodes)
+    nodes = tuple(
+        ServiceStatus(f"kafka-{n.node_id}", True, pids.get(n.node_id), str(n.client))
+        for n in spec.nodes
+    )
     return StackStatus(
-        kafka=ServiceStatus("kafka", True, None, f"{brokers} brokers", f"bootstrap {spec.bootstrap}",
-                            aggregate=True),
+        kafka=ServiceStatus(
+            "kafka", True, None, f"{brokers} brokers", f"bootstrap {spec.bootstrap}", aggregate=True
+        ),
         redis=ServiceStatus("redis", True, redis_pid, str(redis_endpoint(settings)), redis_note),
         kafka_nodes=nodes,
     )
@@ -157,8 +178,12 @@ def status(settings: Settings | None = None) -> StackStatus:
     kafka_note = "" if kafka_up or kafka_pid is None else "process runs but does not answer yet"
     redis_note = "" if redis_up or redis_pid is None else "process runs but does not answer PING"
     return StackStatus(
-        kafka=ServiceStatus("kafka", kafka_up, kafka_pid, str(kafka_endpoints(settings)[0]), kafka_note),
-        redis=ServiceStatus("redis", redis_up, redis_pid, str(redis_endpoint(settings)), redis_note),
+        kafka=ServiceStatus(
+            "kafka", kafka_up, kafka_pid, str(kafka_endpoints(settings)[0]), kafka_note
+        ),
+        redis=ServiceStatus(
+            "redis", redis_up, redis_pid, str(redis_endpoint(settings)), redis_note
+        ),
     )
 
 
@@ -176,9 +201,20 @@ def _cluster_status(settings: Settings, spec: ClusterSpec) -> StackStatus:
     redis_pid = redis_local.running_pid(settings)
     redis_up = redis_local.ping(settings)
     return StackStatus(
-        kafka=ServiceStatus("kafka", quorum, None, f"{len(registered)}/{len(spec.nodes)} brokers",
-                            f"bootstrap {spec.bootstrap}", aggregate=True),
-        redis=ServiceStatus("redis", redis_up, redis_pid, str(redis_endpoint(settings)),
-                            "" if redis_up or redis_pid is None else "process runs but does not answer PING"),
+        kafka=ServiceStatus(
+            "kafka",
+            quorum,
+            None,
+            f"{len(registered)}/{len(spec.nodes)} brokers",
+            f"bootstrap {spec.bootstrap}",
+            aggregate=True,
+        ),
+        redis=ServiceStatus(
+            "redis",
+            redis_up,
+            redis_pid,
+            str(redis_endpoint(settings)),
+            "" if redis_up or redis_pid is None else "process runs but does not answer PING",
+        ),
         kafka_nodes=tuple(nodes),
     )

@@ -6,6 +6,7 @@ session with its output in a log file, and its pid file is the only handle later
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,7 +42,9 @@ def is_alive(pid: int, cmd_marker: str | None = None) -> bool:
     if cmd_marker is None:
         return True
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        cmdline = (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         return True  # no /proc: trust the signal check
     return cmd_marker in cmdline
@@ -71,8 +74,13 @@ def running_pid(pid_file: Path, cmd_marker: str | tuple[str, ...]) -> int | None
     return None
 
 
-def spawn_detached(cmd: list[str], log_file: Path, pid_file: Path, cwd: Path | None = None,
-                   env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn_detached(
+    cmd: list[str],
+    log_file: Path,
+    pid_file: Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
     """Start ``cmd`` in a new session, output appended to ``log_file``, pid written to ``pid_file``.
 
     No pipe is shared with the caller, so a CI runner waiting on our stdout never hangs on it.
@@ -80,8 +88,14 @@ def spawn_detached(cmd: list[str], log_file: Path, pid_file: Path, cwd: Path | N
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd=cwd, env=env, start_new_session=True, close_fds=True,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
         )
     pid_file.write_text(f"{proc.pid}\n")
     return proc
@@ -111,8 +125,9 @@ def stop_pid(pid: int, term_timeout_s: float = 30.0) -> bool:
     return True
 
 
-def stop_recorded(name: str, pid: int | None, pid_file: Path, term_timeout_s: float,
-                  log: Callable[[str], None]) -> bool:
+def stop_recorded(
+    name: str, pid: int | None, pid_file: Path, term_timeout_s: float, log: Callable[[str], None]
+) -> bool:
     """Stop the process a pid file records (SIGTERM, then SIGKILL) and clear the file. True if one ran."""
     if pid is None:
         pid_file.unlink(missing_ok=True)
@@ -125,10 +140,8 @@ def stop_recorded(name: str, pid: int | None, pid_file: Path, term_timeout_s: fl
 
 def _reap(pid: int) -> None:
     """Collect our own exited child so it does not linger as a zombie (no-op for others)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def tail(path: Path, lines: int = 30) -> str:

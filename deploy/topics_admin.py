@@ -40,8 +40,12 @@ def replication_config(settings: Settings) -> dict[str, str]:
 def plan_topics(settings: Settings) -> list[TopicPlan]:
     """The topics ``settings`` needs, as pure data (no broker)."""
     return [
-        TopicPlan(spec.name(settings.topic_prefix), partitions_for(spec, settings.partitions),
-                  settings.replication_factor, {**replication_config(settings), **spec.kafka_config()})
+        TopicPlan(
+            spec.name(settings.topic_prefix),
+            partitions_for(spec, settings.partitions),
+            settings.replication_factor,
+            {**replication_config(settings), **spec.kafka_config()},
+        )
         for spec in ALL_TOPICS
     ]
 
@@ -73,9 +77,12 @@ async def ensure_topics_async(settings: Settings, timeout_s: float = 30.0) -> di
         missing = [p for p in plans if p.name not in existing]
         outcome = {p.name: "exists" for p in plans if p.name in existing}
         if missing:
-            response = await admin.create_topics([
-                NewTopic(p.name, p.partitions, p.replication, topic_configs=p.config) for p in missing
-            ])
+            response = await admin.create_topics(
+                [
+                    NewTopic(p.name, p.partitions, p.replication, topic_configs=p.config)
+                    for p in missing
+                ]
+            )
             for item in response.to_object()["topic_errors"]:
                 code = item["error_code"]
                 if code == 0:
@@ -83,22 +90,30 @@ async def ensure_topics_async(settings: Settings, timeout_s: float = 30.0) -> di
                 elif code == TOPIC_ALREADY_EXISTS:  # a concurrent creator won the race
                     outcome[item["topic"]] = "exists"
                 else:
-                    raise RuntimeError(f"creating topic {item['topic']} failed: error {code} "
-                                       f"{item.get('error_message') or ''}".strip())
+                    raise RuntimeError(
+                        f"creating topic {item['topic']} failed: error {code} "
+                        f"{item.get('error_message') or ''}".strip()
+                    )
         names = [p.name for p in plans]
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:  # wait until metadata shows every topic with all its partitions
             counts = await _partition_counts(admin, names)
             wrong = [p for p in plans if p.name in counts and counts[p.name] != p.partitions]
             if wrong:
-                raise TopicMismatchError("; ".join(
-                    f"topic {p.name} has {counts[p.name]} partitions, its contract needs {p.partitions} "
-                    f"(delete it or change BUNDLESTREAM_PARTITIONS)" for p in wrong))
+                raise TopicMismatchError(
+                    "; ".join(
+                        f"topic {p.name} has {counts[p.name]} partitions, its contract needs {p.partitions} "
+                        f"(delete it or change BUNDLESTREAM_PARTITIONS)"
+                        for p in wrong
+                    )
+                )
             if len(counts) == len(plans):
                 return outcome
             if asyncio.get_running_loop().time() > deadline:
                 absent = sorted(set(names) - set(counts))
-                raise RuntimeError(f"topics not visible in metadata after {timeout_s:.0f} s: {absent}")
+                raise RuntimeError(
+                    f"topics not visible in metadata after {timeout_s:.0f} s: {absent}"
+                )
             await asyncio.sleep(0.2)
     finally:
         await admin.close()
@@ -125,7 +140,9 @@ async def delete_topics_async(settings: Settings, prefix: str) -> list[str]:
             response = await admin.delete_topics(doomed)
             for item in response.to_object()["topic_error_codes"]:
                 if item["error_code"] not in (0, UNKNOWN_TOPIC_OR_PARTITION):
-                    log.warning("deleting topic %s failed: error %s", item["topic"], item["error_code"])
+                    log.warning(
+                        "deleting topic %s failed: error %s", item["topic"], item["error_code"]
+                    )
         return doomed
     finally:
         await admin.close()
@@ -135,18 +152,22 @@ def delete_topics(settings: Settings, prefix: str) -> list[str]:
     return run_sync(delete_topics_async(settings, prefix))
 
 
-async def describe_topic_configs_async(settings: Settings, names: list[str]) -> dict[str, dict[str, str]]:
+async def describe_topic_configs_async(
+    settings: Settings, names: list[str]
+) -> dict[str, dict[str, str]]:
     """Effective config of each topic, read back from the broker (used by tests and operators)."""
     admin = _admin(settings)
     await admin.start()
     try:
         responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, name) for name in names])
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+        )
         result: dict[str, dict[str, str]] = {}
         for response in responses:
             for resource in response.to_object()["resources"]:
                 result[resource["resource_name"]] = {
-                    entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]
+                    entry["config_names"]: entry["config_value"]
+                    for entry in resource["config_entries"]
                 }
         return result
     finally:

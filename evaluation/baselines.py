@@ -39,7 +39,7 @@ class MatrixRecommender:
         self.n_train = 0
         self.fit_seconds = 0.0
 
-    def fit(self, train: Sequence[Basket]) -> "MatrixRecommender":
+    def fit(self, train: Sequence[Basket]) -> MatrixRecommender:
         started = time.perf_counter()
         item_lists = [b.items for b in train]
         self.n_train = len(item_lists)

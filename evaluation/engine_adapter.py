@@ -36,7 +36,7 @@ class EngineRecommender:
         self.fit_seconds = 0.0
         self.notes = ""
 
-    def fit(self, train: Sequence[Basket]) -> "EngineRecommender":
+    def fit(self, train: Sequence[Basket]) -> EngineRecommender:
         started = time.perf_counter()
         self._model.fit(train)
         model_s = time.perf_counter() - started
@@ -48,8 +48,10 @@ class EngineRecommender:
         self._bundles = [tuple(p.product_id for p in b.products) for b in bundle_set.bundles]
         self.fit_seconds = time.perf_counter() - started
         sizes = sorted(len(b) for b in self._bundles)
-        self.notes = (f"model fit {model_s:.3f}s; bundle set {bundle_s:.3f}s, status {bundle_set.status}, "
-                      f"{len(self._bundles)} bundles (sizes {sizes}), cold_start {bundle_set.metrics.cold_start}")
+        self.notes = (
+            f"model fit {model_s:.3f}s; bundle set {bundle_s:.3f}s, status {bundle_set.status}, "
+            f"{len(self._bundles)} bundles (sizes {sizes}), cold_start {bundle_set.metrics.cold_start}"
+        )
         return self
 
     def recommend(self, basket: Sequence[str], k: int) -> list[str]:

@@ -27,16 +27,25 @@ class LoadResult:
     parse_seconds: float = 0.0
 
 
-def load_orders(path: str | Path, fmt: str = "auto", store_id: str = "eval",
-                catalog: str | Path | None = None, catalog_format: str = "auto") -> LoadResult:
+def load_orders(
+    path: str | Path,
+    fmt: str = "auto",
+    store_id: str = "eval",
+    catalog: str | Path | None = None,
+    catalog_format: str = "auto",
+) -> LoadResult:
     """Parse an order history (and an optional catalog) into OrderEvents and Products."""
     from ingest import read_orders
 
     path = Path(path)
     started = time.perf_counter()
     orders, report = read_orders(path, None if fmt == "auto" else fmt, store_id=store_id)
-    result = LoadResult(orders, format=report.format or fmt, bad_rows=report.bad_row_count,
-                        skipped_rows=report.skipped_rows)
+    result = LoadResult(
+        orders,
+        format=report.format or fmt,
+        bad_rows=report.bad_row_count,
+        skipped_rows=report.skipped_rows,
+    )
     if catalog is not None:
         result.catalog = load_catalog(Path(catalog), catalog_format, orders_path=path)
     result.parse_seconds = time.perf_counter() - started
@@ -51,7 +60,9 @@ def _is_olist_products(path: Path) -> bool:
     return "product_category_name" in header and "product_id" in header
 
 
-def load_catalog(path: Path, fmt: str = "auto", *, orders_path: Path | None = None) -> list[Product]:
+def load_catalog(
+    path: Path, fmt: str = "auto", *, orders_path: Path | None = None
+) -> list[Product]:
     """Generic / Shopify catalogs via ``parse_catalog``; the Olist products file via the Olist join.
 
     Olist products carry no price, so the join needs the order items (the orders file) and uses
@@ -65,6 +76,10 @@ def load_catalog(path: Path, fmt: str = "auto", *, orders_path: Path | None = No
         folder = path.parent
         sellers = folder / "olist_sellers_dataset.csv.gz"
         translation = folder / "product_category_name_translation.csv.gz"
-        return build_olist_catalog(path, orders_path, sellers if sellers.exists() else None,
-                                   translation if translation.exists() else None).products
+        return build_olist_catalog(
+            path,
+            orders_path,
+            sellers if sellers.exists() else None,
+            translation if translation.exists() else None,
+        ).products
     return parse_catalog(path, None if fmt == "auto" else fmt).products

@@ -15,7 +15,14 @@ from .baselines import default_baselines
 from .metrics import hit_ranks, ranking_metrics
 from .protocol import BundleSource, Recommender
 from .rules import AssociationRulesRecommender, MissingDependency
-from .split import DEFAULT_SEED, HOLDOUT_FRACTION, baskets_from_orders, bundle_hit_rate, completion_cases, time_split
+from .split import (
+    DEFAULT_SEED,
+    HOLDOUT_FRACTION,
+    baskets_from_orders,
+    bundle_hit_rate,
+    completion_cases,
+    time_split,
+)
 
 BUNDLES_PER_SET = 10  # a BundleSet holds at most 10 bundles; baselines get the same budget
 
@@ -38,7 +45,11 @@ class EvalReport:
     ks: list[int]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "ks": self.ks, "methods": [asdict(m) for m in self.methods]}
+        return {
+            "dataset": self.dataset,
+            "ks": self.ks,
+            "methods": [asdict(m) for m in self.methods],
+        }
 
 
 def evaluate(
@@ -78,7 +89,9 @@ def evaluate(
         "eligible_test_baskets": len(cases),
         "hidden_unseen_in_train": sum(h not in train_items for h in cases.hidden),
         "hidden_cooccurred_with_given": _reachable(split.train, cases),
-        "mean_test_basket_items": (sum(len(b.items) for b in split.test) / len(split.test)) if split.test else 0.0,
+        "mean_test_basket_items": (sum(len(b.items) for b in split.test) / len(split.test))
+        if split.test
+        else 0.0,
         "holdout": holdout,
         "split": "validation (inside train)" if validation else "test",
         "seed": seed,
@@ -143,8 +156,15 @@ def _run_one(rec: Recommender, train, test, cases, ks, k_max) -> MethodResult:
 def format_table(report: EvalReport) -> str:
     """Fixed-width side-by-side table; best value per metric column marked with '*'."""
     cols = [m for k in report.ks for m in (f"hit_rate@{k}", f"ndcg@{k}")]
-    heads = [c.replace("hit_rate", "HR").replace("ndcg", "NDCG") for c in cols] + ["bundleHR", "bundleHR2+", "fit s"]
-    best = {c: max((m.metrics.get(c, -1) for m in report.methods if not m.skipped), default=-1) for c in cols}
+    heads = [c.replace("hit_rate", "HR").replace("ndcg", "NDCG") for c in cols] + [
+        "bundleHR",
+        "bundleHR2+",
+        "fit s",
+    ]
+    best = {
+        c: max((m.metrics.get(c, -1) for m in report.methods if not m.skipped), default=-1)
+        for c in cols
+    }
     d = report.dataset
     lines = [
         f"dataset {d['name'] or '?'}: {d['orders']} orders, train {d['train_orders']}, test {d['test_orders']} "
@@ -163,7 +183,10 @@ def format_table(report: EvalReport) -> str:
             v = m.metrics.get(c, 0.0)
             cells.append(f"{v:.4f}{'*' if v == best[c] and v > 0 else ' '}")
         if m.bundle:
-            cells += [f"{m.bundle['bundle_hit_rate']:.4f} ", f"{m.bundle['bundle_hit_rate_multi']:.4f} "]
+            cells += [
+                f"{m.bundle['bundle_hit_rate']:.4f} ",
+                f"{m.bundle['bundle_hit_rate_multi']:.4f} ",
+            ]
         else:
             cells += ["n/a ", "n/a "]
         cells.append(f"{m.fit_seconds:.3f} ")
@@ -200,7 +223,9 @@ def _chart(report: EvalReport, path: Path) -> Path:
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cols))], cols)
     ax.set_ylabel("score")
     name = report.dataset.get("name") or "dataset"
-    ax.set_title(f"Basket completion on the {int(report.dataset['holdout'] * 100)}% time holdout: {name}")
+    ax.set_title(
+        f"Basket completion on the {int(report.dataset['holdout'] * 100)}% time holdout: {name}"
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

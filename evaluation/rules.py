@@ -25,7 +25,7 @@ class MissingDependency(RuntimeError):
 
 def mlxtend_available() -> bool:
     try:
-        import mlxtend.frequent_patterns  # noqa: F401
+        import mlxtend.frequent_patterns  # noqa: F401 - imported only to probe it is installed
     except ImportError:
         return False
     return True
@@ -54,14 +54,18 @@ def sparse_onehot(baskets: Sequence[Sequence[str]], min_count: int = 1):
             if j is not None:
                 rows.append(r)
                 cols.append(j)
-    m = sp.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(len(baskets), len(items)))
+    m = sp.csr_matrix(
+        (np.ones(len(rows), dtype=bool), (rows, cols)), shape=(len(baskets), len(items))
+    )
     return pd.DataFrame.sparse.from_spmatrix(m, columns=items)
 
 
 class AssociationRulesRecommender:
     """Rules X -> y (|X| <= 2) from fpgrowth (max_len 3); score y by max confidence, then lift."""
 
-    def __init__(self, min_support: float = DEFAULT_MIN_SUPPORT, min_confidence: float = 0.0) -> None:
+    def __init__(
+        self, min_support: float = DEFAULT_MIN_SUPPORT, min_confidence: float = 0.0
+    ) -> None:
         self.name = "mlxtend_rules"
         self.min_support = min_support
         self.min_confidence = min_confidence
@@ -72,11 +76,13 @@ class AssociationRulesRecommender:
         self.n_rules = 0
         self._bundles: list[tuple[float, tuple[str, ...]]] = []
 
-    def fit(self, train: Sequence[Basket]) -> "AssociationRulesRecommender":
+    def fit(self, train: Sequence[Basket]) -> AssociationRulesRecommender:
         try:
             from mlxtend.frequent_patterns import association_rules, fpgrowth
         except ImportError as exc:
-            raise MissingDependency("mlxtend is not installed (pip install 'bundlestream[eval]')") from exc
+            raise MissingDependency(
+                "mlxtend is not installed (pip install 'bundlestream[eval]')"
+            ) from exc
         started = time.perf_counter()
         baskets = [b.items for b in train]
         n = len(baskets)
@@ -99,7 +105,9 @@ class AssociationRulesRecommender:
             itemsets = fpgrowth(df, min_support=support, max_len=3, use_colnames=True)
             multi = itemsets[itemsets["itemsets"].map(len) >= 2]
             if len(multi):
-                rules = association_rules(itemsets, metric="confidence", min_threshold=self.min_confidence)
+                rules = association_rules(
+                    itemsets, metric="confidence", min_threshold=self.min_confidence
+                )
                 rules = rules[rules["consequents"].map(len) == 1]
                 self.n_rules = len(rules)
                 table: dict[frozenset[str], list[tuple[str, float, float]]] = defaultdict(list)
@@ -111,10 +119,14 @@ class AssociationRulesRecommender:
                         self.pair_items.update(ante)
                 self.rules = dict(table)
                 best: dict[frozenset[str], float] = {}
-                for ante, cons, lift in zip(rules["antecedents"], rules["consequents"], rules["lift"]):
+                for ante, cons, lift in zip(
+                    rules["antecedents"], rules["consequents"], rules["lift"]
+                ):
                     key = frozenset(ante) | frozenset(cons)
                     best[key] = max(best.get(key, 0.0), float(lift))
-                self._bundles = sorted(((v, tuple(sorted(k))) for k, v in best.items()), key=lambda t: (-t[0], t[1]))
+                self._bundles = sorted(
+                    ((v, tuple(sorted(k))) for k, v in best.items()), key=lambda t: (-t[0], t[1])
+                )
         self.fit_seconds = time.perf_counter() - started
         return self
 

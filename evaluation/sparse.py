@@ -24,7 +24,7 @@ class ItemIndex:
         return len(self.items)
 
     @classmethod
-    def from_baskets(cls, baskets: Sequence[Sequence[str]]) -> "ItemIndex":
+    def from_baskets(cls, baskets: Sequence[Sequence[str]]) -> ItemIndex:
         return cls([item for b in baskets for item in b])
 
 
@@ -49,7 +49,9 @@ def cooccurrence(x: sp.csr_matrix) -> sp.csr_matrix:
     return (x.T @ x).tocsr()
 
 
-def top_k_rows(scores: np.ndarray, popularity: np.ndarray, exclude: sp.csr_matrix, k: int) -> np.ndarray:
+def top_k_rows(
+    scores: np.ndarray, popularity: np.ndarray, exclude: sp.csr_matrix, k: int
+) -> np.ndarray:
     """Top-k column ids per row: positive scores first (descending), then the most popular items.
 
     Why the popularity fill: a basket whose items never co-occurred in training would otherwise
@@ -60,7 +62,11 @@ def top_k_rows(scores: np.ndarray, popularity: np.ndarray, exclude: sp.csr_matri
     k = min(k, n_items)
     if n_rows == 0 or k == 0:
         return np.zeros((n_rows, 0), dtype=np.int64)
-    pop = popularity / (popularity.max() + 1.0) if popularity.size and popularity.max() > 0 else np.zeros(n_items)
+    pop = (
+        popularity / (popularity.max() + 1.0)
+        if popularity.size and popularity.max() > 0
+        else np.zeros(n_items)
+    )
     key = np.where(scores > 0, 2.0 + scores + 1e-12 * pop, pop[None, :])
     rows, cols = exclude.nonzero()
     key[rows, cols] = -np.inf

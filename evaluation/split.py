@@ -70,7 +70,7 @@ def time_split(baskets: Sequence[Basket], holdout: float = HOLDOUT_FRACTION) -> 
     if not 0 < holdout < 1:
         raise ValueError("holdout must be in (0, 1)")
     ordered = sorted(baskets, key=lambda b: (_sort_key(b.created_at), b.order_id))
-    n_test = int(round(len(ordered) * holdout))
+    n_test = round(len(ordered) * holdout)
     n_train = len(ordered) - n_test
     test = ordered[n_train:]
     return Split(ordered[:n_train], test, test[0].created_at if test else None)
@@ -100,7 +100,9 @@ def completion_cases(test: Sequence[Basket], seed: int = DEFAULT_SEED) -> Comple
     return cases
 
 
-def bundle_hit_rate(test: Sequence[Basket], bundles: Iterable[Iterable[str]]) -> dict[str, float | int]:
+def bundle_hit_rate(
+    test: Sequence[Basket], bundles: Iterable[Iterable[str]]
+) -> dict[str, float | int]:
     """Share of held-out baskets containing 2+ products of one generated bundle.
 
     Reported over all held-out baskets (the definition) and over those with 2+ items (the only

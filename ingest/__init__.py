@@ -11,7 +11,18 @@ from .orders import ORDER_FORMATS, OrderStream, detect_orders_format, open_order
 from .report import IngestReport
 
 __all__ = [
-    "CATALOG_FORMATS", "CatalogResult", "IngestError", "IngestReport", "ORDER_FORMATS", "OlistCatalog",
-    "OrderStream", "build_olist_catalog", "detect_orders_format", "load_categories", "open_orders",
-    "parse_catalog", "read_orders", "trust_score",
+    "CATALOG_FORMATS",
+    "ORDER_FORMATS",
+    "CatalogResult",
+    "IngestError",
+    "IngestReport",
+    "OlistCatalog",
+    "OrderStream",
+    "build_olist_catalog",
+    "detect_orders_format",
+    "load_categories",
+    "open_orders",
+    "parse_catalog",
+    "read_orders",
+    "trust_score",
 ]

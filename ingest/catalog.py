@@ -22,7 +22,17 @@ from pydantic import ValidationError
 
 from models import Partner, Product
 
-from .cells import FORMULA_START, CellError, parse_datetime, parse_float, parse_int, safe_text, slug, strip_html, truthy
+from .cells import (
+    FORMULA_START,
+    CellError,
+    parse_datetime,
+    parse_float,
+    parse_int,
+    safe_text,
+    slug,
+    strip_html,
+    truthy,
+)
 from .errors import IngestError
 from .limits import LimitExceeded, Limits
 from .report import IngestReport
@@ -37,19 +47,37 @@ _TAG_SPLIT = re.compile(r"[,|;]")
 
 _GENERIC_REQUIRED = {"product_id": ("product_id",), "title": ("title",), "price": ("price",)}
 _GENERIC_OPTIONAL = {
-    "category": ("category", "type"), "tags": ("tags",), "description": ("description",), "cost": ("cost",),
-    "inventory": ("inventory",), "created_at": ("created_at",), "rating": ("rating",),
-    "partner_id": ("partner_id",), "partner_name": ("partner_name",), "status": ("status",),
-    "subscription": ("subscription",), "currency": ("currency",),
+    "category": ("category", "type"),
+    "tags": ("tags",),
+    "description": ("description",),
+    "cost": ("cost",),
+    "inventory": ("inventory",),
+    "created_at": ("created_at",),
+    "rating": ("rating",),
+    "partner_id": ("partner_id",),
+    "partner_name": ("partner_name",),
+    "status": ("status",),
+    "subscription": ("subscription",),
+    "currency": ("currency",),
 }
 _SHOPIFY_REQUIRED = {"handle": ("Handle",), "title": ("Title",), "price": ("Variant Price",)}
 _SHOPIFY_OPTIONAL = {
-    "body": ("Body (HTML)", "Description"), "vendor": ("Vendor",), "type": ("Type",),
+    "body": ("Body (HTML)", "Description"),
+    "vendor": ("Vendor",),
+    "type": ("Type",),
     "product_category": ("Product Category", "Standard Product Type", "Custom Product Type"),
-    "tags": ("Tags",), "published": ("Published",), "status": ("Status",),
-    "option1": ("Option1 Value",), "option2": ("Option2 Value",), "option3": ("Option3 Value",),
-    "sku": ("Variant SKU",), "inventory": ("Variant Inventory Qty",), "cost": ("Cost per item",),
-    "image": ("Image Src",), "variant_image": ("Variant Image",), "gift_card": ("Gift Card",),
+    "tags": ("Tags",),
+    "published": ("Published",),
+    "status": ("Status",),
+    "option1": ("Option1 Value",),
+    "option2": ("Option2 Value",),
+    "option3": ("Option3 Value",),
+    "sku": ("Variant SKU",),
+    "inventory": ("Variant Inventory Qty",),
+    "cost": ("Cost per item",),
+    "image": ("Image Src",),
+    "variant_image": ("Variant Image",),
+    "gift_card": ("Gift Card",),
 }
 
 
@@ -60,8 +88,14 @@ class CatalogResult:
     images: dict[str, list[str]] = field(default_factory=dict)  # Shopify handle -> image URLs
 
 
-def parse_catalog(source: Source, fmt: str | None = None, *, name: str | None = None,
-                  currency: str = "USD", limits: Limits | None = None) -> CatalogResult:
+def parse_catalog(
+    source: Source,
+    fmt: str | None = None,
+    *,
+    name: str | None = None,
+    currency: str = "USD",
+    limits: Limits | None = None,
+) -> CatalogResult:
     """Parse a catalog CSV. Raises IngestError only when the file as a whole is unusable
     (``LimitExceeded`` past an expansion limit)."""
     report = IngestReport(file=source_name(source, name))
@@ -77,9 +111,14 @@ def parse_catalog(source: Source, fmt: str | None = None, *, name: str | None = 
         elif fmt == "shopify_products":
             cols = table.columns(_SHOPIFY_REQUIRED, _SHOPIFY_OPTIONAL, fmt)
             result = CatalogResult([], report)
-            result.products = _bounded(_shopify(table, cols, report, currency, result.images), table)
+            result.products = _bounded(
+                _shopify(table, cols, report, currency, result.images), table
+            )
         else:
-            raise IngestError(f"unknown catalog format {fmt!r} (one of {', '.join(CATALOG_FORMATS)})", file=report.file)
+            raise IngestError(
+                f"unknown catalog format {fmt!r} (one of {', '.join(CATALOG_FORMATS)})",
+                file=report.file,
+            )
     report.parse_ms = (time.perf_counter() - started) * 1000
     report.events = len(result.products)
     return result
@@ -93,17 +132,20 @@ def _bounded(products: Iterator[Product], table: CsvTable) -> list[Product]:
     for product in products:
         append(product)
         if len(out) > limit:
-            raise LimitExceeded("max_catalog_products", limit, f"more than {limit} products",
-                                file=table.report.file)
+            raise LimitExceeded(
+                "max_catalog_products", limit, f"more than {limit} products", file=table.report.file
+            )
     return out
 
 
 class _Row:
     """Field access for one row with formula neutralisation and bad-cell errors."""
 
-    __slots__ = ("row", "cols", "line", "report")
+    __slots__ = ("cols", "line", "report", "row")
 
-    def __init__(self, row: list[str], cols: dict[str, int], line: int, report: IngestReport) -> None:
+    def __init__(
+        self, row: list[str], cols: dict[str, int], line: int, report: IngestReport
+    ) -> None:
         self.row, self.cols, self.line, self.report = row, cols, line, report
 
     def raw(self, key: str) -> str:
@@ -113,7 +155,11 @@ class _Row:
     def text(self, key: str) -> str:
         value, was_formula = safe_text(self.raw(key))
         if was_formula:
-            self.report.warn(self.line, "formula_neutralised", f"{key} {value[1:41]!r} starts like a spreadsheet formula")
+            self.report.warn(
+                self.line,
+                "formula_neutralised",
+                f"{key} {value[1:41]!r} starts like a spreadsheet formula",
+            )
         return value
 
     def number(self, key: str, parse: Callable[[str, str], Any]) -> Any:
@@ -151,7 +197,9 @@ def _money_cell(value: str, key: str, required: bool) -> float | None:
     return number
 
 
-def _generic(table: CsvTable, cols: dict[str, int], report: IngestReport, currency: str) -> Iterator[Product]:
+def _generic(
+    table: CsvTable, cols: dict[str, int], report: IngestReport, currency: str
+) -> Iterator[Product]:
     """Same checks, calls and order of warnings/bad rows as reading each cell through ``_Row``;
     the row's cells are stripped once and read by index (an absent column reads "")."""
     first_line: dict[str, int] = {}
@@ -161,17 +209,38 @@ def _generic(table: CsvTable, cols: dict[str, int], report: IngestReport, curren
         idx = cols.get(key)
         return idx if idx is not None else absent
 
-    i_id, i_title, i_cat, i_tags, i_desc = at("product_id"), at("title"), at("category"), at("tags"), at("description")
-    i_price, i_cost, i_inv, i_created, i_rating = at("price"), at("cost"), at("inventory"), at("created_at"), at("rating")
-    i_pid, i_pname, i_status, i_sub, i_cur = (at("partner_id"), at("partner_name"), at("status"), at("subscription"),
-                                              at("currency"))
+    i_id, i_title, i_cat, i_tags, i_desc = (
+        at("product_id"),
+        at("title"),
+        at("category"),
+        at("tags"),
+        at("description"),
+    )
+    i_price, i_cost, i_inv, i_created, i_rating = (
+        at("price"),
+        at("cost"),
+        at("inventory"),
+        at("created_at"),
+        at("rating"),
+    )
+    i_pid, i_pname, i_status, i_sub, i_cur = (
+        at("partner_id"),
+        at("partner_name"),
+        at("status"),
+        at("subscription"),
+        at("currency"),
+    )
     warn, tag_split = report.warn, _TAG_SPLIT.split
 
     def text(value: str, key: str, line: int) -> str:  # _Row.text on a stripped cell
         if value and value[0] in FORMULA_START:
             value, was_formula = safe_text(value)
             if was_formula:
-                warn(line, "formula_neutralised", f"{key} {value[1:41]!r} starts like a spreadsheet formula")
+                warn(
+                    line,
+                    "formula_neutralised",
+                    f"{key} {value[1:41]!r} starts like a spreadsheet formula",
+                )
         return value
 
     for line, row in table.rows():
@@ -182,7 +251,11 @@ def _generic(table: CsvTable, cols: dict[str, int], report: IngestReport, curren
             report.bad(line, "missing_product_id", "product_id is empty")
             continue
         if product_id in first_line:
-            report.bad(line, "duplicate_product_id", f"{product_id!r} already defined on line {first_line[product_id]}")
+            report.bad(
+                line,
+                "duplicate_product_id",
+                f"{product_id!r} already defined on line {first_line[product_id]}",
+            )
             continue
         try:
             price = _money_cell(cells[i_price], "price", True)
@@ -196,19 +269,33 @@ def _generic(table: CsvTable, cols: dict[str, int], report: IngestReport, curren
         except CellError as exc:
             report.bad(line, exc.code, str(exc))
             continue
-        partner_id, partner_name = text(cells[i_pid], "partner_id", line), text(cells[i_pname], "partner_name", line)
+        partner_id, partner_name = (
+            text(cells[i_pid], "partner_id", line),
+            text(cells[i_pname], "partner_name", line),
+        )
         tags = cells[i_tags]
         data: dict[str, Any] = {
-            "product_id": product_id, "title": text(cells[i_title], "title", line)[:500],
+            "product_id": product_id,
+            "title": text(cells[i_title], "title", line)[:500],
             "category": (text(cells[i_cat], "category", line) or "uncategorized")[:200],
-            "tags": [t for t in (safe_text(x.strip())[0] for x in tag_split(tags)) if t][:100] if tags else [],
-            "description": strip_html(text(cells[i_desc], "description", line))[:20_000], "price": price,
-            "cost": cost, "inventory": inventory, "created_at": created_at, "rating": rating,
+            "tags": [t for t in (safe_text(x.strip())[0] for x in tag_split(tags)) if t][:100]
+            if tags
+            else [],
+            "description": strip_html(text(cells[i_desc], "description", line))[:20_000],
+            "price": price,
+            "cost": cost,
+            "inventory": inventory,
+            "created_at": created_at,
+            "rating": rating,
             "currency": (cells[i_cur].upper() or currency),
-            "status": (cells[i_status].lower() or "active")[:32], "subscription": truthy(cells[i_sub]),
+            "status": (cells[i_status].lower() or "active")[:32],
+            "subscription": truthy(cells[i_sub]),
         }
         if partner_id or partner_name:
-            data["partner"] = {"partner_id": partner_id or slug(partner_name) or partner_name, "name": partner_name}
+            data["partner"] = {
+                "partner_id": partner_id or slug(partner_name) or partner_name,
+                "name": partner_name,
+            }
         product = _validated(line, report, data)
         if product is not None:
             first_line[product_id] = line
@@ -216,8 +303,13 @@ def _generic(table: CsvTable, cols: dict[str, int], report: IngestReport, curren
             yield product
 
 
-def _shopify(table: CsvTable, cols: dict[str, int], report: IngestReport, currency: str,
-             images: dict[str, list[str]]) -> Iterator[Product]:
+def _shopify(
+    table: CsvTable,
+    cols: dict[str, int],
+    report: IngestReport,
+    currency: str,
+    images: dict[str, list[str]],
+) -> Iterator[Product]:
     parents: dict[str, dict[str, Any]] = {}  # handle -> product-level fields from its first row
     ids: dict[str, int] = {}
     for line, row in table.rows():
@@ -239,7 +331,11 @@ def _shopify(table: CsvTable, cols: dict[str, int], report: IngestReport, curren
                 images.setdefault(handle, []).append(image)
                 report.attached_rows += 1
             else:
-                report.bad(line, "empty_variant", f"row of handle {handle!r} has neither a variant nor an image")
+                report.bad(
+                    line,
+                    "empty_variant",
+                    f"row of handle {handle!r} has neither a variant nor an image",
+                )
             continue
         if image:
             images.setdefault(handle, []).append(image)
@@ -254,11 +350,24 @@ def _shopify(table: CsvTable, cols: dict[str, int], report: IngestReport, curren
         sku = r.text("sku")
         product_id = sku or "/".join([handle, *(slug(o) or o for o in real_options)])
         if product_id in ids:
-            report.bad(line, "duplicate_product_id", f"{product_id!r} already defined on line {ids[product_id]}")
+            report.bad(
+                line,
+                "duplicate_product_id",
+                f"{product_id!r} already defined on line {ids[product_id]}",
+            )
             continue
-        title = parent["title"] + (" - " + " / ".join(safe_text(o)[0] for o in real_options) if real_options else "")
-        data = {**parent, "product_id": product_id, "title": title[:500], "price": price, "cost": cost,
-                "inventory": inventory, "currency": currency}
+        title = parent["title"] + (
+            " - " + " / ".join(safe_text(o)[0] for o in real_options) if real_options else ""
+        )
+        data = {
+            **parent,
+            "product_id": product_id,
+            "title": title[:500],
+            "price": price,
+            "cost": cost,
+            "inventory": inventory,
+            "currency": currency,
+        }
         product = _product(r, data)
         if product is not None:
             ids[product_id] = line
@@ -268,16 +377,20 @@ def _shopify(table: CsvTable, cols: dict[str, int], report: IngestReport, curren
 
 def _shopify_parent(r: _Row) -> dict[str, Any]:
     """Product-level fields; ``Type`` is the merchant's own short category, else the taxonomy leaf."""
-    category = r.text("type") or r.text("product_category").split(">")[-1].strip() or "uncategorized"
+    category = (
+        r.text("type") or r.text("product_category").split(">")[-1].strip() or "uncategorized"
+    )
     status = r.raw("status").lower()
     if not status:
         published = r.raw("published").lower()
         status = "draft" if published in {"false", "no", "0"} else "active"
     vendor = r.text("vendor")
     parent: dict[str, Any] = {
-        "title": r.text("title"), "category": category[:200],
+        "title": r.text("title"),
+        "category": category[:200],
         "tags": [t for t in (safe_text(x.strip())[0] for x in r.raw("tags").split(",")) if t][:100],
-        "description": strip_html(r.text("body"))[:20_000], "status": status[:32],
+        "description": strip_html(r.text("body"))[:20_000],
+        "status": status[:32],
     }
     if vendor:
         parent["partner"] = Partner(partner_id=slug(vendor) or vendor, name=vendor)

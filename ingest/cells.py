@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 FORMULA_START = frozenset("=+-@\t\r")
@@ -14,7 +14,13 @@ MAX_NUMBER = 1e9
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 _SLUG = re.compile(r"[^a-z0-9]+")
-_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S %z", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%Y/%m/%d %H:%M:%S")
+_DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S %z",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+)
 
 
 class CellError(ValueError):
@@ -64,7 +70,11 @@ def parse_float(value: str, field: str) -> float:
         number = float(text)
     except ValueError:
         try:
-            number = float(text.replace(",", "")) if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", text) else None
+            number = (
+                float(text.replace(",", ""))
+                if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", text)
+                else None
+            )
         except ValueError:
             number = None
         if number is None:
@@ -94,7 +104,7 @@ def parse_datetime(value: str) -> datetime:
                 continue
     if parsed is None:
         raise CellError("bad_created_at", f"date {_show(value)} is not a recognised date/time")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def strip_html(value: str) -> str:

@@ -21,21 +21,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     publish = sub.add_parser("publish", help="Publish order histories or store uploads to Kafka.")
     what = publish.add_subparsers(dest="publish_command", required=True)
 
-    orders = what.add_parser("orders", help="Replay an order-history CSV as OrderEvents on the orders topic.")
-    orders.add_argument("file", type=Path, help="CSV or CSV.gz (Online Retail, Olist order items, Shopify orders export, generic)")
-    orders.add_argument("--format", choices=ORDER_FORMATS, default=None, help="default: detected from the header")
-    orders.add_argument("--store", default=None, help="store id (default: settings.default_store_id)")
+    orders = what.add_parser(
+        "orders", help="Replay an order-history CSV as OrderEvents on the orders topic."
+    )
+    orders.add_argument(
+        "file",
+        type=Path,
+        help="CSV or CSV.gz (Online Retail, Olist order items, Shopify orders export, generic)",
+    )
+    orders.add_argument(
+        "--format", choices=ORDER_FORMATS, default=None, help="default: detected from the header"
+    )
+    orders.add_argument(
+        "--store", default=None, help="store id (default: settings.default_store_id)"
+    )
     orders.add_argument("--limit", type=int, default=None, help="stop after N events")
-    orders.add_argument("--rate", type=float, default=None, help="max events per second (default: as fast as possible)")
-    orders.add_argument("--compression", choices=("lz4", "gzip", "none"), default=None,
-                        help="producer compression (default: lz4 when available, else gzip)")
-    orders.add_argument("--olist-products", type=Path, default=None,
-                        help="Olist products file for categories (default: olist_products_dataset.csv[.gz] beside FILE)")
-    orders.add_argument("--olist-translation", type=Path, default=None,
-                        help="category translation file (default: product_category_name_translation.csv[.gz] beside FILE)")
+    orders.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="max events per second (default: as fast as possible)",
+    )
+    orders.add_argument(
+        "--compression",
+        choices=("lz4", "gzip", "none"),
+        default=None,
+        help="producer compression (default: lz4 when available, else gzip)",
+    )
+    orders.add_argument(
+        "--olist-products",
+        type=Path,
+        default=None,
+        help="Olist products file for categories (default: olist_products_dataset.csv[.gz] beside FILE)",
+    )
+    orders.add_argument(
+        "--olist-translation",
+        type=Path,
+        default=None,
+        help="category translation file (default: product_category_name_translation.csv[.gz] beside FILE)",
+    )
     orders.set_defaults(handler=_publish_orders)
 
-    upload = what.add_parser("upload", help="Submit a store upload (catalog + orders) to the uploads topic.")
+    upload = what.add_parser(
+        "upload", help="Submit a store upload (catalog + orders) to the uploads topic."
+    )
     upload.add_argument("--store", required=True)
     upload.add_argument("--catalog", type=Path, required=True)
     upload.add_argument("--catalog-format", choices=("generic", "shopify_products"), default=None)
@@ -64,8 +93,10 @@ class _Progress:
         if now - self.last < 0.25 and self.last:
             return
         self.last = now
-        line = (f"sent {stats.sent:,} events  {stats.rate:,.0f} ev/s  "
-                f"bad rows {self.report.bad_row_count:,}  skipped rows {self.report.skipped_rows:,}")
+        line = (
+            f"sent {stats.sent:,} events  {stats.rate:,.0f} ev/s  "
+            f"bad rows {self.report.bad_row_count:,}  skipped rows {self.report.skipped_rows:,}"
+        )
         sys.stderr.write(("\r" + line + "   ") if self.tty else line + "\n")
         sys.stderr.flush()
 
@@ -85,7 +116,9 @@ def _publish_orders(args: argparse.Namespace) -> int:
         stream = OrderStream(args.file, fmt, store_id=store)
         if stream.format == "olist" and products is not None:
             stream.table.close()
-            translation = args.olist_translation or _sibling(args.file, "product_category_name_translation")
+            translation = args.olist_translation or _sibling(
+                args.file, "product_category_name_translation"
+            )
             categories = load_categories(products, translation)
             stream = OrderStream(args.file, "olist", store_id=store, categories=categories)
     except IngestError as exc:
@@ -95,27 +128,47 @@ def _publish_orders(args: argparse.Namespace) -> int:
 
     progress = _Progress(stream.report)
     try:
-        stats = asyncio.run(publish_orders(settings, stream, limit=args.limit, rate=args.rate,
-                                            progress=progress, compression=args.compression))
+        stats = asyncio.run(
+            publish_orders(
+                settings,
+                stream,
+                limit=args.limit,
+                rate=args.rate,
+                progress=progress,
+                compression=args.compression,
+            )
+        )
     except IngestError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 2
     except UnknownTopicOrPartitionError:
-        print(f"\nerror: topic {settings.topic_prefix}.orders does not exist (topics are never auto-created; "
-              "run `bundlestream topics create`)", file=sys.stderr)
+        print(
+            f"\nerror: topic {settings.topic_prefix}.orders does not exist (topics are never auto-created; "
+            "run `bundlestream topics create`)",
+            file=sys.stderr,
+        )
         return 1
     except (KafkaError, OSError) as exc:
-        print(f"\nerror: cannot publish to Kafka at {settings.kafka_bootstrap}: {exc!r}", file=sys.stderr)
+        print(
+            f"\nerror: cannot publish to Kafka at {settings.kafka_bootstrap}: {exc!r}",
+            file=sys.stderr,
+        )
         return 1
     report = stream.report
     if progress.tty:
         sys.stderr.write("\n")
-    print(f"{stats.sent:,} events sent to {settings.topic_prefix}.orders (store {store}, format {stream.format}) "
-          f"in {stats.seconds:.1f} s, {stats.rate:,.0f} ev/s")
-    print(f"rows {report.rows:,}: in events {report.used_rows:,}, skipped {report.skipped_rows:,} "
-          f"{dict(report.skipped)}, bad {report.bad_row_count:,}")
+    print(
+        f"{stats.sent:,} events sent to {settings.topic_prefix}.orders (store {store}, format {stream.format}) "
+        f"in {stats.seconds:.1f} s, {stats.rate:,.0f} ev/s"
+    )
+    print(
+        f"rows {report.rows:,}: in events {report.used_rows:,}, skipped {report.skipped_rows:,} "
+        f"{dict(report.skipped)}, bad {report.bad_row_count:,}"
+    )
     if report.skipped_orders:
-        print(f"orders skipped: {dict(report.skipped_orders)}; split (over 1000 lines): {report.split_orders}")
+        print(
+            f"orders skipped: {dict(report.skipped_orders)}; split (over 1000 lines): {report.split_orders}"
+        )
     if report.bad_row_count:
         print(f"bad rows by reason: {dict(report.bad_by_reason)}")
         for bad in report.bad_rows[:10]:
@@ -136,7 +189,9 @@ def _publish_upload(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     try:
-        event = build_upload_event(args.store, args.catalog, args.catalog_format, args.orders, args.orders_format, settings)
+        event = build_upload_event(
+            args.store, args.catalog, args.catalog_format, args.orders, args.orders_format, settings
+        )
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -145,8 +200,11 @@ def _publish_upload(args: argparse.Namespace) -> int:
         producer = AIOKafkaProducer(**producer_config(settings))
         await producer.start()
         try:
-            await producer.send_and_wait(UPLOADS.name(settings.topic_prefix), value=event.to_bytes(),
-                                         key=event.store_id.encode("utf-8"))
+            await producer.send_and_wait(
+                UPLOADS.name(settings.topic_prefix),
+                value=event.to_bytes(),
+                key=event.store_id.encode("utf-8"),
+            )
         finally:
             await producer.stop()
 
@@ -155,10 +213,15 @@ def _publish_upload(args: argparse.Namespace) -> int:
     try:
         asyncio.run(send())
     except (KafkaError, OSError) as exc:
-        print(f"error: cannot publish to Kafka at {settings.kafka_bootstrap}: {exc!r}", file=sys.stderr)
+        print(
+            f"error: cannot publish to Kafka at {settings.kafka_bootstrap}: {exc!r}",
+            file=sys.stderr,
+        )
         return 1
     for f in event.files:
         where = "inline" if f.inline_text is not None else f.uri
         print(f"{f.kind}: {f.filename} ({f.format}, {f.size_bytes:,} bytes) {where}")
-    print(f"upload {event.upload_id} for store {event.store_id} sent to {UPLOADS.name(settings.topic_prefix)}")
+    print(
+        f"upload {event.upload_id} for store {event.store_id} sent to {UPLOADS.name(settings.topic_prefix)}"
+    )
     return 0

@@ -23,9 +23,10 @@ Equivalence with ``read_orders`` is tested on the real files (tests/unit/ingest/
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,11 +44,11 @@ from .source import Source
 
 __all__ = ["OrderLines", "read_order_lines"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURRENCY = TypeAdapter(Currency)
 _ID = TypeAdapter(Id)
 _MAX_QUANTITY = 1_000_000  # OrderLine.quantity le
-_MAX_ID = 200              # Id max_length
+_MAX_ID = 200  # Id max_length
 
 
 def _valid(adapter: TypeAdapter, value: Any) -> bool:
@@ -72,25 +73,25 @@ class OrderLines:
     text (-1: none) so ``to_order_events`` rebuilds the events exactly.
     """
 
-    order_ids: np.ndarray          # (n_orders,) object: event order ids
-    order_created_at: np.ndarray   # (n_orders,) datetime64[s], UTC
-    line_order: np.ndarray         # (n_lines,) int32 -> order_ids
-    product_ids: np.ndarray        # (n_products,) object
-    line_product: np.ndarray       # (n_lines,) int32 -> product_ids
-    quantity: np.ndarray           # (n_lines,) int32
-    price: np.ndarray              # (n_lines,) float64, unit price
-    product_titles: np.ndarray     # (n_products,) object: last non-empty title seen, else None
+    order_ids: np.ndarray  # (n_orders,) object: event order ids
+    order_created_at: np.ndarray  # (n_orders,) datetime64[s], UTC
+    line_order: np.ndarray  # (n_lines,) int32 -> order_ids
+    product_ids: np.ndarray  # (n_products,) object
+    line_product: np.ndarray  # (n_lines,) int32 -> product_ids
+    quantity: np.ndarray  # (n_lines,) int32
+    price: np.ndarray  # (n_lines,) float64, unit price
+    product_titles: np.ndarray  # (n_products,) object: last non-empty title seen, else None
     product_categories: np.ndarray  # (n_products,) object: last non-empty category seen, else None
-    currency: str                  # the currency of every order when they share one, else the default
+    currency: str  # the currency of every order when they share one, else the default
     store_id: str
     report: IngestReport
-    line_offsets: np.ndarray       # (n_orders + 1,) int64, CSR-style row pointer
-    order_currency: np.ndarray     # (n_orders,) object
-    order_customer: np.ndarray     # (n_orders,) object (str or None)
-    line_title: np.ndarray         # (n_lines,) int32 -> titles, -1 for none
-    titles: np.ndarray             # object
-    line_category: np.ndarray      # (n_lines,) int32 -> categories, -1 for none
-    categories: np.ndarray         # object
+    line_offsets: np.ndarray  # (n_orders + 1,) int64, CSR-style row pointer
+    order_currency: np.ndarray  # (n_orders,) object
+    order_customer: np.ndarray  # (n_orders,) object (str or None)
+    line_title: np.ndarray  # (n_lines,) int32 -> titles, -1 for none
+    titles: np.ndarray  # object
+    line_category: np.ndarray  # (n_lines,) int32 -> categories, -1 for none
+    categories: np.ndarray  # object
     source: str = "replay"
     # exact order datetimes (tz offset and microseconds kept) for to_order_events
     order_created: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object), repr=False)
@@ -125,18 +126,27 @@ class OrderLines:
                 if lc[i] >= 0:
                     item["category"] = cats[lc[i]]
                 lines.append(item)
-            events.append(validate({
-                "order_id": order_id, "store_id": self.store_id, "lines": lines,
-                "created_at": self.order_created[k], "currency": self.order_currency[k],
-                "customer_id": self.order_customer[k], "source": self.source,
-            }))
+            events.append(
+                validate(
+                    {
+                        "order_id": order_id,
+                        "store_id": self.store_id,
+                        "lines": lines,
+                        "created_at": self.order_created[k],
+                        "currency": self.order_currency[k],
+                        "customer_id": self.order_customer[k],
+                        "source": self.source,
+                    }
+                )
+            )
         return events
 
     def baskets(self) -> sp.csr_matrix:
         """Orders x products, bool; a product twice in one order counts once. Sorted indices."""
         X = sp.csr_matrix(
             (np.ones(self.n_lines, dtype=bool), self.line_product, self.line_offsets),
-            shape=(self.n_orders, self.n_products), copy=True,  # sum_duplicates works in place
+            shape=(self.n_orders, self.n_products),
+            copy=True,  # sum_duplicates works in place
         )
         X.sum_duplicates()  # sorts indices per row and merges repeats (True + True stays True)
         return X
@@ -149,7 +159,9 @@ class OrderLines:
         """
         from bundling.mining import BasketMatrix  # ingest does not depend on bundling at import
 
-        return BasketMatrix.from_codes(self.line_order, self.line_product, self.n_orders, self.product_ids)
+        return BasketMatrix.from_codes(
+            self.line_order, self.line_product, self.n_orders, self.product_ids
+        )
 
     def median_price(self) -> np.ndarray:
         """Per product, ``sorted(prices)[n // 2]`` over its lines (``catalog_from_orders``'s rule)."""
@@ -168,9 +180,11 @@ class OrderLines:
 class _Open:
     """An open order: its line items are positions into the grouper's flat lists."""
 
-    __slots__ = ("order_id", "created_at", "currency", "customer_id", "lines", "suspect")
+    __slots__ = ("created_at", "currency", "customer_id", "lines", "order_id", "suspect")
 
-    def __init__(self, order_id: str, created_at: datetime, currency: str, customer_id: str | None) -> None:
+    def __init__(
+        self, order_id: str, created_at: datetime, currency: str, customer_id: str | None
+    ) -> None:
         self.order_id = order_id
         self.created_at = created_at
         self.currency = currency
@@ -186,26 +200,36 @@ class _ColumnarGrouper(OrderGrouper):
     ``merge_row``/``_flush`` keep the parent's semantics (window eviction, split, accounting).
     """
 
-    def __init__(self, report: IngestReport, store_id: str, source: str, *,
-                 max_lines_per_order: int | None = None) -> None:
+    def __init__(
+        self,
+        report: IngestReport,
+        store_id: str,
+        source: str,
+        *,
+        max_lines_per_order: int | None = None,
+    ) -> None:
         super().__init__(report, store_id, source, max_lines_per_order=max_lines_per_order)
         self.products: dict[str, int] = {}
         self.titles: dict[str, int] = {}
         self.categories: dict[str, int] = {}
-        self.line_no: list[int] = []     # physical line of each item's first row
+        self.line_no: list[int] = []  # physical line of each item's first row
         self.product: list[int] = []
         self.quantity: list[int] = []
         self.price: list[float] = []
         self.title: list[int] = []
-        self.category: list[int] = []    # left empty by the Online Retail loop (no categories)
-        self.extra: dict[int, list[int]] = {}  # item position -> further rows merged into it (Olist)
-        self.perm: list[int] = []        # item positions of emitted events, event after event
+        self.category: list[int] = []  # left empty by the Online Retail loop (no categories)
+        self.extra: dict[
+            int, list[int]
+        ] = {}  # item position -> further rows merged into it (Olist)
+        self.perm: list[int] = []  # item positions of emitted events, event after event
         self.events: list[tuple[str, _Open, int]] = []  # (order id, order, n lines)
         self._currency_ok: dict[str, bool] = {}
         self.store_ok = _valid(_ID, store_id)
 
     # same signature and eviction as OrderGrouper.start
-    def start(self, order_id: str, created_at: datetime, currency: str, customer_id: str | None) -> _Open:  # type: ignore[override]
+    def start(
+        self, order_id: str, created_at: datetime, currency: str, customer_id: str | None
+    ) -> _Open:  # type: ignore[override]
         order = _Open(order_id, created_at, currency, customer_id)
         self.open[order_id] = order
         if len(self.open) > OPEN_WINDOW:
@@ -216,14 +240,16 @@ class _ColumnarGrouper(OrderGrouper):
         order.lines.append(len(self.line_no))
         self.line_no.append(line)
         product_id, quantity = item["product_id"], item["quantity"]
-        if len(product_id) > _MAX_ID or quantity > _MAX_QUANTITY or not 0 < quantity:
+        if len(product_id) > _MAX_ID or quantity > _MAX_QUANTITY or not quantity > 0:
             order.suspect = True
         self.product.append(self.products.setdefault(product_id, len(self.products)))
         self.quantity.append(quantity)
         self.price.append(item["price"])
         title, category = item.get("title"), item.get("category")
         self.title.append(self.titles.setdefault(title, len(self.titles)) if title else -1)
-        self.category.append(self.categories.setdefault(category, len(self.categories)) if category else -1)
+        self.category.append(
+            self.categories.setdefault(category, len(self.categories)) if category else -1
+        )
 
     def merge_row(self, order: _Open, item_index: int, line: int) -> None:  # type: ignore[override]
         pos = order.lines[item_index]
@@ -249,14 +275,16 @@ class _ColumnarGrouper(OrderGrouper):
             report.split_orders += 1
         base_id, was_formula = safe_text(order.order_id)
         if was_formula:
-            report.warn(self.line_no[lines[0]], "formula_neutralised", f"order id {order.order_id[:40]!r}")
+            report.warn(
+                self.line_no[lines[0]], "formula_neutralised", f"order id {order.order_id[:40]!r}"
+            )
         currency_ok = self._currency_ok.get(order.currency)
         if currency_ok is None:
             currency_ok = self._currency_ok[order.currency] = _valid(_CURRENCY, order.currency)
         trusted = currency_ok and self.store_ok and not order.suspect
         extra = self.extra
         for k in range(n_parts):
-            part = lines if n_parts == 1 else lines[k * MAX_LINES:(k + 1) * MAX_LINES]
+            part = lines if n_parts == 1 else lines[k * MAX_LINES : (k + 1) * MAX_LINES]
             order_id = base_id if n_parts == 1 else f"{base_id}#part{k + 1}of{n_parts}"
             if not trusted or len(order_id) > _MAX_ID:
                 problem = self._invalid(order_id, order, part)
@@ -265,7 +293,9 @@ class _ColumnarGrouper(OrderGrouper):
                         for line in self._rows_of(pos):
                             report.bad(line, "invalid_order", problem)
                     continue
-            report.used_rows += len(part) + (sum(len(extra.get(pos, ())) for pos in part) if extra else 0)
+            report.used_rows += len(part) + (
+                sum(len(extra.get(pos, ())) for pos in part) if extra else 0
+            )
             report.events += 1
             self.perm.extend(part)
             self.events.append((order_id, order, len(part)))
@@ -276,19 +306,28 @@ class _ColumnarGrouper(OrderGrouper):
         titles, cats = list(self.titles), list(self.categories)
         lines = []
         for pos in part:
-            item: dict[str, Any] = {"product_id": pids[self.product[pos]], "quantity": self.quantity[pos],
-                                    "price": self.price[pos]}
+            item: dict[str, Any] = {
+                "product_id": pids[self.product[pos]],
+                "quantity": self.quantity[pos],
+                "price": self.price[pos],
+            }
             if self.title[pos] >= 0:
                 item["title"] = titles[self.title[pos]]
             if self.category and self.category[pos] >= 0:
                 item["category"] = cats[self.category[pos]]
             lines.append(item)
         try:
-            OrderEvent.model_validate({
-                "order_id": order_id, "store_id": self.store_id, "lines": lines,
-                "created_at": order.created_at, "currency": order.currency,
-                "customer_id": order.customer_id, "source": self.source,
-            })
+            OrderEvent.model_validate(
+                {
+                    "order_id": order_id,
+                    "store_id": self.store_id,
+                    "lines": lines,
+                    "created_at": order.created_at,
+                    "currency": order.currency,
+                    "customer_id": order.customer_id,
+                    "source": self.source,
+                }
+            )
         except ValidationError as exc:
             detail = exc.errors()[0]
             return f"{'.'.join(map(str, detail['loc']))}: {detail['msg']}"
@@ -303,13 +342,23 @@ class _ColumnarStream(OrderStream):
 
     def __init__(self, source: Source, fmt: str | None = None, **kwargs: Any) -> None:
         super().__init__(source, fmt, **kwargs)
-        self.grouper = _ColumnarGrouper(self.report, self.grouper.store_id, self.grouper.source,
-                                        max_lines_per_order=self.grouper.max_lines_per_order)
+        self.grouper = _ColumnarGrouper(
+            self.report,
+            self.grouper.store_id,
+            self.grouper.source,
+            max_lines_per_order=self.grouper.max_lines_per_order,
+        )
 
     def _rows_online_retail(self):  # type: ignore[override]
         # OrderStream._rows_online_retail, check for check; only the common path's storage differs.
         c, report, grouper = self.cols, self.report, self.grouper
-        i_order, i_product, i_qty, i_date, i_price = c["order_id"], c["product_id"], c["quantity"], c["created_at"], c["price"]
+        i_order, i_product, i_qty, i_date, i_price = (
+            c["order_id"],
+            c["product_id"],
+            c["quantity"],
+            c["created_at"],
+            c["price"],
+        )
         i_title, i_customer = c.get("title"), c.get("customer_id")
         cancelled: set[str] = set()
         adjustments: set[str] = set()
@@ -324,12 +373,16 @@ class _ColumnarStream(OrderStream):
         plain_titles: dict[str, int] = {}
         plain_product, plain_title = plain_products.get, plain_titles.get
         line_no_append, product_append = grouper.line_no.append, grouper.product.append
-        quantity_append, price_append, title_append = grouper.quantity.append, grouper.price.append, grouper.title.append
+        quantity_append, price_append, title_append = (
+            grouper.quantity.append,
+            grouper.price.append,
+            grouper.title.append,
+        )
         pos = len(grouper.line_no)
         previous_raw: str | None = None  # order id cell of the previous row, stripped, and its kind
         order_id = ""
-        kind = 0                         # 0 order, 1 cancellation, 2 adjustment
-        current_id: str | None = None    # the open order the last used row went to
+        kind = 0  # 0 order, 1 cancellation, 2 adjustment
+        current_id: str | None = None  # the open order the last used row went to
         current: Any = None
         lines_append: Any = None
         for line, row in self.table.rows():
@@ -337,7 +390,9 @@ class _ColumnarStream(OrderStream):
             if raw != previous_raw:
                 order_id = raw.strip()
                 first = order_id[:1]
-                kind = 1 if first == "C" or first == "c" else 2 if first == "A" or first == "a" else 0
+                kind = (
+                    1 if first == "C" or first == "c" else 2 if first == "A" or first == "a" else 0
+                )
                 if not kind:
                     seen_add(order_id)
                 previous_raw = raw
@@ -377,8 +432,14 @@ class _ColumnarStream(OrderStream):
             if code is None or title_code is None or quantity > 1_000_000:
                 product_id = raw_product.strip()
                 title = raw_title.strip()
-                if (not product_id or len(product_id) > 200 or quantity > 1_000_000 or len(title) > 500
-                        or product_id[0] in FORMULA_START or (title and title[0] in FORMULA_START)):
+                if (
+                    not product_id
+                    or len(product_id) > 200
+                    or quantity > 1_000_000
+                    or len(title) > 500
+                    or product_id[0] in FORMULA_START
+                    or (title and title[0] in FORMULA_START)
+                ):
                     item = item_of(line, product_id, quantity, price, title, None)
                     if item is None:
                         continue
@@ -387,14 +448,23 @@ class _ColumnarStream(OrderStream):
                     code = products.setdefault(product_id, len(products))
                     title_code = titles.setdefault(title, len(titles)) if title else -1
                 else:  # plain: remember both cells so the next row skips these checks
-                    code = plain_products[raw_product] = products.setdefault(product_id, len(products))
-                    title_code = plain_titles[raw_title] = titles.setdefault(title, len(titles)) if title else -1
+                    code = plain_products[raw_product] = products.setdefault(
+                        product_id, len(products)
+                    )
+                    title_code = plain_titles[raw_title] = (
+                        titles.setdefault(title, len(titles)) if title else -1
+                    )
             if order_id != current_id:
                 # Safe to cache: an open order is evicted only by a start, which becomes current.
                 order = open_get(order_id)
                 if order is None:
-                    order = order_of(line, order_id, row[i_date], currency,
-                                     row[i_customer] if i_customer is not None else "")
+                    order = order_of(
+                        line,
+                        order_id,
+                        row[i_date],
+                        currency,
+                        row[i_customer] if i_customer is not None else "",
+                    )
                     if order is None:
                         continue
                 current_id, current, lines_append = order_id, order, order.lines.append
@@ -416,16 +486,31 @@ class _ColumnarStream(OrderStream):
 # -- entry point -----------------------------------------------------------------------------------
 
 
-def read_order_lines(source: Source, fmt: str | None = None, *, store_id: str = "default",
-                     categories: Mapping[str, str] | None = None, currency: str | None = None,
-                     name: str | None = None, source_kind: str = "replay",
-                     limits: Limits | None = None) -> OrderLines:
+def read_order_lines(
+    source: Source,
+    fmt: str | None = None,
+    *,
+    store_id: str = "default",
+    categories: Mapping[str, str] | None = None,
+    currency: str | None = None,
+    name: str | None = None,
+    source_kind: str = "replay",
+    limits: Limits | None = None,
+) -> OrderLines:
     """Parse an order history into columns. Raises ``IngestError`` for an unusable file, like
     ``read_orders``; ``report`` has the same counts, bad rows and warnings (``report.parse_ms``
     includes building the arrays)."""
     started = time.perf_counter()
-    stream = _ColumnarStream(source, fmt, store_id=store_id, name=name, categories=categories,
-                             currency=currency, source_kind=source_kind, limits=limits)
+    stream = _ColumnarStream(
+        source,
+        fmt,
+        store_id=store_id,
+        name=name,
+        categories=categories,
+        currency=currency,
+        source_kind=source_kind,
+        limits=limits,
+    )
     for _ in stream:  # runs OrderStream.__iter__: rows, finish, no_valid_lines, close
         pass
     out = _assemble(stream, store_id, source_kind)
@@ -444,8 +529,11 @@ def _assemble(stream: _ColumnarStream, store_id: str, source_kind: str) -> Order
 
     product_all = np.asarray(g.product, dtype=np.int32)
     title_all = np.asarray(g.title, dtype=np.int32)
-    category_all = (np.asarray(g.category, dtype=np.int32) if len(g.category) == n_all
-                    else np.full(n_all, -1, dtype=np.int32))
+    category_all = (
+        np.asarray(g.category, dtype=np.int32)
+        if len(g.category) == n_all
+        else np.full(n_all, -1, dtype=np.int32)
+    )
 
     # products used by emitted lines, keeping first-seen order
     product_names = np.empty(len(g.products), dtype=object)
@@ -459,8 +547,12 @@ def _assemble(stream: _ColumnarStream, store_id: str, source_kind: str) -> Order
     kept = np.sort(perm)
     titles = _table(g.titles)
     categories = _table(g.categories)
-    product_titles = _last_per_product(remap[product_all[kept]], title_all[kept], titles, product_ids.size)
-    product_categories = _last_per_product(remap[product_all[kept]], category_all[kept], categories, product_ids.size)
+    product_titles = _last_per_product(
+        remap[product_all[kept]], title_all[kept], titles, product_ids.size
+    )
+    product_categories = _last_per_product(
+        remap[product_all[kept]], category_all[kept], categories, product_ids.size
+    )
 
     orders = [o for _, o, _ in g.events]
     created = np.empty(n_orders, dtype=object)
@@ -469,8 +561,9 @@ def _assemble(stream: _ColumnarStream, store_id: str, source_kind: str) -> Order
     for dt in set(created.tolist()):
         delta = dt - _EPOCH
         seconds[dt] = delta.days * 86_400 + delta.seconds  # floor to the second
-    created_at = np.fromiter((seconds[dt] for dt in created.tolist()), dtype=np.int64,
-                             count=n_orders).astype("datetime64[s]")
+    created_at = np.fromiter(
+        (seconds[dt] for dt in created.tolist()), dtype=np.int64, count=n_orders
+    ).astype("datetime64[s]")
     order_currency = np.empty(n_orders, dtype=object)
     order_currency[:] = [o.currency for o in orders]
     currencies = set(order_currency.tolist())
@@ -510,7 +603,9 @@ def _table(index: dict[str, int]) -> np.ndarray:
     return out
 
 
-def _last_per_product(product: np.ndarray, code: np.ndarray, table: np.ndarray, n_products: int) -> np.ndarray:
+def _last_per_product(
+    product: np.ndarray, code: np.ndarray, table: np.ndarray, n_products: int
+) -> np.ndarray:
     """For each product, ``table[code]`` of its last line (file order) with a code >= 0, else None."""
     out = np.full(n_products, None, dtype=object)
     where = np.flatnonzero(code >= 0)

@@ -20,14 +20,16 @@ from .cells import safe_text
 from .limits import LimitExceeded
 from .report import IngestReport
 
-MAX_LINES = 1000     # OrderEvent.lines max_length
-OPEN_WINDOW = 64     # orders kept open while later orders start
+MAX_LINES = 1000  # OrderEvent.lines max_length
+OPEN_WINDOW = 64  # orders kept open while later orders start
 
 
 class _Open:
-    __slots__ = ("order_id", "created_at", "currency", "customer_id", "lines", "line_numbers")
+    __slots__ = ("created_at", "currency", "customer_id", "line_numbers", "lines", "order_id")
 
-    def __init__(self, order_id: str, created_at: datetime, currency: str, customer_id: str | None) -> None:
+    def __init__(
+        self, order_id: str, created_at: datetime, currency: str, customer_id: str | None
+    ) -> None:
         self.order_id = order_id
         self.created_at = created_at
         self.currency = currency
@@ -39,8 +41,14 @@ class _Open:
 class OrderGrouper:
     """Accumulates lines per order and hands back finished events in input order."""
 
-    def __init__(self, report: IngestReport, store_id: str, source: str = "replay", *,
-                 max_lines_per_order: int | None = None) -> None:
+    def __init__(
+        self,
+        report: IngestReport,
+        store_id: str,
+        source: str = "replay",
+        *,
+        max_lines_per_order: int | None = None,
+    ) -> None:
         self.report = report
         self.max_lines_per_order = max_lines_per_order
         self.store_id = store_id
@@ -53,11 +61,16 @@ class OrderGrouper:
         """The open order, or None when it was already emitted (records the bad row)."""
         order = self.open.get(order_id)
         if order is None and order_id in self.emitted:
-            self.report.bad(line, "order_not_contiguous",
-                            f"order {order_id!r} already emitted (its rows ended near line {self.emitted[order_id]})")
+            self.report.bad(
+                line,
+                "order_not_contiguous",
+                f"order {order_id!r} already emitted (its rows ended near line {self.emitted[order_id]})",
+            )
         return order
 
-    def start(self, order_id: str, created_at: datetime, currency: str, customer_id: str | None) -> _Open:
+    def start(
+        self, order_id: str, created_at: datetime, currency: str, customer_id: str | None
+    ) -> _Open:
         order = _Open(order_id, created_at, currency, customer_id)
         self.open[order_id] = order
         if len(self.open) > OPEN_WINDOW:
@@ -88,8 +101,12 @@ class OrderGrouper:
         as it is emitted, so the hot row loops pay nothing)."""
         limit = self.max_lines_per_order
         if limit is not None and n_lines > limit:
-            raise LimitExceeded("max_lines_per_order", limit, f"order {order_id[:80]!r} with {n_lines} lines",
-                                file=self.report.file)
+            raise LimitExceeded(
+                "max_lines_per_order",
+                limit,
+                f"order {order_id[:80]!r} with {n_lines} lines",
+                file=self.report.file,
+            )
 
     def _flush(self, order: _Open) -> None:
         self.check_size(order.order_id, len(order.lines))
@@ -99,26 +116,38 @@ class OrderGrouper:
             report.skipped_orders["no_valid_lines"] += 1
             return
         lines = order.lines
-        parts = [lines[i:i + MAX_LINES] for i in range(0, len(lines), MAX_LINES)]
+        parts = [lines[i : i + MAX_LINES] for i in range(0, len(lines), MAX_LINES)]
         if len(parts) > 1:
             report.split_orders += 1
         base_id, was_formula = safe_text(order.order_id)
         if was_formula:
-            report.warn(order.line_numbers[0][0], "formula_neutralised", f"order id {order.order_id[:40]!r}")
+            report.warn(
+                order.line_numbers[0][0], "formula_neutralised", f"order id {order.order_id[:40]!r}"
+            )
         for n, part in enumerate(parts, start=1):
-            numbers = order.line_numbers[(n - 1) * MAX_LINES:(n - 1) * MAX_LINES + len(part)]
+            numbers = order.line_numbers[(n - 1) * MAX_LINES : (n - 1) * MAX_LINES + len(part)]
             order_id = base_id if len(parts) == 1 else f"{base_id}#part{n}of{len(parts)}"
             try:
-                event = OrderEvent.model_validate({
-                    "order_id": order_id, "store_id": self.store_id, "lines": part,
-                    "created_at": order.created_at, "currency": order.currency,
-                    "customer_id": order.customer_id, "source": self.source,
-                })
+                event = OrderEvent.model_validate(
+                    {
+                        "order_id": order_id,
+                        "store_id": self.store_id,
+                        "lines": part,
+                        "created_at": order.created_at,
+                        "currency": order.currency,
+                        "customer_id": order.customer_id,
+                        "source": self.source,
+                    }
+                )
             except ValidationError as exc:
                 detail = exc.errors()[0]
                 for rows in numbers:
                     for line in rows:
-                        report.bad(line, "invalid_order", f"{'.'.join(map(str, detail['loc']))}: {detail['msg']}")
+                        report.bad(
+                            line,
+                            "invalid_order",
+                            f"{'.'.join(map(str, detail['loc']))}: {detail['msg']}",
+                        )
                 continue
             report.used_rows += sum(len(rows) for rows in numbers)
             report.events += 1

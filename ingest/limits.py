@@ -44,7 +44,7 @@ class Limits:
     max_catalog_products: int = 100_000
 
     @classmethod
-    def from_settings(cls, settings: object | None = None) -> "Limits":
+    def from_settings(cls, settings: object | None = None) -> Limits:
         """The limits configured for this process (``BUNDLESTREAM_MAX_*``)."""
         if settings is None:
             from bundlestream.settings import get_settings
@@ -65,8 +65,14 @@ class BoundedReader(io.RawIOBase):
     bytes already read for sniffing, counted like the rest.
     """
 
-    def __init__(self, inner: IO[bytes], limit: int, file: str, prefix: bytes = b"",
-                 owner: IO[bytes] | None = None) -> None:
+    def __init__(
+        self,
+        inner: IO[bytes],
+        limit: int,
+        file: str,
+        prefix: bytes = b"",
+        owner: IO[bytes] | None = None,
+    ) -> None:
         super().__init__()
         self._inner = inner
         self._owner = owner  # the file under a decompressor (gzip/zip do not close it themselves)
@@ -79,8 +85,12 @@ class BoundedReader(io.RawIOBase):
 
     def _check(self) -> None:
         if self.count > self._limit:
-            raise LimitExceeded("max_decompressed_bytes", self._limit,
-                                f"decompressed size above {self._limit} bytes", file=self._file)
+            raise LimitExceeded(
+                "max_decompressed_bytes",
+                self._limit,
+                f"decompressed size above {self._limit} bytes",
+                file=self._file,
+            )
 
     def readable(self) -> bool:
         return True

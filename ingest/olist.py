@@ -27,8 +27,16 @@ def load_translation(source: Source) -> dict[str, str]:
     """Portuguese -> English category names (the file starts with a BOM; handled by the reader)."""
     report = IngestReport(file=source_name(source))
     with CsvTable(source, report) as table:
-        cols = table.columns({"pt": ("product_category_name",), "en": ("product_category_name_english",)}, {}, "olist")
-        return {row[cols["pt"]].strip(): row[cols["en"]].strip() for _, row in table.rows() if row[cols["en"]].strip()}
+        cols = table.columns(
+            {"pt": ("product_category_name",), "en": ("product_category_name_english",)},
+            {},
+            "olist",
+        )
+        return {
+            row[cols["pt"]].strip(): row[cols["en"]].strip()
+            for _, row in table.rows()
+            if row[cols["en"]].strip()
+        }
 
 
 def load_categories(products: Source, translation: Source | None = None) -> dict[str, str]:
@@ -36,7 +44,9 @@ def load_categories(products: Source, translation: Source | None = None) -> dict
     english = load_translation(translation) if translation is not None else {}
     report = IngestReport(file=source_name(products))
     with CsvTable(products, report) as table:
-        cols = table.columns({"id": ("product_id",), "cat": ("product_category_name",)}, {}, "olist")
+        cols = table.columns(
+            {"id": ("product_id",), "cat": ("product_category_name",)}, {}, "olist"
+        )
         out: dict[str, str] = {}
         for _, row in table.rows():
             category = row[cols["cat"]].strip()
@@ -55,13 +65,17 @@ def trust_score(orders: int, max_orders: int) -> float:
 @dataclass
 class OlistCatalog:
     products: list[Product]
-    sold_counts: dict[str, int]      # product_id -> units sold (order item rows)
-    report: IngestReport              # accounting of the products file
-    items_report: IngestReport        # accounting of the order items file
+    sold_counts: dict[str, int]  # product_id -> units sold (order item rows)
+    report: IngestReport  # accounting of the products file
+    items_report: IngestReport  # accounting of the order items file
 
 
-def build_olist_catalog(products: Source, order_items: Source, sellers: Source | None = None,
-                        translation: Source | None = None) -> OlistCatalog:
+def build_olist_catalog(
+    products: Source,
+    order_items: Source,
+    sellers: Source | None = None,
+    translation: Source | None = None,
+) -> OlistCatalog:
     """Join products, order items, sellers and translation into Products plus sold counts."""
     items_report = IngestReport(file=source_name(order_items), format="olist")
     prices: dict[str, list[float]] = defaultdict(list)
@@ -69,8 +83,17 @@ def build_olist_catalog(products: Source, order_items: Source, sellers: Source |
     product_sellers: dict[str, Counter] = defaultdict(Counter)
     seller_orders: dict[str, set[str]] = defaultdict(set)
     with CsvTable(order_items, items_report) as table:
-        c = table.columns({"order": ("order_id",), "product": ("product_id",), "seller": ("seller_id",),
-                           "price": ("price",), "date": ("shipping_limit_date",)}, {}, "olist")
+        c = table.columns(
+            {
+                "order": ("order_id",),
+                "product": ("product_id",),
+                "seller": ("seller_id",),
+                "price": ("price",),
+                "date": ("shipping_limit_date",),
+            },
+            {},
+            "olist",
+        )
         for line, row in table.rows():
             product_id, seller_id = row[c["product"]].strip(), row[c["seller"]].strip()
             try:
@@ -96,10 +119,17 @@ def build_olist_catalog(products: Source, order_items: Source, sellers: Source |
     report = IngestReport(file=source_name(products), format="olist")
     out: list[Product] = []
     with CsvTable(products, report) as table:
-        c = table.columns({"id": ("product_id",), "cat": ("product_category_name",)},
-                          {"weight": ("product_weight_g",), "photos": ("product_photos_qty",),
-                           "length": ("product_length_cm",), "height": ("product_height_cm",),
-                           "width": ("product_width_cm",)}, "olist")
+        c = table.columns(
+            {"id": ("product_id",), "cat": ("product_category_name",)},
+            {
+                "weight": ("product_weight_g",),
+                "photos": ("product_photos_qty",),
+                "length": ("product_length_cm",),
+                "height": ("product_height_cm",),
+                "width": ("product_width_cm",),
+            },
+            "olist",
+        )
         for line, row in table.rows():
             product_id = row[c["id"]].strip()
             if not product_id:
@@ -110,22 +140,30 @@ def build_olist_catalog(products: Source, order_items: Source, sellers: Source |
                 continue
             raw_category = row[c["cat"]].strip()
             category = safe_text(english.get(raw_category, raw_category))[0] or "uncategorized"
-            seller_id = min(product_sellers[product_id].items(), key=lambda kv: (-kv[1], kv[0]))[0] \
-                if product_sellers[product_id] else None
+            seller_id = (
+                min(product_sellers[product_id].items(), key=lambda kv: (-kv[1], kv[0]))[0]
+                if product_sellers[product_id]
+                else None
+            )
             partner = None
             if seller_id:
-                partner = Partner(partner_id=seller_id, name=places.get(seller_id, f"seller {seller_id[:8]}"),
-                                  trust_score=trust_score(len(seller_orders[seller_id]), busiest))
-            out.append(Product(
-                product_id=product_id,
-                title=f"{category.replace('_', ' ')} {product_id[:8]}",
-                category=category,
-                description=_describe(row, c),
-                price=round(statistics.median(prices[product_id]), 2),
-                created_at=first_sale[product_id],
-                currency=CURRENCY,
-                partner=partner,
-            ))
+                partner = Partner(
+                    partner_id=seller_id,
+                    name=places.get(seller_id, f"seller {seller_id[:8]}"),
+                    trust_score=trust_score(len(seller_orders[seller_id]), busiest),
+                )
+            out.append(
+                Product(
+                    product_id=product_id,
+                    title=f"{category.replace('_', ' ')} {product_id[:8]}",
+                    category=category,
+                    description=_describe(row, c),
+                    price=round(statistics.median(prices[product_id]), 2),
+                    created_at=first_sale[product_id],
+                    currency=CURRENCY,
+                    partner=partner,
+                )
+            )
             report.used_rows += 1
     report.events = len(out)
     sold = {pid: len(p) for pid, p in prices.items()}
@@ -135,7 +173,9 @@ def build_olist_catalog(products: Source, order_items: Source, sellers: Source |
 def _seller_places(sellers: Source) -> dict[str, str]:
     report = IngestReport(file=source_name(sellers))
     with CsvTable(sellers, report) as table:
-        c = table.columns({"id": ("seller_id",)}, {"city": ("seller_city",), "state": ("seller_state",)}, "olist")
+        c = table.columns(
+            {"id": ("seller_id",)}, {"city": ("seller_city",), "state": ("seller_state",)}, "olist"
+        )
         out = {}
         for _, row in table.rows():
             city = row[c["city"]].strip() if "city" in c else ""
@@ -149,7 +189,9 @@ def _describe(row: list[str], c: dict[str, int]) -> str:
     parts = []
     if row[c["weight"]].strip() if "weight" in c else "":
         parts.append(f"weight {row[c['weight']].strip()} g")
-    dims = [row[c[k]].strip() for k in ("length", "height", "width") if k in c and row[c[k]].strip()]
+    dims = [
+        row[c[k]].strip() for k in ("length", "height", "width") if k in c and row[c[k]].strip()
+    ]
     if len(dims) == 3:
         parts.append("size " + " x ".join(dims) + " cm")
     if "photos" in c and row[c["photos"]].strip():

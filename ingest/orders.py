@@ -20,7 +20,15 @@ from typing import Any
 
 from models import OrderEvent
 
-from .cells import FORMULA_START, MAX_NUMBER, CellError, is_formula, parse_datetime, parse_float, parse_int
+from .cells import (
+    FORMULA_START,
+    MAX_NUMBER,
+    CellError,
+    is_formula,
+    parse_datetime,
+    parse_float,
+    parse_int,
+)
 from .errors import IngestError
 from .grouping import OrderGrouper
 from .limits import Limits
@@ -33,52 +41,103 @@ ORDER_FORMATS = ("online_retail", "olist", "shopify_orders", "generic")
 SIGNATURES: dict[str, tuple[str, ...]] = {
     "online_retail": ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice"),
     "olist": ("order_id", "order_item_id", "product_id", "price", "shipping_limit_date"),
-    "shopify_orders": ("Name", "Created at", "Lineitem quantity", "Lineitem name", "Lineitem price"),
+    "shopify_orders": (
+        "Name",
+        "Created at",
+        "Lineitem quantity",
+        "Lineitem name",
+        "Lineitem price",
+    ),
     "generic": ("order_id", "product_id", "quantity", "price", "created_at"),
 }
 
 _COLUMNS: dict[str, tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]] = {
     "online_retail": (
-        {"order_id": ("InvoiceNo", "Invoice"), "product_id": ("StockCode",), "quantity": ("Quantity",),
-         "created_at": ("InvoiceDate",), "price": ("UnitPrice", "Price")},
+        {
+            "order_id": ("InvoiceNo", "Invoice"),
+            "product_id": ("StockCode",),
+            "quantity": ("Quantity",),
+            "created_at": ("InvoiceDate",),
+            "price": ("UnitPrice", "Price"),
+        },
         {"title": ("Description",), "customer_id": ("CustomerID", "Customer ID")},
     ),
     "olist": (
-        {"order_id": ("order_id",), "product_id": ("product_id",), "price": ("price",),
-         "created_at": ("shipping_limit_date",)},
+        {
+            "order_id": ("order_id",),
+            "product_id": ("product_id",),
+            "price": ("price",),
+            "created_at": ("shipping_limit_date",),
+        },
         {"item": ("order_item_id",)},
     ),
     "shopify_orders": (
-        {"order_id": ("Name",), "created_at": ("Created at",), "quantity": ("Lineitem quantity",),
-         "title": ("Lineitem name",), "price": ("Lineitem price",)},
-        {"sku": ("Lineitem sku",), "currency": ("Currency",), "customer_id": ("Email",),
-         "cancelled_at": ("Cancelled at",), "financial_status": ("Financial Status",)},
+        {
+            "order_id": ("Name",),
+            "created_at": ("Created at",),
+            "quantity": ("Lineitem quantity",),
+            "title": ("Lineitem name",),
+            "price": ("Lineitem price",),
+        },
+        {
+            "sku": ("Lineitem sku",),
+            "currency": ("Currency",),
+            "customer_id": ("Email",),
+            "cancelled_at": ("Cancelled at",),
+            "financial_status": ("Financial Status",),
+        },
     ),
     "generic": (
-        {"order_id": ("order_id",), "product_id": ("product_id",), "quantity": ("quantity",),
-         "price": ("price",), "created_at": ("created_at",)},
-        {"category": ("category",), "title": ("title",), "customer_id": ("customer_id",), "currency": ("currency",)},
+        {
+            "order_id": ("order_id",),
+            "product_id": ("product_id",),
+            "quantity": ("quantity",),
+            "price": ("price",),
+            "created_at": ("created_at",),
+        },
+        {
+            "category": ("category",),
+            "title": ("title",),
+            "customer_id": ("customer_id",),
+            "currency": ("currency",),
+        },
     ),
 }
 
 _INF = float("inf")
-DEFAULT_CURRENCY = {"online_retail": "GBP", "olist": "BRL", "shopify_orders": "USD", "generic": "USD"}
+DEFAULT_CURRENCY = {
+    "online_retail": "GBP",
+    "olist": "BRL",
+    "shopify_orders": "USD",
+    "generic": "USD",
+}
 
 
 class OrderStream:
     """Iterate once to get the events; ``report`` holds the row accounting afterwards."""
 
-    def __init__(self, source: Source, fmt: str | None = None, *, store_id: str = "default",
-                 name: str | None = None, categories: Mapping[str, str] | None = None,
-                 currency: str | None = None, source_kind: str = "replay", limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        fmt: str | None = None,
+        *,
+        store_id: str = "default",
+        name: str | None = None,
+        categories: Mapping[str, str] | None = None,
+        currency: str | None = None,
+        source_kind: str = "replay",
+        limits: Limits | None = None,
+    ) -> None:
         self.report = IngestReport(file=source_name(source, name))
         self.table = CsvTable(source, self.report, limits)
         try:
             if fmt is None:
                 fmt = detect(self.table.header, SIGNATURES, self.report.file, "orders")
             elif fmt not in _COLUMNS:
-                raise IngestError(f"unknown orders format {fmt!r} (one of {', '.join(ORDER_FORMATS)})",
-                                  file=self.report.file)
+                raise IngestError(
+                    f"unknown orders format {fmt!r} (one of {', '.join(ORDER_FORMATS)})",
+                    file=self.report.file,
+                )
             required, optional = _COLUMNS[fmt]
             self.cols = self.table.columns(required, optional, fmt)
         except IngestError:
@@ -87,8 +146,12 @@ class OrderStream:
         self.format = self.report.format = fmt
         self.categories = categories or {}
         self.currency = currency or DEFAULT_CURRENCY[fmt]
-        self.grouper = OrderGrouper(self.report, store_id, source_kind,
-                                    max_lines_per_order=self.table.limits.max_lines_per_order)
+        self.grouper = OrderGrouper(
+            self.report,
+            store_id,
+            source_kind,
+            max_lines_per_order=self.table.limits.max_lines_per_order,
+        )
         self.seen: set[str] = set()  # order ids with at least one row that is not a skipped order
 
     def __iter__(self) -> Iterator[OrderEvent]:
@@ -109,7 +172,13 @@ class OrderStream:
     def _rows_online_retail(self) -> Iterator[OrderEvent]:
         # The hot loop of a 541,909-row replay: lookups are hoisted and the common path inlined.
         c, report, grouper = self.cols, self.report, self.grouper
-        i_order, i_product, i_qty, i_date, i_price = c["order_id"], c["product_id"], c["quantity"], c["created_at"], c["price"]
+        i_order, i_product, i_qty, i_date, i_price = (
+            c["order_id"],
+            c["product_id"],
+            c["quantity"],
+            c["created_at"],
+            c["price"],
+        )
         i_title, i_customer = c.get("title"), c.get("customer_id")
         cancelled: set[str] = set()
         adjustments: set[str] = set()
@@ -149,8 +218,14 @@ class OrderStream:
                 continue
             product_id = row[i_product].strip()
             title = row[i_title].strip() if i_title is not None else ""
-            if (not product_id or len(product_id) > 200 or quantity > 1_000_000 or len(title) > 500
-                    or product_id[0] in FORMULA_START or (title and title[0] in FORMULA_START)):
+            if (
+                not product_id
+                or len(product_id) > 200
+                or quantity > 1_000_000
+                or len(title) > 500
+                or product_id[0] in FORMULA_START
+                or (title and title[0] in FORMULA_START)
+            ):
                 item = self._item(line, product_id, quantity, price, title, None)
                 if item is None:
                     continue
@@ -160,8 +235,13 @@ class OrderStream:
                     item["title"] = title
             order = open_get(order_id)
             if order is None:
-                order = self._order(line, order_id, row[i_date], self.currency,
-                                    row[i_customer] if i_customer is not None else "")
+                order = self._order(
+                    line,
+                    order_id,
+                    row[i_date],
+                    self.currency,
+                    row[i_customer] if i_customer is not None else "",
+                )
                 if order is None:
                     continue
             order.lines.append(item)
@@ -173,7 +253,12 @@ class OrderStream:
 
     def _rows_olist(self) -> Iterator[OrderEvent]:
         c, report, grouper, categories = self.cols, self.report, self.grouper, self.categories
-        i_order, i_product, i_price, i_date = c["order_id"], c["product_id"], c["price"], c["created_at"]
+        i_order, i_product, i_price, i_date = (
+            c["order_id"],
+            c["product_id"],
+            c["price"],
+            c["created_at"],
+        )
         merged: dict[tuple[str, str, float], int] = {}  # (order, product, price) -> item index
         for line, row in self.table.rows():
             order_id = row[i_order].strip()
@@ -190,7 +275,9 @@ class OrderStream:
             key = (order_id, product_id, price)
             existing = merged.get(key)
             if existing is not None and order_id in grouper.open:
-                grouper.merge_row(grouper.open[order_id], existing, line)  # one row per unit -> quantity
+                grouper.merge_row(
+                    grouper.open[order_id], existing, line
+                )  # one row per unit -> quantity
                 continue
             item = self._item(line, product_id, 1, price, "", categories.get(product_id))
             if item is None:
@@ -222,8 +309,13 @@ class OrderStream:
             is_first = order_id not in grouper.open and order_id not in grouper.emitted
             if is_first:
                 status = row[i_status].strip().lower() if i_status is not None else ""
-                reason = ("cancelled_order" if (i_cancel is not None and row[i_cancel].strip()) or status == "voided"
-                          else "refunded_order" if status == "refunded" else None)
+                reason = (
+                    "cancelled_order"
+                    if (i_cancel is not None and row[i_cancel].strip()) or status == "voided"
+                    else "refunded_order"
+                    if status == "refunded"
+                    else None
+                )
                 if reason:
                     skipped[order_id] = reason
                     report.skipped_orders[reason.removesuffix("_order")] += 1
@@ -239,7 +331,9 @@ class OrderStream:
             item = self._item(line, sku or title, quantity, price, title, None)
             if item is None:
                 continue
-            currency = (row[c["currency"]].strip().upper() if "currency" in c else "") or self.currency
+            currency = (
+                row[c["currency"]].strip().upper() if "currency" in c else ""
+            ) or self.currency
             customer = row[c["customer_id"]] if "customer_id" in c else ""
             order = self._order(line, order_id, row[c["created_at"]], currency, customer)
             if order is not None:
@@ -247,8 +341,13 @@ class OrderStream:
                 yield from grouper.drain()
 
     def _rows_generic(self) -> Iterator[OrderEvent]:
-        c, report, grouper = self.cols, self.report, self.grouper
-        i_cat, i_title, i_cust, i_cur = c.get("category"), c.get("title"), c.get("customer_id"), c.get("currency")
+        c, _report, grouper = self.cols, self.report, self.grouper
+        i_cat, i_title, i_cust, i_cur = (
+            c.get("category"),
+            c.get("title"),
+            c.get("customer_id"),
+            c.get("currency"),
+        )
         for line, row in self.table.rows():
             order_id = row[c["order_id"]].strip()
             self.seen.add(order_id)
@@ -262,23 +361,37 @@ class OrderStream:
             if item is None:
                 continue
             currency = (row[i_cur].strip().upper() if i_cur is not None else "") or self.currency
-            order = self._order(line, order_id, row[c["created_at"]], currency,
-                                row[i_cust] if i_cust is not None else "")
+            order = self._order(
+                line,
+                order_id,
+                row[c["created_at"]],
+                currency,
+                row[i_cust] if i_cust is not None else "",
+            )
             if order is not None:
                 grouper.add(order, line, item)
                 yield from grouper.drain()
 
     # -- shared row helpers ----------------------------------------------------------------------
 
-    def _item(self, line: int, product_id: str, quantity: int, price: float, title: str,
-              category: str | None) -> dict[str, Any] | None:
+    def _item(
+        self,
+        line: int,
+        product_id: str,
+        quantity: int,
+        price: float,
+        title: str,
+        category: str | None,
+    ) -> dict[str, Any] | None:
         """One order line as a dict (validated later, per order, in one pydantic call)."""
         product_id = product_id.strip()
         if not product_id:
             self.report.bad(line, "missing_product_id", "product id is empty")
             return None
         if len(product_id) > 200:
-            self.report.bad(line, "bad_product_id", f"product id is {len(product_id)} characters (max 200)")
+            self.report.bad(
+                line, "bad_product_id", f"product id is {len(product_id)} characters (max 200)"
+            )
             return None
         if quantity > 1_000_000:
             self.report.bad(line, "bad_quantity", f"quantity {quantity} exceeds 1,000,000")
@@ -304,7 +417,9 @@ class OrderStream:
             grouper.get(order_id, line)
             return None
         if len(order_id) > 200:
-            self.report.bad(line, "bad_order_id", f"order id is {len(order_id)} characters (max 200)")
+            self.report.bad(
+                line, "bad_order_id", f"order id is {len(order_id)} characters (max 200)"
+            )
             return None
         try:
             created_at: datetime = parse_datetime(created)
@@ -338,7 +453,9 @@ class OrderStream:
 
     def _safe(self, line: int, text: str) -> str:
         if text and text[0] in FORMULA_START and is_formula(text):
-            self.report.warn(line, "formula_neutralised", f"cell {text[:40]!r} starts like a spreadsheet formula")
+            self.report.warn(
+                line, "formula_neutralised", f"cell {text[:40]!r} starts like a spreadsheet formula"
+            )
             return "'" + text
         return text
 
@@ -355,7 +472,9 @@ def open_orders(source: Source, fmt: str | None = None, **kwargs: Any) -> OrderS
     return OrderStream(source, fmt, **kwargs)
 
 
-def read_orders(source: Source, fmt: str | None = None, **kwargs: Any) -> tuple[list[OrderEvent], IngestReport]:
+def read_orders(
+    source: Source, fmt: str | None = None, **kwargs: Any
+) -> tuple[list[OrderEvent], IngestReport]:
     """Everything in memory: convenient for uploads and tests."""
     stream = OrderStream(source, fmt, **kwargs)
     events = list(stream)

@@ -32,9 +32,13 @@ def producer_config(settings: Settings, compression: str | None = None) -> dict:
     costs ~5 s of CPU per 68 MB replay, so throughput runs (benchmarks) may prefer "none"."""
     chosen = compression or compression_type()
     return {
-        "bootstrap_servers": settings.kafka_bootstrap, "linger_ms": 20, "acks": "all",
-        "enable_idempotence": True, "compression_type": None if chosen == "none" else chosen,
-        "max_batch_size": 512 * 1024, "request_timeout_ms": 30_000,
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "linger_ms": 20,
+        "acks": "all",
+        "enable_idempotence": True,
+        "compression_type": None if chosen == "none" else chosen,
+        "max_batch_size": 512 * 1024,
+        "request_timeout_ms": 30_000,
     }
 
 
@@ -49,10 +53,17 @@ class PublishStats:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
 
 
-async def publish_orders(settings: Settings, events: Iterable[OrderEvent] | AsyncIterable[OrderEvent], *,
-                         topic: str | None = None, limit: int | None = None, rate: float | None = None,
-                         progress: Callable[[PublishStats], None] | None = None,
-                         producer=None, compression: str | None = None) -> PublishStats:
+async def publish_orders(
+    settings: Settings,
+    events: Iterable[OrderEvent] | AsyncIterable[OrderEvent],
+    *,
+    topic: str | None = None,
+    limit: int | None = None,
+    rate: float | None = None,
+    progress: Callable[[PublishStats], None] | None = None,
+    producer=None,
+    compression: str | None = None,
+) -> PublishStats:
     """Publish events (keyed by store_id) and wait until the broker acknowledged every one.
 
     ``rate`` caps events per second (replays that should look like live traffic); ``progress`` is
@@ -73,7 +84,9 @@ async def publish_orders(settings: Settings, events: Iterable[OrderEvent] | Asyn
             if limit is not None and stats.sent >= limit:
                 break
             value = event.to_bytes()
-            pending.append(await producer.send(topic, value=value, key=event.store_id.encode("utf-8")))
+            pending.append(
+                await producer.send(topic, value=value, key=event.store_id.encode("utf-8"))
+            )
             stats.sent += 1
             stats.bytes += len(value)
             if len(pending) >= IN_FLIGHT:

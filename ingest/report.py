@@ -45,18 +45,25 @@ class IngestReport:
 
     @property
     def accounted(self) -> bool:
-        return self.rows == self.used_rows + self.attached_rows + self.skipped_rows + self.bad_row_count
+        return (
+            self.rows
+            == self.used_rows + self.attached_rows + self.skipped_rows + self.bad_row_count
+        )
 
     def bad(self, line: int, code: str, detail: str = "") -> None:
         """Record an unusable row; ``code`` is the machine-readable part counted by reason."""
         self.bad_by_reason[code] += 1
         if len(self.bad_rows) < MAX_KEPT:
-            self.bad_rows.append(BadRow(file=self.file, line=line, reason=f"{code}: {detail}" if detail else code))
+            self.bad_rows.append(
+                BadRow(file=self.file, line=line, reason=f"{code}: {detail}" if detail else code)
+            )
 
     def warn(self, line: int, code: str, detail: str = "") -> None:
         self.warnings_by_reason[code] += 1
         if len(self.warnings) < MAX_KEPT:
-            self.warnings.append(BadRow(file=self.file, line=line, reason=f"{code}: {detail}" if detail else code))
+            self.warnings.append(
+                BadRow(file=self.file, line=line, reason=f"{code}: {detail}" if detail else code)
+            )
 
     def skip(self, code: str, rows: int = 1) -> None:
         self.skipped[code] += rows
@@ -64,10 +71,18 @@ class IngestReport:
     def summary(self) -> dict:
         """A JSON-friendly digest for CLI output and metrics records."""
         return {
-            "file": self.file, "format": self.format, "rows": self.rows, "used_rows": self.used_rows,
-            "attached_rows": self.attached_rows, "skipped": dict(self.skipped),
-            "skipped_orders": dict(self.skipped_orders), "bad_rows": self.bad_row_count,
-            "bad_by_reason": dict(self.bad_by_reason), "warnings": dict(self.warnings_by_reason),
-            "events": self.events, "split_orders": self.split_orders, "parse_ms": round(self.parse_ms, 1),
+            "file": self.file,
+            "format": self.format,
+            "rows": self.rows,
+            "used_rows": self.used_rows,
+            "attached_rows": self.attached_rows,
+            "skipped": dict(self.skipped),
+            "skipped_orders": dict(self.skipped_orders),
+            "bad_rows": self.bad_row_count,
+            "bad_by_reason": dict(self.bad_by_reason),
+            "warnings": dict(self.warnings_by_reason),
+            "events": self.events,
+            "split_orders": self.split_orders,
+            "parse_ms": round(self.parse_ms, 1),
             "accounted": self.accounted,
         }

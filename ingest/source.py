@@ -81,7 +81,9 @@ def _decompressed(raw: IO[bytes], file: str) -> IO[bytes]:
             archive = zipfile.ZipFile(raw)
             members = [info for info in archive.infolist() if not info.is_dir()]
             if len(members) != 1:
-                raise IngestError(f"a zip upload must hold exactly one CSV file, found {len(members)}", file=file)
+                raise IngestError(
+                    f"a zip upload must hold exactly one CSV file, found {len(members)}", file=file
+                )
             return archive.open(members[0])
         except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, zlib.error) as exc:
             raise IngestError(f"not a readable zip file ({exc})", file=file) from exc
@@ -103,7 +105,9 @@ def open_binary(src: Source, file: str, limits: Limits | None = None) -> IO[byte
         raise IngestError(f"not a readable gzip or zip file ({exc})", file=file) from exc
     if b"\x00" in sniff:
         raw.close()
-        raise IngestError("not a CSV file: binary content (NUL bytes) in the first 8 KiB", file=file)
+        raise IngestError(
+            "not a CSV file: binary content (NUL bytes) in the first 8 KiB", file=file
+        )
     try:
         bounded = BoundedReader(stream, limits.max_decompressed_bytes, file, sniff, owner=raw)
     except LimitExceeded:
@@ -115,11 +119,17 @@ def open_binary(src: Source, file: str, limits: Limits | None = None) -> IO[byte
 def open_text(src: Source, file: str, limits: Limits | None = None) -> IO[str]:
     """Text stream over the (possibly compressed) bytes; refuses binary content."""
     # errors=replace: one undecodable byte must not abort a 500k-row replay; rows are flagged.
-    return io.TextIOWrapper(open_binary(src, file, limits), encoding="utf-8-sig",
-                            errors="bundlestream-ingest", newline="")
+    return io.TextIOWrapper(
+        open_binary(src, file, limits),
+        encoding="utf-8-sig",
+        errors="bundlestream-ingest",
+        newline="",
+    )
 
 
-def decompressed_size(src: Source, file: str, limits: Limits | None = None, chunk: int = 1 << 20) -> int:
+def decompressed_size(
+    src: Source, file: str, limits: Limits | None = None, chunk: int = 1 << 20
+) -> int:
     """Read the whole content once, counting: ``LimitExceeded`` past ``max_decompressed_bytes``.
 
     Bounded work for the HTTP request path: inflating runs in C in chunks of ``chunk`` bytes
@@ -158,9 +168,12 @@ class CsvTable:
         except csv.Error as exc:
             self.close()
             if "field larger" in str(exc):
-                raise LimitExceeded("max_field_bytes", limits.max_field_bytes,
-                                    "a header field", file=report.file) from exc
-            raise IngestError(f"not a CSV file: header unreadable ({exc})", file=report.file) from exc
+                raise LimitExceeded(
+                    "max_field_bytes", limits.max_field_bytes, "a header field", file=report.file
+                ) from exc
+            raise IngestError(
+                f"not a CSV file: header unreadable ({exc})", file=report.file
+            ) from exc
         except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
             self.close()
             raise IngestError(f"unreadable file ({exc})", file=report.file) from exc
@@ -169,13 +182,17 @@ class CsvTable:
             raise IngestError("empty file: no header row", file=report.file)
         if len(header) > limits.max_columns:
             self.close()
-            raise LimitExceeded("max_columns", limits.max_columns, f"a header of {len(header)} columns",
-                                file=report.file)
+            raise LimitExceeded(
+                "max_columns",
+                limits.max_columns,
+                f"a header of {len(header)} columns",
+                file=report.file,
+            )
         self.header = header
         self.width = len(header)
         self.normalised = [normalise_header(h) for h in header]
 
-    def __enter__(self) -> "CsvTable":
+    def __enter__(self) -> CsvTable:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -184,8 +201,12 @@ class CsvTable:
     def close(self) -> None:
         self._text.close()
 
-    def columns(self, required: Mapping[str, Sequence[str]], optional: Mapping[str, Sequence[str]] = {},
-                fmt: str = "") -> dict[str, int]:
+    def columns(
+        self,
+        required: Mapping[str, Sequence[str]],
+        optional: Mapping[str, Sequence[str]] = {},
+        fmt: str = "",
+    ) -> dict[str, int]:
         """Map logical names to column indices; aliases allow classic and current exports."""
         positions: dict[str, int] = {}
         for i, name in enumerate(self.normalised):
@@ -194,7 +215,14 @@ class CsvTable:
         missing: list[str] = []
         for spec, is_required in ((required, True), (optional, False)):
             for logical, aliases in spec.items():
-                idx = next((positions[normalise_header(a)] for a in aliases if normalise_header(a) in positions), None)
+                idx = next(
+                    (
+                        positions[normalise_header(a)]
+                        for a in aliases
+                        if normalise_header(a) in positions
+                    ),
+                    None,
+                )
                 if idx is not None:
                     found[logical] = idx
                 elif is_required:
@@ -202,7 +230,8 @@ class CsvTable:
         if missing:
             raise IngestError(
                 f"missing required column(s) for format {fmt or '?'}: {', '.join(missing)}",
-                file=self.report.file, missing=tuple(missing),
+                file=self.report.file,
+                missing=tuple(missing),
             )
         return found
 
@@ -227,29 +256,50 @@ class CsvTable:
                                 continue
                             rows += 1
                             if rows > max_rows:
-                                raise LimitExceeded("max_rows", max_rows, f"more than {max_rows} data rows",
-                                                    file=report.file)
+                                raise LimitExceeded(
+                                    "max_rows",
+                                    max_rows,
+                                    f"more than {max_rows} data rows",
+                                    file=report.file,
+                                )
                             if len(row) > width:
                                 if any(cell.strip() for cell in row[width:]):
-                                    report.bad(line, "too_many_fields", f"expected {width} fields, got {len(row)}")
+                                    report.bad(
+                                        line,
+                                        "too_many_fields",
+                                        f"expected {width} fields, got {len(row)}",
+                                    )
                                     continue
                                 row = row[:width]
-                            elif previous_end > line:  # a short record over several lines: a quote left open
-                                report.bad(line, "unbalanced_quote",
-                                           f"a quoted field runs from line {line} to line {previous_end}")
+                            elif (
+                                previous_end > line
+                            ):  # a short record over several lines: a quote left open
+                                report.bad(
+                                    line,
+                                    "unbalanced_quote",
+                                    f"a quoted field runs from line {line} to line {previous_end}",
+                                )
                                 continue
                             else:
                                 row = row + [""] * (width - len(row))
                         else:
                             rows += 1
                             if rows > max_rows:
-                                raise LimitExceeded("max_rows", max_rows, f"more than {max_rows} data rows",
-                                                    file=report.file)
+                                raise LimitExceeded(
+                                    "max_rows",
+                                    max_rows,
+                                    f"more than {max_rows} data rows",
+                                    file=report.file,
+                                )
                         if raw.nul_bytes and any("\x00" in cell for cell in row):
                             report.bad(line, "nul_byte", "NUL byte in a field")
                             continue
-                        if replaced[0] != replaced_at_open and any("\ufffd" in cell for cell in row):
-                            report.warn(line, "undecodable_bytes", "invalid UTF-8 replaced with U+FFFD")
+                        if replaced[0] != replaced_at_open and any(
+                            "\ufffd" in cell for cell in row
+                        ):
+                            report.warn(
+                                line, "undecodable_bytes", "invalid UTF-8 replaced with U+FFFD"
+                            )
                         yield line, row
                     return
                 except csv.Error as exc:
@@ -257,17 +307,26 @@ class CsvTable:
                     previous_end = reader.line_num
                     rows += 1
                     if rows > max_rows:
-                        raise LimitExceeded("max_rows", max_rows, f"more than {max_rows} data rows",
-                                            file=report.file) from exc
+                        raise LimitExceeded(
+                            "max_rows",
+                            max_rows,
+                            f"more than {max_rows} data rows",
+                            file=report.file,
+                        ) from exc
                     code = "field_too_large" if "field larger" in str(exc) else "malformed_csv"
                     report.bad(line, code, str(exc))
                 except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
-                    raise IngestError(f"file truncated or corrupt after line {reader.line_num} ({exc})",
-                                      file=report.file) from exc
+                    raise IngestError(
+                        f"file truncated or corrupt after line {reader.line_num} ({exc})",
+                        file=report.file,
+                    ) from exc
         finally:
             report.rows += rows
 
-def detect(header: Sequence[str], signatures: Mapping[str, Sequence[str]], file: str, kind: str) -> str:
+
+def detect(
+    header: Sequence[str], signatures: Mapping[str, Sequence[str]], file: str, kind: str
+) -> str:
     """First format whose signature columns are all present; else an error naming what is missing."""
     present = {normalise_header(h) for h in header}
     best, best_missing = "", None
@@ -279,9 +338,13 @@ def detect(header: Sequence[str], signatures: Mapping[str, Sequence[str]], file:
             best, best_missing = fmt, missing
     if best_missing is not None and len(best_missing) == len(signatures[best]):
         expected = "; ".join(f"{fmt}: {', '.join(cols)}" for fmt, cols in signatures.items())
-        raise IngestError(f"unrecognised {kind} CSV: no known header found (expected one of {expected})",
-                          file=file, missing=tuple(best_missing))
+        raise IngestError(
+            f"unrecognised {kind} CSV: no known header found (expected one of {expected})",
+            file=file,
+            missing=tuple(best_missing),
+        )
     raise IngestError(
         f"unrecognised {kind} CSV: closest format is {best}, missing column(s): {', '.join(best_missing or [])}",
-        file=file, missing=tuple(best_missing or ()),
+        file=file,
+        missing=tuple(best_missing or ()),
     )

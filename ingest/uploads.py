@@ -42,7 +42,12 @@ def _detect(path: Path, kind: str) -> str:
     """Check the header now, so an unusable file never reaches a topic."""
     report = IngestReport(file=path.name)
     with CsvTable(path, report) as table:
-        return detect(table.header, CATALOG_SIGNATURES if kind == "catalog" else ORDER_SIGNATURES, path.name, kind)
+        return detect(
+            table.header,
+            CATALOG_SIGNATURES if kind == "catalog" else ORDER_SIGNATURES,
+            path.name,
+            kind,
+        )
 
 
 def _prefix(src: Source, file: str, prefix_bytes: int, limits: Limits | None) -> tuple[bytes, bool]:
@@ -63,17 +68,26 @@ def _cut(head: bytes, more: bool) -> bytes:
     cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
     if cut < 0:  # one line longer than the prefix: keep it whole so the header check sees its width
         return head
-    return head[:cut + 1]
+    return head[: cut + 1]
 
 
-def decompressed_prefix(src: Source, file: str, prefix_bytes: int, limits: Limits | None = None) -> bytes:
+def decompressed_prefix(
+    src: Source, file: str, prefix_bytes: int, limits: Limits | None = None
+) -> bytes:
     """The first ``prefix_bytes`` of the content (decompressed), cut after its last full line
     when the file goes on: enough for format and header checks, never the whole file."""
     return _cut(*_prefix(src, file, prefix_bytes, limits))
 
 
-def check_upload_file(src: Source, kind: str, fmt: str | None, *, name: str, prefix_bytes: int,
-                      limits: Limits | None = None) -> str:
+def check_upload_file(
+    src: Source,
+    kind: str,
+    fmt: str | None,
+    *,
+    name: str,
+    prefix_bytes: int,
+    limits: Limits | None = None,
+) -> str:
     """Bounded checks of one upload file before it is published; returns its format.
 
     Format, header and columns on a decompressed prefix (a catalog must have a usable product
@@ -85,8 +99,11 @@ def check_upload_file(src: Source, kind: str, fmt: str | None, *, name: str, pre
     raw_head, more = _prefix(src, name, prefix_bytes, limits)
     head = _cut(raw_head, more)
     # the header fits but the first row does not: no export has a row this long
-    row_too_long = IngestError(f"line 2 is longer than upload_prefix_bytes={prefix_bytes} bytes", file=name) \
-        if more and max(head.count(b"\n"), head.count(b"\r")) <= 1 else None
+    row_too_long = (
+        IngestError(f"line 2 is longer than upload_prefix_bytes={prefix_bytes} bytes", file=name)
+        if more and max(head.count(b"\n"), head.count(b"\r")) <= 1
+        else None
+    )
     if kind == "catalog":
         result = parse_catalog(head, fmt, name=name, limits=limits)
         fmt = result.report.format
@@ -94,8 +111,11 @@ def check_upload_file(src: Source, kind: str, fmt: str | None, *, name: str, pre
             raise row_too_long
         if not result.products:
             shown = "; ".join(f"line {r.line}: {r.reason}" for r in result.report.bad_rows[:5])
-            raise IngestError(f"no usable product rows in the first {len(head)} bytes "
-                              f"({result.report.bad_row_count} bad rows{': ' + shown if shown else ''})", file=name)
+            raise IngestError(
+                f"no usable product rows in the first {len(head)} bytes "
+                f"({result.report.bad_row_count} bad rows{': ' + shown if shown else ''})",
+                file=name,
+            )
     else:
         stream = open_orders(head, fmt, name=name, limits=limits)
         fmt = stream.format
@@ -111,18 +131,32 @@ def _ext(path: Path) -> str:
     return suffixes.lstrip(".") or "csv"
 
 
-def build_upload_file(kind: str, path: str | os.PathLike, fmt: str | None, settings: Settings, *,
-                      checked: bool = False) -> UploadFile:
+def build_upload_file(
+    kind: str,
+    path: str | os.PathLike,
+    fmt: str | None,
+    settings: Settings,
+    *,
+    checked: bool = False,
+) -> UploadFile:
     """``checked``: the caller already ran ``check_upload_file`` (the HTTP path), skip it here."""
     path = Path(path)
     if not path.is_file():
         raise IngestError("no such file", file=str(path))
     size = path.stat().st_size
     if size > settings.max_upload_bytes:
-        raise IngestError(f"{size} bytes exceeds max_upload_bytes {settings.max_upload_bytes}", file=path.name)
+        raise IngestError(
+            f"{size} bytes exceeds max_upload_bytes {settings.max_upload_bytes}", file=path.name
+        )
     if not checked:
-        fmt = check_upload_file(path, kind, fmt, name=path.name, prefix_bytes=settings.upload_prefix_bytes,
-                                limits=Limits.from_settings(settings))
+        fmt = check_upload_file(
+            path,
+            kind,
+            fmt,
+            name=path.name,
+            prefix_bytes=settings.upload_prefix_bytes,
+            limits=Limits.from_settings(settings),
+        )
     elif fmt is None:
         fmt = _detect(path, kind)
     sha = _sha256(path)
@@ -144,15 +178,24 @@ def build_upload_file(kind: str, path: str | os.PathLike, fmt: str | None, setti
     return UploadFile(uri=target.resolve().as_uri(), **common)
 
 
-def build_upload_event(store_id: str, catalog_path: str | os.PathLike, catalog_format: str | None,
-                       orders_path: str | os.PathLike | None, orders_format: str | None,
-                       settings: Settings | None = None, *, requested_by: str | None = None) -> UploadEvent:
+def build_upload_event(
+    store_id: str,
+    catalog_path: str | os.PathLike,
+    catalog_format: str | None,
+    orders_path: str | os.PathLike | None,
+    orders_format: str | None,
+    settings: Settings | None = None,
+    *,
+    requested_by: str | None = None,
+) -> UploadEvent:
     """One UploadEvent for a catalog and (optionally) an order history; formats auto-detected if None."""
     settings = settings or get_settings()
     files = [build_upload_file("catalog", catalog_path, catalog_format, settings)]
     if orders_path is not None:
         files.append(build_upload_file("orders", orders_path, orders_format, settings))
-    return UploadEvent(upload_id=uuid.uuid4().hex, store_id=store_id, files=files, requested_by=requested_by)
+    return UploadEvent(
+        upload_id=uuid.uuid4().hex, store_id=store_id, files=files, requested_by=requested_by
+    )
 
 
 def resolve_upload_file(upload_file: UploadFile, settings: Settings | None = None) -> bytes:
@@ -162,11 +205,15 @@ def resolve_upload_file(upload_file: UploadFile, settings: Settings | None = Non
     settings = settings or get_settings()
     uri = urlparse(upload_file.uri or "")
     if uri.scheme != "file" or uri.netloc not in ("", "localhost"):
-        raise IngestError(f"refusing upload URI {upload_file.uri!r}: only file:// URIs into the upload store")
+        raise IngestError(
+            f"refusing upload URI {upload_file.uri!r}: only file:// URIs into the upload store"
+        )
     store = Path(settings.upload_store_dir).resolve()
     path = Path(unquote(uri.path)).resolve()
     if not path.is_relative_to(store):
-        raise IngestError(f"refusing upload URI {upload_file.uri!r}: outside the upload store {store}")
+        raise IngestError(
+            f"refusing upload URI {upload_file.uri!r}: outside the upload store {store}"
+        )
     try:
         data = path.read_bytes()
     except OSError as exc:

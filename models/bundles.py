@@ -25,14 +25,14 @@ class Objective(StrEnum):
 
 
 class BundleType(StrEnum):
-    FBT = "FBT"                     # frequently bought together (association rules)
-    FIXED = "FIXED"                 # fixed set at a fixed bundle price
-    MIX_MATCH = "MIX_MATCH"         # pick-n from a group, category diverse
-    VOLUME = "VOLUME"               # quantity tiers of one product
-    BXGY = "BXGY"                   # buy X get Y: slow mover paired with a best seller
-    GIFT_BOX = "GIFT_BOX"           # curated gift set
-    NEW_LAUNCH = "NEW_LAUNCH"       # new product anchored on a best seller
-    SUBSCRIPTION = "SUBSCRIPTION"   # replenishment bundle on subscribe
+    FBT = "FBT"  # frequently bought together (association rules)
+    FIXED = "FIXED"  # fixed set at a fixed bundle price
+    MIX_MATCH = "MIX_MATCH"  # pick-n from a group, category diverse
+    VOLUME = "VOLUME"  # quantity tiers of one product
+    BXGY = "BXGY"  # buy X get Y: slow mover paired with a best seller
+    GIFT_BOX = "GIFT_BOX"  # curated gift set
+    NEW_LAUNCH = "NEW_LAUNCH"  # new product anchored on a best seller
+    SUBSCRIPTION = "SUBSCRIPTION"  # replenishment bundle on subscribe
 
 
 class _Out(BaseModel):
@@ -61,7 +61,9 @@ class BundlePricing(_Out):
     bundle_price: float = Field(ge=0)
     discount_pct: float = Field(ge=0, le=100)
     cost: float | None = Field(None, ge=0)
-    margin_pct: float | None = Field(None, description="(bundle_price - cost) / bundle_price, percent.")
+    margin_pct: float | None = Field(
+        None, description="(bundle_price - cost) / bundle_price, percent."
+    )
     volume_tiers: list[VolumeTier] = Field(default_factory=list)
     policy: str = Field("", description="Name of the pricing policy that produced this price.")
 
@@ -100,7 +102,9 @@ class ObjectiveScore(_Out):
     confidence: float
     priority: float
     rank: int
-    inputs: dict[str, float] = Field(default_factory=dict, description="The metrics the benefit came from.")
+    inputs: dict[str, float] = Field(
+        default_factory=dict, description="The metrics the benefit came from."
+    )
 
 
 class TimeBudget(_Out):

@@ -16,15 +16,21 @@ class Partner(BaseModel):
 
     partner_id: Id
     name: str = ""
-    trust_score: float = Field(0.5, ge=0, le=1, description="0..1; ranks products of trusted sellers higher.")
-    commission_rate: float = Field(0.0, ge=0, le=1, description="Platform commission on this partner's sales.")
+    trust_score: float = Field(
+        0.5, ge=0, le=1, description="0..1; ranks products of trusted sellers higher."
+    )
+    commission_rate: float = Field(
+        0.0, ge=0, le=1, description="Platform commission on this partner's sales."
+    )
 
 
 class Sponsorship(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     active: bool = True
-    boost: float = Field(0.5, ge=0, le=5, description="Ranking boost while active (seed 004: +0.5).")
+    boost: float = Field(
+        0.5, ge=0, le=5, description="Ranking boost while active (seed 004: +0.5)."
+    )
 
 
 class Product(BaseModel):
@@ -38,15 +44,21 @@ class Product(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=100)
     description: str = Field("", max_length=20_000)
     price: NonNegativeMoney
-    cost: NonNegativeMoney | None = Field(None, description="Unit cost; None means unknown (margin gates then assume a default).")
-    inventory: int | None = Field(None, description="Units in stock; None means not tracked (treated as in stock).")
+    cost: NonNegativeMoney | None = Field(
+        None, description="Unit cost; None means unknown (margin gates then assume a default)."
+    )
+    inventory: int | None = Field(
+        None, description="Units in stock; None means not tracked (treated as in stock)."
+    )
     created_at: datetime | None = None
     currency: Currency = "USD"
     rating: float | None = Field(None, ge=0, le=5, description="Optional product rating (0..5).")
     partner: Partner | None = None
     sponsorship: Sponsorship | None = None
     status: str = Field("active", max_length=32)
-    subscription: bool = Field(False, description="Sold as a subscription (subscription_push objective).")
+    subscription: bool = Field(
+        False, description="Sold as a subscription (subscription_push objective)."
+    )
 
     @property
     def in_stock(self) -> bool:

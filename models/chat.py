@@ -40,7 +40,9 @@ class Entities(BaseModel):
     dietary: list[str] = Field(default_factory=list)
     party_size: int | None = Field(None, ge=1, le=1000)
     occasion: str | None = None
-    experience: str | None = Field(None, description="Resolved experience (date_night, birthday, ...).")
+    experience: str | None = Field(
+        None, description="Resolved experience (date_night, birthday, ...)."
+    )
 
 
 class SessionState(BaseModel):
@@ -100,7 +102,9 @@ class CompositeReply(OutputRecord):
     session_id: Id
     store_id: Id
     kind: Literal["questions", "options", "products", "message"]
-    intent: str = Field("discover_composite", description="discover_composite | discover | smalltalk")
+    intent: str = Field(
+        "discover_composite", description="discover_composite | discover | smalltalk"
+    )
     message: str = Field("", description="Engagement message or probing text shown to the shopper.")
     questions: list[str] = Field(default_factory=list)
     entities: Entities = Field(default_factory=Entities)
@@ -108,7 +112,9 @@ class CompositeReply(OutputRecord):
     options: list[CompositeOption] = Field(default_factory=list, max_length=4)
     experience_card: dict[str, Any] | None = Field(None, description="Adaptive Card 1.5 JSON.")
     generated_by: Literal["llm", "deterministic"] = "deterministic"
-    fallback_reason: str | None = Field(None, description="Why the deterministic path answered, if it did.")
+    fallback_reason: str | None = Field(
+        None, description="Why the deterministic path answered, if it did."
+    )
     latency_ms: float = 0.0
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -145,8 +151,12 @@ class BundleAdded(OutputRecord):
     option_label: str | None = None
     product_ids: list[Id]
     products_added: list[str]
-    bundle_product_ids: list[Id] = Field(default_factory=list, description="All products in the bundle after the add.")
+    bundle_product_ids: list[Id] = Field(
+        default_factory=list, description="All products in the bundle after the add."
+    )
     total_price: float
     currency: Currency = "USD"
-    created: bool = Field(description="True when this call created the bundle, False when it extended one.")
+    created: bool = Field(
+        description="True when this call created the bundle, False when it extended one."
+    )
     added_at: datetime = Field(default_factory=utcnow)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -26,8 +26,11 @@ def _no_dot_runs(value: str) -> str:
     return value
 
 
-SafeId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=SAFE_ID_PATTERN,
-                                          strip_whitespace=True), AfterValidator(_no_dot_runs)]
+SafeId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=SAFE_ID_PATTERN, strip_whitespace=True),
+    AfterValidator(_no_dot_runs),
+]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 # A unit price or cost above a billion is a unit or parsing error, never a product: refusing it here
 # keeps sums of a few prices finite (two 1e308 prices overflow to inf, and inf is not JSON).
@@ -43,12 +46,14 @@ def safe_id_problem(value: str) -> str | None:
         return f"is {len(value)} characters long (at most 200)"
     if _SAFE_ID.fullmatch(value) and ".." not in value:
         return None
-    return ("may hold only ASCII letters, digits and . _ @ + -, must start with a letter or digit "
-            "and must not contain '..'")
+    return (
+        "may hold only ASCII letters, digits and . _ @ + -, must start with a letter or digit "
+        "and must not contain '..'"
+    )
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class InputEvent(BaseModel):
@@ -62,7 +67,7 @@ class InputEvent(BaseModel):
         return orjson.dumps(self.model_dump(mode="json"))
 
     @classmethod
-    def from_bytes(cls, raw: bytes | str) -> "InputEvent":
+    def from_bytes(cls, raw: bytes | str) -> InputEvent:
         """Parse a record of any supported version (upcast first); raises on anything else."""
         return cls.model_validate(_upgraded(cls, orjson.loads(raw)))
 
@@ -78,7 +83,7 @@ class OutputRecord(BaseModel):
         return orjson.dumps(self.model_dump(mode="json"))
 
     @classmethod
-    def from_bytes(cls, raw: bytes | str) -> "OutputRecord":
+    def from_bytes(cls, raw: bytes | str) -> OutputRecord:
         """Parse a record of any supported version (upcast first); raises on anything else."""
         return cls.model_validate(_upgraded(cls, orjson.loads(raw)))
 
@@ -86,6 +91,7 @@ class OutputRecord(BaseModel):
 def _upgraded(model: type[BaseModel], data: Any) -> Any:
     """``data`` lifted to the current schema version; non-objects pass through for pydantic to refuse."""
     from .upgrade import upgrade  # the upgrade path imports this module
+
     return upgrade(model, data)[0] if isinstance(data, dict) else data
 
 

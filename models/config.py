@@ -18,7 +18,9 @@ class ProductMixSlice(BaseModel):
 
     sort: SliceSort
     limit: int = Field(10, ge=1, le=100, description="Max products considered from this slice.")
-    pct: float = Field(ge=0, le=100, description="Share of the final list; slices are normalised to 100.")
+    pct: float = Field(
+        ge=0, le=100, description="Share of the final list; slices are normalised to 100."
+    )
 
 
 DEFAULT_PRODUCT_MIX: tuple[dict, ...] = (
@@ -35,7 +37,9 @@ class CompositeDiscoveryConfig(BaseModel):
 
     products_per_category: int = Field(5, ge=1, le=10)
     sponsorship_enabled: bool = True
-    max_sponsored_per_query: int = Field(1, ge=0, le=10, description="sponsorship_pricing.max_sponsored_per_query")
+    max_sponsored_per_query: int = Field(
+        1, ge=0, le=10, description="sponsorship_pricing.max_sponsored_per_query"
+    )
     product_mix: list[ProductMixSlice] = Field(
         default_factory=lambda: [ProductMixSlice(**s) for s in DEFAULT_PRODUCT_MIX], max_length=12
     )
@@ -64,7 +68,9 @@ class PlatformConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enable_composite_bundle_suggestion: bool = True
-    composite_discovery_config: CompositeDiscoveryConfig = Field(default_factory=CompositeDiscoveryConfig)
+    composite_discovery_config: CompositeDiscoveryConfig = Field(
+        default_factory=CompositeDiscoveryConfig
+    )
     experiences: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_EXPERIENCES.items()},
         description="Experience -> the categories its composite bundle draws from.",
@@ -147,10 +153,12 @@ class PromptSet(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _keys_match(self) -> "PromptSet":
+    def _keys_match(self) -> PromptSet:
         for key, prompt in self.prompts.items():
             if prompt.interaction_type != key:
-                raise ValueError(f"prompt under {key!r} says interaction_type {prompt.interaction_type!r}")
+                raise ValueError(
+                    f"prompt under {key!r} says interaction_type {prompt.interaction_type!r}"
+                )
         return self
 
 

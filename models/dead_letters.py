@@ -11,13 +11,13 @@ from pydantic import Field
 from .common import OutputRecord, utcnow
 
 ReasonCode = Literal[
-    "undecodable",          # not UTF-8 / not JSON
-    "invalid_schema",       # JSON but fails the pydantic model
+    "undecodable",  # not UTF-8 / not JSON
+    "invalid_schema",  # JSON but fails the pydantic model
     "unsupported_version",  # schema_version newer than this worker understands
-    "unusable_upload",      # upload parsed but nothing usable (no catalog rows, missing columns, ...)
-    "processing_error",     # the pure function raised; the event is kept, the agent goes on
-    "limit_exceeded",       # an upload file past an expansion limit (decompressed bytes, rows, ...)
-    "deadline_exceeded",    # parsing + generation ran past upload_deadline_s; the child was stopped
+    "unusable_upload",  # upload parsed but nothing usable (no catalog rows, missing columns, ...)
+    "processing_error",  # the pure function raised; the event is kept, the agent goes on
+    "limit_exceeded",  # an upload file past an expansion limit (decompressed bytes, rows, ...)
+    "deadline_exceeded",  # parsing + generation ran past upload_deadline_s; the child was stopped
 ]
 
 
@@ -44,7 +44,7 @@ class DeadLetter(OutputRecord):
         reason_code: ReasonCode,
         reason: str,
         errors: list[dict] | None = None,
-    ) -> "DeadLetter":
+    ) -> DeadLetter:
         return cls(
             source_topic=topic,
             source_partition=partition,

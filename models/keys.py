@@ -17,12 +17,18 @@ from .common import InputEvent, utcnow
 
 
 class ApiKeyRecord(InputEvent):
-    key_id: str = Field(..., pattern=r"^[0-9a-f]{12}$", description="Public id of the key (the part after bsk_).")
+    key_id: str = Field(
+        ..., pattern=r"^[0-9a-f]{12}$", description="Public id of the key (the part after bsk_)."
+    )
     name: str = Field("", max_length=200, description="Who or what the key is for.")
     scope: str = Field(..., description="admin, gateway or store:<store_id>.")
-    key_hash: str = Field(..., pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the full key.")
+    key_hash: str = Field(
+        ..., pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the full key."
+    )
     created_at: datetime = Field(default_factory=utcnow)
-    revoked_at: datetime | None = Field(None, description="Set when revoked; the key no longer authenticates.")
+    revoked_at: datetime | None = Field(
+        None, description="Set when revoked; the key no longer authenticates."
+    )
 
     @field_validator("scope")
     @classmethod
@@ -38,6 +44,10 @@ class ApiKeyRecord(InputEvent):
 
     def public(self) -> dict:
         """What listings show: never the hash."""
-        return {"key_id": self.key_id, "name": self.name, "scope": self.scope,
-                "created_at": self.created_at.isoformat(),
-                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
+        return {
+            "key_id": self.key_id,
+            "name": self.name,
+            "scope": self.scope,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }

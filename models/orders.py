@@ -12,9 +12,13 @@ from .common import Currency, Id, InputEvent, NonNegativeMoney, SafeId, utcnow
 
 class OrderLine(InputEvent):
     product_id: Id
-    quantity: int = Field(gt=0, le=1_000_000, description="Units bought; returns and cancellations are not orders.")
+    quantity: int = Field(
+        gt=0, le=1_000_000, description="Units bought; returns and cancellations are not orders."
+    )
     price: NonNegativeMoney = Field(description="Unit price in the order's currency.")
-    category: str | None = Field(None, max_length=200, description="Product category if the source knows it.")
+    category: str | None = Field(
+        None, max_length=200, description="Product category if the source knows it."
+    )
     title: str | None = Field(None, max_length=500)
 
 

@@ -68,8 +68,10 @@ class UpgradePath:
         if set(self.steps) != expected:
             missing = sorted(expected - set(self.steps))
             extra = sorted(set(self.steps) - expected)
-            raise ValueError(f"upgrade path to schema_version {current} is not contiguous: "
-                             f"missing steps from {missing}, steps past the current version from {extra}")
+            raise ValueError(
+                f"upgrade path to schema_version {current} is not contiguous: "
+                f"missing steps from {missing}, steps past the current version from {extra}"
+            )
 
     def version_of(self, data: Payload) -> int:
         """The record's version; a malformed or too-new one raises ``UpgradeError``."""
@@ -78,11 +80,17 @@ class UpgradePath:
         version = data["schema_version"]
         # bool is an int subclass and "2" would be coerced by pydantic: only a real integer counts
         if not isinstance(version, int) or isinstance(version, bool):
-            raise UpgradeError("invalid_schema", f"schema_version must be an integer, got {version!r}")
+            raise UpgradeError(
+                "invalid_schema", f"schema_version must be an integer, got {version!r}"
+            )
         if version > self.current:
-            raise UpgradeError("unsupported_version", f"schema_version {version} > supported {self.current}")
+            raise UpgradeError(
+                "unsupported_version", f"schema_version {version} > supported {self.current}"
+            )
         if version < PRE_VERSIONED:
-            raise UpgradeError("invalid_schema", f"schema_version {version} < oldest known {PRE_VERSIONED}")
+            raise UpgradeError(
+                "invalid_schema", f"schema_version {version} < oldest known {PRE_VERSIONED}"
+            )
         return version
 
     def upgrade(self, model: type[BaseModel], data: Payload) -> tuple[Payload, int]:
@@ -94,9 +102,12 @@ class UpgradePath:
             if upcaster is not None:
                 try:
                     out = upcaster(out)
-                except Exception as exc:  # noqa: BLE001 - any upcaster failure is a rejection, not a crash
-                    raise UpgradeError("invalid_schema", f"upgrading {model.__name__} from schema_version "
-                                       f"{version} to {version + 1} failed: {type(exc).__name__}: {exc}") from exc
+                except Exception as exc:
+                    raise UpgradeError(
+                        "invalid_schema",
+                        f"upgrading {model.__name__} from schema_version "
+                        f"{version} to {version + 1} failed: {type(exc).__name__}: {exc}",
+                    ) from exc
             out["schema_version"] = version + 1
         return out, written_at
 

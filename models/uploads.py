@@ -20,12 +20,14 @@ class UploadFile(InputEvent):
     format: str = Field(description="One of CatalogFormat for catalogs, OrdersFormat for orders.")
     filename: str = Field("", max_length=500)
     inline_text: str | None = Field(None, description="The CSV itself, for small files.")
-    uri: str | None = Field(None, max_length=2000, description="file:// URI in the upload store, for large files.")
+    uri: str | None = Field(
+        None, max_length=2000, description="file:// URI in the upload store, for large files."
+    )
     sha256: str = Field("", max_length=64)
     size_bytes: int = Field(0, ge=0)
 
     @model_validator(mode="after")
-    def _one_source(self) -> "UploadFile":
+    def _one_source(self) -> UploadFile:
         if (self.inline_text is None) == (self.uri is None):
             raise ValueError("exactly one of inline_text and uri must be set")
         return self

@@ -63,7 +63,7 @@ class SoldCount:
         return [self.units, self.orders, self.partition, self.offset]
 
     @classmethod
-    def from_json(cls, raw: Sequence[int] | None) -> "SoldCount | None":
+    def from_json(cls, raw: Sequence[int] | None) -> SoldCount | None:
         return None if raw is None else cls(*raw)
 
 
@@ -79,7 +79,7 @@ class CategoryTally:
         return [self.orders, self.partition, self.offset]
 
     @classmethod
-    def from_json(cls, raw: Sequence[int] | None) -> "CategoryTally | None":
+    def from_json(cls, raw: Sequence[int] | None) -> CategoryTally | None:
         return None if raw is None else cls(*raw)
 
 
@@ -87,12 +87,20 @@ class CategoryTally:
 class PopularityUpdates:
     sold: dict[str, SoldCount] = field(default_factory=dict)
     categories: dict[str, CategoryTally] = field(default_factory=dict)
-    seen: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (partition, first offset)
-    store_orders: dict[str, CategoryTally] = field(default_factory=dict)  # store -> distinct orders counted
-    titles: dict[str, str] = field(default_factory=dict)      # sold key -> product title, for readers
+    seen: dict[str, tuple[int, int]] = field(
+        default_factory=dict
+    )  # key -> (partition, first offset)
+    store_orders: dict[str, CategoryTally] = field(
+        default_factory=dict
+    )  # store -> distinct orders counted
+    titles: dict[str, str] = field(default_factory=dict)  # sold key -> product title, for readers
     product_categories: dict[str, str] = field(default_factory=dict)  # sold key -> category
-    seen_times: dict[str, int] = field(default_factory=dict)  # seen key -> order time (retention on)
-    watermarks: dict[int, int] = field(default_factory=dict)  # partition -> newest order time in the batch
+    seen_times: dict[str, int] = field(
+        default_factory=dict
+    )  # seen key -> order time (retention on)
+    watermarks: dict[int, int] = field(
+        default_factory=dict
+    )  # partition -> newest order time in the batch
     applied_orders: int = 0
     duplicate_orders: int = 0
     replayed_orders: int = 0
@@ -110,7 +118,7 @@ class Retention:
 
     retention_s: int
     watermarks: dict[int, int] = field(default_factory=dict)
-    now_s: float | None = None          # wall clock, to cap order times from the future
+    now_s: float | None = None  # wall clock, to cap order times from the future
     max_future_s: float = 24 * 3600.0
 
     def order_time(self, order: OrderEvent) -> int:
@@ -120,7 +128,9 @@ class Retention:
         return clamp_event_time(time_s, self.now_s, self.max_future_s)
 
 
-def _already_applied(partition: int, offset: int, current_partition: int, current_offset: int) -> bool:
+def _already_applied(
+    partition: int, offset: int, current_partition: int, current_offset: int
+) -> bool:
     return current_partition == partition and current_offset >= offset
 
 
@@ -152,12 +162,19 @@ def plan_updates(
             horizon = mark - retention.retention_s
         pending = out.seen.get(seen_key)
         if pending is not None:
-            stored: SeenOrder | None = SeenOrder(pending[1], pending[0], out.seen_times.get(seen_key))
+            stored: SeenOrder | None = SeenOrder(
+                pending[1], pending[0], out.seen_times.get(seen_key)
+            )
         else:
             raw_seen = read_seen(seen_key)
             stored = SeenOrder.from_json(raw_seen) if isinstance(raw_seen, int) else raw_seen
         first_seen = None if stored is None else stored.offset
-        if stored is not None and horizon is not None and stored.time_s is not None and stored.time_s < horizon:
+        if (
+            stored is not None
+            and horizon is not None
+            and stored.time_s is not None
+            and stored.time_s < horizon
+        ):
             first_seen = None  # remembered past the window: forgotten, as if expired already
             if stored.offset != item.offset:
                 out.expired_duplicates += 1
@@ -177,7 +194,9 @@ def plan_updates(
         units_by_product: dict[str, int] = {}
         categories: set[str] = set()
         for line in order.lines:
-            units_by_product[line.product_id] = units_by_product.get(line.product_id, 0) + line.quantity
+            units_by_product[line.product_id] = (
+                units_by_product.get(line.product_id, 0) + line.quantity
+            )
             category = (line.category or UNCATEGORIZED).strip() or UNCATEGORIZED
             categories.add(category)
             sold_key = key_of(order.store_id, line.product_id)
@@ -188,18 +207,24 @@ def plan_updates(
         for product_id, units in units_by_product.items():
             sold_key = key_of(order.store_id, product_id)
             current = out.sold.get(sold_key) or read_sold(sold_key)
-            if current is not None and _already_applied(item.partition, item.offset, current.partition, current.offset):
+            if current is not None and _already_applied(
+                item.partition, item.offset, current.partition, current.offset
+            ):
                 out.sold.setdefault(sold_key, current)  # rewrite as is: readers may have missed it
                 continue
             base_units, base_orders = (current.units, current.orders) if current else (0, 0)
-            out.sold[sold_key] = SoldCount(base_units + units, base_orders + 1, item.partition, item.offset)
+            out.sold[sold_key] = SoldCount(
+                base_units + units, base_orders + 1, item.partition, item.offset
+            )
 
         current_store = out.store_orders.get(order.store_id) or read_store_orders(order.store_id)
         if current_store is None or not _already_applied(
             item.partition, item.offset, current_store.partition, current_store.offset
         ):
             base_orders = current_store.orders if current_store else 0
-            out.store_orders[order.store_id] = CategoryTally(base_orders + 1, item.partition, item.offset)
+            out.store_orders[order.store_id] = CategoryTally(
+                base_orders + 1, item.partition, item.offset
+            )
         else:
             out.store_orders.setdefault(order.store_id, current_store)
 
@@ -216,7 +241,9 @@ def plan_updates(
     return out
 
 
-def ground_truth(orders: Sequence[OrderEvent]) -> tuple[dict[tuple[str, str], tuple[int, int]], dict[tuple[str, str], int]]:  # noqa: E501
+def ground_truth(
+    orders: Sequence[OrderEvent],
+) -> tuple[dict[tuple[str, str], tuple[int, int]], dict[tuple[str, str], int]]:
     """Reference counts straight from the input, first copy of each (store, order_id) only.
 
     Tests and the demo compare live tables against this.
@@ -231,7 +258,9 @@ def ground_truth(orders: Sequence[OrderEvent]) -> tuple[dict[tuple[str, str], tu
         units_by_product: dict[str, int] = {}
         categories = set()
         for line in order.lines:
-            units_by_product[line.product_id] = units_by_product.get(line.product_id, 0) + line.quantity
+            units_by_product[line.product_id] = (
+                units_by_product.get(line.product_id, 0) + line.quantity
+            )
             categories.add((line.category or UNCATEGORIZED).strip() or UNCATEGORIZED)
         for pid, units in units_by_product.items():
             u, o = sold.get((order.store_id, pid), (0, 0))

@@ -40,17 +40,24 @@ class SeenOrder:
     time_s: int | None = None
 
     def to_json(self) -> list[int]:
-        return [self.offset, -1 if self.partition is None else self.partition,
-                -1 if self.time_s is None else self.time_s]
+        return [
+            self.offset,
+            -1 if self.partition is None else self.partition,
+            -1 if self.time_s is None else self.time_s,
+        ]
 
     @classmethod
-    def from_json(cls, raw: int | Sequence[int] | None) -> "SeenOrder | None":
+    def from_json(cls, raw: int | Sequence[int] | None) -> SeenOrder | None:
         if raw is None:
             return None
         if isinstance(raw, int):  # the format before retention: the first offset only
             return cls(raw)
         offset, partition, time_s = raw
-        return cls(int(offset), None if partition < 0 else int(partition), None if time_s < 0 else int(time_s))
+        return cls(
+            int(offset),
+            None if partition < 0 else int(partition),
+            None if time_s < 0 else int(time_s),
+        )
 
 
 def clamp_event_time(time_s: float, now_s: float, max_future_s: float) -> int:
@@ -63,7 +70,7 @@ def clamp_event_time(time_s: float, now_s: float, max_future_s: float) -> int:
 class _PartitionIndex:
     watermark: int | None = None
     buckets: dict[int, dict[str, int]] = field(default_factory=dict)  # bucket -> key -> time
-    bucket_of: dict[str, int] = field(default_factory=dict)             # key -> its bucket
+    bucket_of: dict[str, int] = field(default_factory=dict)  # key -> its bucket
 
 
 class ExpiryIndex:
@@ -117,10 +124,9 @@ class ExpiryIndex:
         part = self._part(partition)
         time_s = int(time_s)
         old_bucket = part.bucket_of.get(key)
-        if old_bucket is not None:
-            if part.buckets[old_bucket][key] < time_s:
-                self._remove(part, key, old_bucket)
-                old_bucket = None
+        if old_bucket is not None and part.buckets[old_bucket][key] < time_s:
+            self._remove(part, key, old_bucket)
+            old_bucket = None
         if old_bucket is None:
             bucket = time_s // self.bucket_s
             keys = part.buckets.get(bucket)
@@ -180,7 +186,7 @@ def should_delete(stored_time_s: int | None, horizon: int | None, present: bool 
 
 def chunks(items: Sequence[tuple[str, int]], size: int) -> Iterable[Sequence[tuple[str, int]]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 class TopN:

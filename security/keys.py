@@ -16,8 +16,8 @@ import secrets
 from dataclasses import dataclass
 
 KEY_PREFIX = "bsk"
-KEY_ID_BYTES = 6      # 12 hex characters: unique enough to name a key, not a secret
-SECRET_BYTES = 32     # 256 bits of entropy
+KEY_ID_BYTES = 6  # 12 hex characters: unique enough to name a key, not a secret
+SECRET_BYTES = 32  # 256 bits of entropy
 _KEY_RE = re.compile(r"^bsk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 KEY_ID_RE = re.compile(r"^[0-9a-f]{12}$")
 
@@ -25,8 +25,8 @@ KEY_ID_RE = re.compile(r"^[0-9a-f]{12}$")
 @dataclass(frozen=True)
 class GeneratedKey:
     key_id: str
-    secret_key: str   # the full key, shown once
-    key_hash: str     # what is stored
+    secret_key: str  # the full key, shown once
+    key_hash: str  # what is stored
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,16 @@ class ScopeError(ValueError):
 
 def valid_store_id(store_id: str) -> bool:
     """The store ids the upload form accepts: 1-200 characters, no control characters, no '/'."""
-    return (0 < len(store_id) <= MAX_STORE_ID and store_id == store_id.strip()
-            and not any(ord(c) < 32 or c == "/" or c == "\x7f" for c in store_id))
+    return (
+        0 < len(store_id) <= MAX_STORE_ID
+        and store_id == store_id.strip()
+        and not any(ord(c) < 32 or c == "/" or c == "\x7f" for c in store_id)
+    )
 
 
 @dataclass(frozen=True)
 class Scope:
-    kind: str                 # "admin" | "gateway" | "store"
+    kind: str  # "admin" | "gateway" | "store"
     store_id: str | None = None
 
     def __str__(self) -> str:
@@ -49,9 +52,11 @@ def parse_scope(text: str) -> Scope:
     if text == GATEWAY:
         return Scope(GATEWAY)
     if text.startswith(STORE_PREFIX):
-        store_id = text[len(STORE_PREFIX):]
+        store_id = text[len(STORE_PREFIX) :]
         if not valid_store_id(store_id):
-            raise ScopeError(f"invalid store id in scope {text!r}: 1-{MAX_STORE_ID} characters, "
-                             "no control characters, no '/', no surrounding spaces")
+            raise ScopeError(
+                f"invalid store id in scope {text!r}: 1-{MAX_STORE_ID} characters, "
+                "no control characters, no '/', no surrounding spaces"
+            )
         return Scope("store", store_id)
     raise ScopeError(f"unknown scope {text!r}: expected 'admin', 'gateway' or 'store:<store_id>'")

@@ -14,8 +14,16 @@ from typing import Literal
 from pydantic import BaseModel
 
 from models import (
-    ApiKeyRecord, BundleAdded, BundleSet, ChatTurn, CompositeReply, ConfigDocument, DeadLetter, GenerationMetrics,
-    OrderEvent, UploadEvent,
+    ApiKeyRecord,
+    BundleAdded,
+    BundleSet,
+    ChatTurn,
+    CompositeReply,
+    ConfigDocument,
+    DeadLetter,
+    GenerationMetrics,
+    OrderEvent,
+    UploadEvent,
 )
 
 DAY_MS = 24 * 3600 * 1000
@@ -50,81 +58,156 @@ class TopicSpec:
 
 
 ORDERS_DLQ = TopicSpec(
-    "dead-letters.orders", key="source key (raw)", value=DeadLetter, direction="dead-letter",
+    "dead-letters.orders",
+    key="source key (raw)",
+    value=DeadLetter,
+    direction="dead-letter",
     summary="Order events that did not decode or validate, with raw bytes and reason.",
-    retention_ms=30 * DAY_MS, producers=("orders agent",), consumers=("operators",),
+    retention_ms=30 * DAY_MS,
+    producers=("orders agent",),
+    consumers=("operators",),
 )
 UPLOADS_DLQ = TopicSpec(
-    "dead-letters.uploads", key="source key (raw)", value=DeadLetter, direction="dead-letter",
+    "dead-letters.uploads",
+    key="source key (raw)",
+    value=DeadLetter,
+    direction="dead-letter",
     summary="Uploads that did not decode, validate or parse into anything usable.",
-    retention_ms=30 * DAY_MS, producers=("uploads agent",), consumers=("operators",),
+    retention_ms=30 * DAY_MS,
+    producers=("uploads agent",),
+    consumers=("operators",),
 )
 CHAT_DLQ = TopicSpec(
-    "dead-letters.chat-turns", key="source key (raw)", value=DeadLetter, direction="dead-letter",
+    "dead-letters.chat-turns",
+    key="source key (raw)",
+    value=DeadLetter,
+    direction="dead-letter",
     summary="Chat turns that did not decode or validate.",
-    retention_ms=30 * DAY_MS, producers=("chat agent",), consumers=("operators",),
+    retention_ms=30 * DAY_MS,
+    producers=("chat agent",),
+    consumers=("operators",),
 )
 CONFIG_DLQ = TopicSpec(
-    "dead-letters.config", key="source key (raw)", value=DeadLetter, direction="dead-letter",
+    "dead-letters.config",
+    key="source key (raw)",
+    value=DeadLetter,
+    direction="dead-letter",
     summary="Config documents that failed validation (never applied).",
-    retention_ms=30 * DAY_MS, keyed_partitions=False, producers=("config agent",), consumers=("operators",),
+    retention_ms=30 * DAY_MS,
+    keyed_partitions=False,
+    producers=("config agent",),
+    consumers=("operators",),
 )
 
 ORDERS = TopicSpec(
-    "orders", key="store_id", value=OrderEvent, direction="input",
+    "orders",
+    key="store_id",
+    value=OrderEvent,
+    direction="input",
     summary="Orders from webhooks, the API or replayed history; feed sold counts and category tallies.",
-    dead_letter=ORDERS_DLQ.suffix, producers=("webhook receiver", "bundlestream publish orders"),
+    dead_letter=ORDERS_DLQ.suffix,
+    producers=("webhook receiver", "bundlestream publish orders"),
     consumers=("orders agent",),
 )
 UPLOADS = TopicSpec(
-    "uploads", key="store_id", value=UploadEvent, direction="input",
+    "uploads",
+    key="store_id",
+    value=UploadEvent,
+    direction="input",
     summary="Store uploads (catalog + order history, inline or by URI); each yields one bundle set.",
-    dead_letter=UPLOADS_DLQ.suffix, producers=("POST /api/v1/uploads", "bundlestream publish upload"),
+    dead_letter=UPLOADS_DLQ.suffix,
+    producers=("POST /api/v1/uploads", "bundlestream publish upload"),
     consumers=("uploads agent",),
 )
 CHAT_TURNS = TopicSpec(
-    "chat-turns", key="store_id", value=ChatTurn, direction="input",
+    "chat-turns",
+    key="store_id",
+    value=ChatTurn,
+    direction="input",
     summary="Shopper chat turns; keyed by store so sessions meet their store's catalog and counts.",
-    dead_letter=CHAT_DLQ.suffix, producers=("chat gateway", "POST /api/v1/chat/turns"),
+    dead_letter=CHAT_DLQ.suffix,
+    producers=("chat gateway", "POST /api/v1/chat/turns"),
     consumers=("chat agent",),
 )
 CONFIG = TopicSpec(
-    "config", key="scope", value=ConfigDocument, direction="input", compacted=True, retention_ms=None,
+    "config",
+    key="scope",
+    value=ConfigDocument,
+    direction="input",
+    compacted=True,
+    retention_ms=None,
     keyed_partitions=False,
     summary="Platform config and prompts; latest document per scope wins; read by every worker.",
-    dead_letter=CONFIG_DLQ.suffix, producers=("PUT /api/v1/config",), consumers=("config table (global)",),
+    dead_letter=CONFIG_DLQ.suffix,
+    producers=("PUT /api/v1/config",),
+    consumers=("config table (global)",),
 )
 API_KEYS = TopicSpec(
-    "api-keys", key="key_id", value=ApiKeyRecord, direction="input", compacted=True, retention_ms=None,
+    "api-keys",
+    key="key_id",
+    value=ApiKeyRecord,
+    direction="input",
+    compacted=True,
+    retention_ms=None,
     keyed_partitions=False,
     summary="API keys (hash and scope only); latest record per key id wins; read by every worker.",
-    producers=("bundlestream keys", "POST/DELETE /api/v1/keys"), consumers=("key registry (every worker)",),
+    producers=("bundlestream keys", "POST/DELETE /api/v1/keys"),
+    consumers=("key registry (every worker)",),
 )
 BUNDLE_SETS = TopicSpec(
-    "bundle-sets", key="store_id", value=BundleSet, direction="output",
+    "bundle-sets",
+    key="store_id",
+    value=BundleSet,
+    direction="output",
     summary="One bundle set per upload, latest per store is the storefront's answer.",
-    compacted=True, retention_ms=None, producers=("uploads agent",), consumers=("storefronts", "read model"),
+    compacted=True,
+    retention_ms=None,
+    producers=("uploads agent",),
+    consumers=("storefronts", "read model"),
 )
 COMPOSITE_OPTIONS = TopicSpec(
-    "composite-options", key="session_id", value=CompositeReply, direction="output",
+    "composite-options",
+    key="session_id",
+    value=CompositeReply,
+    direction="output",
     summary="Probing questions or 2-4 composite bundle options with an experience card, per chat turn.",
-    producers=("chat agent",), consumers=("chat gateway", "read model"),
+    producers=("chat agent",),
+    consumers=("chat gateway", "read model"),
 )
 BUNDLE_ADDS = TopicSpec(
-    "bundle-adds", key="bundle_id", value=BundleAdded, direction="output",
+    "bundle-adds",
+    key="bundle_id",
+    value=BundleAdded,
+    direction="output",
     summary="Every successful bulk add (created or extended bundle).",
-    producers=("POST /api/v1/bundle/add-bulk",), consumers=("analytics", "attach statistics"),
+    producers=("POST /api/v1/bundle/add-bulk",),
+    consumers=("analytics", "attach statistics"),
 )
 GENERATION_METRICS = TopicSpec(
-    "generation-metrics", key="store_id", value=GenerationMetrics, direction="output",
+    "generation-metrics",
+    key="store_id",
+    value=GenerationMetrics,
+    direction="output",
     summary="Seed 000 section 7 metrics record, one per upload.",
-    retention_ms=30 * DAY_MS, producers=("uploads agent",), consumers=("analytics", "operators"),
+    retention_ms=30 * DAY_MS,
+    producers=("uploads agent",),
+    consumers=("analytics", "operators"),
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
-    ORDERS, UPLOADS, CHAT_TURNS, CONFIG, API_KEYS,
-    BUNDLE_SETS, COMPOSITE_OPTIONS, BUNDLE_ADDS, GENERATION_METRICS,
-    ORDERS_DLQ, UPLOADS_DLQ, CHAT_DLQ, CONFIG_DLQ,
+    ORDERS,
+    UPLOADS,
+    CHAT_TURNS,
+    CONFIG,
+    API_KEYS,
+    BUNDLE_SETS,
+    COMPOSITE_OPTIONS,
+    BUNDLE_ADDS,
+    GENERATION_METRICS,
+    ORDERS_DLQ,
+    UPLOADS_DLQ,
+    CHAT_DLQ,
+    CONFIG_DLQ,
 )
 
 

@@ -61,8 +61,12 @@ def normalize_shop(domain: str) -> str:
     return domain.strip().lower()
 
 
-def secret_for_shop(shop_domain: str | None, shop_secrets: Mapping[str, str], fallback_secret: str,
-                    default_store_id: str) -> tuple[str, str]:
+def secret_for_shop(
+    shop_domain: str | None,
+    shop_secrets: Mapping[str, str],
+    fallback_secret: str,
+    default_store_id: str,
+) -> tuple[str, str]:
     """(store id, secret) for a delivery; raises WebhookRejected(401) for a shop with no secret.
 
     A shop named in ``shop_secrets`` uses its own secret. The single ``fallback_secret`` signs only
@@ -75,8 +79,11 @@ def secret_for_shop(shop_domain: str | None, shop_secrets: Mapping[str, str], fa
         return shop, secrets[shop]
     if shop == default_store_id:
         return shop, fallback_secret
-    raise WebhookRejected(401, f"unknown shop {shop[:255]!r}: no webhook secret is configured for it "
-                               "(BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS)")
+    raise WebhookRejected(
+        401,
+        f"unknown shop {shop[:255]!r}: no webhook secret is configured for it "
+        "(BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS)",
+    )
 
 
 def parse_triggered_at(value: str | None) -> datetime:
@@ -86,13 +93,17 @@ def parse_triggered_at(value: str | None) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip()[:64])
     except ValueError as exc:
-        raise WebhookRejected(401, f"X-Shopify-Triggered-At is not an ISO 8601 time: {value[:64]!r}") from exc
+        raise WebhookRejected(
+            401, f"X-Shopify-Triggered-At is not an ISO 8601 time: {value[:64]!r}"
+        ) from exc
     if moment.tzinfo is None:
         raise WebhookRejected(401, f"X-Shopify-Triggered-At has no time zone: {value[:64]!r}")
     return moment
 
 
-def check_window(triggered_at: datetime, now: datetime, max_age_s: float, skew_s: float = CLOCK_SKEW_S) -> None:
+def check_window(
+    triggered_at: datetime, now: datetime, max_age_s: float, skew_s: float = CLOCK_SKEW_S
+) -> None:
     """Refuse a delivery triggered more than ``max_age_s`` ago or more than ``skew_s`` ahead of ``now``.
 
     401, like a bad signature: the request is not accepted as a genuine, current Shopify delivery.
@@ -101,11 +112,17 @@ def check_window(triggered_at: datetime, now: datetime, max_age_s: float, skew_s
     """
     age = now - triggered_at
     if age > timedelta(seconds=max_age_s):
-        raise WebhookRejected(401, f"stale delivery: X-Shopify-Triggered-At is {age.total_seconds():.0f}s old, "
-                                   f"older than the {max_age_s:.0f}s window (BUNDLESTREAM_WEBHOOK_MAX_AGE_S)")
+        raise WebhookRejected(
+            401,
+            f"stale delivery: X-Shopify-Triggered-At is {age.total_seconds():.0f}s old, "
+            f"older than the {max_age_s:.0f}s window (BUNDLESTREAM_WEBHOOK_MAX_AGE_S)",
+        )
     if -age > timedelta(seconds=skew_s):
-        raise WebhookRejected(401, f"X-Shopify-Triggered-At is {-age.total_seconds():.0f}s in the future, "
-                                   f"beyond the {skew_s:.0f}s clock-skew allowance")
+        raise WebhookRejected(
+            401,
+            f"X-Shopify-Triggered-At is {-age.total_seconds():.0f}s in the future, "
+            f"beyond the {skew_s:.0f}s clock-skew allowance",
+        )
 
 
 def _line_product_id(item: dict[str, Any]) -> str | None:
@@ -133,13 +150,15 @@ def order_from_shopify(payload: Any, store_id: str) -> OrderEvent:
         product_id = _line_product_id(item)
         if product_id is None:
             raise WebhookRejected(422, f"line_items[{index}] has no product_id, variant_id or sku")
-        lines.append({
-            "product_id": product_id,
-            "quantity": item.get("quantity"),
-            "price": item.get("price"),
-            "title": item.get("title") or item.get("name"),
-            "category": item.get("product_type") or None,
-        })
+        lines.append(
+            {
+                "product_id": product_id,
+                "quantity": item.get("quantity"),
+                "price": item.get("price"),
+                "title": item.get("title") or item.get("name"),
+                "category": item.get("product_type") or None,
+            }
+        )
     raw = {
         "order_id": str(order_id),
         "store_id": store_id,
@@ -154,5 +173,10 @@ def order_from_shopify(payload: Any, store_id: str) -> OrderEvent:
     try:
         return OrderEvent.model_validate(raw)
     except ValidationError as exc:
-        errors = [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in exc.errors(include_url=False, include_input=False)]
-        raise WebhookRejected(422, "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]), errors) from exc
+        errors = [
+            {"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise WebhookRejected(
+            422, "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]), errors
+        ) from exc

@@ -18,7 +18,16 @@ import orjson
 from aiohttp import web as aioweb
 
 from security import (
-    NO_KEY, UNKNOWN_KEY, Principal, RoutePolicy, admin_only, bearer_token, decide, guarded, open_route, policy_of,
+    NO_KEY,
+    UNKNOWN_KEY,
+    Principal,
+    RoutePolicy,
+    admin_only,
+    bearer_token,
+    decide,
+    guarded,
+    open_route,
+    policy_of,
     retry_after_seconds,
 )
 from security.ratelimit import RATE_LIMIT_LUA
@@ -29,17 +38,32 @@ from ..keys_view import note_used, registry_view
 from .common import HttpError, redis_unavailable_middleware
 
 log = logging.getLogger(__name__)
-__all__ = ["auth_middleware", "authorize_store", "guarded", "install", "nothing_to_authorize", "principal_of"]
+__all__ = [
+    "auth_middleware",
+    "authorize_store",
+    "guarded",
+    "install",
+    "nothing_to_authorize",
+    "principal_of",
+]
 
 # Typed request-storage keys (aiohttp >= 3.12; plain strings on older aiohttp).
 _RequestKey: Any = getattr(aioweb, "RequestKey", None)
-PRINCIPAL: Any = _RequestKey("bundlestream.principal", Principal) if _RequestKey else "bundlestream.principal"
-POLICY: Any = _RequestKey("bundlestream.policy", RoutePolicy) if _RequestKey else "bundlestream.policy"
-STORE_CHECKED: Any = _RequestKey("bundlestream.store_checked", bool) if _RequestKey else "bundlestream.store_checked"
+PRINCIPAL: Any = (
+    _RequestKey("bundlestream.principal", Principal) if _RequestKey else "bundlestream.principal"
+)
+POLICY: Any = (
+    _RequestKey("bundlestream.policy", RoutePolicy) if _RequestKey else "bundlestream.policy"
+)
+STORE_CHECKED: Any = (
+    _RequestKey("bundlestream.store_checked", bool) if _RequestKey else "bundlestream.store_checked"
+)
 
 # Routes Faust itself registers (not our views, so they carry no marker): decided here.
-FAUST_INDEX = open_route("Faust's built-in index: a constant {\"status\": \"OK\"}, no data")
-METRICS_PUBLIC = open_route("metrics_public is set: a scraper on a private network reads it without a key")
+FAUST_INDEX = open_route('Faust\'s built-in index: a constant {"status": "OK"}, no data')
+METRICS_PUBLIC = open_route(
+    "metrics_public is set: a scraper on a private network reads it without a key"
+)
 
 
 def metrics_policy() -> RoutePolicy:
@@ -74,11 +98,16 @@ def _policy_for(request: aioweb.Request) -> RoutePolicy | None:
 
 
 def _json_error(status: int, reason: str, headers: dict[str, str] | None = None) -> aioweb.Response:
-    return aioweb.Response(body=orjson.dumps({"error": reason}), status=status, headers=headers,
-                           content_type="application/json")
+    return aioweb.Response(
+        body=orjson.dumps({"error": reason}),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
 
 
 # Faust's aiohttp driver hands views aiohttp's own request, where the middleware left its state.
+
 
 def principal_of(request: aioweb.Request) -> Principal:
     """The authenticated caller (set by the middleware; open routes have none: 401)."""
@@ -114,8 +143,10 @@ async def check_rate(bucket: str, principal: Principal) -> int | None:
     global _rate_script
     if _rate_script is None:
         _rate_script = readmodel.redis_client().register_script(RATE_LIMIT_LUA)
-    allowed, retry_ms, _ = await _rate_script(keys=[readmodel.rkey("ratelimit", bucket, principal.key_id)],
-                                              args=[RATE_LIMITS[bucket](), 60_000])
+    allowed, retry_ms, _ = await _rate_script(
+        keys=[readmodel.rkey("ratelimit", bucket, principal.key_id)],
+        args=[RATE_LIMITS[bucket](), 60_000],
+    )
     return None if int(allowed) == 1 else retry_after_seconds(int(retry_ms))
 
 
@@ -127,14 +158,20 @@ async def auth_middleware(request: aioweb.Request, handler: Handler) -> aioweb.S
     if request.match_info.http_exception is not None:
         return await handler(request)  # no such route/method: aiohttp's own 404/405
     if request.method == "OPTIONS":
-        return await handler(request)  # CORS preflight (aiohttp_cors): carries no credentials by design
+        return await handler(
+            request
+        )  # CORS preflight (aiohttp_cors): carries no credentials by design
     policy = _policy_for(request)
     token = bearer_token(request.headers.get("Authorization"))
     principal = registry_view.authenticate(token) if token else None
-    path_store = request.match_info.get(policy.store_param) if policy and policy.store_param else None
+    path_store = (
+        request.match_info.get(policy.store_param) if policy and policy.store_param else None
+    )
     decision = decide(policy, principal, path_store, NO_KEY if token is None else UNKNOWN_KEY)
     if not decision.allowed:
-        headers = {"WWW-Authenticate": 'Bearer realm="bundlestream"'} if decision.status == 401 else None
+        headers = (
+            {"WWW-Authenticate": 'Bearer realm="bundlestream"'} if decision.status == 401 else None
+        )
         return _json_error(decision.status, decision.reason, headers)
     assert policy is not None
     request[POLICY] = policy
@@ -144,9 +181,12 @@ async def auth_middleware(request: aioweb.Request, handler: Handler) -> aioweb.S
         if policy.rate_limit is not None:
             wait_s = await check_rate(policy.rate_limit, principal)
             if wait_s is not None:
-                return _json_error(429, f"rate limit of {RATE_LIMITS[policy.rate_limit]()} {policy.rate_limit} "
-                                        f"per minute for key {principal.key_id} reached; retry in {wait_s} s",
-                                   {"Retry-After": str(wait_s)})
+                return _json_error(
+                    429,
+                    f"rate limit of {RATE_LIMITS[policy.rate_limit]()} {policy.rate_limit} "
+                    f"per minute for key {principal.key_id} reached; retry in {wait_s} s",
+                    {"Retry-After": str(wait_s)},
+                )
     response = await handler(request)
     if policy.store_in_view and 200 <= response.status < 300 and not request.get(STORE_CHECKED):
         log.error("route %s answered without authorizing its store; refused", request.path)
@@ -158,7 +198,9 @@ def install() -> None:
     """Add the middleware to Faust's aiohttp application (before the server starts)."""
     web_app = app.web.web_app
     if redis_unavailable_middleware not in web_app.middlewares:
-        web_app.middlewares.insert(0, redis_unavailable_middleware)  # outermost: the rate limiter reads Redis
+        web_app.middlewares.insert(
+            0, redis_unavailable_middleware
+        )  # outermost: the rate limiter reads Redis
     if auth_middleware not in web_app.middlewares:
         web_app.middlewares.append(auth_middleware)
 

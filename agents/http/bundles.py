@@ -16,7 +16,14 @@ from models.chat import AddBulkRequest
 from security import store_route
 
 from ..app import app, settings
-from ..bundles_store import BundleConflict, add_bulk, publish_added, read_attach_stats, read_bundle, session_store
+from ..bundles_store import (
+    BundleConflict,
+    add_bulk,
+    publish_added,
+    read_attach_stats,
+    read_bundle,
+    session_store,
+)
 from ..catalogs import catalog_for
 from .auth import authorize_store, guarded
 from .common import HttpError, check_id, error_response, read_body
@@ -32,8 +39,11 @@ async def parse_request(body: bytes) -> AddBulkRequest:
         return AddBulkRequest.model_validate(data)
     except ValidationError as exc:
         errors = validation_errors(exc)
-        raise HttpError(422, "invalid add-bulk request: " + "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]),
-                        errors) from exc
+        raise HttpError(
+            422,
+            "invalid add-bulk request: " + "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]),
+            errors,
+        ) from exc
 
 
 async def resolve_store(req: AddBulkRequest) -> str:
@@ -56,13 +66,31 @@ class AddBulk(web.View):
             authorize_store(request, store_id)
             catalog = await catalog_for(store_id)
             if catalog is None:
-                raise HttpError(422, f"store {store_id!r} has no catalog, so no product id can be added",
-                                [{"loc": "product_ids", "msg": "unknown product ids", "unknown_ids": list(req.product_ids)}])
+                raise HttpError(
+                    422,
+                    f"store {store_id!r} has no catalog, so no product id can be added",
+                    [
+                        {
+                            "loc": "product_ids",
+                            "msg": "unknown product ids",
+                            "unknown_ids": list(req.product_ids),
+                        }
+                    ],
+                )
             try:
                 result = await add_bulk(req, catalog.by_id, store_id)
             except UnknownProductsError as exc:
-                raise HttpError(422, f"unknown product ids for store {store_id!r}: {', '.join(exc.unknown_ids)}",
-                                [{"loc": "product_ids", "msg": "unknown product ids", "unknown_ids": exc.unknown_ids}]) from exc
+                raise HttpError(
+                    422,
+                    f"unknown product ids for store {store_id!r}: {', '.join(exc.unknown_ids)}",
+                    [
+                        {
+                            "loc": "product_ids",
+                            "msg": "unknown product ids",
+                            "unknown_ids": exc.unknown_ids,
+                        }
+                    ],
+                ) from exc
             except BundleConflict as exc:
                 raise HttpError(409, str(exc)) from exc
         except HttpError as exc:

@@ -48,8 +48,11 @@ def parse_turn(body: bytes) -> ChatTurn:
         return ChatTurn.model_validate(data)
     except ValidationError as exc:
         errors = validation_errors(exc)
-        raise HttpError(422, "invalid chat turn: " + "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]),
-                        errors) from exc
+        raise HttpError(
+            422,
+            "invalid chat turn: " + "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]),
+            errors,
+        ) from exc
 
 
 async def replies_after(session_id: str, after: int) -> list[dict[str, Any]]:
@@ -64,8 +67,9 @@ async def bind_session(session_id: str, store_id: str) -> str:
     Bound at submission, so a store key can read its session's replies as soon as they exist,
     and no key can steer another store's session. (SET NX GET: Redis >= 7.0.)
     """
-    bound = await readmodel.redis_client().set(readmodel.rkey("session-store", session_id), store_id,
-                                               ex=SESSION_TTL_S, nx=True, get=True)
+    bound = await readmodel.redis_client().set(
+        readmodel.rkey("session-store", session_id), store_id, ex=SESSION_TTL_S, nx=True, get=True
+    )
     return bound if bound is not None else store_id
 
 
@@ -88,12 +92,17 @@ class ChatTurns(web.View):
             authorize_store(request, turn.store_id)
             bound = await bind_session(turn.session_id, turn.store_id)
             if bound != turn.store_id:
-                raise HttpError(409, f"session {turn.session_id!r} belongs to store {bound!r}, not {turn.store_id!r}")
+                raise HttpError(
+                    409,
+                    f"session {turn.session_id!r} belongs to store {bound!r}, not {turn.store_id!r}",
+                )
         except HttpError as exc:
             return error_response(self, exc)
         await chat_turns_topic.send(key=turn.store_id.encode(), value=turn.to_bytes(), force=True)
-        return self.json({"turn_id": turn.turn_id, "session_id": turn.session_id, "store_id": turn.store_id},
-                         status=202)
+        return self.json(
+            {"turn_id": turn.turn_id, "session_id": turn.session_id, "store_id": turn.store_id},
+            status=202,
+        )
 
 
 @app.page("/api/v1/chat/sessions/{session_id}/replies")
@@ -110,7 +119,9 @@ class SessionReplies(web.View):
             after = int(request.query.get("after", "0"))
             wait = min(float(request.query.get("wait", "0")), MAX_WAIT_S)
         except ValueError:
-            return self.json({"error": "after must be an integer and wait a number of seconds"}, status=422)
+            return self.json(
+                {"error": "after must be an integer and wait a number of seconds"}, status=422
+            )
         deadline = time.monotonic() + max(wait, 0.0)
         try:
             await authorize_session(request, session_id)
@@ -125,12 +136,20 @@ class SessionReplies(web.View):
         except HttpError as exc:
             return error_response(self, exc)
         last = replies[-1]["seq"] if replies else after
-        return self.json({"session_id": session_id, "after": after, "last": last,
-                          "replies": [{"seq": e["seq"], **e["reply"]} for e in replies]})
+        return self.json(
+            {
+                "session_id": session_id,
+                "after": after,
+                "last": last,
+                "replies": [{"seq": e["seq"], **e["reply"]} for e in replies],
+            }
+        )
 
 
 @app.page("/demo")
 @guarded(open_route("static HTML of the chat demo: no data; its API calls carry a key"))
 class DemoPage(web.View):
     async def get(self, request: web.Request) -> web.Response:
-        return self.html((STATIC / "demo.html").read_text(encoding="utf-8"), headers=dict(PAGE_HEADERS))
+        return self.html(
+            (STATIC / "demo.html").read_text(encoding="utf-8"), headers=dict(PAGE_HEADERS)
+        )

@@ -69,7 +69,8 @@ _last_logged = 0.0
 
 @aioweb.middleware
 async def redis_unavailable_middleware(
-    request: aioweb.Request, handler: Callable[[aioweb.Request], Awaitable[aioweb.StreamResponse]],
+    request: aioweb.Request,
+    handler: Callable[[aioweb.Request], Awaitable[aioweb.StreamResponse]],
 ) -> aioweb.StreamResponse:
     """A view (or the rate limiter) whose Redis call failed answers 503 with the reason, fast.
 
@@ -85,8 +86,15 @@ async def redis_unavailable_middleware(
         if now - _last_logged > 10:
             _last_logged = now
             log.warning("Redis unavailable for %s %s: %s", request.method, request.path, exc)
-        body = {"error": "redis_unavailable",
-                "reason": f"the read model (Redis) did not answer: {type(exc).__name__}: {exc}"[:300],
-                "retry_after_s": REDIS_RETRY_AFTER_S, "waited_s": round(now - started, 3)}
-        return aioweb.Response(body=orjson.dumps(body), status=503, content_type="application/json",
-                               headers={"Retry-After": str(REDIS_RETRY_AFTER_S)})
+        body = {
+            "error": "redis_unavailable",
+            "reason": f"the read model (Redis) did not answer: {type(exc).__name__}: {exc}"[:300],
+            "retry_after_s": REDIS_RETRY_AFTER_S,
+            "waited_s": round(now - started, 3),
+        }
+        return aioweb.Response(
+            body=orjson.dumps(body),
+            status=503,
+            content_type="application/json",
+            headers={"Retry-After": str(REDIS_RETRY_AFTER_S)},
+        )

@@ -11,7 +11,7 @@ config view has read the record, so the answer and a following GET show the new 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from faust import web
@@ -32,7 +32,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 # may submit anywhere (the key field is never sent by a form), and no URL leaks as a referrer.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
@@ -61,8 +61,10 @@ def document_json(scope: str) -> dict[str, Any]:
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
-    return [{"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False)]
+    return [
+        {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
 
 
 def build_document(body: bytes, scope: str) -> tuple[int, ConfigDocument]:
@@ -75,7 +77,10 @@ def build_document(body: bytes, scope: str) -> tuple[int, ConfigDocument]:
         raise HttpError(422, "body must be a JSON object")
     expected = data.pop("version", None)
     if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
-        raise HttpError(422, "version (the version you read, 0 for a first write) is required and must be an integer >= 0")
+        raise HttpError(
+            422,
+            "version (the version you read, 0 for a first write) is required and must be an integer >= 0",
+        )
     for ignored in ("stored", "schema_version", "updated_at", "scope"):
         data.pop(ignored, None)
     prompts = data.get("prompts")
@@ -108,23 +113,38 @@ class ConfigApi(web.View):
         try:
             expected, doc = build_document(await read_body(request), scope)
             claimed = await readmodel.redis_client().eval(
-                _CAS, 1, readmodel.rkey("config-version", scope), expected, current_version(scope))
+                _CAS, 1, readmodel.rkey("config-version", scope), expected, current_version(scope)
+            )
             if int(claimed) != -1:
-                raise HttpError(409, f"stale version {expected}: the current version is {int(claimed)}; reload and retry")
+                raise HttpError(
+                    409,
+                    f"stale version {expected}: the current version is {int(claimed)}; reload and retry",
+                )
         except HttpError as exc:
             return error_response(self, exc)
         offset = await publish_config(doc)
         if not await state.wait_for_offset(offset, READ_YOUR_WRITES_S):
-            return self.json({"status": "accepted", "version": doc.version, "offset": offset,
-                              "warning": "published, not yet visible on this worker"}, status=202)
-        return self.json({"status": "applied", "offset": offset, **document_json(scope)}, status=200)
+            return self.json(
+                {
+                    "status": "accepted",
+                    "version": doc.version,
+                    "offset": offset,
+                    "warning": "published, not yet visible on this worker",
+                },
+                status=202,
+            )
+        return self.json(
+            {"status": "applied", "offset": offset, **document_json(scope)}, status=200
+        )
 
 
 @app.page("/config")
 @guarded(open_route("static HTML of the config page: no data; its API calls carry the admin key"))
 class ConfigPage(web.View):
     async def get(self, request: web.Request) -> web.Response:
-        return self.html((STATIC / "config.html").read_text(encoding="utf-8"), headers=dict(PAGE_HEADERS))
+        return self.html(
+            (STATIC / "config.html").read_text(encoding="utf-8"), headers=dict(PAGE_HEADERS)
+        )
 
 
 @app.page("/static/{name}")
@@ -132,10 +152,21 @@ class ConfigPage(web.View):
 class Static(web.View):
     """The pages' scripts and styles (flat folder; names are checked, never joined blindly)."""
 
-    TYPES = {".js": "application/javascript", ".css": "text/css", ".html": "text/html"}
+    TYPES: ClassVar[dict[str, str]] = {
+        ".js": "application/javascript",
+        ".css": "text/css",
+        ".html": "text/html",
+    }
 
     async def get(self, request: web.Request, name: str) -> web.Response:
         path = STATIC / name
-        if "/" in name or name.startswith(".") or path.suffix not in self.TYPES or not path.is_file():
+        if (
+            "/" in name
+            or name.startswith(".")
+            or path.suffix not in self.TYPES
+            or not path.is_file()
+        ):
             return self.json({"error": f"no static file {name!r}"}, status=404)
-        return self.bytes(path.read_bytes(), content_type=self.TYPES[path.suffix], headers=dict(PAGE_HEADERS))
+        return self.bytes(
+            path.read_bytes(), content_type=self.TYPES[path.suffix], headers=dict(PAGE_HEADERS)
+        )

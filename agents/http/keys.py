@@ -24,8 +24,10 @@ READ_YOUR_WRITES_S = 5.0
 
 async def listing() -> list[dict]:
     used = await last_used()
-    return [{**record.public(), "last_used_at": used.get(record.key_id)}
-            for record in sorted(registry_view.records.values(), key=lambda r: r.created_at)]
+    return [
+        {**record.public(), "last_used_at": used.get(record.key_id)}
+        for record in sorted(registry_view.records.values(), key=lambda r: r.created_at)
+    ]
 
 
 @app.page("/api/v1/keys")
@@ -44,8 +46,11 @@ class Keys(web.View):
             except orjson.JSONDecodeError as exc:
                 raise HttpError(422, f"body is not JSON: {exc}") from exc
             if not isinstance(data, dict) or not isinstance(data.get("scope"), str):
-                raise HttpError(422, "body must be a JSON object with scope ('admin', 'gateway' or 'store:<id>') "
-                                     "and an optional name")
+                raise HttpError(
+                    422,
+                    "body must be a JSON object with scope ('admin', 'gateway' or 'store:<id>') "
+                    "and an optional name",
+                )
             name = data.get("name") or ""
             if not isinstance(name, str):
                 raise HttpError(422, "name must be a string")
@@ -53,13 +58,24 @@ class Keys(web.View):
                 generated, record = new_key_record(data["scope"], name)
             except ValidationError as exc:
                 errors = validation_errors(exc)
-                raise HttpError(422, "invalid key: " + "; ".join(f"{e['loc']}: {e['msg']}" for e in errors), errors) from exc
+                raise HttpError(
+                    422,
+                    "invalid key: " + "; ".join(f"{e['loc']}: {e['msg']}" for e in errors),
+                    errors,
+                ) from exc
         except HttpError as exc:
             return error_response(self, exc)
         offset = await publish_key(record)
         visible = await registry_view.wait_for_offset(offset, READ_YOUR_WRITES_S)
-        return self.json({**record.public(), "key": generated.secret_key, "active_on_this_worker": visible,
-                          "note": "store this key now: it is shown once and stored only as a hash"}, status=201)
+        return self.json(
+            {
+                **record.public(),
+                "key": generated.secret_key,
+                "active_on_this_worker": visible,
+                "note": "store this key now: it is shown once and stored only as a hash",
+            },
+            status=201,
+        )
 
 
 @app.page("/api/v1/keys/{key_id}")
@@ -76,4 +92,6 @@ class Key(web.View):
         gone = revoked(record)
         offset = await publish_key(gone)
         visible = await registry_view.wait_for_offset(offset, READ_YOUR_WRITES_S)
-        return self.json({**gone.public(), "status": "revoked", "revoked_on_this_worker": visible}, status=200)
+        return self.json(
+            {**gone.public(), "status": "revoked", "revoked_on_this_worker": visible}, status=200
+        )

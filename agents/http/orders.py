@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 from faust import web
 
+from security import open_route, store_route
 from webhooks.shopify import (
     WebhookRejected,
     check_window,
@@ -16,7 +17,6 @@ from webhooks.shopify import (
     secret_for_shop,
     verify_signature,
 )
-from security import open_route, store_route
 
 from .. import readmodel
 from ..app import app, settings
@@ -24,11 +24,17 @@ from ..topics import orders_topic
 from .auth import guarded
 from .common import HttpError, check_id, error_response, read_body
 
-SHOP_SECRETS = {shop: secret.get_secret_value() for shop, secret in settings.shopify_webhook_secrets.items()}
+SHOP_SECRETS = {
+    shop: secret.get_secret_value() for shop, secret in settings.shopify_webhook_secrets.items()
+}
 
 
 @app.page("/api/v1/webhooks/orders")
-@guarded(open_route("Shopify calls it without our keys; every request is authenticated by its HMAC signature"))
+@guarded(
+    open_route(
+        "Shopify calls it without our keys; every request is authenticated by its HMAC signature"
+    )
+)
 class OrderWebhook(web.View):
     """Shopify orders/create: per-shop HMAC, freshness window, dedupe on X-Shopify-Event-Id, publish."""
 
@@ -36,12 +42,16 @@ class OrderWebhook(web.View):
         try:
             body = await read_body(request)
             try:
-                store_id, secret = secret_for_shop(request.headers.get("X-Shopify-Shop-Domain"), SHOP_SECRETS,
-                                                   settings.shopify_webhook_secret, settings.default_store_id)
+                store_id, secret = secret_for_shop(
+                    request.headers.get("X-Shopify-Shop-Domain"),
+                    SHOP_SECRETS,
+                    settings.shopify_webhook_secret,
+                    settings.default_store_id,
+                )
                 if not verify_signature(secret, body, request.headers.get("X-Shopify-Hmac-Sha256")):
                     raise HttpError(401, "missing or invalid X-Shopify-Hmac-Sha256 signature")
                 triggered_at = parse_triggered_at(request.headers.get("X-Shopify-Triggered-At"))
-                check_window(triggered_at, datetime.now(timezone.utc), settings.webhook_max_age_s)
+                check_window(triggered_at, datetime.now(UTC), settings.webhook_max_age_s)
                 try:
                     payload = orjson.loads(body)
                 except orjson.JSONDecodeError as exc:
@@ -51,7 +61,9 @@ class OrderWebhook(web.View):
                 raise HttpError(exc.status, exc.reason, exc.errors) from exc
         except HttpError as exc:
             return error_response(self, exc)
-        event_id = request.headers.get("X-Shopify-Event-Id") or request.headers.get("X-Shopify-Webhook-Id")
+        event_id = request.headers.get("X-Shopify-Event-Id") or request.headers.get(
+            "X-Shopify-Webhook-Id"
+        )
         if event_id:
             try:
                 first = await readmodel.remember_webhook(store_id, event_id)
@@ -62,7 +74,9 @@ class OrderWebhook(web.View):
             if not first:
                 return self.json({"status": "duplicate", "order_id": order.order_id}, status=200)
         await orders_topic.send(key=store_id.encode(), value=order.to_bytes())
-        return self.json({"status": "accepted", "order_id": order.order_id, "store_id": store_id}, status=202)
+        return self.json(
+            {"status": "accepted", "order_id": order.order_id, "store_id": store_id}, status=202
+        )
 
 
 @app.page("/api/v1/stores/{store}/popularity")
@@ -86,7 +100,11 @@ class Popularity(web.View):
 
 
 @app.page("/healthz")
-@guarded(open_route("liveness for load balancers and orchestrators; reports only up/down of Redis and Kafka"))
+@guarded(
+    open_route(
+        "liveness for load balancers and orchestrators; reports only up/down of Redis and Kafka"
+    )
+)
 class Health(web.View):
     """Liveness and progress: Redis, Kafka assignments, no stalled stream, no event-loop lag (503 otherwise).
 
@@ -98,8 +116,10 @@ class Health(web.View):
 
         checks: dict[str, object] = {}
         try:
-            checks["redis"] = bool(await readmodel.redis_client().ping())  # bounded: redis_timeout_s
-        except Exception as exc:  # noqa: BLE001 - health reports, never raises
+            checks["redis"] = bool(
+                await readmodel.redis_client().ping()
+            )  # bounded: redis_timeout_s
+        except Exception as exc:
             checks["redis"] = f"error: {exc}"
             if isinstance(exc, readmodel.UNAVAILABLE):
                 readmodel.note_unavailable("/healthz ping", exc)

@@ -62,9 +62,13 @@ async def read_upload_form(request: web.Request) -> tuple[dict[str, str], dict[s
     limit = settings.max_upload_bytes
     declared = request.content_length
     if declared is not None and declared > 2 * limit + 64 * 1024:
-        raise HttpError(413, f"body of {declared} bytes exceeds the limit of {limit} bytes per file")
+        raise HttpError(
+            413, f"body of {declared} bytes exceeds the limit of {limit} bytes per file"
+        )
     if not (request.content_type or "").startswith("multipart/"):
-        raise HttpError(415, "expected multipart/form-data with fields store_id, catalog and orders")
+        raise HttpError(
+            415, "expected multipart/form-data with fields store_id, catalog and orders"
+        )
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError) as exc:
@@ -88,7 +92,9 @@ async def read_upload_form(request: web.Request) -> tuple[dict[str, str], dict[s
             except UnicodeDecodeError as exc:
                 raise HttpError(422, f"field {name!r} is not UTF-8") from exc
         else:
-            await read_part(part, limit, f"field {name}")  # drain unknown parts within the same budget
+            await read_part(
+                part, limit, f"field {name}"
+            )  # drain unknown parts within the same budget
     return fields, files
 
 
@@ -116,22 +122,44 @@ def check_files(files: dict[str, FilePart]) -> None:
     limits = Limits.from_settings(settings)
     for part in files.values():
         try:
-            part.format = check_upload_file(part.data, part.kind, part.format, name=part.filename,
-                                            prefix_bytes=settings.upload_prefix_bytes, limits=limits)
+            part.format = check_upload_file(
+                part.data,
+                part.kind,
+                part.format,
+                name=part.filename,
+                prefix_bytes=settings.upload_prefix_bytes,
+                limits=limits,
+            )
         except LimitExceeded as exc:
-            raise HttpError(exc.http_status, f"{part.kind}: {exc}", [
-                {"file": part.filename, "kind": part.kind, "limit": exc.limit, "value": exc.value}]) from exc
+            raise HttpError(
+                exc.http_status,
+                f"{part.kind}: {exc}",
+                [
+                    {
+                        "file": part.filename,
+                        "kind": part.kind,
+                        "limit": exc.limit,
+                        "value": exc.value,
+                    }
+                ],
+            ) from exc
         except IngestError as exc:
-            raise HttpError(422, f"{part.kind}: {exc}", [
-                {"file": part.filename, "kind": part.kind, "missing": list(exc.missing)}]) from exc
+            raise HttpError(
+                422,
+                f"{part.kind}: {exc}",
+                [{"file": part.filename, "kind": part.kind, "missing": list(exc.missing)}],
+            ) from exc
 
 
 def build_event(store_id: str, files: dict[str, FilePart], upload_id: str | None) -> UploadEvent:
     """Inline or by reference per ``inline_upload_bytes`` (writes the upload store when large)."""
     from ..uploads import build_event as build
 
-    return build(store_id, upload_id or uuid.uuid4().hex,
-                 [(f.kind, f.data, f.filename, f.format) for f in files.values()])
+    return build(
+        store_id,
+        upload_id or uuid.uuid4().hex,
+        [(f.kind, f.data, f.filename, f.format) for f in files.values()],
+    )
 
 
 @app.page("/api/v1/uploads")
@@ -146,18 +174,43 @@ class Uploads(web.View):
             authorize_store(request, store_id)
             await asyncio.to_thread(check_files, files)
             try:
-                event = await asyncio.to_thread(build_event, store_id, files, fields.get("upload_id"))
+                event = await asyncio.to_thread(
+                    build_event, store_id, files, fields.get("upload_id")
+                )
             except (IngestError, ValueError) as exc:
                 raise HttpError(422, f"upload refused: {exc}") from exc
         except HttpError as exc:
             return error_response(self, exc)
-        await readmodel.redis_client().set(readmodel.rkey("upload", event.upload_id), orjson.dumps({
-            "upload_id": event.upload_id, "store_id": store_id, "status": "accepted",
-        }).decode(), ex=7 * 24 * 3600, nx=True)
+        await readmodel.redis_client().set(
+            readmodel.rkey("upload", event.upload_id),
+            orjson.dumps(
+                {
+                    "upload_id": event.upload_id,
+                    "store_id": store_id,
+                    "status": "accepted",
+                }
+            ).decode(),
+            ex=7 * 24 * 3600,
+            nx=True,
+        )
         await uploads_topic.send(key=store_id.encode(), value=event.to_bytes())
-        return self.json({"upload_id": event.upload_id, "store_id": store_id, "status": "accepted",
-                          "files": [{"kind": f.kind, "format": f.format, "by_reference": f.uri is not None,
-                                     "size_bytes": f.size_bytes} for f in event.files]}, status=202)
+        return self.json(
+            {
+                "upload_id": event.upload_id,
+                "store_id": store_id,
+                "status": "accepted",
+                "files": [
+                    {
+                        "kind": f.kind,
+                        "format": f.format,
+                        "by_reference": f.uri is not None,
+                        "size_bytes": f.size_bytes,
+                    }
+                    for f in event.files
+                ],
+            },
+            status=202,
+        )
 
 
 @app.page("/api/v1/stores/{store}/bundles")

@@ -19,10 +19,8 @@ import redis.asyncio as aioredis
 
 import topics as registry
 from bundlestream.settings import Settings
-from tests.integration.harness import read_topic
 from models import UploadEvent
-
-from tests.integration.harness import TEST_ADMIN_TOKEN, Worker, produce_raw
+from tests.integration.harness import TEST_ADMIN_TOKEN, Worker, produce_raw, read_topic
 
 # A small date-night catalog: categories that the default date_night experience draws from
 # (flowers, dinner, movie), two vegetarian dinners, prices that fit a $100 budget many ways.
@@ -43,26 +41,48 @@ mv-jazz,Live Jazz Concert DVD,20.00,movie,jazz|music,Concert film,4.4,p8,Music H
 mv-tickets,Cinema Tickets for Two,24.00,movie,tickets|cinema,Two movie tickets,4.7,p8,Music Hall
 """
 DATE_NIGHT_IDS = {line.split(",", 1)[0] for line in DATE_NIGHT_CSV.strip().splitlines()[1:]}
-PRICES = {line.split(",")[0]: float(line.split(",")[2]) for line in DATE_NIGHT_CSV.strip().splitlines()[1:]}
+PRICES = {
+    line.split(",")[0]: float(line.split(",")[2])
+    for line in DATE_NIGHT_CSV.strip().splitlines()[1:]
+}
 
 
 def upload_event(store_id: str, csv_text: str = DATE_NIGHT_CSV) -> UploadEvent:
-    return UploadEvent.model_validate({
-        "upload_id": f"up-{uuid.uuid4().hex[:10]}", "store_id": store_id,
-        "files": [{"kind": "catalog", "format": "generic", "filename": "catalog.csv", "inline_text": csv_text,
-                   "size_bytes": len(csv_text.encode())}],
-    })
+    return UploadEvent.model_validate(
+        {
+            "upload_id": f"up-{uuid.uuid4().hex[:10]}",
+            "store_id": store_id,
+            "files": [
+                {
+                    "kind": "catalog",
+                    "format": "generic",
+                    "filename": "catalog.csv",
+                    "inline_text": csv_text,
+                    "size_bytes": len(csv_text.encode()),
+                }
+            ],
+        }
+    )
 
 
 def rkey(settings: Settings, *parts: str) -> str:
     return ":".join((settings.topic_prefix, *parts))
 
 
-async def register_catalog(settings: Settings, store_id: str, csv_text: str = DATE_NIGHT_CSV,
-                           timeout_s: float = 90.0, worker: Worker | None = None) -> None:
+async def register_catalog(
+    settings: Settings,
+    store_id: str,
+    csv_text: str = DATE_NIGHT_CSV,
+    timeout_s: float = 90.0,
+    worker: Worker | None = None,
+) -> None:
     """Publish the upload and wait (bounded) until its catalog reference is in Redis."""
     event = upload_event(store_id, csv_text)
-    await produce_raw(settings, [(store_id.encode(), event.to_bytes())], topic=registry.UPLOADS.name(settings.topic_prefix))
+    await produce_raw(
+        settings,
+        [(store_id.encode(), event.to_bytes())],
+        topic=registry.UPLOADS.name(settings.topic_prefix),
+    )
     client = aioredis.from_url(settings.redis_url, decode_responses=True)
     deadline = time.monotonic() + timeout_s
     try:
@@ -71,11 +91,17 @@ async def register_catalog(settings: Settings, store_id: str, csv_text: str = DA
             if raw and orjson.loads(raw)["summary"]["upload_id"] == event.upload_id:
                 return
             if worker is not None and not worker.alive():
-                raise RuntimeError(f"worker died while registering the catalog:\n{worker.log_tail()}")
+                raise RuntimeError(
+                    f"worker died while registering the catalog:\n{worker.log_tail()}"
+                )
             await asyncio.sleep(0.2)
     finally:
         await client.aclose()
-    tail = f"notable lines:\n{worker.log_notable()}\n--- tail:\n{worker.log_tail(1500)}" if worker else ""
+    tail = (
+        f"notable lines:\n{worker.log_notable()}\n--- tail:\n{worker.log_tail(1500)}"
+        if worker
+        else ""
+    )
     raise TimeoutError(f"catalog of {store_id} not registered within {timeout_s:.0f} s\n{tail}")
 
 
@@ -89,7 +115,9 @@ async def start_worker(settings: Settings, name: str = "worker", **env: str) -> 
     return worker
 
 
-async def wait_records(settings: Settings, topic: str, predicate: Any, count: int, timeout_s: float = 30.0) -> list[Any]:
+async def wait_records(
+    settings: Settings, topic: str, predicate: Any, count: int, timeout_s: float = 30.0
+) -> list[Any]:
     """Records matching ``predicate`` once at least ``count`` exist (bounded wait)."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -113,9 +141,12 @@ class Api:
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = orjson.dumps(body) if body is not None else None
-        async with self.session.request(method, self.base_url + path, data=data,
-                                        headers={"Content-Type": "application/json",
-                                                 "Authorization": f"Bearer {self.key}"}) as resp:
+        async with self.session.request(
+            method,
+            self.base_url + path,
+            data=data,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.key}"},
+        ) as resp:
             raw = await resp.read()
             try:
                 return resp.status, orjson.loads(raw) if raw else None
@@ -123,25 +154,40 @@ class Api:
                 return resp.status, raw.decode(errors="replace")
 
     async def turn(self, session_id: str, store_id: str, text: str) -> dict[str, Any]:
-        status, body = await self.request("POST", "/api/v1/chat/turns",
-                                          {"session_id": session_id, "store_id": store_id, "text": text})
+        status, body = await self.request(
+            "POST",
+            "/api/v1/chat/turns",
+            {"session_id": session_id, "store_id": store_id, "text": text},
+        )
         assert status == 202, (status, body)
         return body
 
-    async def replies(self, session_id: str, after: int = 0, wait: float = 0) -> list[dict[str, Any]]:
-        status, body = await self.request("GET", f"/api/v1/chat/sessions/{session_id}/replies?after={after}&wait={wait}")
+    async def replies(
+        self, session_id: str, after: int = 0, wait: float = 0
+    ) -> list[dict[str, Any]]:
+        status, body = await self.request(
+            "GET", f"/api/v1/chat/sessions/{session_id}/replies?after={after}&wait={wait}"
+        )
         assert status == 200, (status, body)
         return body["replies"]
 
-    async def next_reply(self, session_id: str, after: int, timeout_s: float = 30.0) -> dict[str, Any]:
+    async def next_reply(
+        self, session_id: str, after: int, timeout_s: float = 30.0
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            got = await self.replies(session_id, after, wait=min(5.0, max(0.1, deadline - time.monotonic())))
+            got = await self.replies(
+                session_id, after, wait=min(5.0, max(0.1, deadline - time.monotonic()))
+            )
             if got:
                 return got[0]
-        raise TimeoutError(f"no reply after seq {after} for session {session_id} within {timeout_s:.0f} s")
+        raise TimeoutError(
+            f"no reply after seq {after} for session {session_id} within {timeout_s:.0f} s"
+        )
 
-    async def say(self, session_id: str, store_id: str, text: str, after: int, timeout_s: float = 30.0) -> dict[str, Any]:
+    async def say(
+        self, session_id: str, store_id: str, text: str, after: int, timeout_s: float = 30.0
+    ) -> dict[str, Any]:
         """Send a turn and return its reply (the next one after ``after``)."""
         await self.turn(session_id, store_id, text)
         return await self.next_reply(session_id, after, timeout_s)

@@ -37,8 +37,11 @@ def hostile_catalog() -> str:
     rows = list(csv.DictReader(io.StringIO(DATE_NIGHT_CSV)))
     for row in rows:
         title = row["title"]
-        row["title"] = {"flowers": f"{IMG_TRAP}{title}", "dinner": f'=HYPERLINK("http://evil.example","{title}")',
-                        "movie": f"<b>{title}</b>{SCRIPT_TRAP}"}[row["category"]]
+        row["title"] = {
+            "flowers": f"{IMG_TRAP}{title}",
+            "dinner": f'=HYPERLINK("http://evil.example","{title}")',
+            "movie": f"<b>{title}</b>{SCRIPT_TRAP}",
+        }[row["category"]]
         row["description"] = f"{SCRIPT_TRAP}{row['description']}"
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
@@ -50,15 +53,20 @@ def hostile_catalog() -> str:
 async def create_key(base_url: str, scope: str) -> str:
     """A new key through the admin API (the way an operator or `make demo` creates one)."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
-        async with session.post(f"{base_url}/api/v1/keys", json={"scope": scope, "name": f"browser test {scope}"},
-                                headers=admin_headers()) as resp:
+        async with session.post(
+            f"{base_url}/api/v1/keys",
+            json={"scope": scope, "name": f"browser test {scope}"},
+            headers=admin_headers(),
+        ) as resp:
             body = await resp.json(content_type=None)
             assert resp.status in (200, 201), (resp.status, body)
             key = body["key"]
         # the registry is a topic every worker reads: wait (bounded) until this worker knows the key
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            async with session.get(f"{base_url}/api/v1/keys", headers={"Authorization": f"Bearer {key}"}) as resp:
+            async with session.get(
+                f"{base_url}/api/v1/keys", headers={"Authorization": f"Bearer {key}"}
+            ) as resp:
                 if resp.status != 401:
                     return key
             await asyncio.sleep(0.2)
@@ -73,16 +81,29 @@ def browser():
     except ImportError as exc:
         pytest.fail(f"selenium is not installed ({exc}); pip install selenium", pytrace=False)
     binary = shutil.which("chromium") or (CHROMIUM if shutil.os.path.exists(CHROMIUM) else None)
-    driver_path = shutil.which("chromedriver") or (CHROMEDRIVER if shutil.os.path.exists(CHROMEDRIVER) else None)
+    driver_path = shutil.which("chromedriver") or (
+        CHROMEDRIVER if shutil.os.path.exists(CHROMEDRIVER) else None
+    )
     if not binary or not driver_path:
-        pytest.fail("headless Chromium is required: install the Debian packages 'chromium' and 'chromium-driver'",
-                    pytrace=False)
+        pytest.fail(
+            "headless Chromium is required: install the Debian packages 'chromium' and 'chromium-driver'",
+            pytrace=False,
+        )
     profile = tempfile.mkdtemp(prefix="bs-chromium-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                f"--user-data-dir={profile}", "--window-size=1280,1600"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,1600",
+    ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
     try:
@@ -112,7 +133,9 @@ def wait_for(driver, css: str, count: int = 1, timeout_s: float = 30.0):
         if len(found) >= count:
             return found
         time.sleep(0.1)
-    raise AssertionError(f"{css!r} x{count} not visible within {timeout_s:.0f} s; page:\n{driver.page_source[-3000:]}")
+    raise AssertionError(
+        f"{css!r} x{count} not visible within {timeout_s:.0f} s; page:\n{driver.page_source[-3000:]}"
+    )
 
 
 def send(driver, text: str) -> None:
@@ -151,8 +174,12 @@ def stored_key(driver) -> str | None:
 
 def assert_no_key_in_any_url(driver, *keys: str) -> None:
     """The page's own address and every request it made (Resource Timing) carry no key."""
-    urls = [driver.current_url, *driver.execute_script(
-        "return performance.getEntriesByType('resource').map((e) => e.name);")]
+    urls = [
+        driver.current_url,
+        *driver.execute_script(
+            "return performance.getEntriesByType('resource').map((e) => e.name);"
+        ),
+    ]
     assert len(urls) > 3, urls
     for key in keys:
         assert not any(key in url for url in urls), urls
@@ -190,7 +217,9 @@ async def test_demo_page_login_wrong_key_other_store_and_the_demo_flow(browser, 
 
     # the store's own key: the demo flow, key kept in sessionStorage across a reload
     enter_key(browser, store_key)
-    assert browser.find_element(By.ID, "api-key").get_attribute("value") == ""  # not left in the DOM
+    assert (
+        browser.find_element(By.ID, "api-key").get_attribute("value") == ""
+    )  # not left in the DOM
     browser.refresh()
     assert stored_key(browser) == store_key
     send(browser, "plan a date night")
@@ -209,8 +238,10 @@ async def test_demo_page_login_wrong_key_other_store_and_the_demo_flow(browser, 
     assert browser.find_element(By.ID, "bundle-total").text.startswith("$")
     assert_no_key_in_any_url(browser, store_key, other_key)
     async with aiohttp.ClientSession() as session:
-        async with session.get(f"{worker.url}/api/v1/bundles/{bundle_id}",
-                               headers={"Authorization": f"Bearer {store_key}"}) as resp:
+        async with session.get(
+            f"{worker.url}/api/v1/bundles/{bundle_id}",
+            headers={"Authorization": f"Bearer {store_key}"},
+        ) as resp:
             assert resp.status == 200
             doc = await resp.json()
         async with session.get(f"{worker.url}/demo") as resp:  # the page itself holds no data
@@ -220,7 +251,9 @@ async def test_demo_page_login_wrong_key_other_store_and_the_demo_flow(browser, 
     assert len(doc["product_ids"]) == len(items)
 
 
-async def test_demo_page_renders_html_and_formulas_in_product_names_as_text(browser, worker) -> None:
+async def test_demo_page_renders_html_and_formulas_in_product_names_as_text(
+    browser, worker
+) -> None:
     from selenium.webdriver.common.by import By
 
     key = await create_key(worker.url, f"store:{HOSTILE_STORE}")
@@ -245,7 +278,9 @@ async def test_config_page_needs_an_admin_key_then_validates_and_saves(browser, 
     store_key = await create_key(worker.url, f"store:{STORE}")
     browser.get(f"{worker.url}/config")
     key_status(browser, "Enter an API key")
-    assert not browser.find_elements(By.CSS_SELECTOR, "#mix tr.slice")  # nothing loads without a key
+    assert not browser.find_elements(
+        By.CSS_SELECTOR, "#mix tr.slice"
+    )  # nothing loads without a key
     enter_key(browser, store_key)
     key_status(browser, "does not cover the platform config")
     assert not browser.find_elements(By.CSS_SELECTOR, "#mix tr.slice")

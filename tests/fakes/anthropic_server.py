@@ -31,7 +31,7 @@ class Behaviour:
     text: str = ""
     status: int = 200
     delay_s: float = 0.0
-    then: "Behaviour | None" = None
+    then: Behaviour | None = None
     responder: Responder | None = None
 
 
@@ -74,13 +74,23 @@ def _message(model: str, content: list[dict[str, Any]], stop_reason: str) -> dic
         "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": None,
-        "usage": {"input_tokens": 120, "output_tokens": 48,
-                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+        "usage": {
+            "input_tokens": 120,
+            "output_tokens": 48,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
     }
 
 
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error",
-                500: "api_error", 529: "overloaded_error", 503: "api_error"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+    503: "api_error",
+}
 
 
 @dataclass
@@ -116,17 +126,35 @@ class FakeAnthropic:
             await asyncio.sleep(b.delay_s)
             return await self._render(b.then or text("late"), body)
         if b.kind == "status":
-            err = {"type": "error", "error": {"type": _ERROR_TYPES.get(b.status, "api_error"), "message": "scripted"}}
-            return web.Response(status=b.status, body=orjson.dumps(err), content_type="application/json")
+            err = {
+                "type": "error",
+                "error": {"type": _ERROR_TYPES.get(b.status, "api_error"), "message": "scripted"},
+            }
+            return web.Response(
+                status=b.status, body=orjson.dumps(err), content_type="application/json"
+            )
         if b.kind == "malformed":
-            return web.Response(status=200, text='{"id": "msg_1", "type": "message", "content": [', content_type="application/json")
+            return web.Response(
+                status=200,
+                text='{"id": "msg_1", "type": "message", "content": [',
+                content_type="application/json",
+            )
         if b.kind == "tool":
             tools = body.get("tools") or [{"name": "tool"}]
             name = (body.get("tool_choice") or {}).get("name") or tools[0]["name"]
-            block = {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", "name": name, "input": b.tool_input or {}}
-            return web.json_response(_message(model, [block], "tool_use"), dumps=lambda o: orjson.dumps(o).decode())
-        return web.json_response(_message(model, [{"type": "text", "text": b.text}], "end_turn"),
-                                 dumps=lambda o: orjson.dumps(o).decode())
+            block = {
+                "type": "tool_use",
+                "id": f"toolu_{uuid.uuid4().hex[:20]}",
+                "name": name,
+                "input": b.tool_input or {},
+            }
+            return web.json_response(
+                _message(model, [block], "tool_use"), dumps=lambda o: orjson.dumps(o).decode()
+            )
+        return web.json_response(
+            _message(model, [{"type": "text", "text": b.text}], "end_turn"),
+            dumps=lambda o: orjson.dumps(o).decode(),
+        )
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
@@ -134,7 +162,7 @@ class FakeAnthropic:
         b = self.script.popleft() if self.script else self.default
         return await self._render(b, body)
 
-    def start(self) -> "FakeAnthropic":
+    def start(self) -> FakeAnthropic:
         ready = threading.Event()
 
         def run() -> None:
@@ -165,7 +193,7 @@ class FakeAnthropic:
         if self._thread is not None:
             self._thread.join(5)
 
-    def __enter__(self) -> "FakeAnthropic":
+    def __enter__(self) -> FakeAnthropic:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -15,7 +15,7 @@ from bundlestream.settings import Settings, get_settings
 from deploy import local
 from deploy.errors import StackError
 from deploy.net import free_port, free_port_pair  # noqa: F401 - helpers for tests
-from tests.integration.harness import isolated_topics
+from tests.integration.harness import Workers, isolated_topics
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,8 +35,10 @@ def stack() -> local.StackStatus:
         return local.up(settings, log=lambda line: print(f"[stack] {line}"))
     except StackError as exc:
         pytest.fail(f"the local stack could not be started: {exc}", pytrace=False)
-    except Exception as exc:  # noqa: BLE001 - anything else is just as fatal
-        pytest.fail(f"the local stack could not be started: {type(exc).__name__}: {exc}", pytrace=False)
+    except Exception as exc:
+        pytest.fail(
+            f"the local stack could not be started: {type(exc).__name__}: {exc}", pytrace=False
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -49,3 +51,13 @@ def isolated_settings(stack: local.StackStatus, tmp_path: Path) -> Iterator[Sett
     """Settings with a unique topic prefix, app id and data dir; topics created, deleted after."""
     with isolated_topics(get_settings(), tmp_path) as settings:
         yield settings
+
+
+@pytest.fixture
+def workers() -> Iterator[Workers]:
+    """Start workers through this; they are stopped (SIGTERM, then SIGKILL) after the test."""
+    pool = Workers()
+    try:
+        yield pool
+    finally:
+        pool.close()

@@ -51,6 +51,7 @@ CategoryCounts = dict[tuple[str, str], int]
 # Data: a minimal Online Retail reader (the real parsers live in ``ingest``; tests need no more)
 # --------------------------------------------------------------------------------------------
 
+
 def category_of(description: str) -> str:
     """A coarse category from the product description's last word (HOLDER, LANTERN, MUG, ...)."""
     words = [w for w in description.upper().replace(",", " ").split() if w.isalpha()]
@@ -58,7 +59,9 @@ def category_of(description: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def online_retail_orders(limit: int, path: Path = ONLINE_RETAIL, store_by_country: bool = True) -> tuple[OrderEvent, ...]:
+def online_retail_orders(
+    limit: int, path: Path = ONLINE_RETAIL, store_by_country: bool = True
+) -> tuple[OrderEvent, ...]:
     """The first ``limit`` invoices of UCI Online Retail as OrderEvents (store = country).
 
     Cancellations (invoice ``C...``), non-positive quantities and negative prices are skipped, the
@@ -72,15 +75,36 @@ def online_retail_orders(limit: int, path: Path = ONLINE_RETAIL, store_by_countr
         if not rows:
             return
         first = rows[0]
-        store = "or-" + first["Country"].lower().replace(" ", "-") if store_by_country else "online-retail"
-        lines = [{"product_id": r["StockCode"], "quantity": int(r["Quantity"]), "price": float(r["UnitPrice"]),
-                  "title": r["Description"][:200] or None, "category": category_of(r["Description"])}
-                 for r in rows]
-        orders.append(OrderEvent.model_validate({
-            "order_id": first["InvoiceNo"], "store_id": store, "lines": lines[:1000], "currency": "GBP",
-            "created_at": first["InvoiceDate"].replace(" ", "T") + ":00+00:00" if len(first["InvoiceDate"]) == 16
-            else first["InvoiceDate"],
-            "customer_id": first["CustomerID"] or None, "source": "replay"}))
+        store = (
+            "or-" + first["Country"].lower().replace(" ", "-")
+            if store_by_country
+            else "online-retail"
+        )
+        lines = [
+            {
+                "product_id": r["StockCode"],
+                "quantity": int(r["Quantity"]),
+                "price": float(r["UnitPrice"]),
+                "title": r["Description"][:200] or None,
+                "category": category_of(r["Description"]),
+            }
+            for r in rows
+        ]
+        orders.append(
+            OrderEvent.model_validate(
+                {
+                    "order_id": first["InvoiceNo"],
+                    "store_id": store,
+                    "lines": lines[:1000],
+                    "currency": "GBP",
+                    "created_at": first["InvoiceDate"].replace(" ", "T") + ":00+00:00"
+                    if len(first["InvoiceDate"]) == 16
+                    else first["InvoiceDate"],
+                    "customer_id": first["CustomerID"] or None,
+                    "source": "replay",
+                }
+            )
+        )
 
     with gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
         for row in csv.DictReader(handle):
@@ -104,7 +128,9 @@ def online_retail_orders(limit: int, path: Path = ONLINE_RETAIL, store_by_countr
     return tuple(orders[:limit])
 
 
-def with_duplicates(orders: Sequence[OrderEvent], every: int = 40, gap: int = 500) -> list[OrderEvent]:
+def with_duplicates(
+    orders: Sequence[OrderEvent], every: int = 40, gap: int = 500
+) -> list[OrderEvent]:
     """Re-deliver every ``every``-th order ``gap`` positions later (at-least-once webhooks).
 
     The copy carries changed quantities, so counting it would show, and ignoring it proves dedupe
@@ -113,8 +139,14 @@ def with_duplicates(orders: Sequence[OrderEvent], every: int = 40, gap: int = 50
     out = list(orders)
     for index in range(0, len(orders), every):
         original = orders[index]
-        copy = original.model_copy(update={"lines": [
-            line.model_copy(update={"quantity": line.quantity + 1}) for line in original.lines]})
+        copy = original.model_copy(
+            update={
+                "lines": [
+                    line.model_copy(update={"quantity": line.quantity + 1})
+                    for line in original.lines
+                ]
+            }
+        )
         out.insert(min(len(out), index + gap + index // every), copy)
     return out
 
@@ -124,21 +156,29 @@ def isolated_topics(base: Settings, work_dir: Path, **overrides: Any) -> Iterato
     """``base`` with a unique topic prefix and app id (so its own topics, consumer group and
     changelogs), data and upload dirs under ``work_dir``; topics created, and deleted afterwards."""
     token = uuid.uuid4().hex[:12]
-    settings = base.model_copy(update={
-        "topic_prefix": f"t{token}", "app_id": f"app{token}",
-        "data_dir": work_dir / "worker", "upload_store_dir": work_dir / "uploads", **overrides,
-    })
+    settings = base.model_copy(
+        update={
+            "topic_prefix": f"t{token}",
+            "app_id": f"app{token}",
+            "data_dir": work_dir / "worker",
+            "upload_store_dir": work_dir / "uploads",
+            **overrides,
+        }
+    )
     try:
         ensure_topics(settings)
-    except Exception as exc:  # noqa: BLE001 - any failure here makes the test meaningless
+    except Exception as exc:
         pytest.fail(f"creating the test topics failed: {type(exc).__name__}: {exc}", pytrace=False)
     try:
         yield settings
     finally:
-        for prefix in (settings.topic_prefix, settings.app_id):  # app_id: Faust changelog/repartition
+        for prefix in (
+            settings.topic_prefix,
+            settings.app_id,
+        ):  # app_id: Faust changelog/repartition
             try:
                 delete_topics(settings, prefix)
-            except Exception as exc:  # noqa: BLE001 - cleanup must not mask the test's own result
+            except Exception as exc:
                 print(f"[stack] deleting topics {prefix}* failed: {exc}")
 
 
@@ -158,19 +198,10 @@ class Workers:
             worker.stop(timeout_s=10)
 
 
-@pytest.fixture
-def workers() -> Iterator[Workers]:
-    """Start workers through this; they are stopped (SIGTERM, then SIGKILL) after the test."""
-    pool = Workers()
-    try:
-        yield pool
-    finally:
-        pool.close()
-
-
 # --------------------------------------------------------------------------------------------
 # Worker subprocess
 # --------------------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -233,7 +264,7 @@ class Worker:
     runs: int = 0
     started_at: float = 0.0
 
-    def start(self) -> "Worker":
+    def start(self) -> Worker:
         """Start the process. A second start (after ``stop`` or ``kill``) reuses the same port and
         data dir, so a RocksDB worker restarts on the state it left; each run gets its own log."""
         if self.alive():
@@ -242,17 +273,25 @@ class Worker:
         if self.data_dir is None:
             self.data_dir = Path(tempfile.mkdtemp(prefix=f"bs-{self.name}-"))
         self.runs += 1
-        self.log_path = self.data_dir / ("worker.log" if self.runs == 1 else f"worker-{self.runs}.log")
+        self.log_path = self.data_dir / (
+            "worker.log" if self.runs == 1 else f"worker-{self.runs}.log"
+        )
         env = settings_env(self.settings, web_port=self.port, data_dir=self.data_dir / "faust")
         env.update(self.extra_env)
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child owns it until it exits
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(worker_command(), cwd=str(REPO_ROOT), env=env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            worker_command(),
+            cwd=str(REPO_ROOT),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         return self
 
-    def restart(self, kill: bool = False, timeout_s: float = 30.0) -> "Worker":
+    def restart(self, kill: bool = False, timeout_s: float = 30.0) -> Worker:
         """Stop cleanly (SIGTERM) or ``kill -9``, then start again on the same data dir and port."""
         if kill:
             self.kill()
@@ -260,12 +299,12 @@ class Worker:
             self.stop(timeout_s=timeout_s)
         return self.start()
 
-    def recoveries(self) -> list["RecoveryRound"]:
+    def recoveries(self) -> list[RecoveryRound]:
         """This run's table recoveries (one per rebalance), from Faust's own log tables."""
         assert self.log_path is not None
         return parse_recovery(self.log_path.read_text(errors="replace"))
 
-    def recovery(self, since_round: int = 0) -> "RecoveryFigures":
+    def recovery(self, since_round: int = 0) -> RecoveryFigures:
         """This run's recoveries from round ``since_round`` on, together."""
         return RecoveryFigures(self.recoveries()[since_round:])
 
@@ -291,8 +330,11 @@ class Worker:
         plain tail is mostly Faust's recovery tables)."""
         if self.log_path is None or not self.log_path.exists():
             return ""
-        keep = [line for line in self.log_path.read_text(errors="replace").splitlines()
-                if "[WARNING]" in line or "[ERROR]" in line or "upload" in line]
+        keep = [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if "[WARNING]" in line or "[ERROR]" in line or "upload" in line
+        ]
         return "\n".join(line[:300] for line in keep[-lines:])
 
     async def health(self) -> dict[str, Any] | None:
@@ -300,7 +342,7 @@ class Worker:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
                 async with session.get(self.url + "/healthz") as resp:
                     return await resp.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return None
 
     async def wait_ready(self, timeout_s: float = 60.0, min_partitions: int = 1) -> dict[str, Any]:
@@ -309,18 +351,25 @@ class Worker:
         last: dict[str, Any] | None = None
         while time.monotonic() < deadline:
             if not self.alive():
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode if self.proc else None}:\n"
-                                   f"{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode if self.proc else None}:\n"
+                    f"{self.log_tail()}"
+                )
             last = await self.health()
             if last and last.get("status") == "ok":
                 checks = last.get("checks", {})
                 # a topic still without metadata means the assignment is not complete yet
-                if checks.get("assigned_partitions", 0) >= min_partitions and not checks.get("rebalancing") \
-                        and not checks.get("topics_without_metadata"):
+                if (
+                    checks.get("assigned_partitions", 0) >= min_partitions
+                    and not checks.get("rebalancing")
+                    and not checks.get("topics_without_metadata")
+                ):
                     return last
             await asyncio.sleep(0.3)
-        raise TimeoutError(f"{self.name} not ready after {timeout_s:.0f} s (last /healthz: {last}):\n"
-                           f"{self.log_tail()}")
+        raise TimeoutError(
+            f"{self.name} not ready after {timeout_s:.0f} s (last /healthz: {last}):\n"
+            f"{self.log_tail()}"
+        )
 
     def kill(self) -> None:
         """``kill -9``: no shutdown, no flush, no commit."""
@@ -370,7 +419,9 @@ class RecoveryRound:
     @property
     def from_zero(self) -> list[tuple[str, int]]:
         """Non-empty changelog partitions this round read from the beginning (no local state)."""
-        return sorted(tp for tp, hw in self.highwaters.items() if hw >= 0 and self.starts.get(tp, -1) < 0)
+        return sorted(
+            tp for tp, hw in self.highwaters.items() if hw >= 0 and self.starts.get(tp, -1) < 0
+        )
 
 
 @dataclass(frozen=True)
@@ -396,7 +447,7 @@ def _log_table(lines: list[str], start: int) -> dict[tuple[str, int], int]:
     """Rows of one of Faust's box-drawn log tables (``| topic | partition | n |``, ditto marks)."""
     rows: dict[tuple[str, int], int] = {}
     topic = ""
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line.startswith("+") and rows:
             break
         if not line.startswith("|"):
@@ -439,6 +490,7 @@ def proc_status_kb(pid: int, field_name: str) -> int:
 # Kafka: produce, read changelogs, wait for consumption, dead letters
 # --------------------------------------------------------------------------------------------
 
+
 def orders_topic(settings: Settings) -> str:
     return registry.ORDERS.name(settings.topic_prefix)
 
@@ -461,13 +513,22 @@ class Produced:
 
 def producer(settings: Settings, **kwargs: Any) -> AIOKafkaProducer:
     # idempotent: a retried batch (leader change, too few in-sync replicas) is written once
-    opts: dict[str, Any] = {"linger_ms": 5, "max_batch_size": 512 * 1024, "acks": "all", "enable_idempotence": True}
+    opts: dict[str, Any] = {
+        "linger_ms": 5,
+        "max_batch_size": 512 * 1024,
+        "acks": "all",
+        "enable_idempotence": True,
+    }
     opts.update(kwargs)
     return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, **opts)
 
 
-async def produce_raw(settings: Settings, records: Iterable[tuple[bytes | None, bytes | None]],
-                      topic: str | None = None, chunk: int = 2000) -> list[Produced]:
+async def produce_raw(
+    settings: Settings,
+    records: Iterable[tuple[bytes | None, bytes | None]],
+    topic: str | None = None,
+    chunk: int = 2000,
+) -> list[Produced]:
     """Send (key, value) records in order; returns where each one landed."""
     topic = topic or orders_topic(settings)
     out: list[Produced] = []
@@ -486,7 +547,9 @@ async def produce_raw(settings: Settings, records: Iterable[tuple[bytes | None, 
     return out
 
 
-async def _settle(pending: list[tuple[bytes | None, bytes | None, asyncio.Future]]) -> list[Produced]:
+async def _settle(
+    pending: list[tuple[bytes | None, bytes | None, asyncio.Future]],
+) -> list[Produced]:
     metas = await asyncio.gather(*(fut for _, _, fut in pending))
     return [Produced(k, v, m.partition, m.offset) for (k, v, _), m in zip(pending, metas)]
 
@@ -495,8 +558,12 @@ def order_record(order: OrderEvent) -> tuple[bytes, bytes]:
     return order.store_id.encode(), order.to_bytes()
 
 
-async def produce_orders(settings: Settings, orders: Iterable[OrderEvent], rate_per_s: float | None = None,
-                         chunk: int = 500) -> list[Produced]:
+async def produce_orders(
+    settings: Settings,
+    orders: Iterable[OrderEvent],
+    rate_per_s: float | None = None,
+    chunk: int = 500,
+) -> list[Produced]:
     """Publish orders keyed by store; with ``rate_per_s``, paced in chunks (for mid-stream crashes)."""
     if rate_per_s is None:
         return await produce_raw(settings, (order_record(o) for o in orders))
@@ -519,12 +586,14 @@ async def produce_orders(settings: Settings, orders: Iterable[OrderEvent], rate_
 
 
 async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic)
         if parts is None:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public call
+            await consumer._client.force_metadata_update()
             parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         ends = await consumer.end_offsets(tps) if tps else {}
@@ -535,13 +604,17 @@ async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
 
 async def read_topic(settings: Settings, topic: str, timeout_s: float = 60.0) -> list[Any]:
     """Every record of ``topic`` from the beginning to the end offsets seen at the start."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic)
         if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
+            await consumer._client.force_metadata_update()
             parts = consumer.partitions_for_topic(topic)
         if not parts:
             return []
@@ -556,7 +629,9 @@ async def read_topic(settings: Settings, topic: str, timeout_s: float = 60.0) ->
             if not behind:
                 break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} did not reach its end offsets in {timeout_s:.0f} s")
+                raise TimeoutError(
+                    f"reading {topic} did not reach its end offsets in {timeout_s:.0f} s"
+                )
             batch = await consumer.getmany(*tps, timeout_ms=500, max_records=50_000)
             for msgs in batch.values():
                 records.extend(msgs)
@@ -586,7 +661,9 @@ async def changelog_counts(settings: Settings) -> tuple[SoldCounts, CategoryCoun
     return sold, cats  # type: ignore[return-value]
 
 
-async def redis_counts(settings: Settings, stores: Iterable[str]) -> tuple[SoldCounts, CategoryCounts]:
+async def redis_counts(
+    settings: Settings, stores: Iterable[str]
+) -> tuple[SoldCounts, CategoryCounts]:
     """The same counts as the Redis read model shows them (what HTTP readers see)."""
     import redis.asyncio as aioredis
 
@@ -613,13 +690,21 @@ async def group_committed(settings: Settings, topic: str) -> dict[int, int]:
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(settings.app_id)
-        return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
+        return {
+            tp.partition: meta.offset
+            for tp, meta in offsets.items()
+            if tp.topic == topic and meta.offset >= 0
+        }
     finally:
         await admin.close()
 
 
-async def wait_consumed(settings: Settings, timeout_s: float = 90.0, topic: str | None = None,
-                        workers: Sequence[Worker] = ()) -> float:
+async def wait_consumed(
+    settings: Settings,
+    timeout_s: float = 90.0,
+    topic: str | None = None,
+    workers: Sequence[Worker] = (),
+) -> float:
     """Until the group committed every partition of ``topic`` to its end offset; seconds waited.
 
     A Faust commit flushes the producer first, so once the input is committed every table write
@@ -639,13 +724,17 @@ async def wait_consumed(settings: Settings, timeout_s: float = 90.0, topic: str 
             return time.monotonic() - started
         await asyncio.sleep(0.5)
     tails = "\n".join(f"--- {w.name}\n{w.log_tail(2000)}" for w in workers)
-    raise TimeoutError(f"{topic} not consumed in {timeout_s:.0f} s: end {ends}, committed {committed}\n{tails}")
+    raise TimeoutError(
+        f"{topic} not consumed in {timeout_s:.0f} s: end {ends}, committed {committed}\n{tails}"
+    )
 
 
 async def dead_letters(settings: Settings) -> list[tuple[Any, DeadLetter]]:
     """Every dead letter on the orders DLQ, with its Kafka record."""
-    return [(r, DeadLetter.model_validate(orjson.loads(r.value)))
-            for r in await read_topic(settings, orders_dlq_topic(settings))]
+    return [
+        (r, DeadLetter.model_validate(orjson.loads(r.value)))
+        for r in await read_topic(settings, orders_dlq_topic(settings))
+    ]
 
 
 def diff_counts(actual: dict, expected: dict, limit: int = 10) -> str:

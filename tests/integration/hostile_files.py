@@ -26,13 +26,18 @@ def _repeat_to(unit: bytes, target: int) -> bytes:
 def catalog_rows_block(target: int = BLOCK_BYTES, distinct: int = 4) -> bytes:
     """About ``target`` bytes of valid generic catalog rows: ``distinct`` products, repeated
     (repetition is what makes a bomb: ~400x with this layout)."""
-    unit = b"".join(b"p%d,Stoneware Mug %d,mugs,%d.50\n" % (i, i, 5 + i % 40) for i in range(distinct))
+    unit = b"".join(
+        b"p%d,Stoneware Mug %d,mugs,%d.50\n" % (i, i, 5 + i % 40) for i in range(distinct)
+    )
     return _repeat_to(unit, target)
 
 
 def order_rows_block(target: int = BLOCK_BYTES, distinct: int = 4) -> bytes:
     """About ``target`` bytes of valid generic order lines (``distinct`` two-line orders, repeated)."""
-    unit = b"".join(b"o%d,p%d,1,12.50,2024-06-01T10:00:00+00:00\n" % (i // 2, i % 50) for i in range(2 * distinct))
+    unit = b"".join(
+        b"o%d,p%d,1,12.50,2024-06-01T10:00:00+00:00\n" % (i // 2, i % 50)
+        for i in range(2 * distinct)
+    )
     return _repeat_to(unit, target)
 
 
@@ -61,19 +66,28 @@ def _write_deflate(fh, header: bytes, block: bytes, repeats: int) -> tuple[int, 
     return crc, len(header) + len(block) * repeats, written
 
 
-def gzip_bomb(path: Path, expands_to: int, header: bytes = CATALOG_HEADER, block: bytes | None = None) -> Path:
+def gzip_bomb(
+    path: Path, expands_to: int, header: bytes = CATALOG_HEADER, block: bytes | None = None
+) -> Path:
     """A valid one-member gzip file whose content is ``header`` then valid rows up to ``expands_to`` bytes."""
     block = block or catalog_rows_block()
     repeats = max(1, (expands_to - len(header)) // len(block))
     with open(path, "wb") as fh:
-        fh.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff")  # magic, deflate, no flags, mtime 0, xfl, os
+        fh.write(
+            b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+        )  # magic, deflate, no flags, mtime 0, xfl, os
         crc, size, _ = _write_deflate(fh, header, block, repeats)
         fh.write(struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
     return path
 
 
-def zip_bomb(path: Path, expands_to: int, member: str = "orders.csv", header: bytes = ORDERS_HEADER,
-             block: bytes | None = None) -> Path:
+def zip_bomb(
+    path: Path,
+    expands_to: int,
+    member: str = "orders.csv",
+    header: bytes = ORDERS_HEADER,
+    block: bytes | None = None,
+) -> Path:
     """A valid single-member zip (deflate, no zip64: keep ``expands_to`` under 4 GiB)."""
     block = block or order_rows_block()
     repeats = max(1, (expands_to - len(header)) // len(block))
@@ -86,10 +100,33 @@ def zip_bomb(path: Path, expands_to: int, member: str = "orders.csv", header: by
         crc, size, csize = _write_deflate(fh, header, block, repeats)
         central_at = fh.tell()
         fh.seek(14)
-        fh.write(struct.pack("<III", crc & 0xFFFFFFFF, csize, size))  # sizes known now: patch the local header
+        fh.write(
+            struct.pack("<III", crc & 0xFFFFFFFF, csize, size)
+        )  # sizes known now: patch the local header
         fh.seek(central_at)
-        central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc & 0xFFFFFFFF, csize, size,
-                              len(name), 0, 0, 0, 0, 0, 0) + name
+        central = (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                8,
+                0,
+                0x21,
+                crc & 0xFFFFFFFF,
+                csize,
+                size,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            )
+            + name
+        )
         fh.write(central)
         fh.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), central_at, 0))
     return path
@@ -125,5 +162,7 @@ def long_line_plain(path: Path, line_bytes: int, header: bytes = CATALOG_HEADER)
 
 def wide_header(columns: int) -> bytes:
     """A catalog with a valid generic header widened to ``columns`` columns, and one valid row."""
-    names = [b"product_id", b"title", b"category", b"price"] + [b"c%d" % i for i in range(4, columns)]
+    names = [b"product_id", b"title", b"category", b"price"] + [
+        b"c%d" % i for i in range(4, columns)
+    ]
     return b",".join(names) + b"\n" + b"p1,Mug,mugs,12.50" + b"," * (columns - 4) + b"\n"

@@ -12,8 +12,13 @@ from tests.integration.harness import Worker
 T = TypeVar("T")
 
 
-async def wait_for_value(probe: Callable[[], Awaitable[T | None]], what: str, timeout_s: float,
-                         worker: Worker | None = None, every_s: float = 0.2) -> T:
+async def wait_for_value(
+    probe: Callable[[], Awaitable[T | None]],
+    what: str,
+    timeout_s: float,
+    worker: Worker | None = None,
+    every_s: float = 0.2,
+) -> T:
     """Poll ``probe`` until it returns something other than None (bounded; the log tail on failure)."""
     deadline = time.monotonic() + timeout_s
     last: Any = None

@@ -32,8 +32,15 @@ class Reply:
     headers: Any
 
 
-async def call(worker: Worker, method: str, path: str, key: str | None = None, body: Any = None,
-               data: Any = None, headers: dict[str, str] | None = None) -> Reply:
+async def call(
+    worker: Worker,
+    method: str,
+    path: str,
+    key: str | None = None,
+    body: Any = None,
+    data: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     sent = dict(headers or {})
     if key is not None:
         sent["Authorization"] = f"Bearer {key}"
@@ -51,7 +58,9 @@ async def call(worker: Worker, method: str, path: str, key: str | None = None, b
 
 
 async def create_key(worker: Worker, scope: str, name: str = "") -> str:
-    reply = await call(worker, "POST", "/api/v1/keys", TEST_ADMIN_TOKEN, {"scope": scope, "name": name})
+    reply = await call(
+        worker, "POST", "/api/v1/keys", TEST_ADMIN_TOKEN, {"scope": scope, "name": name}
+    )
     assert reply.status == 201, reply.body
     assert reply.body["active_on_this_worker"] is True
     return reply.body["key"]
@@ -60,7 +69,9 @@ async def create_key(worker: Worker, scope: str, name: str = "") -> str:
 def upload_form(store: str) -> aiohttp.FormData:
     form = aiohttp.FormData()
     form.add_field("store_id", store)
-    form.add_field("catalog", DATE_NIGHT_CSV.encode(), filename="catalog.csv", content_type="text/csv")
+    form.add_field(
+        "catalog", DATE_NIGHT_CSV.encode(), filename="catalog.csv", content_type="text/csv"
+    )
     return form
 
 
@@ -81,8 +92,16 @@ async def test_every_route_answers_401_403_or_success_by_key(isolated_settings: 
         gateway = await create_key(worker, "gateway", "chat gateway")
         admin = TEST_ADMIN_TOKEN
 
-        async def expect(method: str, path: str, right: str, *, body: Any = None, form=None,
-                         ok: tuple[int, ...] = (200,), wrong: tuple[str, ...] = ()) -> Reply:
+        async def expect(
+            method: str,
+            path: str,
+            right: str,
+            *,
+            body: Any = None,
+            form=None,
+            ok: tuple[int, ...] = (200,),
+            wrong: tuple[str, ...] = (),
+        ) -> Reply:
             """no key -> 401, unknown key -> 401, each wrong key -> 403, the right key -> ``ok``."""
             for key, status in ((None, 401), (UNKNOWN_KEY, 401), *((w, 403) for w in wrong)):
                 reply = await call(worker, method, path, key, body, form() if form else None)
@@ -98,10 +117,23 @@ async def test_every_route_answers_401_403_or_success_by_key(isolated_settings: 
         await expect("GET", "/api/v1/config", admin, wrong=(k1, gateway))
         await expect("PUT", "/api/v1/config", admin, body={"version": 0}, wrong=(k1, gateway))
         listing = await expect("GET", "/api/v1/keys", admin, wrong=(k1, gateway))
-        assert {k["scope"] for k in listing.body["keys"]} >= {f"store:{S1}", f"store:{S2}", "gateway"}
+        assert {k["scope"] for k in listing.body["keys"]} >= {
+            f"store:{S1}",
+            f"store:{S2}",
+            "gateway",
+        }
         assert all("key_hash" not in k and "key" not in k for k in listing.body["keys"])
-        await expect("POST", "/api/v1/keys", admin, body={"scope": "store:other"}, ok=(201,), wrong=(k1, gateway))
-        doomed = (await call(worker, "POST", "/api/v1/keys", admin, {"scope": "store:x"})).body["key_id"]
+        await expect(
+            "POST",
+            "/api/v1/keys",
+            admin,
+            body={"scope": "store:other"},
+            ok=(201,),
+            wrong=(k1, gateway),
+        )
+        doomed = (await call(worker, "POST", "/api/v1/keys", admin, {"scope": "store:x"})).body[
+            "key_id"
+        ]
         await expect("DELETE", f"/api/v1/keys/{doomed}", admin, wrong=(k1, gateway))
         await expect("GET", "/metrics", admin, wrong=(k1, gateway))
         bad_scope = await call(worker, "POST", "/api/v1/keys", admin, {"scope": "store:a/b"})
@@ -111,16 +143,30 @@ async def test_every_route_answers_401_403_or_success_by_key(isolated_settings: 
         assert again.status == 200 and again.body["status"] == "already revoked"
 
         # the store is in the upload form: the view decides once it has read it
-        accepted = await expect("POST", "/api/v1/uploads", k1, form=lambda: upload_form(S1), ok=(202,),
-                                wrong=(k2, gateway))
+        accepted = await expect(
+            "POST",
+            "/api/v1/uploads",
+            k1,
+            form=lambda: upload_form(S1),
+            ok=(202,),
+            wrong=(k2, gateway),
+        )
         upload_id = accepted.body["upload_id"]
         await expect("GET", f"/api/v1/uploads/{upload_id}", k1, wrong=(k2, gateway))
         await register_catalog(isolated_settings, S1, worker=worker)  # bundles and catalog ready
-        for path in (f"/api/v1/stores/{S1}/bundles", f"/api/v1/stores/{S1}/popularity",
-                     f"/api/v1/stores/{S1}/attach-stats"):
+        for path in (
+            f"/api/v1/stores/{S1}/bundles",
+            f"/api/v1/stores/{S1}/popularity",
+            f"/api/v1/stores/{S1}/attach-stats",
+        ):
             await expect("GET", path, k1, wrong=(k2, gateway))
-        added = await expect("POST", "/api/v1/bundle/add-bulk", k1, wrong=(k2, gateway),
-                             body={"product_ids": ["fl-roses", "dn-pasta"], "store_id": S1})
+        added = await expect(
+            "POST",
+            "/api/v1/bundle/add-bulk",
+            k1,
+            wrong=(k2, gateway),
+            body={"product_ids": ["fl-roses", "dn-pasta"], "store_id": S1},
+        )
         await expect("GET", f"/api/v1/bundles/{added.body['bundle_id']}", k1, wrong=(k2, gateway))
 
         # chat: the store's key or a gateway key; the session is bound to its first turn's store
@@ -147,19 +193,31 @@ async def test_every_route_answers_401_403_or_success_by_key(isolated_settings: 
         assert (await call(worker, "GET", "/no/such/route", admin)).status == 404
 
         # CORS is closed by default: a preflight gets no allow-origin
-        preflight = await call(worker, "OPTIONS", "/api/v1/chat/turns", headers={
-            "Origin": "https://chat.example.com", "Access-Control-Request-Method": "POST"})
+        preflight = await call(
+            worker,
+            "OPTIONS",
+            "/api/v1/chat/turns",
+            headers={"Origin": "https://chat.example.com", "Access-Control-Request-Method": "POST"},
+        )
         assert "Access-Control-Allow-Origin" not in preflight.headers
     finally:
         worker.stop()
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bundlestream.cli", "keys", *args], cwd=str(REPO_ROOT),
-                          env=settings_env(settings), capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bundlestream.cli", "keys", *args],
+        cwd=str(REPO_ROOT),
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-async def test_keys_work_on_every_worker_and_revocation_stops_them_within_seconds(isolated_settings: Settings) -> None:
+async def test_keys_work_on_every_worker_and_revocation_stops_them_within_seconds(
+    isolated_settings: Settings,
+) -> None:
     a = await start_worker(isolated_settings, "keys-a")
     b = await start_worker(isolated_settings, "keys-b")
     try:
@@ -171,31 +229,53 @@ async def test_keys_work_on_every_worker_and_revocation_stops_them_within_second
         print(f"key created on a usable on b after {took:.2f} s")
 
         revoked = await call(b, "DELETE", f"/api/v1/keys/{key_id}", TEST_ADMIN_TOKEN)
-        assert revoked.status == 200 and revoked.body["status"] == "revoked" and revoked.body["revoked_on_this_worker"]
+        assert (
+            revoked.status == 200
+            and revoked.body["status"] == "revoked"
+            and revoked.body["revoked_on_this_worker"]
+        )
         assert (await call(b, "GET", path, key)).status == 401
-        took = await wait_for(lambda: _status_is(a, path, key, 401), 5.0, "revocation seen on worker a")
+        took = await wait_for(
+            lambda: _status_is(a, path, key, 401), 5.0, "revocation seen on worker a"
+        )
         print(f"key revoked on b refused on a after {took:.2f} s")
         again = await call(a, "GET", path, key)
         assert again.body["error"] == "unknown or revoked API key"
 
         # the CLI writes the same records: create, list (no secret), revoke
-        created = cli(isolated_settings, "create", "--scope", f"store:{S2}", "--name", "from the cli")
+        created = cli(
+            isolated_settings, "create", "--scope", f"store:{S2}", "--name", "from the cli"
+        )
         assert created.returncode == 0, created.stderr
-        cli_key = next(line.split()[-1] for line in created.stdout.splitlines() if line.startswith("key:"))
+        cli_key = next(
+            line.split()[-1] for line in created.stdout.splitlines() if line.startswith("key:")
+        )
         cli_id = cli_key.split("_")[1]
-        await wait_for(lambda: _status_is(a, f"/api/v1/stores/{S2}/popularity", cli_key, 200), 5.0, "CLI key on a")
+        await wait_for(
+            lambda: _status_is(a, f"/api/v1/stores/{S2}/popularity", cli_key, 200),
+            5.0,
+            "CLI key on a",
+        )
         assert (await call(b, "GET", f"/api/v1/stores/{S1}/popularity", cli_key)).status == 403
         listed = cli(isolated_settings, "list")
-        assert listed.returncode == 0 and cli_id in listed.stdout and "from the cli" in listed.stdout
+        assert (
+            listed.returncode == 0 and cli_id in listed.stdout and "from the cli" in listed.stdout
+        )
         assert cli_key not in listed.stdout and cli_key.split("_", 2)[2] not in listed.stdout
         assert key_id not in listed.stdout  # revoked keys only with --all
         everything = cli(isolated_settings, "list", "--all")
         assert key_id in everything.stdout and "revoked" in everything.stdout
         http_list = (await call(a, "GET", "/api/v1/keys", TEST_ADMIN_TOKEN)).body["keys"]
         used = {k["key_id"]: k["last_used_at"] for k in http_list}
-        assert used[key_id] is not None and used[cli_id] is not None  # last use recorded (throttled)
+        assert (
+            used[key_id] is not None and used[cli_id] is not None
+        )  # last use recorded (throttled)
         assert cli(isolated_settings, "revoke", cli_id).returncode == 0
-        await wait_for(lambda: _status_is(b, f"/api/v1/stores/{S2}/popularity", cli_key, 401), 5.0, "CLI revoke on b")
+        await wait_for(
+            lambda: _status_is(b, f"/api/v1/stores/{S2}/popularity", cli_key, 401),
+            5.0,
+            "CLI revoke on b",
+        )
         bad = cli(isolated_settings, "create", "--scope", "store:a/b")
         assert bad.returncode == 2 and "store id" in bad.stderr
     finally:
@@ -208,41 +288,70 @@ async def _status_is(worker: Worker, path: str, key: str, status: int) -> bool:
 
 
 async def test_rate_limit_answers_429_with_retry_after_and_cors_opens_for_configured_origins(
-        isolated_settings: Settings) -> None:
+    isolated_settings: Settings,
+) -> None:
     origin = "https://chat.example.com"
-    worker = await start_worker(isolated_settings, "auth-limits", BUNDLESTREAM_RATE_LIMIT_CHAT_TURNS_PER_MIN="3",
-                                BUNDLESTREAM_CORS_ALLOWED_ORIGINS=orjson.dumps([origin]).decode())
+    worker = await start_worker(
+        isolated_settings,
+        "auth-limits",
+        BUNDLESTREAM_RATE_LIMIT_CHAT_TURNS_PER_MIN="3",
+        BUNDLESTREAM_CORS_ALLOWED_ORIGINS=orjson.dumps([origin]).decode(),
+    )
     try:
         gateway = await create_key(worker, "gateway")
         other = await create_key(worker, "gateway")
         turn = {"store_id": S1, "text": "gift ideas"}
-        statuses = [(await call(worker, "POST", "/api/v1/chat/turns", gateway, turn)).status for _ in range(3)]
+        statuses = [
+            (await call(worker, "POST", "/api/v1/chat/turns", gateway, turn)).status
+            for _ in range(3)
+        ]
         assert statuses == [202, 202, 202]
         limited = await call(worker, "POST", "/api/v1/chat/turns", gateway, turn)
         assert limited.status == 429, limited.body
         assert 1 <= int(limited.headers["Retry-After"]) <= 20  # one turn per 20 s refills
         assert "rate limit" in limited.body["error"]
-        assert (await call(worker, "POST", "/api/v1/chat/turns", other, turn)).status == 202  # per key
-        assert (await call(worker, "GET", "/api/v1/config", TEST_ADMIN_TOKEN)).status == 200  # other routes unaffected
+        assert (
+            await call(worker, "POST", "/api/v1/chat/turns", other, turn)
+        ).status == 202  # per key
+        assert (
+            await call(worker, "GET", "/api/v1/config", TEST_ADMIN_TOKEN)
+        ).status == 200  # other routes unaffected
 
-        preflight = await call(worker, "OPTIONS", "/api/v1/chat/turns", headers={
-            "Origin": origin, "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "Authorization, Content-Type"})
+        preflight = await call(
+            worker,
+            "OPTIONS",
+            "/api/v1/chat/turns",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "Authorization, Content-Type",
+            },
+        )
         assert preflight.status == 200, preflight.body
         assert preflight.headers["Access-Control-Allow-Origin"] == origin
         assert "AUTHORIZATION" in preflight.headers["Access-Control-Allow-Headers"].upper()
-        actual = await call(worker, "GET", "/api/v1/config", TEST_ADMIN_TOKEN, headers={"Origin": origin})
+        actual = await call(
+            worker, "GET", "/api/v1/config", TEST_ADMIN_TOKEN, headers={"Origin": origin}
+        )
         assert actual.status == 200 and actual.headers["Access-Control-Allow-Origin"] == origin
-        stranger = await call(worker, "OPTIONS", "/api/v1/chat/turns", headers={
-            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        stranger = await call(
+            worker,
+            "OPTIONS",
+            "/api/v1/chat/turns",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
         assert "Access-Control-Allow-Origin" not in stranger.headers
         denied = await call(worker, "GET", "/api/v1/config", headers={"Origin": origin})
-        assert denied.status == 401 and denied.headers["Access-Control-Allow-Origin"] == origin  # readable error
+        assert (
+            denied.status == 401 and denied.headers["Access-Control-Allow-Origin"] == origin
+        )  # readable error
     finally:
         worker.stop()
 
 
-async def test_rate_limit_script_admits_a_minutes_allowance_then_spaces_requests(isolated_settings: Settings) -> None:
+async def test_rate_limit_script_admits_a_minutes_allowance_then_spaces_requests(
+    isolated_settings: Settings,
+) -> None:
     """The GCRA script itself, on the real Redis: 5/min admits a burst of 5, then one per 12 s."""
     import redis.asyncio as aioredis
 

@@ -14,7 +14,14 @@ import pytest
 
 import topics as registry
 from models import DeadLetter
-from tests.e2e.support import DATE_NIGHT_IDS, PRICES, Api, register_catalog, start_worker, wait_records
+from tests.e2e.support import (
+    DATE_NIGHT_IDS,
+    PRICES,
+    Api,
+    register_catalog,
+    start_worker,
+    wait_records,
+)
 from tests.integration.harness import produce_raw
 
 pytestmark = pytest.mark.timeout(300)
@@ -53,7 +60,9 @@ async def test_probe_then_options_then_bundle(api: Api, isolated_settings) -> No
     assert 2 <= len(second["options"]) <= 4
     listed = {p["product_id"] for lst in second["categories"] for p in lst["products"]}
     assert listed <= DATE_NIGHT_IDS
-    cat_of = {p["product_id"]: lst["category"] for lst in second["categories"] for p in lst["products"]}
+    cat_of = {
+        p["product_id"]: lst["category"] for lst in second["categories"] for p in lst["products"]
+    }
     for option in second["options"]:
         assert set(option["product_ids"]) <= listed
         cats = [cat_of[pid] for pid in option["product_ids"]]
@@ -69,18 +78,32 @@ async def test_probe_then_options_then_bundle(api: Api, isolated_settings) -> No
 
     # click "Add this bundle" -> bulk add -> bundle readable
     chosen = actions[1]
-    status, added = await api.request("POST", "/api/v1/bundle/add-bulk",
-                                      {"product_ids": chosen["product_ids"], "option_label": chosen["option_label"],
-                                       "session_id": session})
+    status, added = await api.request(
+        "POST",
+        "/api/v1/bundle/add-bulk",
+        {
+            "product_ids": chosen["product_ids"],
+            "option_label": chosen["option_label"],
+            "session_id": session,
+        },
+    )
     assert status == 200, added
     assert set(added) == {"bundle_id", "products_added", "total_price", "currency"}
     assert added["total_price"] == pytest.approx(second["options"][1]["total_price"])
     status, bundle = await api.request("GET", f"/api/v1/bundles/{added['bundle_id']}")
-    assert status == 200 and bundle["product_ids"] == chosen["product_ids"] and bundle["store_id"] == STORE
+    assert (
+        status == 200
+        and bundle["product_ids"] == chosen["product_ids"]
+        and bundle["store_id"] == STORE
+    )
 
     # the reply also went to the composite-options topic, keyed by session
-    mine = await wait_records(isolated_settings, registry.COMPOSITE_OPTIONS.name(isolated_settings.topic_prefix),
-                              lambda r: r.key == session.encode(), 2)
+    mine = await wait_records(
+        isolated_settings,
+        registry.COMPOSITE_OPTIONS.name(isolated_settings.topic_prefix),
+        lambda r: r.key == session.encode(),
+        2,
+    )
     assert [orjson.loads(r.value)["kind"] for r in mine] == ["questions", "options"]
 
 
@@ -100,7 +123,11 @@ async def test_enable_flag_off_gives_products_only(api: Api) -> None:
     assert reply["kind"] == "products", reply
     assert reply["options"] == []
     assert reply["categories"] and all(lst["products"] for lst in reply["categories"])
-    assert not [a for a in _actions(reply["experience_card"]) if a["data"].get("action") == "add_bundle_bulk"]
+    assert not [
+        a
+        for a in _actions(reply["experience_card"])
+        if a["data"].get("action") == "add_bundle_bulk"
+    ]
 
 
 async def test_store_without_catalog_gets_a_message(api: Api) -> None:
@@ -111,13 +138,21 @@ async def test_store_without_catalog_gets_a_message(api: Api) -> None:
 async def test_invalid_turns_rejected_and_dead_lettered(api: Api, isolated_settings) -> None:
     status, body = await api.request("POST", "/api/v1/chat/turns", {"store_id": STORE, "text": ""})
     assert status == 422 and "text" in body["error"]
-    status, body = await api.request("POST", "/api/v1/chat/turns", {"store_id": STORE, "text": "x" * 5000})
+    status, body = await api.request(
+        "POST", "/api/v1/chat/turns", {"store_id": STORE, "text": "x" * 5000}
+    )
     assert status == 422
     topic = registry.CHAT_TURNS.name(isolated_settings.topic_prefix)
-    await produce_raw(isolated_settings, [(STORE.encode(), b"{not json"), (STORE.encode(), b'{"text": "hi"}')], topic=topic)
+    await produce_raw(
+        isolated_settings,
+        [(STORE.encode(), b"{not json"), (STORE.encode(), b'{"text": "hi"}')],
+        topic=topic,
+    )
     dlq = registry.CHAT_DLQ.name(isolated_settings.topic_prefix)
-    letters = [DeadLetter.model_validate(orjson.loads(r.value))
-               for r in await wait_records(isolated_settings, dlq, lambda r: True, 2)]
+    letters = [
+        DeadLetter.model_validate(orjson.loads(r.value))
+        for r in await wait_records(isolated_settings, dlq, lambda r: True, 2)
+    ]
     assert sorted(dl.reason_code for dl in letters) == ["invalid_schema", "undecodable"], letters
 
 
@@ -134,5 +169,6 @@ def _actions(card: dict | None) -> list[dict]:
         elif isinstance(node, list):
             for v in node:
                 walk(v)
+
     walk(card)
     return found

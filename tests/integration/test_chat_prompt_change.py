@@ -30,7 +30,7 @@ def _listing(body: dict[str, Any]) -> dict[str, Any]:
     content = body["messages"][0]["content"]
     content = content if isinstance(content, str) else " ".join(b.get("text", "") for b in content)
     start = content.index("<untrusted_data>") + len("<untrusted_data>")
-    return orjson.loads(content[start:content.index("</untrusted_data>")])
+    return orjson.loads(content[start : content.index("</untrusted_data>")])
 
 
 def curator(body: dict[str, Any]) -> Behaviour:
@@ -46,16 +46,27 @@ def curator(body: dict[str, Any]) -> Behaviour:
     for i in range(2):
         picks = [ps[min(i, len(ps) - 1)] for ps in by_cat]
         label = f"Thrifty {i + 1}" if thrifty else f"Classic {i + 1}"
-        options.append({"label": label, "description": " + ".join(p["name"] for p in picks),
-                        "product_ids": [p["id"] for p in picks], "total_price": sum(p["price"] for p in picks)})
+        options.append(
+            {
+                "label": label,
+                "description": " + ".join(p["name"] for p in picks),
+                "product_ids": [p["id"] for p in picks],
+                "total_price": sum(p["price"] for p in picks),
+            }
+        )
     return tool({"options": options})
 
 
 @pytest.fixture
 async def llm_api(isolated_settings):
     fake = FakeAnthropic(default=dynamic(curator)).start()
-    worker = await start_worker(isolated_settings, "llm-worker", BUNDLESTREAM_ANTHROPIC_API_KEY="test",
-                                BUNDLESTREAM_ANTHROPIC_BASE_URL=fake.base_url, BUNDLESTREAM_LLM_TIMEOUT_S="3")
+    worker = await start_worker(
+        isolated_settings,
+        "llm-worker",
+        BUNDLESTREAM_ANTHROPIC_API_KEY="test",
+        BUNDLESTREAM_ANTHROPIC_BASE_URL=fake.base_url,
+        BUNDLESTREAM_LLM_TIMEOUT_S="3",
+    )
     client = Api(worker.url)
     try:
         await register_catalog(isolated_settings, STORE, worker=worker)
@@ -80,7 +91,8 @@ async def test_prompt_change_changes_curation(llm_api) -> None:
     doc = await api.config()
     doc["prompts"]["prompts"]["suggest_composite_bundle"]["system_prompt"] = (
         "You are a BUDGET CURATOR. Suggest 2 options with the cheapest product of every category. "
-        "ONLY use product IDs from the list.")
+        "ONLY use product IDs from the list."
+    )
     code, body = await api.put_config(doc)
     assert code == 200, body
 
@@ -95,7 +107,11 @@ async def test_prompt_change_changes_curation(llm_api) -> None:
 
 async def test_llm_failures_still_answer(llm_api) -> None:
     api, fake = llm_api
-    for behaviour in (status(500), text("I refuse."), tool({"options": [{"label": "x", "product_ids": ["nope"]}]})):
+    for behaviour in (
+        status(500),
+        text("I refuse."),
+        tool({"options": [{"label": "x", "product_ids": ["nope"]}]}),
+    ):
         fake.reset(default=dynamic(lambda body, b=behaviour: b))
         reply = await _options_for(api)
         assert reply["kind"] == "options" and 2 <= len(reply["options"]) <= 4, reply

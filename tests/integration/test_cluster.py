@@ -30,6 +30,22 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from harness import (
+    Worker,
+    changelog_counts,
+    changelog_topic,
+    dead_letters,
+    diff_counts,
+    end_offsets,
+    isolated_topics,
+    online_retail_orders,
+    order_record,
+    orders_topic,
+    producer,
+    redis_counts,
+    wait_consumed,
+    with_duplicates,
+)
 
 from bundlestream.settings import Settings, get_settings
 from deploy import kafka_cluster
@@ -37,16 +53,13 @@ from deploy.config import ClusterNode, ClusterSpec, Endpoint, kafka_layout
 from deploy.errors import StackError
 from deploy.net import free_port
 from deploy.topics_admin import describe_topic_configs
-from harness import (
-    Worker, changelog_counts, changelog_topic, dead_letters, diff_counts, end_offsets, isolated_topics,
-    online_retail_orders, order_record, orders_topic, producer, redis_counts, wait_consumed,
-    with_duplicates,
-)
 from models import OrderEvent
 from popularity import ground_truth
 
 ORDERS = int(os.environ.get("BUNDLESTREAM_TEST_CLUSTER_ORDERS", "600"))
-PARTITIONS = 4  # fewer replicas to move around on a 2-core machine; still several leaders per broker
+PARTITIONS = (
+    4  # fewer replicas to move around on a 2-core machine; still several leaders per broker
+)
 SMALL_BATCHES = {"BUNDLESTREAM_BATCH_SIZE": "50", "BUNDLESTREAM_BATCH_WITHIN_S": "0.05"}
 # The test producer must outlive an outage: aiokafka fails a send that waits longer than this
 # for room in a full batch, or a batch whose partition has had no leader for this long.
@@ -65,7 +78,10 @@ class Clock:
 
     def __call__(self, what: str) -> None:
         now = time.monotonic()
-        print(f"[{self.name} +{now - self.started:6.1f} s] {what} ({now - self.last:.1f} s)", flush=True)
+        print(
+            f"[{self.name} +{now - self.started:6.1f} s] {what} ({now - self.last:.1f} s)",
+            flush=True,
+        )
         self.last = now
 
 
@@ -75,16 +91,24 @@ def _free_nodes(count: int) -> tuple[ClusterNode, ...]:
         port = free_port()
         if port not in ports:
             ports.append(port)
-    return tuple(ClusterNode(i + 1, Endpoint("127.0.0.1", ports[2 * i]), Endpoint("127.0.0.1", ports[2 * i + 1]))
-                 for i in range(count))
+    return tuple(
+        ClusterNode(
+            i + 1, Endpoint("127.0.0.1", ports[2 * i]), Endpoint("127.0.0.1", ports[2 * i + 1])
+        )
+        for i in range(count)
+    )
 
 
 @pytest.fixture(scope="module")
 def cluster(stack: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterSpec]:
     """Three nodes for this file only; jars from the shared stack's Maven resolution."""
-    spec = ClusterSpec(_free_nodes(3), tmp_path_factory.mktemp("kafka-cluster"),
-                       kafka_layout(get_settings()).libs, PARTITIONS)
-    log = lambda line: print(f"[cluster] {line}")  # noqa: E731
+    spec = ClusterSpec(
+        _free_nodes(3),
+        tmp_path_factory.mktemp("kafka-cluster"),
+        kafka_layout(get_settings()).libs,
+        PARTITIONS,
+    )
+    log = lambda line: print(f"[cluster] {line}")
     try:
         kafka_cluster.start(spec, log=log)
     except (StackError, OSError) as exc:
@@ -108,9 +132,14 @@ class Replay:
 
 @pytest.fixture(scope="module")
 def replay(cluster: ClusterSpec, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
-    base = get_settings().model_copy(update={
-        "kafka_bootstrap": cluster.bootstrap, "replication_factor": 3, "min_insync_replicas": 2,
-        "partitions": PARTITIONS})
+    base = get_settings().model_copy(
+        update={
+            "kafka_bootstrap": cluster.bootstrap,
+            "replication_factor": 3,
+            "min_insync_replicas": 2,
+            "partitions": PARTITIONS,
+        }
+    )
     with isolated_topics(base, tmp_path_factory.mktemp("cluster-replay")) as settings:
         worker = Worker(settings, name="cluster-worker", extra_env=dict(SMALL_BATCHES)).start()
         try:
@@ -126,7 +155,9 @@ def history_slice(start: int, count: int) -> list[OrderEvent]:
 
 
 async def describe_partitions(settings: Settings, topic: str) -> list[dict]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000
+    )
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -136,8 +167,13 @@ async def describe_partitions(settings: Settings, topic: str) -> list[dict]:
         await admin.close()
 
 
-async def produce_paced(settings: Settings, orders: Sequence[OrderEvent], rate_per_s: float | None = None,
-                        chunk: int = 100, acked: list[int] | None = None) -> int:
+async def produce_paced(
+    settings: Settings,
+    orders: Sequence[OrderEvent],
+    rate_per_s: float | None = None,
+    chunk: int = 100,
+    acked: list[int] | None = None,
+) -> int:
     """One idempotent producer for the whole run (so its retries span the outage); returns sent.
 
     ``acked`` (a one-item list) is kept at the number of orders the cluster acknowledged so far.
@@ -147,8 +183,10 @@ async def produce_paced(settings: Settings, orders: Sequence[OrderEvent], rate_p
     started = time.monotonic()
     try:
         for index in range(0, len(orders), chunk):
-            futures = [await prod.send(orders_topic(settings), key=k, value=v)
-                       for k, v in map(order_record, orders[index:index + chunk])]
+            futures = [
+                await prod.send(orders_topic(settings), key=k, value=v)
+                for k, v in map(order_record, orders[index : index + chunk])
+            ]
             await asyncio.gather(*futures)
             if acked is not None:
                 acked[0] = min(len(orders), index + chunk)
@@ -163,7 +201,9 @@ async def produce_paced(settings: Settings, orders: Sequence[OrderEvent], rate_p
 
 async def applied_orders(settings: Settings) -> int:
     """Records the orders agent wrote to its processed-orders changelog (progress, not exact)."""
-    return sum((await end_offsets(settings, changelog_topic(settings, "processed-orders"))).values())
+    return sum(
+        (await end_offsets(settings, changelog_topic(settings, "processed-orders"))).values()
+    )
 
 
 async def in_topic(settings: Settings) -> int:
@@ -184,18 +224,26 @@ async def assert_exact(settings: Settings, orders: Sequence[OrderEvent]) -> None
     assert await in_topic(settings) == len(orders)
 
 
-def busiest_partition(settings: Settings, orders: Sequence[OrderEvent], partitions: list[dict]) -> dict:
+def busiest_partition(
+    settings: Settings, orders: Sequence[OrderEvent], partitions: list[dict]
+) -> dict:
     """The partition most of the orders go to (stores are keys; one country dominates)."""
     from aiokafka.partitioner import DefaultPartitioner
 
-    by_partition = Counter(DefaultPartitioner()(o.store_id.encode(), list(range(len(partitions))),
-                                                list(range(len(partitions)))) for o in orders)
+    by_partition = Counter(
+        DefaultPartitioner()(
+            o.store_id.encode(), list(range(len(partitions))), list(range(len(partitions)))
+        )
+        for o in orders
+    )
     busiest = by_partition.most_common(1)[0][0]
     return next(p for p in partitions if p["partition"] == busiest)
 
 
 @pytest.mark.timeout(300)
-async def test_one_broker_killed_mid_replay_then_restarted_counts_exact(cluster: ClusterSpec, replay: Replay) -> None:
+async def test_one_broker_killed_mid_replay_then_restarted_counts_exact(
+    cluster: ClusterSpec, replay: Replay
+) -> None:
     clock = Clock("one-lost")
     settings, worker = replay.settings, replay.worker
     orders = history_slice(0, ORDERS)
@@ -207,16 +255,19 @@ async def test_one_broker_killed_mid_replay_then_restarted_counts_exact(cluster:
         parts = await describe_partitions(settings, topic)
         assert parts and all(len(p["replicas"]) == 3 for p in parts), (topic, parts)
     configs = describe_topic_configs(settings, [orders_topic(settings), changelog])
-    assert {t: c["min.insync.replicas"] for t, c in configs.items()} == \
-        {orders_topic(settings): "2", changelog: "2"}
+    assert {t: c["min.insync.replicas"] for t, c in configs.items()} == {
+        orders_topic(settings): "2",
+        changelog: "2",
+    }
 
     partitions = await describe_partitions(settings, orders_topic(settings))
     victim = busiest_partition(settings, orders, partitions)["leader"]
     applied_before = await applied_orders(settings)
     acked = [0]
     replay.orders.extend(orders)
-    producing = asyncio.create_task(produce_paced(settings, orders, rate_per_s=len(orders) / REPLAY_S,
-                                                  acked=acked))
+    producing = asyncio.create_task(
+        produce_paced(settings, orders, rate_per_s=len(orders) / REPLAY_S, acked=acked)
+    )
     # mid-replay: a third of the history is in, and the worker is consuming it
     while acked[0] < len(orders) / 3 or await applied_orders(settings) == applied_before:
         assert not producing.done(), "the replay finished before the worker consumed anything"
@@ -240,15 +291,21 @@ async def test_one_broker_killed_mid_replay_then_restarted_counts_exact(cluster:
     assert worker.alive(), worker.log_tail()
     await assert_exact(settings, replay.orders)
     clock("counts checked")
-    print(f"orders={len(orders)} distinct={distinct} victim=node {victim} consumed {waited:.1f} s after the replay")
+    print(
+        f"orders={len(orders)} distinct={distinct} victim=node {victim} consumed {waited:.1f} s after the replay"
+    )
 
 
 @pytest.mark.timeout(300)
-async def test_two_brokers_killed_below_min_isr_pause_then_resume_exactly(cluster: ClusterSpec, replay: Replay) -> None:
+async def test_two_brokers_killed_below_min_isr_pause_then_resume_exactly(
+    cluster: ClusterSpec, replay: Replay
+) -> None:
     clock = Clock("below-min-isr")
     settings, worker = replay.settings, replay.worker
     orders = history_slice(ORDERS, ORDERS // 2)
-    await wait_consumed(settings, timeout_s=90, workers=[worker])  # whatever an earlier test replayed
+    await wait_consumed(
+        settings, timeout_s=90, workers=[worker]
+    )  # whatever an earlier test replayed
     applied_before = await applied_orders(settings)
 
     survivor, *victims = [n.node_id for n in cluster.nodes]
@@ -274,5 +331,7 @@ async def test_two_brokers_killed_below_min_isr_pause_then_resume_exactly(cluste
     assert await applied_orders(settings) > applied_before
     await assert_exact(settings, replay.orders)
     clock("counts checked")
-    print(f"orders={len(orders)} survivor=node {survivor}; producer done {resumed:.1f} s after a "
-          f"broker served again, input consumed {waited:.1f} s later")
+    print(
+        f"orders={len(orders)} survivor=node {survivor}; producer done {resumed:.1f} s after a "
+        f"broker served again, input consumed {waited:.1f} s later"
+    )

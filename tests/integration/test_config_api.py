@@ -43,13 +43,34 @@ async def test_validation_versions_and_views(workers, isolated_settings) -> None
     assert doc["platform"]["composite_discovery_config"]["products_per_category"] == 5
 
     bad_cases = {
-        "pct": (lambda d: d["platform"]["composite_discovery_config"].update(product_mix=_mix(50, 20, 10)), "sum to 100"),
-        "ppc high": (lambda d: d["platform"]["composite_discovery_config"].update(products_per_category=11), "products_per_category"),
-        "ppc low": (lambda d: d["platform"]["composite_discovery_config"].update(products_per_category=0), "products_per_category"),
-        "sort": (lambda d: d["platform"]["composite_discovery_config"].update(
-            product_mix=[{"sort": "cheapest", "limit": 10, "pct": 100}]), "sort"),
-        "prompt size": (lambda d: d["prompts"]["prompts"]["planner"].update(system_prompt="x" * 8001), "system_prompt"),
-        "prompt empty": (lambda d: d["prompts"]["prompts"]["planner"].update(system_prompt=""), "system_prompt"),
+        "pct": (
+            lambda d: d["platform"]["composite_discovery_config"].update(
+                product_mix=_mix(50, 20, 10)
+            ),
+            "sum to 100",
+        ),
+        "ppc high": (
+            lambda d: d["platform"]["composite_discovery_config"].update(products_per_category=11),
+            "products_per_category",
+        ),
+        "ppc low": (
+            lambda d: d["platform"]["composite_discovery_config"].update(products_per_category=0),
+            "products_per_category",
+        ),
+        "sort": (
+            lambda d: d["platform"]["composite_discovery_config"].update(
+                product_mix=[{"sort": "cheapest", "limit": 10, "pct": 100}]
+            ),
+            "sort",
+        ),
+        "prompt size": (
+            lambda d: d["prompts"]["prompts"]["planner"].update(system_prompt="x" * 8001),
+            "system_prompt",
+        ),
+        "prompt empty": (
+            lambda d: d["prompts"]["prompts"]["planner"].update(system_prompt=""),
+            "system_prompt",
+        ),
         "unknown key": (lambda d: d["platform"].update(surprise=True), "surprise"),
     }
     for name, (mutate, needle) in bad_cases.items():
@@ -64,10 +85,15 @@ async def test_validation_versions_and_views(workers, isolated_settings) -> None
     assert code == 422
 
     good = orjson.loads(orjson.dumps(doc))
-    good["platform"]["composite_discovery_config"].update(products_per_category=3, product_mix=_mix(40, 40, 20))
+    good["platform"]["composite_discovery_config"].update(
+        products_per_category=3, product_mix=_mix(40, 40, 20)
+    )
     code, answer = await a.put_config(good)
     assert code == 200, answer
-    assert answer["version"] == 1 and answer["platform"]["composite_discovery_config"]["products_per_category"] == 3
+    assert (
+        answer["version"] == 1
+        and answer["platform"]["composite_discovery_config"]["products_per_category"] == 3
+    )
     assert (await a.config())["version"] == 1  # read-your-writes on the worker that served the PUT
 
     # the other worker's view follows (bounded), and a stale version is a 409 on either worker
@@ -85,14 +111,35 @@ async def test_validation_versions_and_views(workers, isolated_settings) -> None
 
     # an invalid document published straight to the topic is never applied and is dead-lettered
     topic = registry.CONFIG.name(isolated_settings.topic_prefix)
-    bad_doc = {"scope": "platform", "version": 99, "platform": {"composite_discovery_config": {"product_mix": _mix(10)}}}
-    await produce_raw(isolated_settings, [(b"platform", orjson.dumps(bad_doc)), (b"platform", b"not json"),
-                                          (b"other", orjson.dumps({"scope": "platform", "version": 98}))], topic=topic)
-    letters = await wait_records(isolated_settings, registry.CONFIG_DLQ.name(isolated_settings.topic_prefix),
-                                 lambda r: True, 3)
+    bad_doc = {
+        "scope": "platform",
+        "version": 99,
+        "platform": {"composite_discovery_config": {"product_mix": _mix(10)}},
+    }
+    await produce_raw(
+        isolated_settings,
+        [
+            (b"platform", orjson.dumps(bad_doc)),
+            (b"platform", b"not json"),
+            (b"other", orjson.dumps({"scope": "platform", "version": 98})),
+        ],
+        topic=topic,
+    )
+    letters = await wait_records(
+        isolated_settings,
+        registry.CONFIG_DLQ.name(isolated_settings.topic_prefix),
+        lambda r: True,
+        3,
+    )
     dead = [DeadLetter.model_validate(orjson.loads(r.value)) for r in letters]
-    assert sorted(d.reason_code for d in dead) == ["invalid_schema", "invalid_schema", "undecodable"], dead
-    assert any("scope mismatch" in d.reason for d in dead) and any("sum to 100" in d.reason for d in dead), dead
+    assert sorted(d.reason_code for d in dead) == [
+        "invalid_schema",
+        "invalid_schema",
+        "undecodable",
+    ], dead
+    assert any("scope mismatch" in d.reason for d in dead) and any(
+        "sum to 100" in d.reason for d in dead
+    ), dead
     for api in (a, b):
         assert (await api.config())["version"] == 2
 

@@ -13,12 +13,21 @@ import re
 
 import orjson
 import pytest
+from harness import (
+    Workers,
+    changelog_counts,
+    dead_letters,
+    diff_counts,
+    online_retail_orders,
+    order_record,
+    orders_topic,
+    produce_raw,
+    read_table,
+    wait_consumed,
+    with_duplicates,
+)
 
 from bundlestream.settings import Settings
-from harness import (
-    Workers, changelog_counts, dead_letters, diff_counts, online_retail_orders, order_record, orders_topic,
-    produce_raw, read_table, wait_consumed, with_duplicates, workers,  # noqa: F401
-)
 from popularity import SeenOrder, ground_truth, key_of
 
 VALID_LINE = {"product_id": "p1", "quantity": 1, "price": 1.0}
@@ -26,6 +35,7 @@ VALID_LINE = {"product_id": "p1", "quantity": 1, "price": 1.0}
 
 def broken_records() -> list[tuple[bytes | None, bytes | None, str]]:
     """(key, value, expected reason_code) for each way an order record can be unusable."""
+
     def js(obj: object) -> bytes:
         return orjson.dumps(obj)
 
@@ -37,22 +47,35 @@ def broken_records() -> list[tuple[bytes | None, bytes | None, str]]:
         (None, b'{"order_id": "trunc', "undecodable"),
         (b"or-broken", js([1, 2, 3]), "invalid_schema"),
         (b"or-broken", js("an order"), "invalid_schema"),
-        (b"or-broken", js({**good, "order_id": 12345}), "invalid_schema"),            # wrong type
-        (b"or-broken", js({**good, "lines": "p1 x 1"}), "invalid_schema"),            # wrong type
-        (b"or-broken", js({**good, "lines": [{**VALID_LINE, "quantity": "two"}]}), "invalid_schema"),
-        (b"or-broken", js({k: v for k, v in good.items() if k != "store_id"}), "invalid_schema"),  # missing
+        (b"or-broken", js({**good, "order_id": 12345}), "invalid_schema"),  # wrong type
+        (b"or-broken", js({**good, "lines": "p1 x 1"}), "invalid_schema"),  # wrong type
+        (
+            b"or-broken",
+            js({**good, "lines": [{**VALID_LINE, "quantity": "two"}]}),
+            "invalid_schema",
+        ),
+        (
+            b"or-broken",
+            js({k: v for k, v in good.items() if k != "store_id"}),
+            "invalid_schema",
+        ),  # missing
         (b"or-broken", js({k: v for k, v in good.items() if k != "lines"}), "invalid_schema"),
         (b"or-broken", js({**good, "lines": []}), "invalid_schema"),
         (b"or-broken", js({**good, "lines": [{**VALID_LINE, "quantity": -3}]}), "invalid_schema"),
         (b"or-broken", js({**good, "lines": [{**VALID_LINE, "price": -1}]}), "invalid_schema"),
         (b"or-broken", js({**good, "schema_version": 99}), "unsupported_version"),
-        (b"or-eire", js({**good, "store_id": "or-eire", "schema_version": 2}), "unsupported_version"),
+        (
+            b"or-eire",
+            js({**good, "store_id": "or-eire", "schema_version": 2}),
+            "unsupported_version",
+        ),
     ]
 
 
 @pytest.mark.timeout(180)
 async def test_every_input_is_state_a_counted_duplicate_or_one_dead_letter(
-    isolated_settings: Settings, workers: Workers,
+    isolated_settings: Settings,
+    workers: Workers,
 ) -> None:
     settings = isolated_settings
     valid = with_duplicates(online_retail_orders(150), every=10, gap=20)
@@ -103,7 +126,9 @@ async def test_every_input_is_state_a_counted_duplicate_or_one_dead_letter(
     assert {k: SeenOrder.from_json(v).offset for k, v in seen.items()} == first_offset
     duplicates = len(valid) - len(first_offset)
     assert duplicates > 0
-    dropped = sum(int(n) for n in re.findall(r"dropped (\d+) duplicate orders", worker.log_tail(10_000_000)))
+    dropped = sum(
+        int(n) for n in re.findall(r"dropped (\d+) duplicate orders", worker.log_tail(10_000_000))
+    )
     assert dropped == duplicates
 
     sold, cats = await changelog_counts(settings)

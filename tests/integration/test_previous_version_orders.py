@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from harness import (
+    Workers,
+    changelog_counts,
+    dead_letters,
+    diff_counts,
+    produce_raw,
+    read_table,
+    redis_counts,
+    wait_consumed,
+)
 
 from bundlestream.settings import Settings
-from harness import (
-    Workers, changelog_counts, dead_letters, diff_counts, produce_raw, read_table, redis_counts, wait_consumed,
-    workers,  # noqa: F401
-)
 from models import SCHEMA_VERSION, OrderEvent
 from models.codec import Decoded, decode
 from models.upgrade import PRE_VERSIONED
@@ -25,8 +31,9 @@ from tests.data.payloads.samples import records, sample_files
 
 
 @pytest.mark.timeout(180)
-async def test_orders_of_the_previous_version_are_counted_exactly(isolated_settings: Settings,
-                                                                  workers: Workers) -> None:
+async def test_orders_of_the_previous_version_are_counted_exactly(
+    isolated_settings: Settings, workers: Workers
+) -> None:
     # the samples' order times run from 2010 (Online Retail) to 2025 (Shopify) and their stores
     # share partitions, whose order-time watermark drives the dedupe window: a window longer than
     # that span keeps every order id in processed-orders, which this test compares with the input
@@ -43,7 +50,9 @@ async def test_orders_of_the_previous_version_are_counted_exactly(isolated_setti
         result = decode(OrderEvent, raw)
         assert isinstance(result, Decoded), result
         orders.append(result.value)
-    produced = await produce_raw(settings, [(o.store_id.encode(), raw) for o, raw in zip(orders, values)])
+    produced = await produce_raw(
+        settings, [(o.store_id.encode(), raw) for o, raw in zip(orders, values)]
+    )
     assert len({p.partition for p in produced}) >= 2, "the sample stores should span partitions"
 
     worker = workers.start(settings, name="upgrade")
@@ -61,5 +70,7 @@ async def test_orders_of_the_previous_version_are_counted_exactly(isolated_setti
     r_sold, r_cats = await redis_counts(settings, {o.store_id for o in orders})
     assert not diff_counts(r_sold, want_sold), diff_counts(r_sold, want_sold)
     assert not diff_counts(r_cats, want_cats), diff_counts(r_cats, want_cats)
-    assert sum(units for units, _ in sold.values()) == sum(line.quantity for o in orders for line in o.lines)
+    assert sum(units for units, _ in sold.values()) == sum(
+        line.quantity for o in orders for line in o.lines
+    )
     assert orjson.loads(values[0]).get("schema_version") is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -20,7 +20,6 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from bundlestream import redis_keys
 from bundlestream.redis_keys import Members, Per, family_of, key_parts
 from bundlestream.settings import Settings
 from models import OrderEvent
@@ -41,26 +40,57 @@ def topic_orders(count: int) -> list[OrderEvent]:
     out = []
     for n in range(count):
         picked = {ids[n % len(ids)], ids[(n * 7 + 3) % len(ids)]}
-        out.append(OrderEvent.model_validate({
-            "order_id": f"t-{n}", "store_id": STORE,
-            "lines": [{"product_id": p, "quantity": 1 + n % 3, "price": float(CATALOG[p][2]),
-                       "category": CATALOG[p][3], "title": CATALOG[p][1]} for p in sorted(picked)],
-        }))
+        out.append(
+            OrderEvent.model_validate(
+                {
+                    "order_id": f"t-{n}",
+                    "store_id": STORE,
+                    "lines": [
+                        {
+                            "product_id": p,
+                            "quantity": 1 + n % 3,
+                            "price": float(CATALOG[p][2]),
+                            "category": CATALOG[p][3],
+                            "title": CATALOG[p][1],
+                        }
+                        for p in sorted(picked)
+                    ],
+                }
+            )
+        )
     return out
 
 
 def shopify_order(order_id: int, product_ids: list[str]) -> dict[str, Any]:
-    return {"id": order_id, "name": f"#{order_id}", "created_at": "2026-05-01T12:00:00+02:00", "currency": "USD",
-            "line_items": [{"product_id": pid, "quantity": 1, "price": CATALOG[pid][2], "title": CATALOG[pid][1],
-                            "product_type": CATALOG[pid][3]} for pid in product_ids]}
+    return {
+        "id": order_id,
+        "name": f"#{order_id}",
+        "created_at": "2026-05-01T12:00:00+02:00",
+        "currency": "USD",
+        "line_items": [
+            {
+                "product_id": pid,
+                "quantity": 1,
+                "price": CATALOG[pid][2],
+                "title": CATALOG[pid][1],
+                "product_type": CATALOG[pid][3],
+            }
+            for pid in product_ids
+        ],
+    }
 
 
-async def send_webhook(session: aiohttp.ClientSession, url: str, secret: str, body: dict[str, Any],
-                       event_id: str) -> int:
+async def send_webhook(
+    session: aiohttp.ClientSession, url: str, secret: str, body: dict[str, Any], event_id: str
+) -> int:
     raw = orjson.dumps(body)
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    headers = {"Content-Type": "application/json", "X-Shopify-Hmac-Sha256": sign(secret, raw),
-               "X-Shopify-Triggered-At": now, "X-Shopify-Event-Id": event_id}
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    headers = {
+        "Content-Type": "application/json",
+        "X-Shopify-Hmac-Sha256": sign(secret, raw),
+        "X-Shopify-Triggered-At": now,
+        "X-Shopify-Event-Id": event_id,
+    }
     async with session.post(url + "/api/v1/webhooks/orders", data=raw, headers=headers) as resp:
         return resp.status
 
@@ -81,7 +111,9 @@ async def size_of(client: aioredis.Redis, key: str, kind: str) -> int:
     return 1
 
 
-async def test_demo_flow_leaves_only_registered_keys_within_their_bounds(isolated_settings: Settings) -> None:
+async def test_demo_flow_leaves_only_registered_keys_within_their_bounds(
+    isolated_settings: Settings,
+) -> None:
     settings = isolated_settings
     worker = await start_worker(settings, "keys-worker", BUNDLESTREAM_DEFAULT_STORE_ID=STORE)
     api = Api(worker.url)
@@ -90,26 +122,38 @@ async def test_demo_flow_leaves_only_registered_keys_within_their_bounds(isolate
     store_api: Api | None = None
     try:
         # keys: one store key, used once
-        status, created = await api.request("POST", "/api/v1/keys", {"scope": f"store:{STORE}", "name": "keys test"})
+        status, created = await api.request(
+            "POST", "/api/v1/keys", {"scope": f"store:{STORE}", "name": "keys test"}
+        )
         assert status == 201, created
         store_api = Api(worker.url, key=created["key"])
         # upload over HTTP
         form = aiohttp.FormData()
         form.add_field("store_id", STORE)
-        form.add_field("catalog", DATE_NIGHT_CSV.encode(), filename="catalog.csv", content_type="text/csv")
+        form.add_field(
+            "catalog", DATE_NIGHT_CSV.encode(), filename="catalog.csv", content_type="text/csv"
+        )
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            async with session.post(worker.url + "/api/v1/uploads", data=form,
-                                    headers={"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"}) as resp:
+            async with session.post(
+                worker.url + "/api/v1/uploads",
+                data=form,
+                headers={"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"},
+            ) as resp:
                 assert resp.status == 202, await resp.text()
                 upload_id = (await resp.json())["upload_id"]
             # orders: webhooks (one redelivered) and a replayed history on the topic
             secret = settings.shopify_webhook_secret
-            hooks = [shopify_order(9001, ["fl-roses", "dn-pasta"]), shopify_order(9002, ["mv-jazz"])]
+            hooks = [
+                shopify_order(9001, ["fl-roses", "dn-pasta"]),
+                shopify_order(9002, ["mv-jazz"]),
+            ]
             for n, body in enumerate(hooks):
                 assert await send_webhook(session, worker.url, secret, body, f"evt-{n}") == 202
                 for line in body["line_items"]:
                     ordered[line["product_type"]].add(line["product_id"])
-            assert await send_webhook(session, worker.url, secret, hooks[0], "evt-0") == 200  # duplicate
+            assert (
+                await send_webhook(session, worker.url, secret, hooks[0], "evt-0") == 200
+            )  # duplicate
         history = topic_orders(60)
         await produce_orders(settings, history)
         for order in history:
@@ -118,7 +162,9 @@ async def test_demo_flow_leaves_only_registered_keys_within_their_bounds(isolate
         expected_orders = len(history) + len(hooks)
 
         async def orders_counted() -> int | None:
-            status, body = await store_api.request("GET", f"/api/v1/stores/{STORE}/popularity?limit=5")
+            status, body = await store_api.request(
+                "GET", f"/api/v1/stores/{STORE}/popularity?limit=5"
+            )
             assert status == 200, body
             return body["orders_counted"] if body["orders_counted"] == expected_orders else None
 
@@ -132,29 +178,42 @@ async def test_demo_flow_leaves_only_registered_keys_within_their_bounds(isolate
         # chat until options, then bulk-add one
         session_id = f"s-{uuid.uuid4().hex[:10]}"
         first = await api.say(session_id, STORE, "plan a date night", after=0, timeout_s=60)
-        second = await api.say(session_id, STORE, "Saturday, $100, vegetarian", after=first["seq"], timeout_s=60)
+        second = await api.say(
+            session_id, STORE, "Saturday, $100, vegetarian", after=first["seq"], timeout_s=60
+        )
         assert second["kind"] == "options", second
         option = second["options"][0]
-        status, added = await api.request("POST", "/api/v1/bundle/add-bulk",
-                                          {"product_ids": option["product_ids"], "session_id": session_id})
+        status, added = await api.request(
+            "POST",
+            "/api/v1/bundle/add-bulk",
+            {"product_ids": option["product_ids"], "session_id": session_id},
+        )
         assert status == 200, added
         attached = set(option["product_ids"])
 
         async def attach_mirrored() -> bool | None:
             status, body = await api.request("GET", f"/api/v1/stores/{STORE}/attach-stats")
-            return True if status == 200 and {p["product_id"] for p in body["products"]} == attached else None
+            return (
+                True
+                if status == 200 and {p["product_id"] for p in body["products"]} == attached
+                else None
+            )
 
         await wait_for_value(attach_mirrored, "attach statistics in Redis", timeout_s=60)
         status, config = await api.request("GET", "/api/v1/config")
         assert status == 200
-        status, body = await api.request("PUT", "/api/v1/config", {**config, "version": config["version"]})
+        status, body = await api.request(
+            "PUT", "/api/v1/config", {**config, "version": config["version"]}
+        )
         assert status == 200, body
 
         # --- the scan -----------------------------------------------------------------------------
         prefix = settings.topic_prefix
         keys = await scan_prefix(client, prefix)
         unknown = [k for k in keys if family_of(prefix, k) is None]
-        assert not unknown, f"keys of no registered family (add them to bundlestream.redis_keys): {unknown}"
+        assert not unknown, (
+            f"keys of no registered family (add them to bundlestream.redis_keys): {unknown}"
+        )
         seen: dict[str, int] = defaultdict(int)
         problems: list[str] = []
         all_products = set().union(*ordered.values())
@@ -179,8 +238,10 @@ async def test_demo_flow_leaves_only_registered_keys_within_their_bounds(isolate
                 Members.PRODUCTS_OF_STORE: len(all_products),
                 Members.PRODUCTS_OF_CATEGORY: len(ordered.get(parts[-1], set())) if parts else 0,
                 Members.CATEGORIES_OF_STORE: len(ordered),
-                Members.ATTACHED_PRODUCTS: min(len(attached),
-                                               getattr(settings, "attach_stats_max_per_store", None) or len(attached)),
+                Members.ATTACHED_PRODUCTS: min(
+                    len(attached),
+                    getattr(settings, "attach_stats_max_per_store", None) or len(attached),
+                ),
                 Members.API_KEYS: 2,  # the bootstrap admin and the store key
                 Members.ONE_VALUE: 1,
             }[spec.members]
@@ -188,9 +249,27 @@ async def test_demo_flow_leaves_only_registered_keys_within_their_bounds(isolate
                 problems.append(f"{key}: {size} members > bound {bound} ({spec.members.value})")
         assert not problems, problems
         # the flow touched every family it should have (so the checks above were not vacuous)
-        must = {"pop", "units", "popcat", "prodcat", "titles", "cattx", "orders", "attach", "bundles", "catalog",
-                "keys-last-used", "upload", "bundle", "session-store", "replies", "replies-seq", "once",
-                "ratelimit", "config-version"}
+        must = {
+            "pop",
+            "units",
+            "popcat",
+            "prodcat",
+            "titles",
+            "cattx",
+            "orders",
+            "attach",
+            "bundles",
+            "catalog",
+            "keys-last-used",
+            "upload",
+            "bundle",
+            "session-store",
+            "replies",
+            "replies-seq",
+            "once",
+            "ratelimit",
+            "config-version",
+        }
         assert must <= set(seen), f"families the flow never wrote: {sorted(must - set(seen))}"
         assert seen["popcat"] == len(ordered)
         print(f"\n[redis keys] {len(keys)} keys under {prefix}: {dict(sorted(seen.items()))}")

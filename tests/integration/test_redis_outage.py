@@ -22,15 +22,22 @@ from typing import Any
 
 import aiohttp
 import pytest
+from harness import (
+    Worker,
+    Workers,
+    admin_headers,
+    changelog_counts,
+    diff_counts,
+    online_retail_orders,
+    produce_orders,
+    redis_counts,
+    wait_consumed,
+)
 
 from bundlestream.settings import Settings
 from deploy import redis_local
 from deploy.errors import StackError
 from deploy.net import free_port
-from harness import (
-    Worker, Workers, admin_headers, changelog_counts, diff_counts, online_retail_orders, produce_orders,
-    redis_counts, wait_consumed, workers,  # noqa: F401 - pytest fixture
-)
 from popularity import ground_truth
 from tests.integration.readmodel_support import wait_for_value
 
@@ -54,11 +61,15 @@ class OwnRedis:
 
     def start(self) -> None:
         try:
-            pid, what = redis_local.start(self.settings, log=lambda line: print(f"[own redis] {line}"))
+            pid, what = redis_local.start(
+                self.settings, log=lambda line: print(f"[own redis] {line}")
+            )
         except StackError as exc:
             pytest.fail(f"the test's own redis-server did not start: {exc}", pytrace=False)
         if pid is None or what != "started":
-            pytest.fail(f"port of the test's own Redis is taken by someone else ({what})", pytrace=False)
+            pytest.fail(
+                f"port of the test's own Redis is taken by someone else ({what})", pytrace=False
+            )
         self.pid = pid
 
     def kill(self) -> None:
@@ -67,7 +78,9 @@ class OwnRedis:
         deadline = time.monotonic() + 10
         while redis_local.ping(self.settings, timeout_s=0.2) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not redis_local.ping(self.settings, timeout_s=0.2), "Redis still answers after SIGKILL"
+        assert not redis_local.ping(self.settings, timeout_s=0.2), (
+            "Redis still answers after SIGKILL"
+        )
         self.pid = None
 
     def stop(self) -> None:
@@ -97,13 +110,21 @@ async def expect_fast_503(worker: Worker, path: str) -> None:
     The handler's own time (``waited_s``) is judged, plus whatever event-loop lag the worker
     measured meanwhile: on a shared, overloaded machine every timer of the worker fires late."""
     status, body, took = await get(worker.url, path)
-    assert status == 503 and body["error"] == "redis_unavailable" and body["reason"], (path, status, body)
+    assert status == 503 and body["error"] == "redis_unavailable" and body["reason"], (
+        path,
+        status,
+        body,
+    )
     _, health, _ = await get(worker.url, "/healthz")
     lag_s = health["checks"]["loop_lag_max_recent_ms"] / 1000
-    assert body["waited_s"] <= FAST_503_S + lag_s, f"{path}: 503 after {body['waited_s']} s (loop lag {lag_s} s)"
+    assert body["waited_s"] <= FAST_503_S + lag_s, (
+        f"{path}: 503 after {body['waited_s']} s (loop lag {lag_s} s)"
+    )
     assert took < 15, f"{path}: the client waited {took:.1f} s"
-    print(f"[outage] {path}: 503 in {took * 1000:.0f} ms (in the handler {body['waited_s'] * 1000:.0f} ms, "
-          f"loop lag up to {lag_s * 1000:.0f} ms)")
+    print(
+        f"[outage] {path}: 503 in {took * 1000:.0f} ms (in the handler {body['waited_s'] * 1000:.0f} ms, "
+        f"loop lag up to {lag_s * 1000:.0f} ms)"
+    )
 
 
 async def wait_serving(worker: Worker, timeout_s: float = 150.0) -> dict[str, Any]:
@@ -112,20 +133,30 @@ async def wait_serving(worker: Worker, timeout_s: float = 150.0) -> dict[str, An
     async def probe() -> dict[str, Any] | None:
         body = await worker.health()
         checks = (body or {}).get("checks", {})
-        if body and body.get("status") in ("ok", "degraded") and checks.get("assigned_partitions", 0) > 0 \
-                and not checks.get("rebalancing"):
+        if (
+            body
+            and body.get("status") in ("ok", "degraded")
+            and checks.get("assigned_partitions", 0) > 0
+            and not checks.get("rebalancing")
+        ):
             return body
         return None
 
-    return await wait_for_value(probe, f"{worker.name} serving", timeout_s, worker=worker, every_s=0.5)
+    return await wait_for_value(
+        probe, f"{worker.name} serving", timeout_s, worker=worker, every_s=0.5
+    )
 
 
 @pytest.fixture
 def own_redis(isolated_settings: Settings, tmp_path: Path):
-    settings = isolated_settings.model_copy(update={
-        "redis_url": f"redis://127.0.0.1:{free_port()}/0", "cache_dir": tmp_path / "own-redis",
-        "redis_timeout_s": TIMEOUT_S, "redis_resync_interval_s": 0.5,
-    })
+    settings = isolated_settings.model_copy(
+        update={
+            "redis_url": f"redis://127.0.0.1:{free_port()}/0",
+            "cache_dir": tmp_path / "own-redis",
+            "redis_timeout_s": TIMEOUT_S,
+            "redis_resync_interval_s": 0.5,
+        }
+    )
     server = OwnRedis(settings)
     server.start()
     try:
@@ -135,7 +166,8 @@ def own_redis(isolated_settings: Settings, tmp_path: Path):
 
 
 async def test_redis_outage_counts_go_on_readers_get_503_and_the_read_model_catches_up(
-        own_redis: OwnRedis, workers: Workers) -> None:
+    own_redis: OwnRedis, workers: Workers
+) -> None:
     settings = own_redis.settings
     orders = online_retail_orders(ORDERS)
     stores = sorted({o.store_id for o in orders})
@@ -155,11 +187,17 @@ async def test_redis_outage_counts_go_on_readers_get_503_and_the_read_model_catc
     before = await wait_for_value(some_counted, "first orders in the read model", 60, worker=worker)
     own_redis.kill()
     killed_at = time.monotonic()
-    assert not producing.done(), "the history was all published before Redis died: raise ORDERS or lower RATE"
+    assert not producing.done(), (
+        "the history was all published before Redis died: raise ORDERS or lower RATE"
+    )
 
     # readers: a fast 503 with the reason, every time
-    for path in (f"/api/v1/stores/{big_store}/popularity?limit=5", f"/api/v1/stores/{big_store}/bundles",
-                 f"/api/v1/stores/{big_store}/attach-stats", "/api/v1/chat/sessions/s-outage/replies?after=0"):
+    for path in (
+        f"/api/v1/stores/{big_store}/popularity?limit=5",
+        f"/api/v1/stores/{big_store}/bundles",
+        f"/api/v1/stores/{big_store}/attach-stats",
+        "/api/v1/chat/sessions/s-outage/replies?after=0",
+    ):
         await expect_fast_503(worker, path)
     status, health, _ = await get(worker.url, "/healthz")
     assert_degraded_by_redis(status, health)
@@ -170,8 +208,10 @@ async def test_redis_outage_counts_go_on_readers_get_503_and_the_read_model_catc
     sold, cats = await changelog_counts(settings)
     assert sold == expected_sold, diff_counts(sold, expected_sold)
     assert cats == expected_cats, diff_counts(cats, expected_cats)
-    print(f"[outage] {len(orders)} orders counted into the tables {time.monotonic() - killed_at:.1f} s after "
-          f"Redis died (read model had {before} orders of {big_store})")
+    print(
+        f"[outage] {len(orders)} orders counted into the tables {time.monotonic() - killed_at:.1f} s after "
+        f"Redis died (read model had {before} orders of {big_store})"
+    )
 
     # the worker dies too, and a new one starts while Redis is still down
     worker.kill()
@@ -190,23 +230,37 @@ async def test_redis_outage_counts_go_on_readers_get_503_and_the_read_model_catc
         return True if (got_sold, got_cats) == (expected_sold, expected_cats) else None
 
     try:
-        await wait_for_value(exact, "read model equal to the input", 60, worker=worker, every_s=0.25)
+        await wait_for_value(
+            exact, "read model equal to the input", 60, worker=worker, every_s=0.25
+        )
     except AssertionError:
         got_sold, got_cats = await redis_counts(settings, stores)
-        raise AssertionError("read model after the outage differs from the input:\n"
-                             + diff_counts(got_sold, expected_sold) + "\n" + diff_counts(got_cats, expected_cats)) from None
+        raise AssertionError(
+            "read model after the outage differs from the input:\n"
+            + diff_counts(got_sold, expected_sold)
+            + "\n"
+            + diff_counts(got_cats, expected_cats)
+        ) from None
     caught_up_s = time.monotonic() - back_at
     status, body, _ = await get(worker.url, f"/api/v1/stores/{big_store}/popularity?limit=5")
-    assert status == 200 and body["orders_counted"] == sum(1 for o in dict.fromkeys(
-        (o.store_id, o.order_id) for o in orders) if o[0] == big_store), body
+    assert status == 200 and body["orders_counted"] == sum(
+        1 for o in dict.fromkeys((o.store_id, o.order_id) for o in orders) if o[0] == big_store
+    ), body
     top = body["products"][0]
     assert top["title"] and top["category"], top  # labels came back from the product-labels table
-    status, by_cat, _ = await get(worker.url, f"/api/v1/stores/{big_store}/popularity?category={top['category']}&limit=3")
+    status, by_cat, _ = await get(
+        worker.url, f"/api/v1/stores/{big_store}/popularity?category={top['category']}&limit=3"
+    )
     assert status == 200 and by_cat["products"][0]["product_id"] == top["product_id"], by_cat
     status, health, _ = await get(worker.url, "/healthz")
     checks = health["checks"]
     # no longer degraded (an overloaded shared machine may still report loop lag: not Redis's doing)
-    assert health["status"] != "degraded" and checks["redis"] is True and not checks["read_model"]["behind"], \
-        (health["status"], checks.get("problems"), checks["read_model"])
-    print(f"[outage] read model exact {caught_up_s:.1f} s after Redis came back "
-          f"({len(expected_sold)} products, {len(stores)} stores)")
+    assert (
+        health["status"] != "degraded"
+        and checks["redis"] is True
+        and not checks["read_model"]["behind"]
+    ), (health["status"], checks.get("problems"), checks["read_model"])
+    print(
+        f"[outage] read model exact {caught_up_s:.1f} s after Redis came back "
+        f"({len(expected_sold)} products, {len(stores)} stores)"
+    )

@@ -15,19 +15,30 @@ import time
 
 import aiohttp
 import pytest
+from harness import (
+    RecoveryFigures,
+    Worker,
+    Workers,
+    admin_headers,
+    changelog_counts,
+    diff_counts,
+    end_offsets,
+    online_retail_orders,
+    produce_orders,
+    read_table,
+    redis_counts,
+    wait_consumed,
+    with_duplicates,
+)
+from test_orders_crash import SMALL_BATCHES, kill_mid_stream
 
 from bundlestream.settings import Settings
-from harness import (
-    RecoveryFigures, Worker, Workers, admin_headers, changelog_counts, diff_counts, online_retail_orders,
-    end_offsets, produce_orders, read_table, redis_counts, wait_consumed, with_duplicates, workers,  # noqa: F401
-)
 from popularity import ground_truth
-from test_orders_crash import SMALL_BATCHES, kill_mid_stream
 
 REJOIN_S = 150.0
 
 
-def first_offsets_of(orders, produced) -> tuple[dict[int, list[int]], int]:  # noqa: ANN001
+def first_offsets_of(orders, produced) -> tuple[dict[int, list[int]], int]:
     """Where the first copy of each (store, order id) landed, per partition (for mid-stream kills)."""
     firsts: set[tuple[str, str]] = set()
     offsets: dict[int, list[int]] = {}
@@ -44,7 +55,9 @@ def remember_every_order(settings: Settings) -> Settings:
     return settings.model_copy(update={"dedupe_retention_s": 365 * 86400})
 
 
-async def wait_standbys_caught_up(settings: Settings, worker: Worker, timeout_s: float = 90.0) -> dict[str, int]:
+async def wait_standbys_caught_up(
+    settings: Settings, worker: Worker, timeout_s: float = 90.0
+) -> dict[str, int]:
     """Until ``worker``'s standby replicas applied every changelog record written so far (as its
     /healthz reports them); returns what is still missing per partition when time runs out."""
     deadline = time.monotonic() + timeout_s
@@ -60,7 +73,7 @@ async def wait_standbys_caught_up(settings: Settings, worker: Worker, timeout_s:
             last = ends[topic].get(int(partition), 0) - 1
             if offset < last:
                 missing[name] = last - offset
-        if applied and not missing or time.monotonic() > deadline:
+        if (applied and not missing) or time.monotonic() > deadline:
             return missing
         await asyncio.sleep(0.5)
 
@@ -71,7 +84,7 @@ def recovery_of(worker: Worker, since_round: int = 0) -> RecoveryFigures:
     return figures
 
 
-async def assert_exact(settings: Settings, orders) -> None:  # noqa: ANN001
+async def assert_exact(settings: Settings, orders) -> None:
     """Changelogs and the Redis read model hold exactly the ground truth of ``orders``."""
     want_sold, want_cats = ground_truth(orders)
     sold, cats = await changelog_counts(settings)
@@ -86,7 +99,8 @@ async def assert_exact(settings: Settings, orders) -> None:  # noqa: ANN001
 
 @pytest.mark.timeout(600)
 async def test_clean_and_kill_9_restarts_resume_from_persisted_offsets(
-        isolated_settings: Settings, workers: Workers) -> None:
+    isolated_settings: Settings, workers: Workers
+) -> None:
     settings = remember_every_order(isolated_settings)
     assert settings.table_store.startswith("rocksdb"), "RocksDB is the default table store"
     history = with_duplicates(online_retail_orders(1600), every=25, gap=200)
@@ -105,15 +119,22 @@ async def test_clean_and_kill_9_restarts_resume_from_persisted_offsets(
     assert clean.changelog_records > 1000, clean
     assert not clean.from_zero, f"replayed from offset 0 after a clean restart: {clean.from_zero}"
     assert clean.records_read == 0, clean
-    print(f"clean restart: ready in {clean_ready_s:.1f} s, read {clean.records_read} of "
-          f"{clean.changelog_records} changelog records")
+    print(
+        f"clean restart: ready in {clean_ready_s:.1f} s, read {clean.records_read} of "
+        f"{clean.changelog_records} changelog records"
+    )
 
     # 2. kill -9 mid-stream (applied-but-uncommitted orders, changelog sends in flight), restart
     produced_b = await produce_orders(settings, part_b)
     first_offsets, distinct = first_offsets_of(history, produced_a + produced_b)
     distinct_a = len({(o.store_id, o.order_id) for o in part_a})
-    await kill_mid_stream(worker, settings, first_offsets, distinct,
-                          fraction=(distinct_a + 0.3 * (distinct - distinct_a)) / distinct)
+    await kill_mid_stream(
+        worker,
+        settings,
+        first_offsets,
+        distinct,
+        fraction=(distinct_a + 0.3 * (distinct - distinct_a)) / distinct,
+    )
     assert worker.proc is not None and worker.proc.returncode == -9
     worker.start()
     await worker.wait_ready(timeout_s=REJOIN_S)
@@ -122,18 +143,21 @@ async def test_clean_and_kill_9_restarts_resume_from_persisted_offsets(
     assert not killed.from_zero, f"replayed from offset 0 after kill -9: {killed.from_zero}"
     # at most the sends that were in flight at the kill are read again, never the history
     assert killed.records_read < 0.1 * killed.changelog_records, killed
-    print(f"kill -9 restart: ready in {killed_ready_s:.1f} s, read {killed.records_read} of "
-          f"{killed.changelog_records} changelog records")
+    print(
+        f"kill -9 restart: ready in {killed_ready_s:.1f} s, read {killed.records_read} of "
+        f"{killed.changelog_records} changelog records"
+    )
 
     await wait_consumed(settings, timeout_s=240, workers=[worker])
     await assert_exact(settings, history)
 
 
-
 async def served_counts(worker: Worker, stores: set[str]) -> dict[str, tuple[int, dict[str, int]]]:
     """Per store, what the worker's HTTP API answers: orders counted and the category tallies."""
     out: dict[str, tuple[int, dict[str, int]]] = {}
-    async with aiohttp.ClientSession(headers=admin_headers(), timeout=aiohttp.ClientTimeout(total=10)) as session:
+    async with aiohttp.ClientSession(
+        headers=admin_headers(), timeout=aiohttp.ClientTimeout(total=10)
+    ) as session:
         for store in sorted(stores):
             async with session.get(f"{worker.url}/api/v1/stores/{store}/popularity") as resp:
                 assert resp.status == 200, (store, resp.status, await resp.text())
@@ -142,12 +166,15 @@ async def served_counts(worker: Worker, stores: set[str]) -> dict[str, tuple[int
     return out
 
 
-def expected_served(orders) -> dict[str, tuple[int, dict[str, int]]]:  # noqa: ANN001
+def expected_served(orders) -> dict[str, tuple[int, dict[str, int]]]:
     _sold, cats = ground_truth(orders)
     distinct: dict[str, set[str]] = {}
     for order in orders:
         distinct.setdefault(order.store_id, set()).add(order.order_id)
-    return {store: (len(ids), {c: n for (s, c), n in cats.items() if s == store}) for store, ids in distinct.items()}
+    return {
+        store: (len(ids), {c: n for (s, c), n in cats.items() if s == store})
+        for store, ids in distinct.items()
+    }
 
 
 async def wait_alone_with_everything(worker: Worker, partitions: int, timeout_s: float) -> None:
@@ -158,12 +185,18 @@ async def wait_alone_with_everything(worker: Worker, partitions: int, timeout_s:
         if not worker.alive():
             raise RuntimeError(f"{worker.name} died:\n{worker.log_tail()}")
         last = await worker.health()
-        if last and last.get("status") == "ok" and not last["checks"].get("rebalancing") \
-                and last["checks"].get("assigned_partitions") == partitions:
+        if (
+            last
+            and last.get("status") == "ok"
+            and not last["checks"].get("rebalancing")
+            and last["checks"].get("assigned_partitions") == partitions
+        ):
             return
         await asyncio.sleep(0.1)
-    raise TimeoutError(f"{worker.name} did not take over in {timeout_s:.0f} s (last /healthz {last}):\n"
-                       f"{worker.log_tail()}")
+    raise TimeoutError(
+        f"{worker.name} did not take over in {timeout_s:.0f} s (last /healthz {last}):\n"
+        f"{worker.log_tail()}"
+    )
 
 
 async def wait_both_assigned(pair: list[Worker], total: int, timeout_s: float = 120.0) -> list[int]:
@@ -171,17 +204,23 @@ async def wait_both_assigned(pair: list[Worker], total: int, timeout_s: float = 
     last: list[int] = []
     while time.monotonic() < deadline:
         health = [await w.health() for w in pair]
-        if all(h and h.get("status") == "ok" and not h["checks"].get("rebalancing") for h in health):
+        if all(
+            h and h.get("status") == "ok" and not h["checks"].get("rebalancing") for h in health
+        ):
             last = [h["checks"]["assigned_partitions"] for h in health]  # type: ignore[index]
             if all(n > 0 for n in last) and sum(last) == total:
                 return last
         await asyncio.sleep(0.5)
-    raise TimeoutError(f"the pair did not split {total} partitions: {last}\n" + "\n".join(w.log_tail(1500) for w in pair))
+    raise TimeoutError(
+        f"the pair did not split {total} partitions: {last}\n"
+        + "\n".join(w.log_tail(1500) for w in pair)
+    )
 
 
 @pytest.mark.timeout(600)
 async def test_standby_replica_takes_over_a_killed_worker_with_exact_counts(
-        isolated_settings: Settings, workers: Workers) -> None:
+    isolated_settings: Settings, workers: Workers
+) -> None:
     settings = remember_every_order(isolated_settings)
     assert settings.table_standby_replicas >= 1 and settings.table_store.startswith("rocksdb")
     history = with_duplicates(online_retail_orders(900), every=20, gap=60)
@@ -207,8 +246,10 @@ async def test_standby_replica_takes_over_a_killed_worker_with_exact_counts(
     takeover = recovery_of(survivor, since_round=rounds_before)
     assert not takeover.from_zero, f"the survivor replayed from offset 0: {takeover.from_zero}"
     assert takeover.records_read < 0.1 * takeover.changelog_records, takeover
-    print(f"split {split} of {total}; takeover after kill -9 in {takeover_s:.1f} s (includes the 10 s "
-          f"session timeout), read {takeover.records_read} of {takeover.changelog_records} changelog records")
+    print(
+        f"split {split} of {total}; takeover after kill -9 in {takeover_s:.1f} s (includes the 10 s "
+        f"session timeout), read {takeover.records_read} of {takeover.changelog_records} changelog records"
+    )
 
     # the survivor now counts every store on top of the state it took over, exactly
     await produce_orders(settings, after_kill)

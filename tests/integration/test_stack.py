@@ -16,14 +16,25 @@ from deploy.config import kafka_layout, redis_layout
 from deploy.errors import TopicMismatchError
 from deploy.net import free_port, free_port_pair
 from deploy.topics_admin import (
-    delete_topics, describe_topic_configs, ensure_topics, partition_counts, plan_topics,
+    delete_topics,
+    describe_topic_configs,
+    ensure_topics,
+    partition_counts,
+    plan_topics,
 )
 from topics import ALL_TOPICS, partitions_for
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bundlestream.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bundlestream.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 def test_dev_up_twice_is_idempotent_and_status_is_up(stack: local.StackStatus) -> None:
@@ -92,7 +103,9 @@ def test_private_stack_full_lifecycle(stack: local.StackStatus, tmp_path: Path) 
     shared_libs = kafka_local.resolve_jars(get_settings(), log=lambda _: None)  # no-op when present
     cache = tmp_path / "cache"
     (cache / "kafka").mkdir(parents=True)
-    (cache / "kafka" / "libs").symlink_to(shared_libs, target_is_directory=True)  # no second Maven run
+    (cache / "kafka" / "libs").symlink_to(
+        shared_libs, target_is_directory=True
+    )  # no second Maven run
     kafka_port, redis_port = free_port_pair(), free_port()
     env = {
         "BUNDLESTREAM_CACHE_DIR": str(cache),
@@ -101,8 +114,11 @@ def test_private_stack_full_lifecycle(stack: local.StackStatus, tmp_path: Path) 
         "BUNDLESTREAM_TOPIC_PREFIX": "private",
         "BUNDLESTREAM_PARTITIONS": "2",
     }
-    settings = Settings(cache_dir=cache, kafka_bootstrap=env["BUNDLESTREAM_KAFKA_BOOTSTRAP"],
-                        redis_url=env["BUNDLESTREAM_REDIS_URL"])
+    settings = Settings(
+        cache_dir=cache,
+        kafka_bootstrap=env["BUNDLESTREAM_KAFKA_BOOTSTRAP"],
+        redis_url=env["BUNDLESTREAM_REDIS_URL"],
+    )
     try:
         assert cli("dev", "status", env=env).returncode == 1
         first = cli("dev", "up", env=env)

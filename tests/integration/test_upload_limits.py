@@ -24,7 +24,6 @@ import pytest
 import topics as registry
 from bundlestream.settings import REPO_ROOT, Settings, get_settings
 from models import BundleSet, DeadLetter
-
 from tests.integration.harness import Worker, admin_headers, isolated_topics, read_topic
 from tests.integration.hostile_files import gzip_bomb
 
@@ -36,7 +35,7 @@ TINY_DEADLINE_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def settings(stack, tmp_path_factory) -> Iterator[Settings]:  # noqa: ANN001 - pytest fixtures
+def settings(stack, tmp_path_factory) -> Iterator[Settings]:
     with isolated_topics(get_settings(), tmp_path_factory.mktemp("stack"), partitions=2) as s:
         yield s
 
@@ -82,16 +81,25 @@ def online_retail_catalog() -> bytes:
 # --- client helpers ---------------------------------------------------------------------------------
 
 
-async def post_upload(worker: Worker, store: str, catalog: bytes, orders: bytes | None = None,
-                      orders_name: str = "orders.csv") -> tuple[int, dict, float]:
+async def post_upload(
+    worker: Worker,
+    store: str,
+    catalog: bytes,
+    orders: bytes | None = None,
+    orders_name: str = "orders.csv",
+) -> tuple[int, dict, float]:
     form = aiohttp.FormData()
     form.add_field("store_id", store)
     form.add_field("catalog", catalog, filename="catalog.csv", content_type="text/csv")
     if orders is not None:
-        form.add_field("orders", orders, filename=orders_name, content_type="application/octet-stream")
+        form.add_field(
+            "orders", orders, filename=orders_name, content_type="application/octet-stream"
+        )
     started = time.monotonic()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        async with session.post(worker.url + "/api/v1/uploads", data=form, headers=admin_headers()) as resp:
+        async with session.post(
+            worker.url + "/api/v1/uploads", data=form, headers=admin_headers()
+        ) as resp:
             return resp.status, await resp.json(content_type=None), time.monotonic() - started
 
 
@@ -116,15 +124,18 @@ async def wait_bundle_set(settings: Settings, worker: Worker, upload_id: str) ->
 
 
 async def dead_letters(settings: Settings) -> list[DeadLetter]:
-    return [DeadLetter.model_validate(orjson.loads(r.value))
-            for r in await read_topic(settings, registry.UPLOADS_DLQ.name(settings.topic_prefix))]
+    return [
+        DeadLetter.model_validate(orjson.loads(r.value))
+        for r in await read_topic(settings, registry.UPLOADS_DLQ.name(settings.topic_prefix))
+    ]
 
 
 # --- tests ------------------------------------------------------------------------------------------
 
 
-def test_gzip_bomb_is_refused_with_413_naming_the_limit_within_seconds(settings: Settings, worker: Worker,
-                                                                         tmp_path: Path) -> None:
+def test_gzip_bomb_is_refused_with_413_naming_the_limit_within_seconds(
+    settings: Settings, worker: Worker, tmp_path: Path
+) -> None:
     limit = settings.max_decompressed_bytes
     bomb = gzip_bomb(tmp_path / "bomb.csv.gz", limit + 64 * 1024 * 1024).read_bytes()
     assert len(bomb) < settings.max_upload_bytes // 8  # small on the wire, huge once inflated
@@ -141,14 +152,20 @@ def test_gzip_bomb_is_refused_with_413_naming_the_limit_within_seconds(settings:
     asyncio.run(run())
 
 
-def test_healthz_stays_ok_while_the_full_online_retail_history_is_processed(settings: Settings,
-                                                                            worker: Worker) -> None:
+def test_healthz_stays_ok_while_the_full_online_retail_history_is_processed(
+    settings: Settings, worker: Worker
+) -> None:
     catalog = online_retail_catalog()
     orders = ONLINE_RETAIL.read_bytes()
 
     async def run() -> None:
-        status, body, _ = await post_upload(worker, "retail-" + uuid.uuid4().hex[:6], catalog, orders,
-                                            orders_name="online_retail.csv.gz")
+        status, body, _ = await post_upload(
+            worker,
+            "retail-" + uuid.uuid4().hex[:6],
+            catalog,
+            orders,
+            orders_name="online_retail.csv.gz",
+        )
         assert status == 202, body
         upload_id = body["upload_id"]
         pending = asyncio.ensure_future(wait_bundle_set(settings, worker, upload_id))
@@ -163,21 +180,31 @@ def test_healthz_stays_ok_while_the_full_online_retail_history_is_processed(sett
         assert all(code == 200 and status == "ok" for code, status, _ in answers), answers
         assert max(seconds for *_, seconds in answers) < 2.0, answers
         _, payload, _ = await health(worker)
-        print("loop lag during the upload (max since start, ms):", payload["checks"]["loop_lag_max_ms"])
+        print(
+            "loop lag during the upload (max since start, ms):",
+            payload["checks"]["loop_lag_max_ms"],
+        )
         assert payload["checks"]["stalled_streams"] == []
 
     asyncio.run(run())
 
 
-def test_an_upload_past_the_deadline_gets_an_error_set_and_a_dead_letter(isolated_settings: Settings) -> None:
-    deadline_settings = isolated_settings  # a worker of its own: the module's worker keeps the 20 s deadline
-    slow = _start(deadline_settings, "deadline-worker", BUNDLESTREAM_UPLOAD_DEADLINE_S=str(TINY_DEADLINE_S))
+def test_an_upload_past_the_deadline_gets_an_error_set_and_a_dead_letter(
+    isolated_settings: Settings,
+) -> None:
+    deadline_settings = (
+        isolated_settings  # a worker of its own: the module's worker keeps the 20 s deadline
+    )
+    slow = _start(
+        deadline_settings, "deadline-worker", BUNDLESTREAM_UPLOAD_DEADLINE_S=str(TINY_DEADLINE_S)
+    )
     catalog = online_retail_catalog()
 
     async def run() -> None:
         store = "slow-" + uuid.uuid4().hex[:6]
-        status, body, _ = await post_upload(slow, store, catalog, ONLINE_RETAIL.read_bytes(),
-                                            orders_name="online_retail.csv.gz")
+        status, body, _ = await post_upload(
+            slow, store, catalog, ONLINE_RETAIL.read_bytes(), orders_name="online_retail.csv.gz"
+        )
         assert status == 202, body
         upload_id = body["upload_id"]
         started = time.monotonic()
@@ -185,12 +212,18 @@ def test_an_upload_past_the_deadline_gets_an_error_set_and_a_dead_letter(isolate
         assert bundle_set.status == "error"
         assert f"upload_deadline_s={TINY_DEADLINE_S:g}" in bundle_set.error, bundle_set.error
         assert time.monotonic() - started < 30
-        letters = [d for d in await dead_letters(deadline_settings) if d.reason_code == "deadline_exceeded"]
+        letters = [
+            d for d in await dead_letters(deadline_settings) if d.reason_code == "deadline_exceeded"
+        ]
         assert letters and "upload_deadline_s" in letters[-1].reason
         assert letters[-1].errors == [{"limit": "upload_deadline_s", "value": TINY_DEADLINE_S}]
         # the killed child was replaced: a small upload right after still gets its bundles
-        status, body, _ = await post_upload(slow, store, (SHOPIFY / "products_export.csv").read_bytes(),
-                                            (SHOPIFY / "orders_export.csv").read_bytes())
+        status, body, _ = await post_upload(
+            slow,
+            store,
+            (SHOPIFY / "products_export.csv").read_bytes(),
+            (SHOPIFY / "orders_export.csv").read_bytes(),
+        )
         assert status == 202, body
         after = await wait_bundle_set(deadline_settings, slow, body["upload_id"])
         assert after.status == "ok", after.error

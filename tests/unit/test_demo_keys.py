@@ -6,13 +6,19 @@ from bundlestream.demo import DemoKey, demo_key_plan, usage_text
 from security.scopes import parse_scope
 
 BASE = "http://127.0.0.1:6066"
-KEYS = [DemoKey("admin", "admin", "adm-123"), DemoKey("store", "store:olist-demo", "sto-456"),
-        DemoKey("gateway", "gateway", "gw-789")]
+KEYS = [
+    DemoKey("admin", "admin", "adm-123"),
+    DemoKey("store", "store:olist-demo", "sto-456"),
+    DemoKey("gateway", "gateway", "gw-789"),
+]
 
 
 def test_the_demo_creates_a_store_key_and_a_gateway_key_with_valid_scopes() -> None:
     plan = demo_key_plan("olist-demo")
-    assert [(label, scope) for label, scope, _ in plan] == [("store", "store:olist-demo"), ("gateway", "gateway")]
+    assert [(label, scope) for label, scope, _ in plan] == [
+        ("store", "store:olist-demo"),
+        ("gateway", "gateway"),
+    ]
     for _, scope, name in plan:
         assert str(parse_scope(scope)) == scope and name
 
@@ -21,7 +27,10 @@ def test_usage_shows_each_key_once_and_how_to_use_it() -> None:
     text = usage_text(BASE, "olist-demo", KEYS, admin_from_env=False)
     for key in KEYS:
         assert key.key in text and key.scope in text
-    assert f"curl -H 'Authorization: Bearer sto-456' '{BASE}/api/v1/stores/olist-demo/popularity?limit=3'" in text
+    assert (
+        f"curl -H 'Authorization: Bearer sto-456' '{BASE}/api/v1/stores/olist-demo/popularity?limit=3'"
+        in text
+    )
     assert f"{BASE}/demo?store=olist-demo" in text and "paste the store key" in text
     assert f"{BASE}/config" in text and "paste the admin key" in text
 

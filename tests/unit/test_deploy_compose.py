@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bundlestream.settings import Settings
-
-import yaml  # noqa: E402 - test extra
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,24 +48,32 @@ def test_bundlestream_env_keys_are_real_settings(compose: dict) -> None:
         for key in _env(service):
             if key.startswith(prefix):
                 seen += 1
-                assert key[len(prefix):].lower() in fields, f"{name}: {key} is not a Settings field"
+                assert key[len(prefix) :].lower() in fields, (
+                    f"{name}: {key} is not a Settings field"
+                )
     assert seen > 0
 
 
 def test_dockerfile_env_keys_are_real_settings() -> None:
     fields = set(Settings.model_fields)
     text = (ROOT / "deploy" / "Dockerfile").read_text()
-    keys = {tok.split("=")[0] for tok in text.replace("\\", " ").split() if tok.startswith("BUNDLESTREAM_") and "=" in tok}
+    keys = {
+        tok.split("=")[0]
+        for tok in text.replace("\\", " ").split()
+        if tok.startswith("BUNDLESTREAM_") and "=" in tok
+    }
     assert keys, "Dockerfile sets no BUNDLESTREAM_ settings"
     for key in keys:
-        assert key[len("BUNDLESTREAM_"):].lower() in fields, key
+        assert key[len("BUNDLESTREAM_") :].lower() in fields, key
     assert "python:3.11-slim" in text and '"bundlestream", "worker"' in text
 
 
 REQUIRED_SECRETS = ("BUNDLESTREAM_ADMIN_TOKEN", "BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRET")
 
 
-def test_secrets_come_from_the_environment_and_compose_refuses_to_start_without_them(compose: dict) -> None:
+def test_secrets_come_from_the_environment_and_compose_refuses_to_start_without_them(
+    compose: dict,
+) -> None:
     import re
 
     for name in ("topics", "worker"):
@@ -74,8 +81,13 @@ def test_secrets_come_from_the_environment_and_compose_refuses_to_start_without_
         for key in REQUIRED_SECRETS:
             # ${VAR:?message}: compose stops with the message when VAR is unset or empty
             match = re.fullmatch(r"\$\{(\w+):\?(.+)\}", str(env.get(key, "")))
-            assert match and match.group(1) == key and key in match.group(2), f"{name}: {key}={env.get(key)!r}"
-        assert env["BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS"] == "${BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS:-}"
+            assert match and match.group(1) == key and key in match.group(2), (
+                f"{name}: {key}={env.get(key)!r}"
+            )
+        assert (
+            env["BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS"]
+            == "${BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS:-}"
+        )
     text = (ROOT / "docker-compose.yml").read_text()
     assert "change-me" not in text and "dev-webhook-secret" not in text
     for key in (*REQUIRED_SECRETS, "BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS"):
@@ -86,7 +98,9 @@ def test_the_compose_worker_would_refuse_the_old_placeholder() -> None:
     """Belt and braces: were the placeholder ever back, the worker on 0.0.0.0 would not start."""
     from bundlestream.production import production_problems
 
-    settings = Settings().model_copy(update={"web_host": "0.0.0.0", "shopify_webhook_secret": "change-me", "admin_token": None})
+    settings = Settings().model_copy(
+        update={"web_host": "0.0.0.0", "shopify_webhook_secret": "change-me", "admin_token": None}
+    )
     assert len(production_problems(settings)) == 2
 
 
@@ -96,7 +110,9 @@ def test_env_example_names_real_settings_and_holds_no_secret() -> None:
     assert set(REQUIRED_SECRETS) <= set(assigned)
     fields = set(Settings.model_fields)
     for key, value in assigned.items():
-        assert key.startswith("BUNDLESTREAM_") and key[len("BUNDLESTREAM_"):].lower() in fields, key
+        assert key.startswith("BUNDLESTREAM_") and key[len("BUNDLESTREAM_") :].lower() in fields, (
+            key
+        )
         assert value == "", f"{key} has a value in .env.example"
     assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
 
@@ -104,6 +120,7 @@ def test_env_example_names_real_settings_and_holds_no_secret() -> None:
 # --------------------------------------------------------------------------------------------
 # The `cluster` profile: the same file, interpolated with deploy/cluster.env
 # --------------------------------------------------------------------------------------------
+
 
 def _interpolate(value: object, env: dict[str, str]) -> object:
     """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?message}`` for the values we use."""
@@ -137,8 +154,11 @@ SECRETS = {"BUNDLESTREAM_ADMIN_TOKEN": "x" * 32, "BUNDLESTREAM_SHOPIFY_WEBHOOK_S
 
 def _active(compose: dict, env: dict[str, str], profiles: set[str]) -> dict[str, dict]:
     """The services ``docker compose --profile ...`` would start, with variables substituted."""
-    return {name: _interpolate(service, env) for name, service in compose["services"].items()
-            if not service.get("profiles") or set(service["profiles"]) & profiles}
+    return {
+        name: _interpolate(service, env)
+        for name, service in compose["services"].items()
+        if not service.get("profiles") or set(service["profiles"]) & profiles
+    }
 
 
 def test_default_is_still_the_single_broker(compose: dict) -> None:
@@ -165,17 +185,29 @@ def test_cluster_profile_is_three_voting_nodes_with_replicated_topics(compose: d
         assert e["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
         assert str(e["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false"
         assert str(e["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"]) == "false"
-        for key in ("KAFKA_DEFAULT_REPLICATION_FACTOR", "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
-                    "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"):
+        for key in (
+            "KAFKA_DEFAULT_REPLICATION_FACTOR",
+            "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+            "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        ):
             assert str(e[key]) == "3", (name, key)
-        assert str(e["KAFKA_MIN_INSYNC_REPLICAS"]) == str(e["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"]) == "2"
+        assert (
+            str(e["KAFKA_MIN_INSYNC_REPLICAS"])
+            == str(e["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"])
+            == "2"
+        )
         assert "healthcheck" in services[name]
     # each node keeps its own log dirs
     volumes = [services[name]["volumes"][0].split(":")[0] for name in nodes]
     assert len(set(volumes)) == 3 and set(volumes) <= set(compose["volumes"])
     for name in ("topics", "worker"):
-        settings = Settings(**{k[len("BUNDLESTREAM_"):].lower(): v for k, v in _env(services[name]).items()
-                               if k.startswith("BUNDLESTREAM_") and v})
+        settings = Settings(
+            **{
+                k[len("BUNDLESTREAM_") :].lower(): v
+                for k, v in _env(services[name]).items()
+                if k.startswith("BUNDLESTREAM_") and v
+            }
+        )
         assert settings.kafka_bootstrap.split(",") == [f"{n}:9092" for n in nodes]
         assert settings.replication_factor == 3 and settings.effective_min_insync_replicas == 2
     topics_deps = services["topics"]["depends_on"]

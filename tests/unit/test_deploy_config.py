@@ -8,8 +8,14 @@ import pytest
 
 from bundlestream.settings import Settings
 from deploy.config import (
-    Endpoint, kafka_command, kafka_endpoints, parse_hostport, redis_command, redis_endpoint,
-    render_log4j_properties, render_server_properties,
+    Endpoint,
+    kafka_command,
+    kafka_endpoints,
+    parse_hostport,
+    redis_command,
+    redis_endpoint,
+    render_log4j_properties,
+    render_server_properties,
 )
 from deploy.kafka_local import new_cluster_id
 
@@ -23,13 +29,16 @@ def props(text: str) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("127.0.0.1:19092", Endpoint("127.0.0.1", 19092)),
-    ("localhost:9093,otherhost:9094", Endpoint("localhost", 9093)),
-    ("PLAINTEXT://127.0.0.1:29092", Endpoint("127.0.0.1", 29092)),
-    ("kafka", Endpoint("kafka", 9092)),
-    ("[::1]:9095", Endpoint("::1", 9095)),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("127.0.0.1:19092", Endpoint("127.0.0.1", 19092)),
+        ("localhost:9093,otherhost:9094", Endpoint("localhost", 9093)),
+        ("PLAINTEXT://127.0.0.1:29092", Endpoint("127.0.0.1", 29092)),
+        ("kafka", Endpoint("kafka", 9092)),
+        ("[::1]:9095", Endpoint("::1", 9095)),
+    ],
+)
 def test_parse_hostport(value: str, expected: Endpoint) -> None:
     assert parse_hostport(value) == expected
 

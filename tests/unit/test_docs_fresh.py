@@ -44,5 +44,7 @@ def test_openapi_lists_every_worker_route_and_is_a_valid_3_1_document() -> None:
     validate(doc)
     assert set(doc["paths"]) == set(app.web.views)
     add_bulk = doc["paths"]["/api/v1/bundle/add-bulk"]["post"]
-    assert add_bulk["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/AddBulkRequest")
+    assert add_bulk["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/AddBulkRequest"
+    )
     assert "422" in add_bulk["responses"]

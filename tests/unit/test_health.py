@@ -40,7 +40,7 @@ def test_progress_of_other_events_counts_with_concurrency() -> None:
 def test_input_waiting_with_nothing_in_flight_stalls_from_when_it_was_seen() -> None:
     t = ProgressTracker()
     t.event_out("orders", 1, now=0.0)
-    t.backlog("orders", 5, now=1000.0)     # an hour idle, then input arrives: not stalled yet
+    t.backlog("orders", 5, now=1000.0)  # an hour idle, then input arrives: not stalled yet
     assert t.stalls(now=1001.0, stall_after_s=STALL) == []
     t.backlog("orders", 5, now=1030.0)
     [stall] = t.stalls(now=1061.0, stall_after_s=STALL)

@@ -13,7 +13,12 @@ import zipfile
 from pathlib import Path
 
 from tests.integration.hostile_files import (
-    CATALOG_HEADER, ORDERS_HEADER, gzip_bomb, long_line_gzip, wide_header, zip_bomb,
+    CATALOG_HEADER,
+    ORDERS_HEADER,
+    gzip_bomb,
+    long_line_gzip,
+    wide_header,
+    zip_bomb,
 )
 
 
@@ -21,7 +26,9 @@ def test_gzip_bomb_is_valid_gzip_of_valid_catalog_rows(tmp_path: Path) -> None:
     bomb = gzip_bomb(tmp_path / "c.csv.gz", 16 << 20)
     data = gzip.decompress(bomb.read_bytes())  # checks the CRC and the length trailer
     assert 12 << 20 <= len(data) <= 16 << 20
-    assert bomb.stat().st_size * 200 < len(data), "a bomb compresses by two orders of magnitude or more"
+    assert bomb.stat().st_size * 200 < len(data), (
+        "a bomb compresses by two orders of magnitude or more"
+    )
     rows = list(csv.reader(io.StringIO(data.decode())))
     assert rows[0] == CATALOG_HEADER.decode().strip().split(",")
     assert all(len(r) == 4 and float(r[3]) > 0 for r in rows[1:])

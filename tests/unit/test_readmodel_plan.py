@@ -6,17 +6,38 @@ from collections.abc import Sequence
 from typing import Any
 
 from bundlestream.readmodel_plan import (
-    ReadModelState, StoreWrites, attach_counts, chunks, label_changes, popularity_writes, rebuild_updates,
+    ReadModelState,
+    StoreWrites,
+    attach_counts,
+    chunks,
+    label_changes,
+    popularity_writes,
+    rebuild_updates,
 )
 from models import OrderEvent
-from popularity import OrderAtOffset, PopularityUpdates, SoldCount, CategoryTally, key_of, plan_updates
+from popularity import (
+    CategoryTally,
+    OrderAtOffset,
+    PopularityUpdates,
+    SoldCount,
+    key_of,
+    plan_updates,
+)
 
 
-def order(order_id: str, store: str, lines: Sequence[tuple[str, int, str | None, str | None]]) -> OrderEvent:
-    return OrderEvent.model_validate({
-        "order_id": order_id, "store_id": store,
-        "lines": [{"product_id": p, "quantity": q, "price": 1.0, "category": c, "title": t} for p, q, c, t in lines],
-    })
+def order(
+    order_id: str, store: str, lines: Sequence[tuple[str, int, str | None, str | None]]
+) -> OrderEvent:
+    return OrderEvent.model_validate(
+        {
+            "order_id": order_id,
+            "store_id": store,
+            "lines": [
+                {"product_id": p, "quantity": q, "price": 1.0, "category": c, "title": t}
+                for p, q, c, t in lines
+            ],
+        }
+    )
 
 
 class Tables:
@@ -31,9 +52,13 @@ class Tables:
         self.redis: dict[str, StoreWrites] = {}
 
     def fold(self, batch: list[OrderAtOffset]) -> PopularityUpdates:
-        updates = plan_updates(batch, lambda k: SoldCount.from_json(self.sold.get(k)),
-                               lambda k: CategoryTally.from_json(self.categories.get(k)), self.seen.get,
-                               lambda s: CategoryTally.from_json(self.stores.get(s)))
+        updates = plan_updates(
+            batch,
+            lambda k: SoldCount.from_json(self.sold.get(k)),
+            lambda k: CategoryTally.from_json(self.categories.get(k)),
+            self.seen.get,
+            lambda s: CategoryTally.from_json(self.stores.get(s)),
+        )
         self.sold.update({k: v.to_json() for k, v in updates.sold.items()})
         self.categories.update({k: v.to_json() for k, v in updates.categories.items()})
         self.stores.update({k: v.to_json() for k, v in updates.store_orders.items()})
@@ -58,10 +83,16 @@ def merge(into: StoreWrites, w: StoreWrites) -> None:
 
 
 def history() -> list[list[OrderAtOffset]]:
-    b1 = [OrderAtOffset(0, 0, order("o1", "s1", [("p1", 2, "toys", "Kite"), ("p2", 1, "home", "Lamp")])),
-          OrderAtOffset(3, 0, order("o9", "s2", [("q1", 1, "food", "Tea")]))]
-    b2 = [OrderAtOffset(0, 1, order("o2", "s1", [("p1", 1, "toys", None), ("p3", 4, None, "Mug")])),
-          OrderAtOffset(0, 2, order("o1", "s1", [("p1", 9, "toys", "Kite")]))]  # a duplicate id
+    b1 = [
+        OrderAtOffset(
+            0, 0, order("o1", "s1", [("p1", 2, "toys", "Kite"), ("p2", 1, "home", "Lamp")])
+        ),
+        OrderAtOffset(3, 0, order("o9", "s2", [("q1", 1, "food", "Tea")])),
+    ]
+    b2 = [
+        OrderAtOffset(0, 1, order("o2", "s1", [("p1", 1, "toys", None), ("p3", 4, None, "Mug")])),
+        OrderAtOffset(0, 2, order("o1", "s1", [("p1", 9, "toys", "Kite")])),
+    ]  # a duplicate id
     return [b1, b2]
 
 
@@ -69,8 +100,11 @@ def test_rebuilding_from_the_tables_gives_what_the_batches_wrote() -> None:
     t = Tables()
     for batch in history():
         t.fold(batch)
-    rebuilt = popularity_writes(rebuild_updates(t.sold.items(), t.categories.items(), t.stores.items(),
-                                                t.labels.get, partitions={0, 3}))
+    rebuilt = popularity_writes(
+        rebuild_updates(
+            t.sold.items(), t.categories.items(), t.stores.items(), t.labels.get, partitions={0, 3}
+        )
+    )
     assert rebuilt == t.redis
     s1 = rebuilt["s1"]
     assert s1.orders == {"p1": 2, "p2": 1, "p3": 1} and s1.units == {"p1": 3, "p2": 1, "p3": 4}
@@ -83,21 +117,37 @@ def test_rebuild_leaves_out_partitions_this_worker_does_not_own() -> None:
     t = Tables()
     for batch in history():
         t.fold(batch)
-    only_s2 = rebuild_updates(t.sold.items(), t.categories.items(), t.stores.items(), t.labels.get, partitions={3})
+    only_s2 = rebuild_updates(
+        t.sold.items(), t.categories.items(), t.stores.items(), t.labels.get, partitions={3}
+    )
     assert set(popularity_writes(only_s2)) == {"s2"}
-    one_store = rebuild_updates(t.sold.items(), t.categories.items(), t.stores.items(), t.labels.get,
-                                partitions={0, 3}, stores={"s1"})
+    one_store = rebuild_updates(
+        t.sold.items(),
+        t.categories.items(),
+        t.stores.items(),
+        t.labels.get,
+        partitions={0, 3},
+        stores={"s1"},
+    )
     assert set(popularity_writes(one_store)) == {"s1"}
 
 
 def test_labels_are_written_only_when_new_or_changed() -> None:
     t = Tables()
     t.fold(history()[0])
-    again = plan_updates([OrderAtOffset(0, 5, order("o5", "s1", [("p1", 1, "toys", "Kite")]))],
-                         lambda k: SoldCount.from_json(t.sold.get(k)), lambda k: None, t.seen.get)
+    again = plan_updates(
+        [OrderAtOffset(0, 5, order("o5", "s1", [("p1", 1, "toys", "Kite")]))],
+        lambda k: SoldCount.from_json(t.sold.get(k)),
+        lambda k: None,
+        t.seen.get,
+    )
     assert label_changes(again, t.labels.get) == {}
-    renamed = plan_updates([OrderAtOffset(0, 6, order("o6", "s1", [("p1", 1, "outdoor", None)]))],
-                           lambda k: SoldCount.from_json(t.sold.get(k)), lambda k: None, t.seen.get)
+    renamed = plan_updates(
+        [OrderAtOffset(0, 6, order("o6", "s1", [("p1", 1, "outdoor", None)]))],
+        lambda k: SoldCount.from_json(t.sold.get(k)),
+        lambda k: None,
+        t.seen.get,
+    )
     assert label_changes(renamed, t.labels.get) == {key_of("s1", "p1"): ["outdoor", "Kite"]}
 
 
@@ -124,6 +174,8 @@ def test_state_starts_behind_without_failing_and_tracks_an_outage() -> None:
         s.defer(w)
     assert list(s.pending) == ["w2", "w3"] and s.dropped == 1
     taken = [s.take_dirty(10), s.take_dirty(10), s.take_dirty(10)]
-    assert sorted(taken[0][1]) == ["s1", "s2"] and taken[1] == ("attach", ["s1"]) and taken[2] is None
+    assert (
+        sorted(taken[0][1]) == ["s1", "s2"] and taken[1] == ("attach", ["s1"]) and taken[2] is None
+    )
     s.caught_up(({0, 1}, set()))
     assert not s.failing and s.report(20.0)["behind_for_s"] is None

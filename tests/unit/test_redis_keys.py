@@ -30,7 +30,7 @@ def test_keys_are_built_with_the_declared_parts_only() -> None:
     assert redis_keys.KEYS_LAST_USED.key("bs") == "bs:keys-last-used"
     with pytest.raises(ValueError, match="takes 1 parts"):
         redis_keys.POPULARITY.key("bs", "s1", "extra")
-    with pytest.raises(ValueError, match="not in bundlestream.redis_keys.REGISTRY"):
+    with pytest.raises(ValueError, match=r"not in bundlestream\.redis_keys\.REGISTRY"):
         spec_named("leaky-cache")
 
 
@@ -51,12 +51,18 @@ def test_every_key_written_in_the_code_names_a_registered_family() -> None:
     literal = re.compile(r'rkey\(\s*"([^"]+)"')
     hand_built = re.compile(r'f"\{[a-z_.]*topic_prefix\}:')
     names: set[str] = set()
-    for path in [*ROOT.glob("agents/**/*.py"), *ROOT.glob("bundlestream/*.py"), *ROOT.glob("bundling/*.py"),
-                 *ROOT.glob("security/*.py")]:
+    for path in [
+        *ROOT.glob("agents/**/*.py"),
+        *ROOT.glob("bundlestream/*.py"),
+        *ROOT.glob("bundling/*.py"),
+        *ROOT.glob("security/*.py"),
+    ]:
         text = path.read_text()
         names.update(literal.findall(text))
         if path.name != "readmodel.py":
-            assert not hand_built.search(text), f"{path}: build Redis keys with readmodel.rkey / RedisKey.key"
+            assert not hand_built.search(text), (
+                f"{path}: build Redis keys with readmodel.rkey / RedisKey.key"
+            )
     assert names, "no rkey(...) call found: the scan is looking in the wrong place"
     unknown = names - {spec.name for spec in REGISTRY}
     assert not unknown, unknown

@@ -15,7 +15,11 @@ from models.codec import Decoded, Rejected, decode
 from models.upgrade import PATH, PRE_VERSIONED, STEPS, Step, UpgradeError, UpgradePath
 from tests.data.payloads.samples import MODELS, records, sample_files, versions
 
-ORDER = {"order_id": "o1", "store_id": "s1", "lines": [{"product_id": "p1", "quantity": 2, "price": 3.5}]}
+ORDER = {
+    "order_id": "o1",
+    "store_id": "s1",
+    "lines": [{"product_id": "p1", "quantity": 2, "price": 3.5}],
+}
 
 
 def _decoded(model: type, raw: bytes, path: UpgradePath = PATH) -> Decoded:
@@ -27,6 +31,7 @@ def _decoded(model: type, raw: bytes, path: UpgradePath = PATH) -> Decoded:
 # ------------------------------------------------------------------------------------------
 # The committed samples
 # ------------------------------------------------------------------------------------------
+
 
 def test_every_topic_value_type_has_a_sample_at_the_current_version() -> None:
     files = sample_files(SCHEMA_VERSION)
@@ -40,7 +45,9 @@ def test_the_previous_version_samples_are_committed() -> None:
     assert set(sample_files(PRE_VERSIONED)) == set(MODELS)
     for path in sample_files(PRE_VERSIONED).values():
         for raw in records(path):
-            assert b'"schema_version"' not in raw, f"{path.name}: the v0 envelope has no schema_version"
+            assert b'"schema_version"' not in raw, (
+                f"{path.name}: the v0 envelope has no schema_version"
+            )
 
 
 @pytest.mark.parametrize("version", versions())
@@ -58,7 +65,9 @@ def test_current_samples_are_exactly_what_the_current_models_write() -> None:
     of the previous version could not read the new bytes (see the README's schema rules)."""
     for name, path in sample_files(SCHEMA_VERSION).items():
         for line, raw in enumerate(records(path), start=1):
-            assert _decoded(MODELS[name], raw).value.to_bytes() == raw, f"{path.name}:{line} does not round-trip"
+            assert _decoded(MODELS[name], raw).value.to_bytes() == raw, (
+                f"{path.name}:{line} does not round-trip"
+            )
 
 
 @pytest.mark.parametrize("version", [v for v in versions() if v != SCHEMA_VERSION])
@@ -73,7 +82,10 @@ def test_older_samples_upcast_to_the_same_values_as_the_current_ones(version: in
 
 
 def test_sample_orders_cover_several_stores_and_real_lines() -> None:
-    orders = [_decoded(OrderEvent, raw).value for raw in records(sample_files(PRE_VERSIONED)["OrderEvent"])]
+    orders = [
+        _decoded(OrderEvent, raw).value
+        for raw in records(sample_files(PRE_VERSIONED)["OrderEvent"])
+    ]
     assert len({o.store_id for o in orders}) >= 3
     assert sum(len(o.lines) for o in orders) > len(orders)
 
@@ -81,6 +93,7 @@ def test_sample_orders_cover_several_stores_and_real_lines() -> None:
 # ------------------------------------------------------------------------------------------
 # The upgrade path
 # ------------------------------------------------------------------------------------------
+
 
 def test_the_registered_path_reaches_the_current_version() -> None:
     assert PATH.current == SCHEMA_VERSION
@@ -92,16 +105,19 @@ def test_a_record_without_schema_version_is_the_pre_versioned_envelope() -> None
     assert result.written_at == PRE_VERSIONED and result.value.schema_version == SCHEMA_VERSION
 
 
-@pytest.mark.parametrize(("version", "reason_code"), [
-    (SCHEMA_VERSION + 1, "unsupported_version"),
-    (99, "unsupported_version"),
-    ("1", "invalid_schema"),        # pydantic would coerce "2" to 2 and let a newer record through
-    (str(SCHEMA_VERSION + 1), "invalid_schema"),
-    (1.0, "invalid_schema"),
-    (True, "invalid_schema"),
-    (None, "invalid_schema"),
-    (-1, "invalid_schema"),
-])
+@pytest.mark.parametrize(
+    ("version", "reason_code"),
+    [
+        (SCHEMA_VERSION + 1, "unsupported_version"),
+        (99, "unsupported_version"),
+        ("1", "invalid_schema"),  # pydantic would coerce "2" to 2 and let a newer record through
+        (str(SCHEMA_VERSION + 1), "invalid_schema"),
+        (1.0, "invalid_schema"),
+        (True, "invalid_schema"),
+        (None, "invalid_schema"),
+        (-1, "invalid_schema"),
+    ],
+)
 def test_a_newer_or_malformed_version_is_a_rejection(version: object, reason_code: str) -> None:
     result = decode(OrderEvent, orjson.dumps({**ORDER, "schema_version": version}))
     assert isinstance(result, Rejected)
@@ -123,12 +139,23 @@ def test_steps_apply_in_order_from_the_written_version() -> None:
         def upcast(data: dict) -> dict:
             calls.append(f"{name}@{data.get('schema_version', PRE_VERSIONED)}")
             return data
+
         return upcast
 
-    path = UpgradePath(3, [Step(2, "c", {OrderEvent: step("2->3")}), Step(0, "a", {OrderEvent: step("0->1")}),
-                           Step(1, "b", {OrderEvent: step("1->2"), ChatTurn: step("chat")})])
-    for written_at, expected in [(None, ["0->1@0", "1->2@1", "2->3@2"]), (1, ["1->2@1", "2->3@2"]),
-                                 (2, ["2->3@2"]), (3, [])]:
+    path = UpgradePath(
+        3,
+        [
+            Step(2, "c", {OrderEvent: step("2->3")}),
+            Step(0, "a", {OrderEvent: step("0->1")}),
+            Step(1, "b", {OrderEvent: step("1->2"), ChatTurn: step("chat")}),
+        ],
+    )
+    for written_at, expected in [
+        (None, ["0->1@0", "1->2@1", "2->3@2"]),
+        (1, ["1->2@1", "2->3@2"]),
+        (2, ["2->3@2"]),
+        (3, []),
+    ]:
         calls.clear()
         data = dict(ORDER) if written_at is None else {**ORDER, "schema_version": written_at}
         upgraded, seen_at = path.upgrade(OrderEvent, data)
@@ -140,10 +167,16 @@ def test_steps_apply_in_order_from_the_written_version() -> None:
 
 
 def test_a_shape_change_is_read_through_its_upcaster() -> None:
-    path = UpgradePath(2, [Step(0, "explicit version"), Step(1, "shop -> store_id", {OrderEvent: _renamed_shop})])
+    path = UpgradePath(
+        2, [Step(0, "explicit version"), Step(1, "shop -> store_id", {OrderEvent: _renamed_shop})]
+    )
     old = {k: v for k, v in ORDER.items() if k != "store_id"} | {"shop": "s9", "schema_version": 1}
     result = _decoded(OrderEvent, orjson.dumps(old), path)
-    assert result.value.store_id == "s9" and result.written_at == 1 and result.value.schema_version == 2
+    assert (
+        result.value.store_id == "s9"
+        and result.written_at == 1
+        and result.value.schema_version == 2
+    )
     assert "shop" in old, "the caller's dict is not modified"
     # a model the step does not name is unchanged: only its version is stamped
     key = {"key_id": "0123456789ab", "scope": "admin", "key_hash": "a" * 64, "schema_version": 1}
@@ -153,18 +186,23 @@ def test_a_shape_change_is_read_through_its_upcaster() -> None:
 
 
 def test_a_failing_upcaster_is_a_rejection_not_a_crash() -> None:
-    path = UpgradePath(2, [Step(0, "explicit version"), Step(1, "shop -> store_id", {OrderEvent: _renamed_shop})])
+    path = UpgradePath(
+        2, [Step(0, "explicit version"), Step(1, "shop -> store_id", {OrderEvent: _renamed_shop})]
+    )
     result = decode(OrderEvent, orjson.dumps({**ORDER, "schema_version": 1}), path)  # no "shop"
     assert isinstance(result, Rejected) and result.reason_code == "invalid_schema"
     assert "from schema_version 1 to 2" in result.reason and "KeyError" in result.reason
 
 
-@pytest.mark.parametrize("steps", [
-    [Step(0, "a")],                                     # a bump to 2 without its step
-    [Step(1, "b")],                                     # a gap at the start
-    [Step(0, "a"), Step(0, "a again"), Step(1, "b")],   # two steps from one version
-    [Step(0, "a"), Step(1, "b"), Step(2, "past it")],   # a step past the current version
-])
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [Step(0, "a")],  # a bump to 2 without its step
+        [Step(1, "b")],  # a gap at the start
+        [Step(0, "a"), Step(0, "a again"), Step(1, "b")],  # two steps from one version
+        [Step(0, "a"), Step(1, "b"), Step(2, "past it")],  # a step past the current version
+    ],
+)
 def test_a_path_with_a_gap_or_duplicate_is_refused(steps: list[Step]) -> None:
     with pytest.raises(ValueError):
         UpgradePath(2, steps)

@@ -33,26 +33,37 @@ from pydantic import BaseModel
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-import topics  # noqa: E402
-from bundlestream.settings import get_settings  # noqa: E402
-from bundling.budget import RollingCosts  # noqa: E402
-from bundling.uploads import generate, parse_upload  # noqa: E402
-from composite.bulk_add import InMemoryBundleStore, add_bulk  # noqa: E402
-from composite.discovery import build_index  # noqa: E402
-from composite.reply import handle_turn  # noqa: E402
-from ingest.olist import OlistCatalog, build_olist_catalog, load_categories  # noqa: E402
-from ingest.orders import OrderStream  # noqa: E402
-from ingest.uploads import build_upload_event, resolve_upload_file  # noqa: E402
-from models import (  # noqa: E402
-    SCHEMA_VERSION, AddBulkRequest, ApiKeyRecord, BundleAdded, BundleSet, ChatTurn, CompositeReply, ConfigDocument,
-    DeadLetter, GenerationMetrics, OrderEvent, SessionState, UploadEvent,
+import topics
+from bundlestream.settings import get_settings
+from bundling.budget import RollingCosts
+from bundling.uploads import generate, parse_upload
+from composite.bulk_add import InMemoryBundleStore, add_bulk
+from composite.discovery import build_index
+from composite.reply import handle_turn
+from ingest.olist import OlistCatalog, build_olist_catalog, load_categories
+from ingest.orders import OrderStream
+from ingest.uploads import build_upload_event, resolve_upload_file
+from models import (
+    SCHEMA_VERSION,
+    AddBulkRequest,
+    ApiKeyRecord,
+    BundleAdded,
+    BundleSet,
+    ChatTurn,
+    CompositeReply,
+    ConfigDocument,
+    DeadLetter,
+    GenerationMetrics,
+    OrderEvent,
+    SessionState,
+    UploadEvent,
 )
-from models.codec import Rejected, decode  # noqa: E402
-from security.keys import KEY_PREFIX, hash_key  # noqa: E402
+from models.codec import Rejected, decode
+from security.keys import KEY_PREFIX, hash_key
 
 DATA = ROOT.parent / "shared" / "data"
 OUT = Path(__file__).resolve().parent
-NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 # Enough orders for the orders agent to count per store and partition, small enough to commit.
 ORDERS_PER_SOURCE = {"online_retail": 60, "olist": 40, "shopify": 1000}
 
@@ -60,13 +71,31 @@ ORDERS_PER_SOURCE = {"online_retail": 60, "olist": 40, "shopify": 1000}
 def order_samples() -> list[OrderEvent]:
     """The first orders of three real histories, each its own store (so several partitions)."""
     olist = DATA / "olist"
-    categories = load_categories(olist / "olist_products_dataset.csv.gz",
-                                 olist / "product_category_name_translation.csv.gz")
+    categories = load_categories(
+        olist / "olist_products_dataset.csv.gz", olist / "product_category_name_translation.csv.gz"
+    )
     sources = [
-        ("online_retail", OrderStream(DATA / "online_retail.csv.gz", "online_retail", store_id="sample-online-retail")),
-        ("olist", OrderStream(olist / "olist_order_items_dataset.csv.gz", "olist", store_id="sample-olist",
-                              categories=categories)),
-        ("shopify", OrderStream(DATA / "shopify" / "orders_export.csv", "shopify_orders", store_id="sample-shopify")),
+        (
+            "online_retail",
+            OrderStream(
+                DATA / "online_retail.csv.gz", "online_retail", store_id="sample-online-retail"
+            ),
+        ),
+        (
+            "olist",
+            OrderStream(
+                olist / "olist_order_items_dataset.csv.gz",
+                "olist",
+                store_id="sample-olist",
+                categories=categories,
+            ),
+        ),
+        (
+            "shopify",
+            OrderStream(
+                DATA / "shopify" / "orders_export.csv", "shopify_orders", store_id="sample-shopify"
+            ),
+        ),
     ]
     out: list[OrderEvent] = []
     for name, stream in sources:
@@ -79,10 +108,17 @@ def upload_samples() -> tuple[UploadEvent, list[BundleSet], list[GenerationMetri
     """The Shopify sample exports as one inline upload, and the engine's answer to it."""
     settings = get_settings()
     shopify = DATA / "shopify"
-    upload = build_upload_event("sample-shopify", shopify / "products_export.csv", None,
-                                shopify / "orders_export.csv", None, settings)
-    upload = upload.model_copy(update={"upload_id": "sample-upload-1", "submitted_at": NOW,
-                                       "requested_by": "generate.py"})
+    upload = build_upload_event(
+        "sample-shopify",
+        shopify / "products_export.csv",
+        None,
+        shopify / "orders_export.csv",
+        None,
+        settings,
+    )
+    upload = upload.model_copy(
+        update={"upload_id": "sample-upload-1", "submitted_at": NOW, "requested_by": "generate.py"}
+    )
     parsed = parse_upload(upload, lambda f: resolve_upload_file(f, settings))
     bundle_set, _runs = generate(upload, parsed, {}, RollingCosts())
     metrics = bundle_set.metrics.model_copy(update={"created_at": NOW})
@@ -92,26 +128,48 @@ def upload_samples() -> tuple[UploadEvent, list[BundleSet], list[GenerationMetri
 
 def olist_catalog() -> OlistCatalog:
     olist = DATA / "olist"
-    return build_olist_catalog(olist / "olist_products_dataset.csv.gz", olist / "olist_order_items_dataset.csv.gz",
-                               olist / "olist_sellers_dataset.csv.gz",
-                               translation=olist / "product_category_name_translation.csv.gz")
+    return build_olist_catalog(
+        olist / "olist_products_dataset.csv.gz",
+        olist / "olist_order_items_dataset.csv.gz",
+        olist / "olist_sellers_dataset.csv.gz",
+        translation=olist / "product_category_name_translation.csv.gz",
+    )
 
 
 def chat_samples(catalog: OlistCatalog) -> tuple[list[ChatTurn], list[CompositeReply]]:
     """A composite session (probe, then options) and a category search, on the Olist catalog."""
     config = ConfigDocument(updated_at=NOW)
     index = build_index(catalog.products)
-    script = [("sample-session-1", "plan a date night"),
-              ("sample-session-1", "saturday, budget $150, no dietary restrictions"),
-              ("sample-session-2", "show me flowers under $50")]
-    turns = [ChatTurn(turn_id=f"turn-{n}", session_id=session, store_id="sample-olist", user_id="shopper-1",
-                      text=text, sent_at=NOW + dt.timedelta(seconds=30 * n))
-             for n, (session, text) in enumerate(script, start=1)]
+    script = [
+        ("sample-session-1", "plan a date night"),
+        ("sample-session-1", "saturday, budget $150, no dietary restrictions"),
+        ("sample-session-2", "show me flowers under $50"),
+    ]
+    turns = [
+        ChatTurn(
+            turn_id=f"turn-{n}",
+            session_id=session,
+            store_id="sample-olist",
+            user_id="shopper-1",
+            text=text,
+            sent_at=NOW + dt.timedelta(seconds=30 * n),
+        )
+        for n, (session, text) in enumerate(script, start=1)
+    ]
     states: dict[str, SessionState] = {}
     replies = []
     for turn in turns:
-        state, reply = asyncio.run(handle_turn(states.get(turn.session_id), turn, index, catalog.sold_counts,
-                                               config, None, now=turn.sent_at))
+        state, reply = asyncio.run(
+            handle_turn(
+                states.get(turn.session_id),
+                turn,
+                index,
+                catalog.sold_counts,
+                config,
+                None,
+                now=turn.sent_at,
+            )
+        )
         states[turn.session_id] = state
         replies.append(reply.model_copy(update={"created_at": turn.sent_at}))
     return turns, replies
@@ -121,14 +179,33 @@ def bundle_added_samples(catalog: OlistCatalog, reply: CompositeReply) -> list[B
     """The shopper adds option A of a reply as a new bundle, then one more product to it."""
     by_id = {p.product_id: p for p in catalog.products}
     option = reply.options[0]
-    extra = next(p.product_id for listing in reply.categories for p in listing.products
-                 if p.product_id not in option.product_ids)
+    extra = next(
+        p.product_id
+        for listing in reply.categories
+        for p in listing.products
+        if p.product_id not in option.product_ids
+    )
     store = InMemoryBundleStore()
-    first = add_bulk(AddBulkRequest(product_ids=option.product_ids, user_id="shopper-1",
-                                    session_id=reply.session_id, option_label=option.label),
-                     by_id, store, store_id=reply.store_id, new_id=lambda: "sample-bundle-1", now=NOW)
-    second = add_bulk(AddBulkRequest(product_ids=[extra], bundle_id=first.bundle_id, user_id="shopper-1"),
-                      by_id, store, store_id=reply.store_id, now=NOW + dt.timedelta(minutes=1))
+    first = add_bulk(
+        AddBulkRequest(
+            product_ids=option.product_ids,
+            user_id="shopper-1",
+            session_id=reply.session_id,
+            option_label=option.label,
+        ),
+        by_id,
+        store,
+        store_id=reply.store_id,
+        new_id=lambda: "sample-bundle-1",
+        now=NOW,
+    )
+    second = add_bulk(
+        AddBulkRequest(product_ids=[extra], bundle_id=first.bundle_id, user_id="shopper-1"),
+        by_id,
+        store,
+        store_id=reply.store_id,
+        now=NOW + dt.timedelta(minutes=1),
+    )
     return [first.record, second.record]
 
 
@@ -136,8 +213,13 @@ def api_key_sample() -> ApiKeyRecord:
     """A store key record; the key itself is a fixed example string (only its hash is stored)."""
     key_id = "0123456789ab"
     full = f"{KEY_PREFIX}_{key_id}_sample-secret-never-used"
-    return ApiKeyRecord(key_id=key_id, name="sample store key", scope="store:sample-shopify",
-                        key_hash=hash_key(full), created_at=NOW)
+    return ApiKeyRecord(
+        key_id=key_id,
+        name="sample store key",
+        scope="store:sample-shopify",
+        key_hash=hash_key(full),
+        created_at=NOW,
+    )
 
 
 def dead_letter_sample(order: OrderEvent) -> DeadLetter:
@@ -145,9 +227,16 @@ def dead_letter_sample(order: OrderEvent) -> DeadLetter:
     raw = orjson.dumps({**order.model_dump(mode="json"), "schema_version": SCHEMA_VERSION + 1})
     rejected = decode(OrderEvent, raw)
     assert isinstance(rejected, Rejected), rejected
-    letter = DeadLetter.for_record(topic="bundlestream.orders", partition=0, offset=0, key=order.store_id.encode(),
-                                   value=raw, reason_code=rejected.reason_code, reason=rejected.reason,
-                                   errors=rejected.errors)
+    letter = DeadLetter.for_record(
+        topic="bundlestream.orders",
+        partition=0,
+        offset=0,
+        key=order.store_id.encode(),
+        value=raw,
+        reason_code=rejected.reason_code,
+        reason=rejected.reason,
+        errors=rejected.errors,
+    )
     return letter.model_copy(update={"failed_at": NOW})
 
 
@@ -192,8 +281,14 @@ def main() -> int:
     for model, records in samples.items():
         encoded = [r.to_bytes() for r in records]
         print(f"{write(current, model, encoded).relative_to(ROOT)}: {len(records)} records")
-        if SCHEMA_VERSION == 1:  # v0 has version 1's fields; once v2 exists the committed v0 stays as it is
-            pre = write(OUT / "v0", model, (orjson.dumps(without_schema_version(orjson.loads(e))) for e in encoded))
+        if (
+            SCHEMA_VERSION == 1
+        ):  # v0 has version 1's fields; once v2 exists the committed v0 stays as it is
+            pre = write(
+                OUT / "v0",
+                model,
+                (orjson.dumps(without_schema_version(orjson.loads(e))) for e in encoded),
+            )
             print(f"{pre.relative_to(ROOT)}: {len(records)} records")
     return 0
 

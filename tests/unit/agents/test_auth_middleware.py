@@ -21,12 +21,16 @@ async def client(monkeypatch):
         return None
 
     monkeypatch.setattr(auth, "note_used", no_bookkeeping)
-    monkeypatch.setattr(auth, "_policies", {
-        "/admin": admin_only(),
-        "/stores/{store}": store_route(param="store"),
-        "/checked": store_route(in_view=True),
-        "/forgot": store_route(in_view=True),
-    })
+    monkeypatch.setattr(
+        auth,
+        "_policies",
+        {
+            "/admin": admin_only(),
+            "/stores/{store}": store_route(param="store"),
+            "/checked": store_route(in_view=True),
+            "/forgot": store_route(in_view=True),
+        },
+    )
     key = generate_key()
     record = ApiKeyRecord(key_id=key.key_id, scope="store:s1", key_hash=key.key_hash)
     monkeypatch.setitem(keys_view.registry_view.records, key.key_id, record)
@@ -39,7 +43,9 @@ async def client(monkeypatch):
             auth.authorize_store(request, request.query["store"])
         except auth.HttpError as exc:
             return web.json_response({"error": exc.reason}, status=exc.status)
-        return web.json_response({"store": request.query["store"], "key": auth.principal_of(request).key_id})
+        return web.json_response(
+            {"store": request.query["store"], "key": auth.principal_of(request).key_id}
+        )
 
     app = web.Application(middlewares=[auth.auth_middleware])
     for path in ("/admin", "/stores/{store}", "/forgot", "/unmarked"):

@@ -13,7 +13,6 @@ import pytest
 from bundlestream.settings import REPO_ROOT
 from security import Access
 
-
 # Run in a fresh interpreter: initialising the web server mutates the process-wide Faust app
 # (it adds Faust's blueprint routes), which other tests compare against.
 _DUMP = """
@@ -42,13 +41,23 @@ class Policy:
 @pytest.fixture(scope="module")
 def routes() -> tuple[set[str], dict[str, Policy | None]]:
     """The route table a serving worker has (Faust's blueprints applied) and each route's policy."""
-    out = subprocess.run([sys.executable, "-c", _DUMP], capture_output=True, text=True, timeout=120,
-                         cwd=str(REPO_ROOT), env={**os.environ, "BUNDLESTREAM_METRICS_PUBLIC": "false"})
+    out = subprocess.run(
+        [sys.executable, "-c", _DUMP],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(REPO_ROOT),
+        env={**os.environ, "BUNDLESTREAM_METRICS_PUBLIC": "false"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert data["middleware"], "the auth middleware is not installed on the web app"
-    policies = {path: None if p is None else Policy(Access(p["access"]), p["reason"], p["store_param"], p["rate_limit"])
-                for path, p in data["policies"].items()}
+    policies = {
+        path: None
+        if p is None
+        else Policy(Access(p["access"]), p["reason"], p["store_param"], p["rate_limit"])
+        for path, p in data["policies"].items()
+    }
     return set(data["routes"]), policies
 
 
@@ -60,8 +69,19 @@ def test_every_route_in_the_router_has_a_policy(routes) -> None:
 
 def test_open_routes_are_exactly_the_documented_ones(routes) -> None:
     _, policies = routes
-    open_paths = {path for path, policy in policies.items() if policy is not None and policy.access is Access.OPEN}
-    assert open_paths == {"/", "/healthz", "/api/v1/webhooks/orders", "/demo", "/config", "/static/{name}"}
+    open_paths = {
+        path
+        for path, policy in policies.items()
+        if policy is not None and policy.access is Access.OPEN
+    }
+    assert open_paths == {
+        "/",
+        "/healthz",
+        "/api/v1/webhooks/orders",
+        "/demo",
+        "/config",
+        "/static/{name}",
+    }
     assert all(policies[p].reason for p in open_paths)
 
 

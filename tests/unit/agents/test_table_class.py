@@ -20,9 +20,12 @@ class _Consumer:
 
 
 def _table(partitions: dict[str, int]) -> SimpleNamespace:
-    return SimpleNamespace(app=SimpleNamespace(consumer=_Consumer(partitions)), name="rolling-costs",
-                           changelog_topic_name="app-rolling-costs-changelog",
-                           _verified_source_topics_for_partitions=set())
+    return SimpleNamespace(
+        app=SimpleNamespace(consumer=_Consumer(partitions)),
+        name="rolling-costs",
+        changelog_topic_name="app-rolling-costs-changelog",
+        _verified_source_topics_for_partitions=set(),
+    )
 
 
 def test_the_app_builds_its_tables_from_this_class() -> None:

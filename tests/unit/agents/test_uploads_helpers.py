@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from agents.catalogs import CatalogView, _Lru, make_ref, majority_currency, products_sha256
+from agents.catalogs import CatalogView, _Lru, majority_currency, make_ref, products_sha256
 from agents.http.common import HttpError
 from agents.http.uploads import FilePart, check_form, read_part
 from bundling.budget import RollingCosts, combo_cost, cost_per_combo
@@ -19,8 +19,15 @@ from popularity.aggregate import SEP
 
 
 def _upload() -> UploadEvent:
-    return UploadEvent(upload_id="u1", store_id="s1", files=[
-        UploadFile(kind="catalog", format="generic", inline_text="product_id,title,price\np1,A,1\n")])
+    return UploadEvent(
+        upload_id="u1",
+        store_id="s1",
+        files=[
+            UploadFile(
+                kind="catalog", format="generic", inline_text="product_id,title,price\np1,A,1\n"
+            )
+        ],
+    )
 
 
 def test_tallies_only_for_the_store_and_prefix_safe() -> None:
@@ -45,9 +52,17 @@ def _table_round_trip(state: RollingCosts) -> RollingCosts:
 def test_rolling_costs_per_store_round_trip_through_the_table_value() -> None:
     empty = RollingCosts.from_json(None)
     assert cost_per_combo(empty) == 3000.0  # cold default
-    runs = [ComboRun(objective=Objective.INCREASE_AOV, type=BundleType.FBT, candidates=3, duration_ms=10.0),
-            ComboRun(objective=Objective.INCREASE_AOV, type=BundleType.FBT, candidates=3, duration_ms=20.0),
-            ComboRun(objective=Objective.GIFT_BOX, type=BundleType.GIFT_BOX, candidates=1, duration_ms=30.0)]
+    runs = [
+        ComboRun(
+            objective=Objective.INCREASE_AOV, type=BundleType.FBT, candidates=3, duration_ms=10.0
+        ),
+        ComboRun(
+            objective=Objective.INCREASE_AOV, type=BundleType.FBT, candidates=3, duration_ms=20.0
+        ),
+        ComboRun(
+            objective=Objective.GIFT_BOX, type=BundleType.GIFT_BOX, candidates=1, duration_ms=30.0
+        ),
+    ]
     state = _table_round_trip(fold_rolling_costs(empty, runs))
     fbt = state.combos["increase_aov:FBT"]
     assert list(fbt.recent) == [10.0, 20.0] and fbt.runs == 2
@@ -62,8 +77,15 @@ def test_rolling_costs_per_store_round_trip_through_the_table_value() -> None:
 
 
 def test_rolling_window_is_capped_at_50() -> None:
-    runs = [ComboRun(objective=Objective.MARGIN_GUARD, type=BundleType.FIXED, candidates=0, duration_ms=float(i))
-            for i in range(60)]
+    runs = [
+        ComboRun(
+            objective=Objective.MARGIN_GUARD,
+            type=BundleType.FIXED,
+            candidates=0,
+            duration_ms=float(i),
+        )
+        for i in range(60)
+    ]
     state = _table_round_trip(fold_rolling_costs(RollingCosts.from_json(None), runs))
     assert len(state.combos["margin_guard:FIXED"].recent) == 50
     assert state.combos["margin_guard:FIXED"].recent[0] == 10.0
@@ -71,8 +93,12 @@ def test_rolling_window_is_capped_at_50() -> None:
 
 
 def test_error_bundle_set_names_the_reason_and_keeps_bad_rows() -> None:
-    exc = UnusableUpload("catalog c.csv: missing required column(s): price",
-                         bad_rows=[BadRow(file="c.csv", line=3, reason="bad_price")], bad_row_count=7, parse_ms=1.5)
+    exc = UnusableUpload(
+        "catalog c.csv: missing required column(s): price",
+        bad_rows=[BadRow(file="c.csv", line=3, reason="bad_price")],
+        bad_row_count=7,
+        parse_ms=1.5,
+    )
     bs = error_bundle_set(_upload(), exc)
     assert bs.status == "error" and "price" in (bs.error or "")
     assert bs.bundles == [] and bs.store_id == "s1" and bs.upload_id == "u1"
@@ -86,7 +112,9 @@ def _p(pid: str, currency: str = "USD") -> Product:
 
 
 def test_catalog_view_and_lru() -> None:
-    view = CatalogView.build("s", "u", [_p("a"), _p("b", "EUR"), _p("a", "EUR"), _p("c", "EUR")], "h")
+    view = CatalogView.build(
+        "s", "u", [_p("a"), _p("b", "EUR"), _p("a", "EUR"), _p("c", "EUR")], "h"
+    )
     assert view.by_id["a"].currency == "USD"  # first row of a repeated id wins
     assert view.currency == "EUR"
     assert majority_currency([]) == "USD"
@@ -102,9 +130,19 @@ def test_catalog_view_and_lru() -> None:
 
 
 def test_catalog_ref_is_small_and_self_contained() -> None:
-    f = UploadFile(kind="catalog", format="shopify_products", uri="file:///x/ab.csv", sha256="ab" * 32, size_bytes=10**8)
+    f = UploadFile(
+        kind="catalog",
+        format="shopify_products",
+        uri="file:///x/ab.csv",
+        sha256="ab" * 32,
+        size_bytes=10**8,
+    )
     ref = make_ref("u9", f)
-    assert ref["sha256"] == "ab" * 32 and ref["format"] == "shopify_products" and ref["upload_id"] == "u9"
+    assert (
+        ref["sha256"] == "ab" * 32
+        and ref["format"] == "shopify_products"
+        and ref["upload_id"] == "u9"
+    )
     assert UploadFile.model_validate(ref["file"]) == f
     inline = make_ref("u1", UploadFile(kind="catalog", format="generic", inline_text="a,b\n"))
     assert len(inline["sha256"]) == 64  # hashed from the text when the file carries no sha
@@ -115,7 +153,7 @@ class _Part:
         self.data, self.chunk = data, chunk
 
     async def read_chunk(self, size: int) -> bytes:
-        out, self.data = self.data[: min(size, self.chunk)], self.data[min(size, self.chunk):]
+        out, self.data = self.data[: min(size, self.chunk)], self.data[min(size, self.chunk) :]
         return out
 
 
@@ -126,12 +164,15 @@ def test_read_part_stops_at_the_limit() -> None:
     assert err.value.status == 413 and "catalog file" in err.value.reason
 
 
-@pytest.mark.parametrize("fields,files,reason", [
-    ({}, {"catalog": FilePart("catalog", "c.csv", b"a\n")}, "store_id"),
-    ({"store_id": "a/b"}, {"catalog": FilePart("catalog", "c.csv", b"a\n")}, "store_id"),
-    ({"store_id": "s"}, {}, "catalog"),
-    ({"store_id": "s"}, {"catalog": FilePart("catalog", "c.csv", b"  \n")}, "empty"),
-])
+@pytest.mark.parametrize(
+    "fields,files,reason",
+    [
+        ({}, {"catalog": FilePart("catalog", "c.csv", b"a\n")}, "store_id"),
+        ({"store_id": "a/b"}, {"catalog": FilePart("catalog", "c.csv", b"a\n")}, "store_id"),
+        ({"store_id": "s"}, {}, "catalog"),
+        ({"store_id": "s"}, {"catalog": FilePart("catalog", "c.csv", b"  \n")}, "empty"),
+    ],
+)
 def test_check_form_refuses(fields: dict, files: dict, reason: str) -> None:
     with pytest.raises(HttpError) as err:
         check_form(fields, files)
@@ -139,7 +180,10 @@ def test_check_form_refuses(fields: dict, files: dict, reason: str) -> None:
 
 
 def test_check_form_takes_explicit_formats() -> None:
-    files = {"catalog": FilePart("catalog", "c.csv", b"a\n"), "orders": FilePart("orders", "o.csv", b"b\n")}
+    files = {
+        "catalog": FilePart("catalog", "c.csv", b"a\n"),
+        "orders": FilePart("orders", "o.csv", b"b\n"),
+    }
     assert check_form({"store_id": "s", "orders_format": "online_retail"}, files) == "s"
     assert files["orders"].format == "online_retail" and files["catalog"].format is None
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bundling import budget as B
 from bundling.diversity import jaccard, select_diverse
@@ -19,12 +20,14 @@ from models.bundles import BundleType, Objective
 from models.catalog import Product
 from models.orders import OrderEvent, OrderLine
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def test_wilson_width_hand_computed():
     # k=5, n=10, z=1.96: half = 1.96*sqrt(.025 + .9604/400)/1.38416 = 0.26341 -> width 0.52682
-    assert wilson_ci_width(5, 10) == pytest.approx(2 * 1.96 * math.sqrt(0.025 + 3.8416 / 400) / 1.38416, abs=1e-9)
+    assert wilson_ci_width(5, 10) == pytest.approx(
+        2 * 1.96 * math.sqrt(0.025 + 3.8416 / 400) / 1.38416, abs=1e-9
+    )
     assert wilson_ci_width(5, 10) == pytest.approx(0.52682, abs=1e-4)
     assert wilson_ci_width(0, 0) == 1.0
 
@@ -60,8 +63,10 @@ def test_mmr_worked_example():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.sampled_from("abcdefg"), max_size=6), min_size=1, max_size=25),
-       st.sampled_from([0.05, 0.1, 0.2, 0.5]))
+@given(
+    st.lists(st.lists(st.sampled_from("abcdefg"), max_size=6), min_size=1, max_size=25),
+    st.sampled_from([0.05, 0.1, 0.2, 0.5]),
+)
 def test_mining_equals_brute_force(baskets, ms):
     its = mine_itemsets(BasketMatrix.from_baskets(baskets), ms, max_len=3)
     sets = [set(b) for b in baskets]
@@ -78,17 +83,52 @@ def test_mining_equals_brute_force(baskets, ms):
 
 
 def _catalog(n_per_cat: int = 6) -> list[Product]:
-    cats = {"kitchen": ["wine glass", "cheese board", "coffee mug", "tea pot", "salad bowl", "knife set", "wine cooler"],
-            "garden": ["watering can", "garden hose", "plant pot", "pruning shears", "garden gloves", "seed tray", "rake"],
-            "jewelry": ["silver necklace", "gold bracelet", "pearl earrings", "silver ring", "charm bracelet", "gold necklace", "anklet"]}
+    cats = {
+        "kitchen": [
+            "wine glass",
+            "cheese board",
+            "coffee mug",
+            "tea pot",
+            "salad bowl",
+            "knife set",
+            "wine cooler",
+        ],
+        "garden": [
+            "watering can",
+            "garden hose",
+            "plant pot",
+            "pruning shears",
+            "garden gloves",
+            "seed tray",
+            "rake",
+        ],
+        "jewelry": [
+            "silver necklace",
+            "gold bracelet",
+            "pearl earrings",
+            "silver ring",
+            "charm bracelet",
+            "gold necklace",
+            "anklet",
+        ],
+    }
     out = []
     for c, names in cats.items():
         for i, nm in enumerate(names[:n_per_cat]):
             price = 10.0 + 7 * i
-            out.append(Product(product_id=f"{c}-{i}", title=nm.title(), category=c, tags=[c, nm.split()[0]],
-                               description=f"A lovely {nm} for your {c}.", price=price,
-                               cost=price * (0.4 if i % 2 else 0.7), inventory=5,
-                               created_at=T0 - timedelta(days=10 * i)))
+            out.append(
+                Product(
+                    product_id=f"{c}-{i}",
+                    title=nm.title(),
+                    category=c,
+                    tags=[c, nm.split()[0]],
+                    description=f"A lovely {nm} for your {c}.",
+                    price=price,
+                    cost=price * (0.4 if i % 2 else 0.7),
+                    inventory=5,
+                    created_at=T0 - timedelta(days=10 * i),
+                )
+            )
     return out
 
 
@@ -99,7 +139,11 @@ def _orders(catalog: list[Product], n: int) -> list[OrderEvent]:
         lines = [OrderLine(product_id=a.product_id, quantity=1, price=a.price)]
         if b.product_id != a.product_id:
             lines.append(OrderLine(product_id=b.product_id, quantity=1, price=b.price))
-        out.append(OrderEvent(order_id=f"o{k}", store_id="s", lines=lines, created_at=T0 - timedelta(days=k)))
+        out.append(
+            OrderEvent(
+                order_id=f"o{k}", store_id="s", lines=lines, created_at=T0 - timedelta(days=k)
+            )
+        )
     return out
 
 
@@ -119,7 +163,7 @@ def _check_invariants(bs, catalog):
 @pytest.mark.parametrize("n_orders", [0, 5])
 def test_cold_start_yields_bundles(n_orders):
     cat = _catalog()
-    bs, runs = generate_bundle_set("u", "s", cat, _orders(cat, n_orders))
+    bs, _runs = generate_bundle_set("u", "s", cat, _orders(cat, n_orders))
     assert bs.metrics.cold_start and 1 <= len(bs.bundles) <= 4
     assert all(b.cold_start for b in bs.bundles)
     _check_invariants(bs, cat)
@@ -134,8 +178,13 @@ def test_warm_path_invariants_and_metrics():
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(0, 120), st.integers(3, 7), st.lists(st.integers(0, 3), min_size=21, max_size=21))
+@given(
+    st.integers(0, 120), st.integers(3, 7), st.lists(st.integers(0, 3), min_size=21, max_size=21)
+)
 def test_property_every_emitted_bundle(n_orders, per_cat, inv):
-    cat = [p.model_copy(update={"inventory": inv[i % len(inv)]}) for i, p in enumerate(_catalog(per_cat))]
+    cat = [
+        p.model_copy(update={"inventory": inv[i % len(inv)]})
+        for i, p in enumerate(_catalog(per_cat))
+    ]
     bs, _ = generate_bundle_set("u", "s", cat, _orders(cat, n_orders))
     _check_invariants(bs, cat)

@@ -4,7 +4,7 @@ FBT candidates are ranked with the same S_ij as ``bundling.recommend.fit_basket_
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -21,13 +21,22 @@ from models.bundles import Objective
 from models.catalog import Product
 from models.orders import OrderEvent, OrderLine
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 CATS = ["kitchen", "garden", "desk"]
 
 
 def _catalog(n: int = 18) -> list[Product]:
-    return [Product(product_id=f"p{i}", title=f"{CATS[i % 3]} item {i} {'mug cup' if i % 2 else 'lamp'}",
-                    category=CATS[i % 3], price=10.0 + i, cost=4.0 + i / 2, inventory=50) for i in range(n)]
+    return [
+        Product(
+            product_id=f"p{i}",
+            title=f"{CATS[i % 3]} item {i} {'mug cup' if i % 2 else 'lamp'}",
+            category=CATS[i % 3],
+            price=10.0 + i,
+            cost=4.0 + i / 2,
+            inventory=50,
+        )
+        for i in range(n)
+    ]
 
 
 def _orders(catalog: list[Product], n_orders: int, seed: int = 3) -> list[OrderEvent]:
@@ -39,9 +48,17 @@ def _orders(catalog: list[Product], n_orders: int, seed: int = 3) -> list[OrderE
         ids = {first, *(int(x) for x in rng.integers(0, len(catalog), size - 1))}
         if rng.random() < 0.5:
             ids.add((first + 3) % len(catalog))  # a planted complement
-        out.append(OrderEvent(order_id=f"o{k}", store_id="s", created_at=T0 + timedelta(hours=k),
-                              lines=[OrderLine(product_id=catalog[i].product_id, quantity=1, price=catalog[i].price)
-                                     for i in sorted(ids)]))
+        out.append(
+            OrderEvent(
+                order_id=f"o{k}",
+                store_id="s",
+                created_at=T0 + timedelta(hours=k),
+                lines=[
+                    OrderLine(product_id=catalog[i].product_id, quantity=1, price=catalog[i].price)
+                    for i in sorted(ids)
+                ],
+            )
+        )
     return out
 
 
@@ -56,7 +73,10 @@ class CountingEmbedder:
     def embed(self, texts):
         self.calls += 1
         self.texts += len(texts)
-        v = np.array([[len(t) % 7 + 1.0, t.count("mug") + 1.0, t.count("lamp") + 0.5] for t in texts], np.float32)
+        v = np.array(
+            [[len(t) % 7 + 1.0, t.count("mug") + 1.0, t.count("lamp") + 0.5] for t in texts],
+            np.float32,
+        )
         return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
@@ -74,7 +94,9 @@ def test_dense_cache_hit_skips_the_embedder():
     assert e.calls == 1 and e.texts == len(cat) and len(cache) == len(cat)
     second, _ = generate_bundle_set("u2", "s", cat, orders, embedder=e, embedding_cache=cache)
     assert e.calls == 1  # warm: every vector came from the cache
-    assert first.metrics.cold_start and [b.bundle_id for b in first.bundles] == [b.bundle_id for b in second.bundles]
+    assert first.metrics.cold_start and [b.bundle_id for b in first.bundles] == [
+        b.bundle_id for b in second.bundles
+    ]
 
 
 def test_tfidf_cache_hit_skips_tokenising(monkeypatch):
@@ -93,11 +115,16 @@ def test_tfidf_cache_hit_skips_tokenising(monkeypatch):
 
 
 def test_cached_tfidf_round_trip_is_exact_through_float32_bytes():
-    cat = _catalog() + [_catalog()[0].model_copy(update={"product_id": "dup"})]  # a duplicate text
+    cat = [*_catalog(), _catalog()[0].model_copy(update={"product_id": "dup"})]  # a duplicate text
 
     class Float32Bytes(InMemoryCache):  # what the agent's Redis cache does to values
         def put_many(self, items):
-            super().put_many({k: np.frombuffer(np.asarray(v, np.float32).tobytes(), np.float32) for k, v in items.items()})
+            super().put_many(
+                {
+                    k: np.frombuffer(np.asarray(v, np.float32).tobytes(), np.float32)
+                    for k, v in items.items()
+                }
+            )
 
     cache = Float32Bytes()
     M = cached_tfidf(cat, cache)
@@ -127,7 +154,9 @@ def test_sparse_coherence_equals_dense():
 
 def test_weighted_mining_counts_and_sums():
     rng = np.random.default_rng(0)
-    baskets = [sorted(set(rng.integers(0, 12, int(rng.integers(1, 6))).tolist())) for _ in range(150)]
+    baskets = [
+        sorted(set(rng.integers(0, 12, int(rng.integers(1, 6))).tolist())) for _ in range(150)
+    ]
     m = BasketMatrix.from_baskets([[str(i) for i in b] for b in baskets])
     w = 1.0 / np.maximum(np.diff(m.X.indptr), 1)
     plain = mine_itemsets(m, 0.02, max_len=3)

@@ -4,7 +4,7 @@ order views against the per-order definitions."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -22,33 +22,70 @@ from models.bundles import BundleType, Objective
 from models.catalog import Product
 from models.orders import OrderEvent, OrderLine
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 SHOPIFY = Path(__file__).resolve().parents[4] / "shared" / "data" / "shopify"
 
 
-def _p(pid: str, cat: str = "kitchen", price: float = 20.0, cost: float | None = 8.0, inventory: int | None = 10) -> Product:
-    return Product(product_id=pid, title=pid, category=cat, price=price, cost=cost, inventory=inventory)
+def _p(
+    pid: str,
+    cat: str = "kitchen",
+    price: float = 20.0,
+    cost: float | None = 8.0,
+    inventory: int | None = 10,
+) -> Product:
+    return Product(
+        product_id=pid, title=pid, category=cat, price=price, cost=cost, inventory=inventory
+    )
 
 
 def _order(k: int, *pids: str) -> OrderEvent:
-    return OrderEvent(order_id=f"o{k}", store_id="s", created_at=T0 - timedelta(days=k),
-                      lines=[OrderLine(product_id=p, quantity=1, price=10.0) for p in pids])
+    return OrderEvent(
+        order_id=f"o{k}",
+        store_id="s",
+        created_at=T0 - timedelta(days=k),
+        lines=[OrderLine(product_id=p, quantity=1, price=10.0) for p in pids],
+    )
 
 
-def _draft(ctx: StoreContext, ids: list[str], btype: BundleType = BundleType.FIXED, method: str = "curated_fixed",
-           support: float | None = None) -> Draft:
-    d = Draft(btype, Objective.INCREASE_AOV, [(i, 1, "anchor" if n == 0 else "member") for n, i in enumerate(ids)],
-              method, support=support, confidence=None if support is None else 0.5, lift=None if support is None else 2.0)
+def _draft(
+    ctx: StoreContext,
+    ids: list[str],
+    btype: BundleType = BundleType.FIXED,
+    method: str = "curated_fixed",
+    support: float | None = None,
+) -> Draft:
+    d = Draft(
+        btype,
+        Objective.INCREASE_AOV,
+        [(i, 1, "anchor" if n == 0 else "member") for n, i in enumerate(ids)],
+        method,
+        support=support,
+        confidence=None if support is None else 0.5,
+        lift=None if support is None else 2.0,
+    )
     d.pricing = price_bundle(d.lines, ctx.products, d.bundle_type, d.objective)
     return d
 
 
 @pytest.fixture()
 def ctx() -> StoreContext:
-    cat = [_p("a"), _p("b"), _p("gone", inventory=0), _p("thin", cost=19.5), _p("thin2", cost=19.0),
-           _p("shirt", "apparel", cost=5.0), _p("phone", "electronics", cost=5.0),
-           _p("dress", "women fashion", cost=5.0), _p("tv", "tv audio", cost=5.0)]
-    orders = [_order(0, "a", "b"), _order(1, "dress", "tv"), _order(2, "dress", "tv"), _order(3, "a")]
+    cat = [
+        _p("a"),
+        _p("b"),
+        _p("gone", inventory=0),
+        _p("thin", cost=19.5),
+        _p("thin2", cost=19.0),
+        _p("shirt", "apparel", cost=5.0),
+        _p("phone", "electronics", cost=5.0),
+        _p("dress", "women fashion", cost=5.0),
+        _p("tv", "tv audio", cost=5.0),
+    ]
+    orders = [
+        _order(0, "a", "b"),
+        _order(1, "dress", "tv"),
+        _order(2, "dress", "tv"),
+        _order(3, "a"),
+    ]
     return StoreContext(cat, orders)
 
 
@@ -69,7 +106,10 @@ def test_gate_support(ctx):
     assert check(ctx, ok) is None
     assert check(ctx, low) == "low_support"
     # the support gate is for mined rules only
-    assert check(ctx, _draft(ctx, ["a", "b"], BundleType.FBT, "semantic_price_banded", support=0.0)) is None
+    assert (
+        check(ctx, _draft(ctx, ["a", "b"], BundleType.FBT, "semantic_price_banded", support=0.0))
+        is None
+    )
 
 
 def test_gate_price_ladder(ctx):
@@ -78,7 +118,9 @@ def test_gate_price_ladder(ctx):
     d.pricing = d.pricing.model_copy(update={"bundle_price": d.pricing.list_price})  # no discount
     assert check(ctx, d) == "price_invalid"
     d2 = _draft(ctx, ["a", "b"])
-    d2.pricing = d2.pricing.model_copy(update={"list_price": d2.pricing.list_price + 5})  # not sum of units
+    d2.pricing = d2.pricing.model_copy(
+        update={"list_price": d2.pricing.list_price + 5}
+    )  # not sum of units
     assert check(ctx, d2) == "price_invalid"
 
 
@@ -87,12 +129,20 @@ def test_gate_category_compatibility(ctx):
     assert learned == {frozenset(("women fashion", "tv audio"))}  # co-bought in 2 orders
     assert check(ctx, _draft(ctx, ["shirt", "phone"]), learned) == "incompatible_categories"
     assert check(ctx, _draft(ctx, ["dress", "tv"]), learned) is None  # same families, but learned
-    assert check(ctx, _draft(ctx, ["shirt", "phone"], BundleType.MIX_MATCH), learned) is None  # FBT/FIXED only
+    assert (
+        check(ctx, _draft(ctx, ["shirt", "phone"], BundleType.MIX_MATCH), learned) is None
+    )  # FBT/FIXED only
 
 
 # --- recommender ---------------------------------------------------------------------------------
-BASKETS = [["milk", "bread"]] * 6 + [["milk", "cereal"]] * 3 + [["beer", "chips"]] * 5 + \
-          [["beer", "salsa", "chips"]] * 2 + [["water"]] * 20 + [["bread", "jam"]] * 2
+BASKETS = (
+    [["milk", "bread"]] * 6
+    + [["milk", "cereal"]] * 3
+    + [["beer", "chips"]] * 5
+    + [["beer", "salsa", "chips"]] * 2
+    + [["water"]] * 20
+    + [["bread", "jam"]] * 2
+)
 
 
 def test_recommender_known_answers():
@@ -111,7 +161,9 @@ def test_recommender_unseen_items_fall_back_to_popularity():
     assert m.recommend(["water"], 1) != ["water"]  # water has no partners: popularity, minus itself
 
 
-@pytest.mark.parametrize("basket", [["milk"], ["milk", "bread"], ["beer", "chips", "salsa"], ["water", "jam"]])
+@pytest.mark.parametrize(
+    "basket", [["milk"], ["milk", "bread"], ["beer", "chips", "salsa"], ["water", "jam"]]
+)
 def test_recommender_never_returns_basket_items(basket):
     m = fit_basket_model(BasketMatrix.from_baskets(BASKETS))
     for k in (1, 3, 20):
@@ -123,7 +175,9 @@ def test_recommender_never_returns_basket_items(basket):
 def test_recommender_from_orders_and_adapter_agree():
     orders = [_order(k, *b) for k, b in enumerate(BASKETS)]
     a = fit_basket_model(orders, alpha=0.8).recommend_batch([["milk"], ["beer"]], 3)
-    b = fit_basket_model(BasketMatrix.from_baskets(BASKETS), alpha=0.8).recommend_batch([["milk"], ["beer"]], 3)
+    b = fit_basket_model(BasketMatrix.from_baskets(BASKETS), alpha=0.8).recommend_batch(
+        [["milk"], ["beer"]], 3
+    )
     assert a == b
     rec = BasketRecommender(alpha=0.8).fit(orders)
     assert rec.recommend(["milk"], 3) == a[0]
@@ -143,19 +197,28 @@ def test_first_upload_two_objectives_fast_history_six():
 # --- columnar views equal the per-order definitions -------------------------------------------------
 def test_columnar_views_match_per_order_definitions():
     orders = [_order(0, "a", "b", "a"), _order(1, "b", "c"), _order(2, "c")]
-    orders[1] = orders[1].model_copy(update={"lines": [OrderLine(product_id="b", quantity=1, price=10.0, category="x"),
-                                                       OrderLine(product_id="c", quantity=2, price=12.0)]})
+    orders[1] = orders[1].model_copy(
+        update={
+            "lines": [
+                OrderLine(product_id="b", quantity=1, price=10.0, category="x"),
+                OrderLine(product_id="c", quantity=2, price=12.0),
+            ]
+        }
+    )
     cat = [_p("a", "k1"), _p("b", "k2")]
     assert category_transaction_counts(cat, orders) == {"k1": 1, "k2": 2, "uncategorized": 2}
     derived = {p.product_id: p.price for p in catalog_from_orders(orders)}
     assert derived == {"a": 10.0, "b": 10.0, "c": 12.0}  # c: sorted([12, 10])[2 // 2]
 
 
-
 # --- the real Shopify samples ----------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["apparel.csv", "home-and-garden.csv", "jewelery.csv", "products_export.csv"])
+@pytest.mark.parametrize(
+    "name", ["apparel.csv", "home-and-garden.csv", "jewelery.csv", "products_export.csv"]
+)
 def test_shopify_samples_through_engine(name):
-    assert SHOPIFY.exists(), f"shared data missing at {SHOPIFY}: ../shared must sit beside the repository"
+    assert SHOPIFY.exists(), (
+        f"shared data missing at {SHOPIFY}: ../shared must sit beside the repository"
+    )
     from ingest.catalog import parse_catalog
     from ingest.orders import read_orders
 
@@ -177,5 +240,12 @@ def test_shopify_samples_through_engine(name):
         keys.add((b.bundle_type, frozenset(ids)))
     assert len(keys) == len(bs.bundles)  # no duplicates in a set
     g = bs.metrics.policy_gates
-    assert g.passed + g.rejected_out_of_stock + g.rejected_low_margin + g.rejected_low_support + \
-        g.rejected_price_invalid + g.rejected_incompatible_categories >= g.passed
+    assert (
+        g.passed
+        + g.rejected_out_of_stock
+        + g.rejected_low_margin
+        + g.rejected_low_support
+        + g.rejected_price_invalid
+        + g.rejected_incompatible_categories
+        >= g.passed
+    )

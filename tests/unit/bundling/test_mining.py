@@ -6,7 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import bundling.mining as M
 from bundling.mining import BasketMatrix, mine_itemsets
@@ -74,14 +75,18 @@ def test_many_baskets_and_items_random():
     """Larger random store (several basket blocks, more than 8 pair blocks) vs brute force."""
     rng = np.random.default_rng(7)
     pop = rng.dirichlet(np.full(40, 0.3))
-    baskets = [[f"i{j}" for j in rng.choice(40, size=rng.integers(0, 12), p=pop)] for _ in range(3000)]
+    baskets = [
+        [f"i{j}" for j in rng.choice(40, size=rng.integers(0, 12), p=pop)] for _ in range(3000)
+    ]
     m = BasketMatrix.from_baskets(baskets)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(M, "_PAIR_BLOCK_COLS", 3)
         mp.setattr(M, "_TABLE_CELLS", 5000)
         its = mine_itemsets(m, 0.004, max_len=3)
     assert len(its.triples) > 100
-    assert its.supports() == _brute(baskets, 0.004, 3) == mine_itemsets(m, 0.004, max_len=3).supports()
+    assert (
+        its.supports() == _brute(baskets, 0.004, 3) == mine_itemsets(m, 0.004, max_len=3).supports()
+    )
 
 
 def test_no_triples_and_edge_cases():
@@ -95,7 +100,10 @@ def test_no_triples_and_edge_cases():
 
 def test_popcount_fallback_without_bitwise_count(monkeypatch):
     rng = np.random.default_rng(3)
-    baskets = [[f"i{j}" for j in rng.choice(15, size=rng.integers(0, 8), replace=False)] for _ in range(400)]
+    baskets = [
+        [f"i{j}" for j in rng.choice(15, size=rng.integers(0, 8), replace=False)]
+        for _ in range(400)
+    ]
     m = BasketMatrix.from_baskets(baskets)
     ref = mine_itemsets(m, 0.01, max_len=3).supports()
     monkeypatch.delattr(np, "bitwise_count", raising=False)

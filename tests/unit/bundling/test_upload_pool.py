@@ -14,17 +14,31 @@ from bundling.upload_pool import DeadlineExceeded, DeadlinePool, UploadJob, prob
 from ingest.limits import Limits
 from models import Product, UploadEvent, UploadFile
 
-CATALOG = "product_id,title,price,category\n" + "".join(f"p{i},Item {i},{i + 1}.50,cat{i % 3}\n" for i in range(12))
+CATALOG = "product_id,title,price,category\n" + "".join(
+    f"p{i},Item {i},{i + 1}.50,cat{i % 3}\n" for i in range(12)
+)
 ORDERS = "order_id,product_id,quantity,price,created_at\n" + "".join(
-    f"o{k},p{k % 12},1,2.0,2024-01-0{1 + k % 9}\no{k},p{(k + 1) % 12},1,3.0,2024-01-0{1 + k % 9}\n" for k in range(60))
+    f"o{k},p{k % 12},1,2.0,2024-01-0{1 + k % 9}\no{k},p{(k + 1) % 12},1,3.0,2024-01-0{1 + k % 9}\n"
+    for k in range(60)
+)
 
 
 def _job(catalog: str = CATALOG, limits: Limits | None = None, tmp_path=None) -> UploadJob:
-    upload = UploadEvent(upload_id="u1", store_id="s1", files=[
-        UploadFile(kind="catalog", format="generic", inline_text=catalog),
-        UploadFile(kind="orders", format="generic", inline_text=ORDERS)])
-    return UploadJob(upload=upload.to_bytes(), tallies={}, rolling_costs=None, limits=limits or Limits(),
-                     upload_store_dir=str(tmp_path or "."))
+    upload = UploadEvent(
+        upload_id="u1",
+        store_id="s1",
+        files=[
+            UploadFile(kind="catalog", format="generic", inline_text=catalog),
+            UploadFile(kind="orders", format="generic", inline_text=ORDERS),
+        ],
+    )
+    return UploadJob(
+        upload=upload.to_bytes(),
+        tallies={},
+        rolling_costs=None,
+        limits=limits or Limits(),
+        upload_store_dir=str(tmp_path or "."),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +50,9 @@ def pool():
     pool.close()
 
 
-async def test_a_task_past_the_deadline_is_killed_and_the_pool_keeps_working(pool: DeadlinePool) -> None:
+async def test_a_task_past_the_deadline_is_killed_and_the_pool_keeps_working(
+    pool: DeadlinePool,
+) -> None:
     first = await pool.run(probe)
     started = time.perf_counter()
     with pytest.raises(DeadlineExceeded) as info:
@@ -58,7 +74,9 @@ async def test_the_event_loop_stays_free_while_a_child_works(pool: DeadlinePool)
     assert ticks > 20
 
 
-async def test_run_upload_in_the_pool_returns_bundles_costs_and_the_catalog(pool: DeadlinePool, tmp_path) -> None:
+async def test_run_upload_in_the_pool_returns_bundles_costs_and_the_catalog(
+    pool: DeadlinePool, tmp_path
+) -> None:
     outcome = await pool.run(run_upload, _job(tmp_path=tmp_path))
     assert outcome.dead_letter is None, outcome.dead_letter
     assert outcome.bundle_set.status == "ok" and outcome.bundle_set.upload_id == "u1"
@@ -66,7 +84,11 @@ async def test_run_upload_in_the_pool_returns_bundles_costs_and_the_catalog(pool
     products = await outcome.products()
     assert [p.product_id for p in products] == [f"p{i}" for i in range(12)]
     assert all(isinstance(p, Product) for p in products)
-    assert outcome.catalog_summary == {"products": 12, "categories": ["cat0", "cat1", "cat2"], "currency": "USD"}
+    assert outcome.catalog_summary == {
+        "products": 12,
+        "categories": ["cat0", "cat1", "cat2"],
+        "currency": "USD",
+    }
 
 
 def test_run_upload_past_a_limit_is_an_error_naming_it(tmp_path) -> None:
@@ -88,15 +110,21 @@ async def test_a_stored_catalog_is_reparsed_in_the_pool(pool: DeadlinePool, tmp_
 
     path = tmp_path / "catalog.csv"
     path.write_text(CATALOG)
-    upload_file = UploadFile(kind="catalog", format="generic", filename="catalog.csv", uri=path.as_uri())
-    chunks = await pool.run(parse_catalog_job, upload_file.model_dump_json().encode(), Limits(), str(tmp_path))
+    upload_file = UploadFile(
+        kind="catalog", format="generic", filename="catalog.csv", uri=path.as_uri()
+    )
+    chunks = await pool.run(
+        parse_catalog_job, upload_file.model_dump_json().encode(), Limits(), str(tmp_path)
+    )
     products = await unpickle_chunks(chunks)
     assert [p.product_id for p in products] == [f"p{i}" for i in range(12)]
     outside = UploadFile(kind="catalog", format="generic", uri="file:///etc/passwd")
     from ingest.errors import IngestError
 
     with pytest.raises(IngestError, match="refusing"):
-        await pool.run(parse_catalog_job, outside.model_dump_json().encode(), Limits(), str(tmp_path))
+        await pool.run(
+            parse_catalog_job, outside.model_dump_json().encode(), Limits(), str(tmp_path)
+        )
 
 
 async def test_a_closed_pool_starts_again_on_the_next_task() -> None:
@@ -149,11 +177,15 @@ def test_long_lived_allocation_pauses_the_cyclic_gc_then_freezes_what_was_built(
     try:
         with long_lived_allocation():
             assert not gc.isenabled()
-            with long_lived_allocation():  # re-entrant: an inner exit neither freezes nor re-enables
+            with (
+                long_lived_allocation()
+            ):  # re-entrant: an inner exit neither freezes nor re-enables
                 built = [[i] for i in range(1000)]
             assert not gc.isenabled() and gc.get_freeze_count() == frozen_before
         assert gc.isenabled()
-        assert gc.get_freeze_count() >= frozen_before + len(built)  # the lists are out of every collection
+        assert gc.get_freeze_count() >= frozen_before + len(
+            built
+        )  # the lists are out of every collection
         with pytest.raises(RuntimeError), long_lived_allocation():
             raise RuntimeError("decode failed")
         assert gc.isenabled()  # an error never leaves the collector off

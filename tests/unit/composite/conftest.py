@@ -13,11 +13,13 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # tests.fakes must import however pytest was launched
     sys.path.insert(0, str(ROOT))
 
-from composite.discovery import CatalogIndex, build_index  # noqa: E402
-from composite.llm import LLMClient  # noqa: E402
-from composite_testdata import NOW, make_catalog  # noqa: E402
-from models.catalog import Product  # noqa: E402
-from tests.fakes.anthropic_server import FakeAnthropic  # noqa: E402
+from composite_testdata import NOW, make_catalog
+
+from composite.discovery import CatalogIndex, build_index
+from composite.llm import LLMClient
+from models.catalog import Product
+from tests.fakes.anthropic_server import FakeAnthropic
+
 
 @pytest.fixture
 def now() -> dt.datetime:
@@ -49,6 +51,8 @@ def fake(fake_server: FakeAnthropic) -> FakeAnthropic:
 
 @pytest.fixture
 async def llm(fake: FakeAnthropic):
-    client = LLMClient(api_key="test-key", model="claude-test", timeout_s=1.5, base_url=fake.base_url)
+    client = LLMClient(
+        api_key="test-key", model="claude-test", timeout_s=1.5, base_url=fake.base_url
+    )
     yield client
     await client.aclose()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from composite.planner import apply_decision, detect_experience, plan
 from composite_testdata import NOW
+
+from composite.planner import apply_decision, detect_experience, plan
 from models.chat import SessionState
 from models.config import PlatformConfig
 
@@ -66,7 +67,12 @@ def test_questions_only_ask_for_what_is_missing() -> None:
     assert "how many" in qs and "budget" in qs  # cake -> dietary, group -> head count
     _, s = step(fresh(), "plan a date night")
     s = s.model_copy(update={"probes_asked": 0})
-    d2 = plan(s.model_copy(update={"entities": s.entities.model_copy(update={"dietary": []})}), "date night", CFG, NOW)
+    d2 = plan(
+        s.model_copy(update={"entities": s.entities.model_copy(update={"dietary": []})}),
+        "date night",
+        CFG,
+        NOW,
+    )
     assert d2.action == "probe"
 
 
@@ -78,7 +84,7 @@ def test_single_category_discover() -> None:
     qs = " ".join(d2.questions).lower()
     assert "preferences" in qs and "occasion" in qs and "budget" in qs and "add flowers" in qs
     _, s = step(fresh(), "I'm looking for a gift")
-    d3, s3 = step(s, "$50, her birthday")
+    d3, _s3 = step(s, "$50, her birthday")
     # 'birthday' names an experience: the shopper moved on to planning a birthday
     assert d3.intent == "discover_composite" or d3.categories == ["gift"]
 
@@ -106,5 +112,7 @@ def test_configurable_experiences() -> None:
     cfg = PlatformConfig(experiences={"game_night": ["snacks", "drinks", "games"]})
     d = plan(fresh(), "let's do a game night", cfg, NOW)
     assert d.experience == "game_night" and d.categories == ["snacks", "drinks", "games"]
-    assert detect_experience("movie night with popcorn", PlatformConfig().experiences) == "movie_night"
+    assert (
+        detect_experience("movie night with popcorn", PlatformConfig().experiences) == "movie_night"
+    )
     assert detect_experience("a romantic evening", PlatformConfig().experiences) == "date_night"

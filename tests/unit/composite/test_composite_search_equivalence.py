@@ -36,12 +36,62 @@ from models.catalog import Partner, Product, Sponsorship
 from models.chat import Budget
 from models.config import CompositeDiscoveryConfig, PlatformConfig, ProductMixSlice
 
-WORDS = ["rose", "roses", "bouquet", "tulip", "watch", "watches", "gift", "gifts", "present", "perfume",
-         "vegan", "chocolate", "cake", "dinner", "pasta", "blu", "ray", "dvd", "glass", "class", "Café",
-         "ÉTÉ", "\u212a", "x", "10", "birthday", "candle", "towel", "_under_", "Flor-de-lis"]
-CATEGORIES = ["flowers", "food", "food_drink", "watches_gifts", "cool_stuff", "perfumery", "misc", "tools",
-              "bed_bath_table", "Flores Ñ", "dvds_blu_ray"]
-QUERIES = ["flowers", "gift", "dinner", "movie", "bath", "cake", "jewelry", "Flores Ñ", "unknown thing"]
+WORDS = [
+    "rose",
+    "roses",
+    "bouquet",
+    "tulip",
+    "watch",
+    "watches",
+    "gift",
+    "gifts",
+    "present",
+    "perfume",
+    "vegan",
+    "chocolate",
+    "cake",
+    "dinner",
+    "pasta",
+    "blu",
+    "ray",
+    "dvd",
+    "glass",
+    "class",
+    "Café",
+    "ÉTÉ",
+    "\u212a",
+    "x",
+    "10",
+    "birthday",
+    "candle",
+    "towel",
+    "_under_",
+    "Flor-de-lis",
+]
+CATEGORIES = [
+    "flowers",
+    "food",
+    "food_drink",
+    "watches_gifts",
+    "cool_stuff",
+    "perfumery",
+    "misc",
+    "tools",
+    "bed_bath_table",
+    "Flores Ñ",
+    "dvds_blu_ray",
+]
+QUERIES = [
+    "flowers",
+    "gift",
+    "dinner",
+    "movie",
+    "bath",
+    "cake",
+    "jewelry",
+    "Flores Ñ",
+    "unknown thing",
+]
 _REGEX = re.compile(r"[a-z0-9]+")
 
 
@@ -55,35 +105,53 @@ def ref_tokens(text: str) -> set[str]:
 
 
 def random_catalog(rnd: random.Random) -> list[Product]:
-    base = dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc)
+    base = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
     out = []
     for i in range(rnd.randint(0, 400)):
         words = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(0, 4)))
-        partner = None if rnd.random() < 0.2 else Partner(
-            partner_id=f"s{rnd.randint(0, 9)}", trust_score=rnd.choice([0.1, 0.5, 0.5, 0.9, 1.0]),
-            commission_rate=rnd.choice([0.0, 0.0, 0.05, 0.1, 0.2]))
-        spons = None if rnd.random() < 0.8 else Sponsorship(active=rnd.random() < 0.8,
-                                                            boost=rnd.choice([0.5, 0.5, 1.0]))
-        out.append(Product(
-            product_id=f"p{rnd.randint(0, 10**6):07d}-{i}",
-            title=words,
-            category=rnd.choice(CATEGORIES),
-            tags=[rnd.choice(WORDS)] if rnd.random() < 0.2 else [],
-            description=" ".join(rnd.choice(WORDS) for _ in range(rnd.randint(0, 3))),
-            price=rnd.choice([5.0, 9.99, 10.0, 10.0, 25.5, 40.0, 99.0, 150.0, 0.0]),
-            rating=None if rnd.random() < 0.5 else rnd.choice([1.0, 3.0, 4.5, 5.0]),
-            partner=partner, sponsorship=spons,
-            created_at=None if rnd.random() < 0.1 else base + dt.timedelta(days=rnd.randint(0, 30)),
-            inventory=None if rnd.random() < 0.9 else rnd.randint(0, 2),
-        ))
+        partner = (
+            None
+            if rnd.random() < 0.2
+            else Partner(
+                partner_id=f"s{rnd.randint(0, 9)}",
+                trust_score=rnd.choice([0.1, 0.5, 0.5, 0.9, 1.0]),
+                commission_rate=rnd.choice([0.0, 0.0, 0.05, 0.1, 0.2]),
+            )
+        )
+        spons = (
+            None
+            if rnd.random() < 0.8
+            else Sponsorship(active=rnd.random() < 0.8, boost=rnd.choice([0.5, 0.5, 1.0]))
+        )
+        out.append(
+            Product(
+                product_id=f"p{rnd.randint(0, 10**6):07d}-{i}",
+                title=words,
+                category=rnd.choice(CATEGORIES),
+                tags=[rnd.choice(WORDS)] if rnd.random() < 0.2 else [],
+                description=" ".join(rnd.choice(WORDS) for _ in range(rnd.randint(0, 3))),
+                price=rnd.choice([5.0, 9.99, 10.0, 10.0, 25.5, 40.0, 99.0, 150.0, 0.0]),
+                rating=None if rnd.random() < 0.5 else rnd.choice([1.0, 3.0, 4.5, 5.0]),
+                partner=partner,
+                sponsorship=spons,
+                created_at=None
+                if rnd.random() < 0.1
+                else base + dt.timedelta(days=rnd.randint(0, 30)),
+                inventory=None if rnd.random() < 0.9 else rnd.randint(0, 2),
+            )
+        )
     return out
 
 
 def reference_pool(products, category, config, sold, extra_terms=(), budget=None, exclude=()):
     """rank_candidates over every candidate, computed from the product list alone."""
     live = [p for p in products if p.in_stock]
-    toks = {p.product_id: ref_tokens(" ".join([p.title, p.category, " ".join(p.tags), p.description[:500]]))
-            for p in live}
+    toks = {
+        p.product_id: ref_tokens(
+            " ".join([p.title, p.category, " ".join(p.tags), p.description[:500]])
+        )
+        for p in live
+    }
     df: dict[str, int] = {}
     for ts in toks.values():
         for t in ts:
@@ -94,8 +162,10 @@ def reference_pool(products, category, config, sold, extra_terms=(), budget=None
         return math.log(1 + n / df[t]) if t in df else 0.0
 
     aliases = set(aliases_for(category, config))
-    query = sorted(ref_tokens(category) | {t for w in CATEGORY_KEYWORDS.get(norm_category(category), [])
-                                           for t in ref_tokens(w)})
+    query = sorted(
+        ref_tokens(category)
+        | {t for w in CATEGORY_KEYWORDS.get(norm_category(category), []) for t in ref_tokens(w)}
+    )
     total = sum(idf(t) for t in query) or 1.0
     extra = sorted({t for term in extra_terms for t in ref_tokens(term)})
     etotal = sum(idf(t) for t in extra) or 1.0
@@ -139,13 +209,21 @@ def random_config(rnd: random.Random) -> PlatformConfig:
         raw[0] += 1
         pcts = [100 * r / sum(raw) for r in raw]
         pcts[-1] = 100 - sum(pcts[:-1])
-        mix = [ProductMixSlice(sort=s, limit=rnd.randint(1, 12), pct=max(p, 0.0)) for s, p in zip(chosen, pcts)]
-    cfg = dict(products_per_category=rnd.randint(1, 10), sponsorship_enabled=rnd.random() < 0.8,
-               max_sponsored_per_query=rnd.choice([0, 1, 1, 2, 3]))
+        mix = [
+            ProductMixSlice(sort=s, limit=rnd.randint(1, 12), pct=max(p, 0.0))
+            for s, p in zip(chosen, pcts)
+        ]
+    cfg = dict(
+        products_per_category=rnd.randint(1, 10),
+        sponsorship_enabled=rnd.random() < 0.8,
+        max_sponsored_per_query=rnd.choice([0, 1, 1, 2, 3]),
+    )
     if mix is not None:
         cfg["product_mix"] = mix
     aliases = {"flowers": ["misc"]} if rnd.random() < 0.2 else {}
-    return PlatformConfig(composite_discovery_config=CompositeDiscoveryConfig(**cfg), category_aliases=aliases)
+    return PlatformConfig(
+        composite_discovery_config=CompositeDiscoveryConfig(**cfg), category_aliases=aliases
+    )
 
 
 @settings(max_examples=120, deadline=None)
@@ -162,29 +240,48 @@ def test_optimised_discovery_matches_brute_force(seed: int) -> None:
         budget = Budget(amount=rnd.choice([5.0, 10.0, 30.0, 100.0])) if rnd.random() < 0.4 else None
         exclude = {p.product_id for p in products if rnd.random() < 0.1}
         full = reference_pool(products, category, config, sold, extra, budget, exclude)
-        for k in (1, 3, 7, CANDIDATE_POOL):  # small k: ties at the cut must be broken like the full sort
-            got = rank_pool(index, category, sold, config, k, extra_terms=extra, budget=budget, exclude=exclude)
+        for k in (
+            1,
+            3,
+            7,
+            CANDIDATE_POOL,
+        ):  # small k: ties at the cut must be broken like the full sort
+            got = rank_pool(
+                index, category, sold, config, k, extra_terms=extra, budget=budget, exclude=exclude
+            )
             assert key(got) == key(full[:k])
             assert [c.relevance for c in got] == [c.relevance for c in full[:k]]
         size = config.composite_discovery_config.products_per_category
-        want = apply_product_mix(full[: max(CANDIDATE_POOL, size)], config.composite_discovery_config.product_mix, size)
-        listing = discover_category(index, category, sold, config, extra_terms=extra, budget=budget, exclude=exclude)
-        assert [(p.product_id, p.slice, p.sponsored, p.sold_count, p.score) for p in listing.products] == \
-            [(c.product.product_id, c.slice, c.sponsored, c.sold, round(c.score, 4)) for c in want]
+        want = apply_product_mix(
+            full[: max(CANDIDATE_POOL, size)], config.composite_discovery_config.product_mix, size
+        )
+        listing = discover_category(
+            index, category, sold, config, extra_terms=extra, budget=budget, exclude=exclude
+        )
+        assert [
+            (p.product_id, p.slice, p.sponsored, p.sold_count, p.score) for p in listing.products
+        ] == [(c.product.product_id, c.slice, c.sponsored, c.sold, round(c.score, 4)) for c in want]
 
 
 def test_large_category_pool_matches_brute_force() -> None:
     """Thousands of candidates with heavy score ties (few distinct prices, trusts, ratings)."""
     rnd = random.Random(20240612)
     products = [
-        Product(product_id=f"w{rnd.randint(0, 10**9):010d}", title="watch", category="watches_gifts",
-                price=rnd.choice([10.0, 20.0, 30.0]), rating=rnd.choice([None, 4.0]),
-                partner=Partner(partner_id="s", trust_score=rnd.choice([0.5, 0.9])),
-                sponsorship=Sponsorship() if rnd.random() < 0.05 else None)
+        Product(
+            product_id=f"w{rnd.randint(0, 10**9):010d}",
+            title="watch",
+            category="watches_gifts",
+            price=rnd.choice([10.0, 20.0, 30.0]),
+            rating=rnd.choice([None, 4.0]),
+            partner=Partner(partner_id="s", trust_score=rnd.choice([0.5, 0.9])),
+            sponsorship=Sponsorship() if rnd.random() < 0.05 else None,
+        )
         for _ in range(3000)
     ]
     index = build_index(products)
-    config = PlatformConfig(composite_discovery_config=CompositeDiscoveryConfig(max_sponsored_per_query=3))
+    config = PlatformConfig(
+        composite_discovery_config=CompositeDiscoveryConfig(max_sponsored_per_query=3)
+    )
     full = reference_pool(products, "gift", config, {})
     for k in (1, 5, 50, 400):
         assert key(rank_pool(index, "gift", {}, config, k)) == key(full[:k])
@@ -199,7 +296,7 @@ def test_index_tokenizer_equals_the_regex(text: str) -> None:
 
 def test_index_postings_equal_per_product_tokens() -> None:
     rnd = random.Random(7)
-    products = random_catalog(rnd) + [Product(product_id="nul", title="rose\x00bouquet", price=1.0)]
+    products = [*random_catalog(rnd), Product(product_id="nul", title="rose\x00bouquet", price=1.0)]
     index = build_index(products)
     live = {p.product_id: p for p in products if p.in_stock}
     for pid, p in live.items():

@@ -14,8 +14,10 @@ from evaluation.protocol import BundleSource, Recommender
 from evaluation.rules import AssociationRulesRecommender
 from evaluation.split import Basket
 
-TRAIN = [Basket(str(i), datetime(2024, 1, 1), items) for i, items in
-         enumerate([("a", "b"), ("a", "b"), ("a", "c"), ("b", "c"), ("d",)])]
+TRAIN = [
+    Basket(str(i), datetime(2024, 1, 1), items)
+    for i, items in enumerate([("a", "b"), ("a", "b"), ("a", "c"), ("b", "c"), ("d",)])
+]
 
 
 def _sim(rec, x: str, y: str) -> float:
@@ -36,9 +38,9 @@ def test_sar_jaccard_and_lift_match_hand_values():
 def test_cooccurrence_scores_sum_over_basket_items():
     rec = CooccurrenceRecommender().fit(TRAIN)
     assert rec.recommend(["a"], 3) == ["b", "c", "d"]  # 2, 1, then popularity fill
-    assert rec.recommend(["a", "b"], 2) == ["c", "d"]   # c: C_ac + C_bc = 2
-    assert rec.recommend(["c"], 2) == ["a", "b"]        # tie 1-1, equal popularity: by id
-    assert rec.bundles(5) == [("a", "b")]               # only pair bought together 2+ times
+    assert rec.recommend(["a", "b"], 2) == ["c", "d"]  # c: C_ac + C_bc = 2
+    assert rec.recommend(["c"], 2) == ["a", "b"]  # tie 1-1, equal popularity: by id
+    assert rec.bundles(5) == [("a", "b")]  # only pair bought together 2+ times
 
 
 def test_popularity_excludes_basket_and_unknown_items_are_ignored():
@@ -49,7 +51,12 @@ def test_popularity_excludes_basket_and_unknown_items_are_ignored():
 
 
 def test_batch_equals_single_and_protocol_is_met():
-    for rec in (PopularityRecommender(), CooccurrenceRecommender(), SARRecommender("jaccard"), SARRecommender("lift")):
+    for rec in (
+        PopularityRecommender(),
+        CooccurrenceRecommender(),
+        SARRecommender("jaccard"),
+        SARRecommender("lift"),
+    ):
         rec.fit(TRAIN)
         assert isinstance(rec, Recommender) and isinstance(rec, BundleSource)
         baskets = [["a"], ["b", "c"], ["d"], []]

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from evaluation.metrics import hit_ranks
-from evaluation.metrics import hit_rate_at_k, ndcg_at_k, ranking_metrics
+from evaluation.metrics import hit_ranks, hit_rate_at_k, ndcg_at_k, ranking_metrics
 
 
 def test_hit_ranks_finds_one_based_position_or_zero():
@@ -31,8 +30,12 @@ def test_hand_computed_values():
 
 def test_ranking_metrics_keys_and_empty():
     out = ranking_metrics(np.array([2]), [5, 10])
-    assert out == {"hit_rate@5": 1.0, "ndcg@5": pytest.approx(1 / math.log2(3)),
-                   "hit_rate@10": 1.0, "ndcg@10": pytest.approx(1 / math.log2(3))}
+    assert out == {
+        "hit_rate@5": 1.0,
+        "ndcg@5": pytest.approx(1 / math.log2(3)),
+        "hit_rate@10": 1.0,
+        "ndcg@10": pytest.approx(1 / math.log2(3)),
+    }
     assert hit_rate_at_k(np.array([]), 5) == 0.0 and ndcg_at_k(np.array([]), 5) == 0.0
 
 

@@ -6,8 +6,6 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from evaluation.baselines import CooccurrenceRecommender, PopularityRecommender
 from evaluation.report import evaluate, format_table, write_outputs
 from models import OrderEvent, OrderLine
@@ -21,15 +19,26 @@ def _orders(n: int = 50) -> list[OrderEvent]:
     t0 = datetime(2024, 1, 1)
     out = []
     for i in range(n):
-        lines = [OrderLine(product_id=f"p{i % 5}", quantity=1, price=2.0),
-                 OrderLine(product_id=f"q{i % 5}", quantity=1, price=3.0)]
-        out.append(OrderEvent(order_id=f"o{i:03d}", store_id="s", created_at=t0 + timedelta(hours=i), lines=lines))
+        lines = [
+            OrderLine(product_id=f"p{i % 5}", quantity=1, price=2.0),
+            OrderLine(product_id=f"q{i % 5}", quantity=1, price=3.0),
+        ]
+        out.append(
+            OrderEvent(
+                order_id=f"o{i:03d}", store_id="s", created_at=t0 + timedelta(hours=i), lines=lines
+            )
+        )
     return out
 
 
 def test_evaluate_reports_every_method_and_cooccurrence_learns_pairs(tmp_path):
-    report = evaluate(_orders(), recommenders=[PopularityRecommender(), CooccurrenceRecommender()],
-                      include_engine=False, include_rules=False, dataset_name="toy")
+    report = evaluate(
+        _orders(),
+        recommenders=[PopularityRecommender(), CooccurrenceRecommender()],
+        include_engine=False,
+        include_rules=False,
+        dataset_name="toy",
+    )
     assert report.dataset["train_orders"] == 40 and report.dataset["test_orders"] == 10
     assert report.dataset["eligible_test_baskets"] == 10
     by = {m.name: m for m in report.methods}
@@ -50,10 +59,24 @@ def test_cli_registers_eval_and_runs(tmp_path, capsys):
     src = tmp_path / "orders.csv"
     rows = ["order_id,product_id,quantity,price,created_at"]
     for o in _orders(30):
-        rows += [f"{o.order_id},{ln.product_id},1,{ln.price},{o.created_at.isoformat()}" for ln in o.lines]
+        rows += [
+            f"{o.order_id},{ln.product_id},1,{ln.price},{o.created_at.isoformat()}"
+            for ln in o.lines
+        ]
     src.write_text("\n".join(rows) + "\n")
-    args = build_parser().parse_args(["eval", "--orders", str(src), "--k", "5", "10", "--out", str(tmp_path / "out"),
-                                      "--no-engine"])
+    args = build_parser().parse_args(
+        [
+            "eval",
+            "--orders",
+            str(src),
+            "--k",
+            "5",
+            "10",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-engine",
+        ]
+    )
     assert args.handler(args) == 0
     out = capsys.readouterr().out
     assert "sar_jaccard" in out and (tmp_path / "out" / "eval_orders.json").exists()
@@ -63,8 +86,12 @@ def test_real_olist_holdout_counts():
     from evaluation.loaders import load_orders
 
     loaded = load_orders(DATA / "olist" / "olist_order_items_dataset.csv.gz", "olist")
-    report = evaluate(loaded.orders, recommenders=[CooccurrenceRecommender()], include_engine=False,
-                      include_rules=False)
+    report = evaluate(
+        loaded.orders,
+        recommenders=[CooccurrenceRecommender()],
+        include_engine=False,
+        include_rules=False,
+    )
     d = report.dataset
     assert d["orders"] == 98_666  # README: 98,666 distinct orders
     assert d["test_orders"] == round(98_666 * 0.2)
@@ -80,10 +107,17 @@ def test_engine_runs_through_the_same_protocol():
 
 
 def test_validation_split_never_sees_the_test_orders():
-    report = evaluate(_orders(50), recommenders=[PopularityRecommender()], include_engine=False,
-                      include_rules=False, validation=True)
+    report = evaluate(
+        _orders(50),
+        recommenders=[PopularityRecommender()],
+        include_engine=False,
+        include_rules=False,
+        validation=True,
+    )
     d = report.dataset
     # 50 orders -> 40 train; validation splits those 40 again into 32 / 8
     assert (d["orders"], d["train_orders"], d["test_orders"]) == (40, 32, 8)
     assert d["split"].startswith("validation")
-    assert d["hidden_cooccurred_with_given"] == 8  # every hidden partner was bought with its pair before
+    assert (
+        d["hidden_cooccurred_with_given"] == 8
+    )  # every hidden partner was bought with its pair before

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from evaluation.split import Basket, baskets_from_orders, bundle_hit_rate, completion_cases, time_split
+from evaluation.split import (
+    Basket,
+    baskets_from_orders,
+    bundle_hit_rate,
+    completion_cases,
+    time_split,
+)
 from models import OrderEvent, OrderLine
 
 T0 = datetime(2024, 1, 1)
@@ -33,7 +39,7 @@ def test_completion_cases_hide_one_item_deterministically_and_skip_singletons():
     assert cases.order_ids == ["o1", "o3"]
     for given, hidden, basket in zip(cases.given, cases.hidden, [test[0], test[2]]):
         assert hidden in basket.items and hidden not in given
-        assert sorted(given + (hidden,)) == list(basket.items)
+        assert sorted((*given, hidden)) == list(basket.items)
     again = completion_cases(list(reversed(test)), seed=7)
     assert dict(zip(again.order_ids, again.hidden)) == dict(zip(cases.order_ids, cases.hidden))
 
@@ -52,9 +58,14 @@ def test_bundle_hit_rate_counts_baskets_with_two_products_of_one_bundle():
 
 
 def test_baskets_from_orders_merges_split_orders_and_dedups():
-    line = lambda p: OrderLine(product_id=p, quantity=1, price=1.0)  # noqa: E731
+    line = lambda p: OrderLine(product_id=p, quantity=1, price=1.0)
     orders = [
-        OrderEvent(order_id="A", store_id="s", created_at=T0 + timedelta(hours=1), lines=[line("x"), line("y"), line("x")]),
+        OrderEvent(
+            order_id="A",
+            store_id="s",
+            created_at=T0 + timedelta(hours=1),
+            lines=[line("x"), line("y"), line("x")],
+        ),
         OrderEvent(order_id="A", store_id="s", created_at=T0, lines=[line("z")]),
         OrderEvent(order_id="B", store_id="s", created_at=T0, lines=[line("y")]),
     ]

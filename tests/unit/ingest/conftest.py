@@ -12,5 +12,7 @@ DATA = (Path(__file__).resolve().parents[3] / ".." / "shared" / "data").resolve(
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not (DATA / "README.md").is_file():
-        pytest.fail(f"shared data folder not found at {DATA}: it must sit beside the repository as ../shared")
+        pytest.fail(
+            f"shared data folder not found at {DATA}: it must sit beside the repository as ../shared"
+        )
     return DATA

@@ -90,7 +90,9 @@ def test_row_limit() -> None:
 
 
 def test_column_limit_on_the_header() -> None:
-    header = ",".join(["product_id", "title", "price"] + [f"c{i}" for i in range(100)]).encode() + b"\n"
+    header = (
+        ",".join(["product_id", "title", "price"] + [f"c{i}" for i in range(100)]).encode() + b"\n"
+    )
     with pytest.raises(LimitExceeded) as info:
         parse_catalog(header + b"p1,t,1" + b"," * 100 + b"\n", limits=Limits(max_columns=50))
     assert info.value.limit == "max_columns" and info.value.http_status == 422
@@ -110,7 +112,9 @@ def test_field_limit_header_is_an_error_data_is_a_bad_row() -> None:
         parse_catalog(b"product_id,title,price," + b"h" * 5000 + b"\n", limits=limits)
     result = parse_catalog(CATALOG_HEADER + b"p1," + b"t" * 5000 + b",1\np2,ok,2\n", limits=limits)
     assert [p.product_id for p in result.products] == ["p2"]
-    assert [(b.line, b.reason.split(":")[0]) for b in result.report.bad_rows] == [(2, "field_too_large")]
+    assert [(b.line, b.reason.split(":")[0]) for b in result.report.bad_rows] == [
+        (2, "field_too_large")
+    ]
 
 
 def test_lines_per_order_limit_in_both_order_readers() -> None:
@@ -139,8 +143,11 @@ def test_catalog_product_limit() -> None:
 
 def test_real_files_fit_the_default_limits(data_dir) -> None:
     limits = Limits()
-    for path in [data_dir / "online_retail.csv.gz", *sorted((data_dir / "olist").glob("*.csv.gz")),
-                 *sorted((data_dir / "shopify").glob("*.csv"))]:
+    for path in [
+        data_dir / "online_retail.csv.gz",
+        *sorted((data_dir / "olist").glob("*.csv.gz")),
+        *sorted((data_dir / "shopify").glob("*.csv")),
+    ]:
         assert decompressed_size(path, path.name, limits) < limits.max_decompressed_bytes
 
 
@@ -148,18 +155,29 @@ def test_real_files_fit_the_default_limits(data_dir) -> None:
 
 
 def test_absurd_and_non_finite_prices_are_bad_rows_everywhere() -> None:
-    result = parse_catalog(CATALOG_HEADER + b"p1,t,NaN\np2,t,inf\np3,t,1e308\np4,t,0\np5,t,-1e308\n")
+    result = parse_catalog(
+        CATALOG_HEADER + b"p1,t,NaN\np2,t,inf\np3,t,1e308\np4,t,0\np5,t,-1e308\n"
+    )
     assert [p.product_id for p in result.products] == ["p4"]
     assert [(b.line, b.reason.split(":")[0]) for b in result.report.bad_rows] == [
-        (2, "bad_price"), (3, "bad_price"), (4, "bad_price"), (6, "bad_price")]
-    orders = ORDERS_HEADER + b"o1,p1,1,1e308,2024-01-01\no2,p1,1,nan,2024-01-01\no3,p1,2,1.5,2024-01-01\n"
+        (2, "bad_price"),
+        (3, "bad_price"),
+        (4, "bad_price"),
+        (6, "bad_price"),
+    ]
+    orders = (
+        ORDERS_HEADER
+        + b"o1,p1,1,1e308,2024-01-01\no2,p1,1,nan,2024-01-01\no3,p1,2,1.5,2024-01-01\n"
+    )
     events, report = read_orders(orders)
     assert [line.price for e in events for line in e.lines] == [1.5]
     assert report.bad_by_reason["bad_price"] == 2
     lines = read_order_lines(orders)
     assert lines.price.tolist() == [1.5] and lines.report.bad_by_reason["bad_price"] == 2
-    retail = (b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
-              b"1,A,x,1,12/1/2010 8:26,1e308,1,UK\n2,A,x,1,12/1/2010 8:26,NaN,1,UK\n3,A,x,1,12/1/2010 8:26,2.5,1,UK\n")
+    retail = (
+        b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        b"1,A,x,1,12/1/2010 8:26,1e308,1,UK\n2,A,x,1,12/1/2010 8:26,NaN,1,UK\n3,A,x,1,12/1/2010 8:26,2.5,1,UK\n"
+    )
     for reader in (read_orders, read_order_lines):
         out = reader(retail)
         report = out[1] if isinstance(out, tuple) else out.report
@@ -167,7 +185,9 @@ def test_absurd_and_non_finite_prices_are_bad_rows_everywhere() -> None:
 
 
 def test_zero_and_negative_quantities_are_counted_skips() -> None:
-    events, report = read_orders(ORDERS_HEADER + b"o1,p1,0,1,2024-01-01\no2,p1,-3,1,2024-01-01\no3,p1,1,1,2024-01-01\n")
+    events, report = read_orders(
+        ORDERS_HEADER + b"o1,p1,0,1,2024-01-01\no2,p1,-3,1,2024-01-01\no3,p1,1,1,2024-01-01\n"
+    )
     assert [e.order_id for e in events] == ["o3"]
     assert report.skipped["non_positive_quantity"] == 2 and report.accounted
 
@@ -175,7 +195,9 @@ def test_zero_and_negative_quantities_are_counted_skips() -> None:
 def test_nul_bytes_past_the_sniffed_prefix_are_bad_rows_with_their_line() -> None:
     pad = b"".join(b"q%d,t,1\n" % i for i in range(2000))  # beyond the 8 KiB binary sniff
     result = parse_catalog(CATALOG_HEADER + pad + b"p1,t\x00x,1\np2,t,2\n")
-    assert [(b.line, b.reason.split(":")[0]) for b in result.report.bad_rows] == [(2002, "nul_byte")]
+    assert [(b.line, b.reason.split(":")[0]) for b in result.report.bad_rows] == [
+        (2002, "nul_byte")
+    ]
     assert result.products[-1].product_id == "p2" and result.report.accounted
     with pytest.raises(IngestError, match="binary content"):
         parse_catalog(CATALOG_HEADER + b"p1,t\x00x,1\n")
@@ -197,11 +219,13 @@ def test_invalid_utf8_is_replaced_and_flagged() -> None:
 
 def test_formula_cells_stay_inert_text() -> None:
     result = parse_catalog(CATALOG_HEADER + b'p1,"=HYPERLINK(""http://evil"",""x"")",1\n')
-    assert result.products[0].title == "'=HYPERLINK(\"http://evil\",\"x\")"
+    assert result.products[0].title == '\'=HYPERLINK("http://evil","x")'
     assert result.report.warnings_by_reason["formula_neutralised"] == 1
 
 
 def test_duplicate_product_ids_are_bad_rows() -> None:
     result = parse_catalog(CATALOG_HEADER + b"p1,a,1\np1,b,2\n")
     assert [p.title for p in result.products] == ["a"]
-    assert [(b.line, b.reason.split(":")[0]) for b in result.report.bad_rows] == [(3, "duplicate_product_id")]
+    assert [(b.line, b.reason.split(":")[0]) for b in result.report.bad_rows] == [
+        (3, "duplicate_product_id")
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -22,8 +22,12 @@ def test_online_retail_every_row_accounted(online_retail):
     events, report, _ = online_retail
     assert report.format == "online_retail"
     assert report.rows == 541_909
-    assert report.skipped == {"cancellation": 9_288, "adjustment": 3,
-                              "non_positive_quantity": 1_336, "non_positive_price": 1_179}
+    assert report.skipped == {
+        "cancellation": 9_288,
+        "adjustment": 3,
+        "non_positive_quantity": 1_336,
+        "non_positive_price": 1_179,
+    }
     assert report.bad_row_count == 0
     assert report.used_rows == 530_103
     assert report.accounted
@@ -51,8 +55,12 @@ def test_online_retail_fields(online_retail):
     first = events[0]
     assert first.order_id == "536365" and first.store_id == "uk-gifts" and first.source == "replay"
     assert first.currency == "GBP" and first.customer_id == "17850"
-    assert first.created_at == datetime(2010, 12, 1, 8, 26, tzinfo=timezone.utc)
-    assert (first.lines[0].product_id, first.lines[0].quantity, first.lines[0].price) == ("85123A", 6, 2.55)
+    assert first.created_at == datetime(2010, 12, 1, 8, 26, tzinfo=UTC)
+    assert (first.lines[0].product_id, first.lines[0].quantity, first.lines[0].price) == (
+        "85123A",
+        6,
+        2.55,
+    )
     assert first.lines[0].title == "WHITE HANGING HEART T-LIGHT HOLDER"
     assert all(line.quantity > 0 and line.price > 0 for e in events for line in e.lines)
     assert not any(e.order_id.startswith(("C", "A")) for e in events)
@@ -67,8 +75,9 @@ def test_online_retail_parse_time(online_retail):
 
 def test_olist_order_items_grouped_with_categories(data_dir):
     olist = data_dir / "olist"
-    categories = load_categories(olist / "olist_products_dataset.csv.gz",
-                                 olist / "product_category_name_translation.csv.gz")
+    categories = load_categories(
+        olist / "olist_products_dataset.csv.gz", olist / "product_category_name_translation.csv.gz"
+    )
     assert len(categories) == 32_951 - 610  # 610 products have no category
     assert categories["1e9e8ef04dbcff4541ed26657ea517e5"] == "perfumery"
     assert categories.get("pc_gamer") is None
@@ -77,13 +86,18 @@ def test_olist_order_items_grouped_with_categories(data_dir):
     assert report.rows == report.used_rows == 112_650 and report.accounted
     assert len(events) == 98_666
     assert sum(line.quantity for e in events for line in e.lines) == 112_650
-    assert round(sum(line.quantity * line.price for e in events for line in e.lines), 2) == 13_591_643.70
+    assert (
+        round(sum(line.quantity * line.price for e in events for line in e.lines), 2)
+        == 13_591_643.70
+    )
     assert all(e.currency == "BRL" for e in events)
     first = events[0]
     assert first.order_id == "00010242fe8c5a6d1ba2dd792cb16214"
-    assert first.created_at == datetime(2017, 9, 19, 9, 45, 35, tzinfo=timezone.utc)
+    assert first.created_at == datetime(2017, 9, 19, 9, 45, 35, tzinfo=UTC)
     assert first.lines[0].category == "cool_stuff"
-    assert any(line.category == "pc_gamer" for e in events for line in e.lines)  # no translation: kept as is
+    assert any(
+        line.category == "pc_gamer" for e in events for line in e.lines
+    )  # no translation: kept as is
 
 
 def test_shopify_orders_export_grouped_by_name(data_dir):
@@ -95,10 +109,15 @@ def test_shopify_orders_export_grouped_by_name(data_dir):
     assert {e.currency for e in events} == {"EUR"}
     first = events[0]
     assert [line.product_id for line in first.lines] == [
-        "Gift Card - $10", "Selling Plans Ski Wax - Selling Plans Ski Wax",
-        "The Collection Snowboard: Hydrogen", "The Collection Snowboard: Oxygen"]
+        "Gift Card - $10",
+        "Selling Plans Ski Wax - Selling Plans Ski Wax",
+        "The Collection Snowboard: Hydrogen",
+        "The Collection Snowboard: Oxygen",
+    ]
     assert first.created_at.utcoffset().total_seconds() == -4 * 3600
     by_id = {e.order_id: e for e in events}
-    assert by_id["#1006"].lines[1].product_id == "sku-untracked-1"  # Lineitem sku wins over the name
+    assert (
+        by_id["#1006"].lines[1].product_id == "sku-untracked-1"
+    )  # Lineitem sku wins over the name
     assert by_id["#1004"].customer_id == "ayumu.hirano@example.com"
     assert by_id["#1001"].customer_id is None

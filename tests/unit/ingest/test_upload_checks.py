@@ -15,7 +15,9 @@ PREFIX = 64 * 1024
 HEADER = b"product_id,title,price\n"
 
 
-def check(data: bytes, kind: str = "catalog", fmt: str | None = None, limits: Limits | None = None) -> str:
+def check(
+    data: bytes, kind: str = "catalog", fmt: str | None = None, limits: Limits | None = None
+) -> str:
     return check_upload_file(data, kind, fmt, name="f.csv", prefix_bytes=PREFIX, limits=limits)
 
 

@@ -16,22 +16,35 @@ from models import UploadEvent, UploadFile
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(upload_store_dir=tmp_path / "store", inline_upload_bytes=10_000, topic_prefix="t")
+    return Settings(
+        upload_store_dir=tmp_path / "store", inline_upload_bytes=10_000, topic_prefix="t"
+    )
 
 
 def test_small_files_inline_large_by_reference(data_dir, settings):
-    event = build_upload_event("s1", data_dir / "shopify" / "apparel.csv", None,
-                               data_dir / "online_retail.csv.gz", None, settings)
+    event = build_upload_event(
+        "s1",
+        data_dir / "shopify" / "apparel.csv",
+        None,
+        data_dir / "online_retail.csv.gz",
+        None,
+        settings,
+    )
     catalog, orders = event.files
     assert (catalog.kind, catalog.format, catalog.uri) == ("catalog", "shopify_products", None)
     assert catalog.inline_text.startswith("Handle,Title")
     assert (orders.kind, orders.format, orders.inline_text) == ("orders", "online_retail", None)
     assert orders.uri.startswith("file://") and orders.uri.endswith(f"{orders.sha256}.csv.gz")
     assert resolve_upload_file(orders, settings) == (data_dir / "online_retail.csv.gz").read_bytes()
-    assert resolve_upload_file(catalog, settings) == (data_dir / "shopify" / "apparel.csv").read_bytes()
+    assert (
+        resolve_upload_file(catalog, settings)
+        == (data_dir / "shopify" / "apparel.csv").read_bytes()
+    )
     again = UploadEvent.from_bytes(event.to_bytes())  # survives the topic round trip
     assert again.files[1].uri == orders.uri
-    events, report = read_orders(resolve_upload_file(orders, settings), orders.format, name=orders.filename)
+    events, report = read_orders(
+        resolve_upload_file(orders, settings), orders.format, name=orders.filename
+    )
     assert report.rows == 541_909 and len(events) == 19_960
 
 
@@ -44,9 +57,15 @@ def test_unusable_upload_refused_before_any_topic(tmp_path, settings):
         build_upload_event("s1", tmp_path / "nope.csv", None, None, None, settings)
 
 
-@pytest.mark.parametrize("uri", [
-    "file:///etc/passwd", "http://example.com/x.csv", "file://evil.host/x.csv", "STORE/../outside.csv",
-])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///etc/passwd",
+        "http://example.com/x.csv",
+        "file://evil.host/x.csv",
+        "STORE/../outside.csv",
+    ],
+)
 def test_resolve_refuses_uris_outside_the_store(tmp_path, settings, uri):
     (tmp_path / "outside.csv").write_text("secret")
     uri = uri.replace("STORE", (settings.upload_store_dir).as_uri())
@@ -56,8 +75,14 @@ def test_resolve_refuses_uris_outside_the_store(tmp_path, settings, uri):
 
 def test_resolve_checks_sha256(data_dir, settings):
     # publishing now checks the header against the format, so the orders file must be one
-    event = build_upload_event("s1", data_dir / "shopify" / "apparel.csv", None,
-                               data_dir / "olist" / "olist_order_items_dataset.csv.gz", "olist", settings)
+    event = build_upload_event(
+        "s1",
+        data_dir / "shopify" / "apparel.csv",
+        None,
+        data_dir / "olist" / "olist_order_items_dataset.csv.gz",
+        "olist",
+        settings,
+    )
     ref = event.files[1]
     tampered = ref.model_copy(update={"sha256": "0" * 64})
     with pytest.raises(IngestError, match="sha256"):
@@ -82,7 +107,9 @@ class FakeProducer:
 async def test_publish_orders_keys_values_limit_and_progress(data_dir, settings):
     events, _ = read_orders(data_dir / "shopify" / "orders_export.csv", store_id="snow")
     producer, seen = FakeProducer(), []
-    stats = await publish_orders(settings, events, producer=producer, limit=10, progress=seen.append)
+    stats = await publish_orders(
+        settings, events, producer=producer, limit=10, progress=seen.append
+    )
     assert stats.sent == 10 and producer.flushed
     assert {t for t, _, _ in producer.sent} == {"t.orders"}
     assert {k for _, k, _ in producer.sent} == {b"snow"}
@@ -97,9 +124,13 @@ def test_producer_config_is_safe_and_batched(settings):
 
 
 def test_cli_registers_publish_and_reports_unusable_files(tmp_path, capsys):
-    args = build_parser().parse_args(["publish", "orders", "x.csv", "--format", "olist", "--limit", "5"])
+    args = build_parser().parse_args(
+        ["publish", "orders", "x.csv", "--format", "olist", "--limit", "5"]
+    )
     assert args.format == "olist" and args.limit == 5 and callable(args.handler)
-    args = build_parser().parse_args(["publish", "upload", "--store", "s", "--catalog", "c.csv", "--orders", "o.csv"])
+    args = build_parser().parse_args(
+        ["publish", "upload", "--store", "s", "--catalog", "c.csv", "--orders", "o.csv"]
+    )
     assert args.store == "s" and callable(args.handler)
     bad = tmp_path / "bad.csv"
     bad.write_text("hello,world\n1,2\n")

@@ -19,18 +19,34 @@ from hypothesis import strategies as st
 
 from models import OrderEvent
 from popularity import (
-    CategoryTally, OrderAtOffset, PopularityUpdates, SoldCount, ground_truth, key_of, plan_updates, split_key,
+    CategoryTally,
+    OrderAtOffset,
+    PopularityUpdates,
+    SoldCount,
+    ground_truth,
+    key_of,
+    plan_updates,
+    split_key,
     writes_by_partition,
 )
 
 TABLES = ("sold", "categories", "stores", "seen")
 
 
-def order(order_id: str, store: str = "s1", lines: Sequence[tuple[str, int, str | None]] = (("p1", 1, "toys"),)) -> OrderEvent:
-    return OrderEvent.model_validate({
-        "order_id": order_id, "store_id": store,
-        "lines": [{"product_id": p, "quantity": q, "price": 1.0, "category": c} for p, q, c in lines],
-    })
+def order(
+    order_id: str,
+    store: str = "s1",
+    lines: Sequence[tuple[str, int, str | None]] = (("p1", 1, "toys"),),
+) -> OrderEvent:
+    return OrderEvent.model_validate(
+        {
+            "order_id": order_id,
+            "store_id": store,
+            "lines": [
+                {"product_id": p, "quantity": q, "price": 1.0, "category": c} for p, q, c in lines
+            ],
+        }
+    )
 
 
 @dataclass
@@ -73,20 +89,37 @@ def apply(tables: Tables, writes: Sequence[tuple[int, str, str, Any]]) -> None:
         getattr(tables, table)[key] = value
 
 
-def at(offset_orders: Sequence[OrderEvent], partition: int = 0, start: int = 0) -> list[OrderAtOffset]:
+def at(
+    offset_orders: Sequence[OrderEvent], partition: int = 0, start: int = 0
+) -> list[OrderAtOffset]:
     return [OrderAtOffset(partition, start + i, o) for i, o in enumerate(offset_orders)]
 
 
 def test_counts_units_and_orders_per_product_and_once_per_category() -> None:
     tables = Tables()
-    batch = at([
-        order("o1", lines=[("p1", 2, "toys"), ("p2", 1, "toys"), ("p3", 5, "garden"), ("p1", 3, "toys")]),
-        order("o2", lines=[("p1", 1, None), ("p4", 1, "  ")]),
-    ])
+    batch = at(
+        [
+            order(
+                "o1",
+                lines=[
+                    ("p1", 2, "toys"),
+                    ("p2", 1, "toys"),
+                    ("p3", 5, "garden"),
+                    ("p1", 3, "toys"),
+                ],
+            ),
+            order("o2", lines=[("p1", 1, None), ("p4", 1, "  ")]),
+        ]
+    )
     updates = tables.plan(batch)
     apply(tables, table_writes(updates))
     sold, cats = tables.counts()
-    assert sold == {("s1", "p1"): (6, 2), ("s1", "p2"): (1, 1), ("s1", "p3"): (5, 1), ("s1", "p4"): (1, 1)}
+    assert sold == {
+        ("s1", "p1"): (6, 2),
+        ("s1", "p2"): (1, 1),
+        ("s1", "p3"): (5, 1),
+        ("s1", "p4"): (1, 1),
+    }
     # o1 touches toys twice and garden once: one transaction each; missing/blank category -> uncategorized
     assert cats == {("s1", "toys"): 1, ("s1", "garden"): 1, ("s1", "uncategorized"): 1}
     assert tables.stores == {"s1": [2, 0, 1]}
@@ -121,8 +154,11 @@ def test_replay_from_the_middle_of_a_batch_changes_nothing() -> None:
 
 
 def test_every_prefix_and_every_subset_of_partial_writes_then_replay_is_exact() -> None:
-    orders = [order("o1", lines=[("p1", 1, "a"), ("p2", 2, "b")]), order("o2", lines=[("p2", 1, "b")]),
-              order("o3", lines=[("p3", 4, "a"), ("p1", 1, "c")])]
+    orders = [
+        order("o1", lines=[("p1", 1, "a"), ("p2", 2, "b")]),
+        order("o2", lines=[("p2", 1, "b")]),
+        order("o3", lines=[("p3", 4, "a"), ("p1", 1, "c")]),
+    ]
     batch = at(orders, start=10)
     expected = ground_truth(orders)
     writes = table_writes(Tables().plan(batch))
@@ -157,10 +193,15 @@ def test_same_order_id_in_two_stores_is_two_orders() -> None:
 
 
 def test_writes_are_grouped_by_the_source_partition_of_their_key() -> None:
-    batch = at([order("a", "s1")], partition=0) + at([order("b", "s2"), order("c", "s2")], partition=3)
+    batch = at([order("a", "s1")], partition=0) + at(
+        [order("b", "s2"), order("c", "s2")], partition=3
+    )
     groups = writes_by_partition(Tables().plan(batch))
     assert groups[0].sold == [key_of("s1", "p1")] and groups[0].stores == ["s1"]
-    assert groups[3].sold == [key_of("s2", "p1")] and sorted(groups[3].seen) == [key_of("s2", "b"), key_of("s2", "c")]
+    assert groups[3].sold == [key_of("s2", "p1")] and sorted(groups[3].seen) == [
+        key_of("s2", "b"),
+        key_of("s2", "c"),
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,10 +209,17 @@ def test_writes_are_grouped_by_the_source_partition_of_their_key() -> None:
 # --------------------------------------------------------------------------------------------
 
 STORES = ("s0", "s1", "s2", "s3")
-line_st = st.tuples(st.sampled_from(["p0", "p1", "p2", "p3", "p4"]), st.integers(1, 5),
-                    st.sampled_from(["toys", "garden", "food", None]))
-order_st = st.builds(lambda oid, store, lines: order(f"o{oid}", store, lines),
-                     st.integers(0, 25), st.sampled_from(STORES), st.lists(line_st, min_size=1, max_size=4))
+line_st = st.tuples(
+    st.sampled_from(["p0", "p1", "p2", "p3", "p4"]),
+    st.integers(1, 5),
+    st.sampled_from(["toys", "garden", "food", None]),
+)
+order_st = st.builds(
+    lambda oid, store, lines: order(f"o{oid}", store, lines),
+    st.integers(0, 25),
+    st.sampled_from(STORES),
+    st.lists(line_st, min_size=1, max_size=4),
+)
 
 
 @dataclass
@@ -199,7 +247,9 @@ class SimulatedWorker:
         """Up to ``size`` events, interleaving partitions, each partition in offset order."""
         batch: list[OrderAtOffset] = []
         while len(batch) < size:
-            open_parts = [p for p, events in self.log.items() if self.position.get(p, 0) < len(events)]
+            open_parts = [
+                p for p, events in self.log.items() if self.position.get(p, 0) < len(events)
+            ]
             if not open_parts:
                 break
             p = self.rng.choice(open_parts)
@@ -240,17 +290,26 @@ class SimulatedWorker:
         # RocksDB: the tables survive on disk, ahead of the changelogs by the unsent writes; the
         # restart re-applies the changelog records past the last acknowledged one (a random tail)
         for (table, _partition), stream in self.durable.items():
-            for key, value in stream[len(stream) - self.rng.randint(0, min(3, len(stream))):]:
+            for key, value in stream[len(stream) - self.rng.randint(0, min(3, len(stream))) :]:
                 getattr(self.memory, table)[key] = value
         self.pending = {}
         self.position = dict(self.committed)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(orders=st.lists(order_st, min_size=1, max_size=60), seed=st.integers(0, 2**32 - 1),
-       partitions=st.integers(1, 3), max_crashes=st.integers(0, 4), local_store=st.booleans())
+@given(
+    orders=st.lists(order_st, min_size=1, max_size=60),
+    seed=st.integers(0, 2**32 - 1),
+    partitions=st.integers(1, 3),
+    max_crashes=st.integers(0, 4),
+    local_store=st.booleans(),
+)
 def test_random_histories_with_crashes_and_replays_equal_ground_truth(
-    orders: list[OrderEvent], seed: int, partitions: int, max_crashes: int, local_store: bool,
+    orders: list[OrderEvent],
+    seed: int,
+    partitions: int,
+    max_crashes: int,
+    local_store: bool,
 ) -> None:
     """Memory store (a crash loses the tables) and RocksDB (they survive, ahead of the changelog)."""
     rng = random.Random(seed)
@@ -259,7 +318,9 @@ def test_random_histories_with_crashes_and_replays_equal_ground_truth(
         log[STORES.index(o.store_id) % partitions].append(o)
     worker = SimulatedWorker(log, rng)
     crashes = 0
-    for _ in range(10_000):  # bounded: every iteration consumes >= 1 event or crashes (<= max_crashes)
+    for _ in range(
+        10_000
+    ):  # bounded: every iteration consumes >= 1 event or crashes (<= max_crashes)
         batch = worker.next_batch(rng.randint(1, 8))
         if not batch:
             break

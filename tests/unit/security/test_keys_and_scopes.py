@@ -6,7 +6,14 @@ import pytest
 
 from models.keys import ApiKeyRecord
 from security import (
-    ScopeError, bearer_token, generate_key, hash_key, hash_matches, parse_key, parse_scope, valid_store_id,
+    ScopeError,
+    bearer_token,
+    generate_key,
+    hash_key,
+    hash_matches,
+    parse_key,
+    parse_scope,
+    valid_store_id,
 )
 
 
@@ -33,16 +40,35 @@ def test_a_changed_secret_or_id_does_not_match_the_stored_hash() -> None:
     assert not hash_matches(swapped, key.key_hash)
 
 
-@pytest.mark.parametrize("text", ["", "bsk_", "bsk_abc_def", "Bearer x", "bsk_0123456789ab_short",
-                                  "xsk_0123456789ab_" + "a" * 43, "bsk_0123456789AB_" + "a" * 43])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "bsk_",
+        "bsk_abc_def",
+        "Bearer x",
+        "bsk_0123456789ab_short",
+        "xsk_0123456789ab_" + "a" * 43,
+        "bsk_0123456789AB_" + "a" * 43,
+    ],
+)
 def test_malformed_keys_do_not_parse(text: str) -> None:
     assert parse_key(text) is None
 
 
-@pytest.mark.parametrize("header,token", [
-    (None, None), ("", None), ("Bearer", None), ("Bearer   ", None), ("Basic abc", None),
-    ("Bearer abc", "abc"), ("bearer abc", "abc"), ("  Bearer  abc  ", "abc"),
-])
+@pytest.mark.parametrize(
+    "header,token",
+    [
+        (None, None),
+        ("", None),
+        ("Bearer", None),
+        ("Bearer   ", None),
+        ("Basic abc", None),
+        ("Bearer abc", "abc"),
+        ("bearer abc", "abc"),
+        ("  Bearer  abc  ", "abc"),
+    ],
+)
 def test_bearer_token_reads_only_the_bearer_scheme(header: str | None, token: str | None) -> None:
     assert bearer_token(header) == token
 
@@ -56,8 +82,20 @@ def test_scopes_parse_to_their_kind_and_round_trip() -> None:
         assert str(parse_scope(text)) == text
 
 
-@pytest.mark.parametrize("text", ["", "root", "Admin", "store:", "store:a/b", "store:a\nb", "store: a",
-                                  "store:" + "x" * 201, "gateway:x"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "root",
+        "Admin",
+        "store:",
+        "store:a/b",
+        "store:a\nb",
+        "store: a",
+        "store:" + "x" * 201,
+        "gateway:x",
+    ],
+)
 def test_bad_scopes_are_refused_with_a_reason(text: str) -> None:
     with pytest.raises(ScopeError) as info:
         parse_scope(text)

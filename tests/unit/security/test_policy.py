@@ -5,10 +5,19 @@ from __future__ import annotations
 import pytest
 
 from security import (
-    NO_KEY, UNKNOWN_KEY, Principal, admin_only, chat_route, decide, guarded, open_route, parse_scope,
-    policy_of, store_route,
+    NO_KEY,
+    UNKNOWN_KEY,
+    Principal,
+    admin_only,
+    chat_route,
+    decide,
+    guarded,
+    open_route,
+    parse_scope,
+    policy_of,
+    store_route,
 )
-from security.policy import RoutePolicy, Access
+from security.policy import Access, RoutePolicy
 
 
 def who(scope: str) -> Principal:
@@ -45,10 +54,18 @@ def test_admin_routes(principal: Principal, status: int) -> None:
     assert decide(admin_only(), principal).status == status
 
 
-@pytest.mark.parametrize("principal,store,status", [
-    (ADMIN, "s1", 200), (S1, "s1", 200), (S2, "s1", 403), (GATEWAY, "s1", 403),
-])
-def test_store_routes_cover_only_the_keys_store(principal: Principal, store: str, status: int) -> None:
+@pytest.mark.parametrize(
+    "principal,store,status",
+    [
+        (ADMIN, "s1", 200),
+        (S1, "s1", 200),
+        (S2, "s1", 403),
+        (GATEWAY, "s1", 403),
+    ],
+)
+def test_store_routes_cover_only_the_keys_store(
+    principal: Principal, store: str, status: int
+) -> None:
     decision = decide(STORE_PATH, principal, store)
     assert decision.status == status
     if status == 403:
@@ -60,16 +77,25 @@ def test_a_store_key_for_another_store_is_told_which_store() -> None:
     assert "store:s2" in decision.reason and "'s1'" in decision.reason
 
 
-@pytest.mark.parametrize("principal,store,status", [
-    (ADMIN, "s1", 200), (GATEWAY, "s1", 200), (GATEWAY, "any", 200), (S1, "s1", 200), (S2, "s1", 403),
-])
-def test_chat_routes_admit_gateways_for_any_store(principal: Principal, store: str, status: int) -> None:
+@pytest.mark.parametrize(
+    "principal,store,status",
+    [
+        (ADMIN, "s1", 200),
+        (GATEWAY, "s1", 200),
+        (GATEWAY, "any", 200),
+        (S1, "s1", 200),
+        (S2, "s1", 403),
+    ],
+)
+def test_chat_routes_admit_gateways_for_any_store(
+    principal: Principal, store: str, status: int
+) -> None:
     assert decide(CHAT, principal, store).status == status
 
 
 def test_store_in_view_passes_provisionally_then_decides_with_the_store() -> None:
-    assert decide(STORE_BODY, S1, None).allowed        # the middleware: store not known yet
-    assert not decide(STORE_BODY, S1, "s2").allowed    # the view, once it knows
+    assert decide(STORE_BODY, S1, None).allowed  # the middleware: store not known yet
+    assert not decide(STORE_BODY, S1, "s2").allowed  # the view, once it knows
     assert decide(STORE_BODY, GATEWAY, None).status == 403  # gateways never reach the view
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,16 +17,25 @@ from webhooks.shopify import (
 )
 
 SHOPS = {"alpha.myshopify.com": "alpha-secret", "Beta.MyShopify.com": "beta-secret"}
-NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def test_a_configured_shop_uses_its_own_secret() -> None:
-    assert secret_for_shop("alpha.myshopify.com", SHOPS, "fallback", "default") == ("alpha.myshopify.com", "alpha-secret")
+    assert secret_for_shop("alpha.myshopify.com", SHOPS, "fallback", "default") == (
+        "alpha.myshopify.com",
+        "alpha-secret",
+    )
 
 
 def test_shop_domains_match_case_insensitively_and_give_one_store_id() -> None:
-    assert secret_for_shop(" BETA.myshopify.com ", SHOPS, "fallback", "default") == ("beta.myshopify.com", "beta-secret")
-    assert secret_for_shop("ALPHA.myshopify.com", SHOPS, "fallback", "default")[0] == "alpha.myshopify.com"
+    assert secret_for_shop(" BETA.myshopify.com ", SHOPS, "fallback", "default") == (
+        "beta.myshopify.com",
+        "beta-secret",
+    )
+    assert (
+        secret_for_shop("ALPHA.myshopify.com", SHOPS, "fallback", "default")[0]
+        == "alpha.myshopify.com"
+    )
 
 
 @pytest.mark.parametrize("header", [None, "", "   ", "default", "DEFAULT"])
@@ -57,18 +66,30 @@ def test_a_huge_shop_header_is_cut_in_the_reason() -> None:
     assert len(info.value.reason) < 400
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("2026-05-01T11:59:00Z", datetime(2026, 5, 1, 11, 59, tzinfo=timezone.utc)),
-    ("2026-05-01T11:59:00.123456789Z", datetime(2026, 5, 1, 11, 59, 0, 123456, tzinfo=timezone.utc)),
-    ("2026-05-01T13:59:00+02:00", datetime(2026, 5, 1, 11, 59, tzinfo=timezone.utc)),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-05-01T11:59:00Z", datetime(2026, 5, 1, 11, 59, tzinfo=UTC)),
+        (
+            "2026-05-01T11:59:00.123456789Z",
+            datetime(2026, 5, 1, 11, 59, 0, 123456, tzinfo=UTC),
+        ),
+        ("2026-05-01T13:59:00+02:00", datetime(2026, 5, 1, 11, 59, tzinfo=UTC)),
+    ],
+)
 def test_triggered_at_parses_shopify_times(value: str, expected: datetime) -> None:
     assert parse_triggered_at(value) == expected
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (None, "missing"), ("", "missing"), ("yesterday", "not an ISO 8601"), ("2026-05-01T11:59:00", "no time zone"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "missing"),
+        ("", "missing"),
+        ("yesterday", "not an ISO 8601"),
+        ("2026-05-01T11:59:00", "no time zone"),
+    ],
+)
 def test_a_missing_or_unreadable_triggered_at_is_a_401(value: str | None, reason: str) -> None:
     with pytest.raises(WebhookRejected) as info:
         parse_triggered_at(value)
@@ -86,7 +107,11 @@ def test_a_stale_delivery_is_a_401_naming_its_age_and_the_window() -> None:
     with pytest.raises(WebhookRejected) as info:
         check_window(NOW - timedelta(seconds=3700), NOW, 3600)
     assert info.value.status == 401
-    assert "stale" in info.value.reason and "3700s old" in info.value.reason and "3600s window" in info.value.reason
+    assert (
+        "stale" in info.value.reason
+        and "3700s old" in info.value.reason
+        and "3600s window" in info.value.reason
+    )
 
 
 def test_clock_skew_is_tolerated_up_to_the_allowance_only() -> None:
@@ -108,7 +133,9 @@ def test_the_dedupe_outlives_every_allowed_window() -> None:
 def test_shop_secrets_come_from_json_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS", '{"a.myshopify.com": "s3cret"}')
     settings = Settings()
-    assert {k: v.get_secret_value() for k, v in settings.shopify_webhook_secrets.items()} == {"a.myshopify.com": "s3cret"}
+    assert {k: v.get_secret_value() for k, v in settings.shopify_webhook_secrets.items()} == {
+        "a.myshopify.com": "s3cret"
+    }
     assert "s3cret" not in repr(settings)
 
 
