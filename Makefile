@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv up demo test down status topics
+.PHONY: venv up demo test unit lint down status topics
 
 venv: $(STAMP)
 
@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,eval]'
+	$(BIN)/pip install -q -e '.[test,eval,lint]'
 	touch $(STAMP)
 
 up: venv
@@ -27,6 +27,17 @@ demo: venv
 
 test: up
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Every broker-free test: no Kafka, no Redis.
+unit: venv
+	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
+# Lint, format, the import layers (see [tool.importlinter] in pyproject.toml) and types.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 topics: up
 	$(BIN)/bundlestream topics create

@@ -11,7 +11,7 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types.web import ResourceOptions
 
-from bundlestream.settings import get_settings
+from core.settings import get_settings
 
 from .stores import register as register_rocksdb_store
 

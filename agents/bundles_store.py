@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from redis.exceptions import WatchError
 
-from bundlestream import redis_keys
+from agents import redis_keys
 from composite.bulk_add import BulkAddResult, plan_bulk_add
 from models.catalog import Product
 from models.chat import AddBulkRequest, BundleAdded
@@ -33,6 +33,7 @@ from . import readmodel
 from .app import app, settings
 from .chat_topics import bundle_adds_topic
 from .expiry import active_partitions, rebuild_flag, scan_table
+from .tables import bundle_attach_stats
 
 log = logging.getLogger(__name__)
 
@@ -138,15 +139,6 @@ async def session_store(session_id: str) -> str | None:
 
 
 # ---- attach statistics -----------------------------------------------------------------------
-
-# key_of(store, product) -> times the product was added in a bundle
-bundle_attach_stats = app.Table(
-    "bundle-attach-stats",
-    default=int,
-    partitions=settings.partitions,
-    key_type=str,
-    help="Times each (store, product) was added in a bundle via bulk add.",
-)
 
 
 def store_key(value: bytes) -> bytes:

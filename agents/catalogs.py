@@ -26,11 +26,14 @@ import orjson
 from faust.streams import current_event
 
 from bundling import uploads as uploads_pipeline
+from bundling.upload_pool import long_lived_allocation, parse_catalog_job, unpickle_chunks
 from bundling.uploads import majority_currency
+from ingest.uploads import resolve_upload_file
 from models import Product, UploadFile
 
 from . import readmodel
 from .app import app, settings
+from .pools import limits, upload_pool
 
 log = logging.getLogger(__name__)
 
@@ -157,17 +160,13 @@ _registered: dict[
 
 def parse_catalog_file(upload_file: UploadFile) -> tuple[list[Product], Any]:
     """Resolve (inline or upload-store URI) and parse; raises IngestError/ValueError when unusable."""
-    from .uploads import resolve_file
-
-    return uploads_pipeline.parse_catalog_file(upload_file, resolve_file)
+    return uploads_pipeline.parse_catalog_file(
+        upload_file, lambda file: resolve_upload_file(file, settings)
+    )
 
 
 async def _parse_in_pool(upload_file: UploadFile) -> list[Product]:
     """Parse in the upload pool (a catalog can be 30k rows: never on this process's GIL)."""
-    from bundling.upload_pool import long_lived_allocation, parse_catalog_job, unpickle_chunks
-
-    from .pools import limits, upload_pool
-
     chunks = await upload_pool().run(
         parse_catalog_job,
         upload_file.model_dump_json().encode(),

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 from faust.types import EventT
 
-from bundlestream import redis_keys
+from agents import redis_keys
 from composite.discovery import CatalogIndex, build_index
 from composite.llm import LLMClient
 from composite.reply import handle_turn

@@ -10,12 +10,12 @@ EXIT_UNSAFE_CONFIG = 78
 
 
 def _run_worker(args: argparse.Namespace) -> int:
-    from bundlestream.settings import get_settings
+    from core.settings import get_settings
 
     if (
         not args.no_web
     ):  # checked before the app is even imported: nothing is bound or connected yet
-        from bundlestream.production import production_problems
+        from core.production import production_problems
 
         problems = production_problems(get_settings())
         if problems:

@@ -1,4 +1,4 @@
-"""Feeds ``bundlestream.health`` from the running worker: a Faust sensor sees every stream
+"""Feeds ``core.health`` from the running worker: a Faust sensor sees every stream
 event go in and out, and a task measures how late a 0.1 s timer fires (event-loop lag).
 
 ``report()`` is what ``/healthz`` shows: stalled streams (which and since when) and loop lag.
@@ -13,7 +13,7 @@ from typing import Any
 
 from faust import Sensor
 
-from bundlestream.health import LoopLag, ProgressTracker, verdict
+from core.health import LoopLag, ProgressTracker, verdict
 
 from .app import app, settings
 

@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 
 import topics as registry
-from bundlestream import redis_keys
+from agents import redis_keys
 from models.codec import Decoded, decode
 from models.keys import ApiKeyRecord
 from security import Principal, generate_key, hash_key, hash_matches, parse_key, parse_scope

@@ -30,8 +30,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bundlestream import redis_keys
-from bundlestream.readmodel_plan import (
+from agents import redis_keys
+from popularity import PopularityUpdates, split_key
+from popularity.readmodel_plan import (
     ReadModelState,
     StoreWrites,
     attach_counts,
@@ -40,10 +41,10 @@ from bundlestream.readmodel_plan import (
     popularity_writes,
     rebuild_updates,
 )
-from popularity import PopularityUpdates, split_key
 
 from .app import app, settings
 from .batching import as_current_event
+from .tables import bundle_attach_stats, category_transactions, sold_counts, store_orders
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def redis_client() -> aioredis.Redis:
 
 
 def rkey(family: str | redis_keys.RedisKey, *parts: str) -> str:
-    """A key of a registered family (``bundlestream.redis_keys``); an unregistered one raises."""
+    """A key of a registered family (``agents.redis_keys``); an unregistered one raises."""
     spec = family if isinstance(family, redis_keys.RedisKey) else redis_keys.spec_named(family)
     return spec.key(settings.topic_prefix, *parts)
 
@@ -320,8 +321,6 @@ async def _keys_by_store(table: Any, stores: set[str] | None) -> dict[str, list[
 
 async def _rewrite_popularity(stores: set[str] | None, partitions: frozenset[int]) -> int:
     """Rewrite the popularity read model of ``stores`` (None: every owned store); returns stores written."""
-    from .tables import category_transactions, sold_counts, store_orders
-
     sold_keys = await _keys_by_store(sold_counts, stores)
     category_keys = await _keys_by_store(category_transactions, stores)
     written = 0
@@ -350,8 +349,6 @@ async def _rewrite_popularity(stores: set[str] | None, partitions: frozenset[int
 
 
 async def _rewrite_attach(stores: set[str] | None, partitions: frozenset[int]) -> int:
-    from .bundles_store import bundle_attach_stats
-
     async with _write_lock:
         counts = attach_counts(
             bundle_attach_stats.items(), stores, lambda s: _owns_store(s, partitions)
@@ -392,9 +389,6 @@ async def catch_up(partitions: frozenset[int], attach_partitions: frozenset[int]
 @app.task
 async def keep_read_model_current() -> None:
     """Rewrite the read model from the tables at start, after every rebalance and after an outage."""
-    from .bundles_store import bundle_attach_stats
-    from .tables import sold_counts
-
     while True:
         await asyncio.sleep(settings.redis_resync_interval_s)
         if not _tables_ready():

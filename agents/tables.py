@@ -42,3 +42,11 @@ store_orders = app.Table(
     key_type=str,
     help="Distinct orders counted per store.",
 )
+# key_of(store, product) -> times the product was added in a bundle
+bundle_attach_stats = app.Table(
+    "bundle-attach-stats",
+    default=int,
+    partitions=settings.partitions,
+    key_type=str,
+    help="Times each (store, product) was added in a bundle via bulk add.",
+)

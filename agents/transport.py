@@ -31,7 +31,7 @@ from typing import Any
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from bundlestream.settings import get_settings
+from core.settings import get_settings
 from deploy.topics_admin import replication_config
 
 DURABLE_PRODUCER = {"acks": "all"}

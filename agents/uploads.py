@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import orjson
 from faust.types import EventT
 
-from bundlestream import redis_keys
+from agents import redis_keys
 from bundling.redis_embeddings import EMBEDDING_TTL_S, RedisEmbeddingCache
 from bundling.upload_pool import (
     DeadlineExceeded,

@@ -24,7 +24,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bundlestream.settings import get_settings
+from core.settings import get_settings
 from deploy import local
 from deploy.topics_admin import delete_topics, ensure_topics
 from tests.e2e.support import DATE_NIGHT_IDS, register_catalog, start_worker

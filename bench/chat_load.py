@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import topics as registry
-from bundlestream.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from deploy import local
 from deploy.topics_admin import delete_topics, ensure_topics
 from models import ChatTurn

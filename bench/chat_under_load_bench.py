@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chat_load import ChatLoad, LoadResult, bench_worker
 
-from bundlestream.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 from tests.integration.harness import Worker, admin_headers
 from tests.integration.hostile_files import gzip_bomb
 

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bundlestream.settings import get_settings
+from core.settings import get_settings
 
 NOOP_APP = textwrap.dedent("""
     import os, time, faust

@@ -54,7 +54,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 import harness as h
 
-from bundlestream.settings import get_settings
+from core.settings import get_settings
 from deploy import local
 from deploy.topics_admin import delete_topics, ensure_topics
 from popularity.aggregate import UNCATEGORIZED

@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bundling.mining import BasketMatrix
 from ingest import load_categories, read_orders
 from ingest.columnar import read_order_lines
 from ingest.report import IngestReport
@@ -44,7 +45,7 @@ def _columnar(path, **kw):
 
 
 def _columnar_basket(path, **kw):
-    read_order_lines(path, **kw).to_basket_matrix()
+    BasketMatrix.from_order_lines(read_order_lines(path, **kw))
 
 
 VARIANTS = {

@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 import harness as h
 
-from bundlestream.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from deploy import local
 from models import OrderEvent
 from popularity import CategoryTally, OrderAtOffset, SoldCount, plan_updates, writes_by_partition

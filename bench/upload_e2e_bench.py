@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import topics as registry
-from bundlestream.settings import REPO_ROOT, Settings, get_settings
+from core.settings import REPO_ROOT, Settings, get_settings
 from deploy.topics_admin import delete_topics, ensure_topics
 from ingest.uploads import build_upload_event
 from models import BundleSet, UploadEvent

@@ -31,7 +31,7 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bundlestream.settings import get_settings
+from core.settings import get_settings
 from deploy.topics_admin import delete_topics, ensure_topics
 from tests.e2e.support import start_worker
 from tests.integration.harness import admin_headers

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from bundlestream.settings import REPO_ROOT, Settings, get_settings
+from core.settings import REPO_ROOT, Settings, get_settings
 
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 OLIST = DATA_DIR / "olist"

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 import topics as registry
 from bundlestream import __version__
-from bundlestream.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 from models import AddBulkRequest, AddBulkResponse, ConfigDocument
 
 DOCS_DIR = REPO_ROOT / "docs"
@@ -150,7 +150,7 @@ def topics_table(prefix: str = "bundlestream") -> str:
 
 
 def redis_keys_table() -> str:
-    from bundlestream.redis_keys import keys_table
+    from agents.redis_keys import keys_table
 
     return keys_table()
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from bundlestream.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 
 async def read_keys(settings: Settings) -> dict:
@@ -72,7 +72,7 @@ async def publish_record(settings: Settings, record) -> None:
 async def last_used(settings: Settings) -> dict[str, str]:
     import redis.asyncio as aioredis
 
-    from bundlestream.redis_keys import KEYS_LAST_USED
+    from agents.redis_keys import KEYS_LAST_USED
 
     client = aioredis.from_url(
         settings.redis_url,

@@ -39,6 +39,8 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from ingest.columnar import OrderLines
+
 __all__ = [
     "BasketMatrix",
     "Itemsets",
@@ -92,6 +94,13 @@ class BasketMatrix:
         items[:] = list(index.keys())
         rows = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
         return cls.from_codes(rows, cols, len(lens), items)
+
+    @classmethod
+    def from_order_lines(cls, lines: OrderLines) -> BasketMatrix:
+        """Rows are the parsed orders and columns their products, both in first-seen order."""
+        return cls.from_codes(
+            lines.line_order, lines.line_product, lines.n_orders, lines.product_ids
+        )
 
     @classmethod
     def from_codes(

@@ -13,11 +13,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import redis as sync_redis
 
-from bundlestream.redis_keys import EMBEDDING_TTL_S
-
 log = logging.getLogger(__name__)
 
 __all__ = ["EMBEDDING_TTL_S", "RedisEmbeddingCache"]
+
+# Embeddings depend only on the product text, so a month-old vector is still right; the TTL
+# only drops the vectors of products that left every catalog.
+EMBEDDING_TTL_S = 30 * 24 * 3600
 
 
 class RedisEmbeddingCache:

@@ -32,7 +32,19 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.settings import get_settings
+from ingest.uploads import resolve_upload_file
 from models import BundleSet, Product, UploadEvent, UploadFile
+
+from .budget import RollingCosts
+from .uploads import (
+    UnusableUpload,
+    error_bundle_set,
+    fold_rolling_costs,
+    generate,
+    parse_catalog_file,
+    parse_upload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -336,11 +348,6 @@ def parse_catalog_job(upload_file: bytes, limits: Any, upload_store_dir: str) ->
     """Re-parse a stored catalog (in the child) for a worker that has no parse of it yet.
 
     Raises ``IngestError``/``ValueError``/``OSError`` when the file is unusable."""
-    from bundlestream.settings import get_settings
-    from ingest.uploads import resolve_upload_file
-
-    from .uploads import parse_catalog_file
-
     settings = get_settings().model_copy(update={"upload_store_dir": upload_store_dir})
     products, _report = parse_catalog_file(
         UploadFile.model_validate_json(upload_file),
@@ -352,18 +359,6 @@ def parse_catalog_job(upload_file: bytes, limits: Any, upload_store_dir: str) ->
 
 def run_upload(job: UploadJob) -> UploadOutcome:
     """Parse and generate one upload (in the child). Never raises for bad input or engine bugs."""
-    from bundlestream.settings import get_settings
-    from ingest.uploads import resolve_upload_file
-
-    from .budget import RollingCosts
-    from .uploads import (
-        UnusableUpload,
-        error_bundle_set,
-        fold_rolling_costs,
-        generate,
-        parse_upload,
-    )
-
     upload = UploadEvent.model_validate_json(job.upload)
     settings = get_settings().model_copy(update={"upload_store_dir": job.upload_store_dir})
 

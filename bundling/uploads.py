@@ -15,6 +15,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.catalog import parse_catalog
+from ingest.columnar import read_order_lines
+from ingest.errors import IngestError
+from ingest.limits import LimitExceeded
 from models import BadRow, BundleSet, ComboRun, GenerationMetrics, Product, UploadEvent, UploadFile
 
 from .budget import RollingCosts, update_many
@@ -72,8 +76,6 @@ def parse_catalog_file(
     upload_file: UploadFile, read_file: ReadFile, limits: Any = None
 ) -> tuple[list[Product], Any]:
     """Raises IngestError/ValueError/OSError when the file is unusable (``limits``: ``ingest.limits.Limits``)."""
-    from ingest.catalog import parse_catalog
-
     result = parse_catalog(
         read_file(upload_file),
         _format(upload_file),
@@ -91,10 +93,6 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile, limits: Any = None) -
     mature store into a cold-start one. One orders file per upload (the contract allows up to four
     files in all; a second orders file is refused with a reason rather than half-used).
     """
-    from ingest.columnar import read_order_lines
-    from ingest.errors import IngestError
-    from ingest.limits import LimitExceeded
-
     started = time.perf_counter()
     bad: list[BadRow] = []
     bad_count = 0

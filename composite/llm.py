@@ -16,7 +16,7 @@ from typing import Any
 import anthropic
 import orjson
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 
 
 class LLMError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bundlestream.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from deploy.errors import StackError, TopicMismatchError
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 
 KAFKA_HEAP = "-Xmx512m"
 

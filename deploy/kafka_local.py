@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from deploy import procs
 from deploy.aio import run_sync
 from deploy.config import (

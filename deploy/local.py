@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bundlestream.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from deploy import kafka_cluster, kafka_local, redis_local
 from deploy.config import (
     ClusterSpec,

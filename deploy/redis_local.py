@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from deploy import procs
 from deploy.config import redis_command, redis_endpoint, redis_layout
 from deploy.errors import StackError

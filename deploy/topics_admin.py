@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from deploy.aio import run_sync
 from deploy.errors import TopicMismatchError
 from topics import ALL_TOPICS, partitions_for

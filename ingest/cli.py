@@ -102,7 +102,7 @@ class _Progress:
 
 
 def _publish_orders(args: argparse.Namespace) -> int:
-    from bundlestream.settings import get_settings
+    from core.settings import get_settings
 
     from .olist import load_categories
     from .publisher import publish_orders
@@ -181,7 +181,7 @@ def _publish_orders(args: argparse.Namespace) -> int:
 def _publish_upload(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaProducer
 
-    from bundlestream.settings import get_settings
+    from core.settings import get_settings
     from topics import UPLOADS
 
     from .publisher import producer_config

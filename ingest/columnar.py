@@ -151,18 +151,6 @@ class OrderLines:
         X.sum_duplicates()  # sorts indices per row and merges repeats (True + True stays True)
         return X
 
-    def to_basket_matrix(self):
-        """``bundling.mining.BasketMatrix`` (int32 ones, items = ``product_ids``), no Python loop.
-
-        Rows are ``order_ids`` in order, columns ``product_ids`` in order (first-seen, like
-        ``BasketMatrix.from_orders``; ``from_pairs`` would sort both instead).
-        """
-        from bundling.mining import BasketMatrix  # ingest does not depend on bundling at import
-
-        return BasketMatrix.from_codes(
-            self.line_order, self.line_product, self.n_orders, self.product_ids
-        )
-
     def median_price(self) -> np.ndarray:
         """Per product, ``sorted(prices)[n // 2]`` over its lines (``catalog_from_orders``'s rule)."""
         order = np.lexsort((self.price, self.line_product))

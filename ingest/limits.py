@@ -13,6 +13,8 @@ import io
 from dataclasses import dataclass
 from typing import IO
 
+from core.settings import get_settings
+
 from .errors import IngestError
 
 # Limits about sheer size answer 413 (Content Too Large); limits about shape answer 422.
@@ -47,8 +49,6 @@ class Limits:
     def from_settings(cls, settings: object | None = None) -> Limits:
         """The limits configured for this process (``BUNDLESTREAM_MAX_*``)."""
         if settings is None:
-            from bundlestream.settings import get_settings
-
             settings = get_settings()
         return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from models import OrderEvent
 from topics import ORDERS
 

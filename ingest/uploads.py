@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from bundlestream.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from models import UploadEvent, UploadFile
 
 from .catalog import SIGNATURES as CATALOG_SIGNATURES

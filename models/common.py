@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-SCHEMA_VERSION = 1
+from .upgrade import upgrade
+from .version import SCHEMA_VERSION
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 # Ids a client names and the worker puts into URLs, Redis keys and key scopes (store, upload,
@@ -90,8 +91,6 @@ class OutputRecord(BaseModel):
 
 def _upgraded(model: type[BaseModel], data: Any) -> Any:
     """``data`` lifted to the current schema version; non-objects pass through for pydantic to refuse."""
-    from .upgrade import upgrade  # the upgrade path imports this module
-
     return upgrade(model, data)[0] if isinstance(data, dict) else data
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .common import SCHEMA_VERSION
+from .version import SCHEMA_VERSION
 
 PRE_VERSIONED = 0
 """The version of a record with no ``schema_version`` field (the oldest this path reads)."""

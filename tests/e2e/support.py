@@ -18,7 +18,7 @@ import orjson
 import redis.asyncio as aioredis
 
 import topics as registry
-from bundlestream.settings import Settings
+from core.settings import Settings
 from models import UploadEvent
 from tests.integration.harness import TEST_ADMIN_TOKEN, Worker, produce_raw, read_topic
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bundlestream.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from deploy import local
 from deploy.errors import StackError
 from deploy.net import free_port, free_port_pair  # noqa: F401 - helpers for tests

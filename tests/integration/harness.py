@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 import topics as registry
-from bundlestream.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 from deploy.topics_admin import delete_topics, ensure_topics
 from models import DeadLetter, OrderEvent
 from popularity.aggregate import SEP

@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 import pytest
 
-from bundlestream.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 from tests.e2e.support import DATE_NIGHT_CSV, register_catalog, start_worker
 from tests.integration.harness import TEST_ADMIN_TOKEN, Worker, settings_env
 

@@ -29,7 +29,7 @@ from harness import (
 )
 
 import topics as registry
-from bundlestream.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from deploy import local
 from models import OrderEvent
 from popularity import SeenOrder, key_of

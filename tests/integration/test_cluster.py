@@ -47,7 +47,7 @@ from harness import (
     with_duplicates,
 )
 
-from bundlestream.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from deploy import kafka_cluster
 from deploy.config import ClusterNode, ClusterSpec, Endpoint, kafka_layout
 from deploy.errors import StackError

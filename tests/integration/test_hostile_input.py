@@ -33,7 +33,7 @@ import orjson
 import pytest
 
 import topics as registry
-from bundlestream.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from models import BundleSet, DeadLetter, UploadEvent, UploadFile
 from tests.e2e.support import DATE_NIGHT_CSV, register_catalog
 from tests.integration.harness import (

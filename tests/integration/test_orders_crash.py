@@ -33,7 +33,7 @@ from harness import (
     with_duplicates,
 )
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from popularity import SeenOrder, ground_truth, split_key
 
 ORDERS = int(os.environ.get("BUNDLESTREAM_TEST_CRASH_ORDERS", "1500"))

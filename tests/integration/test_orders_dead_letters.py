@@ -27,7 +27,7 @@ from harness import (
     with_duplicates,
 )
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from popularity import SeenOrder, ground_truth, key_of
 
 VALID_LINE = {"product_id": "p1", "quantity": 1, "price": 1.0}

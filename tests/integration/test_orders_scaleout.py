@@ -19,7 +19,7 @@ from harness import (
     with_duplicates,
 )
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from popularity import ground_truth
 
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from harness import Worker, Workers, admin_headers, changelog_counts, wait_consumed
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from webhooks.shopify import sign
 
 SHOP = "webhook-test.myshopify.com"

@@ -22,7 +22,7 @@ from harness import (
     wait_consumed,
 )
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from models import SCHEMA_VERSION, OrderEvent
 from models.codec import Decoded, decode
 from models.upgrade import PRE_VERSIONED

@@ -3,7 +3,7 @@
 Real worker, Kafka and Redis: a store key is created and used, a catalog is uploaded over HTTP,
 orders arrive by signed webhook (with event ids) and on the orders topic, a shopper chats until
 options come, one option is bulk-added, the config is written once. Then Redis is SCANned by the
-test's prefix and each key is checked against ``bundlestream.redis_keys``: an expiring family must
+test's prefix and each key is checked against ``agents.redis_keys``: an expiring family must
 have a TTL no longer than declared, a bounded one must stay within its bound (stores used,
 products and categories ordered, products bulk-added, API keys); a key of no family fails.
 """
@@ -20,8 +20,8 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from bundlestream.redis_keys import Members, Per, family_of, key_parts
-from bundlestream.settings import Settings
+from agents.redis_keys import Members, Per, family_of, key_parts
+from core.settings import Settings
 from models import OrderEvent
 from tests.e2e.support import DATE_NIGHT_CSV, Api, start_worker
 from tests.integration.harness import TEST_ADMIN_TOKEN, produce_orders
@@ -212,7 +212,7 @@ async def test_demo_flow_leaves_only_registered_keys_within_their_bounds(
         keys = await scan_prefix(client, prefix)
         unknown = [k for k in keys if family_of(prefix, k) is None]
         assert not unknown, (
-            f"keys of no registered family (add them to bundlestream.redis_keys): {unknown}"
+            f"keys of no registered family (add them to agents.redis_keys): {unknown}"
         )
         seen: dict[str, int] = defaultdict(int)
         problems: list[str] = []

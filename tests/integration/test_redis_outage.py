@@ -34,7 +34,7 @@ from harness import (
     wait_consumed,
 )
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from deploy import redis_local
 from deploy.errors import StackError
 from deploy.net import free_port

@@ -32,7 +32,7 @@ from harness import (
 )
 from test_orders_crash import SMALL_BATCHES, kill_mid_stream
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from popularity import ground_truth
 
 REJOIN_S = 150.0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from bundlestream.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from deploy import kafka_local, local
 from deploy.config import kafka_layout, redis_layout
 from deploy.errors import TopicMismatchError

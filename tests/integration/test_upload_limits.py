@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 import topics as registry
-from bundlestream.settings import REPO_ROOT, Settings, get_settings
+from core.settings import REPO_ROOT, Settings, get_settings
 from models import BundleSet, DeadLetter
 from tests.integration.harness import Worker, admin_headers, isolated_topics, read_topic
 from tests.integration.hostile_files import gzip_bomb

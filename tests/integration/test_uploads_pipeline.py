@@ -23,7 +23,7 @@ import pytest
 import redis
 
 import topics as registry
-from bundlestream.settings import REPO_ROOT, Settings, get_settings
+from core.settings import REPO_ROOT, Settings, get_settings
 from models import BundleSet, DeadLetter, GenerationMetrics, OrderEvent, UploadEvent, UploadFile
 from tests.integration.harness import (
     Worker,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_deploy_config import props
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from deploy.config import (
     ClusterNode,
     ClusterSpec,
@@ -129,7 +129,7 @@ def test_faust_created_topics_get_min_isr_but_a_table_may_override(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from agents import transport
-    from bundlestream import settings as settings_module
+    from core import settings as settings_module
 
     monkeypatch.setattr(
         transport, "get_settings", lambda: settings_module.Settings(replication_factor=3)

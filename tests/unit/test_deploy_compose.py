@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,7 +96,7 @@ def test_secrets_come_from_the_environment_and_compose_refuses_to_start_without_
 
 def test_the_compose_worker_would_refuse_the_old_placeholder() -> None:
     """Belt and braces: were the placeholder ever back, the worker on 0.0.0.0 would not start."""
-    from bundlestream.production import production_problems
+    from core.production import production_problems
 
     settings = Settings().model_copy(
         update={"web_host": "0.0.0.0", "shopify_webhook_secret": "change-me", "admin_token": None}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from deploy.config import (
     Endpoint,
     kafka_command,

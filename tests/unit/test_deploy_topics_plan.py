@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from deploy.topics_admin import _matches, plan_topics
 from topics import ALL_TOPICS, CONFIG, ORDERS
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bundlestream.health import LoopLag, ProgressTracker, verdict
+from core.health import LoopLag, ProgressTracker, verdict
 
 STALL = 60.0
 

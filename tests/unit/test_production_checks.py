@@ -12,8 +12,8 @@ import pytest
 from pydantic import SecretStr
 
 from agents.cli import EXIT_UNSAFE_CONFIG
-from bundlestream.production import is_loopback, production_problems
-from bundlestream.settings import DEV_WEBHOOK_SECRET, Settings
+from core.production import is_loopback, production_problems
+from core.settings import DEV_WEBHOOK_SECRET, Settings
 
 # TEST-NET-1 (RFC 5737): non-loopback, and assigned to no machine, so even a broken check that let
 # the worker go on could never listen on a real interface.

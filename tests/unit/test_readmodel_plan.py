@@ -5,15 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bundlestream.readmodel_plan import (
-    ReadModelState,
-    StoreWrites,
-    attach_counts,
-    chunks,
-    label_changes,
-    popularity_writes,
-    rebuild_updates,
-)
 from models import OrderEvent
 from popularity import (
     CategoryTally,
@@ -22,6 +13,15 @@ from popularity import (
     SoldCount,
     key_of,
     plan_updates,
+)
+from popularity.readmodel_plan import (
+    ReadModelState,
+    StoreWrites,
+    attach_counts,
+    chunks,
+    label_changes,
+    popularity_writes,
+    rebuild_updates,
 )
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bundlestream import redis_keys
-from bundlestream.redis_keys import REGISTRY, Members, Per, family_of, key_parts, spec_named
+from agents import redis_keys
+from agents.redis_keys import REGISTRY, Members, Per, family_of, key_parts, spec_named
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def test_keys_are_built_with_the_declared_parts_only() -> None:
     assert redis_keys.KEYS_LAST_USED.key("bs") == "bs:keys-last-used"
     with pytest.raises(ValueError, match="takes 1 parts"):
         redis_keys.POPULARITY.key("bs", "s1", "extra")
-    with pytest.raises(ValueError, match=r"not in bundlestream\.redis_keys\.REGISTRY"):
+    with pytest.raises(ValueError, match=r"not in agents\.redis_keys\.REGISTRY"):
         spec_named("leaky-cache")
 
 

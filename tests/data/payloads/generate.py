@@ -34,12 +34,12 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 import topics
-from bundlestream.settings import get_settings
 from bundling.budget import RollingCosts
 from bundling.uploads import generate, parse_upload
 from composite.bulk_add import InMemoryBundleStore, add_bulk
 from composite.discovery import build_index
 from composite.reply import handle_turn
+from core.settings import get_settings
 from ingest.olist import OlistCatalog, build_olist_catalog, load_categories
 from ingest.orders import OrderStream
 from ingest.uploads import build_upload_event, resolve_upload_file

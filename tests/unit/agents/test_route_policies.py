@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bundlestream.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from security import Access
 
 # Run in a fresh interpreter: initialising the web server mutates the process-wide Faust app

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from test_columnar_real import assert_same
 
+from bundling.mining import BasketMatrix
 from ingest import IngestError, read_orders
 from ingest.columnar import read_order_lines
 
@@ -130,4 +131,4 @@ def test_unusable_files_raise_the_same_error(payload):
 def test_empty_history_gives_empty_arrays():
     lines = assert_same((G + "o1,p1,0,1,2024-01-01,,,\n").encode(), "generic", name="t.csv")
     assert lines.n_orders == lines.n_lines == lines.n_products == 0
-    assert lines.baskets().shape == (0, 0) and lines.to_basket_matrix().n_baskets == 0
+    assert lines.baskets().shape == (0, 0) and BasketMatrix.from_order_lines(lines).n_baskets == 0

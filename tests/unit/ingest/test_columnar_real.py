@@ -10,6 +10,7 @@ import io
 import numpy as np
 import pytest
 
+from bundling.mining import BasketMatrix
 from ingest import load_categories, read_orders
 from ingest.columnar import OrderLines, read_order_lines
 
@@ -80,7 +81,7 @@ def check_arrays(lines: OrderLines, events) -> None:
     assert np.asarray(X.sum(axis=1)).ravel().tolist() == [
         len({ln.product_id for ln in e.lines}) for e in events
     ]
-    bm = lines.to_basket_matrix()
+    bm = BasketMatrix.from_order_lines(lines)
     assert (
         bm.X.dtype == np.int32
         and bm.n_baskets == lines.n_orders
@@ -122,12 +123,11 @@ def test_online_retail_product_text_and_basket_matrix_vs_from_pairs(online_retai
     got = dict(zip(lines.product_ids.tolist(), lines.product_titles.tolist()))
     assert {k: v for k, v in got.items() if v is not None} == last
     assert all(c is None for c in lines.product_categories)
-    from bundling.mining import BasketMatrix
 
     ref = BasketMatrix.from_pairs(
         lines.order_ids[lines.line_order], lines.product_ids[lines.line_product]
     )
-    ours = lines.to_basket_matrix()
+    ours = BasketMatrix.from_order_lines(lines)
     # same matrix up to row/column order
     col = {p: j for j, p in enumerate(ours.items.tolist())}
     perm = np.array([col[p] for p in ref.items.tolist()])

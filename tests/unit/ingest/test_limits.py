@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from ingest.catalog import parse_catalog
 from ingest.columnar import read_order_lines
 from ingest.errors import IngestError

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bundlestream.cli import build_parser, main
-from bundlestream.settings import Settings
+from core.settings import Settings
 from ingest import IngestError, read_orders
 from ingest.publisher import producer_config, publish_orders
 from ingest.uploads import build_upload_event, resolve_upload_file

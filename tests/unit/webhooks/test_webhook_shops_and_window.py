@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bundlestream.settings import Settings
+from core.settings import Settings
 from webhooks.shopify import (
     CLOCK_SKEW_S,
     WEBHOOK_DEDUPE_TTL_S,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from bundlestream.settings import DEV_WEBHOOK_SECRET, Settings
+from core.settings import DEV_WEBHOOK_SECRET, Settings
 
 # Values that are known to everyone who has read this repository or its compose file.
 PLACEHOLDER_SECRETS = frozenset({DEV_WEBHOOK_SECRET, "change-me", "changeme", "secret"})

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from bundling.redis_embeddings import EMBEDDING_TTL_S
 from webhooks.shopify import WEBHOOK_DEDUPE_TTL_S
 
 
@@ -78,7 +79,6 @@ REPLIES_TTL_S = 1 * DAY_S
 SESSION_TTL_S = 7 * DAY_S
 UPLOAD_STATUS_TTL_S = 7 * DAY_S
 BUNDLE_TTL_S = 30 * DAY_S
-EMBEDDING_TTL_S = 30 * DAY_S
 # The rate limiter's state lives one period (60 s) plus 1 s past the last admitted request.
 RATE_LIMIT_TTL_S = 61
 # A config version claim expires so a publish that failed after claiming cannot wedge a scope.
@@ -306,7 +306,7 @@ def spec_named(name: str) -> RedisKey:
         return BY_NAME[name]
     except KeyError:
         raise ValueError(
-            f"redis key family {name!r} is not in bundlestream.redis_keys.REGISTRY"
+            f"redis key family {name!r} is not in agents.redis_keys.REGISTRY"
         ) from None
 
 
