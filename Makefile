@@ -7,16 +7,28 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv up demo test unit lint down status topics
+.PHONY: venv lock up demo test unit lint down status topics
 
 venv: $(STAMP)
 
-# Reinstall only when the project's metadata changed.
-$(STAMP): pyproject.toml
+# Reinstall only when the project's metadata or the lock changed. Every package comes from the
+# lock, hash-checked; the project itself is installed on top without resolving anything.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,eval,lint]'
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve the lock after a dependency change in pyproject.toml (versions installed in the
+# venv are kept where they still fit, so the lock moves only where it has to).
+lock: venv
+	$(BIN)/pip freeze --exclude-editable > $(VENV)/constraints.txt
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra eval --extra lint \
+	  -c $(VENV)/constraints.txt --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --no-header --annotation-style line \
+	  -o requirements.lock
+	sed -i -E 's/,? -c $(VENV)\/constraints\.txt//; /^ *# via$$/d' requirements.lock
 
 up: venv
 	$(BIN)/bundlestream dev up
@@ -38,6 +50,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	.ci/check-commit-subjects
 
 topics: up
 	$(BIN)/bundlestream topics create

@@ -1,0 +1,74 @@
+"""The private parts of faust-streaming and aiokafka this project reaches into.
+
+Both libraries are pinned (pyproject.toml, requirements.lock) because the worker subclasses or
+reads these. An upgrade that moves one of them must fail here, by name, rather than as a
+silent change of behaviour in a running worker (a fetch wait that no longer applies, a standby
+figure that always reads 0, a partition check that crashes an agent again).
+"""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+
+import aiokafka
+import faust
+import pytest
+from faust.stores import rocksdb
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+PINNED = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+
+
+@pytest.mark.parametrize("package", sorted(PINNED))
+def test_the_pinned_versions_are_the_installed_ones(package: str) -> None:
+    assert version(package) == PINNED[package], (
+        f"{package} {version(package)} is installed but the suite passed on {PINNED[package]}: "
+        "re-check the internals below before moving the pin"
+    )
+
+
+def test_aiokafka_consumer_reads_fetch_max_wait_ms_at_start() -> None:
+    # agents/transport.py sets it after construction; start() must still read the attribute.
+    source = inspect.getsource(aiokafka.AIOKafkaConsumer)
+    assert "self._fetch_max_wait_ms" in source
+    assert "self._fetch_max_wait_ms" in inspect.getsource(aiokafka.AIOKafkaConsumer.start)
+
+
+def test_aiokafka_coordinator_keeps_a_rejoin_future() -> None:
+    from aiokafka.consumer.group_coordinator import GroupCoordinator
+
+    assert "_rejoin_needed_fut" in inspect.getsource(GroupCoordinator)
+    assert "self._coordinator" in inspect.getsource(aiokafka.AIOKafkaConsumer.start)
+
+
+def test_faust_transport_hooks_we_override_exist() -> None:
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    assert callable(getattr(thread, "_create_worker_consumer", None))
+    assert "_consumer" in inspect.getsource(thread)
+    assert callable(getattr(faust_aiokafka.Consumer, "_new_consumer_thread", None))
+    assert callable(getattr(faust_aiokafka.Producer, "_settings_extra", None))
+    params = inspect.signature(faust_aiokafka.Transport._create_topic).parameters
+    assert list(params)[:6] == ["self", "owner", "client", "topic", "partitions", "replication"]
+
+
+def test_faust_current_event_is_a_context_variable_of_weak_references() -> None:
+    from contextvars import ContextVar
+
+    from faust.streams import _current_event, current_event
+
+    assert isinstance(_current_event, ContextVar)
+    assert "_current_event.get" in inspect.getsource(current_event)
+
+
+def test_faust_table_partition_check_and_rocksdb_revoke_exist() -> None:
+    assert callable(getattr(faust.Table, "_verify_source_topic_partitions", None))
+    assert callable(getattr(rocksdb.Store, "revoke_partitions", None))
+
+
+def test_faust_recovery_exposes_standby_offsets() -> None:
+    assert "_recovery" in inspect.getsource(TableManager)
+    source = inspect.getsource(Recovery)
+    assert "self.standby_offsets" in source and "self.standby_tps" in source
