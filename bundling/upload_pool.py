@@ -90,7 +90,7 @@ def _child_init() -> None:
     # A child's numpy/BLAS threads would compete with the worker for the same cores.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    import bundling.engine  # noqa: F401  (already imported when the fork server preloaded it)
+    import bundling.engine  # noqa: F401  (loads the engine in the child; a no-op when the fork server preloaded it)
 
 
 class DeadlinePool:
