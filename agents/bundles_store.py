@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.exceptions import WatchError
@@ -135,7 +135,11 @@ async def publish_added(record: BundleAdded) -> None:
 
 async def session_store(session_id: str) -> str | None:
     """The store a chat session talks to (written by the chat agent with every reply)."""
-    return await readmodel.redis_client().get(readmodel.rkey("session-store", session_id))
+    # redis-py types replies as bytes | str; this client decodes them (decode_responses=True)
+    return cast(
+        str | None,
+        await readmodel.redis_client().get(readmodel.rkey("session-store", session_id)),
+    )
 
 
 # ---- attach statistics -----------------------------------------------------------------------
@@ -202,7 +206,11 @@ async def attach_stats_agent(stream) -> None:
 
 
 async def read_attach_stats(store_id: str, limit: int) -> list[dict[str, Any]]:
-    top = await readmodel.redis_client().zrevrange(
-        readmodel.rkey("attach", store_id), 0, limit - 1, withscores=True
+    # withscores: (member, score) pairs, members decoded to str by the client
+    top = cast(
+        list[tuple[str, float]],
+        await readmodel.redis_client().zrevrange(
+            readmodel.rkey("attach", store_id), 0, limit - 1, withscores=True
+        ),
     )
     return [{"product_id": pid, "times_added": int(n)} for pid, n in top]

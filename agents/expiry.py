@@ -57,7 +57,7 @@ def rebuild_flag() -> RebuildFlag:
 
 
 @app.on_partitions_assigned.connect
-async def _mark_indexes_stale(sender: Any, *args: Any, **kwargs: Any) -> None:
+async def _mark_indexes_stale(sender: Any, /, *args: Any, **kwargs: Any) -> None:
     """A partition may have left and come back between two batches: its keys changed meanwhile."""
     for flag in _flags:
         flag.dirty = True

@@ -87,7 +87,8 @@ def standby_progress() -> dict[str, Any]:
     """The standby replicas this worker keeps warm, and the last changelog offset applied to each
     ("topic:partition" -> offset, -1 before the first record): what a takeover would not replay.
     Compared with the changelogs' end offsets, it says how far a failover would be behind."""
-    recovery = app.tables._recovery  # None until the first assignment
+    # None until the first assignment
+    recovery = app.tables._recovery  # type: ignore[attr-defined]  # private to faust's TableManager, absent from TableManagerT
     if recovery is None:
         return {"partitions": 0, "applied": {}}
     offsets = recovery.standby_offsets

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from typing import cast
 
 import topics as registry
 from agents import redis_keys
@@ -116,4 +117,7 @@ async def note_used(principal: Principal) -> None:
 
 
 async def last_used() -> dict[str, str]:
-    return await readmodel.redis_client().hgetall(readmodel.rkey(LAST_USED_HASH))
+    # redis-py types replies as bytes | str; this client decodes them (decode_responses=True)
+    return cast(
+        dict[str, str], await readmodel.redis_client().hgetall(readmodel.rkey(LAST_USED_HASH))
+    )

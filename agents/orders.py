@@ -168,10 +168,10 @@ async def expire_order_ids(
         dedupe_index.advance(partition, mark)
     for store in [s for s in store_partition if s in _legacy_keys]:
         partition = store_partition[store]
-        mark = dedupe_index.watermark(partition)
-        if mark is not None:
+        watermark = dedupe_index.watermark(partition)
+        if watermark is not None:
             for key in _legacy_keys.pop(store):
-                dedupe_index.observe(partition, key, mark)
+                dedupe_index.observe(partition, key, watermark)
     deleted = 0
     for partition, event in anchor.items():
         deleted += await delete_expired(

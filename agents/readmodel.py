@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -210,7 +210,8 @@ async def write_popularity(updates: PopularityUpdates) -> None:
 async def read_popularity(store: str, category: str | None, limit: int) -> dict[str, Any]:
     r = redis_client()
     zkey = rkey("popcat", store, category) if category else rkey("pop", store)
-    top = await r.zrevrange(zkey, 0, limit - 1, withscores=True)
+    # withscores: (member, score) pairs, members decoded to str by the client
+    top = cast(list[tuple[str, float]], await r.zrevrange(zkey, 0, limit - 1, withscores=True))
     ids = [pid for pid, _ in top]
     titles, units, cats = ({}, [], [])
     if ids:

@@ -6,6 +6,7 @@ copies differ from what this module generates, so the docs cannot drift from the
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,7 @@ def redis_keys_table() -> str:
     return keys_table()
 
 
-GENERATED_BLOCKS = {
+GENERATED_BLOCKS: dict[str, Callable[[], str]] = {
     "settings": settings_table,
     "topics": topics_table,
     "redis-keys": redis_keys_table,
@@ -165,7 +166,11 @@ GENERATED_BLOCKS = {
 def render_readme(text: str) -> str:
     for name, render in GENERATED_BLOCKS.items():
         pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.S)
-        text = pattern.sub(lambda m, r=render: m.group(1) + r() + "\n" + m.group(2), text)
+
+        def fill(m: re.Match[str], render: Callable[[], str] = render) -> str:
+            return m.group(1) + render() + "\n" + m.group(2)
+
+        text = pattern.sub(fill, text)
     return text
 
 

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 from datetime import UTC, datetime
+from typing import cast
 
 from pydantic import ValidationError
 
@@ -81,7 +82,8 @@ async def last_used(settings: Settings) -> dict[str, str]:
         socket_connect_timeout=settings.redis_timeout_s,
     )
     try:
-        return await client.hgetall(KEYS_LAST_USED.key(settings.topic_prefix))
+        # redis-py types replies as bytes | str; this client decodes them (decode_responses=True)
+        return cast(dict[str, str], await client.hgetall(KEYS_LAST_USED.key(settings.topic_prefix)))
     except Exception:
         return {}
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -61,7 +62,7 @@ class RollingCosts:
         )
 
     @classmethod
-    def from_json(cls, raw: bytes | str | dict | None) -> RollingCosts:
+    def from_json(cls, raw: bytes | str | dict[str, Any] | None) -> RollingCosts:
         if raw is None:
             return cls()
         d = orjson.loads(raw) if isinstance(raw, (bytes, str)) else raw

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from models.bundles import BundleType, Objective
+from models.catalog import Product
 
 from .candidates import Draft, _dedupe
 from .context import StoreContext
@@ -63,7 +64,7 @@ def price_banded(ctx: StoreContext) -> list[Draft]:
 
 
 def category_diverse(ctx: StoreContext) -> list[Draft]:
-    by_cat: dict[str, list] = {}
+    by_cat: dict[str, list[Product]] = {}
     for p in ctx.in_stock:
         by_cat.setdefault(p.category, []).append(p)
     out = []

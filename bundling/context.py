@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import scipy.sparse as sp
 
 from models.catalog import Product
 from models.orders import OrderEvent
@@ -28,27 +29,47 @@ FBT_MIN_COUNT = 2  # but never a "rule" seen in a single basket
 TRIPLE_SEEDS = 200
 
 
-@dataclass
+@dataclass(init=False)
 class StoreContext:
+    """``metrics`` and ``arrays`` may be passed in; when not, they are computed here, so after
+    construction both are always set (the written-out ``__init__`` lets the types say so)."""
+
     catalog: Sequence[Product]
     orders: Sequence[OrderEvent]
-    metrics: StoreMetrics | None = None
-    embedder: Embedder | None = None
-    embedding_cache: EmbeddingCache | None = None
-    assumed_margin: float = 0.35
-    arrays: OrderArrays | None = None
-    _co_cache: dict[int, np.ndarray] = field(default_factory=dict)
+    metrics: StoreMetrics
+    embedder: Embedder | None
+    embedding_cache: EmbeddingCache | None
+    assumed_margin: float
+    arrays: OrderArrays
+    _co_cache: dict[int, np.ndarray]
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        catalog: Sequence[Product],
+        orders: Sequence[OrderEvent],
+        metrics: StoreMetrics | None = None,
+        embedder: Embedder | None = None,
+        embedding_cache: EmbeddingCache | None = None,
+        assumed_margin: float = 0.35,
+        arrays: OrderArrays | None = None,
+        dense_embeddings: bool = False,
+    ) -> None:
+        self.catalog = catalog
+        self.orders = orders
+        self.embedder = embedder
+        self.embedding_cache = embedding_cache
+        self.assumed_margin = assumed_margin
+        self._co_cache = {}
+        self.dense_embeddings = dense_embeddings
         self.products: dict[str, Product] = {}
         for p in self.catalog:
             self.products.setdefault(p.product_id, p)
-        if self.arrays is None:
-            self.arrays = OrderArrays.from_orders(self.orders)
-        if self.metrics is None:
-            self.metrics = compute_metrics(
-                list(self.products.values()), self.orders, arrays=self.arrays
-            )
+        self.arrays = OrderArrays.from_orders(self.orders) if arrays is None else arrays
+        self.metrics = (
+            compute_metrics(list(self.products.values()), self.orders, arrays=self.arrays)
+            if metrics is None
+            else metrics
+        )
 
     # --- catalog views -------------------------------------------------------------------
     @cached_property
@@ -154,7 +175,7 @@ class StoreContext:
         )
 
     @cached_property
-    def _Xcsc(self):
+    def _Xcsc(self) -> sp.csc_matrix:
         return self.basket.X.tocsc()
 
     @cached_property
@@ -215,7 +236,7 @@ class StoreContext:
     dense_embeddings: bool = False
 
     @cached_property
-    def embeddings(self):
+    def embeddings(self) -> np.ndarray | sp.csr_matrix:
         """Dense embeddings (cold start, or an explicit embedder); otherwise the L2-normalised
         TF-IDF rows, whose cosines are as good for coherence and need no SVD on big catalogs.
         Both are read from ``embedding_cache`` by content hash when the catalog was seen before

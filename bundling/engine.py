@@ -21,6 +21,7 @@ from models.bundles import (
     Bundle,
     BundleProduct,
     BundleSet,
+    BundleType,
     ComboRun,
     DiversitySelection,
     GenerationMetrics,
@@ -100,7 +101,7 @@ def normalise_by_type(drafts: list[Draft]) -> None:
     ten slots went to one type). After this each type's best candidate scores 1 and MMR (as the
     seed defines it) chooses between types on relative strength and product overlap. The
     un-normalised components stay in ``score_components``."""
-    best: dict = {}
+    best: dict[BundleType, float] = {}
     for d in drafts:
         best[d.bundle_type] = max(best.get(d.bundle_type, 0.0), d.score)
     for d in drafts:
@@ -161,7 +162,10 @@ def generate_bundle_set(
     ``order_lines`` (e.g. ``ingest.columnar.OrderLines``) may replace ``orders``: the engine then
     reads the history as columns and never builds per-order objects."""
     t0 = clock()
-    elapsed = lambda: (clock() - t0) * 1000.0
+
+    def elapsed() -> float:
+        return (clock() - t0) * 1000.0
+
     arrays = (
         OrderArrays.from_columnar(order_lines)
         if order_lines is not None
@@ -255,7 +259,7 @@ def generate_bundle_set(
         raw = len(drafts)
         normalise_by_type(drafts)
         # the same product set may come from two objectives: keep the better-scored one
-        best: dict[tuple, Draft] = {}
+        best: dict[tuple[BundleType, tuple[str, ...]], Draft] = {}
         for d in drafts:
             if d.key not in best or d.score > best[d.key].score:
                 best[d.key] = d

@@ -17,9 +17,8 @@ electronics, food/grocery vs automotive/chemicals, pets vs baby.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from itertools import combinations
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -107,7 +106,7 @@ def learned_category_pairs(ctx: StoreContext) -> set[frozenset[str]]:
 
 
 def categories_compatible(
-    categories: Iterable[str], learned: set[frozenset[str]] | None = None
+    categories: Iterable[str], learned: Container[frozenset[str]] | None = None
 ) -> bool:
     cats = sorted(set(categories))
     for a, b in combinations(cats, 2):
@@ -125,6 +124,8 @@ class _LazyLearned:
     uploads' FBT/FIXED drafts never pair two incompatible families, so never need it."""
 
     __slots__ = ("_pairs", "ctx")
+    ctx: StoreContext
+    _pairs: set[frozenset[str]] | None
 
     def __init__(self, ctx: StoreContext) -> None:
         self.ctx, self._pairs = ctx, None
@@ -141,7 +142,9 @@ class _LazyLearned:
         return pair in self._get()
 
 
-def check(ctx: StoreContext, d: Draft, learned: set[frozenset[str]] | None = None) -> str | None:
+def check(
+    ctx: StoreContext, d: Draft, learned: Container[frozenset[str]] | None = None
+) -> str | None:
     """Reason the draft is rejected (a PolicyGateCounts field suffix), or None when it passes."""
     prods = [ctx.products.get(pid) for pid in d.product_ids]
     if any(
@@ -161,7 +164,8 @@ def check(ctx: StoreContext, d: Draft, learned: set[frozenset[str]] | None = Non
     )[0]:
         return "price_invalid"
     if d.bundle_type in (BundleType.FBT, BundleType.FIXED):
-        if not categories_compatible([p.category for p in prods], learned):
+        # no product is None here (a missing one is "out_of_stock" above); the filter says so
+        if not categories_compatible([p.category for p in prods if p is not None], learned):
             return "incompatible_categories"
     return None
 
@@ -169,7 +173,7 @@ def check(ctx: StoreContext, d: Draft, learned: set[frozenset[str]] | None = Non
 def apply_policy_gates(
     ctx: StoreContext, drafts: Sequence[Draft]
 ) -> tuple[list[Draft], PolicyGateCounts]:
-    learned: Any = (
+    learned: Container[frozenset[str]] = (
         _LazyLearned(ctx)
         if any(d.bundle_type in (BundleType.FBT, BundleType.FIXED) for d in drafts)
         else set()

@@ -126,14 +126,10 @@ def compute_metrics(
     if arrays is None and orders:
         arrays = OrderArrays.from_orders(orders)
     n_orders = arrays.n_orders if arrays is not None else 0
-    stamps = [_aware(p.created_at).timestamp() for p in catalog if p.created_at]
-    if n_orders:
-        stamps = np.concatenate([arrays.order_ts, np.asarray(stamps, float)])
-    ref = (
-        datetime.fromtimestamp(_robust_last(np.asarray(stamps, float)), tz=UTC)
-        if len(stamps)
-        else None
-    )
+    stamps = np.asarray([_aware(p.created_at).timestamp() for p in catalog if p.created_at], float)
+    if arrays is not None and n_orders:
+        stamps = np.concatenate([arrays.order_ts, stamps])
+    ref = datetime.fromtimestamp(_robust_last(stamps), tz=UTC) if len(stamps) else None
 
     margins = np.array([m for p in catalog if (m := p.margin) is not None], dtype=float)
     iqr = (
@@ -144,7 +140,8 @@ def compute_metrics(
     in_stock = [p for p in catalog if p.in_stock]
     slow: set[str] = set()
     age_z = 0.0
-    if n_orders and in_stock:
+    # n_orders > 0 implies arrays and ref are set; the explicit checks tell the type checker
+    if arrays is not None and ref is not None and n_orders and in_stock:
         u = arrays.units_since((ref - timedelta(days=VELOCITY_WINDOW_DAYS)).timestamp())
         col = arrays.basket.index()
         vel = np.array(
@@ -164,7 +161,11 @@ def compute_metrics(
             if a.size >= 2 and sa.size and a.std() > 0:
                 age_z = float((sa.mean() - a.mean()) / a.std())
 
-    sizes = np.diff(arrays.basket.X.indptr).astype(float) if n_orders else np.zeros(0)
+    sizes = (
+        np.diff(arrays.basket.X.indptr).astype(float)
+        if arrays is not None and n_orders
+        else np.zeros(0)
+    )
     avg_items = float(sizes.mean()) if sizes.size else 0.0
     std_items = float(sizes.std()) if sizes.size else 0.0
 
@@ -212,7 +213,9 @@ class ContinuousObjectiveScorer:
     def benefit_confidence(
         self, m: StoreMetrics
     ) -> dict[Objective, tuple[float, float, dict[str, float]]]:
-        w = lambda k, n: wilson_ci_width(k, n, self.z)
+        def w(k: int, n: int) -> float:
+            return wilson_ci_width(k, n, self.z)
+
         txns = m.txn_count
         return {
             Objective.MARGIN_GUARD: (

@@ -30,7 +30,7 @@ class OrderArrays:
     order_ts: np.ndarray  # (n_orders,) float epoch seconds (UTC)
     orders: Sequence[Any] = ()  # the OrderEvents, for the lazy columns
     _cols: Any = None  # a columnar source, for the lazy columns
-    _cache: dict = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_orders(cls, orders: Sequence[Any]) -> OrderArrays:

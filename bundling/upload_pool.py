@@ -35,6 +35,7 @@ from typing import Any
 from core.settings import get_settings
 from ingest.uploads import resolve_upload_file
 from models import BundleSet, Product, UploadEvent, UploadFile
+from models.dead_letters import ReasonCode
 
 from .budget import RollingCosts
 from .uploads import (
@@ -89,7 +90,7 @@ def _child_init() -> None:
     # A child's numpy/BLAS threads would compete with the worker for the same cores.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    import bundling.engine  # noqa: F401  (already imported when the fork server preloaded it)
+    import bundling.engine  # noqa: F401  (loads the engine in the child; a no-op when the fork server preloaded it)
 
 
 class DeadlinePool:
@@ -111,7 +112,7 @@ class DeadlinePool:
         self._pool: Any = None
         self._lock = threading.Lock()  # the warm-up thread and a first task may both start it
 
-    def start(self) -> list[concurrent.futures.Future]:
+    def start(self) -> list[concurrent.futures.Future[Any]]:
         """Start the children now and warm each one; returns the warm-up futures.
 
         Blocks until the children exist (the fork server imports numpy/scipy first): call it
@@ -156,12 +157,14 @@ class DeadlinePool:
         raise DeadlineExceeded(deadline)
 
     async def _schedule(
-        self, fn: Callable[..., Any], args: tuple, deadline: float
-    ) -> concurrent.futures.Future:
+        self, fn: Callable[..., Any], args: tuple[Any, ...], deadline: float
+    ) -> concurrent.futures.Future[Any]:
         if self._pool is None:
             await asyncio.to_thread(self.start)
+        # pebble is untyped (the pool is Any): name what ``schedule`` returns
+        future: concurrent.futures.Future[Any]
         try:
-            return self._pool.schedule(fn, args=args, timeout=deadline)
+            future = self._pool.schedule(fn, args=args, timeout=deadline)
         except (
             RuntimeError,
             concurrent.futures.BrokenExecutor,
@@ -169,10 +172,11 @@ class DeadlinePool:
             log.warning("upload pool unusable, starting a new one")
             self.abandon()
             await asyncio.to_thread(self.start)
-            return self._pool.schedule(fn, args=args, timeout=deadline)
+            future = self._pool.schedule(fn, args=args, timeout=deadline)
+        return future
 
     @staticmethod
-    def _outcome(wrapped: asyncio.Future, deadline: float) -> Any:
+    def _outcome(wrapped: asyncio.Future[Any], deadline: float) -> Any:
         from pebble import ProcessExpired
 
         try:
@@ -250,10 +254,10 @@ class UploadOutcome:
     """The answer to one upload. ``dead_letter`` is (code, reason, errors) when it failed."""
 
     bundle_set: BundleSet
-    dead_letter: tuple[str, str, list[dict]] | None = None
-    rolling_costs: dict | None = None
+    dead_letter: tuple[ReasonCode, str, list[dict[str, Any]]] | None = None
+    rolling_costs: dict[str, Any] | None = None
     catalog_file: UploadFile | None = None
-    catalog_summary: dict | None = None
+    catalog_summary: dict[str, Any] | None = None
     product_chunks: list[bytes] = field(default_factory=list)
 
     async def products(self) -> list[Product]:
@@ -285,7 +289,7 @@ def _embedding_cache(redis_url: str | None, prefix: str) -> Any:
     return _cache
 
 
-def catalog_summary(products: list[Product]) -> dict:
+def catalog_summary(products: list[Product]) -> dict[str, Any]:
     from .uploads import majority_currency
 
     return {

@@ -20,6 +20,7 @@ from ingest.columnar import read_order_lines
 from ingest.errors import IngestError
 from ingest.limits import LimitExceeded
 from models import BadRow, BundleSet, ComboRun, GenerationMetrics, Product, UploadEvent, UploadFile
+from models.dead_letters import ReasonCode
 
 from .budget import RollingCosts, update_many
 
@@ -37,8 +38,8 @@ class UnusableUpload(Exception):
         bad_rows: Sequence[BadRow] = (),
         bad_row_count: int = 0,
         parse_ms: float = 0.0,
-        errors: list[dict] | None = None,
-        code: str = "unusable_upload",
+        errors: list[dict[str, Any]] | None = None,
+        code: ReasonCode = "unusable_upload",
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -103,9 +104,11 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile, limits: Any = None) -
         bad_count += report.bad_row_count
 
     def unusable(
-        reason: str, errors: list[dict] | None = None, cause: Exception | None = None
+        reason: str, errors: list[dict[str, Any]] | None = None, cause: Exception | None = None
     ) -> UnusableUpload:
-        code = "limit_exceeded" if isinstance(cause, LimitExceeded) else "unusable_upload"
+        code: ReasonCode = (
+            "limit_exceeded" if isinstance(cause, LimitExceeded) else "unusable_upload"
+        )
         return UnusableUpload(
             reason,
             bad_rows=bad,
@@ -115,7 +118,7 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile, limits: Any = None) -
             code=code,
         )
 
-    def file_errors(f: UploadFile, exc: Exception) -> list[dict]:
+    def file_errors(f: UploadFile, exc: Exception) -> list[dict[str, Any]]:
         detail: dict[str, Any] = {"file": f.filename, "missing": list(getattr(exc, "missing", ()))}
         if isinstance(exc, LimitExceeded):
             detail.update(limit=exc.limit, value=exc.value)

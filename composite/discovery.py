@@ -237,19 +237,7 @@ def build_index(catalog: Iterable[Product]) -> CatalogIndex:
     for i, s in enumerate(spons):
         if s is not None:
             sponsored[i], boost[i] = s.active, s.boost
-    arrays = dict(
-        price=np.fromiter(map(attrgetter("price"), rows), np.float64, n),
-        rating=np.where(np.isnan(rating), NEUTRAL, rating / 5.0),
-        has_partner=has_partner,
-        commission=commission,
-        trust=trust,
-        sponsored=sponsored,
-        boost=boost,
-        id_rank=id_rank,
-    )
-    for arr in arrays.values():
-        arr.setflags(write=False)
-    cur = max(currencies, key=currencies.get) if currencies else "USD"  # type: ignore[arg-type]
+    cur = max(currencies, key=currencies.__getitem__) if currencies else "USD"
     return CatalogIndex(
         products=latest,
         rows=rows,
@@ -260,7 +248,15 @@ def build_index(catalog: Iterable[Product]) -> CatalogIndex:
         posting_start=posting_start,
         currency=cur,
         categories=frozenset(by_cat),
-        **arrays,
+        # the per-row ranking arrays, read-only like the rest of the index
+        price=_frozen(np.fromiter(map(attrgetter("price"), rows), np.float64, n)),
+        rating=_frozen(np.where(np.isnan(rating), NEUTRAL, rating / 5.0)),
+        has_partner=_frozen(has_partner),
+        commission=_frozen(commission),
+        trust=_frozen(trust),
+        sponsored=_frozen(sponsored),
+        boost=_frozen(boost),
+        id_rank=_frozen(id_rank),
     )
 
 
@@ -395,13 +391,13 @@ def rank_candidates(
         c.sponsored = False
     if cfg.sponsorship_enabled and cfg.max_sponsored_per_query > 0:
         eligible = [
-            c
+            (c, sponsorship)
             for c in candidates
-            if c.product.sponsorship is not None and c.product.sponsorship.active
+            if (sponsorship := c.product.sponsorship) is not None and sponsorship.active
         ]
-        eligible.sort(key=lambda c: (-c.score, c.product.product_id))
-        for c in eligible[: cfg.max_sponsored_per_query]:
-            c.score += c.product.sponsorship.boost  # type: ignore[union-attr]
+        eligible.sort(key=lambda cs: (-cs[0].score, cs[0].product.product_id))
+        for c, sponsorship in eligible[: cfg.max_sponsored_per_query]:
+            c.score += sponsorship.boost
             c.sponsored = True
     return sorted(candidates, key=lambda c: (-c.score, c.product.price, c.product.product_id))
 

@@ -123,9 +123,9 @@ def extract_budget(text: str, default_currency: str = "USD") -> Budget | None:
             best = (m.start(), Budget(amount=amt, currency=cur))
     if best is not None:
         return best[1]
-    m = _BARE_BUDGET_RE.search(text)
-    if m:
-        amt = _amount(m.group(1), m.group(2))
+    bare = _BARE_BUDGET_RE.search(text)
+    if bare:
+        amt = _amount(bare.group(1), bare.group(2))
         if amt > 0:
             return Budget(amount=amt, currency=default_currency)
     return None

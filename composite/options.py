@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.chat import Budget, CategoryListing, CompositeOption, DiscoveredProduct, Entities
-from models.config import DEFAULT_PROMPTS, PlatformConfig, Prompt, PromptSet
+from models.config import DEFAULT_PROMPTS, InteractionType, PlatformConfig, Prompt, PromptSet
 
 from .llm import UNTRUSTED_NOTICE, Deadline, LLMClient, LLMError, untrusted, wrap_untrusted
 
@@ -135,8 +135,8 @@ def validate_options(
             continue
         products = [per_cat[i][0] for i in range(len(usable))]
         total = _total(products)
-        if not _fits(total, budget):
-            errors.append(f"option {n}: total {total:.2f} is over the budget {budget.amount:.2f}")  # type: ignore[union-attr]
+        if budget is not None and not _fits(total, budget):  # no budget always fits
+            errors.append(f"option {n}: total {total:.2f} is over the budget {budget.amount:.2f}")
             continue
         key = frozenset(p.product_id for p in products)
         if key in seen_sets:
@@ -326,8 +326,8 @@ def _payload(
     )
 
 
-def _prompt(prompts: PromptSet, key: str) -> Prompt:
-    return prompts.prompts.get(key) or Prompt(**DEFAULT_PROMPTS[key])  # type: ignore[call-overload]
+def _prompt(prompts: PromptSet, key: InteractionType) -> Prompt:
+    return prompts.prompts.get(key) or Prompt(**DEFAULT_PROMPTS[key])
 
 
 async def suggest_composite_bundle_options(

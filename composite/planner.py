@@ -215,8 +215,10 @@ def plan(
 
     if exp_now or (in_composite and not (cat and SHOW_VERB.search(turn_text))):
         exp = exp_now or old.experience
+        # set either way: detected now, or the session's own, which in_composite found configured
+        assert exp is not None
         merged = merged.model_copy(update={"experience": exp})
-        cats = list(config.experiences[exp])  # type: ignore[index]
+        cats = list(config.experiences[exp])
         if show_now or details or probes >= MAX_PROBES:
             why = (
                 "shopper asked for options"

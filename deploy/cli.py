@@ -95,7 +95,7 @@ def _topics_create(args: argparse.Namespace, settings: Settings | None = None) -
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     dev = sub.add_parser("dev", help="local Kafka (KRaft) + Redis on loopback under the cache dir")
     dev_sub = dev.add_subparsers(dest="dev_command", required=True)
     up = dev_sub.add_parser(

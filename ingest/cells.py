@@ -66,6 +66,7 @@ def parse_int(value: str, field: str) -> int:
 
 def parse_float(value: str, field: str) -> float:
     text = value.strip()
+    number: float | None
     try:
         number = float(text)
     except ValueError:

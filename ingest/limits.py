@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from core.settings import get_settings
 
 from .errors import IngestError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer  # a stub-only name: it does not exist at run time
 
 # Limits about sheer size answer 413 (Content Too Large); limits about shape answer 422.
 _SIZE_LIMITS = frozenset({"max_decompressed_bytes", "max_rows", "max_catalog_products"})
@@ -67,7 +70,7 @@ class BoundedReader(io.RawIOBase):
 
     def __init__(
         self,
-        inner: IO[bytes],
+        inner: IO[bytes] | io.BufferedIOBase,
         limit: int,
         file: str,
         prefix: bytes = b"",
@@ -95,7 +98,7 @@ class BoundedReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
         if self._pending.nbytes:
             n = min(len(view), self._pending.nbytes)

@@ -28,7 +28,7 @@ Source = str | bytes | bytearray | os.PathLike
 _replaced = [0]  # undecodable byte runs seen by any table; rows are scanned only once this moves
 
 
-def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
+def _count_and_replace(exc: UnicodeError) -> tuple[str | bytes, int]:
     _replaced[0] += 1
     return codecs.replace_errors(exc)
 
@@ -70,7 +70,7 @@ def _binary_stream(src: Source) -> IO[bytes]:
         raise IngestError(f"cannot open: {exc.strerror or exc}", file=path.name) from exc
 
 
-def _decompressed(raw: IO[bytes], file: str) -> IO[bytes]:
+def _decompressed(raw: IO[bytes], file: str) -> IO[bytes] | io.BufferedIOBase:
     """The stream of the file's content: gunzipped, the single member of a zip, or as is."""
     head = raw.read(4)
     raw.seek(0)
@@ -90,7 +90,9 @@ def _decompressed(raw: IO[bytes], file: str) -> IO[bytes]:
     return raw
 
 
-def open_binary(src: Source, file: str, limits: Limits | None = None) -> IO[bytes]:
+def open_binary(
+    src: Source, file: str, limits: Limits | None = None
+) -> io.BufferedReader[BoundedReader]:
     """The decompressed bytes, bounded by ``max_decompressed_bytes``; refuses binary content."""
     limits = resolve(limits)
     raw = _binary_stream(src)
@@ -116,7 +118,9 @@ def open_binary(src: Source, file: str, limits: Limits | None = None) -> IO[byte
     return io.BufferedReader(bounded, READ_BUFFER)
 
 
-def open_text(src: Source, file: str, limits: Limits | None = None) -> IO[str]:
+def open_text(
+    src: Source, file: str, limits: Limits | None = None
+) -> io.TextIOWrapper[io.BufferedReader[BoundedReader]]:
     """Text stream over the (possibly compressed) bytes; refuses binary content."""
     # errors=replace: one undecodable byte must not abort a 500k-row replay; rows are flagged.
     return io.TextIOWrapper(
@@ -141,7 +145,7 @@ def decompressed_size(
                 pass
         except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
             raise IngestError(f"file truncated or corrupt ({exc})", file=file) from exc
-        return stream.raw.count  # type: ignore[attr-defined]
+        return stream.raw.count
 
 
 class CsvTable:
@@ -157,7 +161,7 @@ class CsvTable:
         # Process-wide in the csv module; every table of a process applies the same setting.
         csv.field_size_limit(limits.max_field_bytes)
         self._text = open_text(src, report.file, limits)
-        self._raw: BoundedReader = self._text.buffer.raw  # type: ignore[attr-defined]
+        self._raw: BoundedReader = self._text.buffer.raw
         self._replaced_at_open = _replaced[0]
         self._reader = csv.reader(self._text)
         try:

@@ -31,7 +31,7 @@ from .chat import (
     Entities,
     SessionState,
 )
-from .common import SCHEMA_VERSION, InputEvent, OutputRecord, dumps, utcnow
+from .common import InputEvent, OutputRecord, dumps, utcnow
 from .config import (
     DEFAULT_EXPERIENCES,
     DEFAULT_PRODUCT_MIX,
@@ -47,5 +47,57 @@ from .dead_letters import DeadLetter
 from .keys import ApiKeyRecord
 from .orders import OrderEvent, OrderLine
 from .uploads import UploadEvent, UploadFile
+from .version import SCHEMA_VERSION
 
-__all__ = [n for n in dir() if not n.startswith("_")]
+# Spelled out (not computed from dir()) so type checkers see which names are re-exported.
+__all__ = [
+    "DEFAULT_EXPERIENCES",
+    "DEFAULT_PRODUCT_MIX",
+    "DEFAULT_PROMPTS",
+    "SCHEMA_VERSION",
+    "AddBulkRequest",
+    "AddBulkResponse",
+    "ApiKeyRecord",
+    "BadRow",
+    "Budget",
+    "Bundle",
+    "BundleAdded",
+    "BundlePricing",
+    "BundleProduct",
+    "BundleSet",
+    "BundleType",
+    "CategoryListing",
+    "ChatTurn",
+    "ComboRun",
+    "CompositeDiscoveryConfig",
+    "CompositeOption",
+    "CompositeReply",
+    "ConfigDocument",
+    "DeadLetter",
+    "DiscoveredProduct",
+    "DiversitySelection",
+    "Entities",
+    "GenerationMetrics",
+    "InputEvent",
+    "Objective",
+    "ObjectiveScore",
+    "OrderEvent",
+    "OrderLine",
+    "OutputRecord",
+    "Partner",
+    "PlatformConfig",
+    "PolicyGateCounts",
+    "Product",
+    "ProductMixSlice",
+    "Prompt",
+    "PromptSet",
+    "ScoreComponents",
+    "SessionState",
+    "Sponsorship",
+    "TimeBudget",
+    "UploadEvent",
+    "UploadFile",
+    "VolumeTier",
+    "dumps",
+    "utcnow",
+]

@@ -7,11 +7,12 @@ sees the current model whatever version the producer wrote.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from .dead_letters import ReasonCode
 from .upgrade import PATH, UpgradeError, UpgradePath
 
 M = TypeVar("M", bound=BaseModel)
@@ -19,9 +20,9 @@ M = TypeVar("M", bound=BaseModel)
 
 @dataclass(frozen=True)
 class Rejected:
-    reason_code: str
+    reason_code: ReasonCode
     reason: str
-    errors: list[dict]
+    errors: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)

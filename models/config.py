@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,7 +23,7 @@ class ProductMixSlice(BaseModel):
     )
 
 
-DEFAULT_PRODUCT_MIX: tuple[dict, ...] = (
+DEFAULT_PRODUCT_MIX: tuple[dict[str, Any], ...] = (
     {"sort": "price_desc", "limit": 10, "pct": 50},
     {"sort": "price_asc", "limit": 10, "pct": 20},
     {"sort": "rating", "limit": 10, "pct": 10},
@@ -103,7 +103,7 @@ class Prompt(BaseModel):
     display_order: int = 0
 
 
-DEFAULT_PROMPTS: dict[str, dict] = {
+DEFAULT_PROMPTS: dict[InteractionType, dict[str, Any]] = {
     "planner": {
         "interaction_type": "planner",
         "display_name": "Planner",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -29,7 +29,7 @@ class DeadLetter(OutputRecord):
     raw_b64: str = Field(description="The record value exactly as received, base64.")
     reason_code: ReasonCode
     reason: str = Field(max_length=4000)
-    errors: list[dict] = Field(default_factory=list, max_length=50)
+    errors: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
     failed_at: datetime = Field(default_factory=utcnow)
 
     @classmethod
@@ -43,7 +43,7 @@ class DeadLetter(OutputRecord):
         value: bytes | None,
         reason_code: ReasonCode,
         reason: str,
-        errors: list[dict] | None = None,
+        errors: list[dict[str, Any]] | None = None,
     ) -> DeadLetter:
         return cls(
             source_topic=topic,

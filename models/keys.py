@@ -8,6 +8,7 @@ compaction never resurrects it; a tombstone (null value) forgets the key id alto
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -42,7 +43,7 @@ class ApiKeyRecord(InputEvent):
     def active(self) -> bool:
         return self.revoked_at is None
 
-    def public(self) -> dict:
+    def public(self) -> dict[str, Any]:
         """What listings show: never the hash."""
         return {
             "key_id": self.key_id,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -28,13 +28,15 @@ PRE_VERSIONED = 0
 """The version of a record with no ``schema_version`` field (the oldest this path reads)."""
 
 Payload = dict[str, Any]
+# The dead-letter reason codes (``models.dead_letters.ReasonCode``) an upgrade can fail with.
+UpgradeReason = Literal["invalid_schema", "unsupported_version"]
 Upcaster = Callable[[Payload], Payload]
 
 
 class UpgradeError(ValueError):
     """A record this worker cannot lift to the current version; ``reason_code`` names the dead letter."""
 
-    def __init__(self, reason_code: str, reason: str) -> None:
+    def __init__(self, reason_code: UpgradeReason, reason: str) -> None:
         super().__init__(reason)
         self.reason_code = reason_code
         self.reason = reason
