@@ -54,14 +54,6 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def reference_time(catalog: Sequence[Product], orders: Sequence[OrderEvent]) -> datetime | None:
-    """Newest timestamp in the data (orders and product creation)."""
-    ts = [_aware(o.created_at) for o in orders] + [
-        _aware(p.created_at) for p in catalog if p.created_at
-    ]
-    return max(ts) if ts else None
-
-
 @dataclass(frozen=True)
 class StoreMetrics:
     """Every input of the benefit/confidence formulas, computed once per upload."""
@@ -89,21 +81,6 @@ class StoreMetrics:
     @property
     def new_sku_count(self) -> int:
         return len(self.new_sku_ids)
-
-
-def units_last_window(
-    orders: Sequence[OrderEvent], ref: datetime | None, days: int = VELOCITY_WINDOW_DAYS
-) -> dict[str, int]:
-    """Units sold per product in the ``days`` before the reference time."""
-    out: dict[str, int] = {}
-    if ref is None:
-        return out
-    since = ref - timedelta(days=days)
-    for o in orders:
-        if _aware(o.created_at) >= since:
-            for ln in o.lines:
-                out[ln.product_id] = out.get(ln.product_id, 0) + ln.quantity
-    return out
 
 
 def _robust_last(
@@ -273,12 +250,6 @@ class ContinuousObjectiveScorer:
             )
             for o in order
         }
-
-    def score_all_objectives(
-        self, catalog: Sequence[Product], orders: Sequence[OrderEvent]
-    ) -> tuple[StoreMetrics, dict[Objective, ObjectiveScore]]:
-        m = compute_metrics(catalog, orders)
-        return m, self.score(m)
 
     @staticmethod
     def select_objectives_with_budget(
