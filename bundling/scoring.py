@@ -1,4 +1,4 @@
-"""Hybrid score with per-category alpha/beta (seed 000 section 5).
+"""Hybrid score with per-category alpha/beta (docs/design.md, Scoring).
 
 alpha = 0.6 / (1 + exp(0.01 (n - 300))) on the anchor category's live transaction count n,
 beta = 0.8 - alpha, gamma = 0.2; score = alpha*semantic + beta*data + gamma*business, each
