@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The project's packages (pyproject.toml lists the same ones for setuptools and mypy).
+PACKAGES := core agents security topics models deploy bundlestream ingest bundling composite \
+            popularity webhooks evaluation
 
 .PHONY: venv lock up demo test unit lint down status topics
 
@@ -44,11 +47,13 @@ test: up
 unit: venv
 	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
 
-# Lint, format, the import layers (see [tool.importlinter] in pyproject.toml) and types.
+# Lint, format, the import layers (see [tool.importlinter] in pyproject.toml), dead code and
+# types. vulture_whitelist.py names what only a framework uses (Faust signals, side-effect imports).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/vulture $(PACKAGES) vulture_whitelist.py --min-confidence 80
 	$(BIN)/mypy
 	.ci/check-commit-subjects
 

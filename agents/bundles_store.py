@@ -1,4 +1,5 @@
-"""Bundles created by bulk add (seed 004 part 3): Redis-backed, atomic, plus attach statistics.
+"""Bundles created by bulk add (docs/design.md, Composite flow): Redis-backed, atomic, plus attach
+statistics.
 
 Bundles live in Redis (one JSON value per bundle) because any worker's HTTP server may receive
 the click: the add is an optimistic transaction (WATCH the bundle key, plan with the pure

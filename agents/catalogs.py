@@ -239,11 +239,6 @@ async def record_catalog(
     return ref
 
 
-async def catalog_summary(store_id: str) -> dict[str, Any] | None:
-    raw = await readmodel.redis_client().get(readmodel.rkey("catalog", store_id))
-    return orjson.loads(raw)["summary"] if raw else None
-
-
 async def _ref_for(store_id: str) -> dict[str, Any] | None:
     ref = catalog_refs.get(store_id)
     if ref is not None:

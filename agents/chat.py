@@ -1,4 +1,6 @@
-"""Chat agent: chat turns in, probing questions or composite bundle options out (seed 004).
+"""Chat agent: chat turns in, probing questions or composite bundle options out.
+
+The flow itself is described in docs/design.md, Composite flow.
 
 Thin wiring around ``composite.reply.handle_turn``: decode (or dead-letter), read the session
 state, the store's catalog and the live sold counts, call the pure function, write the new state,

@@ -1,7 +1,7 @@
 """Bulk add load: a loopback aiohttp load generator against POST /api/v1/bundle/add-bulk.
 
 Isolated topics, one worker subprocess, the date-night catalog registered through the uploads
-topic; then ``--concurrency`` clients send seed-shaped requests (3 product ids, a new bundle each,
+topic; then ``--concurrency`` clients send requests shaped like a card click (3 product ids, a new bundle each,
 every 4th extends the client's previous bundle) until ``--requests`` or ``--seconds`` is reached.
 Prints requests/s, p50/p99 and the status counts.
 

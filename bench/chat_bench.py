@@ -1,4 +1,4 @@
-"""Chat turn -> reply latency through Kafka on the deterministic path (seed 004 speed target).
+"""Chat turn -> reply latency through Kafka on the deterministic path.
 
 Starts the local stack's isolated topics and one worker subprocess, registers the date-night
 catalog through the uploads topic, then publishes chat turns at a steady rate (default 50/s for

@@ -1,6 +1,8 @@
 """The ``bundlestream`` command. Each subcommand lives in its own module with a ``register(sub)``.
 
-Modules are imported lazily by name so a broken or missing optional part never breaks the others.
+Every module in ``SUBCOMMAND_MODULES`` is part of the installed package, so one that fails to
+import is a broken install or a bug: the command stops with the module and the error named
+instead of quietly offering fewer subcommands.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-# module path -> it registers these subcommands (help text shown when the module fails to import)
+# module path -> the subcommands it registers
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "deploy.cli",  # dev up|down|status, topics create
     "agents.cli",  # worker
@@ -21,7 +23,22 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+IMPORT_FAILED_EXIT = 2
+
+
+class SubcommandImportError(RuntimeError):
+    """A subcommand module did not import: names the module and the import error."""
+
+    def __init__(self, module_name: str, error: ImportError) -> None:
+        super().__init__(
+            f"cannot load the subcommands of {module_name}: {type(error).__name__}: {error}"
+        )
+        self.module_name = module_name
+        self.error = error
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """All subcommands; raises ``SubcommandImportError`` when any module fails to import."""
     parser = argparse.ArgumentParser(
         prog="bundlestream", description="Event-driven product bundling on Kafka."
     )
@@ -29,16 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in SUBCOMMAND_MODULES:
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # that part is not built yet
-            raise
+        except ImportError as exc:
+            raise SubcommandImportError(module_name, exc) from exc
         module.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()
+    except SubcommandImportError as exc:
+        print(f"bundlestream: {exc}", file=sys.stderr)
+        return IMPORT_FAILED_EXIT
+    args = parser.parse_args(argv)
     result = args.handler(args)
     return int(result or 0)
 

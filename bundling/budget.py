@@ -1,10 +1,10 @@
-"""Time-budget selection (seed 000 section 2) and the rolling cost state per combo.
+"""Time-budget selection (docs/design.md, Time budget) and the rolling cost state per combo.
 
 ``RollingCosts`` is an immutable, JSON-serialisable value (``to_json``/``from_json``) so a Faust
 table can hold it: per "objective:TYPE" key it keeps the last 50 durations and an EMA with
 alpha 0.2 (the first observation seeds the EMA). ``cost_per_combo`` is the rolling mean of the
-last 50 runs over all combos (the seed's ``rolling_mean(last_50_runs)``), or the cold default
-3000 ms (the seed's example) when nothing has run yet.
+last 50 runs over all combos, or the cold default of 3000 ms (a typical combo on a mid-sized
+store) when nothing has run yet.
 """
 
 from __future__ import annotations

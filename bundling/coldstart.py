@@ -1,6 +1,6 @@
-"""Cold-start rescue (seed 000 section 3): semantic bundles when a store has < 10 transactions.
+"""Cold-start rescue (docs/design.md, Cold start): semantic bundles below 10 transactions.
 
-Strategies, exactly as the seed:
+Strategies:
 1. price-banded complementaries: the 10 most expensive in-stock products are anchors; partners
    have embedding similarity in [0.4, 0.7] (complementary, not identical) and price ratio
    [0.5, 2] to the anchor; anchor + up to 2 partners -> FBT / increase_aov,

@@ -1,4 +1,4 @@
-"""MMR diversity selection (seed 000 section 4): k = 10, lambda = 0.7, Jaccard product-set similarity.
+"""MMR diversity selection (docs/design.md, Diversity): k = 10, lambda = 0.7, Jaccard similarity.
 
 Start with the highest-scored bundle; then repeatedly take the candidate maximising
 ``lambda * score - (1 - lambda) * max_jaccard(candidate, selected)``. Ties keep input order.

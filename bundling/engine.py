@@ -1,9 +1,10 @@
-"""The orchestrator of seed 000 section 6, as one pure function, plus its metrics record.
+"""Bundle generation end to end, as one pure function, plus its metrics record.
 
 ``generate_bundle_set`` scores objectives, picks how many fit the time budget from the rolling
 cost state, runs (objective, type) combos until the budget is spent, falls back to cold-start
 rescue below 10 transactions (or when nothing survives), scores with per-category alpha/beta,
-applies the five gates, selects 10 with MMR and fills ``GenerationMetrics`` (section 7).
+applies the five gates, selects 10 with MMR and fills ``GenerationMetrics``. The order of the
+steps and every default are in docs/design.md (Mining to Cold start).
 
 The caller (the uploads agent) folds the returned ``ComboRun`` durations into its rolling-cost
 table with ``budget.update_many``.
@@ -98,8 +99,8 @@ def normalise_by_type(drafts: list[Draft]) -> None:
 
     Why: the hybrid score is not comparable across types by construction (a one-product VOLUME
     offer has semantic coherence 1 and always outranked three-category MIX_MATCH sets, so the
-    ten slots went to one type). After this each type's best candidate scores 1 and MMR (as the
-    seed defines it) chooses between types on relative strength and product overlap. The
+    ten slots went to one type). After this each type's best candidate scores 1 and MMR
+    (docs/design.md, Diversity) chooses between types on relative strength and overlap. The
     un-normalised components stay in ``score_components``."""
     best: dict[BundleType, float] = {}
     for d in drafts:
@@ -212,7 +213,7 @@ def generate_bundle_set(
         else category_transaction_counts(catalog, orders, arrays)
     )
 
-    # 2. score objectives; 3-4. budget -> objectives
+    # objectives by priority, as many as the time budget allows
     scorer = ContinuousObjectiveScorer()
     scores = scorer.score(ctx.metrics)
     cost = B.cost_per_combo(rolling_costs)
@@ -229,7 +230,7 @@ def generate_bundle_set(
     gates = PolicyGateCounts()
     cold = n_tx < TXN_THRESHOLD
     if not cold:
-        # 5. combos; 7. candidates with early stop
+        # (objective, type) combos; no new combo starts once the budget is spent
         t_loop = clock()
         for obj, btype in build_combos(selected):
             if B.over_budget((clock() - t_loop) * 1000.0, budget_ms):
@@ -268,7 +269,7 @@ def generate_bundle_set(
     if cold or not valid:
         ctx.dense_embeddings = True
         ctx.__dict__.pop("embeddings", None)
-        # 6. cold-start rescue (also the rescue when the data path yields nothing valid)
+        # cold-start rescue (also the rescue when the data path yields nothing valid)
         cs, _cs_raw = cold_start_rescue(ctx, cat_tx)
         valid_cs, gates_cs = apply_policy_gates(ctx, cs)
         if cold or valid_cs:

@@ -1,4 +1,4 @@
-"""The five policy gates (seed 000 section 4) with rejection counts by reason.
+"""The five policy gates (docs/design.md, Gates) with rejection counts by reason.
 
 1. in stock: every product in the catalog and ``Product.in_stock`` (active, inventory None or > 0,
    and enough units for the line's quantity when inventory is tracked).

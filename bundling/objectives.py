@@ -1,22 +1,21 @@
-"""Continuous objective scoring (seed 000 section 1): benefit x Wilson confidence = priority.
+"""Continuous objective scoring: priority = benefit x confidence, with Wilson-interval confidence.
 
-The eight objectives follow the seed's *table* exactly. Where the seed's code block differs
-(``margin_variance_z`` and ``inventory_age_z``, ``items_std_z``), the table wins; the code
-block's extra metrics are still computed and reported in ``ObjectiveScore.inputs`` so the
-metrics record shows them.
+Each objective's benefit and confidence formula is tabulated in docs/design.md, Objectives.
+Two extra metrics, ``inventory_age_z`` and ``items_std_z``, are computed and reported in
+``ObjectiveScore.inputs`` for the metrics record but enter no formula (that section says why).
 
 Metric definitions (all relative to the data's own reference time, never wall-clock, so
 replaying an upload is deterministic):
 
-* ``reference_time``: the newest timestamp in the data (max of order ``created_at`` and product
+* reference time: the newest timestamp in the data (max of order ``created_at`` and product
   ``created_at``), ignoring straggler orders: a trailing block of at most 0.1% of the orders that
   follows a gap longer than the 30-day velocity window (Olist has 3 orders dated 2020 after a
   history ending in Sept 2018; measured from them, 99.997% of SKUs were "slow movers").
 * ``margin``: (price - cost) / price for products with a known cost and price > 0.
 * ``margin_iqr``: 75th minus 25th percentile (linear interpolation) of known margins; 0 if fewer
   than 2 are known.
-* ``pct_high_margin``: share of all catalog SKUs with margin >= ``HIGH_MARGIN`` (0.4, the seed's
-  cold-start curation threshold); SKUs without cost count as not high-margin.
+* ``pct_high_margin``: share of all catalog SKUs with margin >= ``HIGH_MARGIN`` (0.4, the same
+  threshold as cold-start high-margin curation); SKUs without cost count as not high-margin.
 * ``slow movers``: in-stock SKUs whose units sold in the last 30 days of the history are zero or
   strictly below the 25th percentile of in-stock SKUs' 30-day units. With no orders at all there
   is no velocity signal, so nothing is a slow mover.
@@ -54,14 +53,6 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def reference_time(catalog: Sequence[Product], orders: Sequence[OrderEvent]) -> datetime | None:
-    """Newest timestamp in the data (orders and product creation)."""
-    ts = [_aware(o.created_at) for o in orders] + [
-        _aware(p.created_at) for p in catalog if p.created_at
-    ]
-    return max(ts) if ts else None
-
-
 @dataclass(frozen=True)
 class StoreMetrics:
     """Every input of the benefit/confidence formulas, computed once per upload."""
@@ -89,21 +80,6 @@ class StoreMetrics:
     @property
     def new_sku_count(self) -> int:
         return len(self.new_sku_ids)
-
-
-def units_last_window(
-    orders: Sequence[OrderEvent], ref: datetime | None, days: int = VELOCITY_WINDOW_DAYS
-) -> dict[str, int]:
-    """Units sold per product in the ``days`` before the reference time."""
-    out: dict[str, int] = {}
-    if ref is None:
-        return out
-    since = ref - timedelta(days=days)
-    for o in orders:
-        if _aware(o.created_at) >= since:
-            for ln in o.lines:
-                out[ln.product_id] = out.get(ln.product_id, 0) + ln.quantity
-    return out
 
 
 def _robust_last(
@@ -206,7 +182,7 @@ def compute_metrics(
 
 
 class ContinuousObjectiveScorer:
-    """Scores all eight objectives from the seed's table; ranks by priority = benefit x confidence."""
+    """Scores all eight objectives (docs/design.md, Objectives); ranks by priority."""
 
     z: float = Z_95
 
@@ -276,12 +252,6 @@ class ContinuousObjectiveScorer:
             )
             for o in order
         }
-
-    def score_all_objectives(
-        self, catalog: Sequence[Product], orders: Sequence[OrderEvent]
-    ) -> tuple[StoreMetrics, dict[Objective, ObjectiveScore]]:
-        m = compute_metrics(catalog, orders)
-        return m, self.score(m)
 
     @staticmethod
     def select_objectives_with_budget(

@@ -1,4 +1,4 @@
-"""Pricing policy per bundle type and the price-ladder sanity check (seed 000 section 4, gate 4).
+"""Pricing policy per bundle type and the price-ladder sanity check (docs/design.md, Pricing).
 
 Policy (discount on the list price = sum of unit price x quantity):
 

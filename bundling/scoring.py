@@ -1,4 +1,4 @@
-"""Hybrid score with per-category alpha/beta (seed 000 section 5).
+"""Hybrid score with per-category alpha/beta (docs/design.md, Scoring).
 
 alpha = 0.6 / (1 + exp(0.01 (n - 300))) on the anchor category's live transaction count n,
 beta = 0.8 - alpha, gamma = 0.2; score = alpha*semantic + beta*data + gamma*business, each
@@ -7,8 +7,8 @@ component in [0, 1] so the score is in [0, 1]:
 * semantic: embedding coherence (mean pairwise cosine, clipped to [0, 1]; 1 for one product).
 * data: mean of lift_n = 1 - 1/lift (0 when lift <= 1), confidence, and co-purchase share
   min(1, support / 0.05) (5% of baskets saturates); for bundles not mined, the anchor->member
-  pair statistics from the baskets are averaged; VOLUME/SUBSCRIPTION use the anchor's repeat
-  share instead.
+  pair statistics from the baskets are averaged; a single product (and every VOLUME offer)
+  scores min(1, share of baskets holding the anchor / 0.05) instead.
 * business: mean of margin_n = clip(margin / 0.5), inventory pressure (share of members that are
   slow movers or new), and objective fit (1 when the bundle contains what its objective
   targets, 0.5 otherwise).

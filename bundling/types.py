@@ -1,4 +1,4 @@
-"""Objective -> bundle types (1-2 each), the seed's "intelligent type mapping".
+"""Objective -> bundle types (1-2 each): which kinds of offer serve each merchant goal.
 
 ==================  ====================  ==============================================
 objective           types                 why

@@ -1,4 +1,4 @@
-"""Composite experiences (seed 004): broker-free logic the chat agent calls.
+"""Composite experiences (docs/design.md, Composite flow): broker-free logic the chat agent calls.
 
 Entry point: ``handle_turn`` (reply.py). Pieces: entities, planner, discovery (ranking and
 product mix), options (LLM curation + validator + deterministic builder), card, bulk_add.

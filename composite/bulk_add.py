@@ -1,4 +1,4 @@
-"""POST /api/v1/bundle/add-bulk (seed 004 part 3) as pure logic; the caller stores and publishes.
+"""POST /api/v1/bundle/add-bulk as pure logic; the caller stores and publishes.
 
 Rules: every id must be in the store's catalog (else ``UnknownProductsError`` naming them, an
 HTTP 422); duplicates in the request count once; without a ``bundle_id`` (or with one that does

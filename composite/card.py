@@ -1,7 +1,7 @@
 """Experience card (Adaptive Card 1.5) and the engagement message shown with it.
 
 One container per option with its own "Add this bundle" Action.Submit whose data is exactly
-the seed's payload ``{"action": "add_bundle_bulk", "product_ids": [...], "option_label": ...}``,
+the payload ``{"action": "add_bundle_bulk", "product_ids": [...], "option_label": ...}``,
 so a click maps 1:1 onto POST /api/v1/bundle/add-bulk. Per-category listings follow.
 """
 
@@ -30,7 +30,7 @@ def money(amount: float, currency: str = "USD") -> str:
 
 
 def experience_title(experience: str | None) -> str:
-    """'date_night' -> 'Your Date Night Bundle' (seed's card layout)."""
+    """'date_night' -> 'Your Date Night Bundle', the card's heading."""
     if not experience:
         return "Your Bundle"
     return f"Your {experience.replace('_', ' ').title()} Bundle"
@@ -152,7 +152,7 @@ _PRICE = re.compile(r"(?:R\$|US\$|\$|€|£)\s*(\d[\d,]*(?:\.\d+)?)")
 
 
 def _prices_ok(text: str, entities: Entities, options: Sequence[CompositeOption]) -> bool:
-    """Seed: 'No prices that are not in the options' — every money figure must be a total or the budget."""
+    """No invented prices: every money figure must be an option's total or the shopper's budget."""
     allowed = {round(o.total_price, 2) for o in options}
     if entities.budget:
         allowed.add(round(entities.budget.amount, 2))

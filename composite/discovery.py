@@ -1,4 +1,6 @@
-"""Per-category discovery (seed 004 part 2b/2c): search, ranking policy, sponsorship, product mix.
+"""Per-category discovery: search, ranking policy, sponsorship, product mix.
+
+Weights, defaults and the mix are tabulated in docs/design.md, Composite flow.
 
 Pure: takes the store's catalog (or a prebuilt ``CatalogIndex``) and the live sold counts,
 returns ``CategoryListing``s. The same ``apply_product_mix`` serves composite and single-category
@@ -17,7 +19,7 @@ Ranking policy (``rank_candidates``), every component in [0, 1]:
           + 0.15 * commission        # partner commission_rate / max commission among candidates
           + 0.25 * trust             # partner trust_score; no partner -> 0.5
           + 0.20 * relevance         # text match of the query (1.0 when the catalog category matches)
-          + boost                    # +sponsorship.boost (seed: 0.5) when sponsorship_enabled, active,
+          + boost                    # +sponsorship.boost (default 0.5) when sponsorship_enabled, active,
                                      # and among the max_sponsored_per_query best sponsored candidates
 """
 
@@ -44,7 +46,7 @@ from .defaults import CATEGORY_KEYWORDS, DEFAULT_CATEGORY_ALIASES
 
 W_PRICE, W_RATING, W_COMMISSION, W_TRUST, W_RELEVANCE = 0.30, 0.30, 0.15, 0.25, 0.20
 NEUTRAL = 0.5
-CANDIDATE_POOL = 50  # seed: "fetch more products (e.g. 50), apply each sort"
+CANDIDATE_POOL = 50  # ranked products the mix's slices re-sort and pick from
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -93,7 +95,7 @@ class Candidate:
 
     @property
     def rating_value(self) -> float:
-        """Seed's rating slice: product rating if present, else the partner's trust score."""
+        """What the rating slice sorts by: product rating if present, else the partner's trust."""
         p = self.product
         if p.rating is not None:
             return p.rating / 5.0
@@ -488,7 +490,7 @@ def slot_counts(mix: Sequence[ProductMixSlice], n: int) -> list[int]:
 
     Quotas ``n * pct / sum(pct)`` are floored; the leftover slots go to the largest fractional
     parts, ties to the earlier slice. 5 slots at 50/20/10/10/10 -> quotas 2.5/1/.5/.5/.5 ->
-    3, 1, 1, 0, 0 (the seed's '2-3, 1, 0-1, 0-1, 0-1'). All-zero pct -> equal shares.
+    3, 1, 1, 0, 0. All-zero pct -> equal shares.
     """
     if not mix or n <= 0:
         return [0] * len(mix)
@@ -525,7 +527,7 @@ def _slice_order(sort: str, ranked: list[Candidate]) -> list[Candidate]:
 def apply_product_mix(
     candidates: Sequence[Candidate], mix: Sequence[ProductMixSlice], n: int
 ) -> list[Candidate]:
-    """Compose n products from the slices (seed part 2c).
+    """Compose n products from the slices (docs/design.md, Composite flow).
 
     Slices are visited in config order; each takes its slot count from its top ``limit``
     products, skipping ones an earlier slice took (first occurrence wins). A slice that runs out

@@ -2,7 +2,7 @@
 
 Pure regex + tables, relative to a caller-given ``now`` so replays of old turns resolve
 "Saturday" to the same date they meant when they were sent. The LLM planner may add to this,
-but this alone must carry the seed's probing flow without a key.
+but this alone must carry the probe-then-fetch flow without a key.
 """
 
 from __future__ import annotations
@@ -282,5 +282,5 @@ def merge_entities(old: Entities, new: Entities) -> Entities:
 
 
 def has_details(e: Entities) -> bool:
-    """The seed's 'with details': anything that narrows the fetch beyond the experience itself."""
+    """A message 'with details': anything that narrows the fetch beyond the experience itself."""
     return bool(e.date or e.budget or e.dietary or e.party_size)

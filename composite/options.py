@@ -1,4 +1,4 @@
-"""2-4 composite bundle options (seed 004 part 2): LLM curation, a validator, a deterministic builder.
+"""2-4 composite bundle options: LLM curation, a validator, a deterministic builder.
 
 Invariants of every option that leaves this module, whoever produced it:
   * every product id comes from the listings (no unknown id, ever);

@@ -1,6 +1,7 @@
-"""Probe or fetch (seed 004 part 1): the planner decides the next action of a chat turn.
+"""Probe or fetch: the planner decides the next action of a chat turn.
 
-``plan`` is deterministic and alone passes the seed's table:
+``plan`` is deterministic and alone gives every answer of this table (docs/design.md,
+Composite flow):
 
 | message                              | decision                                           |
 |--------------------------------------|----------------------------------------------------|
@@ -147,7 +148,7 @@ def detect_category(
 def composite_questions(
     experience: str | None, entities: Entities, categories: list[str]
 ) -> list[str]:
-    """Ask only for what is missing, in the seed's order: date, dietary, budget (+ head count)."""
+    """Ask only for what is missing, in this order: date, dietary, budget (+ head count)."""
     label = experience_label(experience)
     qs: list[str] = []
     if entities.date is None:
@@ -162,7 +163,7 @@ def composite_questions(
 
 
 def discover_questions(category: str, entities: Entities) -> list[str]:
-    """Seed: 'Any preferences? Occasion? Budget? Would you like to add flowers?'"""
+    """Preferences, occasion, budget, and a complement ('Would you like to add flowers?')."""
     label = category.replace("_", " ")
     qs = [f"Any preferences for the {label} (style, colour, brand)?"]
     if entities.occasion is None:

@@ -1,4 +1,7 @@
-"""Bundle sets (seed 000): the answer to an upload, with scores, pricing and generation metrics."""
+"""Bundle sets: the answer to an upload, with scores, pricing and generation metrics.
+
+How each number is computed is in docs/design.md (Objectives to Time budget).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from .common import Currency, Id, OutputRecord, utcnow
 
 
 class Objective(StrEnum):
-    """The eight objectives of seed 000 section 1."""
+    """The eight merchant goals a bundle can serve (docs/design.md, Objectives)."""
 
     MARGIN_GUARD = "margin_guard"
     CLEAR_SLOW_MOVERS = "clear_slow_movers"
@@ -69,7 +72,7 @@ class BundlePricing(_Out):
 
 
 class ScoreComponents(_Out):
-    """Hybrid score = alpha * semantic + beta * data + gamma * business (seed 000 section 5)."""
+    """Hybrid score = alpha * semantic + beta * data + gamma * business (docs/design.md, Scoring)."""
 
     semantic: float
     data: float
@@ -145,7 +148,7 @@ class BadRow(_Out):
 
 
 class GenerationMetrics(OutputRecord):
-    """The generation-metrics record of seed 000 section 7, one per upload."""
+    """How one upload was generated: objective scores, time budget, combos, gate counts, MMR."""
 
     csv_upload_id: Id
     store_id: Id

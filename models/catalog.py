@@ -1,4 +1,4 @@
-"""Catalog products, shared by bundle generation (seed 000) and composite discovery (seed 004)."""
+"""Catalog products, shared by bundle generation and composite discovery."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class Sponsorship(BaseModel):
 
     active: bool = True
     boost: float = Field(
-        0.5, ge=0, le=5, description="Ranking boost while active (seed 004: +0.5)."
+        0.5, ge=0, le=5, description="Added to the ranking score while active (default +0.5)."
     )
 
 

@@ -1,4 +1,4 @@
-"""Chat turns in, composite replies out (seed 004)."""
+"""Chat turns in, composite replies out (docs/design.md, Composite flow)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ class CategoryListing(BaseModel):
 
 
 class CompositeOption(BaseModel):
-    """One bundle option (seed 004 part 2): one product per category, ids only from the listing."""
+    """One bundle option: one product per category, ids only from the listing."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -120,7 +120,7 @@ class CompositeReply(OutputRecord):
 
 
 class AddBulkRequest(BaseModel):
-    """POST /api/v1/bundle/add-bulk body (seed 004 part 3)."""
+    """POST /api/v1/bundle/add-bulk body."""
 
     model_config = ConfigDict(extra="forbid")
 

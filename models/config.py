@@ -1,4 +1,7 @@
-"""Platform config and prompts (seed 004 part 4): documents on a compacted topic, no deploy needed."""
+"""Platform config and prompts: documents on a compacted topic, so changing them needs no deploy.
+
+Defaults and limits are listed in docs/design.md, Composite flow.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /api/v1/bundle/add-bulk against a real worker: the seed's request/response, unknown ids
+"""POST /api/v1/bundle/add-bulk against a real worker: the documented request/response, unknown ids
 -> 422 naming them, duplicates once, create then extend, concurrent extends, store resolution,
 bundle-adds records and the attach statistics."""
 
@@ -31,7 +31,7 @@ async def api(isolated_settings):
 
 
 async def test_bulk_add(api: Api, isolated_settings) -> None:
-    # the seed's exact request (no store: falls back to the default store)
+    # the documented request, nothing more (no store: falls back to the default store)
     code, body = await api.request(
         "POST", "/api/v1/bundle/add-bulk", {"product_ids": ["fl-roses", "dn-pasta", "fl-roses"]}
     )

@@ -1,4 +1,5 @@
-"""Seed 004's testing steps end to end through the real broker: chat turns -> chat agent -> replies.
+"""The composite flow's acceptance checks (docs/design.md, Composite flow) end to end through the
+real broker: chat turns -> chat agent -> replies.
 
 One worker subprocess per test module (deterministic path, no API key), a catalog registered via
 the uploads topic, sessions isolated by id. Steps: probing, options within budget, click -> bundle,

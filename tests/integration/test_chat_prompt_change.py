@@ -1,4 +1,4 @@
-"""Seed 004 testing step 4: edit the suggest_composite_bundle prompt -> a different curation style.
+"""Editing the suggest_composite_bundle prompt changes the curation style (no restart).
 
 The worker talks to a local Messages API server (tests/fakes) through the real ``anthropic``
 client. The fake curates by the system prompt it receives: a prompt that says BUDGET CURATOR

@@ -50,7 +50,7 @@ def test_ema_rolling_mean_clamp():
     assert B.RollingCosts.from_json(s.to_json()) == s
     assert B.cost_per_combo(B.RollingCosts()) == 3000
     assert B.max_objectives(3000) == 2  # floor(12000/4500)=2
-    assert B.max_objectives(1500) == 5  # floor(12000/2250)=5 (seed's week 1)
+    assert B.max_objectives(1500) == 5  # floor(12000/2250)=5: a young store's fast combos
     assert B.max_objectives(100) == 6 and B.max_objectives(20000) == 2
 
 

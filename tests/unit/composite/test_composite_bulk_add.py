@@ -44,7 +44,7 @@ def test_create_with_duplicates_once(by_id) -> None:
         "products_added",
         "total_price",
         "currency",
-    }  # seed response
+    }  # the documented response
 
 
 def test_extend_adds_only_new_products(by_id) -> None:

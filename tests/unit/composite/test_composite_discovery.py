@@ -35,7 +35,7 @@ SEED_MIX = mix(
 def test_seed_example_slot_counts() -> None:
     counts = slot_counts(SEED_MIX, 5)
     assert counts == [3, 1, 1, 0, 0] and sum(counts) == 5
-    # the seed's table: 2-3, 1, 0-1, 0-1, 0-1
+    # 5 slots at 50/20/10/10/10: 2-3, 1, 0-1, 0-1, 0-1 each
     assert 2 <= counts[0] <= 3 and counts[1] == 1 and all(c in (0, 1) for c in counts[2:])
 
 

@@ -1,4 +1,5 @@
-"""The seed's probing table on the deterministic planner, plus experience/category detection."""
+"""The probe-or-fetch table (docs/design.md, Composite flow) on the deterministic planner, plus
+experience/category detection."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""handle_turn on the deterministic path: the seed's testing steps 1, 3 and 5 without a broker."""
+"""handle_turn on the deterministic path without a broker: probing, options then a click, and the
+enable flag off (docs/design.md, Composite flow)."""
 
 from __future__ import annotations
 

@@ -200,7 +200,7 @@ def random_config(rnd: random.Random) -> PlatformConfig:
     sorts = ["price_desc", "price_asc", "rating", "popularity", "sponsored", "recent"]
     mix_kind = rnd.random()
     if mix_kind < 0.4:
-        mix = None  # the default (seed) mix
+        mix = None  # the default mix
     elif mix_kind < 0.6:
         mix = []
     else:
