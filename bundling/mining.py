@@ -26,7 +26,6 @@ Public API (stable; used by ``evaluation/`` and ``bench/``)::
     its.supports()             # {frozenset[str]: float} for every frequent itemset (len 1..max_len)
     rules = association_rules(its, min_confidence=0.1)
     rules.to_records()         # list of dicts: antecedent, consequent (tuples of ids), support, ...
-    cooccurrence_scores(m, ["a"], measure="lift")   # (n_items,) scores for recommendation
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,12 +44,8 @@ __all__ = [
     "Itemsets",
     "Rules",
     "association_rules",
-    "cooccurrence_matrix",
-    "cooccurrence_scores",
     "mine_itemsets",
 ]
-
-Measure = Literal["count", "lift", "jaccard", "confidence", "cosine"]
 
 # Cap on nonzeros of one P.T @ X product batch; keeps peak memory bounded on big stores.
 _BATCH_NNZ = 4_000_000
@@ -619,75 +613,3 @@ def association_rules(
         return np.concatenate(xs) if xs else np.empty(0)
 
     return Rules(itemsets.items, ants, cons, cat(sup_l), cat(conf_l), cat(lift_l))
-
-
-def cooccurrence_matrix(matrix: BasketMatrix) -> sp.csr_matrix:
-    """Item x item co-occurrence counts ``X.T @ X`` (diagonal = item counts), CSR float64."""
-    X = matrix.X.astype(np.float64)
-    return (X.T.tocsr() @ X).tocsr()
-
-
-def rescale(C: sp.csr_matrix, measure: Measure) -> sp.csr_matrix:
-    """SAR-style similarity from co-occurrence counts (diagonal = item counts).
-
-    count: raw counts; jaccard: c_ij/(c_i+c_j-c_ij); lift: c_ij/(c_i c_j) (unnormalised, as SAR);
-    confidence: c_ij/c_i (row = antecedent); cosine: c_ij/sqrt(c_i c_j).
-    """
-    if measure == "count":
-        return C
-    d = C.diagonal().astype(np.float64)
-    coo = C.tocoo()
-    ci, cj, cij = d[coo.row], d[coo.col], coo.data
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if measure == "jaccard":
-            v = cij / (ci + cj - cij)
-        elif measure == "lift":
-            v = cij / (ci * cj)
-        elif measure == "confidence":
-            v = cij / ci
-        elif measure == "cosine":
-            v = cij / np.sqrt(ci * cj)
-        else:
-            raise ValueError(f"unknown measure {measure!r}")
-    v = np.nan_to_num(v, nan=0.0, posinf=0.0)
-    return sp.csr_matrix((v, (coo.row, coo.col)), shape=C.shape)
-
-
-def cooccurrence_scores(
-    matrix: BasketMatrix,
-    seed_items: Iterable[str],
-    measure: Measure = "lift",
-    *,
-    exclude_seeds: bool = True,
-) -> np.ndarray:
-    """Score every item against a set of seed items: sum over seeds of similarity(seed, item).
-
-    Computes only the seed rows (``X[:, seeds].T @ X``), so it is cheap without a fitted model.
-    Unknown seed ids are ignored. Returns (n_items,) float64 aligned with ``matrix.items``.
-    """
-    idx = matrix.index()
-    seeds = sorted({idx[s] for s in seed_items if s in idx})
-    out = np.zeros(matrix.n_items)
-    if not seeds:
-        return out
-    X = matrix.X.tocsc().astype(np.float64)
-    rows = (X[:, seeds].T.tocsr() @ X).toarray()  # (len(seeds), n_items)
-    ci = np.asarray(X.sum(axis=0)).ravel()
-    cs = ci[seeds][:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if measure == "count":
-            sim = rows
-        elif measure == "jaccard":
-            sim = rows / (cs + ci[None, :] - rows)
-        elif measure == "lift":
-            sim = rows / (cs * ci[None, :])
-        elif measure == "confidence":
-            sim = rows / cs
-        elif measure == "cosine":
-            sim = rows / np.sqrt(cs * ci[None, :])
-        else:
-            raise ValueError(f"unknown measure {measure!r}")
-    out = np.nan_to_num(sim, nan=0.0, posinf=0.0).sum(axis=0)
-    if exclude_seeds:
-        out[seeds] = 0.0
-    return out
