@@ -159,17 +159,6 @@ class BasketModel:
                 out.append([str(self.items[j]) for j in row[m]])
         return out
 
-    def neighbours(self, item: str, k: int = 10) -> list[tuple[str, float]]:
-        """The k best completions of the one-item basket ``[item]`` with their scores S_ij."""
-        j = self._col.get(item)  # type: ignore[attr-defined]
-        if j is None:
-            return []
-        row = self.S.getrow(j)
-        if row.nnz == 0:
-            return []
-        order = np.lexsort((row.indices, -row.data))[:k]
-        return [(str(self.items[row.indices[o]]), float(row.data[o])) for o in order]
-
 
 def _from_orders(orders: Sequence[Any]) -> tuple[BasketMatrix, np.ndarray | None]:
     """Basket matrix and per-basket timestamps from OrderEvents or ``(items, created_at)``-like
