@@ -23,14 +23,6 @@ class MissingDependency(RuntimeError):
     """An optional package needed by a baseline is not installed."""
 
 
-def mlxtend_available() -> bool:
-    try:
-        import mlxtend.frequent_patterns  # noqa: F401 - imported only to probe it is installed
-    except ImportError:
-        return False
-    return True
-
-
 def sparse_onehot(baskets: Sequence[Sequence[str]], min_count: int = 1):
     """Sparse boolean DataFrame (baskets x items) for mlxtend, keeping items seen min_count+ times.
 
