@@ -9,10 +9,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bundling.measures import hit_ranks
 from models import OrderEvent, Product
 
 from .baselines import default_baselines
-from .metrics import hit_ranks, ranking_metrics
+from .metrics import ranking_metrics
 from .protocol import BundleSource, Recommender
 from .rules import AssociationRulesRecommender, MissingDependency
 from .split import (
