@@ -17,7 +17,7 @@ mlxtend and efficient-apriori use (``support >= min_support``), so itemset suppo
 
 Public API (stable; used by ``evaluation/`` and ``bench/``)::
 
-    m = BasketMatrix.from_baskets([["a", "b"], ["a", "c"], ...])   # or from_pairs / from_orders
+    m = BasketMatrix.from_baskets([["a", "b"], ["a", "c"], ...])   # or from_pairs / from_codes
     its = mine_itemsets(m, min_support=0.01, max_len=3)
     its.items                  # np.ndarray[str] of all item ids (column order of m)
     its.item_counts            # np.ndarray[int] count per item (all items)
@@ -33,6 +33,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,8 +57,10 @@ _BATCH_NNZ = 4_000_000
 class BasketMatrix:
     """Boolean basket x item matrix (CSR, int32 ones) plus the item id of every column.
 
-    Duplicate items in a basket count once (an itemset is a set). Empty baskets are kept: they
-    are real transactions and count in the support denominator, as in apriori.
+    The one basket matrix of the project: mining, the engine's recommender and the evaluation
+    baselines all build theirs here. Duplicate items in a basket count once (an itemset is a
+    set). Empty baskets are kept: they are real transactions and count in the support
+    denominator, as in apriori.
     """
 
     X: sp.csr_matrix
@@ -70,13 +74,43 @@ class BasketMatrix:
     def n_items(self) -> int:
         return int(self.X.shape[1])
 
-    def index(self) -> dict[str, int]:
-        """Item id -> column index."""
+    @cached_property
+    def column(self) -> dict[str, int]:
+        """Item id -> column index (built once per matrix)."""
         return {str(it): i for i, it in enumerate(self.items)}
 
+    def index(self) -> dict[str, int]:
+        """Item id -> column index."""
+        return self.column
+
+    def encode(self, baskets: Sequence[Iterable[str]]) -> sp.csr_matrix:
+        """Other baskets (e.g. test queries) as rows over this matrix's columns, 0/1 int32.
+
+        Item ids this matrix has no column for are dropped; column indices are sorted per row.
+        """
+        column = self.column
+        indptr = [0]
+        indices: list[int] = []
+        for basket in baskets:
+            indices.extend(sorted({column[it] for it in basket if it in column}))
+            indptr.append(len(indices))
+        return sp.csr_matrix(
+            (
+                np.ones(len(indices), np.int32),
+                np.asarray(indices, np.int64),
+                np.asarray(indptr, np.int64),
+            ),
+            shape=(len(indptr) - 1, self.n_items),
+        )
+
     @classmethod
-    def from_baskets(cls, baskets: Sequence[Iterable[str]]) -> BasketMatrix:
-        """Build from an iterable of baskets (each an iterable of item ids)."""
+    def from_baskets(
+        cls, baskets: Sequence[Iterable[str]], *, sorted_items: bool = False
+    ) -> BasketMatrix:
+        """Build from baskets (each an iterable of item ids), one row per basket.
+
+        Columns follow first appearance, or sorted item ids with ``sorted_items`` (then the
+        column order, and every tie broken by column, does not depend on the basket order)."""
         index: dict[str, int] = {}
         cols: list[int] = []
         lens: list[int] = []
@@ -86,8 +120,14 @@ class BasketMatrix:
             lens.append(len(cols) - before)
         items = np.empty(len(index), dtype=object)
         items[:] = list(index.keys())
+        codes = np.asarray(cols, np.int64)
+        if sorted_items:
+            by_id = np.argsort(items.astype(str), kind="stable")
+            new_code = np.empty(by_id.size, np.int64)
+            new_code[by_id] = np.arange(by_id.size)
+            items, codes = items[by_id], new_code[codes]
         rows = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
-        return cls.from_codes(rows, cols, len(lens), items)
+        return cls.from_codes(rows, codes, len(lens), items)
 
     @classmethod
     def from_order_lines(cls, lines: OrderLines) -> BasketMatrix:
@@ -122,34 +162,25 @@ class BasketMatrix:
 
     @classmethod
     def from_pairs(
-        cls, basket_ids: Sequence | np.ndarray, item_ids: Sequence | np.ndarray
+        cls, basket_ids: Sequence[Any] | np.ndarray, item_ids: Sequence[Any] | np.ndarray
     ) -> BasketMatrix:
         """Vectorised build from parallel (basket id, item id) arrays, e.g. order lines.
 
-        Fastest path for large histories: no Python loop over lines. Baskets are ordered by first
-        appearance-independent sorted id; duplicates collapse.
+        Fastest path for large histories: no Python loop over lines. Rows follow the sorted
+        basket ids and columns the sorted item ids; duplicates collapse.
         """
-        b = np.asarray(basket_ids)
-        i = np.asarray(item_ids).astype(str)
-        if b.size == 0:
-            return cls(sp.csr_matrix((0, 0), dtype=np.int32), np.empty(0, dtype=object))
-        _, b_codes = np.unique(b, return_inverse=True)
-        items, i_codes = np.unique(i, return_inverse=True)
+        basket_arr = np.asarray(basket_ids)
+        item_arr = np.asarray(item_ids).astype(str)
+        if basket_arr.size == 0:
+            return cls(sp.csr_matrix(np.zeros((0, 0), np.int32)), np.empty(0, dtype=object))
+        _, basket_codes = np.unique(basket_arr, return_inverse=True)
+        items, item_codes = np.unique(item_arr, return_inverse=True)
         return cls.from_codes(
-            b_codes.ravel(), i_codes.ravel(), int(b_codes.max()) + 1, items.astype(object)
+            basket_codes.ravel(),
+            item_codes.ravel(),
+            int(basket_codes.max()) + 1,
+            items.astype(object),
         )
-
-    @classmethod
-    def from_orders(cls, orders: Sequence) -> BasketMatrix:
-        """Build from ``models.orders.OrderEvent`` objects (one basket per order)."""
-        return cls.from_baskets([(ln.product_id for ln in o.lines) for o in orders])
-
-    @classmethod
-    def _from_csr(cls, indptr: np.ndarray, cols: np.ndarray, items: np.ndarray) -> BasketMatrix:
-        X = sp.csr_matrix(
-            (np.ones(cols.size, dtype=np.int32), cols, indptr), shape=(indptr.size - 1, items.size)
-        )
-        return cls(X, items)
 
 
 @dataclass(frozen=True)

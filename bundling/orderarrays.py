@@ -3,7 +3,7 @@
 Why: every per-upload view (basket matrix, units per product, category tallies, repeat buyers,
 a catalog from orders) used to walk the 541,909 Online Retail lines in Python, several times.
 Here one comprehension dict-encodes the product ids (first-seen order, like
-``BasketMatrix.from_orders``) and everything else is ``np.bincount`` / sparse products.
+``BasketMatrix.from_baskets``) and everything else is ``np.bincount`` / sparse products.
 Quantities, prices, titles and customers are read lazily: most uploads never need them.
 ``from_columnar`` accepts ``ingest.columnar.OrderLines`` (duck-typed) and skips the pass.
 """
