@@ -78,6 +78,20 @@ AUTO_MAX_CASES = 2000
 _CHUNK_CELLS = 4_000_000  # dense score cells materialised at once in recommend_batch
 
 
+def _number(name: str, given: float | None) -> float:
+    """A numeric hyper-parameter: ``given``, else its ``DEFAULTS`` value."""
+    value = DEFAULTS[name] if given is None else given
+    if not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _days(name: str, given: float | str | None) -> float | None:
+    """A half-life in days: ``given``, or its ``DEFAULTS`` value for "default"; None: no decay."""
+    value = DEFAULTS[name] if given == "default" else given
+    return None if value is None else float(value)
+
+
 def _aware_ts(t: datetime) -> float:
     return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
@@ -269,13 +283,13 @@ def fit_basket_model(
     on everything. Too few validation baskets (< ``AUTO_MIN_CASES``) keep ``ALPHA_FALLBACK``.
     """
     a_arg = DEFAULTS["alpha"] if alpha is None else alpha
-    h = float(DEFAULTS["shrink"] if shrink is None else shrink)
-    hl = DEFAULTS["half_life_days"] if half_life_days == "default" else half_life_days
-    p = float(DEFAULTS["size_power"] if size_power is None else size_power)
-    pw = float(DEFAULTS["pop_weight"] if pop_weight is None else pop_weight)
-    phl = DEFAULTS["pop_half_life_days"] if pop_half_life_days == "default" else pop_half_life_days
-    th = float(DEFAULTS["two_hop"] if two_hop is None else two_hop)
-    q = float(DEFAULTS["locality"] if locality is None else locality)
+    h = _number("shrink", shrink)
+    hl = _days("half_life_days", half_life_days)
+    p = _number("size_power", size_power)
+    pw = _number("pop_weight", pop_weight)
+    phl = _days("pop_half_life_days", pop_half_life_days)
+    th = _number("two_hop", two_hop)
+    q = _number("locality", locality)
     if isinstance(orders, BasketMatrix):
         m, ts = orders, timestamps
     else:
@@ -328,7 +342,7 @@ def fit_basket_model(
                 if sc > best + 1e-12:
                     best, a = sc, cand
     else:
-        a = float(a_arg)
+        a = _number("alpha", None if alpha is None else float(alpha))
     model = build(np.arange(n_b), a)
     model.params["alpha_auto"] = a_arg == "auto"
     return model
@@ -341,8 +355,7 @@ ENGINE_ALPHA = ALPHA_FALLBACK  # "auto" needs a validation fit; the engine score
 def basket_weights(X: sp.csr_matrix, timestamps: np.ndarray | None = None) -> np.ndarray:
     """The per-basket weights ``w_b`` the model uses with ``DEFAULTS`` (size damping, optional
     time decay), for a binary baskets x items matrix."""
-    hl = DEFAULTS["half_life_days"]
-    return _weights(X, timestamps, hl, float(DEFAULTS["size_power"]))  # type: ignore[arg-type]
+    return _weights(X, timestamps, _days("half_life_days", "default"), _number("size_power", None))
 
 
 def pair_similarities(
@@ -352,7 +365,7 @@ def pair_similarities(
     weighted co-occurrence ``co_w = sum_b w_b`` and weighted item counts ``pop`` are already
     known (e.g. from ``mine_itemsets(..., weights=basket_weights(X))``): the fitted model's
     ``S`` entries for those pairs, without building the items x items matrix."""
-    h, q = float(DEFAULTS["shrink"]), float(DEFAULTS["locality"])  # type: ignore[arg-type]
+    h, q = _number("shrink", None), _number("locality", None)
     return _sim_values(co_w, pop_i, pop_j, alpha, h, q), _sim_values(
         co_w, pop_j, pop_i, alpha, h, q
     )
