@@ -6,9 +6,10 @@ later. Generators only use in-stock catalog products and never repeat a product 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,8 @@ from models.catalog import Product
 
 from .context import StoreContext
 from .measures import lift
+from .objectives import StoreMetrics
+from .orderarrays import OrderArrays
 
 MAX_PER_COMBO = 12
 ANCHORS = 15
@@ -39,14 +42,14 @@ class Draft:
     pricing: BundlePricing | None = None
     components: ScoreComponents | None = None
     score: float = 0.0
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def product_ids(self) -> list[str]:
         return [pid for pid, _, _ in self.lines]
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[BundleType, tuple[str, ...]]:
         return (self.bundle_type, tuple(sorted(self.product_ids)))
 
 
@@ -57,7 +60,8 @@ def _lines(pids: list[str], anchor_role: str = "anchor", qty: int = 1) -> list[L
 def _dedupe(drafts: Iterable[Draft]) -> list[Draft]:
     """The first ``MAX_PER_COMBO`` drafts with distinct products and a new key; stops reading
     ``drafts`` (which may be a lazy generator) once it has them."""
-    seen, out = set(), []
+    seen: set[tuple[BundleType, tuple[str, ...]]] = set()
+    out: list[Draft] = []
     for d in drafts:
         if len(out) >= MAX_PER_COMBO:
             break
@@ -68,9 +72,21 @@ def _dedupe(drafts: Iterable[Draft]) -> list[Draft]:
     return out
 
 
+def _metrics(ctx: StoreContext) -> StoreMetrics:
+    """The store's metrics; ``StoreContext`` computes them on creation when not given."""
+    assert ctx.metrics is not None, "StoreContext sets metrics in __post_init__"
+    return ctx.metrics
+
+
+def _arrays(ctx: StoreContext) -> OrderArrays:
+    """The store's order columns; ``StoreContext`` builds them on creation when not given."""
+    assert ctx.arrays is not None, "StoreContext sets arrays in __post_init__"
+    return ctx.arrays
+
+
 def _objective_pool(ctx: StoreContext, objective: Objective) -> list[Product]:
     """Products an objective wants to feature, best sellers first."""
-    m = ctx.metrics
+    m = _metrics(ctx)
     bs = ctx.best_sellers
     if objective == Objective.MARGIN_GUARD:
         hm = [p for p in bs if ctx.margin_of(p) >= 0.4]
@@ -87,8 +103,9 @@ def _objective_pool(ctx: StoreContext, objective: Objective) -> list[Product]:
 
 def _repeat_buys(ctx: StoreContext) -> list[Product]:
     """Products bought by the same customer on 2+ lines, or in quantity >= 2 per line."""
-    rep = ctx.arrays.repeat_products()
-    ids = {str(pid) for pid in ctx.arrays.product_ids[rep].tolist()}
+    arrays = _arrays(ctx)
+    rep = arrays.repeat_products()
+    ids = {str(pid) for pid in arrays.product_ids[rep].tolist()}
     return [p for p in ctx.best_sellers if p.product_id in ids]
 
 
@@ -255,7 +272,7 @@ def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
         by_cat.setdefault(p.category, []).append(p)
     cats = list(by_cat)
 
-    def category_mix():
+    def category_mix() -> Iterator[Draft]:
         if len(cats) >= 3:
             for r in range(min(ANCHORS, len(by_cat[cats[0]]))):
                 for off in range(0, len(cats) - 2, 3):
@@ -269,7 +286,7 @@ def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
                             rationale="one pick from each of three categories",
                         )
 
-    def category_diversity():
+    def category_diversity() -> Iterator[Draft]:
         for c in cats:
             group = by_cat[c][:30]
             if len(group) >= 3:
@@ -284,7 +301,7 @@ def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
 
     # co-purchase neighbourhoods first (what this store's shoppers actually combine), then
     # same-category price ladders, then the cross-category picks
-    def co_purchase():
+    def co_purchase() -> Iterator[Draft]:
         for a in bs[:ANCHORS]:
             members = _partners_or_similar(ctx, a, 2)
             if len(members) == 2:
@@ -323,12 +340,11 @@ def gen_volume(ctx: StoreContext, objective: Objective) -> list[Draft]:
 # --- BXGY ------------------------------------------------------------------------------------
 def gen_bxgy(ctx: StoreContext, objective: Objective) -> list[Draft]:
     """Buy a best seller, get a slow mover discounted; same category first, then co-purchased."""
-    slow = [p for p in ctx.in_stock if p.product_id in ctx.metrics.slow_mover_ids]
+    slow_ids = _metrics(ctx).slow_mover_ids
+    slow = [p for p in ctx.in_stock if p.product_id in slow_ids]
     if not slow:
         slow = ctx.best_sellers[::-1][:ANCHORS]
-    best = [
-        p for p in ctx.best_sellers[: ANCHORS * 2] if p.product_id not in ctx.metrics.slow_mover_ids
-    ]
+    best = [p for p in ctx.best_sellers[: ANCHORS * 2] if p.product_id not in slow_ids]
     out = []
     used: set[str] = set()
     for b in best:
@@ -369,7 +385,11 @@ def gen_gift_box(ctx: StoreContext, objective: Objective) -> list[Draft]:
     ranked = giftish + sorted(mid, key=lambda p: -(p.rating or 0))
     out = []
     seen: set[str] = set()
-    ordered = [p for p in ranked if not (p.product_id in seen or seen.add(p.product_id))]
+    ordered: list[Product] = []
+    for p in ranked:  # first occurrence of each product
+        if p.product_id not in seen:
+            seen.add(p.product_id)
+            ordered.append(p)
     for start in range(min(ANCHORS, len(ordered))):
         box, cats = [ordered[start]], {ordered[start].category}
         for p in ordered[start + 1 :]:
@@ -395,8 +415,9 @@ def gen_gift_box(ctx: StoreContext, objective: Objective) -> list[Draft]:
 # --- NEW_LAUNCH ------------------------------------------------------------------------------
 def gen_new_launch(ctx: StoreContext, objective: Objective) -> list[Draft]:
     """New product (discounted) anchored on the most similar best seller of its category."""
-    new = [p for p in ctx.in_stock if p.product_id in ctx.metrics.new_sku_ids]
-    best = [p for p in ctx.best_sellers[:50] if p.product_id not in ctx.metrics.new_sku_ids]
+    new_ids = _metrics(ctx).new_sku_ids
+    new = [p for p in ctx.in_stock if p.product_id in new_ids]
+    best = [p for p in ctx.best_sellers[:50] if p.product_id not in new_ids]
     out = []
     for n in new[:ANCHORS]:
         same = [b for b in best if b.category == n.category] or best
