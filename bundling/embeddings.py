@@ -194,6 +194,17 @@ def embed_catalog(
     return E
 
 
+def _as_float32_words(row: np.ndarray) -> np.ndarray:
+    """A float64 vector's bytes read as twice as many float32s: a cache that stores float32
+    bytes (the Redis one) then keeps every bit of the float64 values."""
+    return np.ascontiguousarray(row, dtype=np.float64).view(np.float32)
+
+
+def _from_float32_words(words: np.ndarray) -> np.ndarray:
+    """The float64 vector ``_as_float32_words`` encoded, bit for bit."""
+    return np.ascontiguousarray(words, dtype=np.float32).view(np.float64)
+
+
 def cached_tfidf(catalog: Sequence[Product], cache: EmbeddingCache | None = None) -> sp.csr_matrix:
     """``tfidf_matrix`` of the catalog's texts, rows cached by content hash.
 
@@ -202,8 +213,8 @@ def cached_tfidf(catalog: Sequence[Product], cache: EmbeddingCache | None = None
     hashes: the same catalog in the same order (a store re-uploading, the steady state) hits, and
     a hit rebuilds exactly the matrix a fresh computation gives. Each cached value is one float64
     vector ``[n_columns, nnz, column indices..., values...]`` (the row as stored, index order
-    kept), handed to the cache reinterpreted as float32 pairs (``.view(np.float32)``): caches
-    that store float32 bytes (the agent's Redis cache) then keep every bit. A partial hit
+    kept), handed to the cache as float32 pairs (``_as_float32_words``): caches that store
+    float32 bytes (the agent's Redis cache) then keep every bit. A partial hit
     recomputes everything (rows of different corpora do not mix)."""
     texts = [product_text(p) for p in catalog]
     if cache is None or not texts:
@@ -213,7 +224,7 @@ def cached_tfidf(catalog: Sequence[Product], cache: EmbeddingCache | None = None
     keys = [f"emb:{ns}:{h}" for h in hashes]
     hit = cache.get_many(keys)
     if len(hit) == len(set(keys)):  # products with the same text share a key (and a row)
-        vecs = [np.ascontiguousarray(hit[k], dtype=np.float32).view(np.float64) for k in keys]
+        vecs = [_from_float32_words(hit[k]) for k in keys]
         nnz = np.fromiter((int(v[1]) for v in vecs), np.int64, len(vecs))
         indptr = np.concatenate(([0], np.cumsum(nnz)))
         flat = np.concatenate([v[2:] for v in vecs]) if vecs else np.zeros(0)
@@ -228,9 +239,15 @@ def cached_tfidf(catalog: Sequence[Product], cache: EmbeddingCache | None = None
     ind, dat, ptr = M.indices, M.data, M.indptr
     cache.put_many(
         {
-            k: np.concatenate(
-                ([ncol, ptr[r + 1] - ptr[r]], ind[ptr[r] : ptr[r + 1]], dat[ptr[r] : ptr[r + 1]])
-            ).view(np.float32)
+            k: _as_float32_words(
+                np.concatenate(
+                    (
+                        [ncol, ptr[r + 1] - ptr[r]],
+                        ind[ptr[r] : ptr[r + 1]],
+                        dat[ptr[r] : ptr[r + 1]],
+                    )
+                )
+            )
             for r, k in enumerate(keys)
         }
     )
