@@ -126,28 +126,30 @@ class InMemoryCache:
 def l2_normalise(M: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(M, axis=1, keepdims=True)
     n[n == 0] = 1.0
-    return M / n
+    return np.asarray(M / n)
 
 
 def tfidf_matrix(texts: Sequence[str]) -> sp.csr_matrix:
     """Smooth idf = ln((1 + n) / (1 + df)) + 1, sublinear tf, L2 rows (sklearn's defaults)."""
     vocab: dict[str, int] = {}
     sd = vocab.setdefault
-    rows, cols, vals = [], [], []
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[int] = []
     for r, t in enumerate(texts):
         counts = Counter(tokenize(t))  # first-seen order, like the dict it replaces
         rows.extend([r] * len(counts))
         cols.extend([sd(tok, len(vocab)) for tok in counts])
         vals.extend(counts.values())
     n = len(texts)
-    M = sp.csr_matrix((np.asarray(vals, float), (rows, cols)), shape=(n, max(len(vocab), 1)))
+    M = sp.csr_matrix((np.asarray(vals, np.float64), (rows, cols)), shape=(n, max(len(vocab), 1)))
     M.data = 1.0 + np.log(M.data)
     df = np.bincount(M.indices, minlength=M.shape[1])
     idf = np.log((1 + n) / (1 + df)) + 1.0
-    M = M @ sp.diags(idf)
-    norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
+    weighted = M @ sp.diags(idf)
+    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ M)
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ weighted)
 
 
 class TfidfSvdEmbedder:
@@ -254,12 +256,12 @@ def cached_tfidf(catalog: Sequence[Product], cache: EmbeddingCache | None = None
     return M
 
 
-def coherence(E: np.ndarray, idx: Iterable[int]) -> float:
+def coherence(E: np.ndarray | sp.csr_matrix | sp.csr_array, idx: Iterable[int]) -> float:
     """Mean pairwise cosine of the rows ``idx`` clipped to [0, 1]; 1.0 for a single product."""
     ii = list(idx)
     if len(ii) < 2:
         return 1.0
-    if sp.issparse(E) and E.format == "csr":
+    if isinstance(E, sp.csr_matrix | sp.csr_array):
         # a bundle has 2-3 products: pairwise sparse dots on the rows' own slices are ~10x
         # cheaper than fancy-indexing E and a sparse Gram product
         n = len(ii)
