@@ -22,6 +22,12 @@ import scipy.sparse as sp
 from .mining import BasketMatrix
 
 
+def _is_computed(obj: object, cached: str) -> bool:
+    """Whether the ``cached_property`` named ``cached`` has run: its value sits in the instance
+    ``__dict__`` once computed, and asking must not compute it."""
+    return cached in vars(obj)
+
+
 @dataclass(eq=False)
 class OrderArrays:
     product_ids: np.ndarray  # (n_products,) object, first-seen order
@@ -30,7 +36,7 @@ class OrderArrays:
     order_ts: np.ndarray  # (n_orders,) float epoch seconds (UTC)
     orders: Sequence[Any] = ()  # the OrderEvents, for the lazy columns
     _cols: Any = None  # a columnar source, for the lazy columns
-    _cache: dict = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_orders(cls, orders: Sequence[Any]) -> OrderArrays:
@@ -113,7 +119,7 @@ class OrderArrays:
     def units_since(self, since_ts: float) -> np.ndarray:
         """Units sold per product in orders at or after ``since_ts``."""
         recent = self.order_ts[self.line_order] >= since_ts
-        if self._cols is None and "quantity" not in self.__dict__:
+        if self._cols is None and not _is_computed(self, "quantity"):
             # read quantities of the recent orders only (usually a small tail of the history)
             rows = np.flatnonzero(self.order_ts >= since_ts).tolist()
             q = np.asarray([ln.quantity for r in rows for ln in self.orders[r].lines], float)
