@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from bundling.measures import hit_ranks
-from models import OrderEvent, Product
+from models.catalog import Product
+from models.orders import OrderEvent
 
 from .baselines import default_baselines
 from .metrics import ranking_metrics

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from models import OrderEvent
+from models.orders import OrderEvent
 
 HOLDOUT_FRACTION = 0.2  # seed 000 section 7: "Reserve 20% of data"
 DEFAULT_SEED = 20  # fixed so every run hides the same items
