@@ -14,7 +14,7 @@ from datetime import datetime
 
 from models.orders import OrderEvent
 
-HOLDOUT_FRACTION = 0.2  # seed 000 section 7: "Reserve 20% of data"
+HOLDOUT_FRACTION = 0.2  # the newest 20% of orders are held out (docs/design.md, Evaluation)
 DEFAULT_SEED = 20  # fixed so every run hides the same items
 
 
