@@ -1,5 +1,6 @@
-"""Co-purchase and ranking measures, each formula defined once (docs/design.md, Mining and
-Evaluation).
+"""Co-purchase and ranking measures, each formula defined once.
+
+The definitions are written down in docs/design.md (sections Mining and Evaluation).
 
 Co-purchase measures take basket counts: ``n_ab`` baskets holding both items, ``n_a`` and
 ``n_b`` baskets holding each, ``n_baskets`` in all. They work elementwise on numpy arrays, so
