@@ -205,6 +205,7 @@ def bench_store(key: str, repeats: int) -> dict:
             w, c, out = timed(lambda make=make: run_engine(catalog, lines, make()))
             ws.append(w)
             cs.append(c)
+        assert out is not None, "repeats >= 1"
         bs = out[0]
         res[label] = {
             "wall": statistics.median(ws),

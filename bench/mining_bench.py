@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import gzip
 import io
 import statistics
@@ -156,15 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         results, medians = {}, {}
         for name, (_, mine) in MINERS.items():
             reps = args.repeats if name == "bundling.mining" else args.baseline_repeats
-            times, results[name] = timed(
-                lambda mine=mine, name=name, sup=sup: mine(inputs[name], sup), reps
-            )
+            run = functools.partial(mine, inputs[name], sup)
+            times, results[name] = timed(run, reps)
             medians[name] = statistics.median(times)
-            mem = (
-                ""
-                if args.no_memory
-                else f"  peak {peak_mib(lambda mine=mine, name=name, sup=sup: mine(inputs[name], sup)):8.1f} MiB"
-            )
+            mem = "" if args.no_memory else f"  peak {peak_mib(run):8.1f} MiB"
             print(
                 f"  {name:<18} runs {' '.join(f'{x:.3f}' for x in times):<24} median {medians[name]:8.3f}s"
                 f"  itemsets {len(results[name]):6d}{mem}"

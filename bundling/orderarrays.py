@@ -3,7 +3,7 @@
 Why: every per-upload view (basket matrix, units per product, category tallies, repeat buyers,
 a catalog from orders) used to walk the 541,909 Online Retail lines in Python, several times.
 Here one comprehension dict-encodes the product ids (first-seen order, like
-``BasketMatrix.from_orders``) and everything else is ``np.bincount`` / sparse products.
+``BasketMatrix.from_baskets``) and everything else is ``np.bincount`` / sparse products.
 Quantities, prices, titles and customers are read lazily: most uploads never need them.
 ``from_columnar`` accepts ``ingest.columnar.OrderLines`` (duck-typed) and skips the pass.
 """
@@ -20,6 +20,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from .mining import BasketMatrix
+
+
+def _is_computed(obj: object, cached: str) -> bool:
+    """Whether the ``cached_property`` named ``cached`` has run: its value sits in the instance
+    ``__dict__`` once computed, and asking must not compute it."""
+    return cached in vars(obj)
 
 
 @dataclass(eq=False)
@@ -113,7 +119,7 @@ class OrderArrays:
     def units_since(self, since_ts: float) -> np.ndarray:
         """Units sold per product in orders at or after ``since_ts``."""
         recent = self.order_ts[self.line_order] >= since_ts
-        if self._cols is None and "quantity" not in self.__dict__:
+        if self._cols is None and not _is_computed(self, "quantity"):
             # read quantities of the recent orders only (usually a small tail of the history)
             rows = np.flatnonzero(self.order_ts >= since_ts).tolist()
             q = np.asarray([ln.quantity for r in rows for ln in self.orders[r].lines], float)

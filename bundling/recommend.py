@@ -24,13 +24,14 @@ Online Retail (non-cancelled invoices) and Olist order items, by HitRate@10 then
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from .measures import hit_ranks, hit_rate_at_k, ndcg_at_k
 from .mining import BasketMatrix
 
 __all__ = [
@@ -77,8 +78,35 @@ AUTO_MAX_CASES = 2000
 _CHUNK_CELLS = 4_000_000  # dense score cells materialised at once in recommend_batch
 
 
+def _number(name: str, given: float | None) -> float:
+    """A numeric hyper-parameter: ``given``, else its ``DEFAULTS`` value."""
+    value = DEFAULTS[name] if given is None else given
+    if not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _days(name: str, given: float | str | None) -> float | None:
+    """A half-life in days: ``given``, or its ``DEFAULTS`` value for "default"; None: no decay."""
+    value = DEFAULTS[name] if given == "default" else given
+    return None if value is None else float(value)
+
+
 def _aware_ts(t: datetime) -> float:
     return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+
+
+def top_k_per_row(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column ids of the k largest ``key`` values per row, best first, ties by column id, and a
+    mask of the entries that are real (``key > -inf``; excluded items are set to ``-inf``).
+
+    An argpartition then a sort of the k survivors, instead of sorting every row."""
+    part = np.argpartition(-key, k - 1, axis=1)[:, :k]
+    part_keys = np.take_along_axis(key, part, axis=1)
+    order = np.lexsort((part, -part_keys), axis=1)  # ties by column id: deterministic
+    top = np.take_along_axis(part, order, axis=1)
+    valid = np.take_along_axis(key, top, axis=1) > -np.inf
+    return top, valid
 
 
 @dataclass(frozen=True)
@@ -92,9 +120,14 @@ class BasketModel:
     n_baskets: int
     pop_weight: float
     params: dict[str, Any]
+    # derived in __post_init__: the query encoder over ``items`` and the popularity prior
+    _columns: BasketMatrix = field(init=False, repr=False, compare=False)
+    _prior: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_col", {str(it): i for i, it in enumerate(self.items.tolist())})
+        # frozen dataclass: derived fields are set once, through object.__setattr__
+        no_baskets = sp.csr_matrix(np.zeros((0, self.items.size), np.int32))
+        object.__setattr__(self, "_columns", BasketMatrix(no_baskets, self.items))
         top = float(self.popularity.max()) if self.popularity.size else 0.0
         prior = self.pop_weight * self.popularity / top if top > 0 else np.zeros(self.items.size)
         object.__setattr__(self, "_prior", prior)
@@ -104,21 +137,11 @@ class BasketModel:
         return int(self.items.size)
 
     def index(self) -> dict[str, int]:
-        return self._col  # type: ignore[attr-defined]
+        return self._columns.column
 
     def query_matrix(self, baskets: Sequence[Sequence[str]]) -> sp.csr_matrix:
         """Binary baskets x items matrix of the known items of each basket."""
-        col = self._col  # type: ignore[attr-defined]
-        indptr = [0]
-        idx: list[int] = []
-        for b in baskets:
-            cols = {col[i] for i in b if i in col}
-            idx.extend(cols)
-            indptr.append(len(idx))
-        return sp.csr_matrix(
-            (np.ones(len(idx)), np.asarray(idx, np.int64), np.asarray(indptr, np.int64)),
-            shape=(len(baskets), self.n_items),
-        )
+        return self._columns.encode(baskets)
 
     def scores(self, basket: Sequence[str]) -> np.ndarray:
         """Raw item scores (no prior, basket items included) aligned with ``items``."""
@@ -133,47 +156,31 @@ class BasketModel:
         k = min(k, n)
         if k <= 0 or not baskets:
             return [[] for _ in baskets]
-        prior = self._prior  # type: ignore[attr-defined]
         out: list[list[str]] = []
         step = max(1, _CHUNK_CELLS // max(n, 1))
+        two_hop = float(self.params.get("two_hop") or 0.0)
         for s in range(0, len(baskets), step):
             Q = self.query_matrix(baskets[s : s + step])
-            R = Q @ self.S
-            key = R.toarray()
-            th = float(self.params.get("two_hop") or 0.0)
-            if th:
+            one_hop = Q @ self.S
+            key = one_hop.toarray()
+            if two_hop:
                 # two-hop backoff only where one hop cannot fill the list (sparse stores): the
                 # items co-bought with the basket's co-bought items
-                thin = np.flatnonzero(R.getnnz(axis=1) < k + np.diff(Q.indptr))
+                thin = np.flatnonzero(one_hop.getnnz(axis=1) < k + np.diff(Q.indptr))
                 if thin.size:
-                    key[thin] += th * (R[thin] @ self.S).toarray()
-            key += prior
-            r, c = Q.nonzero()
-            key[r, c] = -np.inf
-            part = np.argpartition(-key, k - 1, axis=1)[:, :k]
-            pk = np.take_along_axis(key, part, axis=1)
-            order = np.lexsort((part, -pk), axis=1)
-            top = np.take_along_axis(part, order, axis=1)
-            ok = np.take_along_axis(key, top, axis=1) > -np.inf
-            for row, m in zip(top, ok):
-                out.append([str(self.items[j]) for j in row[m]])
+                    key[thin] += two_hop * (one_hop[thin] @ self.S).toarray()
+            key += self._prior
+            in_basket_rows, in_basket_cols = Q.nonzero()
+            key[in_basket_rows, in_basket_cols] = -np.inf
+            top, valid = top_k_per_row(key, k)
+            for row, ok in zip(top, valid):
+                out.append([str(self.items[j]) for j in row[ok]])
         return out
-
-    def neighbours(self, item: str, k: int = 10) -> list[tuple[str, float]]:
-        """The k best completions of the one-item basket ``[item]`` with their scores S_ij."""
-        j = self._col.get(item)  # type: ignore[attr-defined]
-        if j is None:
-            return []
-        row = self.S.getrow(j)
-        if row.nnz == 0:
-            return []
-        order = np.lexsort((row.indices, -row.data))[:k]
-        return [(str(self.items[row.indices[o]]), float(row.data[o])) for o in order]
 
 
 def _from_orders(orders: Sequence[Any]) -> tuple[BasketMatrix, np.ndarray | None]:
-    """Basket matrix and per-basket timestamps from OrderEvents or ``(items, created_at)``-like
-    objects (e.g. ``evaluation.split.Basket``); rows in input order."""
+    """Basket matrix (sorted item columns) and per-basket timestamps from OrderEvents or
+    ``(items, created_at)``-like objects (e.g. ``evaluation.split.Basket``); rows in input order."""
     b_ids: list[int] = []
     i_ids: list[str] = []
     ts = np.empty(len(orders))
@@ -188,22 +195,17 @@ def _from_orders(orders: Sequence[Any]) -> tuple[BasketMatrix, np.ndarray | None
         else:
             ts[r] = _aware_ts(t)
     if not i_ids:
-        return BasketMatrix(
-            sp.csr_matrix((len(orders), 0), dtype=np.int32), np.empty(0, object)
-        ), None
+        no_items = sp.csr_matrix(np.zeros((len(orders), 0), np.int32))
+        return BasketMatrix(no_items, np.empty(0, object)), None
     items, cols = np.unique(np.asarray(i_ids, dtype=str), return_inverse=True)
-    X = sp.csr_matrix(
-        (np.ones(cols.size, np.int32), (np.asarray(b_ids, np.int64), cols.ravel())),
-        shape=(len(orders), items.size),
-    )
-    X.sum_duplicates()
-    X.data[:] = 1
-    return BasketMatrix(X, items.astype(object)), (ts if has_t and len(orders) else None)
+    matrix = BasketMatrix.from_codes(b_ids, cols.ravel(), len(orders), items.astype(object))
+    return matrix, (ts if has_t and len(orders) else None)
 
 
 def _weights(
     X: sp.csr_matrix, ts: np.ndarray | None, half_life: float | None, size_power: float
 ) -> np.ndarray:
+    """``w_b = 0.5^(age_b / half_life) / |b|^size_power`` per basket (row of X)."""
     w = np.ones(X.shape[0])
     if half_life and ts is not None and X.shape[0]:
         w *= np.power(0.5, (np.max(ts) - np.asarray(ts, float)) / 86400.0 / float(half_life))
@@ -230,7 +232,7 @@ def _sim_values(
     v = np.nan_to_num(v, nan=0.0, posinf=0.0)
     if q != 1.0:
         v = np.power(v, q)
-    return v
+    return np.asarray(v)
 
 
 def _similarity(C: sp.coo_matrix, pop: np.ndarray, a: float, h: float, q: float) -> sp.csr_matrix:
@@ -255,10 +257,8 @@ def _holdout_score(model: BasketModel, X: sp.csr_matrix, rows: np.ndarray, k: in
         hidden.append(str(items[h]))
     if not hidden:
         return 0.0
-    recs = model.recommend_batch(given, k)
-    ranks = np.array([(r.index(t) + 1) if t in r else 0 for r, t in zip(recs, hidden)], float)
-    hit = ranks > 0
-    return float(hit.mean() + (1.0 / np.log2(ranks[hit] + 1)).sum() / ranks.size)
+    ranks = hit_ranks(model.recommend_batch(given, k), hidden)
+    return hit_rate_at_k(ranks, k) + ndcg_at_k(ranks, k)
 
 
 def fit_basket_model(
@@ -283,13 +283,13 @@ def fit_basket_model(
     on everything. Too few validation baskets (< ``AUTO_MIN_CASES``) keep ``ALPHA_FALLBACK``.
     """
     a_arg = DEFAULTS["alpha"] if alpha is None else alpha
-    h = float(DEFAULTS["shrink"] if shrink is None else shrink)
-    hl = DEFAULTS["half_life_days"] if half_life_days == "default" else half_life_days
-    p = float(DEFAULTS["size_power"] if size_power is None else size_power)
-    pw = float(DEFAULTS["pop_weight"] if pop_weight is None else pop_weight)
-    phl = DEFAULTS["pop_half_life_days"] if pop_half_life_days == "default" else pop_half_life_days
-    th = float(DEFAULTS["two_hop"] if two_hop is None else two_hop)
-    q = float(DEFAULTS["locality"] if locality is None else locality)
+    h = _number("shrink", shrink)
+    hl = _days("half_life_days", half_life_days)
+    p = _number("size_power", size_power)
+    pw = _number("pop_weight", pop_weight)
+    phl = _days("pop_half_life_days", pop_half_life_days)
+    th = _number("two_hop", two_hop)
+    q = _number("locality", locality)
     if isinstance(orders, BasketMatrix):
         m, ts = orders, timestamps
     else:
@@ -342,7 +342,7 @@ def fit_basket_model(
                 if sc > best + 1e-12:
                     best, a = sc, cand
     else:
-        a = float(a_arg)
+        a = _number("alpha", None if alpha is None else float(alpha))
     model = build(np.arange(n_b), a)
     model.params["alpha_auto"] = a_arg == "auto"
     return model
@@ -355,8 +355,7 @@ ENGINE_ALPHA = ALPHA_FALLBACK  # "auto" needs a validation fit; the engine score
 def basket_weights(X: sp.csr_matrix, timestamps: np.ndarray | None = None) -> np.ndarray:
     """The per-basket weights ``w_b`` the model uses with ``DEFAULTS`` (size damping, optional
     time decay), for a binary baskets x items matrix."""
-    hl = DEFAULTS["half_life_days"]
-    return _weights(X, timestamps, hl, float(DEFAULTS["size_power"]))  # type: ignore[arg-type]
+    return _weights(X, timestamps, _days("half_life_days", "default"), _number("size_power", None))
 
 
 def pair_similarities(
@@ -366,7 +365,7 @@ def pair_similarities(
     weighted co-occurrence ``co_w = sum_b w_b`` and weighted item counts ``pop`` are already
     known (e.g. from ``mine_itemsets(..., weights=basket_weights(X))``): the fitted model's
     ``S`` entries for those pairs, without building the items x items matrix."""
-    h, q = float(DEFAULTS["shrink"]), float(DEFAULTS["locality"])  # type: ignore[arg-type]
+    h, q = _number("shrink", None), _number("locality", None)
     return _sim_values(co_w, pop_i, pop_j, alpha, h, q), _sim_values(
         co_w, pop_j, pop_i, alpha, h, q
     )

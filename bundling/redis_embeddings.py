@@ -37,7 +37,11 @@ class RedisEmbeddingCache:
         except sync_redis.RedisError as exc:
             log.warning("embedding cache read failed: %s", exc)
             return {}
-        return {k: np.frombuffer(v, dtype=np.float32).copy() for k, v in zip(keys, values) if v}
+        return {
+            k: np.frombuffer(v, dtype=np.float32).copy()
+            for k, v in zip(keys, values)
+            if isinstance(v, bytes) and v  # the client returns bytes (no decode_responses)
+        }
 
     def put_many(self, items: Mapping[str, np.ndarray]) -> None:
         if not items:

@@ -20,7 +20,10 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from .sparse import ItemIndex, basket_matrix, cooccurrence, top_k_rows
+from bundling.measures import jaccard, lift
+from bundling.mining import BasketMatrix
+from bundling.recommend import top_k_per_row
+
 from .split import Basket
 
 CHUNK_ROWS = 512  # dense score rows materialised at once (512 x 33k floats = 135 MB worst case)
@@ -32,7 +35,7 @@ class MatrixRecommender:
     name = "matrix"
 
     def __init__(self) -> None:
-        self.index = ItemIndex([])
+        self.matrix = BasketMatrix.from_baskets([], sorted_items=True)
         self.popularity = np.zeros(0)
         self.similarity: sp.csr_matrix | None = None
         self.counts: sp.csr_matrix = sp.csr_matrix((0, 0))
@@ -43,9 +46,10 @@ class MatrixRecommender:
         started = time.perf_counter()
         item_lists = [b.items for b in train]
         self.n_train = len(item_lists)
-        self.index = ItemIndex.from_baskets(item_lists)
-        x = basket_matrix(item_lists, self.index)
-        c = cooccurrence(x)
+        # sorted item columns: ties between items are broken by id, whatever the basket order
+        self.matrix = BasketMatrix.from_baskets(item_lists, sorted_items=True)
+        x = self.matrix.X.astype(np.float64)
+        c = (x.T @ x).tocsr()  # C_ij: baskets holding i and j; the diagonal is each item's count
         self.popularity = c.diagonal().astype(np.float64)
         self.counts = c
         self.similarity = self._similarity(c)
@@ -60,9 +64,9 @@ class MatrixRecommender:
 
     def recommend_batch(self, baskets: Sequence[Sequence[str]], k: int) -> list[list[str]]:
         out: list[list[str]] = []
-        items = self.index.items
+        items = self.matrix.items
         for start in range(0, len(baskets), CHUNK_ROWS):
-            q = basket_matrix(baskets[start : start + CHUNK_ROWS], self.index)
+            q = self.matrix.encode(baskets[start : start + CHUNK_ROWS])
             if self.similarity is None:
                 scores = np.zeros(q.shape, dtype=np.float64)
             else:
@@ -80,7 +84,8 @@ class MatrixRecommender:
         keep = np.asarray(c[s.row, s.col]).ravel() >= min_count if s.nnz else np.zeros(0, bool)
         rows, cols, vals = s.row[keep], s.col[keep], s.data[keep]
         order = np.lexsort((cols, rows, -vals))[:n]
-        return [(self.index.items[rows[i]], self.index.items[cols[i]]) for i in order]
+        items = self.matrix.items
+        return [(items[rows[i]], items[cols[i]]) for i in order]
 
 
 class PopularityRecommender(MatrixRecommender):
@@ -94,7 +99,7 @@ class PopularityRecommender(MatrixRecommender):
     def bundles(self, n: int = 10, min_count: int = 2) -> list[tuple[str, ...]]:
         """Pairs of consecutive best sellers: (1st, 2nd), (3rd, 4th), ..."""
         order = np.argsort(-self.popularity, kind="stable")[: 2 * n]
-        names = [self.index.items[i] for i in order]
+        names = [self.matrix.items[i] for i in order]
         return [tuple(names[i : i + 2]) for i in range(0, len(names) - 1, 2)]
 
 
@@ -128,10 +133,36 @@ class SARRecommender(MatrixRecommender):
         diag = c.diagonal().astype(np.float64)
         ci, cj, cij = diag[coo.row], diag[coo.col], coo.data
         if self.kind == "jaccard":
-            vals = cij / (ci + cj - cij)
+            vals = jaccard(cij, ci, cj)
         else:
-            vals = cij * max(self.n_train, 1) / (ci * cj)
+            vals = lift(cij, ci, cj, max(self.n_train, 1))
         return sp.csr_matrix((vals, (coo.row, coo.col)), shape=c.shape)
+
+
+def top_k_rows(
+    scores: np.ndarray, popularity: np.ndarray, exclude: sp.csr_matrix, k: int
+) -> np.ndarray:
+    """Top-k column ids per row (-1 pads): positive scores first (descending), then the most
+    popular items.
+
+    Why the popularity fill: a basket whose items never co-occurred in training would otherwise
+    get an arbitrary list; every method falls back to the same popularity order, which keeps the
+    comparison about the scores. Items in ``exclude`` (the basket itself) are never returned.
+    """
+    n_rows, n_items = scores.shape
+    k = min(k, n_items)
+    if n_rows == 0 or k == 0:
+        return np.zeros((n_rows, 0), dtype=np.int64)
+    pop = (
+        popularity / (popularity.max() + 1.0)
+        if popularity.size and popularity.max() > 0
+        else np.zeros(n_items)
+    )
+    key = np.where(scores > 0, 2.0 + scores + 1e-12 * pop, pop[None, :])
+    rows, cols = exclude.nonzero()
+    key[rows, cols] = -np.inf
+    top, valid = top_k_per_row(key, k)
+    return np.where(valid, top, -1)
 
 
 def default_baselines() -> list[MatrixRecommender]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from models import OrderEvent, Product
+from models.catalog import Product
+from models.orders import OrderEvent
 
 from .split import Basket
 

@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models import OrderEvent, Product
+from models.catalog import Product
+from models.orders import OrderEvent
 
 FORMATS = ("auto", "online_retail", "olist", "shopify_orders", "generic")
 CATALOG_FORMATS = ("auto", "generic", "shopify_products", "olist")

@@ -9,10 +9,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models import OrderEvent, Product
+from bundling.measures import hit_ranks
+from models.catalog import Product
+from models.orders import OrderEvent
 
 from .baselines import default_baselines
-from .metrics import hit_ranks, ranking_metrics
+from .metrics import ranking_metrics
 from .protocol import BundleSource, Recommender
 from .rules import AssociationRulesRecommender, MissingDependency
 from .split import (

@@ -10,10 +10,16 @@ import itertools
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bundling.mining import BasketMatrix
+
 from .split import Basket
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_MIN_SUPPORT = 0.005
 MIN_SUPPORT_COUNT = 5  # never mine itemsets seen in fewer baskets than this
@@ -23,41 +29,23 @@ class MissingDependency(RuntimeError):
     """An optional package needed by a baseline is not installed."""
 
 
-def mlxtend_available() -> bool:
-    try:
-        import mlxtend.frequent_patterns  # noqa: F401 - imported only to probe it is installed
-    except ImportError:
-        return False
-    return True
-
-
-def sparse_onehot(baskets: Sequence[Sequence[str]], min_count: int = 1):
+def sparse_onehot(baskets: Sequence[Sequence[str]], min_count: int = 1) -> pd.DataFrame:
     """Sparse boolean DataFrame (baskets x items) for mlxtend, keeping items seen min_count+ times.
 
     A dense frame of Olist (80k baskets x 33k items) would need ~2.6 GB; the sparse one does not,
     and dropping items below the support threshold cannot change any frequent itemset.
     """
     import pandas as pd
-    import scipy.sparse as sp
 
-    counts: dict[str, int] = defaultdict(int)
-    for b in baskets:
-        for item in set(b):
-            counts[item] += 1
-    items = sorted(i for i, c in counts.items() if c >= min_count)
-    col = {item: j for j, item in enumerate(items)}
-    rows: list[int] = []
-    cols: list[int] = []
-    for r, b in enumerate(baskets):
-        for item in set(b):
-            j = col.get(item)
-            if j is not None:
-                rows.append(r)
-                cols.append(j)
-    m = sp.csr_matrix(
-        (np.ones(len(rows), dtype=bool), (rows, cols)), shape=(len(baskets), len(items))
+    matrix = BasketMatrix.from_baskets(baskets, sorted_items=True)
+    baskets_per_item = np.diff(matrix.X.tocsc().indptr)
+    keep = np.flatnonzero(baskets_per_item >= min_count)
+    onehot = matrix.X[:, keep].astype(bool)
+    # pandas-stubs leave the ``.sparse`` accessor untyped (Ellipsis)
+    frame = pd.DataFrame.sparse.from_spmatrix(  # type: ignore[attr-defined]
+        onehot, columns=list(matrix.items[keep])
     )
-    return pd.DataFrame.sparse.from_spmatrix(m, columns=items)
+    return frame
 
 
 class AssociationRulesRecommender:
@@ -88,7 +76,8 @@ class AssociationRulesRecommender:
         n = len(baskets)
         support = max(self.min_support, MIN_SUPPORT_COUNT / max(n, 1))
         df = sparse_onehot(baskets, min_count=int(np.ceil(support * n - 1e-9)))
-        counts = np.asarray(df.sparse.to_coo().sum(axis=0)).ravel()
+        # pandas-stubs leave the ``.sparse`` accessor untyped (Ellipsis)
+        counts = np.asarray(df.sparse.to_coo().sum(axis=0)).ravel()  # type: ignore[attr-defined]
         self.popular = [df.columns[i] for i in np.argsort(-counts, kind="stable")]
         # popularity of items below the threshold still matters for the fallback order
         seen = set(self.popular)

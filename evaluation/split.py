@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from models import OrderEvent
+from models.orders import OrderEvent
 
-HOLDOUT_FRACTION = 0.2  # seed 000 section 7: "Reserve 20% of data"
+HOLDOUT_FRACTION = 0.2  # the newest 20% of orders are held out (docs/design.md, Evaluation)
 DEFAULT_SEED = 20  # fixed so every run hides the same items
 
 

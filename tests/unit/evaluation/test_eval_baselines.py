@@ -21,7 +21,7 @@ TRAIN = [
 
 
 def _sim(rec, x: str, y: str) -> float:
-    i, j = rec.index.col[x], rec.index.col[y]
+    i, j = rec.matrix.column[x], rec.matrix.column[y]
     return float(rec.similarity[i, j])
 
 

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from evaluation.metrics import hit_ranks, hit_rate_at_k, ndcg_at_k, ranking_metrics
+from bundling.measures import hit_ranks, hit_rate_at_k, ndcg_at_k
+from evaluation.metrics import ranking_metrics
 
 
 def test_hit_ranks_finds_one_based_position_or_zero():
