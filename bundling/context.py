@@ -245,6 +245,14 @@ class StoreContext:
             return embed_catalog(self.product_list, self.embedder, self.embedding_cache)
         return cached_tfidf(self.product_list, self.embedding_cache)
 
+    def use_dense_embeddings(self) -> None:
+        """Switch to dense embeddings (cold start needs real semantic neighbours, which sparse
+        TF-IDF rows of short titles do not give) and forget any sparse ones already computed."""
+        self.dense_embeddings = True
+        # a functools.cached_property stores its value in the instance dict; deleting it there
+        # is the documented way to make the next access compute it again
+        self.__dict__.pop("embeddings", None)
+
     def similar(
         self,
         pid: str,

@@ -267,8 +267,7 @@ def generate_bundle_set(
         valid, gates = apply_policy_gates(ctx, list(best.values()))
         gates = gates.model_copy(update={"total_candidates": raw})
     if cold or not valid:
-        ctx.dense_embeddings = True
-        ctx.__dict__.pop("embeddings", None)
+        ctx.use_dense_embeddings()
         # cold-start rescue (also the rescue when the data path yields nothing valid)
         cs, _cs_raw = cold_start_rescue(ctx, cat_tx)
         valid_cs, gates_cs = apply_policy_gates(ctx, cs)
