@@ -19,6 +19,7 @@ from models.catalog import Product
 from models.orders import OrderEvent
 
 from .embeddings import Embedder, EmbeddingCache, cached_tfidf, embed_catalog
+from .measures import lift
 from .mining import BasketMatrix, Itemsets, extend_by_one, mine_itemsets
 from .objectives import StoreMetrics, compute_metrics
 from .orderarrays import OrderArrays
@@ -208,7 +209,8 @@ class StoreContext:
             return 0.0, 0.0, 0.0
         c = self.co_vector(a)[jb]
         ca, cb = self.item_counts[ja], self.item_counts[jb]
-        return c / n, c / ca if ca else 0.0, (c * n / (ca * cb)) if ca and cb else 0.0
+        pair_lift = float(lift(c, ca, cb, n)) if ca and cb else 0.0
+        return c / n, c / ca if ca else 0.0, pair_lift
 
     def partners(
         self, pid: str, k: int = 10, *, pool: set[str] | None = None
