@@ -79,6 +79,9 @@ app = BundlestreamApp(
     # A killed worker's partitions move after the session timeout, not Faust's default 60 s.
     broker_session_timeout=10.0,
     broker_heartbeat_interval=3.0,
+    # A recovery from an empty disk reads changelogs for longer than Faust's 1000 s on a big
+    # history; past that the consumer left the group mid-recovery and never finished.
+    broker_max_poll_interval=settings.consumer_max_poll_interval_s,
     # A changelog topic the worker created a moment before subscribing can be missing from the
     # consumer's first metadata on a busy broker ("0 partitions") until the next refresh: 5 minutes
     # by default. Our Table class does not count that as a partition mismatch (agents/stores.py).

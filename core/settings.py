@@ -94,6 +94,16 @@ class Settings(BaseSettings):
         le=1500,
         description="Longest a consumer fetch waits in the broker; bounds reply latency (Faust's own is 1500).",
     )
+    consumer_max_poll_interval_s: float = Field(
+        4 * 3600.0,
+        ge=60,
+        description=(
+            "Longest the group consumer may go without a poll before it leaves the group. A worker "
+            "recovering a long changelog on an empty disk does not poll its input topics, and past "
+            "this it left the group and never finished recovery (Faust's own is 1000 s); a stalled "
+            "stream is reported by /healthz long before."
+        ),
+    )
     max_body_bytes: int = Field(
         256 * 1024, ge=1024, description="Largest accepted webhook body; larger gets 413."
     )
