@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from models import Partner, Product
+from models.catalog import Partner, Product
 
 from .cells import (
     FORMULA_START,

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from models import Partner, Product
+from models.catalog import Partner, Product
 
 from .cells import CellError, parse_datetime, parse_float, safe_text
 from .report import IngestReport
@@ -140,17 +140,17 @@ def build_olist_catalog(
                 continue
             raw_category = row[c["cat"]].strip()
             category = safe_text(english.get(raw_category, raw_category))[0] or "uncategorized"
-            seller_id = (
+            top_seller: str | None = (
                 min(product_sellers[product_id].items(), key=lambda kv: (-kv[1], kv[0]))[0]
                 if product_sellers[product_id]
                 else None
             )
             partner = None
-            if seller_id:
+            if top_seller:
                 partner = Partner(
-                    partner_id=seller_id,
-                    name=places.get(seller_id, f"seller {seller_id[:8]}"),
-                    trust_score=trust_score(len(seller_orders[seller_id]), busiest),
+                    partner_id=top_seller,
+                    name=places.get(top_seller, f"seller {top_seller[:8]}"),
+                    trust_score=trust_score(len(seller_orders[top_seller]), busiest),
                 )
             out.append(
                 Product(

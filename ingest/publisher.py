@@ -14,7 +14,7 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
 
 from core.settings import Settings
-from models import OrderEvent
+from models.orders import OrderEvent
 from topics import ORDERS
 
 IN_FLIGHT = 5000  # awaited in chunks: one await per message would serialise on the round trip

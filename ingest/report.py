@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from models import BadRow
+from models.bundles import BadRow
 
 MAX_KEPT = 1000  # GenerationMetrics.bad_rows holds at most 1000; counts stay exact beyond it.
 

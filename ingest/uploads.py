@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from core.settings import Settings, get_settings
-from models import UploadEvent, UploadFile
+from models.uploads import UploadEvent, UploadFile
 
 from .catalog import SIGNATURES as CATALOG_SIGNATURES
 from .catalog import parse_catalog
