@@ -13,7 +13,6 @@ import hashlib
 import logging
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -167,23 +166,17 @@ def is_ready(settings: Settings, timeout_s: float = 3.0) -> bool:
     return run_sync(_metadata_ok(str(broker), timeout_s))
 
 
-def wait_ready(settings: Settings, pid: int | None, timeout_s: float = READY_TIMEOUT_S) -> None:
+def wait_ready(settings: Settings, pid: int | None) -> None:
     """Wait until the broker answers a metadata request; fail fast if the process died."""
-    layout = kafka_layout(settings)
     broker, _ = kafka_endpoints(settings)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pid is not None and not procs.is_alive(pid):
-            raise StackError(
-                f"kafka exited during start-up; last lines of {layout.log_file}:\n"
-                + procs.tail(layout.log_file)
-            )
-        if is_ready(settings):
-            return
-        time.sleep(0.5)
-    raise StackError(
-        f"kafka did not answer a metadata request on {broker} within {timeout_s:.0f} s; "
-        f"last lines of {layout.log_file}:\n" + procs.tail(layout.log_file)
+    procs.wait_ready(
+        "kafka",
+        pid,
+        lambda: is_ready(settings),
+        kafka_layout(settings).log_file,
+        timeout_s=READY_TIMEOUT_S,
+        poll_s=0.5,
+        silence=f"did not answer a metadata request on {broker}",
     )
 
 

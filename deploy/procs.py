@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from deploy.errors import StackError
+
 
 def read_pid(pid_file: Path) -> int | None:
     try:
@@ -149,3 +151,31 @@ def tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return f"(no log at {path})"
+
+
+def wait_ready(
+    name: str,
+    pid: int | None,
+    answers: Callable[[], bool],
+    log_file: Path,
+    *,
+    timeout_s: float,
+    poll_s: float,
+    silence: str,
+) -> None:
+    """Poll ``answers`` until it is true; fail fast (with the log's tail) if ``pid`` exited.
+
+    ``silence`` says what did not happen, for the timeout error: "did not answer PING on ...".
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pid is not None and not is_alive(pid):
+            raise StackError(
+                f"{name} exited during start-up; last lines of {log_file}:\n" + tail(log_file)
+            )
+        if answers():
+            return
+        time.sleep(poll_s)
+    raise StackError(
+        f"{name} {silence} within {timeout_s:.0f} s; last lines of {log_file}:\n" + tail(log_file)
+    )

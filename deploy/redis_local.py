@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,21 +109,16 @@ def running_pid(settings: Settings) -> int | None:
     return procs.running_pid(redis_layout(settings).pid_file, CMD_MARKER)
 
 
-def wait_ready(settings: Settings, pid: int | None, timeout_s: float = READY_TIMEOUT_S) -> None:
-    layout = redis_layout(settings)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pid is not None and not procs.is_alive(pid):
-            raise StackError(
-                f"redis exited during start-up; last lines of {layout.log_file}:\n"
-                + procs.tail(layout.log_file)
-            )
-        if ping(settings):
-            return
-        time.sleep(0.1)
-    raise StackError(
-        f"redis did not answer PING on {redis_endpoint(settings)} within {timeout_s:.0f} s; "
-        f"last lines of {layout.log_file}:\n" + procs.tail(layout.log_file)
+def wait_ready(settings: Settings, pid: int | None) -> None:
+    """Wait until Redis answers PING; fail fast if the process died."""
+    procs.wait_ready(
+        "redis",
+        pid,
+        lambda: ping(settings),
+        redis_layout(settings).log_file,
+        timeout_s=READY_TIMEOUT_S,
+        poll_s=0.1,
+        silence=f"did not answer PING on {redis_endpoint(settings)}",
     )
 
 
