@@ -106,6 +106,21 @@ def build_event(
     return UploadEvent(upload_id=upload_id, store_id=store_id, files=out)
 
 
+def upload_status(upload_id: str, store_id: str, bundle_set: BundleSet | None = None) -> str:
+    """The upload-status document (JSON) that ``GET /api/v1/uploads/{id}`` answers with.
+
+    ``accepted`` from the moment the upload is on the topic; once its bundle set is out,
+    ``done`` or ``error``, with the error, the bundle count and when the set was generated.
+    """
+    status: dict[str, object] = {"upload_id": upload_id, "store_id": store_id, "status": "accepted"}
+    if bundle_set is not None:
+        status["status"] = "done" if bundle_set.status == "ok" else "error"
+        status["error"] = bundle_set.error
+        status["bundles"] = len(bundle_set.bundles)
+        status["generated_at"] = bundle_set.generated_at.isoformat()
+    return orjson.dumps(status).decode()
+
+
 def upload_job(upload: UploadEvent, tallies: dict[str, int], costs: object) -> UploadJob:
     return UploadJob(
         upload=upload.to_bytes(),
@@ -131,16 +146,7 @@ async def _publish(bundle_set: BundleSet) -> None:
         pipe.set(readmodel.rkey("bundles", bundle_set.store_id), bundle_set.to_bytes().decode())
         pipe.set(
             readmodel.rkey("upload", bundle_set.upload_id),
-            orjson.dumps(
-                {
-                    "upload_id": bundle_set.upload_id,
-                    "store_id": bundle_set.store_id,
-                    "status": "done" if bundle_set.status == "ok" else "error",
-                    "error": bundle_set.error,
-                    "bundles": len(bundle_set.bundles),
-                    "generated_at": bundle_set.generated_at.isoformat(),
-                }
-            ).decode(),
+            upload_status(bundle_set.upload_id, bundle_set.store_id, bundle_set),
             ex=UPLOAD_STATUS_TTL_S,
         )
         await pipe.execute()
@@ -268,4 +274,5 @@ __all__ = [
     "resolve_file",
     "rolling_costs",
     "upload_pool",
+    "upload_status",
 ]

@@ -26,6 +26,8 @@ from security import store_route
 from .. import readmodel
 from ..app import app, settings
 from ..upload_topics import uploads_topic
+from ..uploads import UPLOAD_STATUS_TTL_S, upload_status
+from ..uploads import build_event as build_upload_event
 from .auth import authorize_store, guarded
 from .common import HttpError, check_id, error_response
 
@@ -153,9 +155,7 @@ def check_files(files: dict[str, FilePart]) -> None:
 
 def build_event(store_id: str, files: dict[str, FilePart], upload_id: str | None) -> UploadEvent:
     """Inline or by reference per ``inline_upload_bytes`` (writes the upload store when large)."""
-    from ..uploads import build_event as build
-
-    return build(
+    return build_upload_event(
         store_id,
         upload_id or uuid.uuid4().hex,
         [(f.kind, f.data, f.filename, f.format) for f in files.values()],
@@ -183,14 +183,8 @@ class Uploads(web.View):
             return error_response(self, exc)
         await readmodel.redis_client().set(
             readmodel.rkey("upload", event.upload_id),
-            orjson.dumps(
-                {
-                    "upload_id": event.upload_id,
-                    "store_id": store_id,
-                    "status": "accepted",
-                }
-            ).decode(),
-            ex=7 * 24 * 3600,
+            upload_status(event.upload_id, store_id),
+            ex=UPLOAD_STATUS_TTL_S,
             nx=True,
         )
         await uploads_topic.send(key=store_id.encode(), value=event.to_bytes())

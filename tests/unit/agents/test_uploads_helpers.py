@@ -199,3 +199,31 @@ async def test_catalog_view_built_a_slice_at_a_time_matches_the_plain_build(monk
     given = await CatalogView.build_async("s", "u", products, "h", currency="JPY")
     assert given.currency == "JPY" and given.by_id == plain.by_id
     assert (await CatalogView.build_async("s", "u", [], "h")).currency == "USD"
+
+
+def test_upload_status_document_accepted_then_done_or_error() -> None:
+    """One builder for both writers (the view: accepted; the agent: done/error), byte for byte."""
+    import orjson
+
+    from agents.uploads import upload_status
+
+    assert upload_status("u1", "s1") == '{"upload_id":"u1","store_id":"s1","status":"accepted"}'
+    failed = error_bundle_set(_upload(), "no usable rows")
+    assert orjson.loads(upload_status("u1", "s1", failed)) == {
+        "upload_id": "u1",
+        "store_id": "s1",
+        "status": "error",
+        "error": "no usable rows",
+        "bundles": 0,
+        "generated_at": failed.generated_at.isoformat(),
+    }
+    assert list(orjson.loads(upload_status("u1", "s1", failed))) == [
+        "upload_id",
+        "store_id",
+        "status",
+        "error",
+        "bundles",
+        "generated_at",
+    ]
+    done = failed.model_copy(update={"status": "ok", "error": None})
+    assert orjson.loads(upload_status("u1", "s1", done))["status"] == "done"
