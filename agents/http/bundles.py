@@ -1,15 +1,14 @@
-"""POST /api/v1/bundle/add-bulk (seed 004 part 3), GET /api/v1/bundles/{bundle_id}, attach stats.
+"""POST /api/v1/bundle/add-bulk (one-call bulk add of a composite option), GET
+/api/v1/bundles/{bundle_id}, attach stats.
 
-Request and response are exactly the seed's (``AddBulkRequest``/``AddBulkResponse``); the
-optional store_id/session_id/option_label say where the click came from. The store is the
-request's store_id, else the session's store, else ``settings.default_store_id``.
+Request and response are ``models.chat.AddBulkRequest``/``AddBulkResponse``; the optional
+store_id/session_id/option_label say where the click came from. The store is the request's
+store_id, else the session's store, else ``settings.default_store_id``.
 """
 
 from __future__ import annotations
 
-import orjson
 from faust import web
-from pydantic import ValidationError
 
 from composite.bulk_add import UnknownProductsError
 from models.chat import AddBulkRequest
@@ -26,24 +25,7 @@ from ..bundles_store import (
 )
 from ..catalogs import catalog_for
 from .auth import authorize_store, guarded
-from .common import HttpError, check_id, error_response, read_body
-from .config import validation_errors
-
-
-async def parse_request(body: bytes) -> AddBulkRequest:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise HttpError(422, f"body is not JSON: {exc}") from exc
-    try:
-        return AddBulkRequest.model_validate(data)
-    except ValidationError as exc:
-        errors = validation_errors(exc)
-        raise HttpError(
-            422,
-            "invalid add-bulk request: " + "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]),
-            errors,
-        ) from exc
+from .common import HttpError, check_id, error_response, read_model
 
 
 async def resolve_store(req: AddBulkRequest) -> str:
@@ -61,7 +43,7 @@ async def resolve_store(req: AddBulkRequest) -> str:
 class AddBulk(web.View):
     async def post(self, request: web.Request) -> web.Response:
         try:
-            req = await parse_request(await read_body(request))
+            req = await read_model(request, AddBulkRequest, "add-bulk request")
             store_id = await resolve_store(req)
             authorize_store(request, store_id)
             catalog = await catalog_for(store_id)

@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 from faust import web
-from pydantic import ValidationError
 
 from models.chat import ChatTurn
 from security import chat_route, open_route
@@ -26,33 +25,20 @@ from ..bundles_store import session_store
 from ..chat import SESSION_TTL_S
 from ..chat_topics import chat_turns_topic
 from .auth import authorize_store, guarded, nothing_to_authorize
-from .common import HttpError, check_id, error_response, read_body
-from .config import PAGE_HEADERS, validation_errors
+from .common import HttpError, check_id, error_response, read_model
+from .config import PAGE_HEADERS
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 MAX_WAIT_S = 25.0
 POLL_S = 0.05
 
 
-def parse_turn(body: bytes) -> ChatTurn:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise HttpError(422, f"body is not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise HttpError(422, "body must be a JSON object")
+def turn_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """A turn may leave out its ids (new ones) and its store (the default store)."""
     data.setdefault("turn_id", str(uuid.uuid4()))
     data.setdefault("session_id", str(uuid.uuid4()))
     data.setdefault("store_id", settings.default_store_id)
-    try:
-        return ChatTurn.model_validate(data)
-    except ValidationError as exc:
-        errors = validation_errors(exc)
-        raise HttpError(
-            422,
-            "invalid chat turn: " + "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]),
-            errors,
-        ) from exc
+    return data
 
 
 async def replies_after(session_id: str, after: int) -> list[dict[str, Any]]:
@@ -88,7 +74,7 @@ async def authorize_session(request: web.Request, session_id: str, required: boo
 class ChatTurns(web.View):
     async def post(self, request: web.Request) -> web.Response:
         try:
-            turn = parse_turn(await read_body(request))
+            turn = await read_model(request, ChatTurn, "chat turn", turn_defaults)
             authorize_store(request, turn.store_id)
             bound = await bind_session(turn.session_id, turn.store_id)
             if bound != turn.store_id:

@@ -1,15 +1,17 @@
-"""Small helpers shared by the views: bounded body reads and JSON error answers."""
+"""Small helpers shared by the views: bounded body reads, JSON bodies validated against a model,
+and JSON error answers."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web as aioweb
 from faust import web
+from pydantic import BaseModel, ValidationError
 
 from models.common import safe_id_problem
 
@@ -17,6 +19,9 @@ from .. import readmodel
 from ..app import settings
 
 log = logging.getLogger(__name__)
+
+Model = TypeVar("Model", bound=BaseModel)
+LISTED_ERRORS = 5  # validation errors named in the reason text (all are in ``errors``)
 
 
 class HttpError(Exception):
@@ -42,6 +47,63 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
         size += len(chunk)
         if size > limit:
             raise HttpError(413, f"body exceeds the limit of {limit} bytes")
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Each validation error as ``{"loc": "a.b", "msg": ...}``, without the input or a URL."""
+    return [
+        {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def invalid(exc: ValidationError, what: str, listed: int | None = LISTED_ERRORS) -> HttpError:
+    """422 ``invalid <what>: loc: msg; ...`` naming the first ``listed`` errors (None: all)."""
+    errors = validation_errors(exc)
+    reason = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:listed])
+    return HttpError(422, f"invalid {what}: {reason}", errors)
+
+
+def parse_json(body: bytes, *, object_required: bool = False) -> Any:
+    """The body as JSON, or HttpError 422 (not JSON; not an object when one is required)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HttpError(422, f"body is not JSON: {exc}") from exc
+    if object_required and not isinstance(data, dict):
+        raise HttpError(422, "body must be a JSON object")
+    return data
+
+
+def parse_model(
+    body: bytes,
+    model: type[Model],
+    what: str,
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Model:
+    """A request body validated against ``model``, or HttpError 422 with the reason.
+
+    ``prepare`` (defaults, fields the server sets, checks of its own) gets the body's JSON object
+    and returns what to validate; with it, a body that is not a JSON object is refused first.
+    Without it, the model itself refuses a non-object.
+    """
+    data = parse_json(body, object_required=prepare is not None)
+    if prepare is not None:
+        data = prepare(data)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid(exc, what) from exc
+
+
+async def read_model(
+    request: web.Request,
+    model: type[Model],
+    what: str,
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Model:
+    """Read the body (413 past ``max_body_bytes``) and validate it: ``parse_model``."""
+    return parse_model(await read_body(request), model, what, prepare)
 
 
 def check_id(kind: str, value: str) -> str:

@@ -1,4 +1,4 @@
-"""GET/PUT /api/v1/config and the config page (seed 004 part 4: configuration without a deploy).
+"""GET/PUT /api/v1/config and the config page: the composite flow configured without a deploy.
 
 PUT validates with the pydantic models (product mix pct sums to 100, products_per_category 1-10,
 known sort keys, prompt size) and answers 422 with the reason; it is an optimistic write: the
@@ -10,12 +10,11 @@ config view has read the record, so the answer and a following GET show the new 
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-import orjson
 from faust import web
-from pydantic import ValidationError
 
 from models.config import DEFAULT_PROMPTS, ConfigDocument
 from security import admin_only, open_route
@@ -24,7 +23,7 @@ from .. import readmodel
 from ..app import app
 from ..config_view import PLATFORM_SCOPE, current_config, current_version, publish_config, state
 from .auth import guarded
-from .common import HttpError, error_response, read_body
+from .common import HttpError, error_response, read_model
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # The pages show merchant text (product names, prompts) as text; this policy makes a slip inert
@@ -60,21 +59,9 @@ def document_json(scope: str) -> dict[str, Any]:
     return data
 
 
-def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
-    return [
-        {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]}
-        for e in exc.errors(include_url=False, include_input=False)
-    ]
-
-
-def build_document(body: bytes, scope: str) -> tuple[int, ConfigDocument]:
-    """Parse a PUT body into (expected version, the document to publish); HttpError 422 if bad."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise HttpError(422, f"body is not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise HttpError(422, "body must be a JSON object")
+def config_input(data: dict[str, Any], scope: str) -> dict[str, Any]:
+    """A PUT body -> the document to validate: the version read becomes the next version, fields
+    the server owns are dropped, and a partial prompt set keeps the defaults it does not name."""
     expected = data.pop("version", None)
     if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
         raise HttpError(
@@ -85,18 +72,11 @@ def build_document(body: bytes, scope: str) -> tuple[int, ConfigDocument]:
         data.pop(ignored, None)
     prompts = data.get("prompts")
     if isinstance(prompts, dict) and isinstance(prompts.get("prompts"), dict):
-        # a partial prompt set keeps the defaults of the prompts it does not mention
         merged = {k: dict(v) for k, v in DEFAULT_PROMPTS.items()}
         for key, value in prompts["prompts"].items():
             merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
         prompts["prompts"] = merged
-    try:
-        doc = ConfigDocument.model_validate({**data, "scope": scope, "version": expected + 1})
-    except ValidationError as exc:
-        errors = validation_errors(exc)
-        reason = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
-        raise HttpError(422, f"invalid config: {reason}", errors) from exc
-    return expected, doc
+    return {**data, "scope": scope, "version": expected + 1}
 
 
 @app.page("/api/v1/config")
@@ -111,7 +91,10 @@ class ConfigApi(web.View):
     async def put(self, request: web.Request) -> web.Response:
         scope = request.query.get("scope") or PLATFORM_SCOPE
         try:
-            expected, doc = build_document(await read_body(request), scope)
+            doc = await read_model(
+                request, ConfigDocument, "config", partial(config_input, scope=scope)
+            )
+            expected = doc.version - 1  # config_input made it the version read, plus one
             claimed = await readmodel.redis_client().eval(
                 _CAS, 1, readmodel.rkey("config-version", scope), expected, current_version(scope)
             )

@@ -7,7 +7,6 @@ worker when the answer arrives, and on every other worker within a poll.
 
 from __future__ import annotations
 
-import orjson
 from faust import web
 from pydantic import ValidationError
 
@@ -16,8 +15,7 @@ from security.keys import KEY_ID_RE
 
 from ..app import app
 from ..keys_view import last_used, new_key_record, publish_key, registry_view, revoked
-from .common import HttpError, error_response, read_body
-from .config import validation_errors
+from .common import HttpError, error_response, invalid, parse_json, read_body
 
 READ_YOUR_WRITES_S = 5.0
 
@@ -40,11 +38,7 @@ class Keys(web.View):
 
     async def post(self, request: web.Request) -> web.Response:
         try:
-            body = await read_body(request)
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise HttpError(422, f"body is not JSON: {exc}") from exc
+            data = parse_json(await read_body(request))
             if not isinstance(data, dict) or not isinstance(data.get("scope"), str):
                 raise HttpError(
                     422,
@@ -57,12 +51,7 @@ class Keys(web.View):
             try:
                 generated, record = new_key_record(data["scope"], name)
             except ValidationError as exc:
-                errors = validation_errors(exc)
-                raise HttpError(
-                    422,
-                    "invalid key: " + "; ".join(f"{e['loc']}: {e['msg']}" for e in errors),
-                    errors,
-                ) from exc
+                raise invalid(exc, "key", listed=None) from exc
         except HttpError as exc:
             return error_response(self, exc)
         offset = await publish_key(record)
