@@ -35,7 +35,7 @@ from security.ratelimit import RATE_LIMIT_LUA
 from .. import readmodel
 from ..app import app, settings
 from ..keys_view import note_used, registry_view
-from .common import HttpError, redis_unavailable_middleware
+from .common import AnyRequest, HttpError, aiohttp_request, redis_unavailable_middleware
 
 log = logging.getLogger(__name__)
 __all__ = [
@@ -117,16 +117,18 @@ def principal_of(request: aioweb.Request) -> Principal:
     return principal
 
 
-def authorize_store(request: aioweb.Request, store_id: str) -> None:
+def authorize_store(request: AnyRequest, store_id: str) -> None:
     """Raise HttpError 403 (with the reason) unless the caller's key covers ``store_id``."""
+    request = aiohttp_request(request)
     decision = decide(request.get(POLICY), request.get(PRINCIPAL), store_id)
     if not decision.allowed:
         raise HttpError(decision.status, decision.reason)
     request[STORE_CHECKED] = True
 
 
-def nothing_to_authorize(request: aioweb.Request) -> None:
+def nothing_to_authorize(request: AnyRequest) -> None:
     """Say that this answer carries no store's data (e.g. no replies yet), so no store check applies."""
+    request = aiohttp_request(request)
     request[STORE_CHECKED] = True
 
 
@@ -196,7 +198,7 @@ async def auth_middleware(request: aioweb.Request, handler: Handler) -> aioweb.S
 
 def install() -> None:
     """Add the middleware to Faust's aiohttp application (before the server starts)."""
-    web_app = app.web.web_app
+    web_app: aioweb.Application = app.web.web_app  # type: ignore[attr-defined]  # faust's Web base type lacks the aiohttp driver's web_app
     if redis_unavailable_middleware not in web_app.middlewares:
         web_app.middlewares.insert(
             0, redis_unavailable_middleware

@@ -56,7 +56,7 @@ async def bind_session(session_id: str, store_id: str) -> str:
     bound = await readmodel.redis_client().set(
         readmodel.rkey("session-store", session_id), store_id, ex=SESSION_TTL_S, nx=True, get=True
     )
-    return bound if bound is not None else store_id
+    return bound if isinstance(bound, str) else store_id  # None: this turn bound it
 
 
 async def authorize_session(request: web.Request, session_id: str, required: bool = False) -> None:

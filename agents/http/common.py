@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 from aiohttp import web as aioweb
@@ -24,14 +24,25 @@ Model = TypeVar("Model", bound=BaseModel)
 LISTED_ERRORS = 5  # validation errors named in the reason text (all are in ``errors``)
 
 
+# What a view's ``request`` is typed as (faust's abstract Request), or aiohttp's own.
+AnyRequest = web.Request | aioweb.Request
+
+
+def aiohttp_request(request: AnyRequest) -> aioweb.Request:
+    """The aiohttp request behind a view's ``request``: faust's aiohttp driver passes aiohttp's
+    own ``Request``, while faust types views with an abstract one that lacks its attributes."""
+    return cast(aioweb.Request, request)
+
+
 class HttpError(Exception):
     def __init__(self, status: int, reason: str, errors: list[dict] | None = None) -> None:
         super().__init__(reason)
         self.status, self.reason, self.errors = status, reason, errors or []
 
 
-async def read_body(request: web.Request, limit: int | None = None) -> bytes:
+async def read_body(request: AnyRequest, limit: int | None = None) -> bytes:
     """Read at most ``limit`` bytes; a larger body is a 413 without reading it all."""
+    request = aiohttp_request(request)
     limit = limit or settings.max_body_bytes
     declared = request.content_length
     if declared is not None and declared > limit:
@@ -97,7 +108,7 @@ def parse_model(
 
 
 async def read_model(
-    request: web.Request,
+    request: AnyRequest,
     model: type[Model],
     what: str,
     prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import cast
 
 import orjson
 from faust import web
@@ -21,6 +22,7 @@ from webhooks.shopify import (
 from .. import readmodel
 from ..app import app, settings
 from ..topics import orders_topic
+from ..transport import LowLatencyConsumer
 from .auth import guarded
 from .common import HttpError, check_id, error_response, read_body
 
@@ -124,8 +126,9 @@ class Health(web.View):
             if isinstance(exc, readmodel.UNAVAILABLE):
                 readmodel.note_unavailable("/healthz ping", exc)
         checks["assigned_partitions"] = len(app.assignor.assigned_actives()) if app.assignor else 0
-        checks["rebalancing"] = bool(app.rebalancing) or app.consumer.rejoin_pending()
-        checks["topics_without_metadata"] = app.consumer.topics_without_metadata()
+        consumer = cast(LowLatencyConsumer, app.consumer)  # the app's transport (agents.app)
+        checks["rebalancing"] = bool(app.rebalancing) or consumer.rejoin_pending()
+        checks["topics_without_metadata"] = consumer.topics_without_metadata()
         checks["standby"] = health.standby_progress()
         checks["read_model"] = readmodel.state.report(time.monotonic())
         ok, progress = health.report()

@@ -17,10 +17,11 @@ import uuid
 from dataclasses import dataclass
 
 import orjson
+from aiohttp import BodyPartReader
 from faust import web
 
 from ingest.errors import IngestError
-from models import UploadEvent
+from models.uploads import UploadEvent
 from security import store_route
 
 from .. import readmodel
@@ -29,12 +30,17 @@ from ..upload_topics import uploads_topic
 from ..uploads import UPLOAD_STATUS_TTL_S, upload_status
 from ..uploads import build_event as build_upload_event
 from .auth import authorize_store, guarded
-from .common import HttpError, check_id, error_response
+from .common import AnyRequest, HttpError, aiohttp_request, check_id, error_response
 
 CHUNK = 64 * 1024
 FIELD_LIMIT = 4096  # text fields (store id, formats) are short
 FILE_FIELDS = ("catalog", "orders")
 TEXT_FIELDS = ("store_id", "catalog_format", "orders_format", "upload_id", "requested_by")
+
+
+def _utf8(value: str | bytes) -> bytes:
+    """A read-model value as bytes (the client decodes responses, so it is a str)."""
+    return value if isinstance(value, bytes) else value.encode()
 
 
 @dataclass
@@ -60,7 +66,8 @@ async def read_part(part, limit: int, what: str) -> bytes:
     return b"".join(chunks)
 
 
-async def read_upload_form(request: web.Request) -> tuple[dict[str, str], dict[str, FilePart]]:
+async def read_upload_form(request: AnyRequest) -> tuple[dict[str, str], dict[str, FilePart]]:
+    request = aiohttp_request(request)
     limit = settings.max_upload_bytes
     declared = request.content_length
     if declared is not None and declared > 2 * limit + 64 * 1024:
@@ -81,6 +88,8 @@ async def read_upload_form(request: web.Request) -> tuple[dict[str, str], dict[s
         part = await reader.next()
         if part is None:
             break
+        # aiohttp hands a nested multipart/* part over as a reader of its own; no form field is one
+        assert isinstance(part, BodyPartReader), "nested multipart part"
         name = part.name or ""
         if name in FILE_FIELDS:
             if name in files:
@@ -220,7 +229,7 @@ class StoreBundles(web.View):
         raw = await readmodel.redis_client().get(readmodel.rkey("bundles", store))
         if raw is None:
             return self.json({"error": f"no bundle set for store {store!r}"}, status=404)
-        return self.bytes(raw.encode(), content_type="application/json")
+        return self.bytes(_utf8(raw), content_type="application/json")
 
 
 @app.page("/api/v1/uploads/{upload_id}")
@@ -240,4 +249,4 @@ class UploadStatus(web.View):
             authorize_store(request, orjson.loads(raw).get("store_id", ""))
         except HttpError as exc:
             return error_response(self, exc)
-        return self.bytes(raw.encode(), content_type="application/json")
+        return self.bytes(_utf8(raw), content_type="application/json")
