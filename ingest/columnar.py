@@ -232,10 +232,11 @@ class ColumnGrouper(OrderWindow[_Open]):
         self.category.append(
             self.categories.setdefault(category, len(self.categories)) if category else -1
         )
-        self._run_start = len(line_no)
 
     def run_columns(self) -> RunColumns:
-        # the storage itself: a run costs the hot loop five appends per row, nothing more
+        # the storage itself: a run costs the hot loop five appends per row, nothing more (a
+        # format's rules use either runs or ``add``, so runs start where the columns end now)
+        self._run_start = len(self.line_no)
         return self.line_no, self.product, self.quantity, self.price, self.title
 
     def end_run(self, order: _Open) -> None:

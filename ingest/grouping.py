@@ -98,8 +98,9 @@ class OrderWindow(Generic[Order]):
         raise NotImplementedError
 
     def end_run(self, order: Order) -> None:
-        """What was appended to ``run_columns`` since the last ``end_run`` or ``add`` are lines
-        of ``order``. Called before another order starts: a start may close this one."""
+        """What was appended to ``run_columns`` since it was asked for or since the last
+        ``end_run`` are lines of ``order``. Called before another order starts: a start may close
+        this one. A format's rules use either the run columns or ``add``, never both."""
         raise NotImplementedError
 
     def merge_row(self, order: Order, item_index: int, line: int) -> None:

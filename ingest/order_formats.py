@@ -322,7 +322,8 @@ def olist_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
         except CellError:
             pass
         merged[key] = len(order.lines)
-        grouper.add(order, line, item[0], 1, price, item[1], item[2])
+        product_id, title, category = item
+        grouper.add(order, line, product_id, 1, price, title, category)
         if len(merged) > 4096:
             merged = {k: v for k, v in merged.items() if k[0] in grouper.open}
         yield from grouper.drain()
