@@ -23,6 +23,7 @@ import gc
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 from faust.types import EventT
@@ -39,6 +40,7 @@ from bundling.upload_pool import (
 from bundling.uploads import error_bundle_set, tallies_for_store
 from models import BundleSet, UploadEvent, UploadFile
 from models.codec import Decoded, Rejected, decode
+from models.dead_letters import ReasonCode
 from popularity.aggregate import SEP
 
 from . import catalogs, pools, readmodel
@@ -155,7 +157,7 @@ async def _publish(bundle_set: BundleSet) -> None:
 
 
 async def _dead_letter(
-    event: EventT, code: str, reason: str, errors: list[dict] | None = None
+    event: EventT, code: ReasonCode, reason: str, errors: list[dict] | None = None
 ) -> None:
     await send_dead_letter(uploads_dlq, event, Rejected(code, reason, errors or []))
 
@@ -163,7 +165,7 @@ async def _dead_letter(
 async def _fail(
     event: EventT,
     upload: UploadEvent,
-    code: str,
+    code: ReasonCode,
     reason: str,
     errors: list[dict] | None = None,
     bundle_set: BundleSet | None = None,
@@ -245,7 +247,7 @@ async def warm_upload_pool() -> None:
 
 
 @app.on_before_shutdown.connect
-async def _stop_upload_pool(sender: object, **kwargs: object) -> None:
+async def _stop_upload_pool(sender: Any, /, *args: Any, **kwargs: Any) -> None:
     await asyncio.to_thread(pools.close)
 
 
