@@ -1,4 +1,4 @@
-"""Test data for the composite package (importable from any test file: no package needed)."""
+"""Test data for the composite package, imported as ``tests.unit.composite.composite_testdata``."""
 
 from __future__ import annotations
 
