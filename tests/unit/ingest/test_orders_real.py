@@ -12,7 +12,7 @@ from ingest import read_orders
 
 @pytest.fixture
 def online_retail(online_retail_orders):
-    """The session's parse of the whole file (tests/unit/conftest.py): parsed once per run."""
+    """The session's parse of the whole file (tests/unit/conftest.py): parsed once per process."""
     parsed = online_retail_orders
     return parsed.events, parsed.report, parsed.seconds
 
