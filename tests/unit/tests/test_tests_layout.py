@@ -6,14 +6,15 @@ named after its package when it spans several modules (``test_bundling_core.py``
 get subfolders (``agents/http/auth.py`` -> ``tests/unit/agents/http/test_auth_*.py``), and
 ``tests/unit/tests/`` checks the suite's own helpers (``tests/integration/hostile_files.py``).
 
-Every folder is a package (``__init__.py``), so pytest names test modules by their path and two
-packages' modules may share a basename (``test_cli.py`` for ``bundlestream/cli.py`` and
+Every folder of tests/unit is a package (``__init__.py``), so pytest names its modules by path and
+two packages' tests may share a basename (``test_cli.py`` for ``bundlestream/cli.py`` and
 ``deploy/cli.py``).
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections import Counter
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[2]
@@ -85,6 +86,14 @@ def test_every_test_folder_is_a_package() -> None:
     folders = {path.parent for path in UNIT.rglob("*.py")} | {UNIT, TESTS}
     missing = sorted(str(f.relative_to(REPO)) for f in folders if not (f / "__init__.py").is_file())
     assert missing == []
+
+
+def test_test_modules_outside_packages_have_unique_basenames() -> None:
+    """tests/integration and tests/e2e are no packages (their files import ``harness`` by name):
+    pytest imports their modules by basename, so two equal names there stop the run."""
+    loose = [p for p in TESTS.rglob("test_*.py") if not (p.parent / "__init__.py").is_file()]
+    names = Counter(p.name for p in loose)
+    assert [name for name, count in names.items() if count > 1] == []
 
 
 def test_the_rule_accepts_and_refuses_what_it_says() -> None:
