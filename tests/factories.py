@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from models import OrderEvent
+from models.orders import OrderEvent
 
 # (product_id, quantity) plus optionally the category, then the title
 Line = tuple[str, int] | tuple[str, int, str | None] | tuple[str, int, str | None, str | None]

@@ -15,7 +15,7 @@ import pytest
 
 from ingest import load_categories, read_orders
 from ingest.report import IngestReport
-from models import OrderEvent
+from models.orders import OrderEvent
 from tests.shared_data import shared_data
 
 
@@ -63,6 +63,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     modules to its workers in this order, so starting them early keeps every worker busy to the
     end instead of leaving one to finish a long module alone. Stable: modules stay contiguous."""
     reads_real_data = {
-        item.module for item in items if "data_dir" in getattr(item, "fixturenames", ())
+        item.path for item in items if "data_dir" in getattr(item, "fixturenames", ())
     }
-    items.sort(key=lambda item: getattr(item, "module", None) not in reads_real_data)
+    items.sort(key=lambda item: item.path not in reads_real_data)
