@@ -1,4 +1,4 @@
-"""POST /api/v1/bundle/add-bulk (seed 004 part 3), GET /api/v1/bundles/{bundle_id}, attach stats.
+"""POST /api/v1/bundle/add-bulk, GET /api/v1/bundles/{bundle_id}, attach stats.
 
 Request and response are exactly the seed's (``AddBulkRequest``/``AddBulkResponse``); the
 optional store_id/session_id/option_label say where the click came from. The store is the

@@ -1,4 +1,4 @@
-"""GET/PUT /api/v1/config and the config page (seed 004 part 4: configuration without a deploy).
+"""GET/PUT /api/v1/config and the config page: configuration changes without a deploy.
 
 PUT validates with the pydantic models (product mix pct sums to 100, products_per_category 1-10,
 known sort keys, prompt size) and answers 422 with the reason; it is an optimistic write: the
