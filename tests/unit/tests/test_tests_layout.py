@@ -2,9 +2,10 @@
 
 ``core/health.py`` is tested in ``tests/unit/core/test_health.py``; a test may add a topic after
 the module name (``test_config_cluster.py`` tests ``deploy/config.py``'s cluster part) or be
-named after its package when it spans several modules (``test_bundling_core.py``). Subpackages
-get subfolders (``agents/http/auth.py`` -> ``tests/unit/agents/http/test_auth_*.py``), and
-``tests/unit/tests/`` checks the suite's own helpers (``tests/integration/hostile_files.py``).
+named after its package when it spans several modules (``test_bundling_core.py``). Checks of the
+whole project (the lock file, comments) sit in bundlestream/ as ``test_bundlestream_*.py``.
+Subpackages get subfolders (``agents/http/auth.py`` -> ``tests/unit/agents/http/test_auth_*.py``)
+and ``tests/unit/tests/`` checks the suite's own helpers (``tests/integration/hostile_files.py``).
 
 Every folder of tests/unit is a package (``__init__.py``), so pytest names its modules by path and
 two packages' tests may share a basename (``test_cli.py`` for ``bundlestream/cli.py`` and
