@@ -43,9 +43,11 @@ demo: venv
 test: up
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# Every broker-free test: no Kafka, no Redis.
+# Every broker-free test: no Kafka, no Redis. One process per core (pytest-xdist), each taking
+# whole test files (module-scoped fixtures are built once) in collection order, which puts the
+# slow files reading ../shared/data first (tests/unit/conftest.py).
 unit: venv
-	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder tests/unit $(PYTEST_ARGS)
 
 # Lint, format, the import layers (see [tool.importlinter] in pyproject.toml), dead code and
 # types. vulture_whitelist.py names what only a framework uses (Faust signals, side-effect imports).

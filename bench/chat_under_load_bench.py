@@ -42,14 +42,14 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from chat_load import ChatLoad, LoadResult, bench_worker
 
-from core.settings import REPO_ROOT, Settings
+from core.settings import Settings
 from tests.integration.harness import Worker, admin_headers
 from tests.integration.hostile_files import gzip_bomb
+from tests.shared_data import shared_data
 
-DATA = REPO_ROOT.parent / "shared" / "data"
+DATA = shared_data()
 OLIST_ITEMS = DATA / "olist" / "olist_order_items_dataset.csv.gz"
 ONLINE_RETAIL = DATA / "online_retail.csv.gz"
 BOMB_EXPANDS_TO = 2 << 30

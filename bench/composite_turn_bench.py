@@ -44,14 +44,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
 from composite.discovery import build_index
 from composite.reply import handle_turn
 from ingest.olist import build_olist_catalog
 from models.chat import ChatTurn
 from models.config import ConfigDocument
+from tests.shared_data import shared_data
 
-OLIST = REPO.parent / "shared" / "data" / "olist"
+OLIST = shared_data("olist")
 NOW = dt.datetime(2024, 6, 12, 15, 0, tzinfo=dt.UTC)  # a Wednesday
 
 # (kind, text of the previous turn or None, text of the timed turn)

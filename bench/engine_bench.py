@@ -43,7 +43,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATA = REPO.parent / "shared" / "data"
+from tests.shared_data import shared_data
+
+DATA = shared_data()
 SHOPIFY = DATA / "shopify"
 SHOPIFY_CATALOGS = ("apparel.csv", "home-and-garden.csv", "jewelery.csv", "products_export.csv")
 ONLINE_RETAIL = DATA / "online_retail.csv.gz"

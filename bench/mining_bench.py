@@ -30,7 +30,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATA = REPO.parent / "shared" / "data" / "online_retail.csv.gz"
+from tests.shared_data import shared_data
+
+DATA = shared_data("online_retail.csv.gz")
 TARGET_SPEEDUP = 10.0
 TOL = 1e-12  # supports are count / n in every implementation; allow only float noise
 

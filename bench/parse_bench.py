@@ -20,14 +20,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
 from bundling.mining import BasketMatrix
 from ingest import load_categories, read_orders
 from ingest.columnar import read_order_lines
 from ingest.report import IngestReport
 from ingest.source import CsvTable
+from tests.shared_data import shared_data
 
-DATA = (ROOT / ".." / "shared" / "data").resolve()
+DATA = shared_data()
 
 
 def _csv_floor(path, **_):

@@ -45,6 +45,8 @@ from aiokafka.partitioner import DefaultPartitioner
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from tests.shared_data import shared_data
+
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 import harness as h
@@ -54,7 +56,7 @@ from deploy import local
 from models import OrderEvent
 from popularity import CategoryTally, OrderAtOffset, SoldCount, plan_updates, writes_by_partition
 
-OLIST = REPO.parent / "shared" / "data" / "olist"
+OLIST = shared_data("olist")
 ORDERS_TABLES = ("sold-counts", "category-transactions", "store-orders", "processed-orders")
 MIB = 1024 * 1024
 

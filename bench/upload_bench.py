@@ -39,7 +39,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATA = REPO.parent / "shared" / "data"
+from tests.shared_data import shared_data
+
+DATA = shared_data()
 ONLINE_RETAIL = DATA / "online_retail.csv.gz"
 SHOPIFY_ORDERS = DATA / "shopify" / "orders_export.csv"
 SHOPIFY_PRODUCTS = DATA / "shopify" / "products_export.csv"

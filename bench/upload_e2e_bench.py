@@ -25,15 +25,15 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import topics as registry
-from core.settings import REPO_ROOT, Settings, get_settings
+from core.settings import Settings, get_settings
 from deploy.topics_admin import delete_topics, ensure_topics
 from ingest.uploads import build_upload_event
 from models import BundleSet, UploadEvent
 from tests.integration.harness import Worker
+from tests.shared_data import shared_data
 
-ONLINE_RETAIL = REPO_ROOT.parent / "shared" / "data" / "online_retail.csv.gz"
+ONLINE_RETAIL = shared_data("online_retail.csv.gz")
 CATALOG_HEADER = ["product_id", "title", "category", "description", "price", "cost", "inventory"]
 
 

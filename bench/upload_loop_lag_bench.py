@@ -30,13 +30,13 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
 from core.settings import get_settings
 from deploy.topics_admin import delete_topics, ensure_topics
 from tests.e2e.support import start_worker
 from tests.integration.harness import admin_headers
+from tests.shared_data import shared_data
 
-DATA = REPO.parent / "shared" / "data"
+DATA = shared_data()
 ONLINE_RETAIL = DATA / "online_retail.csv.gz"
 OLIST = DATA / "olist"
 

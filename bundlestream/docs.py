@@ -1,6 +1,6 @@
 """Generate the contract documents from the code: AsyncAPI 3 (Kafka bindings), JSON Schemas and the
-README's configuration and topic tables. ``tests/unit/test_docs_fresh.py`` fails when the committed
-copies differ from what this module generates, so the docs cannot drift from the code.
+README's configuration and topic tables. ``tests/unit/bundlestream/test_docs_fresh.py`` fails when
+the committed copies differ from what this module generates, so the docs cannot drift from the code.
 """
 
 from __future__ import annotations

@@ -39,8 +39,9 @@ from core.settings import REPO_ROOT, Settings
 from deploy.topics_admin import delete_topics, ensure_topics
 from models import DeadLetter, OrderEvent
 from popularity.aggregate import SEP
+from tests.shared_data import shared_data
 
-ONLINE_RETAIL = REPO_ROOT.parent / "shared" / "data" / "online_retail.csv.gz"
+ONLINE_RETAIL = shared_data("online_retail.csv.gz")
 # Every worker a test starts gets this bootstrap admin key unless the test overrides it.
 TEST_ADMIN_TOKEN = "bs-test-admin-0123456789abcdef"
 SoldCounts = dict[tuple[str, str], tuple[int, int]]

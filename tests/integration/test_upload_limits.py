@@ -22,14 +22,14 @@ import orjson
 import pytest
 
 import topics as registry
-from core.settings import REPO_ROOT, Settings, get_settings
+from core.settings import Settings, get_settings
 from models import BundleSet, DeadLetter
 from tests.integration.harness import Worker, admin_headers, isolated_topics, read_topic
 from tests.integration.hostile_files import gzip_bomb
+from tests.shared_data import shared_data
 
-DATA = REPO_ROOT.parent / "shared" / "data"
-ONLINE_RETAIL = DATA / "online_retail.csv.gz"
-SHOPIFY = DATA / "shopify"
+ONLINE_RETAIL = shared_data("online_retail.csv.gz")
+SHOPIFY = shared_data("shopify")
 WAIT_S = 90.0
 TINY_DEADLINE_S = 1.0
 

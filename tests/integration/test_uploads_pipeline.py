@@ -23,7 +23,7 @@ import pytest
 import redis
 
 import topics as registry
-from core.settings import REPO_ROOT, Settings, get_settings
+from core.settings import Settings, get_settings
 from models import BundleSet, DeadLetter, GenerationMetrics, OrderEvent, UploadEvent, UploadFile
 from tests.integration.harness import (
     Worker,
@@ -35,9 +35,10 @@ from tests.integration.harness import (
     read_topic,
     redis_counts,
 )
+from tests.shared_data import shared_data
 
-SHOPIFY = REPO_ROOT.parent / "shared" / "data" / "shopify"
-ONLINE_RETAIL = REPO_ROOT.parent / "shared" / "data" / "online_retail.csv.gz"
+SHOPIFY = shared_data("shopify")
+ONLINE_RETAIL = shared_data("online_retail.csv.gz")
 MAX_UPLOAD = 2 * 1024 * 1024
 WAIT_S = 60.0
 

@@ -60,8 +60,9 @@ from models import (
 )
 from models.codec import Rejected, decode
 from security.keys import KEY_PREFIX, hash_key
+from tests.shared_data import shared_data
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = shared_data()
 OUT = Path(__file__).resolve().parent
 NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 # Enough orders for the orders agent to count per store and partition, small enough to commit.

@@ -5,7 +5,6 @@ order views against the per-order definitions."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,9 +20,9 @@ from bundling.recommend import BasketRecommender, fit_basket_model
 from models.bundles import BundleType, Objective
 from models.catalog import Product
 from models.orders import OrderEvent, OrderLine
+from tests.shared_data import shared_data
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-SHOPIFY = Path(__file__).resolve().parents[4] / "shared" / "data" / "shopify"
 
 
 def _p(
@@ -216,14 +215,11 @@ def test_columnar_views_match_per_order_definitions():
     "name", ["apparel.csv", "home-and-garden.csv", "jewelery.csv", "products_export.csv"]
 )
 def test_shopify_samples_through_engine(name):
-    assert SHOPIFY.exists(), (
-        f"shared data missing at {SHOPIFY}: ../shared must sit beside the repository"
-    )
     from ingest.catalog import parse_catalog
     from ingest.orders import read_orders
 
-    catalog = parse_catalog(SHOPIFY / name, "shopify_products").products
-    orders, _ = read_orders(SHOPIFY / "orders_export.csv", "shopify_orders")
+    catalog = parse_catalog(shared_data("shopify", name), "shopify_products").products
+    orders, _ = read_orders(shared_data("shopify", "orders_export.csv"), "shopify_orders")
     assert catalog
     bs, _ = generate_bundle_set("u", "s", catalog, orders)
     prods = {p.product_id: p for p in catalog}

@@ -1,10 +1,11 @@
-"""Test data for the composite package (importable from any test file: no package needed)."""
+"""Test data for the composite package, imported as ``tests.unit.composite.composite_testdata``."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from models.catalog import Partner, Product, Sponsorship
+from models.chat import ChatTurn
 
 # Monday 24 Nov 2025, noon UTC: "Saturday" -> 29 Nov, "tomorrow" -> 25 Nov.
 NOW = dt.datetime(2025, 11, 24, 12, 0, tzinfo=dt.UTC)
@@ -60,3 +61,8 @@ def make_catalog() -> list[Product]:
                 )
             )
     return out
+
+
+def turn(i: int, text: str) -> ChatTurn:
+    """The ``i``-th chat turn of one session of one store."""
+    return ChatTurn(turn_id=f"t{i}", session_id="sess", store_id="store", text=text)

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:  # tests.fakes must import however pytest was launched
-    sys.path.insert(0, str(ROOT))
-
-from composite_testdata import NOW, make_catalog
 
 from composite.discovery import CatalogIndex, build_index
 from composite.llm import LLMClient
 from models.catalog import Product
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.unit.composite.composite_testdata import NOW, make_catalog
 
 
 @pytest.fixture

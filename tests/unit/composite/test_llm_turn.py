@@ -6,9 +6,10 @@ import pytest
 
 from composite.planner import plan_with_llm
 from composite.reply import handle_turn
-from models.chat import ChatTurn, SessionState
+from models.chat import SessionState
 from models.config import ConfigDocument, PlatformConfig, Prompt, PromptSet
 from tests.fakes import anthropic_server as fa
+from tests.unit.composite.composite_testdata import turn
 
 PLANNER = Prompt(
     **__import__("models.config", fromlist=["DEFAULT_PROMPTS"]).DEFAULT_PROMPTS["planner"]
@@ -98,10 +99,6 @@ async def test_llm_planner_unknown_experience_falls_back(fake, llm, now) -> None
     fake.push(fa.tool({"action": "fetch", "intent": "discover_composite", "experience": "heist"}))
     d, by, why = await plan_with_llm(fresh(), "hello there", PlatformConfig(), PLANNER, llm, now)
     assert by == "deterministic" and "invalid_output" in why and d.action == "message"
-
-
-def turn(i: int, text: str) -> ChatTurn:
-    return ChatTurn(turn_id=f"t{i}", session_id="sess", store_id="store", text=text)
 
 
 def assert_valid(reply, index, budget=None) -> None:

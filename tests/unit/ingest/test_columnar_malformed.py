@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import pytest
-from test_columnar_real import assert_same
 
 from bundling.mining import BasketMatrix
 from ingest import IngestError, read_orders
 from ingest.columnar import read_order_lines
+from tests.unit.ingest.test_columnar_real import assert_same
 
 G = "order_id,product_id,quantity,price,created_at,category,title,customer_id\n"
 OR = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
 
-from ingest import load_categories, read_orders
+from ingest import read_orders
 
 
-@pytest.fixture(scope="module")
-def online_retail(data_dir):
-    started = time.perf_counter()
-    events, report = read_orders(data_dir / "online_retail.csv.gz", store_id="uk-gifts")
-    return events, report, time.perf_counter() - started
+@pytest.fixture
+def online_retail(online_retail_orders):
+    """The session's parse of the whole file (tests/unit/conftest.py): parsed once per process."""
+    parsed = online_retail_orders
+    return parsed.events, parsed.report, parsed.seconds
 
 
 def test_online_retail_every_row_accounted(online_retail):
@@ -73,15 +72,12 @@ def test_online_retail_parse_time(online_retail):
     assert seconds < 60
 
 
-def test_olist_order_items_grouped_with_categories(data_dir):
-    olist = data_dir / "olist"
-    categories = load_categories(
-        olist / "olist_products_dataset.csv.gz", olist / "product_category_name_translation.csv.gz"
-    )
+def test_olist_order_items_grouped_with_categories(olist_orders):
+    categories, events, report = olist_orders.categories, olist_orders.events, olist_orders.report
+    assert categories is not None
     assert len(categories) == 32_951 - 610  # 610 products have no category
     assert categories["1e9e8ef04dbcff4541ed26657ea517e5"] == "perfumery"
     assert categories.get("pc_gamer") is None
-    events, report = read_orders(olist / "olist_order_items_dataset.csv.gz", categories=categories)
     assert report.format == "olist"
     assert report.rows == report.used_rows == 112_650 and report.accounted
     assert len(events) == 98_666

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +18,7 @@ from popularity.retention import (
     clamp_event_time,
     should_delete,
 )
+from tests import factories
 
 DAY = 24 * 3600
 T0 = 1_700_000_000  # an order time in 2023
@@ -27,16 +27,8 @@ T0 = 1_700_000_000  # an order time in 2023
 def order(
     order_id: str, time_s: float, store: str = "s1", product: str = "p1", quantity: int = 1
 ) -> OrderEvent:
-    return OrderEvent.model_validate(
-        {
-            "order_id": order_id,
-            "store_id": store,
-            "created_at": datetime.fromtimestamp(time_s, tz=UTC).isoformat(),
-            "lines": [
-                {"product_id": product, "quantity": quantity, "price": 1.0, "category": "toys"}
-            ],
-        }
-    )
+    """One line of ``product`` (category toys) ordered at ``time_s``."""
+    return factories.order(order_id, store, [(product, quantity, "toys")], at=time_s)
 
 
 # -- the value format -------------------------------------------------------------------------

@@ -27,8 +27,9 @@ from ingest.limits import Limits
 from ingest.olist import build_olist_catalog, load_categories
 from ingest.orders import read_orders
 from ingest.uploads import check_upload_file, decompressed_prefix
+from tests.shared_data import shared_data
 
-DATA = (Path(__file__).resolve().parents[3] / ".." / "shared" / "data").resolve()
+DATA = shared_data()
 
 PREFIX_BYTES = 16 * 1024
 # Small limits so mutations reach them too; the real files' prefixes fit comfortably.

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[2]
+from core.settings import REPO_ROOT as ROOT
+
 INSTALLED_EXTRAS = ("test", "eval", "lint")  # what the Makefile's venv installs
 
 

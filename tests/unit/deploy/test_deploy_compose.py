@@ -7,14 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
+from core.settings import REPO_ROOT, Settings
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 
 
 def _env(service: dict) -> dict[str, str]:
@@ -31,7 +29,7 @@ def test_services(compose: dict) -> None:
     assert str(services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false"
     assert services["topics"]["command"] == ["bundlestream", "topics", "create"]
     assert services["topics"]["build"]["dockerfile"] == "deploy/Dockerfile"
-    assert (ROOT / services["topics"]["build"]["dockerfile"]).is_file()
+    assert (REPO_ROOT / services["topics"]["build"]["dockerfile"]).is_file()
     worker = services["worker"]
     assert "replicas" in worker["deploy"]
     assert worker["depends_on"]["topics"]["condition"] == "service_completed_successfully"
@@ -56,7 +54,7 @@ def test_bundlestream_env_keys_are_real_settings(compose: dict) -> None:
 
 def test_dockerfile_env_keys_are_real_settings() -> None:
     fields = set(Settings.model_fields)
-    text = (ROOT / "deploy" / "Dockerfile").read_text()
+    text = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
     keys = {
         tok.split("=")[0]
         for tok in text.replace("\\", " ").split()
@@ -88,7 +86,7 @@ def test_secrets_come_from_the_environment_and_compose_refuses_to_start_without_
             env["BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS"]
             == "${BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS:-}"
         )
-    text = (ROOT / "docker-compose.yml").read_text()
+    text = (REPO_ROOT / "docker-compose.yml").read_text()
     assert "change-me" not in text and "dev-webhook-secret" not in text
     for key in (*REQUIRED_SECRETS, "BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS"):
         assert f"#   {key}" in text, f"{key} is not documented in the compose file's header"
@@ -105,7 +103,7 @@ def test_the_compose_worker_would_refuse_the_old_placeholder() -> None:
 
 
 def test_env_example_names_real_settings_and_holds_no_secret() -> None:
-    lines = [line.strip() for line in (ROOT / ".env.example").read_text().splitlines()]
+    lines = [line.strip() for line in (REPO_ROOT / ".env.example").read_text().splitlines()]
     assigned = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
     assert set(REQUIRED_SECRETS) <= set(assigned)
     fields = set(Settings.model_fields)
@@ -114,7 +112,7 @@ def test_env_example_names_real_settings_and_holds_no_secret() -> None:
             key
         )
         assert value == "", f"{key} has a value in .env.example"
-    assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
+    assert ".env" in (REPO_ROOT / ".gitignore").read_text().splitlines()
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,7 +172,7 @@ def test_default_is_still_the_single_broker(compose: dict) -> None:
 
 
 def test_cluster_profile_is_three_voting_nodes_with_replicated_topics(compose: dict) -> None:
-    env = {**_env_file(ROOT / "deploy" / "cluster.env"), **SECRETS}
+    env = {**_env_file(REPO_ROOT / "deploy" / "cluster.env"), **SECRETS}
     services = _active(compose, env, {"cluster"})
     nodes = {name: services[name]["environment"] for name in ("kafka", "kafka-2", "kafka-3")}
     assert sorted(int(e["KAFKA_NODE_ID"]) for e in nodes.values()) == [1, 2, 3]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from core.settings import REPO_ROOT as ROOT
+
 PACKAGES = (
     "core",
     "agents",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_deploy_config import props
 
 from core.settings import Settings
 from deploy.config import (
@@ -17,6 +16,7 @@ from deploy.config import (
     render_cluster_node_properties,
 )
 from deploy.topics_admin import plan_topics, replication_config
+from tests.unit.deploy.properties import props
 
 
 def test_dev_cluster_takes_consecutive_port_pairs_from_the_bootstrap_port(tmp_path: Path) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from composite_testdata import NOW
 
 from composite.entities import extract_entities, has_details, merge_entities
 from models.chat import Budget, Entities
+from tests.unit.composite.composite_testdata import NOW
 
 D = dt.date
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import Settings
+from core.settings import REPO_ROOT, Settings
 from deploy.config import (
     Endpoint,
     kafka_command,
@@ -18,15 +18,7 @@ from deploy.config import (
     render_server_properties,
 )
 from deploy.kafka_local import new_cluster_id
-
-
-def props(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            out[key] = value
-    return out
+from tests.unit.deploy.properties import props
 
 
 @pytest.mark.parametrize(
@@ -116,6 +108,6 @@ def test_cluster_id_shape() -> None:
 
 
 def test_pom_pins_kafka_391() -> None:
-    pom = (Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "pom.xml").read_text()
+    pom = (REPO_ROOT / "deploy" / "kafka" / "pom.xml").read_text()
     assert "<kafka.version>3.9.1</kafka.version>" in pom
     assert "<artifactId>kafka_2.13</artifactId>" in pom

@@ -29,24 +29,9 @@ from popularity import (
     split_key,
     writes_by_partition,
 )
+from tests.factories import order
 
 TABLES = ("sold", "categories", "stores", "seen")
-
-
-def order(
-    order_id: str,
-    store: str = "s1",
-    lines: Sequence[tuple[str, int, str | None]] = (("p1", 1, "toys"),),
-) -> OrderEvent:
-    return OrderEvent.model_validate(
-        {
-            "order_id": order_id,
-            "store_id": store,
-            "lines": [
-                {"product_id": p, "quantity": q, "price": 1.0, "category": c} for p, q, c in lines
-            ],
-        }
-    )
 
 
 @dataclass

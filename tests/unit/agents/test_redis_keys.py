@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from agents import redis_keys
 from agents.redis_keys import REGISTRY, Members, Per, family_of, key_parts, spec_named
-
-ROOT = Path(__file__).resolve().parents[2]
+from core.settings import REPO_ROOT
 
 
 def test_every_family_expires_or_has_a_documented_bound() -> None:
@@ -52,10 +50,10 @@ def test_every_key_written_in_the_code_names_a_registered_family() -> None:
     hand_built = re.compile(r'f"\{[a-z_.]*topic_prefix\}:')
     names: set[str] = set()
     for path in [
-        *ROOT.glob("agents/**/*.py"),
-        *ROOT.glob("bundlestream/*.py"),
-        *ROOT.glob("bundling/*.py"),
-        *ROOT.glob("security/*.py"),
+        *REPO_ROOT.glob("agents/**/*.py"),
+        *REPO_ROOT.glob("bundlestream/*.py"),
+        *REPO_ROOT.glob("bundling/*.py"),
+        *REPO_ROOT.glob("security/*.py"),
     ]:
         text = path.read_text()
         names.update(literal.findall(text))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from models import OrderEvent
 from popularity import (
     CategoryTally,
     OrderAtOffset,
@@ -23,21 +21,7 @@ from popularity.readmodel_plan import (
     popularity_writes,
     rebuild_updates,
 )
-
-
-def order(
-    order_id: str, store: str, lines: Sequence[tuple[str, int, str | None, str | None]]
-) -> OrderEvent:
-    return OrderEvent.model_validate(
-        {
-            "order_id": order_id,
-            "store_id": store,
-            "lines": [
-                {"product_id": p, "quantity": q, "price": 1.0, "category": c, "title": t}
-                for p, q, c, t in lines
-            ],
-        }
-    )
+from tests.factories import order
 
 
 class Tables:

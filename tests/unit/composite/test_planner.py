@@ -3,11 +3,10 @@ experience/category detection."""
 
 from __future__ import annotations
 
-from composite_testdata import NOW
-
 from composite.planner import apply_decision, detect_experience, plan
 from models.chat import SessionState
 from models.config import PlatformConfig
+from tests.unit.composite.composite_testdata import NOW
 
 CFG = PlatformConfig()
 

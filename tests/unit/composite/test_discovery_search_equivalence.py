@@ -1,11 +1,12 @@
 """The vectorised discovery path against a brute-force reference on random catalogs.
 
-The reference is the plain reading of the ranking policy (discovery.py's module docstring):
-regex tokens per product, document frequencies counted product by product, category or
-keyword relevance, then the list-based ``rank_candidates`` over *every* candidate, the budget
-and exclude filters first, the top ``CANDIDATE_POOL`` and ``apply_product_mix``. The optimised
-path (numpy index, memoised relevance, partition at the k-th score) must return the same
-products in the same order, with the same scores, sponsored flags and slices.
+The reference is written here from the documented policy (composite/discovery.py's module
+docstring), sharing no ranking code with production: regex tokens per product, document
+frequencies counted product by product, category or keyword relevance, the budget and exclude
+filters, then every candidate scored with the documented weights, the best sponsored ones
+boosted and the whole list sorted. The optimised path (numpy index, memoised relevance,
+partition at the k-th score) must return the same products in the same order, with the same
+scores, sponsored flags and slices.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from composite.discovery import (
     build_index,
     discover_category,
     norm_category,
-    rank_candidates,
     rank_pool,
     tokenize,
 )
@@ -144,7 +144,7 @@ def random_catalog(rnd: random.Random) -> list[Product]:
 
 
 def reference_pool(products, category, config, sold, extra_terms=(), budget=None, exclude=()):
-    """rank_candidates over every candidate, computed from the product list alone."""
+    """Every candidate ranked by ``reference_rank``, computed from the product list alone."""
     live = [p for p in products if p.in_stock]
     toks = {
         p.product_id: ref_tokens(
@@ -189,7 +189,53 @@ def reference_pool(products, category, config, sold, extra_terms=(), budget=None
         if p.product_id in set(exclude) or (budget is not None and p.price > budget.amount):
             continue
         cands.append(Candidate(product=p, relevance=min(rel, 1.5) / 1.5))
-    return rank_candidates(cands, sold, config.composite_discovery_config)
+    return reference_rank(cands, sold, config.composite_discovery_config)
+
+
+# The ranking policy's weights and neutral value, copied from the documentation on purpose.
+W_PRICE, W_RATING, W_COMMISSION, W_TRUST, W_RELEVANCE = 0.30, 0.30, 0.15, 0.25, 0.20
+NEUTRAL = 0.5
+
+
+def reference_rank(
+    candidates: list[Candidate], sold: dict[str, int], cfg: CompositeDiscoveryConfig
+) -> list[Candidate]:
+    """Brute force over every candidate: the documented score (each component in [0, 1]), the
+    sponsorship boost for the ``max_sponsored_per_query`` best-scoring active sponsored products,
+    then (-score, price, product_id) order. New ``Candidate``s: the input is left untouched."""
+    if not candidates:
+        return []
+    lowest = min(c.product.price for c in candidates)
+    highest = max(c.product.price for c in candidates)
+    top_commission = max(
+        (c.product.partner.commission_rate for c in candidates if c.product.partner is not None),
+        default=0.0,
+    )
+    ranked = []
+    for c in candidates:
+        p = c.product
+        price_value = 1.0 - (p.price - lowest) / (highest - lowest) if highest > lowest else NEUTRAL
+        rating = p.rating / 5.0 if p.rating is not None else NEUTRAL
+        has_commission = p.partner is not None and top_commission > 0
+        commission = p.partner.commission_rate / top_commission if has_commission else 0.0
+        trust = p.partner.trust_score if p.partner is not None else NEUTRAL
+        score = (
+            W_PRICE * price_value
+            + W_RATING * rating
+            + W_COMMISSION * commission
+            + W_TRUST * trust
+            + W_RELEVANCE * c.relevance
+        )
+        ranked.append(
+            Candidate(product=p, sold=sold.get(p.product_id, 0), relevance=c.relevance, score=score)
+        )
+    if cfg.sponsorship_enabled:
+        active = [c for c in ranked if c.product.sponsorship and c.product.sponsorship.active]
+        active.sort(key=lambda c: (-c.score, c.product.product_id))
+        for c in active[: cfg.max_sponsored_per_query]:
+            c.score += c.product.sponsorship.boost
+            c.sponsored = True
+    return sorted(ranked, key=lambda c: (-c.score, c.product.price, c.product.product_id))
 
 
 def key(cs):

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from composite.bulk_add import InMemoryBundleStore, add_bulk
 from composite.reply import handle_turn
-from models.chat import AddBulkRequest, ChatTurn
+from models.chat import AddBulkRequest
 from models.config import ConfigDocument, PlatformConfig
-
-
-def turn(i: int, text: str) -> ChatTurn:
-    return ChatTurn(turn_id=f"t{i}", session_id="sess", store_id="store", text=text)
+from tests.unit.composite.composite_testdata import turn
 
 
 def assert_valid(reply, budget: float | None = None) -> None:

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 from tests.integration.hostile_files import (
+    BLOCK_BYTES,
     CATALOG_HEADER,
     ORDERS_HEADER,
     gzip_bomb,
@@ -21,11 +22,15 @@ from tests.integration.hostile_files import (
     zip_bomb,
 )
 
+# Two rows blocks (BLOCK_BYTES each): enough to exercise the repeated-block path of the writers,
+# the integration suite's bombs only repeat it more often.
+TWO_BLOCKS = 2 * BLOCK_BYTES
+
 
 def test_gzip_bomb_is_valid_gzip_of_valid_catalog_rows(tmp_path: Path) -> None:
-    bomb = gzip_bomb(tmp_path / "c.csv.gz", 16 << 20)
+    bomb = gzip_bomb(tmp_path / "c.csv.gz", TWO_BLOCKS)
     data = gzip.decompress(bomb.read_bytes())  # checks the CRC and the length trailer
-    assert 12 << 20 <= len(data) <= 16 << 20
+    assert TWO_BLOCKS - BLOCK_BYTES < len(data) <= TWO_BLOCKS
     assert bomb.stat().st_size * 200 < len(data), (
         "a bomb compresses by two orders of magnitude or more"
     )
@@ -35,11 +40,11 @@ def test_gzip_bomb_is_valid_gzip_of_valid_catalog_rows(tmp_path: Path) -> None:
 
 
 def test_zip_bomb_is_a_valid_zip_of_valid_order_lines(tmp_path: Path) -> None:
-    bomb = zip_bomb(tmp_path / "o.zip", 16 << 20)
+    bomb = zip_bomb(tmp_path / "o.zip", TWO_BLOCKS)
     with zipfile.ZipFile(bomb) as zf:
         assert zf.testzip() is None and zf.namelist() == ["orders.csv"]
         data = zf.read("orders.csv")
-    assert data.startswith(ORDERS_HEADER) and 12 << 20 <= len(data) <= 16 << 20
+    assert data.startswith(ORDERS_HEADER) and TWO_BLOCKS - BLOCK_BYTES < len(data) <= TWO_BLOCKS
     rows = list(csv.reader(io.StringIO(data.decode())))
     assert all(len(r) == 5 and int(r[2]) == 1 for r in rows[1:])
 
