@@ -139,9 +139,8 @@ def upload_job(upload: UploadEvent, tallies: dict[str, int], costs: object) -> U
 
 
 async def _publish(bundle_set: BundleSet) -> None:
-    key = bundle_set.store_id.encode()
-    await bundle_sets_topic.send(key=key, value=bundle_set.to_bytes())
-    await generation_metrics_topic.send(key=key, value=bundle_set.metrics.to_bytes())
+    """Read model first, then the topics: a consumer that reacts to the bundle-sets record by
+    calling ``GET /api/v1/stores/{store}/bundles`` must find that set, not the one before it."""
 
     async def store_result() -> None:
         pipe = readmodel.redis_client().pipeline(transaction=False)
@@ -154,6 +153,9 @@ async def _publish(bundle_set: BundleSet) -> None:
         await pipe.execute()
 
     await readmodel.write_or_defer("bundle set", store_result)
+    key = bundle_set.store_id.encode()
+    await bundle_sets_topic.send(key=key, value=bundle_set.to_bytes())
+    await generation_metrics_topic.send(key=key, value=bundle_set.metrics.to_bytes())
 
 
 async def _dead_letter(

@@ -605,7 +605,12 @@ def test_formula_like_cells_stay_inert_text_in_bundles_chat_and_bulk_add(
         }
         for pid, title in shown.items():
             assert inert(title, FORMULAS[pid]), (pid, title)
+        deadline = time.monotonic() + 30
         status, latest = await http(worker, "GET", f"/api/v1/stores/{store}/bundles")
+        # the read model can trail the topic until the worker's first pass over its tables
+        while status != 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            status, latest = await http(worker, "GET", f"/api/v1/stores/{store}/bundles")
         assert status == 200
         for b in latest["bundles"]:
             for p in b["products"]:

@@ -291,6 +291,22 @@ async def http_get(worker: Worker, path: str) -> tuple[int, dict]:
             return resp.status, await resp.json(content_type=None)
 
 
+async def wait_read_model(
+    worker: Worker, path: str, upload_id: str, timeout_s: float = WAIT_S
+) -> tuple[int, dict]:
+    """GET ``path`` until it answers with ``upload_id`` (bounded). A freshly started worker holds
+    its read-model writes until its first pass over the tables (``redis_resync_interval_s``),
+    so the topic record can be out before Redis has it."""
+    deadline = time.monotonic() + timeout_s
+    status, body = await http_get(worker, path)
+    while time.monotonic() < deadline and not (
+        status == 200 and body.get("upload_id") == upload_id
+    ):
+        await asyncio.sleep(0.2)
+        status, body = await http_get(worker, path)
+    return status, body
+
+
 def topic(settings: Settings, spec: registry.TopicSpec) -> str:
     return spec.name(settings.topic_prefix)
 
@@ -390,7 +406,7 @@ def test_shopify_samples_via_http_end_as_a_bundle_set_on_the_topic_in_redis_and_
         assert bs.status == "ok", bs.error
         assert bs.bundles, bs.metrics.model_dump()
         assert bs.metrics.catalog_size > 0
-        status, latest = await http_get(worker, f"/api/v1/stores/{store}/bundles")
+        status, latest = await wait_read_model(worker, f"/api/v1/stores/{store}/bundles", upload_id)
         assert status == 200 and latest["upload_id"] == upload_id
         assert BundleSet.model_validate(latest) == bs
         assert (
