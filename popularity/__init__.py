@@ -1,6 +1,7 @@
 """Live popularity and category maturity from order events: broker-free, exact under replay."""
 
 from .aggregate import (
+    AppliedOrder,
     CategoryTally,
     OrderAtOffset,
     PopularityUpdates,
@@ -15,6 +16,7 @@ from .aggregate import (
 from .retention import ExpiryIndex, SeenOrder, TopN
 
 __all__ = [
+    "AppliedOrder",
     "CategoryTally",
     "ExpiryIndex",
     "OrderAtOffset",
