@@ -229,11 +229,11 @@ def apply_entry(state: PerformanceState, entry: AppliedOrder, limits: Performanc
         time_s, before = previous
         held = {p: list(h) for p, h in before.items()}
         for p, units in entry.units.items():
-            h = held.get(p)
-            if h is None or units <= 0:
+            left = held.get(p)
+            if left is None or units <= 0:
                 continue
-            h[0] = max(0, h[0] - units)
-            h[1] = 0 if h[0] == 0 else max(0, h[1] - cents(entry.revenue.get(p, 0.0)))
+            left[0] = max(0, left[0] - units)
+            left[1] = 0 if left[0] == 0 else max(0, left[1] - cents(entry.revenue.get(p, 0.0)))
         held = {p: h for p, h in held.items() if h[0] > 0}
     day = time_s // DAY_S
     if state.newest_day is None or day > state.newest_day:
