@@ -119,7 +119,8 @@ async def on_orders_applied(
 
 
 async def write_read_model(answers: dict[str, StorePerformance]) -> None:
-    """Absolute values, one SET per store: a lost write is made good by the store's next batch."""
+    """Absolute values, one SET per store; while Redis is down the write waits (bounded), and
+    ``resync_performance`` rewrites every owned store once Redis is back."""
     docs = {
         readmodel.rkey(redis_keys.BUNDLE_PERFORMANCE, store): perf.model_dump_json()
         for store, perf in answers.items()
