@@ -10,7 +10,9 @@
   const $ = (id) => document.getElementById(id);
   const auth = window.bundlestreamAuth;
   const SVG = "http://www.w3.org/2000/svg";
-  const store = decodeURIComponent(location.pathname.replace(/^\/stores\//, "").split("/")[0] || "");
+  const segment = location.pathname.replace(/^\/stores\//, "").split("/")[0] || "";
+  let store = segment;
+  try { store = decodeURIComponent(segment); } catch (e) { /* the server only serves safe ids */ }
   const base = `/api/v1/stores/${encodeURIComponent(store)}`;
   const WHAT = `store "${store}"`;
   const GATES = [
