@@ -176,8 +176,28 @@
       el("span", { className: "figure whole" }, el("strong", null, bp.orders_whole), ` whole-bundle orders${rate}, ${money(bp.revenue_whole, cur)}`),
       el("span", { className: "figure partial" }, el("strong", null, bp.orders_partial), ` orders with 2+ of its products, ${money(bp.revenue_partial, cur)}`),
       el("span", { className: "muted" }, `${(bp.days || []).length} day(s) with orders since ${new Date(bp.published_at).toLocaleDateString()}`),
+      dayBars(bp.days || []),
     );
     return box;
+  }
+
+  // The last 14 days with orders as small columns: height = orders with 2+ of the bundle's
+  // products that day, the dark part the whole-bundle ones; the tooltip gives the figures.
+  function dayBars(days) {
+    const shown = days.slice().sort((a, b) => String(a.day).localeCompare(String(b.day))).slice(-14);
+    const top = Math.max(1, ...shown.map((d) => d.orders_partial));
+    const row = el("div", { className: "days" });
+    for (const d of shown) {
+      const col = el("span", { className: "day", title: `${d.day}: ${d.orders_whole} whole, ${d.orders_partial} with 2+` });
+      const partial = el("span", { className: "part" });
+      const whole = el("span", { className: "whole" });
+      partial.style.height = `${Math.round((100 * d.orders_partial) / top)}%`;
+      whole.style.height = `${Math.round((100 * d.orders_whole) / top)}%`;
+      col.append(partial, whole);
+      col.dataset.day = d.day;
+      row.append(col);
+    }
+    return row;
   }
 
   function bundleCard(b, perf) {

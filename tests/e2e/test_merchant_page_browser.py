@@ -336,6 +336,8 @@ async def test_merchant_page_keeps_hostile_text_inert_and_shows_live_figures(
     assert "3 whole-bundle orders (25% of 12 orders), $123.45" in first, first
     assert "5 orders with 2+ of its products, $200.00" in first, first
     assert "1 day(s) with orders" in first, first
+    day = cards[0].find_element(By.CSS_SELECTOR, ".perf .days .day")
+    assert day.get_attribute("title").endswith(": 3 whole, 5 with 2+"), day.get_attribute("title")
     for card in cards[1:]:
         assert card.find_element(By.CSS_SELECTOR, ".perf").text == (
             "No live data yet for this bundle"
