@@ -78,6 +78,7 @@ async def handle_turn(
         known_categories=index.categories,
         default_currency=index.currency,
         deadline=deadline,
+        learned=index.learned,
     )
     new_state = apply_decision(state, decision, now)
     base = dict(
