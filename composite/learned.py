@@ -57,6 +57,7 @@ _FILLER_WORDS = """
     a an the to for of with and or in on at by from is are be it its this that these those
     budget spend under around about max people person guests friends family today tonight
     tomorrow next monday tuesday wednesday thursday friday saturday sunday dollars bucks
+    actually instead rather maybe perhaps now lets let ok okay well oh no yes
 """
 FILLER: frozenset[str] = frozenset(_FILLER_WORDS.split())
 _WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
@@ -65,8 +66,11 @@ _WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 class FittedSpace(Protocol):
     """What an embedder fitted on the category corpus gives back (``FittedTfidfSvd``)."""
 
-    rows: np.ndarray
-    vocab: Mapping[str, int]
+    @property
+    def rows(self) -> np.ndarray: ...
+
+    @property
+    def vocab(self) -> Mapping[str, int]: ...
 
     def transform(self, texts: Sequence[str]) -> np.ndarray: ...
 

@@ -309,7 +309,7 @@ def _session_categories(state: SessionState, config: PlatformConfig) -> list[str
     exp = state.entities.experience
     if exp in config.experiences:
         return list(config.experiences[exp])
-    return list(state.learned_categories) if exp else []
+    return list(state.plan_categories) if exp else []
 
 
 def _learned_match(
