@@ -24,10 +24,14 @@ sys.path.insert(0, str(REPO))
 
 from bundling.embeddings import TfidfSvdEmbedder
 from composite.discovery import build_index, norm_category
-from composite.learned import build_category_space, category_text, message_words
+from composite.learned import (
+    LEARNED_EXPERIENCE_THRESHOLD,
+    build_category_space,
+    category_text,
+    message_words,
+)
 from ingest import build_olist_catalog, parse_catalog
 from models.catalog import Product
-from models.config import LEARNED_EXPERIENCE_THRESHOLD
 from tests.shared_data import shared_data
 
 SHOPIFY = ["home-and-garden", "products_export", "jewelery", "apparel", "product_template"]

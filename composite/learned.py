@@ -36,6 +36,9 @@ from models.catalog import Product
 
 from .discovery import norm_category, tokenize
 
+# Score a category needs before a plan outside the configured experiences is mapped to it;
+# docs/design.md, Learned experiences, says how it was calibrated on the real catalogs.
+LEARNED_EXPERIENCE_THRESHOLD = 0.25
 CENTROID_WEIGHT = 0.5
 RELATIVE_FLOOR = 0.5  # a matched category scores at least this share of the best one
 MAX_LEARNED_CATEGORIES = 3  # a built-in experience has 3; the planner asks about each one

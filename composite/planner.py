@@ -38,11 +38,17 @@ from .defaults import (
 )
 from .discovery import norm_category, tokenize
 from .entities import extract_entities, has_details, merge_entities
-from .learned import CategorySpace, LearnedMatch
+from .learned import (
+    LEARNED_EXPERIENCE_THRESHOLD,
+    MAX_LEARNED_CATEGORIES,
+    CategorySpace,
+    LearnedMatch,
+)
 from .llm import UNTRUSTED_NOTICE, Deadline, LLMClient, LLMError, untrusted, wrap_untrusted
 
 Action = Literal["probe", "fetch", "message"]
 Intent = Literal["discover_composite", "discover", "smalltalk"]
+LEARNED_INTENT = "discover_composite:"  # + the learned plan's categories, comma-separated
 MAX_PROBES = (
     1  # ask once; an answer without recognisable details still gets products, not a second quiz
 )
@@ -206,7 +212,7 @@ def plan(
     show_now = bool(SHOW_NOW.search(turn_text))
     cat = detect_category(turn_text, config, known_categories)
     session_cats = _session_categories(state, config)
-    in_composite = state.last_intent == "discover_composite" and bool(session_cats)
+    in_composite = bool(session_cats)
     last_cat = _last_category(state)
     probes = state.probes_asked
     hit = _learned_match(learned, turn_text, config, exp_now, cat, in_composite, new)
@@ -306,10 +312,12 @@ def plan(
 
 def _session_categories(state: SessionState, config: PlatformConfig) -> list[str]:
     """The categories of the session's composite plan: configured, or learned from the catalog."""
-    exp = state.entities.experience
-    if exp in config.experiences:
-        return list(config.experiences[exp])
-    return list(state.plan_categories) if exp else []
+    li = state.last_intent or ""
+    if li == "discover_composite" and state.entities.experience in config.experiences:
+        return list(config.experiences[state.entities.experience])
+    if li.startswith(LEARNED_INTENT) and state.entities.experience:
+        return [c for c in li[len(LEARNED_INTENT) :].split(",") if c][:MAX_LEARNED_CATEGORIES]
+    return []
 
 
 def _learned_match(
@@ -329,7 +337,7 @@ def _learned_match(
     """
     if learned is None or exp_now or cat:
         return None
-    hit = learned.match(turn_text, config.learned_experience_threshold)
+    hit = learned.match(turn_text, LEARNED_EXPERIENCE_THRESHOLD)
     if in_composite and (has_details(new) or not hit.categories):
         return None
     return hit
@@ -495,16 +503,25 @@ async def plan_with_llm(
         return base, "deterministic", f"planner: {exc.reason}"
 
 
-def apply_decision(state: SessionState, decision: PlanDecision, now: datetime) -> SessionState:
-    """The session after this turn: merged entities, probe counter, what we were doing."""
-    plan_cats = list(state.plan_categories)
+def apply_decision(
+    state: SessionState,
+    decision: PlanDecision,
+    now: datetime,
+    config: PlatformConfig | None = None,
+) -> SessionState:
+    """The session after this turn: merged entities, probe counter, what we were doing.
+
+    A plan learned from the catalog (an experience ``config`` does not list) keeps its
+    categories in ``last_intent`` as ``discover_composite:<c1>,<c2>``, the way a single-category
+    session keeps ``discover:<category>``: the session model stays as it is, and a worker that
+    does not know learned plans reads such a session as one without a plan in progress.
+    """
     if decision.intent == "discover_composite":
         last = "discover_composite" if decision.experience else state.last_intent
-        if decision.experience:
-            plan_cats = list(decision.categories)
+        if decision.experience and config and decision.experience not in config.experiences:
+            last = LEARNED_INTENT + ",".join(decision.categories)
     elif decision.intent == "discover" and decision.categories:
         last = f"discover:{decision.categories[0]}"
-        plan_cats = []
     else:
         last = state.last_intent
     switched = decision.experience is not None and decision.experience != state.entities.experience
@@ -517,7 +534,6 @@ def apply_decision(state: SessionState, decision: PlanDecision, now: datetime) -
             "turns": state.turns + 1,
             "probes_asked": probes,
             "last_intent": last,
-            "plan_categories": plan_cats,
             "updated_at": now,
         }
     )

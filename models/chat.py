@@ -55,11 +55,6 @@ class SessionState(BaseModel):
     turns: int = 0
     probes_asked: int = 0
     last_intent: str | None = None
-    plan_categories: list[str] = Field(
-        default_factory=list,
-        max_length=6,
-        description="Categories of the composite plan in progress (learned ones included).",
-    )
     updated_at: datetime = Field(default_factory=utcnow)
 
 

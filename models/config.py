@@ -67,11 +67,6 @@ DEFAULT_EXPERIENCES: dict[str, list[str]] = {
 }
 
 
-# Score a catalog category needs before a message outside the configured experiences is
-# mapped to it (docs/design.md, Learned experiences, says how it was calibrated).
-LEARNED_EXPERIENCE_THRESHOLD = 0.25
-
-
 class PlatformConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -85,13 +80,6 @@ class PlatformConfig(BaseModel):
     )
     category_aliases: dict[str, list[str]] = Field(
         default_factory=dict, description="Experience category -> catalog categories that serve it."
-    )
-    learned_experience_threshold: float = Field(
-        LEARNED_EXPERIENCE_THRESHOLD,
-        ge=0,
-        le=1,
-        description="Similarity a store category needs for a plan outside `experiences` to be "
-        "mapped to it; below it the shopper is asked which category. 1 maps almost nothing.",
     )
 
     @field_validator("experiences")

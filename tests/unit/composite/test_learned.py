@@ -15,6 +15,7 @@ import pytest
 from bundling.embeddings import TfidfSvdEmbedder
 from composite.discovery import CatalogIndex, build_index
 from composite.learned import (
+    LEARNED_EXPERIENCE_THRESHOLD,
     MAX_LEARNED_CATEGORIES,
     UNNAMED,
     CategorySpace,
@@ -27,7 +28,7 @@ from composite.reply import handle_turn
 from ingest import build_olist_catalog, parse_catalog
 from models.catalog import Product
 from models.chat import ChatTurn, SessionState
-from models.config import LEARNED_EXPERIENCE_THRESHOLD, ConfigDocument, PlatformConfig
+from models.config import ConfigDocument, PlatformConfig
 from tests.shared_data import shared_data
 from tests.unit.composite.composite_testdata import NOW
 
@@ -238,8 +239,9 @@ def test_a_learned_plan_probes_like_a_configured_one_then_fetches() -> None:
     assert "earrings, bracelet" in d.message and "What's your budget?" in d.questions
     from composite.planner import apply_decision
 
-    state = apply_decision(SessionState(session_id="s", store_id="jewelery"), d, NOW)
-    assert state.plan_categories == ["earrings", "bracelet"]
+    config = PlatformConfig()
+    state = apply_decision(SessionState(session_id="s", store_id="jewelery"), d, NOW, config)
+    assert state.last_intent == "discover_composite:earrings,bracelet"
     answer = decide("jewelery", "Saturday, $120", state)
     assert answer.action == "fetch" and answer.categories == ["earrings", "bracelet"]
     assert answer.entities.budget is not None and answer.entities.budget.amount == 120
@@ -266,7 +268,8 @@ def test_an_answer_inside_a_configured_plan_is_not_remapped() -> None:
 
     state = SessionState(session_id="s", store_id="olist")
     first = decide("olist", "plan a date night")
-    state = apply_decision(state, first, NOW)
+    state = apply_decision(state, first, NOW, PlatformConfig())
+    assert state.last_intent == "discover_composite"
     second = decide("olist", "Saturday, $100, something for the living room", state)
     assert second.experience == "date_night" and second.action == "fetch"
 
@@ -275,18 +278,30 @@ def test_a_new_learned_plan_replaces_the_session_plan() -> None:
     from composite.planner import apply_decision
 
     state = apply_decision(
-        SessionState(session_id="s", store_id="olist"), decide("olist", "plan a date night"), NOW
+        SessionState(session_id="s", store_id="olist"),
+        decide("olist", "plan a date night"),
+        NOW,
+        PlatformConfig(),
     )
     d = decide("olist", "actually, a cosy bedroom makeover", state)
     assert d.experience == "cosy bedroom makeover" and d.categories == ["furniture_bedroom"]
 
 
-def test_the_threshold_is_a_config_knob() -> None:
-    strict = PlatformConfig(learned_experience_threshold=1.0)
-    d = decide("jewelery", "a boho festival look", config=strict)
-    assert d.action == "probe" and d.categories == [] and "Earrings" in d.message
-    with pytest.raises(ValueError):
-        PlatformConfig(learned_experience_threshold=1.5)
+def test_a_stricter_threshold_turns_a_match_into_the_question() -> None:
+    s = space("jewelery")
+    m = s.match("a boho festival look", 1.0)
+    assert m.categories == [] and m.closest[:2] == ["earrings", "bracelet"]
+
+
+def test_a_session_from_a_worker_without_learned_plans_reads_as_no_plan() -> None:
+    """A learned plan lives in last_intent; an unknown suffix or experience is no plan at all."""
+    state = SessionState(
+        session_id="s",
+        store_id="jewelery",
+        last_intent="discover_composite:earrings,bracelet",
+        entities={"experience": None},
+    )
+    assert decide("jewelery", "Saturday, $120", state).action == "probe"  # the question again
 
 
 def test_without_a_space_the_help_message_is_unchanged() -> None:
