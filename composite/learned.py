@@ -57,7 +57,7 @@ _FILLER_WORDS = """
     making have having would could should please thinking think going host hosting prepare
     preparing do doing something stuff thing things what how can will just also so very really
     new buy buying find show give got any anything there hi hello hey thanks thank you
-    a an the to for of with and or in on at by from is are be it its this that these those
+    a an the to for of with and or in on at by from is are was were be it its this that these those
     budget spend under around about max people person guests friends family today tonight
     tomorrow next monday tuesday wednesday thursday friday saturday sunday dollars bucks
     actually instead rather maybe perhaps now lets let ok okay well oh no yes
@@ -96,7 +96,7 @@ def plan_label(text: str) -> str:
     words = [
         w
         for w in _WORD.findall(text.lower())
-        if w not in FILLER and not any(ch.isdigit() for ch in w) and tokenize(w)
+        if w.replace("'", "") not in FILLER and not any(ch.isdigit() for ch in w) and tokenize(w)
     ]
     return " ".join(words[:MAX_LABEL_WORDS])[:60]
 

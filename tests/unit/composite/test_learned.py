@@ -174,6 +174,7 @@ def test_filler_and_entities_do_not_count_as_plan_words() -> None:
         "office",
     ]
     assert plan_label("Planning a gardening weekend on Saturday!") == "gardening weekend"
+    assert plan_label("I'm planning a boho festival look, let's go") == "boho festival go"
 
 
 def test_a_message_of_unknown_words_scores_zero_and_offers_the_largest_categories() -> None:
