@@ -60,3 +60,13 @@ published_bundles = app.Table(
     key_type=str,
     help="Latest ok bundle set per store, for live performance and stock re-gating.",
 )
+# store -> live performance of the store's published set (``popularity.performance``
+# PerformanceState as a JSON object: counts, per-day counts, the orders a refund may change, and
+# the (partition, offset) watermark); replaced whole when a new set is published.
+bundle_performance = app.Table(
+    "bundle-performance",
+    default=None,
+    partitions=settings.partitions,
+    key_type=str,
+    help="Live whole/partial bundle orders and revenue since the store's set was published.",
+)
