@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bundlestream.demo import prepare_shop, publish_upload, replay_live, wait_bundle_set
 from bundlestream.demo import wait_performance as poll_performance
+from bundlestream.demo_retail import bundle_label
 from core.settings import get_settings
 from deploy.topics_admin import delete_topics, ensure_topics
 from evaluation.live_hit_rate import (
@@ -103,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
         )
         live = live_hit_rates(performance)
         print()
-        print(markdown_table(comparison_rows(offline, live), ["measure", "offline", "live"]))
+        names = {b.bundle_id: bundle_label(b, 60) for b in bundle_set.bundles}
+        rows = comparison_rows(offline, live, names)
+        print(markdown_table(rows, ["measure", "offline (computed)", "live (endpoint)"]))
         counts = {b.bundle_id: (b.orders_partial, b.orders_whole) for b in live.bundles}
         same = all(
             counts.get(b.bundle_id) == (b.orders_partial, b.orders_whole) for b in offline.bundles

@@ -6,14 +6,16 @@ replayed through Kafka. Both use one definition per bundle, the one the performa
 documents (``models.performance``):
 
 - an order is a **whole** hit of a bundle when it holds every distinct product of the bundle;
-- an order is a **partial** hit when it holds at least 2 of them (whole hits included);
+- an order is a **partial** hit when it holds at least 2 of them (whole hits included; a
+  one-product bundle, volume tiers, needs its one product);
 - revenue is that of the bundle's products in those orders (quantity x unit price).
 
 The endpoint counts per bundle, so an order holding two bundles counts once for each. The hit
 rate over the whole set is reported two ways: the sum of per-bundle hits per order (comparable
 live and offline) and, offline only, the share of orders holding at least one bundle (the
 definition ``split.bundle_hit_rate`` uses; the endpoint has no per-order union to give it).
-Bundles of one product (volume tiers) cannot be partial hits and stay out of the rates.
+Bundles of one product stay out of the set-level rates (buying one product is not a bundle
+hit) but keep their per-bundle counts, as the endpoint reports them.
 """
 
 from __future__ import annotations
@@ -114,8 +116,9 @@ def bundle_products(bundle_set: BundleSet) -> list[tuple[str, tuple[str, ...]]]:
 def offline_hit_rates(
     orders: Sequence[OrderProducts], bundles: Sequence[tuple[str, Sequence[str]]]
 ) -> HitRates:
-    """Count, for every bundle, the orders holding all of it and those holding 2+ of its products,
-    with the revenue of its products in them; and the orders holding any bundle (2+ products)."""
+    """Count, for every bundle, the orders holding all of it and those holding 2+ of its products
+    (its one product for a one-product bundle), with the revenue of its products in them; and
+    the orders holding any bundle of 2+ products."""
     members = [(bundle_id, tuple(products), frozenset(products)) for bundle_id, products in bundles]
     counts = [[0, 0, 0.0, 0.0] for _ in members]
     any_partial = any_whole = 0
@@ -124,18 +127,16 @@ def offline_hit_rates(
         hit_partial = hit_whole = False
         for i, (_, _, wanted) in enumerate(members):
             held = [p for p in wanted if p in bought]
-            whole = len(held) == len(wanted)
-            partial = len(held) >= 2
-            if not (whole or partial):
+            if len(held) < min(2, len(wanted)):
                 continue
+            whole = len(held) == len(wanted)
             revenue = sum(bought[p] for p in held)
             row = counts[i]
+            row[1] += 1  # every hit is a partial one, whole ones included
+            row[3] += revenue
             if whole:
                 row[0] += 1
                 row[2] += revenue
-            if partial:
-                row[1] += 1
-                row[3] += revenue
             if len(wanted) >= 2:
                 hit_partial = True
                 hit_whole = hit_whole or whole
@@ -194,9 +195,11 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}%"
 
 
-def comparison_rows(offline: HitRates, live: HitRates) -> list[list[str]]:
+def comparison_rows(
+    offline: HitRates, live: HitRates, names: Mapping[str, str] | None = None
+) -> list[list[str]]:
     """Rows of the live-vs-offline table: (measure, offline, live), the set-level figures first,
-    then each bundle's partial / whole order counts."""
+    then each bundle's partial / whole order counts (named by ``names[bundle_id]`` if given)."""
     rows = [
         ["orders (holdout / counted since publication)", f"{offline.orders:,}", f"{live.orders:,}"],
         [
@@ -224,12 +227,17 @@ def comparison_rows(offline: HitRates, live: HitRates) -> list[list[str]]:
             f"{live.whole_hits:,} ({_pct(live.whole_per_order)})",
         ],
     ]
+    revenue = [sum(b.revenue_partial for b in r.bundles if b.scored) for r in (offline, live)]
+    rows.append(
+        ["revenue of the bundles' products in those orders"] + [f"{v:,.2f}" for v in revenue]
+    )
     by_id = {b.bundle_id: b for b in live.bundles}
     for i, b in enumerate(offline.bundles, 1):
         seen = by_id.get(b.bundle_id)
+        name = (names or {}).get(b.bundle_id) or f"{len(b.product_ids)} products"
         rows.append(
             [
-                f"bundle {i} ({len(b.product_ids)} products): 2+ / whole",
+                f"bundle {i} ({name}): 2+ / whole",
                 f"{b.orders_partial:,} / {b.orders_whole:,}",
                 "missing" if seen is None else f"{seen.orders_partial:,} / {seen.orders_whole:,}",
             ]

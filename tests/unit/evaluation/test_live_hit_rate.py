@@ -43,8 +43,8 @@ def test_whole_and_partial_hits_and_revenue_per_bundle():
     assert (b1.orders_whole, b1.orders_partial) == (1, 2)
     assert (b1.revenue_whole, b1.revenue_partial) == (6.0, 9.0)  # x is not the bundle's
     assert (b2.orders_whole, b2.orders_partial, b2.revenue_whole) == (1, 1, 7.0)
-    # a one-product bundle is whole when bought, never partial, and outside the rates
-    assert (v.orders_whole, v.orders_partial, v.scored) == (3, 0, False)
+    # a one-product bundle counts when its product is bought, but stays outside the rates
+    assert (v.orders_whole, v.orders_partial, v.scored) == (3, 3, False)
     assert rates.orders == 5
     assert (rates.any_partial, rates.any_whole) == (3, 2)
     assert rates.partial_hits == 3 and rates.whole_hits == 2
@@ -141,8 +141,12 @@ def test_comparison_rows_put_offline_and_live_side_by_side():
         "3 (60.00%)",
         "3 (60.00%)",
     ]
-    assert rows[5][1:] == ["2 / 1", "2 / 1"]
+    assert rows[5] == ["revenue of the bundles' products in those orders", "16.00", "9.00"]
+    assert rows[6][1:] == ["2 / 1", "2 / 1"]
+    assert rows[6][0] == "bundle 1 (3 products): 2+ / whole"
     assert rows[-1][2] == "missing"  # a bundle the endpoint does not report
+    named = comparison_rows(offline, live_hit_rates(_performance()), {"b2": "Cup + Bowl"})
+    assert named[7][0] == "bundle 2 (Cup + Bowl): 2+ / whole"
     table = markdown_table(rows, ["measure", "offline", "live"])
     assert table.splitlines()[1] == "|---|---:|---:|"
     assert len(table.splitlines()) == len(rows) + 2
