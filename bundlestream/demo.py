@@ -354,9 +354,52 @@ class ShopFiles:
     last_day: datetime
 
 
+SHOP_CACHE_FORMAT = 1
+
+
+def _shop_stamp(source: Path, max_orders: int | None) -> dict[str, Any]:
+    stat = source.stat()
+    return {
+        "format": SHOP_CACHE_FORMAT,
+        "source": str(source.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "max_orders": max_orders,
+    }
+
+
+def _cached_shop(folder: Path, stamp: dict[str, Any]) -> ShopFiles | None:
+    """The files a previous run prepared from the same source and slice, if all are there."""
+    from models.orders import OrderEvent
+
+    try:
+        saved = orjson.loads((folder / "stamp.json").read_bytes())
+        if saved.get("stamp") != stamp:
+            return None
+        with open(folder / "holdout.jsonl", "rb") as fh:
+            holdout = [OrderEvent.model_validate_json(line) for line in fh if line.strip()]
+        files = ShopFiles(
+            folder / "catalog.csv",
+            folder / "orders_train.csv.gz",
+            int(saved["products"]),
+            int(saved["train_orders"]),
+            holdout,
+            datetime.fromisoformat(saved["first_day"]),
+            datetime.fromisoformat(saved["cutoff"]),
+            datetime.fromisoformat(saved["last_day"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not (files.catalog_csv.is_file() and files.train_export.is_file() and holdout):
+        return None
+    return files
+
+
 def prepare_shop(folder: Path, max_orders: int | None, source: Path = ONLINE_RETAIL) -> ShopFiles:
     """Parse the shop's export with the upload's own parser, take the slice, split it 80/20 by
-    time, and write the catalog (from the whole history) and the training part as upload files."""
+    time, and write the catalog (from the whole history) and the training part as upload files.
+    A second run on the same source and slice reuses the files (a stamp names what they came
+    from)."""
     from bundlestream.demo_retail import (
         derive_catalog,
         pick_slice,
@@ -366,6 +409,10 @@ def prepare_shop(folder: Path, max_orders: int | None, source: Path = ONLINE_RET
     )
     from evaluation.loaders import load_orders
 
+    stamp = _shop_stamp(source, max_orders)
+    cached = _cached_shop(folder, stamp)
+    if cached is not None:
+        return cached
     orders = load_orders(source, "online_retail", store_id=SHOP_STORE).orders
     catalog = derive_catalog(orders)
     chosen = pick_slice(orders, max_orders)
@@ -373,9 +420,14 @@ def prepare_shop(folder: Path, max_orders: int | None, source: Path = ONLINE_RET
     if not part.train or not part.holdout:
         raise SystemExit(f"{len(chosen)} orders are too few to split into a past and a future")
     train_ids = {o.order_id for o in part.train}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "stamp.json").unlink(missing_ok=True)  # no stale stamp over half-written files
     write_catalog(catalog, folder / "catalog.csv")
     write_training_export(source, train_ids, folder / "orders_train.csv.gz")
-    return ShopFiles(
+    with open(folder / "holdout.jsonl", "wb") as fh:
+        for order in part.holdout:
+            fh.write(order.to_bytes() + b"\n")
+    files = ShopFiles(
         folder / "catalog.csv",
         folder / "orders_train.csv.gz",
         len(catalog),
@@ -385,6 +437,16 @@ def prepare_shop(folder: Path, max_orders: int | None, source: Path = ONLINE_RET
         part.holdout[0].created_at,
         chosen[-1].created_at,
     )
+    summary = {
+        "stamp": stamp,
+        "products": files.products,
+        "train_orders": files.train_orders,
+        "first_day": files.first_day.isoformat(),
+        "cutoff": files.cutoff.isoformat(),
+        "last_day": files.last_day.isoformat(),
+    }
+    (folder / "stamp.json").write_bytes(orjson.dumps(summary))
+    return files
 
 
 def wait_bundle_set(
@@ -558,7 +620,10 @@ def run_demo(args: argparse.Namespace) -> int:
             counted = _orders_counted(base)
         print(file=sys.stderr)
         print_popularity(base, DEMO_STORE)
-        print(f"\n== {counted:,} of {sent:,} orders counted by the orders agent")
+        print(
+            f"\n== the orders agent has counted {counted:,} orders of {DEMO_STORE} in all "
+            f"({sent:,} published by this run; copies of earlier runs' orders are deduplicated)"
+        )
         print("== uploading the Olist catalog + order history as a store upload (by reference)")
         catalog_csv, n_products = olist_catalog_csv(
             settings.cache_dir / "demo" / "olist_catalog.csv"

@@ -199,7 +199,8 @@ def bundle_label(bundle: Bundle, width: int = 46) -> str:
 
 
 def format_performance(performance: StorePerformance, bundle_set: BundleSet | None) -> list[str]:
-    """Each bundle's orders since publication: with 2+ of its products, with all of it, revenue."""
+    """Each bundle's orders since publication: with 2+ of its products (a one-product bundle: with
+    its product), with all of it, and the revenue of its products in the first ones."""
     names = {b.bundle_id: bundle_label(b) for b in (bundle_set.bundles if bundle_set else [])}
     currency = bundle_set.bundles[0].pricing.currency if bundle_set and bundle_set.bundles else ""
     total = performance.orders_since_published
@@ -212,8 +213,9 @@ def format_performance(performance: StorePerformance, bundle_set: BundleSet | No
         name = names.get(b.bundle_id) or _clip(" + ".join(b.product_ids), 46)
         share = f"{100 * b.orders_partial / total:.1f}%" if total else "-"
         revenue = money(b.revenue_partial, currency) if currency else f"{b.revenue_partial:,.2f}"
+        note = "" if len(set(b.product_ids)) > 1 else "; one product: orders holding it"
         lines.append(
             f"{i:>2}. {name:<46} {b.orders_partial:>9,} {b.orders_whole:>7,} {revenue:>14}"
-            f"  ({share} of orders)"
+            f"  ({share} of orders{note})"
         )
     return lines

@@ -240,6 +240,13 @@ def test_performance_prints_each_bundle_by_name_with_its_counts():
                     "revenue_partial": 120.5,
                 },
                 {"bundle_id": "zz", "product_ids": ["1", "2"], "published_at": NOW.isoformat()},
+                {
+                    "bundle_id": "b2",
+                    "product_ids": ["84879"],
+                    "published_at": NOW.isoformat(),
+                    "orders_whole": 20,
+                    "orders_partial": 20,
+                },
             ],
         }
     )
@@ -248,6 +255,9 @@ def test_performance_prints_each_bundle_by_name_with_its_counts():
     assert "Green Regency Teacup And Saucer + Roses Regen…" in lines[2]
     assert "£120.50" in lines[2] and "(4.5% of orders)" in lines[2]
     assert "1 + 2" in lines[3]  # a bundle not in the set is named by its product ids
+    assert "Assorted Colour Bird Ornament" in lines[4]
+    assert "(10.0% of orders; one product: orders holding it)" in lines[4]
+    assert "one product" not in lines[2]
 
 
 def test_money_uses_the_symbol_when_known():
