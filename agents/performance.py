@@ -62,6 +62,16 @@ def feedback_rules() -> FeedbackRules:
 # ---- the fold ------------------------------------------------------------------------------
 
 
+def _decode_state(store: str, raw: Any) -> PerformanceState | None:
+    """The stored record, or None for one this version cannot read (counting starts afresh
+    rather than stopping the orders agent)."""
+    try:
+        return PerformanceState.from_json(raw)
+    except (KeyError, TypeError, ValueError, IndexError):
+        log.warning("unreadable bundle-performance record of store %s: counting afresh", store)
+        return None
+
+
 def _read_in(anchor: dict[int, EventT], store_partition: dict[str, int], table: Any, store: str):
     event = anchor.get(store_partition[store])
     if event is None:
@@ -81,7 +91,7 @@ async def on_orders_applied(
         partitions.setdefault(entry.store_id, entry.partition)
 
     def read_state(store: str) -> PerformanceState | None:
-        return PerformanceState.from_json(_read_in(anchor, partitions, bundle_performance, store))
+        return _decode_state(store, _read_in(anchor, partitions, bundle_performance, store))
 
     def read_published(store: str) -> PublishedSet | None:
         return published_from_json(_read_in(anchor, partitions, published_bundles, store))
@@ -126,11 +136,7 @@ async def write_read_model(answers: dict[str, StorePerformance]) -> None:
 def feedback_for(store: str, now: datetime | None = None) -> tuple[Adjustment, ...]:
     """Score multipliers from the store's live performance, for its next generation. Call while
     an event of the store's partition is current (the uploads agent's own event)."""
-    try:
-        state = PerformanceState.from_json(bundle_performance.get(store))
-    except Exception:  # a record this version cannot read: generate without feedback
-        log.exception("unreadable bundle-performance record of store %s", store)
-        return ()
+    state = _decode_state(store, bundle_performance.get(store))
     if state is None:
         return ()
     when = now or datetime.now(UTC)

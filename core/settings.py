@@ -167,10 +167,10 @@ class Settings(BaseSettings):
         description="Live bundle performance keeps per-day counts (and the orders a refund may still change) for the newest N UTC days of order time per store; totals since publication are kept whole.",
     )
     performance_orders_kept: int = Field(
-        10_000,
+        2_000,
         ge=0,
-        le=1_000_000,
-        description="At most N orders per store are remembered so a later refund can take them out of the bundle counts (only orders holding at least 2 products of a published bundle); the oldest go first.",
+        le=5_000,
+        description="At most N orders per store are remembered so a later refund can take them out of the bundle counts (only orders holding at least 2 products of a published bundle); past it the oldest go, down to 90%. The cap keeps the store's record well under Kafka's 1 MB message size.",
     )
     performance_metrics_stores: int = Field(
         100,

@@ -21,7 +21,8 @@ What is counted, for the set published at ``generated_at``:
   that was partial for at least one bundle is kept in the record (product units and cents).
 
 Bounds: the days of each bundle and the kept orders cover the newest ``days_kept`` UTC days seen
-(by order time), and at most ``orders_kept`` orders are kept (the oldest go first). A
+(by order time), and at most ``orders_kept`` orders taking at most ``kept_bytes`` are kept (past
+either, the oldest go, down to 90%, so the record stays well under Kafka's 1 MB message size). A
 cancellation of an order no longer kept changes nothing. Totals since publication are never
 trimmed. A new bundle set replaces the whole record.
 
@@ -45,6 +46,9 @@ from .aggregate import AppliedOrder
 
 DAY_S = 24 * 3600
 FORMAT = 1  # record layout version
+# Kept orders of one store take at most about this many bytes of JSON (with ids of up to 200
+# characters, a count cap alone would not keep the record under Kafka's 1 MB message size).
+KEPT_BYTES_MAX = 512 * 1024
 
 
 def cents(amount: float) -> int:
@@ -117,6 +121,10 @@ def _add(into: Counts, delta: Counts, sign: int) -> None:
         into[i] += sign * delta[i]
 
 
+def _entry_bytes(order_id: str, held: Held) -> int:
+    return len(order_id) + 20 + sum(len(p) + 24 for p in held)
+
+
 @dataclass
 class PerformanceState:
     """One store's record: counts for the set ``upload_id`` as of (partition, offset)."""
@@ -131,6 +139,39 @@ class PerformanceState:
     days: dict[str, dict[int, Counts]] = field(default_factory=dict)  # bundle -> day -> counts
     kept: dict[str, tuple[int, Held]] = field(default_factory=dict)  # order -> (time_s, held)
     newest_day: int | None = None
+    _relevant: frozenset[str] | None = field(default=None, repr=False, compare=False)
+    _needed: int | None = field(default=None, repr=False, compare=False)
+    _kept_bytes: int | None = field(default=None, repr=False, compare=False)
+
+    def kept_bytes(self) -> int:
+        """About the JSON size of the kept orders (maintained as orders come and go)."""
+        if self._kept_bytes is None:
+            self._kept_bytes = sum(_entry_bytes(o, h) for o, (_t, h) in self.kept.items())
+        return self._kept_bytes
+
+    def keep(self, order_id: str, time_s: int, held: Held) -> None:
+        self.forget(order_id)
+        self.kept[order_id] = (time_s, held)
+        self._kept_bytes = self.kept_bytes() + _entry_bytes(order_id, held)
+
+    def forget(self, order_id: str) -> None:
+        gone = self.kept.pop(order_id, None)
+        if gone is not None and self._kept_bytes is not None:
+            self._kept_bytes -= _entry_bytes(order_id, gone[1])
+
+    def needed(self) -> int:
+        """The fewest bundle products an order must hold to count for some bundle."""
+        if self._needed is None:
+            self._needed = min(
+                (partial_threshold(len(p)) for p in self.bundles.values()), default=1
+            )
+        return self._needed
+
+    def relevant(self) -> frozenset[str]:
+        """Every product of some bundle of the set."""
+        if self._relevant is None:
+            self._relevant = frozenset(p for pids in self.bundles.values() for p in pids)
+        return self._relevant
 
     @classmethod
     def fresh(cls, published: PublishedSet) -> PerformanceState:
@@ -178,7 +219,8 @@ class PerformanceState:
 @dataclass(frozen=True)
 class PerformanceLimits:
     days_kept: int = 30
-    orders_kept: int = 10_000
+    orders_kept: int = 2_000
+    kept_bytes: int = KEPT_BYTES_MAX
 
 
 def _apply_counts(
@@ -212,10 +254,14 @@ def apply_entry(state: PerformanceState, entry: AppliedOrder, limits: Performanc
     state.partition, state.offset = entry.partition, entry.offset
     if entry.time_s < state.generated_at_s:
         return True  # before publication: not counted, nor is its cancellation
-    relevant = {p for pids in state.bundles.values() for p in pids}
+    relevant = state.relevant()
     previous = state.kept.get(entry.order_id)
     if entry.sign > 0:
         state.orders += 1
+        if previous is None and sum(1 for p in entry.units if p in relevant) < state.needed():
+            # the common case: no bundle can count it; only the day window may move on
+            _advance(state, entry.time_s // DAY_S, limits)
+            return True
         held: Held = {p: list(h) for p, h in previous[1].items()} if previous else {}
         for p, units in entry.units.items():
             if p in relevant and units > 0:
@@ -236,34 +282,54 @@ def apply_entry(state: PerformanceState, entry: AppliedOrder, limits: Performanc
             left[1] = 0 if left[0] == 0 else max(0, left[1] - cents(entry.revenue.get(p, 0.0)))
         held = {p: h for p, h in held.items() if h[0] > 0}
     day = time_s // DAY_S
-    if state.newest_day is None or day > state.newest_day:
-        state.newest_day = day
+    advanced = _advance(state, day, limits, trim=False)
     oldest_day = _oldest_day(state, limits)
     if previous is not None:
         _apply_counts(state, day, previous[1], -1, oldest_day)
     if _matters(state, held):
         _apply_counts(state, day, held, +1, oldest_day)
-        state.kept[entry.order_id] = (time_s, held)
+        if oldest_day is None or day >= oldest_day:
+            state.keep(entry.order_id, time_s, held)
+        else:
+            state.forget(entry.order_id)
     else:
-        state.kept.pop(entry.order_id, None)
-    _trim(state, limits)
+        state.forget(entry.order_id)
+    _trim(state, limits, advanced)
     return True
 
 
-def _trim(state: PerformanceState, limits: PerformanceLimits) -> None:
+def _advance(
+    state: PerformanceState, day: int, limits: PerformanceLimits, trim: bool = True
+) -> bool:
+    """Move the newest day seen forward to ``day`` (trimming, unless told not to); True if it moved."""
+    if state.newest_day is not None and day <= state.newest_day:
+        return False
+    state.newest_day = day
+    if trim:
+        _trim(state, limits, True)
+    return True
+
+
+def _trim(state: PerformanceState, limits: PerformanceLimits, advanced: bool) -> None:
+    """Drop day rows and kept orders older than the window (only when the newest day moved on),
+    and, past ``orders_kept`` orders or ``kept_bytes``, the oldest kept orders down to 90% of
+    both: evicting a tenth at a time keeps this sort off the path of every single order."""
     oldest_day = _oldest_day(state, limits)
     if oldest_day is None:
         return
-    for ds in state.days.values():
-        for day in [d for d in ds if d < oldest_day]:
-            del ds[day]
-    stale = [o for o, (t, _h) in state.kept.items() if t // DAY_S < oldest_day]
-    for o in stale:
-        del state.kept[o]
-    if len(state.kept) > limits.orders_kept:
-        by_age = sorted(state.kept, key=lambda o: (state.kept[o][0], o))
-        for o in by_age[: len(state.kept) - limits.orders_kept]:
-            del state.kept[o]
+    if advanced:
+        for ds in state.days.values():
+            for day in [d for d in ds if d < oldest_day]:
+                del ds[day]
+        for o in [o for o, (t, _h) in state.kept.items() if t // DAY_S < oldest_day]:
+            state.forget(o)
+    if len(state.kept) > limits.orders_kept or state.kept_bytes() > limits.kept_bytes:
+        count_to = limits.orders_kept * 9 // 10
+        bytes_to = limits.kept_bytes * 9 // 10
+        for o in sorted(state.kept, key=lambda o: (state.kept[o][0], o)):
+            if len(state.kept) <= count_to and state.kept_bytes() <= bytes_to:
+                break
+            state.forget(o)
 
 
 def fold_store(
@@ -299,7 +365,10 @@ def plan_performance(
         by_store.setdefault(entry.store_id, []).append(entry)
     out: dict[str, PerformanceState] = {}
     for store, entries in by_store.items():
-        state, changed = fold_store(read_state(store), read_published(store), entries, limits)
+        published = read_published(store)
+        if published is None:
+            continue  # no published set: nothing to measure (and no record to read)
+        state, changed = fold_store(read_state(store), published, entries, limits)
         if changed and state is not None:
             out[store] = state
     return out

@@ -142,10 +142,27 @@ def test_days_and_kept_orders_are_bounded() -> None:
     state, _ = fold_store(state, SET, [entry(6, "o0", {"a": 1}, sign=-1)], limits)
     assert state is not None and state.totals["b-ab"][0] == 6
     capped = fold(
-        [entry(i, f"c{i}", {"a": 1, "b": 1}, time_s=T0 + i) for i in range(10)],
-        PerformanceLimits(days_kept=30, orders_kept=4),
+        [entry(i, f"c{i}", {"a": 1, "b": 1}, time_s=T0 + i) for i in range(11)],
+        PerformanceLimits(days_kept=30, orders_kept=10),
     )
-    assert sorted(capped.kept) == ["c6", "c7", "c8", "c9"]
+    # the 11th order went past 10: the oldest go, down to 9
+    assert set(capped.kept) == {f"c{i}" for i in range(2, 11)}
+    long_ids = fold(
+        [entry(i, f"order-{i:0190d}", {"a": 1, "b": 1}) for i in range(50)],
+        PerformanceLimits(days_kept=30, orders_kept=1000, kept_bytes=2_000),
+    )
+    assert long_ids.kept_bytes() <= 2_000 and 0 < len(long_ids.kept) < 50
+    assert len(orjson.dumps({o: [t, h] for o, (t, h) in long_ids.kept.items()})) < 2_000
+    assert long_ids.totals["b-ab"][0] == 50
+    late = fold(
+        [
+            entry(0, "new", {"a": 1, "b": 1}, time_s=T0 + 5 * DAY_S),
+            entry(1, "late", {"a": 1, "b": 1}, time_s=T0),
+        ],
+        PerformanceLimits(days_kept=3, orders_kept=10),
+    )
+    assert sorted(late.kept) == ["new"] and late.totals["b-ab"][0] == 2
+    assert sorted(late.days["b-ab"]) == [T0 // DAY_S + 5]
 
 
 def test_record_round_trips_through_json() -> None:
@@ -188,6 +205,10 @@ def test_published_from_json_reads_ok_sets_only() -> None:
 def test_single_product_bundle_counts_whole_as_partial() -> None:
     assert contribution(["a"], {"a": [1, 100]}) == [1, 1, 100, 100]
     assert contribution(["a", "b"], {"a": [1, 100]}) == [0, 0, 0, 0]
+    volume = PublishedSet("up1", T0, (("b-ab", ("a", "b")), ("b-c", ("c",))))
+    state, _ = fold_store(None, volume, [entry(0, "o1", {"c": 2}), entry(1, "o2", {"a": 1})], BIG)
+    assert state is not None and state.totals["b-c"] == [1, 1, 800, 800]
+    assert state.totals["b-ab"] == [0, 0, 0, 0] and set(state.kept) == {"o1"}
 
 
 def test_plan_groups_by_store_and_skips_stores_without_a_set() -> None:
@@ -278,3 +299,27 @@ def test_batches_with_crashes_and_replays_equal_the_reference(
         for counts in days.values():
             summed = [x + y for x, y in zip(summed, counts)]
         assert summed == totals[bid]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(), st.integers(1, 3), st.integers(1, 6), st.data())
+def test_with_tight_bounds_replays_equal_one_clean_pass(
+    entries: list[AppliedOrder], days: int, kept: int, data: st.DataObject
+) -> None:
+    """Evictions depend only on the record and the entry, so crashes and replays still end in
+    the state of one clean pass over the history."""
+    limits = PerformanceLimits(days_kept=days, orders_kept=kept)
+    stored: dict | None = None
+    position = 0
+    while position < len(entries):
+        batch = entries[position : position + data.draw(st.integers(1, 5))]
+        before = PerformanceState.from_json(stored) if stored else None
+        written = plan_performance(batch, lambda _s, b=before: b, lambda _s: SET, limits)
+        if "s1" in written:
+            stored = orjson.loads(orjson.dumps(written["s1"].to_json()))
+        position += len(batch)
+        if data.draw(st.booleans()):
+            position = data.draw(st.integers(0, position))
+    clean = fold(entries, limits)
+    assert PerformanceState.from_json(stored) == clean
+    assert len(clean.kept) <= kept
