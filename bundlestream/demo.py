@@ -46,7 +46,7 @@ OLIST = DATA_DIR / "olist"
 DEMO_STORE = "olist-demo"
 ONLINE_RETAIL = DATA_DIR / "online_retail.csv.gz"
 SHOP_STORE = "uk-gift-shop"
-# The newest 6,000 orders (2011-09-05 to 2011-12-09, the shop's Christmas season): 4,800 to learn
+# The newest 6,000 orders (2011-09-26 to 2011-12-09, the shop's Christmas season): 4,800 to learn
 # from and 1,200 to replay, so the replay and the wait for its counts stay short on 2 cores.
 SHOP_SLICE_ORDERS = 6000
 # Olist orders replayed for the chat demo's live popularity (its first 5,000 by file order; the
