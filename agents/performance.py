@@ -7,10 +7,13 @@ writes the changed records back on that partition, mirrors each as a ``StorePerf
 Redis (``perf:<store>``, any worker's HTTP server answers from it) and refreshes the Prometheus
 gauges of this worker.
 
+``on_published`` starts a new set's record at zero when the uploads agent publishes it.
+``resync_performance`` rewrites the read model and the gauges of every owned store from the table
+after a restart, a rebalance or a Redis outage.
+
 Prometheus: each worker exports the stores whose partition it owns and that it updated lately,
 at most ``performance_metrics_stores`` of them (the most recently updated), each with at most
-10 bundles (the bundle-set limit), so the label sets are bounded by that product. After a
-restart a store's gauges come back with its next order batch.
+10 bundles (the bundle-set limit), so the label sets are bounded by that product.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka.partitioner import murmur2
 from faust.types import EventT
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
 from bundling.feedback import Adjustment, FeedbackRules, adjustments
+from models.bundles import BundleSet
 from models.performance import StorePerformance
 from popularity import PopularityUpdates
 from popularity.performance import (
@@ -39,6 +44,7 @@ from popularity.performance import (
 from . import readmodel, redis_keys
 from .app import app, settings
 from .batching import as_current_event
+from .expiry import active_partitions, rebuild_flag, scan_table
 from .tables import bundle_performance, published_bundles
 
 log = logging.getLogger(__name__)
@@ -113,7 +119,8 @@ async def on_orders_applied(
 
 
 async def write_read_model(answers: dict[str, StorePerformance]) -> None:
-    """Absolute values, one SET per store: a lost write is made good by the store's next batch."""
+    """Absolute values, one SET per store; while Redis is down the write waits (bounded), and
+    ``resync_performance`` rewrites every owned store once Redis is back."""
     docs = {
         readmodel.rkey(redis_keys.BUNDLE_PERFORMANCE, store): perf.model_dump_json()
         for store, perf in answers.items()
@@ -128,6 +135,56 @@ async def write_read_model(answers: dict[str, StorePerformance]) -> None:
         await pipe.execute()
 
     await readmodel.write_or_defer("bundle performance", send)
+
+
+async def on_published(store: str, bundle_set: BundleSet) -> None:
+    """A new ok set of the store: its counts start at zero (the old set's record is replaced).
+    Called by the uploads agent while the upload event, on the store's partition, is current."""
+    published = published_from_json(bundle_set.to_bytes())
+    if published is None:
+        return
+    state = PerformanceState.fresh(published)
+    bundle_performance[store] = state.to_json()
+    answer = store_performance(store, state, datetime.now(UTC))
+    gauges.observe(store, state_partition(store), answer)
+    await write_read_model({store: answer})
+
+
+def state_partition(store: str) -> int:
+    """The store's partition of every keyed topic (Kafka's default partitioner on the store id)."""
+    return (murmur2(store.encode()) & 0x7FFFFFFF) % settings.partitions
+
+
+_resync = rebuild_flag()
+_redis_was_failing = True
+
+
+@app.timer(interval=settings.redis_resync_interval_s)
+async def resync_performance() -> None:
+    """After a restart, a rebalance or a Redis outage: the read model and the gauges of every
+    store this worker owns, from the table (a store's next batch would do it too, but a quiet
+    store's gauges would be missing until then)."""
+    global _redis_was_failing
+    failing = readmodel.redis_failing()
+    recovered = _redis_was_failing and not failing
+    _redis_was_failing = failing
+    if failing or not readmodel._tables_ready():
+        return
+    actives = active_partitions(bundle_performance)
+    if not (recovered or _resync.needs_rebuild(actives)):
+        return
+    now = datetime.now(UTC)
+    answers: dict[str, StorePerformance] = {}
+    async for chunk in scan_table(bundle_performance):
+        for store, raw in chunk:
+            partition = state_partition(store)
+            state = _decode_state(store, raw) if partition in actives else None
+            if state is not None:
+                answers[store] = store_performance(store, state, now)
+                gauges.observe(store, partition, answers[store])
+    await write_read_model(answers)
+    _resync.rebuilt(actives)
+    log.info("bundle performance of %d stores rewritten from the table", len(answers))
 
 
 # ---- feedback for the next upload ------------------------------------------------------------

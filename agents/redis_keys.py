@@ -271,7 +271,7 @@ BUNDLE_PERFORMANCE = RedisKey(
     Per.STORE,
     Members.ONE_VALUE,
     "orders agent",
-    "bundle-performance table (rewritten by the store's next order batch)",
+    "bundle-performance table (rewritten after a restart, a rebalance or an outage)",
 )
 EMBEDDINGS = RedisKey(
     "emb",

@@ -241,6 +241,7 @@ async def process_upload(event: EventT) -> BundleSet | None:
     if outcome.bundle_set.status == "ok":
         # this event is current: the record lands on the store's partition
         published_bundles[upload.store_id] = outcome.bundle_set.to_bytes().decode()
+        await performance.on_published(upload.store_id, outcome.bundle_set)
     await _publish(outcome.bundle_set)
     return outcome.bundle_set
 

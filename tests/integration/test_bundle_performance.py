@@ -186,6 +186,20 @@ def test_live_counts_endpoint_metrics_and_feedback(settings: Settings, worker: W
         ) == pytest.approx(expected[target.bundle_id][2] / 100)
         assert gauge(text, "bundlestream_store_live_orders", store=store) == float(len(counted))
 
+        # a restarted worker exports the same gauges from its table, before any new order
+        worker.restart(kill=True)
+        await worker.wait_ready(timeout_s=90, min_partitions=1)
+        deadline = time.monotonic() + WAIT_S
+        whole_after = None
+        while time.monotonic() < deadline and whole_after is None:
+            await asyncio.sleep(0.5)
+            status, text = await get_text(worker, "/metrics")
+            whole_after = gauge(text, "bundlestream_bundle_live_orders", **labels, kind="whole")
+        assert whole_after == float(expected[target.bundle_id][0]), worker.log_tail(2000)
+        assert gauge(text, "bundlestream_store_live_orders", store=store) == float(len(counted))
+        again = await wait_performance(worker, store, first.upload_id, len(counted))
+        assert again.bundles == perf.bundles
+
         # the next upload of the store uses what the orders said
         second = inline_event(store, cold_catalog(), few_orders(40))
         await publish(settings, second)
@@ -199,8 +213,23 @@ def test_live_counts_endpoint_metrics_and_feedback(settings: Settings, worker: W
         for b in bs2.bundles:
             key = tuple(sorted({p.product_id for p in b.products}))
             assert ("Live feedback" in b.rationale) == (key in old_sets), b.rationale
-        # and the old set's counts are gone: the new set starts at zero
+        # and the old set's counts are gone: the new set starts at zero, on /metrics too
         fresh = await wait_performance(worker, store, second.upload_id, 0)
         assert all(b.orders_whole == b.orders_partial == 0 for b in fresh.bundles)
+        status, text = await get_text(worker, "/metrics")
+        assert gauge(text, "bundlestream_store_live_orders", store=store) == 0.0
+        for b in bs2.bundles:
+            for kind in ("whole", "partial"):
+                value = gauge(
+                    text,
+                    "bundlestream_bundle_live_orders",
+                    store=store,
+                    bundle=b.bundle_id,
+                    kind=kind,
+                )
+                assert value == 0.0, (b.bundle_id, kind, value)
+        exported = set(re.findall(rf'bundle="([^"]+)",kind="whole",store="{store}"', text))
+        exported |= set(re.findall(rf'store="{store}",bundle="([^"]+)",kind="whole"', text))
+        assert exported == {b.bundle_id for b in bs2.bundles}
 
     asyncio.run(run())
