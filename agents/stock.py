@@ -74,22 +74,38 @@ async def catalog_inventory(store: str, product_ids: Iterable[str]) -> dict[str,
     return out
 
 
-async def _publish(bundle_set: BundleSet, event: EventT) -> None:
-    """Read model, then the topics, unless an upload replaced the set meanwhile."""
+def _still_published(store: str, raw: str, event: EventT) -> bool:
+    with as_current_event(event):
+        if published_bundles.get(store) == raw:
+            return True
+    log.info("store %s: a new upload replaced the bundle set; the re-gated one is dropped", store)
+    return False
+
+
+async def _publish(bundle_set: BundleSet, replaces: str, event: EventT) -> bool:
+    """Read model, topics, then ``published-bundles``, unless an upload replaced the set meanwhile.
+
+    The table last: a crash before it leaves the set to re-gate again on the replay, so the
+    topics get it at least once. Sent at once (``force``), not when the source offset commits:
+    the orders agent acknowledges its events in batches."""
     store = bundle_set.store_id
-    text = bundle_set.to_bytes().decode()
+    value = bundle_set.to_bytes()
+    text = value.decode()
 
     async def store_result() -> None:
         await readmodel.redis_client().set(readmodel.rkey("bundles", store), text)
 
+    if not _still_published(store, replaces, event):
+        return False
     await readmodel.write_or_defer("re-gated bundle set", store_result)
-    with as_current_event(event):
-        if published_bundles.get(store) != text:
-            log.info("store %s: a new upload replaced the re-gated set; not sent", store)
-            return
+    if not _still_published(store, replaces, event):
+        return False
     key = store.encode()
-    await bundle_sets_topic.send(key=key, value=bundle_set.to_bytes())
-    await generation_metrics_topic.send(key=key, value=bundle_set.metrics.to_bytes())
+    await bundle_sets_topic.send(key=key, value=value, force=True)
+    await generation_metrics_topic.send(key=key, value=bundle_set.metrics.to_bytes(), force=True)
+    with as_current_event(event):
+        published_bundles[store] = text
+    return True
 
 
 async def _current_state(store: str, event: EventT) -> tuple[str, StockState, bool] | None:
@@ -121,8 +137,17 @@ async def restock(
     async with _lock:
         with as_current_event(event):
             raw = published_bundles.get(store)
-            if raw is None or not touches(components(_bundle_set(raw))):
-                return None  # no published set, or none of its products: nothing to remember
+            if raw is None:
+                return None  # no published set: nothing to track
+            held = StockState.from_json(stock_levels.get(store))
+            published = _bundle_set(raw)
+            # the upload's components, also those a re-gated set no longer shows
+            if held is not None and held.upload_id == published.upload_id:
+                tracked = set(held.products)
+            else:
+                tracked = components(published)
+            if not touches(tracked):
+                return None  # none of its products: nothing to remember
         current = await _current_state(store, event)
         if current is None:
             return None
@@ -135,9 +160,8 @@ async def restock(
             fresh = restate(
                 _bundle_set(folded.state.original), published, folded.state.levels(), utcnow()
             )
-            if fresh is None:
-                return None
-            published_bundles[store] = fresh.to_bytes().decode()
+        if fresh is None:
+            return None
         log.info(
             "store %s: bundle set of upload %s re-gated by stock: %d of %d bundles (%s), "
             "out of stock: %s",
@@ -148,8 +172,7 @@ async def restock(
             ", ".join(bundle_ids(fresh)) or "none",
             ", ".join(fresh.metrics.stock_outs) or "none",
         )
-        await _publish(fresh, event)
-        return fresh
+        return fresh if await _publish(fresh, raw, event) else None
 
 
 def _orders_fold(applied: list[AppliedOrder]) -> Callable[[StockState], Folded]:
