@@ -22,6 +22,7 @@ from core.settings import Settings, get_settings
 from models import BundleSet, GenerationMetrics, OrderEvent
 from tests.integration.harness import (
     Worker,
+    Workers,
     admin_headers,
     isolated_topics,
     produce_orders,
@@ -311,5 +312,54 @@ def test_shopify_inventory_webhook_takes_a_component_out_of_the_bundles(
         levels = (await read_table(settings, "stock-levels"))[SHOP]
         locations = levels["products"][target][1]
         assert locations == {"905684977": 0, "2": 7}
+
+    asyncio.run(run())
+
+
+@pytest.mark.timeout(300)
+def test_levels_survive_a_kill_and_a_new_upload_resets_them(
+    isolated_settings: Settings, workers: Workers
+) -> None:
+    """kill -9 after an order: the restarted worker recovers the level from the changelog (a
+    re-seeded level would not sell out). A new upload then tracks its own catalog's levels."""
+
+    async def run() -> None:
+        settings = isolated_settings
+        first = workers.start(settings, name="stock-kill")
+        await first.wait_ready(timeout_s=90)
+        store = "kill-" + uuid.uuid4().hex[:6]
+        original = await upload(settings, first, store, stocked_catalog(units=4))
+        target = original.bundles[0].products[0].product_id
+        need = max(
+            p.quantity for b in original.bundles for p in b.products if p.product_id == target
+        )
+        await produce_orders(settings, [order(store, "k1", target, 2)])
+        deadline = time.monotonic() + 30
+        while store not in await read_table(settings, "stock-levels"):
+            assert time.monotonic() < deadline, first.log_tail()
+            await asyncio.sleep(0.3)
+        first.kill()
+
+        second = workers.start(settings, name="stock-kill-2")
+        await second.wait_ready(timeout_s=120)
+        # 4 - 2 = 2 left; taking 2 more sells it out only if the 2 sold before the kill count
+        await produce_orders(settings, [order(store, "k2", target, 2)])
+        gated, _ = await wait_stock_set(settings, second, store, 0, timeout_s=60)
+        assert gated.metrics.stock_outs == [target] and need <= 2
+
+        # a new upload of the same store with fresh stock: its set is tracked from its catalog
+        fresh = await upload(settings, second, store, stocked_catalog(units=10))
+        component = fresh.bundles[0].products[0].product_id
+        await produce_orders(settings, [order(store, "k3", component, 1)])
+        deadline = time.monotonic() + 30
+        while True:
+            levels = (await read_table(settings, "stock-levels"))[store]
+            if levels["upload_id"] == fresh.upload_id:
+                break
+            assert time.monotonic() < deadline, second.log_tail()
+            await asyncio.sleep(0.3)
+        base, _locations, _read_at, pending = levels["products"][component]
+        assert base == 10 and sum(units for _time, units in pending) == 1
+        assert [bs.metrics.trigger for bs in await store_sets(settings, store)][-1] == "upload"
 
     asyncio.run(run())
