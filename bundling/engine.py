@@ -124,6 +124,7 @@ def _to_bundle(ctx: StoreContext, d: Draft) -> Bundle:
                 unit_price=float(ctx.products[pid].price),
                 quantity=q,
                 role=role,
+                image_url=ctx.products[pid].image_url,
             )
             for pid, q, role in d.lines
         ],

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .catalog import ImageUrl
 from .common import Currency, Id, OutputRecord, utcnow
 
 
@@ -49,6 +50,7 @@ class BundleProduct(_Out):
     unit_price: float = Field(ge=0)
     quantity: int = Field(1, ge=1)
     role: Literal["anchor", "member", "free", "discounted"] = "member"
+    image_url: ImageUrl | None = Field(None, description="The catalog's picture of the product.")
 
 
 class VolumeTier(_Out):
