@@ -33,7 +33,7 @@ from .aggregate import AppliedOrder
 # Orders and cancellations kept per product after its newest reading. Past this, the two oldest
 # are merged (units summed, the later time kept): a later reading may then keep an order that it
 # already includes, so the level errs low until the next reading, never high.
-MAX_PENDING = 64
+MAX_PENDING = 16
 # Locations remembered per product; a reading from a further location is ignored.
 MAX_LOCATIONS = 50
 
