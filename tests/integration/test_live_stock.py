@@ -19,13 +19,14 @@ import pytest
 
 import topics as registry
 from core.settings import Settings, get_settings
-from models import BundleSet, GenerationMetrics, OrderEvent
+from models import BundleSet, DeadLetter, GenerationMetrics, OrderEvent
 from tests.integration.harness import (
     Worker,
     Workers,
     admin_headers,
     isolated_topics,
     produce_orders,
+    produce_raw,
     read_table,
     read_topic,
 )
@@ -237,6 +238,23 @@ def test_orders_that_sell_a_component_out_regate_the_set_and_a_restock_brings_it
             worker, f"/api/v1/stores/{store}/inventory", {"levels": [{"product_id": target}]}
         )
         assert status == 422 and "available" in answer["error"]
+
+        # a record that does not decode becomes a dead letter with the reason
+        await produce_raw(
+            settings,
+            [(store.encode(), b'{"store_id": 1')],
+            topic=registry.INVENTORY.name(settings.topic_prefix),
+        )
+        deadline = time.monotonic() + 20
+        while not (
+            letters := await read_topic(
+                settings, registry.INVENTORY_DLQ.name(settings.topic_prefix)
+            )
+        ):
+            assert time.monotonic() < deadline, worker.log_tail()
+            await asyncio.sleep(0.3)
+        letter = DeadLetter.model_validate(orjson.loads(letters[0].value))
+        assert letter.raw_b64 and letter.reason and letter.source_topic.endswith(".inventory")
 
     asyncio.run(run())
 
