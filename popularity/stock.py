@@ -14,7 +14,8 @@ Where a level comes from:
 - orders (sign +1) and cancellations (sign -1) applied after the newest reading: they move the
   level by their units. An order timed at or before the product's newest reading is already in
   that reading (Shopify sends a reading for every change, the order's own included) and is not
-  counted twice.
+  counted twice. A product with no level yet ignores orders, so a store that tracks no stock
+  writes nothing; its first reading sets the level.
 
 Exact under replay: the record carries the (partition, offset) of the newest orders-topic and
 inventory-topic record it includes (each store lives on one partition of each topic); a replayed
@@ -61,16 +62,24 @@ class ProductStock:
             total = self.base
         return total - sum(units for _time, units in self.pending)
 
-    def move(self, time_s: int, units_out: int) -> None:
-        """An order (units out > 0) or a cancellation (< 0) at ``time_s``."""
+    @property
+    def tracked(self) -> bool:
+        return self.base is not None or bool(self.locations)
+
+    def move(self, time_s: int, units_out: int) -> bool:
+        """An order (units out > 0) or a cancellation (< 0) at ``time_s``; False when it changes
+        nothing: the product has no level yet, or the newest reading already includes it."""
+        if not self.tracked:
+            return False
         as_of = self.as_of
         if as_of is not None and time_s <= as_of:
-            return  # the newest reading already includes it
+            return False
         self.pending.append((time_s, units_out))
         self.pending.sort()
         while len(self.pending) > MAX_PENDING:
             (t1, u1), (t2, u2) = self.pending[0], self.pending[1]
             self.pending[0:2] = [(max(t1, t2), u1 + u2)]
+        return True
 
     def read(self, location: str, available: int, time_s: int) -> bool:
         """A reading; False when stale or from one location too many (nothing changes)."""
@@ -204,8 +213,7 @@ def apply_orders(state: StockState, applied: Iterable[AppliedOrder]) -> Folded:
         out.applied += 1
         for pid, units in order.units.items():
             stock = out.state.products.get(pid)
-            if stock is not None and units:
-                stock.move(order.time_s, order.sign * units)
+            if stock is not None and units and stock.move(order.time_s, order.sign * units):
                 out.changed = True
     return out
 

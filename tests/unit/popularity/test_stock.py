@@ -36,6 +36,7 @@ def state(**inventory: int | None) -> StockState:
 
 def test_catalog_inventory_is_the_level_and_orders_take_units_out() -> None:
     folded = apply_orders(state(a=3, b=None), [applied(1, {"a": 2, "b": 5, "zz": 1})])
+    assert folded.state.products["b"].pending == []  # untracked: nothing to count from
     assert folded.changed and folded.applied == 1
     assert folded.state.levels() == {"a": 1, "b": None}  # b untracked, zz not a component
 
@@ -217,3 +218,8 @@ def test_without_readings_the_level_is_catalog_minus_net_units(
     batch = [applied(i + 1, {"a": units}, sign=sign) for i, (units, sign) in enumerate(moves)]
     s = apply_orders(s, batch).state
     assert s.levels() == {"a": stock - sum(u * sign for u, sign in moves)}
+
+
+def test_a_store_that_tracks_no_stock_writes_nothing() -> None:
+    folded = apply_orders(state(a=None, b=None), [applied(1, {"a": 2, "b": 1})])
+    assert not folded.changed and folded.state.levels() == {"a": None, "b": None}
