@@ -8,7 +8,7 @@ topics are keyed by store with the uploads topic's partition count, so the store
 ``published-bundles`` and ``stock-levels`` records live on the partition being processed: every
 read and write here happens while an event of that partition is current.
 
-The first stock event after an upload seeds the levels from that upload's catalog. When the
+The first stock event after an upload sets the levels from that upload's catalog. When the
 bundles a shopper can buy change, the re-gated set is written to ``published-bundles``, the Redis
 read model (``bundles``), then the bundle-sets and generation-metrics topics, in that order (like
 the uploads agent), with ``trigger`` "stock" and the products out of stock in its metrics.
@@ -33,7 +33,7 @@ from models.codec import Decoded, decode
 from models.common import utcnow
 from models.inventory import InventoryEvent
 from popularity import AppliedOrder, PopularityUpdates
-from popularity.stock import Folded, Reading, StockState, apply_orders, apply_readings, seed
+from popularity.stock import Folded, Reading, StockState, apply_orders, apply_readings, from_catalog
 
 from . import catalogs, readmodel
 from .app import app
@@ -51,8 +51,8 @@ inventory_dlq = faust_topic(registry.INVENTORY_DLQ)
 _lock = asyncio.Lock()
 # A published set changes far less often than it is read (once per store per batch): parse once.
 _PARSED_SETS = 256
-# Attempts to seed from a catalog while a new upload replaces the published set meanwhile.
-SEED_ATTEMPTS = 3
+# Attempts to start the levels from a catalog while a new upload replaces the published set meanwhile.
+START_ATTEMPTS = 3
 
 
 @lru_cache(maxsize=_PARSED_SETS)
@@ -109,8 +109,8 @@ async def _publish(bundle_set: BundleSet, replaces: str, event: EventT) -> bool:
 
 
 async def _current_state(store: str, event: EventT) -> tuple[str, StockState, bool] | None:
-    """(published set JSON, its stock state, seeded now), seeding from the catalog after an upload."""
-    for _ in range(SEED_ATTEMPTS):
+    """(published set JSON, its stock state, started now), started from the catalog after an upload."""
+    for _ in range(START_ATTEMPTS):
         with as_current_event(event):
             raw = published_bundles.get(store)
             if raw is None:
@@ -121,8 +121,8 @@ async def _current_state(store: str, event: EventT) -> tuple[str, StockState, bo
                 return raw, state, False
             inventory = await catalog_inventory(store, components(published))
             if published_bundles.get(store) == raw:  # no newer upload landed during the read
-                return raw, seed(published.upload_id, raw, inventory, state), True
-    log.warning("store %s: published set kept changing; stock not seeded this time", store)
+                return raw, from_catalog(published.upload_id, raw, inventory, state), True
+    log.warning("store %s: published set kept changing; levels not started this time", store)
     return None
 
 
@@ -151,10 +151,10 @@ async def restock(
         current = await _current_state(store, event)
         if current is None:
             return None
-        raw, state, seeded = current
+        raw, state, started = current
         folded = fold(state)
         with as_current_event(event):
-            if folded.changed or seeded:
+            if folded.changed or started:
                 stock_levels[store] = folded.state.to_json()
             published = _bundle_set(raw)
             fresh = restate(

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 from bundling.regate import restate
 from models import BundleSet
 from popularity import AppliedOrder
-from popularity.stock import apply_orders, seed
+from popularity.stock import apply_orders, from_catalog
 
 
 def bundle_set(bundles: int, size: int) -> BundleSet:
@@ -76,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     original = bundle_set(args.bundles, args.size)
     pids = sorted({p.product_id for b in original.bundles for p in b.products})
-    state = seed("u", original.to_bytes().decode(), dict.fromkeys(pids, 10**9))
+    state = from_catalog("u", original.to_bytes().decode(), dict.fromkeys(pids, 10**9))
     rng = random.Random(1)
     cpu: list[float] = []
     record = b""

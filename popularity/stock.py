@@ -173,7 +173,7 @@ class StockState:
         return fresh
 
 
-def seed(
+def from_catalog(
     upload_id: str,
     original: str,
     catalog_inventory: Mapping[str, int | None],

@@ -339,7 +339,7 @@ def test_levels_survive_a_kill_and_a_new_upload_resets_them(
     isolated_settings: Settings, workers: Workers
 ) -> None:
     """kill -9 after an order: the restarted worker recovers the level from the changelog (a
-    re-seeded level would not sell out). A new upload then tracks its own catalog's levels."""
+    level started again from the catalog would not sell out). A new upload then tracks its own catalog's levels."""
 
     async def run() -> None:
         settings = isolated_settings

@@ -17,8 +17,8 @@ from popularity.stock import (
     StockState,
     apply_orders,
     apply_readings,
+    from_catalog,
     match,
-    seed,
 )
 
 STORE = "s1"
@@ -31,7 +31,7 @@ def applied(offset: int, units: dict[str, int], time_s: int = 100, sign: int = 1
 
 
 def state(**inventory: int | None) -> StockState:
-    return seed("u1", "{}", inventory)
+    return from_catalog("u1", "{}", inventory)
 
 
 def test_catalog_inventory_is_the_level_and_orders_take_units_out() -> None:
@@ -109,7 +109,7 @@ def test_json_round_trip() -> None:
 def test_a_new_upload_resets_levels_and_keeps_the_watermarks() -> None:
     s = apply_orders(state(a=5), [applied(3, {"a": 1})]).state
     s = apply_readings(s, 0, 4, [Reading(("a",), "", 2, 9)]).state
-    fresh = seed("u2", "{}", {"c": 7}, s)
+    fresh = from_catalog("u2", "{}", {"c": 7}, s)
     assert fresh.levels() == {"c": 7} and fresh.upload_id == "u2"
     assert fresh.orders_mark == (0, 3) and fresh.inventory_mark == (0, 4)
 
