@@ -70,3 +70,14 @@ bundle_performance = app.Table(
     key_type=str,
     help="Live whole/partial bundle orders and revenue since the store's set was published.",
 )
+# store -> live stock of the components of the store's published bundles (``popularity.stock``):
+# the upload's set, the levels, and the (partition, offset) watermarks of the orders and
+# inventory topics. Written by the orders agent's stock hook and the stock agent, always while
+# an event of the store's partition is current (both topics are keyed by store).
+stock_levels = app.Table(
+    "stock-levels",
+    default=None,
+    partitions=settings.partitions,
+    key_type=str,
+    help="Stock of each published bundle component per store, for re-gating bundle sets.",
+)
