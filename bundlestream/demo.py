@@ -646,7 +646,8 @@ def run_demo(args: argparse.Namespace) -> int:
             f"\n== worker running: chat demo {base}/demo   config {base}/config   "
             f"popularity {base}/api/v1/stores/{DEMO_STORE}/popularity   metrics {base}/metrics\n"
             f"   gift shop: bundles {base}/api/v1/stores/{SHOP_STORE}/bundles   "
-            f"live performance {base}/api/v1/stores/{SHOP_STORE}/bundles/performance"
+            f"live performance {base}/api/v1/stores/{SHOP_STORE}/bundles/performance\n"
+            f"   merchant page: {base}/stores/{SHOP_STORE} (paste the shop key)"
         )
         print(usage)
         if args.exit:
