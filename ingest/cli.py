@@ -113,14 +113,16 @@ def _publish_orders(args: argparse.Namespace) -> int:
         categories = None
         products = args.olist_products or _sibling(args.file, "olist_products_dataset")
         fmt = args.format
-        stream = OrderStream(args.file, fmt, store_id=store)
+        stream = OrderStream(args.file, fmt, store_id=store, adjustments=True)
         if stream.format == "olist" and products is not None:
             stream.table.close()
             translation = args.olist_translation or _sibling(
                 args.file, "product_category_name_translation"
             )
             categories = load_categories(products, translation)
-            stream = OrderStream(args.file, "olist", store_id=store, categories=categories)
+            stream = OrderStream(
+                args.file, "olist", store_id=store, categories=categories, adjustments=True
+            )
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
