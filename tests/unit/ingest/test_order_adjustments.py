@@ -84,6 +84,7 @@ SHOPIFY = SHOPIFY_HEADER + (
 def test_shopify_cancelled_and_refunded_orders_come_as_order_then_adjustment() -> None:
     events, report = read_orders(SHOPIFY.encode(), "shopify_orders", name="o.csv", store_id="s")
     assert [e.order_id for e in events] == ["#1001", "#1004"]  # the default: skipped
+    assert report.skipped_orders == Counter({"cancelled": 1, "refunded": 1})
     stream = OrderStream(
         SHOPIFY.encode(), "shopify_orders", name="o.csv", store_id="s", adjustments=True
     )
