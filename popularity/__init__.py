@@ -13,7 +13,7 @@ from .aggregate import (
     split_key,
     writes_by_partition,
 )
-from .ledger import MAX_REFUNDS_PER_ORDER, net_ground_truth
+from .ledger import MAX_REFUNDS_PER_ORDER, dedupe_identity, net_ground_truth
 from .retention import ExpiryIndex, SeenOrder, TopN
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "SeenOrder",
     "SoldCount",
     "TopN",
+    "dedupe_identity",
     "ground_truth",
     "key_of",
     "net_ground_truth",

@@ -157,6 +157,13 @@ def delta(before: Contribution, after: Contribution) -> Delta:
     return Delta(units, orders, categories, after.counts_for_store - before.counts_for_store)
 
 
+def dedupe_identity(event: OrderEvent) -> tuple[str, ...]:
+    """What makes two deliveries the same event: the order, its cancellation, or one refund id."""
+    if event.kind == "refund":
+        return (event.kind, event.store_id, event.order_id, str(event.refund_id))
+    return (event.kind, event.store_id, event.order_id)
+
+
 def net_ground_truth(
     events: Iterable[OrderEvent],
 ) -> tuple[dict[tuple[str, str], tuple[int, int]], dict[tuple[str, str], int], dict[str, int]]:
