@@ -163,6 +163,7 @@ def _publish_orders(args: argparse.Namespace) -> int:
         f"{stats.sent:,} events sent to {settings.topic_prefix}.orders (store {store}, format {stream.format}) "
         f"in {stats.seconds:.1f} s, {stats.rate:,.0f} ev/s"
     )
+    print(f"events by kind: {stats.kinds}")
     print(
         f"rows {report.rows:,}: in events {report.used_rows:,}, skipped {report.skipped_rows:,} "
         f"{dict(report.skipped)}, bad {report.bad_row_count:,}"

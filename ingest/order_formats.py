@@ -87,10 +87,6 @@ class Adjustments:
     _customer: str = ""
     _rows: list[tuple[int, str, int, float, str]] = field(default_factory=list)
 
-    def bought(self, customer: str, product_id: str, invoice: str) -> None:
-        if customer:
-            self.last_invoice[(customer, product_id)] = invoice
-
     def refund_row(
         self,
         line: int,
@@ -351,6 +347,8 @@ def online_retail_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
     current_id: str | None = None  # the order of the current run (None: no run)
     current: Any = None
     refunds = ctx.adjustments
+    i_buyer = -1 if i_customer is None else i_customer
+    last_invoice = refunds.last_invoice if refunds is not None and i_buyer >= 0 else None
     for line, row in rows:
         raw = row[i_order]
         if raw != previous_raw:
@@ -432,8 +430,10 @@ def online_retail_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
                     continue
             # Safe to keep: an open order is closed only by a start, which ends the run first.
             current_id, current = order_id, order
-        if refunds is not None and i_customer is not None:
-            refunds.bought(row[i_customer].strip(), raw_product.strip(), order_id)
+        if last_invoice is not None:  # a replay: remember who bought what, for C invoices
+            customer = row[i_buyer].strip()
+            if customer:
+                last_invoice[(customer, raw_product.strip())] = order_id
         line_append(line)
         product_append(product)
         quantity_append(quantity)
