@@ -1,7 +1,8 @@
 """Feeds ``core.health`` from the running worker: a Faust sensor sees every stream
 event go in and out, and a task measures how late a 0.1 s timer fires (event-loop lag).
 
-``report()`` is what ``/healthz`` shows: stalled streams (which and since when) and loop lag.
+``report()`` is what ``/healthz`` shows: stalled streams (which and since when), table recovery
+progress (records left to replay; a replay that stops going down is a stall) and loop lag.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from faust import Sensor
 
-from core.health import LoopLag, ProgressTracker, verdict
+from core.health import LoopLag, ProgressTracker, RecoveryWatch, Stall, verdict
 
 from .app import app, settings
 
@@ -21,6 +22,7 @@ LAG_INTERVAL_S = 0.1
 
 tracker = ProgressTracker()
 loop_lag = LoopLag(window_s=10.0)
+recovery_watch = RecoveryWatch()
 _streams: dict[str, Any] = {}  # topic -> a stream reading it (for its input buffer size)
 _started = time.monotonic()
 
@@ -63,6 +65,9 @@ def report() -> tuple[bool, dict[str, Any]]:
     for topic, stream in list(_streams.items()):
         tracker.backlog(topic, _queued(stream), now)
     stalls = tracker.stalls(now, settings.stall_after_s)
+    recovery, recovery_stall = recovery_progress(now)
+    if recovery_stall is not None:
+        stalls.append(recovery_stall)
     recent = loop_lag.recent_max(now)
     ok, problems = verdict(stalls, recent, settings.max_loop_lag_s, now)
     wall = time.time()
@@ -76,11 +81,21 @@ def report() -> tuple[bool, dict[str, Any]]:
             }
             for s in stalls
         ],
+        "recovery": recovery,
         "loop_lag_ms": round(loop_lag.last * 1000, 1),
         "loop_lag_max_recent_ms": round(recent * 1000, 1),
         "loop_lag_max_ms": round(loop_lag.max_ever * 1000, 1),
         "problems": problems,
     }
+
+
+def recovery_progress(now: float) -> tuple[dict[str, Any], Stall | None]:
+    """Changelog records the active partitions still have to replay, and whether that stalled."""
+    recovery = app.tables._recovery  # type: ignore[attr-defined]  # private, see standby_progress
+    in_recovery = bool(recovery is not None and recovery.in_recovery)
+    remaining = int(recovery.active_remaining_total()) if in_recovery else 0
+    recovery_watch.observe(now, in_recovery, remaining)
+    return recovery_watch.report(now), recovery_watch.stall(now, settings.stall_after_s)
 
 
 def standby_progress() -> dict[str, Any]:

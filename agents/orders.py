@@ -31,7 +31,7 @@ from popularity import (
     writes_by_partition,
 )
 
-from . import readmodel
+from . import performance, readmodel, stock
 from .app import app, settings
 from .batching import as_current_event, last_event_per_partition
 from .dead_letters import send_dead_letter
@@ -150,6 +150,8 @@ async def process_order_batch(events: list[EventT]) -> None:
     # labels for rebuilding the Redis read model from the tables after an outage
     readmodel.record_labels(updates, anchor)
     await readmodel.write_popularity(updates)
+    await performance.on_orders_applied(updates, anchor, store_partition)
+    await stock.on_orders_applied(updates, anchor, store_partition)
     if updates.duplicate_orders:
         log.info("dropped %d duplicate orders", updates.duplicate_orders)
     if updates.applied_cancellations or updates.applied_refunds:

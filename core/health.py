@@ -111,3 +111,38 @@ def verdict(
             f"event loop lagged {recent_lag_s:.2f} s (> max_loop_lag_s={max_loop_lag_s:g})"
         )
     return not problems, problems
+
+
+@dataclass
+class RecoveryWatch:
+    """Table recovery (changelog replay after an assignment) as seen from /healthz.
+
+    Recovery of a big table on an empty disk takes minutes and is progress, not a fault; a
+    recovery whose remaining record count has not gone down for ``stall_after_s`` is a stall.
+    """
+
+    started: float | None = None
+    remaining: int | None = None
+    last_progress: float | None = None
+
+    def observe(self, now: float, in_recovery: bool, remaining: int) -> None:
+        if not in_recovery:
+            self.started = self.remaining = self.last_progress = None
+            return
+        if self.started is None:
+            self.started = self.last_progress = now
+        elif self.remaining is None or remaining < self.remaining:
+            self.last_progress = now
+        self.remaining = remaining
+
+    def stall(self, now: float, stall_after_s: float) -> Stall | None:
+        if self.last_progress is None or now - self.last_progress <= stall_after_s:
+            return None
+        return Stall("table recovery", self.last_progress, "changelog replay")
+
+    def report(self, now: float) -> dict[str, object]:
+        return {
+            "in_recovery": self.started is not None,
+            "remaining_records": self.remaining or 0,
+            "for_s": 0.0 if self.started is None else round(now - self.started, 1),
+        }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import orjson
 from faust import web
@@ -155,4 +155,7 @@ class Health(web.View):
         # Redis is the read model, not the truth: the worker keeps counting without it and
         # catches up by itself, so a restart would not help. Degraded, still 200.
         degraded = checks["redis"] is not True or readmodel.state.failing
-        return self.json({"status": "degraded" if degraded else "ok", "checks": checks}, status=200)
+        # replaying changelogs (minutes on an empty disk): alive and moving, not yet serving
+        recovering = bool(cast(dict[str, Any], checks["recovery"])["in_recovery"])
+        status = "recovering" if recovering else "degraded" if degraded else "ok"
+        return self.json({"status": status, "checks": checks}, status=200)

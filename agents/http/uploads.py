@@ -85,11 +85,17 @@ async def read_upload_form(request: AnyRequest) -> tuple[dict[str, str], dict[st
     fields: dict[str, str] = {}
     files: dict[str, FilePart] = {}
     while True:
-        part = await reader.next()
+        try:
+            part = await reader.next()
+        except (ValueError, AssertionError) as exc:
+            raise HttpError(400, f"unreadable multipart body: {exc}") from exc
         if part is None:
             break
         # aiohttp hands a nested multipart/* part over as a reader of its own; no form field is one
-        assert isinstance(part, BodyPartReader), "nested multipart part"
+        if not isinstance(part, BodyPartReader):
+            raise HttpError(
+                422, "nested multipart parts are not accepted: send each file as its own field"
+            )
         name = part.name or ""
         if name in FILE_FIELDS:
             if name in files:

@@ -17,7 +17,6 @@ import gzip
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 import topics as registry
 from core.settings import REPO_ROOT, Settings
+from deploy.net import free_port
 from deploy.topics_admin import delete_topics, ensure_topics
 from models import DeadLetter, OrderEvent
 from popularity.aggregate import SEP
@@ -202,12 +202,6 @@ class Workers:
 # --------------------------------------------------------------------------------------------
 # Worker subprocess
 # --------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _reveal(value: Any) -> Any:

@@ -116,6 +116,9 @@ async def test_clean_and_kill_9_restarts_resume_from_persisted_offsets(
     await worker.wait_ready(timeout_s=REJOIN_S)
     clean_ready_s = time.monotonic() - worker.started_at
     clean = recovery_of(worker)
+    health = await worker.health()
+    assert health is not None and health["checks"]["recovery"]["in_recovery"] is False, health
+    assert health["checks"]["recovery"]["remaining_records"] == 0, health
     assert clean.changelog_records > 1000, clean
     assert not clean.from_zero, f"replayed from offset 0 after a clean restart: {clean.from_zero}"
     assert clean.records_read == 0, clean

@@ -234,3 +234,25 @@ def test_an_upload_past_the_deadline_gets_an_error_set_and_a_dead_letter(
         asyncio.run(run())
     finally:
         print(f"deadline worker exit {slow.stop()}; log tail:\n{slow.log_tail(3000)}")
+
+
+def test_a_nested_multipart_part_is_refused_with_422_and_the_worker_keeps_serving(
+    worker: Worker,
+) -> None:
+    async def run() -> None:
+        inner = aiohttp.MultipartWriter("mixed")
+        inner.append(b"product_id,title,price\np1,Mug,3.50\n", {"Content-Type": "text/csv"})
+        outer = aiohttp.MultipartWriter("form-data")
+        outer.append("nested-shop").set_content_disposition("form-data", name="store_id")
+        outer.append(inner).set_content_disposition("form-data", name="catalog")
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            async with session.post(
+                worker.url + "/api/v1/uploads", data=outer, headers=admin_headers()
+            ) as resp:
+                status, body = resp.status, await resp.json(content_type=None)
+        assert status == 422, body
+        assert "nested multipart" in body["error"]
+        status, _, _ = await health(worker)
+        assert status == 200
+
+    asyncio.run(run())

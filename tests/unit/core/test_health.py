@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.health import LoopLag, ProgressTracker, verdict
+from core.health import LoopLag, ProgressTracker, RecoveryWatch, verdict
 
 STALL = 60.0
 
@@ -68,3 +68,17 @@ def test_verdict_names_each_problem() -> None:
     assert not ok
     assert problems[0].startswith("stream stalled: t-uploads: event in flight")
     assert "max_loop_lag_s=5" in problems[1]
+
+
+def test_a_recovery_that_keeps_replaying_is_progress_and_one_that_stops_is_a_stall() -> None:
+    watch = RecoveryWatch()
+    watch.observe(0.0, in_recovery=True, remaining=1_000)
+    watch.observe(50.0, in_recovery=True, remaining=400)
+    assert watch.stall(100.0, stall_after_s=60.0) is None
+    assert watch.report(100.0) == {"in_recovery": True, "remaining_records": 400, "for_s": 100.0}
+    watch.observe(100.0, in_recovery=True, remaining=400)
+    stall = watch.stall(111.0, stall_after_s=60.0)
+    assert stall is not None and stall.since == 50.0 and stall.stream == "table recovery"
+    watch.observe(112.0, in_recovery=False, remaining=0)
+    assert watch.stall(500.0, stall_after_s=60.0) is None
+    assert watch.report(500.0)["in_recovery"] is False
