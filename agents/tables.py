@@ -24,8 +24,9 @@ category_transactions = app.Table(
     key_type=str,
     help="Orders per (store, category); an order counts once per category.",
 )
-# (store, order_id) -> [first offset, source partition, order time] (``popularity.SeenOrder``);
-# entries written before the dedupe window held the bare offset (an int), which still reads.
+# (store, order_id) -> [first offset, source partition, order time, {contents, cancellation,
+# refunds}] (the order's ledger, ``popularity.SeenOrder``); older shapes (three numbers, or the
+# bare offset written before the dedupe window) still read.
 # No value_type, so that both shapes recover from the changelog.
 processed_orders = app.Table(
     "processed-orders",
