@@ -237,7 +237,8 @@ async def test_kill_9_mid_stream_then_restart_gives_exact_counts(
         held["cancellation"] += ledger.cancelled is not None
         held["refund"] += len(ledger.refunds)
     assert held == Counter(identity[0] for identity in firsts)
-    r_sold, r_cats = nonzero(*await redis_counts(settings, stores))
+    # the read model drops what a cancellation took to zero (no 0 at the end of a ranking)
+    r_sold, r_cats = await redis_counts(settings, stores)
     assert not diff_counts(r_sold, want_sold), "Redis read model: " + diff_counts(r_sold, want_sold)
     assert not diff_counts(r_cats, want_cats), "Redis read model: " + diff_counts(r_cats, want_cats)
     print(
