@@ -79,6 +79,8 @@ _SHOPIFY_OPTIONAL = {
     "option3": ("Option3 Value",),
     "sku": ("Variant SKU",),
     "inventory": ("Variant Inventory Qty",),
+    "inventory_tracker": ("Variant Inventory Tracker",),
+    "inventory_policy": ("Variant Inventory Policy",),
     "cost": ("Cost per item",),
     "image": ("Image Src",),
     "variant_image": ("Variant Image",),
@@ -365,6 +367,8 @@ def _shopify(
         except CellError as exc:
             report.bad(line, exc.code, str(exc))
             continue
+        if not _stock_limits_sales(r):
+            inventory = None
         real_options = [o for o in options if o != "Default Title"]
         sku = r.text("sku")
         product_id = sku or "/".join([handle, *(slug(o) or o for o in real_options)])
@@ -393,6 +397,15 @@ def _shopify(
             ids[product_id] = line
             report.used_rows += 1
             yield product
+
+
+def _stock_limits_sales(r: _Row) -> bool:
+    """Whether the quantity is a real limit: Shopify counts stock only for a variant with an
+    inventory tracker, and keeps selling past zero when the policy is "continue". Exports
+    without the tracker column keep their quantity."""
+    if "inventory_tracker" in r.cols and not r.raw("inventory_tracker"):
+        return False
+    return r.raw("inventory_policy").lower() != "continue"
 
 
 def _shopify_parent(r: _Row) -> dict[str, Any]:

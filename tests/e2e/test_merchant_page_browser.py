@@ -28,7 +28,8 @@ import aiohttp
 import orjson
 import pytest
 
-from models import BundleSet
+import topics as registry
+from models import BundleSet, OrderEvent
 from models.performance import StorePerformance
 from tests.e2e.support import start_worker
 from tests.e2e.test_pages_browser import (
@@ -41,7 +42,7 @@ from tests.e2e.test_pages_browser import (
     stored_key,
     wait_for,
 )
-from tests.integration.harness import Worker, admin_headers
+from tests.integration.harness import Worker, admin_headers, produce_raw
 from tests.shared_data import shared_data
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.integration]
@@ -79,6 +80,34 @@ async def upload(worker: Worker, store: str, catalog: bytes, orders: bytes) -> B
                 return BundleSet.model_validate_json(raw)
             await asyncio.sleep(0.3)
     raise TimeoutError(f"bundle set of {upload_id} not served within 120 s\n{worker.log_tail()}")
+
+
+def live_order(order_id: str, lines: list[tuple[str, float]]) -> OrderEvent:
+    """An order placed now (after the set was published) holding ``lines``, one unit each."""
+    return OrderEvent.model_validate(
+        {
+            "order_id": order_id,
+            "store_id": STORE,
+            "lines": [{"product_id": pid, "quantity": 1, "price": price} for pid, price in lines],
+        }
+    )
+
+
+async def wait_performance(
+    worker: Worker, orders: int, timeout_s: float = 60.0
+) -> StorePerformance:
+    """Until the performance route has counted ``orders`` orders since publication (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    perf = None
+    while time.monotonic() < deadline:
+        assert worker.alive(), worker.log_tail()
+        status, _, body = await get(worker, f"/api/v1/stores/{STORE}/bundles/performance")
+        if status == 200:
+            perf = StorePerformance.model_validate_json(body)
+            if perf.orders_since_published >= orders:
+                return perf
+        await asyncio.sleep(0.3)
+    raise TimeoutError(f"performance not counted: {perf}\n{worker.log_tail()}")
 
 
 async def get(worker: Worker, path: str) -> tuple[int, dict[str, str], bytes]:
@@ -279,19 +308,49 @@ async def test_merchant_page_asks_for_a_key_refuses_another_store_then_shows_the
     }
     assert shown == gates
 
-    # live performance: what the worker's route says (404 = no live data yet)
+    # before any order: the real route answers zero counts, the page says so
     status, _, body = await get(worker, f"/api/v1/stores/{STORE}/bundles/performance")
+    assert status == 200, body
+    assert StorePerformance.model_validate_json(body).orders_since_published == 0
     live = browser.find_element(By.ID, "live-status").text
-    if status == 404:
-        assert live.startswith("No live data yet"), live
-        assert all(
-            c.find_element(By.CSS_SELECTOR, ".perf").text.startswith("No live data yet")
-            for c in cards
-        )
-    else:
-        assert status == 200, body
-        perf = StorePerformance.model_validate_json(body)
-        assert f"{perf.orders_since_published} orders since publication" in live, live
+    assert live.startswith("0 orders since publication"), live
+
+    # live orders through the orders topic: the first bundle whole twice, the second with only
+    # two of its products once; the page shows what the orders agent counted
+    first, second = bs.bundles[0], bs.bundles[1]
+    orders = [
+        live_order(f"live-{i}", [(p.product_id, p.unit_price) for p in first.products])
+        for i in range(2)
+    ] + [live_order("live-2", [(p.product_id, p.unit_price) for p in second.products[:2]])]
+    await produce_raw(
+        worker.settings,
+        [(STORE.encode(), o.to_bytes()) for o in orders],
+        topic=registry.ORDERS.name(worker.settings.topic_prefix),
+    )
+    perf = await wait_performance(worker, len(orders))
+    by_id = {b.bundle_id: b for b in perf.bundles}
+    assert by_id[first.bundle_id].orders_whole == 2
+    assert by_id[second.bundle_id].orders_partial >= 1
+    browser.find_element(By.ID, "reload").click()
+    deadline = time.monotonic() + 30
+    live = browser.find_element(By.ID, "live-status").text
+    while not live.startswith("3 orders since publication") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        live = browser.find_element(By.ID, "live-status").text
+    assert live.startswith("3 orders since publication"), live
+    # the orders also took stock: a bundle whose component sold out may be gone from the set
+    status, _, body = await get(worker, f"/api/v1/stores/{STORE}/bundles")
+    assert status == 200
+    current = BundleSet.model_validate_json(body)
+    cards = wait_for(browser, ".bundle-card", len(current.bundles))
+    assert len(cards) == len(current.bundles)
+    for card in cards:
+        figures = by_id[card.get_attribute("data-bundle-id")]
+        shown = card.find_element(By.CSS_SELECTOR, ".perf").text
+        assert f"{figures.orders_whole} whole-bundle orders" in shown, shown
+        assert f"{figures.orders_partial} orders with 2+ of its products" in shown, shown
+        if card.get_attribute("data-bundle-id") == first.bundle_id:
+            assert "2 whole-bundle orders (66.7% of 3 orders)" in shown, shown
 
     assert_no_key_in_any_url(browser, store_key, other_key)
     assert browser.execute_script("return window.__pwned === undefined;")
