@@ -127,21 +127,29 @@ def _orders_have_a_kind(data: Payload) -> Payload:
     return out
 
 
+# Levels of nesting searched for nested models' versions (a bundle set's tier sits at 5).
+STAMP_DEPTH = 8
+
+
 def _stamped(data: Payload, version: int) -> Payload:
     """``data`` at ``version``, nested models too: a nested model (an order's lines, a bundle
     set's metrics) carries its own ``schema_version`` as written, which moves with its record."""
 
-    def stamp(value: Any) -> Any:
+    def stamp(value: Any, depth: int) -> Any:
+        # our nested models sit a few levels down; deeper input is nobody's model (and hostile
+        # input nests thousands deep), so it is left as is rather than walked
+        if depth > STAMP_DEPTH:
+            return value
         if isinstance(value, dict):
-            out = {k: stamp(v) for k, v in value.items()}
+            out = {k: stamp(v, depth + 1) for k, v in value.items()}
             if isinstance(out.get("schema_version"), int):
                 out["schema_version"] = version
             return out
         if isinstance(value, list):
-            return [stamp(v) for v in value]
+            return [stamp(v, depth + 1) for v in value]
         return value
 
-    top = {k: stamp(v) for k, v in data.items()}
+    top = {k: stamp(v, 1) for k, v in data.items()}
     top["schema_version"] = version
     return top
 

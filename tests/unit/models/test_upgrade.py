@@ -222,3 +222,11 @@ def test_from_bytes_reads_older_records_and_refuses_newer_ones() -> None:
     assert OrderEvent.from_bytes(orjson.dumps(ORDER)).schema_version == SCHEMA_VERSION
     with pytest.raises(UpgradeError):
         OrderEvent.from_bytes(orjson.dumps({**ORDER, "schema_version": SCHEMA_VERSION + 1}))
+
+
+def test_an_old_record_nested_thousands_deep_upgrades_without_walking_it_all() -> None:
+    raw = orjson.dumps({"turn_id": "t", "session_id": "s", "store_id": "st", "text": "hi"})
+    payload = raw[:-1] + b',"x":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    result = decode(ChatTurn, payload)  # no schema_version: the oldest layout, upgraded
+    assert isinstance(result, Decoded), result
+    assert result.value.text == "hi"
