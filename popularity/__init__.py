@@ -13,11 +13,9 @@ from .aggregate import (
     split_key,
     writes_by_partition,
 )
-from .ledger import MAX_REFUNDS_PER_ORDER, dedupe_identity, net_ground_truth
 from .retention import ExpiryIndex, SeenOrder, TopN
 
 __all__ = [
-    "MAX_REFUNDS_PER_ORDER",
     "AppliedOrder",
     "CategoryTally",
     "ExpiryIndex",
@@ -27,10 +25,8 @@ __all__ = [
     "SeenOrder",
     "SoldCount",
     "TopN",
-    "dedupe_identity",
     "ground_truth",
     "key_of",
-    "net_ground_truth",
     "plan_updates",
     "split_key",
     "writes_by_partition",
