@@ -50,13 +50,3 @@ bundle_attach_stats = app.Table(
     key_type=str,
     help="Times each (store, product) was added in a bundle via bulk add.",
 )
-# store -> the store's latest ok BundleSet (JSON text), the bundles live folds measure and
-# re-gate: written by the uploads agent, on the store's partition (uploads and orders topics are
-# keyed by store with the same partition count, so the orders agent reads it locally).
-published_bundles = app.Table(
-    "published-bundles",
-    default=None,
-    partitions=settings.partitions,
-    key_type=str,
-    help="Latest ok bundle set per store, for live performance and stock re-gating.",
-)

@@ -47,7 +47,7 @@ from . import catalogs, pools, readmodel
 from .app import app, settings
 from .dead_letters import send_dead_letter
 from .pools import upload_pool
-from .tables import category_transactions, published_bundles
+from .tables import category_transactions
 from .upload_topics import bundle_sets_topic, generation_metrics_topic, uploads_dlq, uploads_topic
 
 log = logging.getLogger(__name__)
@@ -233,9 +233,6 @@ async def process_upload(event: EventT) -> BundleSet | None:
     await catalogs.record_catalog(
         upload.store_id, upload.upload_id, outcome.catalog_file, outcome.catalog_summary
     )
-    if outcome.bundle_set.status == "ok":
-        # this event is current: the record lands on the store's partition
-        published_bundles[upload.store_id] = outcome.bundle_set.to_bytes().decode()
     await _publish(outcome.bundle_set)
     return outcome.bundle_set
 

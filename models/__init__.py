@@ -46,7 +46,6 @@ from .config import (
 from .dead_letters import DeadLetter
 from .keys import ApiKeyRecord
 from .orders import OrderEvent, OrderLine
-from .performance import BundleDayPerformance, BundlePerformance, StorePerformance
 from .uploads import UploadEvent, UploadFile
 from .version import SCHEMA_VERSION
 
@@ -63,8 +62,6 @@ __all__ = [
     "Budget",
     "Bundle",
     "BundleAdded",
-    "BundleDayPerformance",
-    "BundlePerformance",
     "BundlePricing",
     "BundleProduct",
     "BundleSet",
@@ -97,7 +94,6 @@ __all__ = [
     "ScoreComponents",
     "SessionState",
     "Sponsorship",
-    "StorePerformance",
     "TimeBudget",
     "UploadEvent",
     "UploadFile",

@@ -1,7 +1,6 @@
 """Live popularity and category maturity from order events: broker-free, exact under replay."""
 
 from .aggregate import (
-    AppliedOrder,
     CategoryTally,
     OrderAtOffset,
     PopularityUpdates,
@@ -16,7 +15,6 @@ from .aggregate import (
 from .retention import ExpiryIndex, SeenOrder, TopN
 
 __all__ = [
-    "AppliedOrder",
     "CategoryTally",
     "ExpiryIndex",
     "OrderAtOffset",

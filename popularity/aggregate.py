@@ -83,44 +83,6 @@ class CategoryTally:
         return None if raw is None else cls(*raw)
 
 
-@dataclass(frozen=True)
-class AppliedOrder:
-    """What one order (``sign`` +1) or one cancellation or refund (``sign`` -1) changed, for the
-    folds that build on the deduplicated order stream (live bundle performance, stock).
-
-    A replay of an already-applied event appears again with the same (partition, offset): each
-    downstream fold keeps its own (partition, offset) watermark per key and skips what it has.
-    ``units`` and ``revenue`` are per product, always positive; ``sign`` says which way they go.
-    """
-
-    partition: int
-    offset: int
-    store_id: str
-    order_id: str
-    time_s: int  # order time (created_at), epoch seconds
-    sign: int
-    units: dict[str, int]
-    revenue: dict[str, float]
-
-
-def applied_from(item: OrderAtOffset, sign: int = 1) -> AppliedOrder:
-    units: dict[str, int] = {}
-    revenue: dict[str, float] = {}
-    for line in item.order.lines:
-        units[line.product_id] = units.get(line.product_id, 0) + line.quantity
-        revenue[line.product_id] = revenue.get(line.product_id, 0.0) + line.quantity * line.price
-    return AppliedOrder(
-        item.partition,
-        item.offset,
-        item.order.store_id,
-        item.order.order_id,
-        int(item.order.created_at.timestamp()),
-        sign,
-        units,
-        revenue,
-    )
-
-
 @dataclass
 class PopularityUpdates:
     sold: dict[str, SoldCount] = field(default_factory=dict)
@@ -139,8 +101,6 @@ class PopularityUpdates:
     watermarks: dict[int, int] = field(
         default_factory=dict
     )  # partition -> newest order time in the batch
-    # every order applied or replayed in this batch, in offset order per partition
-    applied: list[AppliedOrder] = field(default_factory=list)
     applied_orders: int = 0
     duplicate_orders: int = 0
     replayed_orders: int = 0
@@ -230,7 +190,6 @@ def plan_updates(
             if time_s is not None:
                 out.seen_times[seen_key] = time_s
         out.applied_orders += 1
-        out.applied.append(applied_from(item))
 
         units_by_product: dict[str, int] = {}
         categories: set[str] = set()

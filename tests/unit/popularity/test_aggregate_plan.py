@@ -328,15 +328,3 @@ def test_random_histories_with_crashes_and_replays_equal_ground_truth(
     distinct = {(o.store_id, o.order_id) for o in orders}
     assert sum(v[0] for v in worker.memory.stores.values()) == len(distinct)
     assert set(worker.memory.seen) == {key_of(*k) for k in distinct}
-
-
-def test_applied_orders_list_new_and_replayed_orders_but_not_duplicates() -> None:
-    tables = Tables()
-    first = order("o1", lines=(("p1", 2, "toys"), ("p2", 1, "toys"), ("p1", 1, "toys")), price=2.5)
-    updates = tables.plan(at([first, order("o1")], start=10))
-    assert [(a.order_id, a.offset, a.sign) for a in updates.applied] == [("o1", 10, 1)]
-    assert updates.applied[0].units == {"p1": 3, "p2": 1}
-    assert updates.applied[0].revenue == {"p1": 7.5, "p2": 2.5}
-    apply(tables, table_writes(updates))
-    replay = tables.plan(at([first], start=10))
-    assert [(a.order_id, a.offset) for a in replay.applied] == [("o1", 10)]
