@@ -18,7 +18,7 @@ from typing import Any
 from faust.types import EventT
 
 from models import OrderEvent
-from models.codec import Decoded, decode
+from models.codec import Decoded, Rejected, decode
 from popularity import (
     CategoryTally,
     ExpiryIndex,
@@ -31,7 +31,7 @@ from popularity import (
     writes_by_partition,
 )
 
-from . import readmodel
+from . import performance, readmodel, stock
 from .app import app, settings
 from .batching import as_current_event, last_event_per_partition
 from .dead_letters import send_dead_letter
@@ -131,6 +131,11 @@ async def process_order_batch(events: list[EventT]) -> None:
             settings.dedupe_retention_s, watermarks, now_s=time.time(), max_future_s=MAX_FUTURE_S
         ),
     )
+    if updates.rejected:  # refused by the fold (a bound on remembered refunds): kept aside
+        by_offset = {(e.message.partition, e.message.offset): e for e in events}
+        for item, reason in updates.rejected:
+            rejected = Rejected("limit_exceeded", reason, [])
+            await send_dead_letter(orders_dlq, by_offset[(item.partition, item.offset)], rejected)
     for partition, writes in writes_by_partition(updates).items():
         with as_current_event(anchor[partition]):
             for key in writes.sold:
@@ -145,8 +150,17 @@ async def process_order_batch(events: list[EventT]) -> None:
     # labels for rebuilding the Redis read model from the tables after an outage
     readmodel.record_labels(updates, anchor)
     await readmodel.write_popularity(updates)
+    await performance.on_orders_applied(updates, anchor, store_partition)
+    await stock.on_orders_applied(updates, anchor, store_partition)
     if updates.duplicate_orders:
         log.info("dropped %d duplicate orders", updates.duplicate_orders)
+    if updates.applied_cancellations or updates.applied_refunds:
+        log.info(
+            "applied %d cancellations and %d refunds (%d of orders not seen yet, kept)",
+            updates.applied_cancellations,
+            updates.applied_refunds,
+            updates.unmatched_adjustments,
+        )
     if updates.expired_duplicates:
         log.info(
             "counted %d orders again: their first copy was past the dedupe window",

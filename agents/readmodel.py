@@ -167,18 +167,35 @@ def record_labels(updates: PopularityUpdates, anchor: dict[int, EventT]) -> None
                 product_labels[key] = label
 
 
+def _zset_write(pipe: Any, key: str, scores: dict[str, int]) -> None:
+    """Positive counts are written, zeros removed: a product whose every order was cancelled
+    leaves the ranking instead of sitting at its end with a 0."""
+    live = {member: n for member, n in scores.items() if n > 0}
+    gone = [member for member, n in scores.items() if n <= 0]
+    if live:
+        pipe.zadd(key, live)
+    if gone:
+        pipe.zrem(key, *gone)
+
+
 def _queue_store(pipe: Any, store: str, w: StoreWrites) -> None:
     if w.orders:
-        pipe.zadd(rkey(redis_keys.POPULARITY, store), w.orders)
-        pipe.zadd(rkey(redis_keys.UNITS, store), w.units)
+        _zset_write(pipe, rkey(redis_keys.POPULARITY, store), w.orders)
+        _zset_write(pipe, rkey(redis_keys.UNITS, store), w.units)
     for category, mapping in w.by_category.items():
-        pipe.zadd(rkey(redis_keys.POPULARITY_BY_CATEGORY, store, category), mapping)
+        _zset_write(pipe, rkey(redis_keys.POPULARITY_BY_CATEGORY, store, category), mapping)
     if w.product_categories:
         pipe.hset(rkey(redis_keys.PRODUCT_CATEGORIES, store), mapping=w.product_categories)
     if w.titles:
         pipe.hset(rkey(redis_keys.TITLES, store), mapping=w.titles)
     if w.category_orders:
-        pipe.hset(rkey(redis_keys.CATEGORY_TRANSACTIONS, store), mapping=w.category_orders)
+        tallies = rkey(redis_keys.CATEGORY_TRANSACTIONS, store)
+        live = {c: n for c, n in w.category_orders.items() if n > 0}
+        gone = [c for c, n in w.category_orders.items() if n <= 0]
+        if live:
+            pipe.hset(tallies, mapping=live)
+        if gone:
+            pipe.hdel(tallies, *gone)
     if w.store_orders is not None:
         pipe.set(rkey(redis_keys.STORE_ORDERS, store), w.store_orders)
 

@@ -264,6 +264,15 @@ CONFIG_VERSION = RedisKey(
     "the config topic (version floor)",
     ttl_s=CONFIG_CLAIM_TTL_S,
 )
+BUNDLE_PERFORMANCE = RedisKey(
+    "perf",
+    ("store",),
+    "string",
+    Per.STORE,
+    Members.ONE_VALUE,
+    "orders agent",
+    "bundle-performance table (rewritten after a restart, a rebalance or an outage)",
+)
 EMBEDDINGS = RedisKey(
     "emb",
     ("cache_key",),
@@ -296,6 +305,7 @@ REGISTRY: tuple[RedisKey, ...] = (
     RATE_LIMIT,
     CONFIG_VERSION,
     EMBEDDINGS,
+    BUNDLE_PERFORMANCE,
 )
 BY_NAME: dict[str, RedisKey] = {spec.name: spec for spec in REGISTRY}
 

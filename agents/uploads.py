@@ -43,11 +43,11 @@ from models.codec import Decoded, Rejected, decode
 from models.dead_letters import ReasonCode
 from popularity.aggregate import SEP
 
-from . import catalogs, pools, readmodel
+from . import catalogs, performance, pools, readmodel
 from .app import app, settings
 from .dead_letters import send_dead_letter
 from .pools import upload_pool
-from .tables import category_transactions
+from .tables import category_transactions, published_bundles
 from .upload_topics import bundle_sets_topic, generation_metrics_topic, uploads_dlq, uploads_topic
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,9 @@ def upload_status(upload_id: str, store_id: str, bundle_set: BundleSet | None = 
     return orjson.dumps(status).decode()
 
 
-def upload_job(upload: UploadEvent, tallies: dict[str, int], costs: object) -> UploadJob:
+def upload_job(
+    upload: UploadEvent, tallies: dict[str, int], costs: object, feedback: tuple = ()
+) -> UploadJob:
     return UploadJob(
         upload=upload.to_bytes(),
         tallies=tallies,
@@ -132,6 +134,7 @@ def upload_job(upload: UploadEvent, tallies: dict[str, int], costs: object) -> U
         upload_store_dir=str(settings.upload_store_dir),
         redis_url=readmodel.url_with_timeouts(),
         embedding_prefix=readmodel.family_prefix(redis_keys.EMBEDDINGS),
+        feedback=feedback,
     )
 
 
@@ -186,7 +189,9 @@ async def process_upload(event: EventT) -> BundleSet | None:
         return None
     upload = result.value
     tallies = tallies_for_store(category_transactions.items(), upload.store_id, SEP)
-    job = upload_job(upload, tallies, rolling_costs.get(upload.store_id))
+    # the store's live bundle performance (same partition as this event) scores the next set
+    feedback = performance.feedback_for(upload.store_id)
+    job = upload_job(upload, tallies, rolling_costs.get(upload.store_id), feedback)
     started = time.perf_counter()
     try:
         outcome = await upload_pool().run(run_upload, job)
@@ -233,6 +238,10 @@ async def process_upload(event: EventT) -> BundleSet | None:
     await catalogs.record_catalog(
         upload.store_id, upload.upload_id, outcome.catalog_file, outcome.catalog_summary
     )
+    if outcome.bundle_set.status == "ok":
+        # this event is current: the record lands on the store's partition
+        published_bundles[upload.store_id] = outcome.bundle_set.to_bytes().decode()
+        await performance.on_published(upload.store_id, outcome.bundle_set)
     await _publish(outcome.bundle_set)
     return outcome.bundle_set
 

@@ -21,7 +21,10 @@ from .http import auth as auth_http
 from .http import bundles as bundles_http  # noqa: F401  (registers POST /api/v1/bundle/add-bulk, GET bundles)
 from .http import chat as chat_http  # noqa: F401  (registers POST /api/v1/chat/turns, replies, /demo page)
 from .http import config as config_http  # noqa: F401  (registers GET/PUT /api/v1/config, /config page, /static)
+from .http import inventory as inventory_http  # noqa: F401  (registers the inventory webhook and stock levels)
 from .http import keys as keys_http  # noqa: F401  (registers GET/POST /api/v1/keys, DELETE /api/v1/keys/{id})
+from .http import merchant_page as merchant_page_http  # noqa: F401  (registers the /stores/{store} page)
+from .http import performance as performance_http  # noqa: F401  (registers GET bundles/performance)
 from .http import uploads as uploads_http  # noqa: F401  (registers upload submission, bundles, upload status)
 
 auth_http.install()

@@ -13,7 +13,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from bundlestream import __version__
-from models import AddBulkRequest, AddBulkResponse, BundleSet, ChatTurn, ConfigDocument
+from models import (
+    AddBulkRequest,
+    AddBulkResponse,
+    BundleSet,
+    ChatTurn,
+    ConfigDocument,
+    StorePerformance,
+)
 
 METHODS = ("get", "post", "put", "delete", "patch")
 
@@ -24,6 +31,7 @@ BODIES: dict[tuple[str, str], tuple[type[BaseModel] | str | None, type[BaseModel
     ("/api/v1/config", "get"): (None, ConfigDocument),
     ("/api/v1/config", "put"): (ConfigDocument, ConfigDocument),
     ("/api/v1/stores/{store}/bundles", "get"): (None, BundleSet),
+    ("/api/v1/stores/{store}/bundles/performance", "get"): (None, StorePerformance),
     ("/api/v1/uploads", "post"): ("multipart/form-data", None),
     ("/api/v1/webhooks/orders", "post"): ("application/json", None),
     ("/api/v1/keys", "post"): ("application/json", None),

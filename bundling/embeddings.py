@@ -131,6 +131,11 @@ def l2_normalise(M: np.ndarray) -> np.ndarray:
 
 def tfidf_matrix(texts: Sequence[str]) -> sp.csr_matrix:
     """Smooth idf = ln((1 + n) / (1 + df)) + 1, sublinear tf, L2 rows (sklearn's defaults)."""
+    return _tfidf_fit(texts)[0]
+
+
+def _tfidf_fit(texts: Sequence[str]) -> tuple[sp.csr_matrix, dict[str, int], np.ndarray]:
+    """``tfidf_matrix`` with the vocabulary (token -> column) and the idf it was built with."""
     vocab: dict[str, int] = {}
     sd = vocab.setdefault
     rows: list[int] = []
@@ -149,7 +154,38 @@ def tfidf_matrix(texts: Sequence[str]) -> sp.csr_matrix:
     weighted = M @ sp.diags(idf)
     norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ weighted)
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ weighted), vocab, idf
+
+
+class FittedTfidfSvd:
+    """A ``TfidfSvdEmbedder`` fitted on a corpus: its rows, and the same map for new texts.
+
+    ``rows`` are exactly what ``TfidfSvdEmbedder.embed`` returns for the corpus. ``transform``
+    folds other texts into that space: their TF-IDF row with the corpus' vocabulary and idf
+    (tokens the corpus lacks are ignored), projected on the SVD's right singular vectors and
+    L2-normalised, which maps a corpus text onto its own row (``U S = M V``). A text without a
+    known token gets the zero vector.
+    """
+
+    def __init__(
+        self,
+        rows: np.ndarray,
+        vocab: dict[str, int],
+        idf: np.ndarray,
+        components: np.ndarray | None,
+    ) -> None:
+        self.rows, self.vocab, self.idf, self.components = rows, vocab, idf, components
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        Q = np.zeros((len(texts), len(self.idf)))
+        for r, t in enumerate(texts):
+            for tok, c in Counter(x for x in tokenize(t) if x in self.vocab).items():
+                j = self.vocab[tok]
+                Q[r, j] = (1.0 + np.log(c)) * self.idf[j]
+        Q = l2_normalise(Q)
+        if self.components is not None:
+            Q = l2_normalise(Q @ self.components.T)
+        return Q.astype(np.float32)
 
 
 class TfidfSvdEmbedder:
@@ -162,15 +198,19 @@ class TfidfSvdEmbedder:
         self.name = f"tfidf-svd-{dim}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.fit(texts).rows
+
+    def fit(self, texts: Sequence[str]) -> FittedTfidfSvd:
+        """The embedding of ``texts`` and the map that puts other texts in the same space."""
         if not texts:
-            return np.zeros((0, 1), np.float32)
-        M = tfidf_matrix(texts)
+            return FittedTfidfSvd(np.zeros((0, 1), np.float32), {}, np.zeros(1), None)
+        M, vocab, idf = _tfidf_fit(texts)
         k = min(self.dim, min(M.shape) - 1)
         if k < 2 or M.nnz == 0:
-            return l2_normalise(M.toarray()).astype(np.float32)
+            return FittedTfidfSvd(l2_normalise(M.toarray()).astype(np.float32), vocab, idf, None)
         v0 = np.full(min(M.shape), 1.0 / np.sqrt(min(M.shape)))
-        U, S, _ = svds(M, k=k, v0=v0, random_state=0)
-        return l2_normalise(U * S).astype(np.float32)
+        U, S, Vt = svds(M, k=k, v0=v0, random_state=0)
+        return FittedTfidfSvd(l2_normalise(U * S).astype(np.float32), vocab, idf, Vt)
 
 
 def embed_catalog(

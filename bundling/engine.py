@@ -38,6 +38,7 @@ from .coldstart import TXN_THRESHOLD, cold_start_rescue
 from .context import StoreContext, bundle_id
 from .diversity import LAMBDA, K, select_diverse
 from .embeddings import Embedder, EmbeddingCache
+from .feedback import Adjustment, apply_feedback, by_products
 from .gates import apply_policy_gates
 from .objectives import ContinuousObjectiveScorer
 from .orderarrays import OrderArrays
@@ -124,6 +125,7 @@ def _to_bundle(ctx: StoreContext, d: Draft) -> Bundle:
                 unit_price=float(ctx.products[pid].price),
                 quantity=q,
                 role=role,
+                image_url=ctx.products[pid].image_url,
             )
             for pid, q, role in d.lines
         ],
@@ -157,12 +159,16 @@ def generate_bundle_set(
     assumed_margin: float = ASSUMED_MARGIN,
     currency: str | None = None,
     order_lines: object | None = None,
+    feedback: Sequence[Adjustment] = (),
 ) -> tuple[BundleSet, list[ComboRun]]:
     """Upload -> bundle set. Pure: no I/O; ``clock`` is injectable for deterministic tests.
 
     ``order_lines`` (e.g. ``ingest.columnar.OrderLines``) may replace ``orders``: the engine then
-    reads the history as columns and never builds per-order objects."""
+    reads the history as columns and never builds per-order objects. ``feedback`` (live
+    performance of the store's last set, ``bundling.feedback``) multiplies the score of the same
+    product sets after the per-type normalisation."""
     t0 = clock()
+    adjust = by_products(feedback)
 
     def elapsed() -> float:
         return (clock() - t0) * 1000.0
@@ -259,6 +265,7 @@ def generate_bundle_set(
             )
         raw = len(drafts)
         normalise_by_type(drafts)
+        apply_feedback(drafts, adjust)
         # the same product set may come from two objectives: keep the better-scored one
         best: dict[tuple[BundleType, tuple[str, ...]], Draft] = {}
         for d in drafts:
@@ -270,6 +277,7 @@ def generate_bundle_set(
         ctx.use_dense_embeddings()
         # cold-start rescue (also the rescue when the data path yields nothing valid)
         cs, _cs_raw = cold_start_rescue(ctx, cat_tx)
+        apply_feedback(cs, adjust)
         valid_cs, gates_cs = apply_policy_gates(ctx, cs)
         if cold or valid_cs:
             cold = True

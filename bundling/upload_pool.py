@@ -247,6 +247,7 @@ class UploadJob:
     upload_store_dir: str
     redis_url: str | None = None  # embedding cache; None: no cache
     embedding_prefix: str = ""
+    feedback: tuple[Any, ...] = ()  # bundling.feedback.Adjustment from the store's live performance
 
 
 @dataclass
@@ -381,6 +382,7 @@ def run_upload(job: UploadJob) -> UploadOutcome:
             job.tallies,
             costs,
             _embedding_cache(job.redis_url, job.embedding_prefix),
+            job.feedback,
         )
     except Exception as exc:
         log.exception("bundle generation failed for upload %s", upload.upload_id)

@@ -177,6 +177,7 @@ def generate(
     tallies: Mapping[str, int],
     costs: RollingCosts,
     embedding_cache: Any = None,
+    feedback: Sequence[Any] = (),
 ) -> tuple[BundleSet, list[ComboRun]]:
     """The engine call on a parsed upload (CPU bound; the agent runs it in a thread)."""
     from .engine import generate_bundle_set
@@ -194,6 +195,7 @@ def generate(
         bad_row_count=parsed.bad_row_count,
         parse_ms=round(parsed.parse_ms, 3),
         currency=majority_currency(parsed.catalog),
+        feedback=feedback,
     )
     return bundle_set, list(runs)
 

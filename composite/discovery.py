@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import chain, repeat
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from models.chat import Budget, CategoryListing, DiscoveredProduct
 from models.config import CompositeDiscoveryConfig, PlatformConfig, ProductMixSlice
 
 from .defaults import CATEGORY_KEYWORDS, DEFAULT_CATEGORY_ALIASES
+
+if TYPE_CHECKING:
+    from .learned import CategorySpace
 
 W_PRICE, W_RATING, W_COMMISSION, W_TRUST, W_RELEVANCE = 0.30, 0.30, 0.15, 0.25, 0.20
 NEUTRAL = 0.5
@@ -136,6 +140,9 @@ class CatalogIndex:
     id_rank: np.ndarray  # rank of product_id in sorted order (tiebreak)
     currency: str = "USD"
     categories: frozenset[str] = field(default_factory=frozenset)
+    # the store's categories in the cold-start embedder's space (composite.learned), set by
+    # whoever builds the index with an embedder at hand; None: configured experiences only
+    learned: CategorySpace | None = field(default=None, repr=False)
     _queries: dict = field(default_factory=dict, repr=False)
 
     def posting(self, token: str) -> np.ndarray | None:

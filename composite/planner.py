@@ -38,10 +38,17 @@ from .defaults import (
 )
 from .discovery import norm_category, tokenize
 from .entities import extract_entities, has_details, merge_entities
+from .learned import (
+    LEARNED_EXPERIENCE_THRESHOLD,
+    MAX_LEARNED_CATEGORIES,
+    CategorySpace,
+    LearnedMatch,
+)
 from .llm import UNTRUSTED_NOTICE, Deadline, LLMClient, LLMError, untrusted, wrap_untrusted
 
 Action = Literal["probe", "fetch", "message"]
 Intent = Literal["discover_composite", "discover", "smalltalk"]
+LEARNED_INTENT = "discover_composite:"  # + the learned plan's categories, comma-separated
 MAX_PROBES = (
     1  # ask once; an answer without recognisable details still gets products, not a second quiz
 )
@@ -192,18 +199,27 @@ def plan(
     now: datetime,
     known_categories: Iterable[str] = (),
     default_currency: str = "USD",
+    learned: CategorySpace | None = None,
 ) -> PlanDecision:
-    """The deterministic planner (see module table). Pure: state in, decision out."""
+    """The deterministic planner (see module table). Pure: state in, decision out.
+
+    ``learned`` (the store's categories in the embedder's space) maps a plan outside the
+    configured experiences to the store's categories; see ``_learned_match`` for when.
+    """
     new = extract_entities(turn_text, now, default_currency)
     old = state.entities
     exp_now = detect_experience(turn_text, config.experiences)
     show_now = bool(SHOW_NOW.search(turn_text))
     cat = detect_category(turn_text, config, known_categories)
-    in_composite = (
-        state.last_intent == "discover_composite" and old.experience in config.experiences
-    )
+    session_cats = _session_categories(state, config)
+    in_composite = bool(session_cats)
     last_cat = _last_category(state)
     probes = state.probes_asked
+    hit = _learned_match(learned, turn_text, config, exp_now, cat, in_composite, new)
+    learned_cats = hit.categories if hit is not None else []
+    if learned_cats and learned_cats != session_cats:
+        assert hit is not None
+        return _learned_plan(hit, state, new, show_now)
 
     switched = bool(exp_now and exp_now != old.experience)
     if (
@@ -219,7 +235,7 @@ def plan(
         # set either way: detected now, or the session's own, which in_composite found configured
         assert exp is not None
         merged = merged.model_copy(update={"experience": exp})
-        cats = list(config.experiences[exp])
+        cats = list(config.experiences[exp]) if exp in config.experiences else session_cats
         if show_now or details or probes >= MAX_PROBES:
             why = (
                 "shopper asked for options"
@@ -274,12 +290,96 @@ def plan(
             reason="generic single-category ask",
         )
 
+    if hit is not None:  # below the threshold: ask which of the store's own categories
+        qs = [_clarifying_question(hit, learned)] if learned is not None else []
+        return PlanDecision(
+            action="probe",
+            intent="discover_composite",
+            questions=qs,
+            entities=merged,
+            message=" ".join(qs),
+            reason=f"no configured experience; best catalog category score {hit.best:.2f}"
+            " is below the threshold",
+        )
     return PlanDecision(
         action="message",
         intent="smalltalk",
         entities=merged,
         message=_help_message(config),
         reason="no experience or category recognised",
+    )
+
+
+def _session_categories(state: SessionState, config: PlatformConfig) -> list[str]:
+    """The categories of the session's composite plan: configured, or learned from the catalog."""
+    li = state.last_intent or ""
+    if li == "discover_composite" and state.entities.experience in config.experiences:
+        return list(config.experiences[state.entities.experience])
+    if li.startswith(LEARNED_INTENT) and state.entities.experience:
+        return [c for c in li[len(LEARNED_INTENT) :].split(",") if c][:MAX_LEARNED_CATEGORIES]
+    return []
+
+
+def _learned_match(
+    learned: CategorySpace | None,
+    turn_text: str,
+    config: PlatformConfig,
+    exp_now: str | None,
+    cat: str | None,
+    in_composite: bool,
+    new: Entities,
+) -> LearnedMatch | None:
+    """Map the message on the store's categories, or None when something else decides the turn.
+
+    Configured experiences and a named category always win. Inside a composite plan the
+    message is usually an answer ("Saturday, $100"): it may only start a new learned plan when
+    it carries no details and matches categories of its own (checked by the caller).
+    """
+    if learned is None or exp_now or cat:
+        return None
+    hit = learned.match(turn_text, LEARNED_EXPERIENCE_THRESHOLD)
+    if in_composite and (has_details(new) or not hit.categories):
+        return None
+    return hit
+
+
+def _learned_plan(
+    hit: LearnedMatch, state: SessionState, new: Entities, show_now: bool
+) -> PlanDecision:
+    """A new plan on categories learned from the catalog: probe or fetch as a configured one."""
+    merged = merge_entities(Entities(dietary=list(state.entities.dietary)), new)
+    merged = merged.model_copy(update={"experience": hit.label})
+    cats = list(hit.categories)
+    if show_now or has_details(new):
+        return PlanDecision(
+            action="fetch",
+            intent="discover_composite",
+            entities=merged,
+            experience=hit.label,
+            categories=cats,
+            reason=f"learned from the catalog (score {hit.best:.2f}); "
+            + ("shopper asked for options" if show_now else "details known"),
+        )
+    qs = composite_questions(hit.label, merged, cats)
+    names = ", ".join(c.replace("_", " ") for c in cats)
+    return PlanDecision(
+        action="probe",
+        intent="discover_composite",
+        questions=qs,
+        entities=merged,
+        experience=hit.label,
+        categories=cats,
+        message=f"Happy to plan your {hit.label}! I'll look in {names}. " + " ".join(qs),
+        reason=f"learned from the catalog (score {hit.best:.2f}): probe before discovery",
+    )
+
+
+def _clarifying_question(hit: LearnedMatch, learned: CategorySpace) -> str:
+    names = [learned.display(k) for k in hit.closest]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return (
+        f"I couldn't match that to this store's catalog. Is it closer to {listed}? "
+        "Tell me which, or what you'd like to buy."
     )
 
 
@@ -333,8 +433,10 @@ def validate_llm_plan(
             if got.action == "fetch":
                 raise LLMError("invalid_output", "fetch without a configured experience")
             cats: list[str] = []
-        else:
+        elif exp in config.experiences:
             cats = list(config.experiences[exp])
+        else:  # the deterministic plan's experience, learned from the catalog
+            cats = list(base.categories)
     elif got.intent == "discover":
         vocab = {norm_category(c) for cs in config.experiences.values() for c in cs}
         vocab |= {norm_category(c) for c in config.category_aliases} | set(CATEGORY_KEYWORDS)
@@ -377,10 +479,11 @@ async def plan_with_llm(
     known_categories: Iterable[str] = (),
     default_currency: str = "USD",
     deadline: Deadline | None = None,
+    learned: CategorySpace | None = None,
 ) -> tuple[PlanDecision, Literal["llm", "deterministic"], str | None]:
     """LLM planner with the deterministic decision as both the fallback and the entity base."""
     known = list(known_categories)
-    base = plan(state, turn_text, config, now, known, default_currency)
+    base = plan(state, turn_text, config, now, known, default_currency, learned)
     if llm is None:
         return base, "deterministic", "no_api_key"
     if not prompt.enabled:
@@ -400,10 +503,23 @@ async def plan_with_llm(
         return base, "deterministic", f"planner: {exc.reason}"
 
 
-def apply_decision(state: SessionState, decision: PlanDecision, now: datetime) -> SessionState:
-    """The session after this turn: merged entities, probe counter, what we were doing."""
+def apply_decision(
+    state: SessionState,
+    decision: PlanDecision,
+    now: datetime,
+    config: PlatformConfig | None = None,
+) -> SessionState:
+    """The session after this turn: merged entities, probe counter, what we were doing.
+
+    A plan learned from the catalog (an experience ``config`` does not list) keeps its
+    categories in ``last_intent`` as ``discover_composite:<c1>,<c2>``, the way a single-category
+    session keeps ``discover:<category>``: the session model stays as it is, and a worker that
+    does not know learned plans reads such a session as one without a plan in progress.
+    """
     if decision.intent == "discover_composite":
         last = "discover_composite" if decision.experience else state.last_intent
+        if decision.experience and config and decision.experience not in config.experiences:
+            last = LEARNED_INTENT + ",".join(decision.categories)
     elif decision.intent == "discover" and decision.categories:
         last = f"discover:{decision.categories[0]}"
     else:

@@ -78,8 +78,9 @@ async def handle_turn(
         known_categories=index.categories,
         default_currency=index.currency,
         deadline=deadline,
+        learned=index.learned,
     )
-    new_state = apply_decision(state, decision, now)
+    new_state = apply_decision(state, decision, now, config)
     base = dict(
         reply_id=str(uuid.uuid5(_NS, f"{turn.session_id}/{turn.turn_id}")),
         turn_id=turn.turn_id,

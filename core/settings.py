@@ -159,6 +159,54 @@ class Settings(BaseSettings):
         description="Attach statistics keep the N most-added products per store (table and Redis attach:<store>); the least-added beyond N are evicted.",
     )
 
+    # --- live bundle performance and feedback ---------------------------------------------------
+    performance_days_kept: int = Field(
+        30,
+        ge=1,
+        le=366,
+        description="Live bundle performance keeps per-day counts (and the orders a refund may still change) for the newest N UTC days of order time per store; totals since publication are kept whole.",
+    )
+    performance_orders_kept: int = Field(
+        2_000,
+        ge=0,
+        le=5_000,
+        description="At most N orders per store are remembered so a later refund can take them out of the bundle counts (only orders holding at least 2 products of a published bundle); past it the oldest go, down to 90%. The cap keeps the store's record well under Kafka's 1 MB message size.",
+    )
+    performance_metrics_stores: int = Field(
+        100,
+        ge=0,
+        le=10_000,
+        description="Stores whose per-bundle live counts each worker exports on /metrics (the most recently updated); with at most 10 bundles per set this bounds the label sets.",
+    )
+    feedback_min_days: float = Field(
+        7.0,
+        ge=0,
+        description="Live feedback judges a bundle only after its set was published this many days ago (see docs/design.md, Live feedback).",
+    )
+    feedback_min_orders: int = Field(
+        200,
+        ge=1,
+        description="Live feedback judges a bundle only once the store had this many orders since publication.",
+    )
+    feedback_penalty_below: float = Field(
+        0.002,
+        ge=0,
+        le=1,
+        description="A bundle whose share of orders holding at least 2 of its products stays below this is penalised in the next generation.",
+    )
+    feedback_penalty: float = Field(
+        0.5, gt=0, le=1, description="Score multiplier of a penalised bundle."
+    )
+    feedback_boost_at: float = Field(
+        0.01,
+        gt=0,
+        le=1,
+        description="A bundle whose share of orders holding all of its products reaches this is boosted in the next generation.",
+    )
+    feedback_boost: float = Field(
+        1.25, ge=1, le=4, description="Score multiplier of a boosted bundle."
+    )
+
     # --- API access ---------------------------------------------------------------------------
     cors_allowed_origins: list[str] = Field(
         default_factory=list,

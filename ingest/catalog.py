@@ -3,11 +3,15 @@
 Generic catalog CSV (header names are case-insensitive; only the first three are required)::
 
     product_id, title, price [, category | type, tags, description, cost, inventory, created_at,
-                              rating, partner_id, partner_name, status, subscription, currency]
+                              rating, partner_id, partner_name, status, subscription, currency,
+                              image_url]
 
 ``tags`` are separated by commas, ``|`` or ``;``. Empty optional cells mean unknown.
 Shopify exports: one row per variant, product-level fields on the handle's first row only,
 and rows with nothing but an image attach to their handle (counted as ``attached_rows``).
+A product's picture is its variant's image, else its row's Image Src, else the first image of its
+handle so far; an address that is not absolute http(s) (or is too long) is dropped with an
+``invalid_image_url`` warning, and the product is kept.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from models.catalog import Partner, Product
+from models.catalog import Partner, Product, image_url_problem
 
 from .cells import (
     FORMULA_START,
@@ -59,6 +63,7 @@ _GENERIC_OPTIONAL = {
     "status": ("status",),
     "subscription": ("subscription",),
     "currency": ("currency",),
+    "image_url": ("image_url", "image"),
 }
 _SHOPIFY_REQUIRED = {"handle": ("Handle",), "title": ("Title",), "price": ("Variant Price",)}
 _SHOPIFY_OPTIONAL = {
@@ -74,6 +79,8 @@ _SHOPIFY_OPTIONAL = {
     "option3": ("Option3 Value",),
     "sku": ("Variant SKU",),
     "inventory": ("Variant Inventory Qty",),
+    "inventory_tracker": ("Variant Inventory Tracker",),
+    "inventory_policy": ("Variant Inventory Policy",),
     "cost": ("Cost per item",),
     "image": ("Image Src",),
     "variant_image": ("Variant Image",),
@@ -122,6 +129,17 @@ def parse_catalog(
     report.parse_ms = (time.perf_counter() - started) * 1000
     report.events = len(result.products)
     return result
+
+
+def _image_url(value: str, line: int, report: IngestReport) -> str | None:
+    """``value`` when it is an image address a page may load, else None with a warning."""
+    if not value:
+        return None
+    problem = image_url_problem(value)
+    if problem:
+        report.warn(line, "invalid_image_url", f"image {value[:60]!r} {problem}")
+        return None
+    return value
 
 
 def _bounded(products: Iterator[Product], table: CsvTable) -> list[Product]:
@@ -223,12 +241,13 @@ def _generic(
         at("created_at"),
         at("rating"),
     )
-    i_pid, i_pname, i_status, i_sub, i_cur = (
+    i_pid, i_pname, i_status, i_sub, i_cur, i_img = (
         at("partner_id"),
         at("partner_name"),
         at("status"),
         at("subscription"),
         at("currency"),
+        at("image_url"),
     )
     warn, tag_split = report.warn, _TAG_SPLIT.split
 
@@ -290,6 +309,7 @@ def _generic(
             "currency": (cells[i_cur].upper() or currency),
             "status": (cells[i_status].lower() or "active")[:32],
             "subscription": truthy(cells[i_sub]),
+            "image_url": _image_url(cells[i_img], line, report),
         }
         if partner_id or partner_name:
             data["partner"] = {
@@ -339,6 +359,7 @@ def _shopify(
             continue
         if image:
             images.setdefault(handle, []).append(image)
+        picture = r.raw("variant_image") or image or next(iter(images.get(handle, ())), "")
         try:
             price = _money(r, "price", True)
             cost = _money(r, "cost", False)
@@ -346,6 +367,8 @@ def _shopify(
         except CellError as exc:
             report.bad(line, exc.code, str(exc))
             continue
+        if not _stock_limits_sales(r):
+            inventory = None
         real_options = [o for o in options if o != "Default Title"]
         sku = r.text("sku")
         product_id = sku or "/".join([handle, *(slug(o) or o for o in real_options)])
@@ -367,12 +390,22 @@ def _shopify(
             "cost": cost,
             "inventory": inventory,
             "currency": currency,
+            "image_url": _image_url(picture, line, report),
         }
         product = _product(r, data)
         if product is not None:
             ids[product_id] = line
             report.used_rows += 1
             yield product
+
+
+def _stock_limits_sales(r: _Row) -> bool:
+    """Whether the quantity is a real limit: Shopify counts stock only for a variant with an
+    inventory tracker, and keeps selling past zero when the policy is "continue". Exports
+    without the tracker column keep their quantity."""
+    if "inventory_tracker" in r.cols and not r.raw("inventory_tracker"):
+        return False
+    return r.raw("inventory_policy").lower() != "continue"
 
 
 def _shopify_parent(r: _Row) -> dict[str, Any]:

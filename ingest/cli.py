@@ -113,14 +113,16 @@ def _publish_orders(args: argparse.Namespace) -> int:
         categories = None
         products = args.olist_products or _sibling(args.file, "olist_products_dataset")
         fmt = args.format
-        stream = OrderStream(args.file, fmt, store_id=store)
+        stream = OrderStream(args.file, fmt, store_id=store, adjustments=True)
         if stream.format == "olist" and products is not None:
             stream.table.close()
             translation = args.olist_translation or _sibling(
                 args.file, "product_category_name_translation"
             )
             categories = load_categories(products, translation)
-            stream = OrderStream(args.file, "olist", store_id=store, categories=categories)
+            stream = OrderStream(
+                args.file, "olist", store_id=store, categories=categories, adjustments=True
+            )
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -161,6 +163,7 @@ def _publish_orders(args: argparse.Namespace) -> int:
         f"{stats.sent:,} events sent to {settings.topic_prefix}.orders (store {store}, format {stream.format}) "
         f"in {stats.seconds:.1f} s, {stats.rate:,.0f} ev/s"
     )
+    print(f"events by kind: {stats.kinds}")
     print(
         f"rows {report.rows:,}: in events {report.used_rows:,}, skipped {report.skipped_rows:,} "
         f"{dict(report.skipped)}, bad {report.bad_row_count:,}"

@@ -12,6 +12,20 @@ Generic orders CSV (header names are case-insensitive)::
     order_id, product_id, quantity, price, created_at [, category, title, customer_id, currency]
 
 ``created_at`` is ISO 8601 (naive times are UTC); one row per line item, rows of an order together.
+
+Cancellations and refunds: by default (what the bundle engine and evaluation read) a cancelled
+or refunded order is skipped. A replay asks for them (``RowContext.adjustments``) and gets them
+as events instead, next to the orders (see ``Adjustments``):
+
+- Online Retail: a ``C`` invoice names no original invoice. Each of its rows is a refund of
+  ``-Quantity`` units of its product from the latest earlier invoice of the same customer that
+  holds that product; rows with no such invoice (no customer, or bought before the file starts)
+  are a refund of an unknown order, whose id is the ``C`` invoice's own. The refund id is the
+  ``C`` invoice number.
+- Shopify orders export: an order with ``Cancelled at`` (or ``Financial Status`` voided) is sent
+  as the order followed by its cancellation; ``Financial Status`` refunded as the order followed
+  by a refund of all its lines (refund id ``<order>-refund``). ``partially_refunded`` does not say
+  which lines came back: such an order stays an order.
 """
 
 from __future__ import annotations
@@ -20,6 +34,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from pydantic import ValidationError
 
 from models.orders import OrderEvent
 
@@ -45,6 +61,145 @@ MAX_CATEGORY = 200
 MAX_CUSTOMER = 200
 
 
+ADJUSTMENT_LINES = 1000  # ``OrderEvent.lines`` max_length: a longer refund is split
+
+
+@dataclass
+class Adjustments:
+    """Cancellations and refunds of a replay, built next to the orders the rows make.
+
+    ``last_invoice`` remembers, per (customer, product), the latest invoice that held the product
+    (Online Retail's refunds name none). ``marks`` are Shopify orders to cancel or refund once
+    their order event is out (``after``).
+    """
+
+    store_id: str
+    source: str
+    currency: str
+    report: IngestReport
+    last_invoice: dict[tuple[str, str], str] = field(default_factory=dict)
+    marks: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    ready: list[OrderEvent] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # events by kind, and unmatched refunds
+    # the open C invoice: id, time, customer, rows (line, product, units, price, title)
+    _invoice: str | None = None
+    _created: datetime | None = None
+    _customer: str = ""
+    _rows: list[tuple[int, str, int, float, str]] = field(default_factory=list)
+
+    def refund_row(
+        self,
+        line: int,
+        invoice: str,
+        created: str,
+        customer: str,
+        product_id: str,
+        quantity: int,
+        price: float,
+        title: str,
+    ) -> None:
+        """One row of a ``C`` invoice (``quantity`` already positive: the units given back)."""
+        if invoice != self._invoice:
+            self.close()
+            try:
+                self._created = parse_datetime(created)
+            except CellError as exc:
+                self.report.bad(line, exc.code, str(exc))
+                return
+            self._invoice, self._customer = invoice, customer
+        self._rows.append((line, product_id, quantity, price, title))
+
+    def close(self) -> None:
+        """Turn the open ``C`` invoice into refunds, one per original invoice it maps to."""
+        rows, invoice, created = self._rows, self._invoice, self._created
+        self._rows, self._invoice = [], None
+        if not rows or invoice is None or created is None:
+            return
+        by_order: dict[str, list[tuple[int, str, int, float, str]]] = {}
+        for row in rows:
+            original = self.last_invoice.get((self._customer, row[1]))
+            if original is None:
+                self.counts["unmatched_refund_rows"] = (
+                    self.counts.get("unmatched_refund_rows", 0) + 1
+                )
+            by_order.setdefault(original or invoice, []).append(row)
+        for order_id, part in by_order.items():
+            for start in range(0, len(part), ADJUSTMENT_LINES):
+                chunk = part[start : start + ADJUSTMENT_LINES]
+                refund_id = invoice if start == 0 else f"{invoice}#{start // ADJUSTMENT_LINES + 1}"
+                self._emit(
+                    "refund",
+                    order_id,
+                    created,
+                    [
+                        {"product_id": p, "quantity": q, "price": pr, **({"title": t} if t else {})}
+                        for _line, p, q, pr, t in chunk
+                    ],
+                    [r[0] for r in chunk],
+                    refund_id,
+                    self._customer or None,
+                )
+
+    def mark(self, order_id: str, kind: str, when: datetime) -> None:
+        self.marks[order_id] = (kind, when)
+
+    def after(self, event: OrderEvent) -> Iterator[OrderEvent]:
+        """The cancellation or refund marked for an order, right after its event."""
+        if event.kind != "order" or not self.marks:
+            return
+        base = event.order_id.split("#part", 1)[0]
+        mark = self.marks.get(base)
+        if mark is None:
+            return
+        kind, when = mark
+        lines = [line.model_dump(exclude={"schema_version"}) for line in event.lines]
+        if kind == "cancellation":
+            self._emit(kind, event.order_id, when, [], [], None, event.customer_id)
+        else:
+            self._emit(kind, event.order_id, when, lines, [], f"{base}-refund", event.customer_id)
+        yield from self.drain()
+
+    def _emit(
+        self,
+        kind: str,
+        order_id: str,
+        created: datetime,
+        lines: list[dict[str, Any]],
+        rows: list[int],
+        refund_id: str | None,
+        customer: str | None,
+    ) -> None:
+        try:
+            event = OrderEvent.model_validate(
+                {
+                    "order_id": order_id,
+                    "store_id": self.store_id,
+                    "kind": kind,
+                    "refund_id": refund_id,
+                    "lines": lines,
+                    "created_at": created,
+                    "currency": self.currency,
+                    "customer_id": customer,
+                    "source": self.source,
+                }
+            )
+        except ValidationError as exc:
+            detail = exc.errors()[0]
+            reason = f"{'.'.join(map(str, detail['loc']))}: {detail['msg']}"
+            for line in rows:
+                self.report.bad(line, f"invalid_{kind}", reason)
+            return
+        self.report.used_rows += len(rows)
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.ready.append(event)
+
+    def drain(self) -> Iterator[OrderEvent]:
+        if self.ready:
+            ready = self.ready.copy()
+            self.ready.clear()
+            yield from ready
+
+
 @dataclass
 class RowContext:
     """What a format's row rules work with: the column positions, the grouper, the report."""
@@ -55,6 +210,7 @@ class RowContext:
     currency: str  # the default when a row names none
     categories: Mapping[str, str] = field(default_factory=dict)  # product id -> category
     seen: set[str] = field(default_factory=set)  # order ids with a row not skipped as a whole order
+    adjustments: Adjustments | None = None  # a replay's cancellations and refunds (None: skipped)
 
     def safe(self, line: int, text: str) -> str:
         """Neutralise a spreadsheet formula with a leading apostrophe (and warn)."""
@@ -148,8 +304,10 @@ def _quantity(value: str) -> int:
 
 
 def online_retail_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
-    """Invoices starting with C are cancellations and with A bad-debt adjustments: skipped whole.
-    Rows with quantity or price <= 0 (returns, samples, write-offs) are skipped, not bad.
+    """Invoices starting with C are cancellations and with A bad-debt adjustments: skipped whole,
+    unless the context collects adjustments (a replay): then each C row with a negative quantity
+    is a refund (see the module docstring). Other rows with quantity or price <= 0 (returns,
+    samples, write-offs) are skipped, not bad.
 
     The hot loop of a 541,909-row replay: lookups are hoisted, a run of rows of one invoice
     looks its order up once, and a product or title cell already seen to be plain (non-empty,
@@ -188,6 +346,9 @@ def online_retail_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
     kind = 0  # 0 an order, 1 a cancellation, 2 an adjustment
     current_id: str | None = None  # the order of the current run (None: no run)
     current: Any = None
+    refunds = ctx.adjustments
+    i_buyer = -1 if i_customer is None else i_customer
+    last_invoice = refunds.last_invoice if refunds is not None and i_buyer >= 0 else None
     for line, row in rows:
         raw = row[i_order]
         if raw != previous_raw:
@@ -198,7 +359,9 @@ def online_retail_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
                 seen_add(order_id)
             previous_raw = raw
         if kind:
-            if kind == 1:
+            if kind == 1 and refunds is not None:
+                yield from _refund_row(ctx, refunds, line, row, order_id)
+            elif kind == 1:
                 skip("cancellation")
                 cancelled.add(order_id)
             else:
@@ -267,6 +430,10 @@ def online_retail_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
                     continue
             # Safe to keep: an open order is closed only by a start, which ends the run first.
             current_id, current = order_id, order
+        if last_invoice is not None:  # a replay: remember who bought what, for C invoices
+            customer = row[i_buyer].strip()
+            if customer:
+                last_invoice[(customer, raw_product.strip())] = order_id
         line_append(line)
         product_append(product)
         quantity_append(quantity)
@@ -274,8 +441,41 @@ def online_retail_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
         title_append(title_code)
     if current_id is not None:
         end_run(current)
+    if refunds is not None:
+        refunds.close()
+        yield from refunds.drain()
     report.skipped_orders["cancelled"] += len(cancelled)
     report.skipped_orders["adjustment"] += len(adjustments)
+
+
+def _refund_row(
+    ctx: RowContext, refunds: Adjustments, line: int, row: list[str], invoice: str
+) -> Iterator[OrderEvent]:
+    """One row of a C invoice in a replay: the units it gives back, or a counted skip or bad row."""
+    c = ctx.cols
+    try:
+        quantity = _quantity(row[c["quantity"]])
+        price = parse_float(row[c["price"]], "price")
+    except CellError as exc:
+        ctx.report.bad(line, exc.code, str(exc))
+        return
+    if quantity >= 0:
+        ctx.report.skip("cancellation")  # a C row that gives nothing back
+        return
+    if price < 0:
+        ctx.report.bad(line, "negative_price", f"price {price} is negative")
+        return
+    i_title, i_customer = c.get("title"), c.get("customer_id")
+    item = ctx.line_item(
+        line, row[c["product_id"]], -quantity, row[i_title] if i_title is not None else "", None
+    )
+    if item is None:
+        return
+    customer = row[i_customer].strip() if i_customer is not None else ""
+    refunds.refund_row(
+        line, invoice, row[c["created_at"]], customer, item[0], -quantity, price, item[1]
+    )
+    yield from refunds.drain()  # the previous C invoice, closed by this one
 
 
 # -- Olist order items ---------------------------------------------------------------------------
@@ -333,8 +533,9 @@ def olist_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
 
 
 def shopify_orders_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
-    """An order cancelled, voided or refunded (decided on its first row) is skipped whole; the
-    line's product is its SKU, else its name."""
+    """An order cancelled, voided or refunded (decided on its first row) is skipped whole, unless
+    the context collects adjustments (a replay): then it is read as an order and marked for its
+    cancellation or refund. The line's product is its SKU, else its name."""
     c, report, grouper = ctx.cols, ctx.report, ctx.grouper
     i_cancel, i_status = c.get("cancelled_at"), c.get("financial_status")
     skipped: dict[str, str] = {}
@@ -353,7 +554,9 @@ def shopify_orders_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
                 if status == "refunded"
                 else None
             )
-            if reason:
+            if reason and ctx.adjustments is not None:
+                _mark_shopify(ctx, ctx.adjustments, line, row, order_id, reason)
+            elif reason:
                 skipped[order_id] = reason
                 report.skipped_orders[reason.removesuffix("_order")] += 1
                 report.skip(reason)
@@ -374,6 +577,22 @@ def shopify_orders_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
         if order is not None:
             grouper.add(order, line, item[0], quantity, price, item[1], item[2])
             yield from grouper.drain()
+
+
+def _mark_shopify(
+    ctx: RowContext, adjustments: Adjustments, line: int, row: list[str], order_id: str, reason: str
+) -> None:
+    """Mark an order to be followed by its cancellation (at ``Cancelled at``, else the order's
+    time) or by a refund of all its lines."""
+    c = ctx.cols
+    i_cancel = c.get("cancelled_at")
+    when_text = row[i_cancel].strip() if i_cancel is not None else ""
+    try:
+        when = parse_datetime(when_text or row[c["created_at"]])
+    except CellError as exc:
+        ctx.report.warn(line, exc.code, f"{reason}: {exc}; the order stays an order")
+        return
+    adjustments.mark(order_id, "cancellation" if reason == "cancelled_order" else "refund", when)
 
 
 # -- generic orders CSV --------------------------------------------------------------------------

@@ -5,6 +5,9 @@ Pure parsing, no Kafka. ``OrderStream`` validates the header when created (so a 
 connecting anywhere) and yields events lazily, which keeps a 541,909-row replay at a flat memory
 profile. Every data row ends as part of an event, a counted skip or a bad row (``report.accounted``).
 The columnar reader (``ingest.columnar``) runs the same stream with its own grouper.
+
+With ``adjustments=True`` (replays) cancellations and refunds come out as events too
+(``ingest.order_formats.Adjustments``); without, they are skipped as the bundle engine wants.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from models.orders import OrderEvent
 from .errors import IngestError
 from .grouping import OrderGrouper, OrderWindow
 from .limits import Limits
-from .order_formats import FORMATS, ORDER_FORMATS, SIGNATURES, RowContext
+from .order_formats import FORMATS, ORDER_FORMATS, SIGNATURES, Adjustments, RowContext
 from .report import IngestReport
 from .source import CsvTable, Source, detect, source_name
 
@@ -60,6 +63,7 @@ class OrderStream:
         source_kind: str = "replay",
         limits: Limits | None = None,
         grouper: GrouperFactory = _event_grouper,
+        adjustments: bool = False,
     ) -> None:
         self.report = IngestReport(file=source_name(source, name))
         self.table = CsvTable(source, self.report, limits)
@@ -85,13 +89,26 @@ class OrderStream:
         self.context = RowContext(
             self.cols, self.report, self.grouper, self.currency, categories or {}
         )
+        if adjustments:
+            self.context.adjustments = Adjustments(
+                store_id, source_kind, self.currency, self.report
+            )
 
     def __iter__(self) -> Iterator[OrderEvent]:
         started = time.perf_counter()
         grouper, seen = self.grouper, self.context.seen
+        adjustments = self.context.adjustments
         try:
-            yield from self.spec.rows(self.context, self.table.rows())
-            yield from grouper.finish()
+            if adjustments is None:
+                yield from self.spec.rows(self.context, self.table.rows())
+                yield from grouper.finish()
+            else:
+                for event in self.spec.rows(self.context, self.table.rows()):
+                    yield event
+                    yield from adjustments.after(event)
+                for event in grouper.finish():
+                    yield event
+                    yield from adjustments.after(event)
             empty = len(seen) - len(seen.intersection(grouper.emitted))
             if empty:
                 self.report.skipped_orders["no_valid_lines"] += empty
@@ -103,6 +120,12 @@ class OrderStream:
 def open_orders(source: Source, fmt: str | None = None, **kwargs: Any) -> OrderStream:
     """Validate the header now, stream events later. Raises IngestError for an unusable file."""
     return OrderStream(source, fmt, **kwargs)
+
+
+def adjustment_counts(stream: OrderStream) -> dict[str, int]:
+    """Cancellation and refund events a replay stream made so far (and unmatched refund rows)."""
+    adjustments = stream.context.adjustments
+    return {} if adjustments is None else dict(adjustments.counts)
 
 
 def read_orders(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.settings import Settings
 from models.orders import OrderEvent
@@ -47,6 +47,7 @@ class PublishStats:
     sent: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    kinds: dict[str, int] = field(default_factory=dict)  # events sent per kind (order, refund...)
 
     @property
     def rate(self) -> float:
@@ -89,6 +90,7 @@ async def publish_orders(
             )
             stats.sent += 1
             stats.bytes += len(value)
+            stats.kinds[event.kind] = stats.kinds.get(event.kind, 0) + 1
             if len(pending) >= IN_FLIGHT:
                 await asyncio.gather(*pending)
                 pending.clear()

@@ -46,6 +46,7 @@ from .config import (
 from .dead_letters import DeadLetter
 from .keys import ApiKeyRecord
 from .orders import OrderEvent, OrderLine
+from .performance import BundleDayPerformance, BundlePerformance, StorePerformance
 from .uploads import UploadEvent, UploadFile
 from .version import SCHEMA_VERSION
 
@@ -62,6 +63,8 @@ __all__ = [
     "Budget",
     "Bundle",
     "BundleAdded",
+    "BundleDayPerformance",
+    "BundlePerformance",
     "BundlePricing",
     "BundleProduct",
     "BundleSet",
@@ -94,6 +97,7 @@ __all__ = [
     "ScoreComponents",
     "SessionState",
     "Sponsorship",
+    "StorePerformance",
     "TimeBudget",
     "UploadEvent",
     "UploadFile",

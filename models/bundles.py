@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .catalog import ImageUrl
 from .common import Currency, Id, OutputRecord, utcnow
 
 
@@ -49,6 +50,7 @@ class BundleProduct(_Out):
     unit_price: float = Field(ge=0)
     quantity: int = Field(1, ge=1)
     role: Literal["anchor", "member", "free", "discounted"] = "member"
+    image_url: ImageUrl | None = Field(None, description="The catalog's picture of the product.")
 
 
 class VolumeTier(_Out):
@@ -164,6 +166,15 @@ class GenerationMetrics(OutputRecord):
     parse_ms: float = 0.0
     bad_rows: list[BadRow] = Field(default_factory=list, max_length=1000)
     bad_row_count: int = 0
+    trigger: Literal["upload", "stock"] = Field(
+        "upload",
+        description="What produced this set: an upload, or live stock re-gating the upload's set.",
+    )
+    stock_outs: list[Id] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Components of the upload's bundles out of stock when this set was re-gated.",
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 

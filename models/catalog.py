@@ -3,10 +3,51 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from .common import Currency, Id, NonNegativeMoney
+
+MAX_IMAGE_URL = 2048
+# Characters no image address needs and that would matter if a page ever put one in markup.
+_URL_FORBIDDEN = frozenset(" \"'<>\\`")
+
+
+def image_url_problem(value: str) -> str | None:
+    """Why ``value`` is not an image address a page may load (absolute http(s) with a host), or
+    None when it is one. The merchant page loads https ones only (see README, Merchant page)."""
+    if len(value) > MAX_IMAGE_URL:
+        return f"is {len(value)} characters long (at most {MAX_IMAGE_URL})"
+    if any(ch in _URL_FORBIDDEN or ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value):
+        return "contains a space, quote, angle bracket, backslash or control character"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not parts.hostname:
+        return "has no host"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user name or password"
+    return None
+
+
+def _image_url(value: str) -> str:
+    problem = image_url_problem(value)
+    if problem:
+        raise ValueError(f"image URL {problem}")
+    return value
+
+
+ImageUrl = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_IMAGE_URL, strip_whitespace=True),
+    AfterValidator(_image_url),
+]
 
 
 class Partner(BaseModel):
@@ -58,6 +99,9 @@ class Product(BaseModel):
     status: str = Field("active", max_length=32)
     subscription: bool = Field(
         False, description="Sold as a subscription (subscription_push objective)."
+    )
+    image_url: ImageUrl | None = Field(
+        None, description="The product's picture: an absolute http(s) URL (Shopify's Image Src)."
     )
 
     @property

@@ -46,14 +46,18 @@ class UpgradeError(ValueError):
 class Step:
     """What changed from ``from_version`` to ``from_version + 1``, per top-level model.
 
-    ``upcasters`` maps a model class to a pure function that takes the record's JSON object at
-    ``from_version`` and returns it in the next version's shape (nested models included). A model
-    not named did not change in this step; its records only get the new version stamped.
+    ``upcasters`` maps a model class (or its class name, for a model that imports this module)
+    to a pure function that takes the record's JSON object at ``from_version`` and returns it in
+    the next version's shape (nested models included). A model not named did not change in this
+    step; its records only get the new version stamped.
     """
 
     from_version: int
     why: str
-    upcasters: Mapping[type[BaseModel], Upcaster] = field(default_factory=dict)
+    upcasters: Mapping[type[BaseModel] | str, Upcaster] = field(default_factory=dict)
+
+    def upcaster_for(self, model: type[BaseModel]) -> Upcaster | None:
+        return self.upcasters.get(model) or self.upcasters.get(model.__name__)
 
 
 class UpgradePath:
@@ -100,7 +104,7 @@ class UpgradePath:
         written_at = self.version_of(data)
         out = dict(data)
         for version in range(written_at, self.current):
-            upcaster = self.steps[version].upcasters.get(model)
+            upcaster = self.steps[version].upcaster_for(model)
             if upcaster is not None:
                 try:
                     out = upcaster(out)
@@ -110,12 +114,55 @@ class UpgradePath:
                         f"upgrading {model.__name__} from schema_version "
                         f"{version} to {version + 1} failed: {type(exc).__name__}: {exc}",
                     ) from exc
-            out["schema_version"] = version + 1
+            out = _stamped(out, version + 1)
         return out, written_at
+
+
+def _orders_have_a_kind(data: Payload) -> Payload:
+    """Version 1 order events were all orders: say so. A version 1 reader would take a version 2
+    cancellation or refund for an order (it ignores ``kind``), hence the bump."""
+    out = dict(data)
+    out.setdefault("kind", "order")
+    out.setdefault("refund_id", None)
+    return out
+
+
+# Levels of nesting searched for nested models' versions (a bundle set's tier sits at 5).
+STAMP_DEPTH = 8
+
+
+def _stamped(data: Payload, version: int) -> Payload:
+    """``data`` at ``version``, nested models too: a nested model (an order's lines, a bundle
+    set's metrics) carries its own ``schema_version`` as written, which moves with its record."""
+
+    def stamp(value: Any, depth: int) -> Any:
+        # our nested models sit a few levels down; deeper input is nobody's model (and hostile
+        # input nests thousands deep), so it is left as is rather than walked
+        if depth > STAMP_DEPTH:
+            return value
+        if isinstance(value, dict):
+            out = {k: stamp(v, depth + 1) for k, v in value.items()}
+            if isinstance(out.get("schema_version"), int):
+                out["schema_version"] = version
+            return out
+        if isinstance(value, list):
+            return [stamp(v, depth + 1) for v in value]
+        return value
+
+    top = {k: stamp(v, 1) for k, v in data.items()}
+    top["schema_version"] = version
+    return top
 
 
 STEPS: tuple[Step, ...] = (
     Step(PRE_VERSIONED, "schema_version becomes explicit; the fields are unchanged"),
+    Step(
+        1,
+        "OrderEvent gains kind (order, cancellation, refund) and refund_id; "
+        "every earlier order event is an order",
+        # by name: the models import this module, so their classes do not exist yet here
+        {"OrderEvent": _orders_have_a_kind},
+    ),
 )
 
 PATH = UpgradePath(SCHEMA_VERSION, STEPS)

@@ -1,6 +1,7 @@
 """Live popularity and category maturity from order events: broker-free, exact under replay."""
 
 from .aggregate import (
+    AppliedOrder,
     CategoryTally,
     OrderAtOffset,
     PopularityUpdates,
@@ -12,9 +13,12 @@ from .aggregate import (
     split_key,
     writes_by_partition,
 )
+from .ledger import MAX_REFUNDS_PER_ORDER, dedupe_identity, net_ground_truth
 from .retention import ExpiryIndex, SeenOrder, TopN
 
 __all__ = [
+    "MAX_REFUNDS_PER_ORDER",
+    "AppliedOrder",
     "CategoryTally",
     "ExpiryIndex",
     "OrderAtOffset",
@@ -23,8 +27,10 @@ __all__ = [
     "SeenOrder",
     "SoldCount",
     "TopN",
+    "dedupe_identity",
     "ground_truth",
     "key_of",
+    "net_ground_truth",
     "plan_updates",
     "split_key",
     "writes_by_partition",

@@ -23,40 +23,89 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from .ledger import ProductLine, Refund
 
 DEFAULT_BUCKETS_PER_WINDOW = 48
 
 
 @dataclass(frozen=True)
 class SeenOrder:
-    """The ``processed-orders`` value: where an order id was first seen, and its order time.
+    """The ``processed-orders`` value: an order's ledger within the dedupe window.
 
-    The value used to be a bare int (the first offset); such legacy entries read back with
-    ``partition`` and ``time_s`` set to None.
+    ``offset`` is where the order was first seen (None: only its cancellation or refunds so far),
+    ``time_s`` the order's time (or, before the order arrives, the first adjustment's), which
+    decides when the ledger expires. ``contents`` is what the order added, per product;
+    ``cancelled`` the offset of its cancellation; ``refunds`` the refunds applied, each with its
+    offset (see ``popularity.ledger``). Every fact keeps its source offset, so a replay can tell
+    what it already holds.
+
+    The value used to be a bare int (the first offset), then ``[offset, partition, time]``: both
+    read back with no contents (an order whose amounts are unknown).
     """
 
-    offset: int
+    offset: int | None
     partition: int | None = None
     time_s: int | None = None
+    contents: Mapping[str, ProductLine] | None = None
+    cancelled: int | None = None
+    refunds: tuple[Refund, ...] = ()
 
-    def to_json(self) -> list[int]:
-        return [
-            self.offset,
+    def to_json(self) -> list[Any]:
+        out: list[Any] = [
+            -1 if self.offset is None else self.offset,
             -1 if self.partition is None else self.partition,
             -1 if self.time_s is None else self.time_s,
         ]
+        facts: dict[str, Any] = {}
+        if self.contents is not None:
+            names: list[str] = []
+            index: dict[str, int] = {}
+            products: dict[str, list[Any]] = {}
+            for pid, line in self.contents.items():
+                cats = []
+                for category in line.categories:
+                    if category not in index:
+                        index[category] = len(names)
+                        names.append(category)
+                    cats.append(index[category])
+                products[pid] = [line.units, line.revenue, cats]
+            facts["p"] = products
+            facts["c"] = names
+        if self.cancelled is not None:
+            facts["x"] = self.cancelled
+        if self.refunds:
+            facts["r"] = [[r.offset, r.refund_id, dict(r.units)] for r in self.refunds]
+        if facts:
+            out.append(facts)
+        return out
 
     @classmethod
-    def from_json(cls, raw: int | Sequence[int] | None) -> SeenOrder | None:
+    def from_json(cls, raw: int | Sequence[Any] | None) -> SeenOrder | None:
         if raw is None:
             return None
         if isinstance(raw, int):  # the format before retention: the first offset only
             return cls(raw)
-        offset, partition, time_s = raw
+        offset, partition, time_s = raw[0], raw[1], raw[2]
+        facts: Mapping[str, Any] = raw[3] if len(raw) > 3 else {}
+        contents: dict[str, ProductLine] | None = None
+        if "p" in facts:
+            names = facts.get("c", [])
+            contents = {
+                pid: ProductLine(int(units), float(revenue), tuple(names[i] for i in cats))
+                for pid, (units, revenue, cats) in facts["p"].items()
+            }
         return cls(
-            int(offset),
+            None if offset < 0 else int(offset),
             None if partition < 0 else int(partition),
             None if time_s < 0 else int(time_s),
+            contents,
+            facts.get("x"),
+            tuple(
+                Refund(int(off), str(rid), {str(k): int(v) for k, v in units.items()})
+                for off, rid, units in facts.get("r", ())
+            ),
         )
 
 

@@ -25,6 +25,7 @@ from models import (
     OrderEvent,
     UploadEvent,
 )
+from models.inventory import InventoryEvent
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -98,6 +99,16 @@ CONFIG_DLQ = TopicSpec(
     producers=("config agent",),
     consumers=("operators",),
 )
+INVENTORY_DLQ = TopicSpec(
+    "dead-letters.inventory",
+    key="source key (raw)",
+    value=DeadLetter,
+    direction="dead-letter",
+    summary="Stock level records that did not decode or validate, with raw bytes and reason.",
+    retention_ms=30 * DAY_MS,
+    producers=("stock agent",),
+    consumers=("operators",),
+)
 
 ORDERS = TopicSpec(
     "orders",
@@ -118,6 +129,16 @@ UPLOADS = TopicSpec(
     dead_letter=UPLOADS_DLQ.suffix,
     producers=("POST /api/v1/uploads", "bundlestream publish upload"),
     consumers=("uploads agent",),
+)
+INVENTORY = TopicSpec(
+    "inventory",
+    key="store_id",
+    value=InventoryEvent,
+    direction="input",
+    summary="Stock levels from inventory webhooks or a store's JSON; re-gate the published bundles.",
+    dead_letter=INVENTORY_DLQ.suffix,
+    producers=("POST /api/v1/webhooks/inventory", "POST /api/v1/stores/{store}/inventory"),
+    consumers=("stock agent",),
 )
 CHAT_TURNS = TopicSpec(
     "chat-turns",
@@ -162,7 +183,7 @@ BUNDLE_SETS = TopicSpec(
     summary="One bundle set per upload, latest per store is the storefront's answer.",
     compacted=True,
     retention_ms=None,
-    producers=("uploads agent",),
+    producers=("uploads agent", "stock agent"),
     consumers=("storefronts", "read model"),
 )
 COMPOSITE_OPTIONS = TopicSpec(
@@ -208,6 +229,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     UPLOADS_DLQ,
     CHAT_DLQ,
     CONFIG_DLQ,
+    INVENTORY,
+    INVENTORY_DLQ,
 )
 
 

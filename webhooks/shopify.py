@@ -1,4 +1,8 @@
-"""Shopify ``orders/create`` webhooks: signature check and mapping to ``OrderEvent``.
+"""Shopify order webhooks: signature check and mapping to ``OrderEvent``.
+
+Three topics, told apart by ``X-Shopify-Topic`` (``event_from_shopify``): ``orders/create`` (the
+order), ``orders/cancelled`` (the full order again, with ``cancelled_at``: a cancellation) and
+``refunds/create`` (``order_id`` and the refunded ``refund_line_items``: a refund).
 
 Shopify signs the raw body: header ``X-Shopify-Hmac-Sha256`` = base64(HMAC-SHA256(secret, body)).
 The check must run on the exact bytes received (before any JSON parsing) and compare in constant
@@ -133,16 +137,30 @@ def _line_product_id(item: dict[str, Any]) -> str | None:
     return None
 
 
-def order_from_shopify(payload: Any, store_id: str) -> OrderEvent:
-    """Map Shopify's order JSON to an OrderEvent; raises WebhookRejected(422) with the reason."""
-    if not isinstance(payload, dict):
-        raise WebhookRejected(422, "body must be a JSON object (a Shopify order)")
-    order_id = payload.get("id") or payload.get("admin_graphql_api_id") or payload.get("name")
-    if order_id in (None, ""):
-        raise WebhookRejected(422, "order has no id")
-    items = payload.get("line_items")
-    if not isinstance(items, list) or not items:
-        raise WebhookRejected(422, "order has no line_items")
+TOPIC_ORDER = "orders/create"
+TOPIC_CANCELLED = "orders/cancelled"
+TOPIC_REFUND = "refunds/create"
+TOPICS = (TOPIC_ORDER, TOPIC_CANCELLED, TOPIC_REFUND)
+
+
+def _validated(raw: dict[str, Any]) -> OrderEvent:
+    try:
+        return OrderEvent.model_validate(raw)
+    except ValidationError as exc:
+        errors = [
+            {"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise WebhookRejected(
+            422, "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]), errors
+        ) from exc
+
+
+def _order_lines(items: Any, required: bool) -> list[dict[str, Any]]:
+    if not isinstance(items, list) or (required and not items):
+        if required:
+            raise WebhookRejected(422, "order has no line_items")
+        return []
     lines = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
@@ -159,8 +177,24 @@ def order_from_shopify(payload: Any, store_id: str) -> OrderEvent:
                 "category": item.get("product_type") or None,
             }
         )
+    return lines
+
+
+def _order_id(payload: dict[str, Any]) -> str:
+    order_id = payload.get("id") or payload.get("admin_graphql_api_id") or payload.get("name")
+    if order_id in (None, ""):
+        raise WebhookRejected(422, "order has no id")
+    return str(order_id)
+
+
+def order_from_shopify(payload: Any, store_id: str) -> OrderEvent:
+    """Map Shopify's order JSON to an OrderEvent; raises WebhookRejected(422) with the reason."""
+    if not isinstance(payload, dict):
+        raise WebhookRejected(422, "body must be a JSON object (a Shopify order)")
+    order_id = _order_id(payload)
+    lines = _order_lines(payload.get("line_items"), required=True)
     raw = {
-        "order_id": str(order_id),
+        "order_id": order_id,
         "store_id": store_id,
         "lines": lines,
         "created_at": payload.get("created_at") or payload.get("processed_at"),
@@ -170,13 +204,105 @@ def order_from_shopify(payload: Any, store_id: str) -> OrderEvent:
     }
     if raw["created_at"] is None:
         del raw["created_at"]
-    try:
-        return OrderEvent.model_validate(raw)
-    except ValidationError as exc:
-        errors = [
-            {"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise WebhookRejected(
-            422, "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]), errors
-        ) from exc
+    return _validated(raw)
+
+
+def cancellation_from_shopify(payload: Any, store_id: str) -> OrderEvent:
+    """``orders/cancelled``: the whole order is void. Its line items ride along (they tell what an
+    order remembered without its amounts added); the event time is ``cancelled_at``."""
+    if not isinstance(payload, dict):
+        raise WebhookRejected(422, "body must be a JSON object (a cancelled Shopify order)")
+    order_id = _order_id(payload)
+    lines = _order_lines(payload.get("line_items"), required=False)
+    raw = {
+        "order_id": order_id,
+        "store_id": store_id,
+        "kind": "cancellation",
+        "lines": [line for line in lines if line.get("quantity") not in (0, None)],
+        "created_at": payload.get("cancelled_at") or payload.get("updated_at"),
+        "currency": payload.get("currency") or "USD",
+        "customer_id": str((payload.get("customer") or {}).get("id") or "") or None,
+        "source": "webhook",
+    }
+    if raw["created_at"] is None:
+        del raw["created_at"]
+    return _validated(raw)
+
+
+def refund_from_shopify(payload: Any, store_id: str) -> OrderEvent | None:
+    """``refunds/create``: the refunded units of ``refund_line_items``, or None for a refund that
+    returns no units (money only: shipping, an adjustment), which changes no count."""
+    if not isinstance(payload, dict):
+        raise WebhookRejected(422, "body must be a JSON object (a Shopify refund)")
+    order_id = payload.get("order_id")
+    if order_id in (None, ""):
+        raise WebhookRejected(422, "refund has no order_id")
+    refund_id = payload.get("id") or payload.get("admin_graphql_api_id")
+    if refund_id in (None, ""):
+        raise WebhookRejected(422, "refund has no id")
+    items = payload.get("refund_line_items")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise WebhookRejected(422, "refund_line_items is not a list")
+    lines = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise WebhookRejected(422, f"refund_line_items[{index}] is not an object")
+        line_item = item.get("line_item")
+        if not isinstance(line_item, dict):
+            raise WebhookRejected(422, f"refund_line_items[{index}] has no line_item object")
+        product_id = _line_product_id(line_item)
+        if product_id is None:
+            raise WebhookRejected(
+                422, f"refund_line_items[{index}].line_item has no product_id, variant_id or sku"
+            )
+        if item.get("quantity") in (0, None):
+            continue  # a money-only line: no units come back
+        lines.append(
+            {
+                "product_id": product_id,
+                "quantity": item.get("quantity"),
+                "price": line_item.get("price"),
+                "title": line_item.get("title") or line_item.get("name"),
+                "category": line_item.get("product_type") or None,
+            }
+        )
+    if not lines:
+        return None
+    raw = {
+        "order_id": str(order_id),
+        "store_id": store_id,
+        "kind": "refund",
+        "refund_id": str(refund_id),
+        "lines": lines,
+        "created_at": payload.get("created_at") or payload.get("processed_at"),
+        "currency": payload.get("currency") or _transaction_currency(payload) or "USD",
+        "source": "webhook",
+    }
+    if raw["created_at"] is None:
+        del raw["created_at"]
+    return _validated(raw)
+
+
+def _transaction_currency(payload: dict[str, Any]) -> str | None:
+    transactions = payload.get("transactions")
+    if isinstance(transactions, list) and transactions and isinstance(transactions[0], dict):
+        currency = transactions[0].get("currency")
+        return currency if isinstance(currency, str) else None
+    return None
+
+
+def event_from_shopify(topic: str | None, payload: Any, store_id: str) -> OrderEvent | None:
+    """The event for a delivery of ``topic`` (no topic: ``orders/create``, as before topics were
+    read); None when it changes nothing (a refund of money only). 422 for a topic not handled."""
+    topic = (topic or TOPIC_ORDER).strip().lower()
+    if topic == TOPIC_ORDER:
+        return order_from_shopify(payload, store_id)
+    if topic == TOPIC_CANCELLED:
+        return cancellation_from_shopify(payload, store_id)
+    if topic == TOPIC_REFUND:
+        return refund_from_shopify(payload, store_id)
+    raise WebhookRejected(
+        422, f"X-Shopify-Topic {topic[:64]!r} is not handled here (one of {', '.join(TOPICS)})"
+    )

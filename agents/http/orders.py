@@ -13,7 +13,7 @@ from security import open_route, store_route
 from webhooks.shopify import (
     WebhookRejected,
     check_window,
-    order_from_shopify,
+    event_from_shopify,
     parse_triggered_at,
     secret_for_shop,
     verify_signature,
@@ -38,7 +38,8 @@ SHOP_SECRETS = {
     )
 )
 class OrderWebhook(web.View):
-    """Shopify orders/create: per-shop HMAC, freshness window, dedupe on X-Shopify-Event-Id, publish."""
+    """Shopify orders/create, orders/cancelled and refunds/create, by X-Shopify-Topic (none:
+    orders/create): per-shop HMAC, freshness window, dedupe on X-Shopify-Event-Id, publish."""
 
     async def post(self, request: web.Request) -> web.Response:
         try:
@@ -58,11 +59,18 @@ class OrderWebhook(web.View):
                     payload = orjson.loads(body)
                 except orjson.JSONDecodeError as exc:
                     raise HttpError(422, f"body is not JSON: {exc}") from exc
-                order = order_from_shopify(payload, store_id)
+                order = event_from_shopify(
+                    request.headers.get("X-Shopify-Topic"), payload, store_id
+                )
             except WebhookRejected as exc:
                 raise HttpError(exc.status, exc.reason, exc.errors) from exc
         except HttpError as exc:
             return error_response(self, exc)
+        if order is None:
+            return self.json(
+                {"status": "ignored", "reason": "the refund returns no units: no count changes"},
+                status=200,
+            )
         event_id = request.headers.get("X-Shopify-Event-Id") or request.headers.get(
             "X-Shopify-Webhook-Id"
         )
@@ -74,10 +82,19 @@ class OrderWebhook(web.View):
                 # (processed-orders table), so orders keep flowing through a Redis outage
                 first = True
             if not first:
-                return self.json({"status": "duplicate", "order_id": order.order_id}, status=200)
+                return self.json(
+                    {"status": "duplicate", "order_id": order.order_id, "kind": order.kind},
+                    status=200,
+                )
         await orders_topic.send(key=store_id.encode(), value=order.to_bytes())
         return self.json(
-            {"status": "accepted", "order_id": order.order_id, "store_id": store_id}, status=202
+            {
+                "status": "accepted",
+                "order_id": order.order_id,
+                "store_id": store_id,
+                "kind": order.kind,
+            },
+            status=202,
         )
 
 

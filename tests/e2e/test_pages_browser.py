@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import shutil
-import tempfile
 import time
 
 import aiohttp
@@ -22,8 +20,6 @@ from tests.e2e.support import DATE_NIGHT_CSV, register_catalog, start_worker
 from tests.integration.harness import TEST_ADMIN_TOKEN, admin_headers
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.integration]
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 STORE = "browser-shop"
 HOSTILE_STORE = "hostile-names-shop"
 KEY_STORAGE = "bundlestream.apiKey"
@@ -71,46 +67,6 @@ async def create_key(base_url: str, scope: str) -> str:
                     return key
             await asyncio.sleep(0.2)
     raise AssertionError(f"key for {scope} not usable within 30 s")
-
-
-@pytest.fixture
-def browser():
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError as exc:
-        pytest.fail(f"selenium is not installed ({exc}); pip install selenium", pytrace=False)
-    binary = shutil.which("chromium") or (CHROMIUM if shutil.os.path.exists(CHROMIUM) else None)
-    driver_path = shutil.which("chromedriver") or (
-        CHROMEDRIVER if shutil.os.path.exists(CHROMEDRIVER) else None
-    )
-    if not binary or not driver_path:
-        pytest.fail(
-            "headless Chromium is required: install the Debian packages 'chromium' and 'chromium-driver'",
-            pytrace=False,
-        )
-    profile = tempfile.mkdtemp(prefix="bs-chromium-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = binary
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,1600",
-    ):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture

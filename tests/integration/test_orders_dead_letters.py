@@ -28,6 +28,7 @@ from harness import (
 )
 
 from core.settings import Settings
+from models import SCHEMA_VERSION
 from popularity import SeenOrder, ground_truth, key_of
 
 VALID_LINE = {"product_id": "p1", "quantity": 1, "price": 1.0}
@@ -66,7 +67,7 @@ def broken_records() -> list[tuple[bytes | None, bytes | None, str]]:
         (b"or-broken", js({**good, "schema_version": 99}), "unsupported_version"),
         (
             b"or-eire",
-            js({**good, "store_id": "or-eire", "schema_version": 2}),
+            js({**good, "store_id": "or-eire", "schema_version": SCHEMA_VERSION + 1}),
             "unsupported_version",
         ),
     ]

@@ -59,6 +59,7 @@ from models import (
     UploadEvent,
 )
 from models.codec import Rejected, decode
+from models.inventory import InventoryEvent
 from security.keys import KEY_PREFIX, hash_key
 from tests.shared_data import shared_data
 
@@ -241,6 +242,25 @@ def dead_letter_sample(order: OrderEvent) -> DeadLetter:
     return letter.model_copy(update={"failed_at": NOW})
 
 
+def inventory_samples(bundle_sets: list[BundleSet]) -> list[InventoryEvent]:
+    """A Shopify inventory_levels/update delivery and a store's own levels for bundle components."""
+    from webhooks.inventory import inventory_from_json, inventory_from_shopify
+
+    store = bundle_sets[0].store_id
+    ids = sorted({p.product_id for bs in bundle_sets for b in bs.bundles for p in b.products})[:3]
+    shopify = {
+        "inventory_item_id": 271878346596884015,
+        "location_id": 24826418,
+        "available": 6,
+        "updated_at": "2024-09-10T15:14:00-04:00",
+    }
+    levels = [
+        {"product_id": pid, "available": i, "updated_at": NOW.isoformat()}
+        for i, pid in enumerate(ids)
+    ]
+    return [inventory_from_shopify(shopify, store), inventory_from_json({"levels": levels}, store)]
+
+
 def without_schema_version(value: object) -> object:
     """The pre-versioned envelope: every ``schema_version`` key removed, at every depth."""
     if isinstance(value, dict):
@@ -272,6 +292,7 @@ def main() -> int:
         CompositeReply: replies,
         GenerationMetrics: metrics,
         DeadLetter: [dead_letter_sample(orders[0])],
+        InventoryEvent: inventory_samples(bundle_sets),
     }
     samples[BundleAdded] = bundle_added_samples(olist, next(r for r in replies if r.options))
     missing = {spec.value.__name__ for spec in topics.ALL_TOPICS} - {m.__name__ for m in samples}

@@ -44,3 +44,16 @@ def test_no_key_ever_appears_in_a_url() -> None:
 def test_an_admin_token_from_the_environment_is_not_echoed() -> None:
     text = usage_text(BASE, "olist-demo", KEYS, admin_from_env=True)
     assert "adm-123" not in text and "your BUNDLESTREAM_ADMIN_TOKEN" in text
+
+
+def test_the_gift_shop_gets_its_own_store_key_and_a_performance_curl_line() -> None:
+    plan = demo_key_plan("olist-demo", "uk-gift-shop")
+    assert plan[-1][:2] == ("shop", "store:uk-gift-shop")
+    keys = [*KEYS, DemoKey("shop", "store:uk-gift-shop", "shp-000")]
+    text = usage_text(BASE, "olist-demo", keys, admin_from_env=False)
+    assert (
+        f"curl -H 'Authorization: Bearer shp-000' '{BASE}/api/v1/stores/uk-gift-shop/bundles/performance'"
+        in text
+    )
+    urls = [word.strip("'\"") for word in text.split() if "://" in word]
+    assert not any("shp-000" in url for url in urls)

@@ -48,10 +48,11 @@ def test_shopify_current_template_variants_costs_status(data_dir):
         and "<p>" not in green_s.description
     )
     assert green_s.partner is not None and green_s.partner.name == "Acme"
+    # quantity 0 with no inventory tracker: Shopify does not count its stock, so it is not a limit
     assert (green_s.price, green_s.cost, green_s.inventory, green_s.status) == (
         25.0,
         None,
-        0,
+        None,
         "active",
     )
     jeans = by_id["PNT_DEN_285"]
@@ -67,8 +68,10 @@ def test_shopify_current_template_variants_costs_status(data_dir):
 def test_shopify_classic_variants_without_sku(data_dir):
     result = parse_catalog(data_dir / "shopify" / "jewelery.csv")
     by_id = {p.product_id: p for p in result.products}
+    # the sample's quantities (1 and 0) have no inventory tracker: Shopify does not count them
+    assert by_id["chain-bracelet/blue"].inventory is None
     assert (
-        by_id["chain-bracelet/blue"].inventory == 1 and by_id["chain-bracelet/black"].inventory == 0
+        by_id["chain-bracelet/black"].inventory is None and by_id["chain-bracelet/black"].in_stock
     )
     assert by_id["leather-anchor/silver"].price == 55.0
     assert by_id["boho-earrings"].title == "Boho Earrings"  # "Default Title" is not a variant name
@@ -117,3 +120,15 @@ def test_trust_score_is_monotonic_and_bounded():
     assert trust_score(1, 1000) == 0.3 and trust_score(1000, 1000) == 1.0
     assert trust_score(10, 1000) < trust_score(100, 1000)
     assert trust_score(5, 1) == 0.5
+
+
+def test_shopify_stock_is_a_limit_only_when_tracked_and_sales_stop_at_zero() -> None:
+    header = (
+        "Handle,Title,Variant Price,Variant Inventory Tracker,Variant Inventory Policy,"
+        "Variant Inventory Qty\n"
+    )
+    rows = "a,A,1.00,shopify,deny,3\nb,B,1.00,shopify,continue,0\nc,C,1.00,,deny,0\n"
+    by_id = {p.product_id: p for p in parse_catalog((header + rows).encode()).products}
+    assert (by_id["a"].inventory, by_id["b"].inventory, by_id["c"].inventory) == (3, None, None)
+    legacy = "Handle,Title,Variant Price,Variant Inventory Qty\nd,D,1.00,0\n"
+    assert [p.inventory for p in parse_catalog(legacy.encode()).products] == [0]

@@ -22,6 +22,7 @@ from popularity import (
     CategoryTally,
     OrderAtOffset,
     PopularityUpdates,
+    SeenOrder,
     SoldCount,
     ground_truth,
     key_of,
@@ -41,14 +42,14 @@ class Tables:
     sold: dict[str, list[int]] = field(default_factory=dict)
     categories: dict[str, list[int]] = field(default_factory=dict)
     stores: dict[str, list[int]] = field(default_factory=dict)
-    seen: dict[str, int] = field(default_factory=dict)
+    seen: dict[str, Any] = field(default_factory=dict)  # the ledgers, as JSON
 
     def plan(self, batch: Sequence[OrderAtOffset]) -> PopularityUpdates:
         return plan_updates(
             batch,
             read_sold=lambda k: SoldCount.from_json(self.sold.get(k)),
             read_category=lambda k: CategoryTally.from_json(self.categories.get(k)),
-            read_seen=self.seen.get,
+            read_seen=lambda k: SeenOrder.from_json(self.seen.get(k)),
             read_store_orders=lambda s: CategoryTally.from_json(self.stores.get(s)),
         )
 
@@ -65,7 +66,7 @@ def table_writes(updates: PopularityUpdates) -> list[tuple[int, str, str, Any]]:
         out += [(partition, "sold", k, updates.sold[k].to_json()) for k in w.sold]
         out += [(partition, "categories", k, updates.categories[k].to_json()) for k in w.categories]
         out += [(partition, "stores", k, updates.store_orders[k].to_json()) for k in w.stores]
-        out += [(partition, "seen", k, updates.seen[k][1]) for k in w.seen]
+        out += [(partition, "seen", k, updates.seen_value(k).to_json()) for k in w.seen]
     return out
 
 
@@ -122,7 +123,9 @@ def test_replay_of_an_applied_batch_changes_nothing() -> None:
     for _partition, table, key, value in table_writes(replay):
         assert getattr(before, table)[key] == value, (table, key)
     # markers too: a RocksDB worker killed mid-batch may hold markers its changelog never got
-    assert replay.seen == {key: (0, offset) for key, offset in before.seen.items()}
+    assert replay.seen == {
+        key: (0, SeenOrder.from_json(raw).offset) for key, raw in before.seen.items()
+    }
     assert replay.replayed_orders == 5 and replay.duplicate_orders == 0
     apply(tables, table_writes(replay))
     assert tables == before
@@ -168,7 +171,10 @@ def test_duplicate_order_ids_at_other_offsets_are_dropped_even_with_other_conten
     later = tables.plan(at([copy], start=100))  # redelivered much later, in another batch
     assert later.duplicate_orders == 1 and table_writes(later) == []
     assert tables.counts() == ({("s1", "p1"): (2, 2)}, {("s1", "a"): 1, ("s1", "toys"): 1})
-    assert tables.seen == {key_of("s1", "o1"): 0, key_of("s1", "o2"): 2}
+    assert {k: SeenOrder.from_json(v).offset for k, v in tables.seen.items()} == {
+        key_of("s1", "o1"): 0,
+        key_of("s1", "o2"): 2,
+    }
 
 
 def test_same_order_id_in_two_stores_is_two_orders() -> None:
@@ -328,3 +334,15 @@ def test_random_histories_with_crashes_and_replays_equal_ground_truth(
     distinct = {(o.store_id, o.order_id) for o in orders}
     assert sum(v[0] for v in worker.memory.stores.values()) == len(distinct)
     assert set(worker.memory.seen) == {key_of(*k) for k in distinct}
+
+
+def test_applied_orders_list_new_and_replayed_orders_but_not_duplicates() -> None:
+    tables = Tables()
+    first = order("o1", lines=(("p1", 2, "toys"), ("p2", 1, "toys"), ("p1", 1, "toys")), price=2.5)
+    updates = tables.plan(at([first, order("o1")], start=10))
+    assert [(a.order_id, a.offset, a.sign) for a in updates.applied] == [("o1", 10, 1)]
+    assert updates.applied[0].units == {"p1": 3, "p2": 1}
+    assert updates.applied[0].revenue == {"p1": 7.5, "p2": 2.5}
+    apply(tables, table_writes(updates))
+    replay = tables.plan(at([first], start=10))
+    assert [(a.order_id, a.offset) for a in replay.applied] == [("o1", 10)]

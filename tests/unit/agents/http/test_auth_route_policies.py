@@ -78,8 +78,10 @@ def test_open_routes_are_exactly_the_documented_ones(routes) -> None:
         "/",
         "/healthz",
         "/api/v1/webhooks/orders",
+        "/api/v1/webhooks/inventory",
         "/demo",
         "/config",
+        "/stores/{store}",
         "/static/{name}",
     }
     assert all(policies[p].reason for p in open_paths)
@@ -91,6 +93,7 @@ def test_data_routes_are_closed(routes) -> None:
     assert policies["/api/v1/keys"].access is Access.ADMIN
     assert policies["/metrics"].access is Access.ADMIN  # metrics_public is off by default
     assert policies["/api/v1/stores/{store}/popularity"].store_param == "store"
+    assert policies["/api/v1/stores/{store}/inventory"].store_param == "store"
     assert policies["/api/v1/chat/turns"].access is Access.CHAT
     for path in ("/api/v1/uploads", "/api/v1/chat/turns", "/api/v1/bundle/add-bulk"):
         assert policies[path].rate_limit is not None, path
