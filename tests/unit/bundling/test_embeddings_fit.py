@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 
-from bundling.embeddings import TfidfSvdEmbedder, product_text
-from ingest import parse_catalog
+from bundling.embeddings import FittedTfidfSvd, TfidfSvdEmbedder, product_text
+from composite.discovery import build_index
+from composite.learned import build_category_space
+from ingest import build_olist_catalog, parse_catalog
 from tests.shared_data import shared_data
 
 
@@ -45,3 +52,54 @@ def test_an_empty_corpus() -> None:
     fitted = TfidfSvdEmbedder().fit([])
     assert fitted.rows.shape == (0, 1)
     assert not fitted.transform(["anything"]).any()
+
+
+_FIT_IN_A_FRESH_PROCESS = """
+import json, sys
+from bundling.embeddings import TfidfSvdEmbedder
+texts = json.load(open(sys.argv[1]))
+fitted = TfidfSvdEmbedder().fit(texts)
+probe = fitted.transform(["a christmas party", "gaming pc", "garden furniture"])
+json.dump((probe @ fitted.rows.T).tolist(), sys.stdout)
+"""
+
+
+def test_fit_gives_the_same_space_in_every_process(tmp_path: Path) -> None:
+    """The learned-plan threshold is calibrated on these similarities; a fit that changed from
+    one worker process to the next would serve a plan in one and refuse it in another. Olist's
+    category space is the corpus on which ARPACK wandered (0.12 to 0.35 for one pair)."""
+    d = shared_data("olist")
+    products = build_olist_catalog(
+        d / "olist_products_dataset.csv.gz",
+        d / "olist_order_items_dataset.csv.gz",
+        None,
+        d / "product_category_name_translation.csv.gz",
+    ).products
+    texts: list[str] = []
+
+    def fit_and_keep_the_corpus(docs: list[str]) -> FittedTfidfSvd:
+        texts.extend(docs)
+        return TfidfSvdEmbedder().fit(docs)
+
+    build_category_space(build_index(products).rows, fit_and_keep_the_corpus)
+    corpus = tmp_path / "texts.json"
+    corpus.write_text(json.dumps(texts))
+    root = Path(__file__).resolve().parents[3]
+    runs = [
+        np.array(
+            json.loads(
+                subprocess.run(
+                    [sys.executable, "-c", _FIT_IN_A_FRESH_PROCESS, str(corpus)],
+                    cwd=root,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=120,
+                ).stdout
+            )
+        )
+        for _ in range(3)
+    ]
+    assert runs[0].shape == (3, len(texts)) and len(texts) > 1000
+    for other in runs[1:]:
+        assert np.abs(other - runs[0]).max() < 1e-6
