@@ -20,11 +20,16 @@ record holds a whole value (latest wins) and counters carry their source offset.
 outside the worker (CLI, benches, tests) are short-lived and do use idempotence.
 
 Faust creates its changelog and repartition topics itself; they get the same
-``min.insync.replicas`` as the topics ``bundlestream topics create`` makes.
+``min.insync.replicas`` as the topics ``bundlestream topics create`` makes. Creation returns
+before the broker's metadata lists the new topic, and a group joined in that gap is assigned
+without it ("Ignoring missing topic"); the next metadata refresh then rebalances a worker that
+has just started consuming. So each created topic is awaited in the metadata first.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +40,31 @@ from core.settings import get_settings
 from deploy.topics_admin import replication_config
 
 DURABLE_PRODUCER = {"acks": "all"}
+# How long a created topic is awaited in the broker's metadata before the worker goes on anyway
+# (it then joins without the topic and rebalances once the topic shows up, as before).
+TOPIC_METADATA_WAIT_S = 30.0
+
+log = logging.getLogger(__name__)
+
+
+async def wait_for_topic_metadata(
+    client: aiokafka.AIOKafkaClient,
+    topic: str,
+    partitions: int,
+    timeout_s: float = TOPIC_METADATA_WAIT_S,
+) -> bool:
+    """Until the broker's metadata lists ``topic`` with ``partitions`` partitions (True), or
+    ``timeout_s`` passed (False). A metadata request of its own: the client's state is left as is."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        metadata = await client.fetch_all_metadata()
+        if len(metadata.partitions_for_topic(topic) or ()) >= partitions:
+            return True
+        if loop.time() >= deadline:
+            log.warning("topic %s not in the metadata %.0f s after its creation", topic, timeout_s)
+            return False
+        await asyncio.sleep(0.1)
 
 
 class LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -97,3 +127,4 @@ class LowLatencyTransport(faust_aiokafka.Transport):
     ) -> None:
         kwargs["config"] = with_replication_config(kwargs.get("config"))
         await super()._create_topic(owner, client, topic, partitions, replication, **kwargs)
+        await wait_for_topic_metadata(client, topic, partitions)

@@ -332,6 +332,18 @@ class Worker:
         ]
         return "\n".join(line[:300] for line in keep[-lines:])
 
+    async def stack_dump(self, wait_s: float = 2.0) -> str:
+        """Every thread's and asyncio task's stack, as the worker prints them on SIGUSR1 (mode's
+        Worker does): where a stalled worker waits, for a failed wait's message."""
+        if self.log_path is None or not self.alive():
+            return ""
+        before = self.log_path.stat().st_size
+        os.kill(self.pid, signal.SIGUSR1)
+        await asyncio.sleep(wait_s)
+        with self.log_path.open("rb") as log:
+            log.seek(before)
+            return log.read().decode(errors="replace")
+
     async def health(self) -> dict[str, Any] | None:
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
@@ -718,7 +730,11 @@ async def wait_consumed(
         if all(committed.get(p, 0) >= off for p, off in ends.items()):
             return time.monotonic() - started
         await asyncio.sleep(0.5)
-    tails = "\n".join(f"--- {w.name}\n{w.log_tail(2000)}" for w in workers)
+    parts = []
+    for w in workers:
+        parts.append(f"--- {w.name} ({w.log_path})\n{w.log_notable()}\n{w.log_tail(2000)}")
+        parts.append(f"--- {w.name}: stacks\n{await w.stack_dump()}")
+    tails = "\n".join(parts)
     raise TimeoutError(
         f"{topic} not consumed in {timeout_s:.0f} s: end {ends}, committed {committed}\n{tails}"
     )
