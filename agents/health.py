@@ -2,7 +2,8 @@
 event go in and out, and a task measures how late a 0.1 s timer fires (event-loop lag).
 
 ``report()`` is what ``/healthz`` shows: stalled streams (which and since when), table recovery
-progress (records left to replay; a replay that stops going down is a stall) and loop lag.
+progress (records left to replay; a replay that stops going down is a stall), an offset commit
+that does not return, and loop lag.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from faust import Sensor
 
-from core.health import LoopLag, ProgressTracker, RecoveryWatch, Stall, verdict
+from core.health import LoopLag, ProgressTracker, RecoveryWatch, Stall, commit_stall, verdict
 
 from .app import app, settings
 
@@ -68,6 +69,11 @@ def report() -> tuple[bool, dict[str, Any]]:
     recovery, recovery_stall = recovery_progress(now)
     if recovery_stall is not None:
         stalls.append(recovery_stall)
+    committing = commit_stall(
+        getattr(app.consumer, "commit_since", None), now, settings.stall_after_s
+    )
+    if committing is not None:
+        stalls.append(committing)
     recent = loop_lag.recent_max(now)
     ok, problems = verdict(stalls, recent, settings.max_loop_lag_s, now)
     wall = time.time()

@@ -146,3 +146,12 @@ class RecoveryWatch:
             "remaining_records": self.remaining or 0,
             "for_s": 0.0 if self.started is None else round(now - self.started, 1),
         }
+
+
+def commit_stall(commit_since: float | None, now: float, stall_after_s: float) -> Stall | None:
+    """An offset commit still running after ``stall_after_s``: the worker goes on processing, but
+    nothing it does is committed (it waits on the producer's flush or the group coordinator), so
+    a restart would replay all of it. Shown like a stalled stream."""
+    if commit_since is None or now - commit_since <= stall_after_s:
+        return None
+    return Stall("offset commit", commit_since, "commit in flight")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.health import LoopLag, ProgressTracker, RecoveryWatch, verdict
+from core.health import LoopLag, ProgressTracker, RecoveryWatch, commit_stall, verdict
 
 STALL = 60.0
 
@@ -82,3 +82,12 @@ def test_a_recovery_that_keeps_replaying_is_progress_and_one_that_stops_is_a_sta
     watch.observe(112.0, in_recovery=False, remaining=0)
     assert watch.stall(500.0, stall_after_s=60.0) is None
     assert watch.report(500.0)["in_recovery"] is False
+
+
+def test_a_commit_running_past_stall_after_is_a_stall_since_it_started() -> None:
+    assert commit_stall(None, now=500.0, stall_after_s=60.0) is None  # no commit running
+    assert commit_stall(100.0, now=160.0, stall_after_s=60.0) is None  # slow, not stalled yet
+    stall = commit_stall(100.0, now=160.5, stall_after_s=60.0)
+    assert stall is not None and stall.since == 100.0
+    ok, problems = verdict([stall], 0.0, 5.0, now=160.5)
+    assert not ok and "offset commit: commit in flight" in problems[0]
