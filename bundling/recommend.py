@@ -15,6 +15,13 @@ unseen basket falls back to the most popular items. Items already in the basket 
 recommended. Sparse stores (most Olist orders hold one item) add a two-hop backoff for baskets
 whose one-hop list is shorter than k.
 
+Computation: ``C`` is one sparse product; ``S`` takes C's layout, with ``c_i^a`` raised once
+per item; scores are ``Q @ S`` for a chunk of baskets at once (against a dense copy of S when
+the store is small enough), and the top k is an argpartition per row. The alpha validation reads
+only the hidden item's rank from each row. Every fast path adds the same numbers in the same
+order as the plain one, so the ranked lists are the same bit for bit
+(tests/unit/bundling/test_recommend_fast_paths.py).
+
 Hyper-parameters (``DEFAULTS``) were chosen on a validation split carved from the *training*
 part only (the last 20% of the training orders of the 80/20 time split; never the test part), on
 Online Retail (non-cancelled invoices) and Olist order items, by HitRate@10 then NDCG@10; see
@@ -26,12 +33,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from .measures import hit_ranks, hit_rate_at_k, ndcg_at_k
+from .measures import MISS, hit_rate_at_k, ndcg_at_k
 from .mining import BasketMatrix
 
 __all__ = [
@@ -76,6 +84,9 @@ ALPHA_FALLBACK = 0.8
 AUTO_MIN_CASES = 100
 AUTO_MAX_CASES = 2000
 _CHUNK_CELLS = 4_000_000  # dense score cells materialised at once in recommend_batch
+# Largest S kept as a dense copy for scoring (160 MB of float64): Online Retail's ~3,900 items
+# fit, Olist's ~30,000 do not and are scored with the sparse product.
+_DENSE_S_CELLS = 20_000_000
 
 
 def _number(name: str, given: float | None) -> float:
@@ -157,49 +168,66 @@ class BasketModel:
         if k <= 0 or not baskets:
             return [[] for _ in baskets]
         out: list[list[str]] = []
-        step = max(1, _CHUNK_CELLS // max(n, 1))
-        two_hop = float(self.params.get("two_hop") or 0.0)
+        step = self.chunk_rows()
         for s in range(0, len(baskets), step):
-            Q = self.query_matrix(baskets[s : s + step])
-            one_hop = Q @ self.S
-            key = one_hop.toarray()
-            if two_hop:
-                # two-hop backoff only where one hop cannot fill the list (sparse stores): the
-                # items co-bought with the basket's co-bought items
-                thin = np.flatnonzero(one_hop.getnnz(axis=1) < k + np.diff(Q.indptr))
-                if thin.size:
-                    key[thin] += two_hop * (one_hop[thin] @ self.S).toarray()
-            key += self._prior
-            in_basket_rows, in_basket_cols = Q.nonzero()
-            key[in_basket_rows, in_basket_cols] = -np.inf
+            key = self.ranking_keys(self.query_matrix(baskets[s : s + step]), k)
             top, valid = top_k_per_row(key, k)
             for row, ok in zip(top, valid):
                 out.append([str(self.items[j]) for j in row[ok]])
         return out
 
+    def _one_hop(self, Q: sp.csr_matrix) -> np.ndarray:
+        """``Q @ S`` as a dense block. Each row is the sum of the basket items' rows of S, added
+        in the order of the items' columns whichever way it is computed, so both ways give the
+        same numbers: against a dense copy of S when it is small enough (a sparse product whose
+        result is nearly dense spends its time on bookkeeping), else the sparse product."""
+        if self._dense_S is None:
+            return np.asarray((Q @ self.S).toarray())
+        return np.asarray(Q.astype(np.float64) @ self._dense_S)
+
+    @cached_property
+    def _dense_S(self) -> np.ndarray | None:
+        """S as a dense array when it has at most ``_DENSE_S_CELLS`` cells, else None."""
+        if self.n_items * self.n_items > _DENSE_S_CELLS:
+            return None
+        return np.asarray(self.S.toarray())
+
+    def chunk_rows(self) -> int:
+        """Query rows scored at once: a dense rows x items block of about ``_CHUNK_CELLS``."""
+        return max(1, _CHUNK_CELLS // max(self.n_items, 1))
+
+    def ranking_keys(self, Q: sp.csr_matrix, k: int) -> np.ndarray:
+        """Dense ranking key of every item for each basket row of ``Q`` (binary, over ``items``):
+        ``key_j = sum_{i in basket} S_ij + prior_j``, plus the two-hop backoff for rows whose
+        one-hop list is shorter than k, and ``-inf`` on the basket's own items."""
+        key = self._one_hop(Q)
+        two_hop = float(self.params.get("two_hop") or 0.0)
+        if two_hop:
+            # two-hop backoff only where one hop cannot fill the list (sparse stores): the
+            # items co-bought with the basket's co-bought items. Their one hop is taken again
+            # as a sparse product, whose entry order is the order of the second sum.
+            thin = np.flatnonzero(np.count_nonzero(key, axis=1) < k + np.diff(Q.indptr))
+            if thin.size:
+                key[thin] += two_hop * ((Q[thin] @ self.S) @ self.S).toarray()
+        key += self._prior
+        in_basket_rows, in_basket_cols = Q.nonzero()
+        key[in_basket_rows, in_basket_cols] = -np.inf
+        return key
+
 
 def _from_orders(orders: Sequence[Any]) -> tuple[BasketMatrix, np.ndarray | None]:
     """Basket matrix (sorted item columns) and per-basket timestamps from OrderEvents or
     ``(items, created_at)``-like objects (e.g. ``evaluation.split.Basket``); rows in input order."""
-    b_ids: list[int] = []
-    i_ids: list[str] = []
-    ts = np.empty(len(orders))
-    has_t = True
-    for r, o in enumerate(orders):
-        its = [ln.product_id for ln in o.lines] if hasattr(o, "lines") else list(o.items)
-        i_ids.extend(its)
-        b_ids.extend([r] * len(its))
-        t = getattr(o, "created_at", None)
-        if t is None:
-            has_t = False
-        else:
-            ts[r] = _aware_ts(t)
-    if not i_ids:
+    item_lists = [
+        [ln.product_id for ln in o.lines] if hasattr(o, "lines") else o.items for o in orders
+    ]
+    times = [getattr(o, "created_at", None) for o in orders]
+    has_t = bool(orders) and all(t is not None for t in times)
+    ts = np.array([_aware_ts(t) for t in times if t is not None]) if has_t else None
+    if not any(item_lists):
         no_items = sp.csr_matrix(np.zeros((len(orders), 0), np.int32))
         return BasketMatrix(no_items, np.empty(0, object)), None
-    items, cols = np.unique(np.asarray(i_ids, dtype=str), return_inverse=True)
-    matrix = BasketMatrix.from_codes(b_ids, cols.ravel(), len(orders), items.astype(object))
-    return matrix, (ts if has_t and len(orders) else None)
+    return BasketMatrix.from_baskets(item_lists, sorted_items=True), ts
 
 
 def _weights(
@@ -214,50 +242,110 @@ def _weights(
     return w
 
 
-def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.coo_matrix, np.ndarray]:
-    """Off-diagonal weighted co-occurrence (COO) and the weighted item counts (its diagonal)."""
+def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Off-diagonal weighted co-occurrence ``C = X.T W X`` (CSR, sorted indices) and the weighted
+    item counts (its diagonal)."""
     C = (X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)).tocsr()
     pop = C.diagonal().astype(float)
     C.setdiag(0)
     C.eliminate_zeros()
-    return C.tocoo(), pop
+    C.sort_indices()  # the product leaves each row's columns unordered; S keeps C's layout
+    return C, pop
+
+
+def _sim_from_factors(
+    c: np.ndarray, left: np.ndarray, right: np.ndarray, h: float, q: float
+) -> np.ndarray:
+    """``(c / (left * right + h))^q`` elementwise, 0 where the denominator is 0: the similarity
+    with ``left = c_i^a`` and ``right = c_j^(1-a)`` already raised."""
+    v = left * right  # one buffer, updated in place: these arrays have one entry per pair
+    v += h
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(c, v, out=v)
+    if not np.isfinite(v).all():
+        v = np.nan_to_num(v, nan=0.0, posinf=0.0)
+    if q != 1.0:
+        np.power(v, q, out=v)
+    return np.asarray(v)
 
 
 def _sim_values(
     c: np.ndarray, pop_i: np.ndarray, pop_j: np.ndarray, a: float, h: float, q: float
 ) -> np.ndarray:
     """The similarity formula on parallel arrays: (c / (c_i^a c_j^(1-a) + h))^q."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = c / (np.power(pop_i, a) * np.power(pop_j, 1.0 - a) + h)
-    v = np.nan_to_num(v, nan=0.0, posinf=0.0)
-    if q != 1.0:
-        v = np.power(v, q)
-    return np.asarray(v)
+    return _sim_from_factors(c, np.power(pop_i, a), np.power(pop_j, 1.0 - a), h, q)
 
 
-def _similarity(C: sp.coo_matrix, pop: np.ndarray, a: float, h: float, q: float) -> sp.csr_matrix:
-    """S_ij = (C_ij / (c_i^a c_j^(1-a) + h))^q."""
-    v = _sim_values(C.data, pop[C.row], pop[C.col], a, h, q)
-    S = sp.csr_matrix((v, (C.row, C.col)), shape=(pop.size, pop.size))
+def _similarity(C: sp.csr_matrix, pop: np.ndarray, a: float, h: float, q: float) -> sp.csr_matrix:
+    """S_ij = (C_ij / (c_i^a c_j^(1-a) + h))^q on the stored entries of C (CSR), same layout.
+
+    ``c_i^a`` and ``c_j^(1-a)`` are raised once per item and gathered per entry: the same
+    numbers as raising them per entry, without two powers per pair."""
+    left = np.power(pop, a)  # c_i^a per item
+    right = np.power(pop, 1.0 - a)  # c_j^(1-a) per item
+    entry_row = np.repeat(np.arange(pop.size), np.diff(C.indptr))
+    v = _sim_from_factors(C.data, left[entry_row], right[C.indices], h, q)
+    S = sp.csr_matrix((v, C.indices.copy(), C.indptr.copy()), shape=(pop.size, pop.size))
     S.eliminate_zeros()
     return S
 
 
+def _hidden_ranks(key: np.ndarray, hidden: np.ndarray, k: int) -> np.ndarray:
+    """1-based rank of each row's ``hidden`` column in ``top_k_per_row(key, k)`` (``MISS`` when
+    outside it), without building the lists.
+
+    The top k is sorted by key, ties by column id, so the hidden item's rank is
+    ``1 + #(key > key_h) + #(key == key_h, column < h)`` whenever every item tied with it fits
+    in the k, and a miss when k items beat it outright. Which tied items an argpartition keeps
+    when a tie straddles position k is its own choice, so those rare rows are ranked by
+    ``top_k_per_row`` itself."""
+    case = np.arange(hidden.size)
+    h_key = key[case, hidden][:, None]
+    above = np.count_nonzero(key > h_key, axis=1)
+    ties = key == h_key
+    tied = np.count_nonzero(ties, axis=1)  # the hidden item included
+    tied_before = np.count_nonzero(ties & (np.arange(key.shape[1]) < hidden[:, None]), axis=1)
+    ranks = np.where(above + tied <= k, 1 + above + tied_before, MISS)
+    straddling = np.flatnonzero((above < k) & (above + tied > k))
+    if straddling.size:
+        top, valid = top_k_per_row(key[straddling], k)
+        found = (top == hidden[straddling, None]) & valid
+        ranks[straddling] = np.where(found.any(axis=1), found.argmax(axis=1) + 1, MISS)
+    return np.asarray(ranks, dtype=np.int64)
+
+
 def _holdout_score(model: BasketModel, X: sp.csr_matrix, rows: np.ndarray, k: int = 10) -> float:
     """HitRate@k + NDCG@k of hide-one completion on ``rows`` of X (the last item of each row by
-    a fixed hash, so the choice does not depend on the candidate model)."""
-    items = model.items
-    given, hidden = [], []
-    for r in rows.tolist():
-        cols = X.indices[X.indptr[r] : X.indptr[r + 1]]
-        if cols.size < 2:
-            continue
-        h = int(cols[(r * 2654435761) % cols.size])
-        given.append([str(items[c]) for c in cols if c != h])
-        hidden.append(str(items[h]))
-    if not hidden:
+    a fixed hash, so the choice does not depend on the candidate model).
+
+    The same figures as ranking ``model.recommend_batch`` lists, computed on column ids: the
+    given items are X's row without the hidden column, and only the hidden item's rank is read
+    from each row's keys."""
+    sizes = np.diff(X.indptr)[rows]
+    rows = rows[sizes >= 2]
+    if not rows.size:
         return 0.0
-    ranks = hit_ranks(model.recommend_batch(given, k), hidden)
+    k = min(k, model.n_items)
+    cases = X[rows]  # one row per case, columns sorted
+    hidden_at = cases.indptr[:-1] + (rows.astype(np.int64) * 2654435761) % sizes[sizes >= 2]
+    hidden = cases.indices[hidden_at].astype(np.int64)
+    given_entries = np.ones(cases.nnz, bool)
+    given_entries[hidden_at] = False
+    given = sp.csr_matrix(
+        (
+            np.ones(cases.nnz - rows.size, np.int32),
+            cases.indices[given_entries],
+            cases.indptr - np.arange(rows.size + 1),  # each row loses its hidden item
+        ),
+        shape=cases.shape,
+    )
+    step = model.chunk_rows()
+    ranks = np.concatenate(
+        [
+            _hidden_ranks(model.ranking_keys(given[s : s + step], k), hidden[s : s + step], k)
+            for s in range(0, rows.size, step)
+        ]
+    )
     return hit_rate_at_k(ranks, k) + ndcg_at_k(ranks, k)
 
 

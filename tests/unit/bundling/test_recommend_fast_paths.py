@@ -1,0 +1,132 @@
+"""The basket model's fast paths give exactly the numbers of the plain computations they replace,
+on a real slice of Online Retail (its first 3,000 invoices): the similarity built per item, the
+validation ranks read without building lists, and S scored as a dense array."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from bundling import recommend
+from bundling.measures import hit_ranks, hit_rate_at_k, ndcg_at_k
+from bundling.recommend import (
+    ALPHA_GRID,
+    _cooccurrence,
+    _from_orders,
+    _hidden_ranks,
+    _holdout_score,
+    _sim_values,
+    _similarity,
+    basket_weights,
+    fit_basket_model,
+    top_k_per_row,
+)
+from evaluation.split import Basket, CompletionCases, completion_cases, time_split
+
+INVOICES = 3000
+
+
+@pytest.fixture(scope="module")
+def retail_slice(data_dir: Path) -> tuple[list[Basket], CompletionCases]:
+    """The first invoices of Online Retail (no cancellations or returns), split as
+    ``bundlestream eval`` splits: training baskets and hide-one test cases."""
+    items: dict[str, set[str]] = {}
+    times: dict[str, datetime] = {}
+    with gzip.open(data_dir / "online_retail.csv.gz", "rt", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            invoice = row["InvoiceNo"]
+            if invoice.startswith(("C", "A")) or float(row["Quantity"]) <= 0:
+                continue
+            if invoice not in items and len(items) == INVOICES:
+                break
+            items.setdefault(invoice, set()).add(row["StockCode"])
+            times.setdefault(invoice, datetime.fromisoformat(row["InvoiceDate"]))
+    baskets = [Basket(i, times[i], tuple(sorted(its))) for i, its in items.items()]
+    split = time_split(baskets)
+    return split.train, completion_cases(split.test)
+
+
+def _fit_inputs(train: list[Basket]) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    matrix, _ = _from_orders(train)
+    X = sp.csr_matrix(matrix.X, dtype=np.float64)
+    C, pop = _cooccurrence(X, basket_weights(X))
+    return X, C, pop
+
+
+def test_similarity_equals_the_formula_applied_per_pair(retail_slice):
+    _, C, pop = _fit_inputs(retail_slice[0])
+    h, q = recommend.DEFAULTS["shrink"], recommend.DEFAULTS["locality"]
+    assert isinstance(h, float) and isinstance(q, float)
+    pairs = C.tocoo()
+    for a in ALPHA_GRID:
+        S = _similarity(C, pop, a, h, q)
+        values = _sim_values(pairs.data, pop[pairs.row], pop[pairs.col], a, h, q)
+        plain = sp.csr_matrix((values, (pairs.row, pairs.col)), shape=C.shape)
+        plain.eliminate_zeros()
+        assert S.nnz > 0
+        assert np.array_equal(S.indptr, plain.indptr)
+        assert np.array_equal(S.indices, plain.indices)
+        assert np.array_equal(S.data, plain.data)  # bit for bit, not approximately
+
+
+def test_holdout_score_equals_ranking_the_recommended_lists(retail_slice):
+    train = retail_slice[0]
+    X, _, _ = _fit_inputs(train)
+    rows = np.arange(X.shape[0] - X.shape[0] // 5, X.shape[0])
+    for a in ALPHA_GRID:
+        model = fit_basket_model(train, alpha=a)
+        given, hidden = [], []
+        for r in rows.tolist():
+            cols = X.indices[X.indptr[r] : X.indptr[r + 1]]
+            if cols.size < 2:
+                continue
+            h = int(cols[(r * 2654435761) % cols.size])
+            given.append([str(model.items[c]) for c in cols if c != h])
+            hidden.append(str(model.items[h]))
+        ranks = hit_ranks(model.recommend_batch(given, 10), hidden)
+        assert len(hidden) >= 100 and ranks.any()
+        assert _holdout_score(model, X, rows) == hit_rate_at_k(ranks, 10) + ndcg_at_k(ranks, 10)
+
+
+@pytest.mark.parametrize("k", [10, 300])  # 300: most baskets also take the two-hop backoff
+def test_dense_and_sparse_scoring_rank_every_case_the_same(retail_slice, monkeypatch, k):
+    train, cases = retail_slice
+    dense = fit_basket_model(train)
+    assert dense._dense_S is not None
+    dense_lists = dense.recommend_batch(cases.given, k)
+    monkeypatch.setattr(recommend, "_DENSE_S_CELLS", 0)
+    sparse = fit_basket_model(train)
+    assert sparse._dense_S is None
+    assert sparse.params == dense.params  # the same alpha chosen on the validation baskets
+    sparse_lists = sparse.recommend_batch(cases.given, k)
+    assert len(cases) > 100
+    assert sparse_lists == dense_lists
+    dense_ranks = hit_ranks(dense_lists, cases.hidden)
+    sparse_ranks = hit_ranks(sparse_lists, cases.hidden)
+    assert hit_rate_at_k(dense_ranks, 10) == hit_rate_at_k(sparse_ranks, 10) > 0
+    assert ndcg_at_k(dense_ranks, 10) == ndcg_at_k(sparse_ranks, 10)
+
+
+def test_hidden_ranks_are_the_positions_in_the_top_k_lists():
+    """Integer keys make ties at every position, the boundary of the top k included."""
+    rng = np.random.default_rng(7)
+    key = rng.integers(0, 5, size=(400, 30)).astype(np.float64)
+    key[rng.random(key.shape) < 0.2] = -np.inf  # basket items
+    hidden = rng.integers(0, 30, size=400)
+    key[np.arange(400), hidden] = rng.integers(0, 5, size=400)  # the hidden item is never -inf
+    straddling = 0
+    for k in (1, 3, 10, 30):
+        top, valid = top_k_per_row(key, k)
+        lists = [row[ok].tolist() for row, ok in zip(top, valid)]
+        expected = hit_ranks(lists, hidden.tolist())
+        assert np.array_equal(_hidden_ranks(key, hidden, k), expected)
+        h_key = key[np.arange(400), hidden][:, None]
+        above, tied = (key > h_key).sum(axis=1), (key == h_key).sum(axis=1)
+        straddling += int(((above < k) & (above + tied > k)).sum())
+    assert straddling > 0  # the rows ranked by the argpartition itself were exercised
