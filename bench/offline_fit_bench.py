@@ -1,0 +1,130 @@
+"""Offline fit + recommend: the engine's basket model against implicit's item-item recommenders.
+
+Both sides run the protocol of ``bundlestream eval`` on the same split: the order history
+through ``ingest``, sorted by time, the newest 20% held out, one item hidden per held-out basket
+with 2+ items. Each timed run starts from the training baskets and ends with the ranked item ids
+of every test case:
+
+* engine: ``bundling.recommend.BasketRecommender`` (the model ``bundlestream eval`` scores as
+  "engine"; its bundle set is not part of it), fit then ``recommend_batch``;
+* implicit: ``implicit.nearest_neighbours`` Cosine / BM25 / TFIDF recommenders (K=20
+  neighbours, the library's default, all cores), fit on the binary baskets x items matrix, then
+  ``recommend`` of every case's given items with ``filter_already_liked_items``. implicit has no
+  popularity fill: a basket whose items have fewer than 10 neighbours gets a shorter list.
+
+Runs are interleaved (engine, then each implicit model, repeated) in one process so they share
+the machine's conditions; the medians and the engine / implicit ratios are printed with
+HitRate@10 and NDCG@10 of each. The engine's lists must be the same in every run.
+
+    .venv/bin/python bench/offline_fit_bench.py [--orders FILE] [--repeats 5] [--models cosine bm25 tfidf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np
+
+from bundling.measures import hit_ranks, hit_rate_at_k, ndcg_at_k
+from bundling.mining import BasketMatrix
+from bundling.recommend import BasketRecommender
+from evaluation.loaders import load_orders
+from evaluation.split import Basket, baskets_from_orders, completion_cases, time_split
+from tests.shared_data import shared_data
+
+K = 10
+
+
+def engine_run(train: Sequence[Basket], given: Sequence[Sequence[str]]) -> list[list[str]]:
+    """The engine's basket model, exactly as ``bundlestream eval`` runs it."""
+    return BasketRecommender().fit(train).recommend_batch(given, K)
+
+
+def implicit_run(
+    model_name: str, threads: int = 0
+) -> Callable[[Sequence[Basket], Sequence[Sequence[str]]], list[list[str]]]:
+    """One implicit item-item model on the same baskets: fit, then the top K of every case."""
+    from implicit import nearest_neighbours
+
+    model_class = {
+        "cosine": nearest_neighbours.CosineRecommender,
+        "bm25": nearest_neighbours.BM25Recommender,
+        "tfidf": nearest_neighbours.TFIDFRecommender,
+    }[model_name]
+
+    def run(train: Sequence[Basket], given: Sequence[Sequence[str]]) -> list[list[str]]:
+        baskets = BasketMatrix.from_baskets([b.items for b in train], sorted_items=True)
+        model = model_class(K=20, num_threads=threads)
+        model.fit(baskets.X.astype(np.float32), show_progress=False)
+        queries = baskets.encode(given).astype(np.float32)
+        ids, _scores = model.recommend(
+            np.arange(queries.shape[0]), queries, N=K, filter_already_liked_items=True
+        )
+        items = baskets.items
+        return [[str(items[j]) for j in row if j >= 0] for row in ids]
+
+    return run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--orders", default=None, help="order history (default: Online Retail)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--models", nargs="+", default=["cosine", "bm25", "tfidf"], help="implicit models"
+    )
+    args = parser.parse_args()
+    # implicit converts the transposed matrix to CSR itself and says so on every fit
+    warnings.filterwarnings("ignore", message="Method expects CSR input")
+
+    path = Path(args.orders) if args.orders else shared_data("online_retail.csv.gz")
+    started = time.perf_counter()
+    loaded = load_orders(path)
+    split = time_split(baskets_from_orders(loaded.orders))
+    cases = completion_cases(split.test)
+    print(
+        f"{path.name}: {len(split.train):,} training baskets, {len(cases):,} test cases "
+        f"(loaded and split in {time.perf_counter() - started:.1f} s); K={K}, "
+        f"{args.repeats} interleaved runs"
+    )
+
+    runners = {"engine": engine_run} | {f"implicit {m}": implicit_run(m) for m in args.models}
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    lists: dict[str, list[list[str]]] = {}
+    for _ in range(args.repeats):
+        for name, run in runners.items():
+            t0 = time.perf_counter()
+            recs = run(split.train, cases.given)
+            seconds[name].append(time.perf_counter() - t0)
+            if name in lists and recs != lists[name]:
+                raise SystemExit(f"{name}: the ranked lists changed between runs")
+            lists[name] = recs
+
+    engine_s = statistics.median(seconds["engine"])
+    print(
+        f"{'method':<18}{'median s':>10}{'min s':>8}{'max s':>8}{'engine / it':>13}"
+        f"{'HR@10':>9}{'NDCG@10':>9}{'short lists':>13}"
+    )
+    for name, runs in seconds.items():
+        ranks = hit_ranks(lists[name], cases.hidden)
+        median = statistics.median(runs)
+        short = sum(len(r) < K for r in lists[name])
+        print(
+            f"{name:<18}{median:>10.3f}{min(runs):>8.3f}{max(runs):>8.3f}"
+            f"{engine_s / median:>12.2f}x{hit_rate_at_k(ranks, K):>9.4f}"
+            f"{ndcg_at_k(ranks, K):>9.4f}{short:>13}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
