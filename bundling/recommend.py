@@ -281,11 +281,12 @@ def _similarity(C: sp.csr_matrix, pop: np.ndarray, a: float, h: float, q: float)
 
     ``c_i^a`` and ``c_j^(1-a)`` are raised once per item and gathered per entry: the same
     numbers as raising them per entry, without two powers per pair."""
-    left = np.power(pop, a)  # c_i^a per item
-    right = np.power(pop, 1.0 - a)  # c_j^(1-a) per item
-    entry_row = np.repeat(np.arange(pop.size), np.diff(C.indptr))
-    v = _sim_from_factors(C.data, left[entry_row], right[C.indices], h, q)
-    S = sp.csr_matrix((v, C.indices.copy(), C.indptr.copy()), shape=(pop.size, pop.size))
+    left = np.repeat(np.power(pop, a), np.diff(C.indptr))  # c_i^a, for each entry of row i
+    right = np.power(pop, 1.0 - a)[C.indices]  # c_j^(1-a), for each entry of column j
+    v = _sim_from_factors(C.data, left, right, h, q)
+    if v.all():  # no entry underflowed to 0: S shares C's index arrays, which nothing changes
+        return sp.csr_matrix((v, C.indices, C.indptr), shape=C.shape)
+    S = sp.csr_matrix((v, C.indices.copy(), C.indptr.copy()), shape=C.shape)
     S.eliminate_zeros()
     return S
 
