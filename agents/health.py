@@ -9,17 +9,21 @@ that does not return, and loop lag.
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 import time
 from datetime import UTC
-from typing import Any
+from typing import Any, cast
 
 from faust import Sensor
 
 from core.health import LoopLag, ProgressTracker, RecoveryWatch, Stall, commit_stall, verdict
 
 from .app import app, settings
+from .transport import LowLatencyConsumer
 
 LAG_INTERVAL_S = 0.1
+log = logging.getLogger(__name__)
 
 tracker = ProgressTracker()
 loop_lag = LoopLag(window_s=10.0)
@@ -41,6 +45,18 @@ class ProgressSensor(Sensor):
 
 
 app.sensors.add(ProgressSensor())
+
+
+@app.task
+async def log_commit_state_on_sigusr2() -> None:
+    """``kill -USR2 <worker>`` logs Faust's commit bookkeeping (mode's Worker already prints
+    every stack on SIGUSR1): together they say why offsets stopped moving."""
+
+    def log_state() -> None:
+        consumer = cast(LowLatencyConsumer, app.consumer)  # the app's transport (agents.app)
+        log.warning("consumer commit state: %s", consumer.commit_state())
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, log_state)
 
 
 @app.task

@@ -90,6 +90,32 @@ class LowLatencyConsumer(faust_aiokafka.Consumer):
         finally:
             self.commit_since = None
 
+    def commit_state(self) -> dict[str, Any]:
+        """Faust's commit bookkeeping per acked partition (read-only, from the event loop): the
+        committed and last-read offsets, the acked offsets waiting to be committed, the messages
+        read but not acked, and how many channels each topic feeds. What a worker that processes
+        but does not commit is waiting for; logged on SIGUSR2."""
+        in_flight: dict[Any, list[tuple[int, int]]] = {}
+        for message in list(self._unacked_messages):
+            if not message.acked:
+                in_flight.setdefault(message.tp, []).append((message.offset, message.refcount))
+        state: dict[str, Any] = {}
+        for tp in sorted(self.assignment()):
+            if not self.app.topics.acks_enabled_for(tp.topic):
+                continue
+            acked = sorted(self._acked.get(tp, ()))
+            waiting = sorted(in_flight.get(tp, ()))
+            state[f"{tp.topic}[{tp.partition}]"] = {
+                "committed": self._committed_offset.get(tp),
+                "read": self._read_offset.get(tp),
+                "acked": (acked[0], acked[-1], len(acked)) if acked else None,
+                "gap": str(self._gap.get(tp)) if self._gap.get(tp) else None,
+                "in_flight": (waiting[:3], len(waiting)) if waiting else None,
+            }
+        channels = getattr(self.app.topics, "_topic_name_index", {})
+        state["channels_per_topic"] = {t: len(c) for t, c in channels.items() if len(c) != 1}
+        return state
+
     def _new_consumer_thread(self) -> LowLatencyConsumerThread:
         return LowLatencyConsumerThread(self, loop=self.loop, beacon=self.beacon)
 

@@ -334,11 +334,13 @@ class Worker:
 
     async def stack_dump(self, wait_s: float = 2.0) -> str:
         """Every thread's and asyncio task's stack, as the worker prints them on SIGUSR1 (mode's
-        Worker does): where a stalled worker waits, for a failed wait's message."""
+        Worker does), and its offset-commit bookkeeping (SIGUSR2): where a stalled worker waits,
+        for a failed wait's message."""
         if self.log_path is None or not self.alive():
             return ""
         before = self.log_path.stat().st_size
         os.kill(self.pid, signal.SIGUSR1)
+        os.kill(self.pid, signal.SIGUSR2)  # and Faust's commit bookkeeping (agents.health)
         await asyncio.sleep(wait_s)
         with self.log_path.open("rb") as log:
             log.seek(before)
