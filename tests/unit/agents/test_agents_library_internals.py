@@ -72,3 +72,17 @@ def test_faust_recovery_exposes_standby_offsets() -> None:
     assert "_recovery" in inspect.getsource(TableManager)
     source = inspect.getsource(Recovery)
     assert "self.standby_offsets" in source and "self.standby_tps" in source
+
+
+def test_faust_commit_bookkeeping_we_time_and_report_exists() -> None:
+    """``LowLatencyConsumer`` times ``force_commit`` (for /healthz) and reports the consumer's
+    commit bookkeeping on SIGUSR2; both read these parts of Faust's consumer."""
+    from faust.transport.conductor import Conductor
+    from faust.transport.consumer import Consumer
+
+    params = inspect.signature(Consumer.force_commit).parameters
+    assert list(params) == ["self", "topics", "start_new_transaction"]
+    init = inspect.getsource(Consumer.__init__)
+    for name in ("_unacked_messages", "_acked", "_committed_offset", "_read_offset", "_gap"):
+        assert f"self.{name} =" in init, name
+    assert "self._topic_name_index =" in inspect.getsource(Conductor.__init__)
