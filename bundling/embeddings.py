@@ -168,11 +168,8 @@ class TfidfSvdEmbedder:
         k = min(self.dim, min(M.shape) - 1)
         if k < 2 or M.nnz == 0:
             return l2_normalise(M.toarray()).astype(np.float32)
-        # PROPACK, not ARPACK: on these TF-IDF matrices ARPACK (even from a fixed start vector)
-        # returned a different, partly unconverged subspace in each process, so two workers
-        # embedded the same catalog differently. PROPACK with a fixed seed gives the same
-        # factors every time (and the same as a dense eigendecomposition of M M^T).
-        U, S, _ = svds(M, k=k, random_state=0, solver="propack")
+        v0 = np.full(min(M.shape), 1.0 / np.sqrt(min(M.shape)))
+        U, S, _ = svds(M, k=k, v0=v0, random_state=0)
         return l2_normalise(U * S).astype(np.float32)
 
 
