@@ -78,8 +78,48 @@ class LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class LowLatencyConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with a timed commit, commit diagnostics, and stream partitions
+    held paused until the seek to the committed offsets that follows every assignment is done.
+
+    Why the hold: after a rebalance Faust resumes the stream partitions, then seeks them to
+    their committed offsets, then resumes the flow. When tables were restored from their
+    changelogs the flow is already running from the restore, so records fetched between the
+    resume and the end of the seek are processed, and the seek then rewinds the consumer and
+    resets Faust's committed and read offsets underneath them. The re-fetched copies below the
+    read offset those records left behind are dropped as already read, and if the first of them
+    was not acked, Faust never commits that partition again (its next commit needs the acked
+    offsets to start right after the committed one). Seen after a kill -9 restart under load:
+    every event processed, one partition stuck at its old committed offset.
+    """
+
     #: monotonic time the running offset commit started (None: none running), for /healthz
     commit_since: float | None = None
+    #: set at each assignment until the seek to the committed offsets has run
+    _streams_await_seek: bool = False
+    #: stream partitions Faust resumed while ``_streams_await_seek`` (resumed after the seek)
+    _held_stream_partitions: frozenset[Any] = frozenset()
+
+    async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
+        self._streams_await_seek = True
+        self._held_stream_partitions = frozenset()
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    def resume_partitions(self, tps: Any) -> None:
+        """Changelog partitions resume at once (recovery reads them); stream partitions wait for
+        the seek when an assignment is still settling."""
+        tps = set(tps)
+        if self._streams_await_seek:
+            streams = {tp for tp in tps if not self._is_changelog_tp(tp)}
+            self._held_stream_partitions = self._held_stream_partitions | streams
+            tps -= streams
+        super().resume_partitions(tps)
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        if self._held_stream_partitions:
+            held, self._held_stream_partitions = self._held_stream_partitions, frozenset()
+            self._streams_await_seek = False
+            super().resume_partitions(held)
 
     async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
         """Faust's commit (one at a time), timed: a commit that never returns stops every later

@@ -54,6 +54,17 @@ def test_faust_transport_hooks_we_override_exist() -> None:
     assert list(params)[:6] == ["self", "owner", "client", "topic", "partitions", "replication"]
 
 
+def test_faust_resumes_stream_partitions_before_seeking_them() -> None:
+    """The stream-partition hold in agents/transport.py releases on the seek that follows the
+    resume; both of Faust's resume paths must still resume first, then seek."""
+    for method in (Recovery._resume_streams, Recovery.on_recovery_completed):
+        source = inspect.getsource(method)
+        assert source.index("consumer.resume_partitions(") < source.index("perform_seek()")
+    consumer = faust_aiokafka.Consumer
+    for name in ("on_partitions_assigned", "resume_partitions", "perform_seek", "_is_changelog_tp"):
+        assert callable(getattr(consumer, name, None)), name
+
+
 def test_faust_current_event_is_a_context_variable_of_weak_references() -> None:
     from contextvars import ContextVar
 
