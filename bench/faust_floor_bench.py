@@ -6,6 +6,7 @@ to a fresh 8-partition topic, then runs a worker whose agent only counts events,
 Prints events/s for each next to the plain aiokafka consumer ceiling on the same topic.
 
     .venv/bin/python bench/faust_floor_bench.py [--events 50000]
+    .venv/bin/python bench/faust_floor_bench.py --loops aio,uvloop --repeats 3
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -105,7 +107,9 @@ async def ceiling(bootstrap: str, topic: str, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def run_noop(bootstrap: str, topic: str, n: int, mode: str, timeout_s: float) -> float | None:
+def run_noop(
+    bootstrap: str, topic: str, n: int, mode: str, timeout_s: float, loop: str = "aio"
+) -> float | None:
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "floorapp.py").write_text(NOOP_APP)
         env = {
@@ -124,6 +128,8 @@ def run_noop(bootstrap: str, topic: str, n: int, mode: str, timeout_s: float) ->
                 "faust",
                 "-A",
                 "floorapp",
+                "--loop",
+                loop,
                 "--datadir",
                 tmp,
                 "worker",
@@ -149,21 +155,39 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--timeout", type=float, default=240.0)
+    parser.add_argument(
+        "--loops",
+        default="aio",
+        help="comma-separated event loops to compare, run alternately (aio, uvloop)",
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="runs per loop and mode; medians")
     args = parser.parse_args()
     bootstrap = get_settings().kafka_bootstrap
     topic = f"floor-{uuid.uuid4().hex[:8]}"
     asyncio.run(publish(bootstrap, topic, args.events))
     top = asyncio.run(ceiling(bootstrap, topic, args.events))
     print(f"aiokafka + orjson ceiling: {top:,.0f} events/s")
+    loops = args.loops.split(",")
     for mode in ("take", "events"):
-        try:
-            rate = run_noop(bootstrap, topic, args.events, mode, args.timeout)
-        except subprocess.TimeoutExpired:
-            rate = None
-        shown = (
-            f"{rate:,.0f} events/s = {rate / top:.1%} of the ceiling" if rate else "did not finish"
-        )
-        print(f"faust no-op agent ({mode}): {shown}")
+        rates: dict[str, list[float]] = {loop: [] for loop in loops}
+        for _ in range(args.repeats):
+            for loop in loops:  # alternate, so both see the same load
+                try:
+                    rate = run_noop(bootstrap, topic, args.events, mode, args.timeout, loop)
+                except subprocess.TimeoutExpired:
+                    rate = None
+                if rate:
+                    rates[loop].append(rate)
+        for loop in loops:
+            if not rates[loop]:
+                print(f"faust no-op agent ({mode}, {loop}): did not finish")
+                continue
+            rate = statistics.median(rates[loop])
+            runs = ", ".join(f"{r:,.0f}" for r in rates[loop])
+            print(
+                f"faust no-op agent ({mode}, {loop}): median {rate:,.0f} events/s = "
+                f"{rate / top:.1%} of the ceiling (runs: {runs})"
+            )
     return 0
 
 
