@@ -29,10 +29,11 @@ from pydantic import TypeAdapter, ValidationError
 from models.common import Currency, Id
 from models.orders import OrderEvent
 
+from .arrow_csv import NotPlain
 from .grouping import OpenOrder, OrderWindow, RunColumns, invalid_reason
 from .limits import Limits
 from .order_formats import MAX_ID, MAX_QUANTITY
-from .orders import OrderStream
+from .orders import OrderStream, Reader
 from .report import IngestReport
 from .source import Source
 
@@ -87,6 +88,7 @@ class OrderLines:
     source: str = "replay"
     # exact order datetimes (tz offset and microseconds kept) for to_order_events
     order_created: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object), repr=False)
+    reader: str = "csv"  # the CSV reader that split the rows: "pyarrow" or "csv"
 
     @property
     def n_orders(self) -> int:
@@ -343,33 +345,56 @@ def read_order_lines(
     name: str | None = None,
     source_kind: str = "replay",
     limits: Limits | None = None,
+    reader: Reader | None = None,
 ) -> OrderLines:
     """Parse an order history into columns. Raises ``IngestError`` for an unusable file, like
     ``read_orders``; ``report`` has the same counts, bad rows and warnings (``report.parse_ms``
-    includes building the arrays)."""
+    includes building the arrays, and a first pyarrow pass when the file was not plain).
+
+    ``reader`` None (the default): pyarrow, or the csv module when pyarrow finds the file is not
+    plain (``ingest.arrow_csv``); ``"csv"`` or ``"pyarrow"`` force one (``NotPlain`` escapes
+    from a forced pyarrow read).
+    """
     started = time.perf_counter()
-    stream = OrderStream(
-        source,
-        fmt,
-        store_id=store_id,
-        name=name,
-        categories=categories,
-        currency=currency,
-        source_kind=source_kind,
-        limits=limits,
-        grouper=_column_grouper,
-    )
-    for _ in stream:  # the format's rules, finish, no_valid_lines, close; no events come out
-        pass
+    kwargs: dict[str, Any] = {
+        "store_id": store_id,
+        "name": name,
+        "categories": categories,
+        "currency": currency,
+        "source_kind": source_kind,
+        "limits": limits,
+        "grouper": _column_grouper,
+    }
+    used: Reader = reader or "pyarrow"
+    try:
+        stream = _parsed(source, fmt, used, kwargs)
+    except NotPlain:
+        if reader is not None:
+            raise
+        used = "csv"
+        stream = _parsed(source, fmt, used, kwargs)
     grouper = stream.grouper
     assert isinstance(grouper, ColumnGrouper)
-    out = _assemble(grouper, stream.currency, store_id, source_kind, stream.report)
+    out = _assemble(grouper, stream.currency, store_id, source_kind, stream.report, used)
     stream.report.parse_ms = (time.perf_counter() - started) * 1000
     return out
 
 
+def _parsed(source: Source, fmt: str | None, reader: Reader, kwargs: dict[str, Any]) -> OrderStream:
+    """A stream run to its end: the format's rules, finish, no_valid_lines, close."""
+    stream = OrderStream(source, fmt, reader=reader, **kwargs)
+    for _ in stream:  # the column grouper keeps the orders; no events come out
+        pass
+    return stream
+
+
 def _assemble(
-    g: ColumnGrouper, default_currency: str, store_id: str, source_kind: str, report: IngestReport
+    g: ColumnGrouper,
+    default_currency: str,
+    store_id: str,
+    source_kind: str,
+    report: IngestReport,
+    reader: Reader,
 ) -> OrderLines:
     perm = np.asarray(g.perm, dtype=np.int64)
     sizes = np.fromiter((n for _, _, n in g.events), dtype=np.int64, count=len(g.events))
@@ -440,6 +465,7 @@ def _assemble(
         categories=categories,
         source=source_kind,
         order_created=created,
+        reader=reader,
     )
 
 
