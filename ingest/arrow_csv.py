@@ -119,7 +119,7 @@ def arrow_batches(
             reader = pacsv.open_csv(
                 counter,
                 read_options=pacsv.ReadOptions(
-                    column_names=names, use_threads=True, block_size=BLOCK_BYTES
+                    column_names=names, use_threads=False, block_size=BLOCK_BYTES
                 ),
                 parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
                 convert_options=pacsv.ConvertOptions(

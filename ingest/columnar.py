@@ -15,8 +15,10 @@ Equivalence with ``read_orders`` is tested on the real files (tests/unit/ingest/
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
@@ -366,18 +368,37 @@ def read_order_lines(
         "grouper": _column_grouper,
     }
     used: Reader = reader or "pyarrow"
-    try:
-        stream = _parsed(source, fmt, used, kwargs)
-    except NotPlain:
-        if reader is not None:
-            raise
-        used = "csv"
-        stream = _parsed(source, fmt, used, kwargs)
+    with _collector_paused():
+        try:
+            stream = _parsed(source, fmt, used, kwargs)
+        except NotPlain:
+            if reader is not None:
+                raise
+            used = "csv"
+            stream = _parsed(source, fmt, used, kwargs)
     grouper = stream.grouper
     assert isinstance(grouper, ColumnGrouper)
     out = _assemble(grouper, stream.currency, store_id, source_kind, stream.report, used)
     stream.report.parse_ms = (time.perf_counter() - started) * 1000
     return out
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic GC while a history is parsed.
+
+    A 541,909-row history allocates millions of short-lived tuples, lists and dicts, none of
+    them in a reference cycle; with the collector on, the collections they trigger cost ~20% of
+    the parse. Whatever the parse drops is still freed by reference counting. Leaves the
+    collector off if it was off (e.g. inside ``bundling.upload_pool.long_lived_allocation``).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _parsed(source: Source, fmt: str | None, reader: Reader, kwargs: dict[str, Any]) -> OrderStream:

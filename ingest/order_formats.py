@@ -33,7 +33,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -371,11 +370,10 @@ def _plain_title(title: str) -> bool:
     return len(title) <= MAX_TITLE and not (title and title[0] in FORMULA_START)
 
 
-def _lookup(keys: dict[int, Any], n: int, codes: np.ndarray) -> list[Any]:
-    """``[keys.get(c) for c in codes]`` through one numpy take."""
-    table = np.full(n, None, dtype=object)
-    if keys:
-        table[list(keys)] = list(keys.values())
+def _lookup(keys: dict[str, Any], cleaned: list[str], codes: np.ndarray) -> list[Any]:
+    """The key of each row's cleaned cell (None where it has none: a slow row's, set later)."""
+    table = np.empty(len(cleaned), dtype=object)
+    table[:] = [keys.get(text) for text in cleaned]
     return table[codes].tolist()
 
 
@@ -438,6 +436,12 @@ class _OnlineRetail:
         self.quantities = _Verdicts(_or_quantity)
         self.prices = _Verdicts(_or_price)
         self.stripped = _Verdicts(str.strip)
+        # cleaned product id / title -> the grouper's key (``product_key``, ``title_key``)
+        self.product_keys: dict[str, Any] = {}
+        self.title_keys: dict[str, Any] = {}
+        # cleaned product id / title -> the grouper's key (``product_key``, ``title_key``)
+        self.product_keys: dict[str, Any] = {}
+        self.title_keys: dict[str, Any] = {}
         self.recorder = _Recorder(ctx.report.file)
         self.recording = replace(ctx, report=self.recorder)
         self.run = ctx.grouper.run_columns()
@@ -549,28 +553,37 @@ class _OnlineRetail:
             events.setdefault(pos, []).append(("refund", int(lines[pos]), ids[row_id[pos]], ""))
         candidates = np.flatnonzero(fast)
 
-        # storage keys, asked for in file order of first use (the grouper numbers them so)
-        keys_p: dict[int, Any] = {}
-        keys_t: dict[int, Any] = {}
-        firsts: list[tuple[int, int, Any]] = []  # (position, 0 fast / 1 slow, code or item)
+        # storage keys, asked for in file order of first use (the grouper numbers them so);
+        # a cleaned cell that has its key already needs no call
+        known_p, known_t = self.product_keys, self.title_keys
         plain_rows = np.flatnonzero(fast & plain)
-        for column, codes_ in ((0, pr_codes), (1, t_codes)):
+        firsts: list[tuple[int, int, Any]] = []  # (position, 0 product / 1 title / 2 slow, code)
+        for column, codes_, cleaned, known in (
+            (0, pr_codes, pr_stripped, known_p),
+            (1, t_codes, t_stripped, known_t),
+        ):
+            if all(text in known for text in cleaned):
+                continue
             distinct, first = np.unique(codes_[plain_rows], return_index=True)
-            firsts.extend(zip(plain_rows[first].tolist(), repeat(column), distinct.tolist()))
+            firsts.extend(
+                (pos, column, code)
+                for pos, code in zip(plain_rows[first].tolist(), distinct.tolist())
+                if cleaned[code] not in known
+            )
         firsts.extend((pos, 2, pos) for pos in slow_items)
         firsts.sort()
         product_key, title_key = grouper.product_key, grouper.title_key
         slow_keys: dict[int, tuple[Any, Any]] = {}
         for _pos, column, code in firsts:
             if column == 0:
-                keys_p[code] = product_key(pr_stripped[code])
+                known_p[pr_stripped[code]] = product_key(pr_stripped[code])
             elif column == 1:
-                keys_t[code] = title_key(t_stripped[code])
+                known_t[t_stripped[code]] = title_key(t_stripped[code])
             else:
                 item = slow_items[code]
                 slow_keys[code] = (product_key(item[0]), title_key(item[1]))
-        cand_products = _lookup(keys_p, len(pr_stripped), pr_codes[candidates])
-        cand_titles = _lookup(keys_t, len(t_stripped), t_codes[candidates])
+        cand_products = _lookup(known_p, pr_stripped, pr_codes[candidates])
+        cand_titles = _lookup(known_t, t_stripped, t_codes[candidates])
         if slow_keys:
             where = np.searchsorted(candidates, list(slow_keys)).tolist()
             for i, (pk, tk) in zip(where, slow_keys.values()):
