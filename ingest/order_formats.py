@@ -439,9 +439,6 @@ class _OnlineRetail:
         # cleaned product id / title -> the grouper's key (``product_key``, ``title_key``)
         self.product_keys: dict[str, Any] = {}
         self.title_keys: dict[str, Any] = {}
-        # cleaned product id / title -> the grouper's key (``product_key``, ``title_key``)
-        self.product_keys: dict[str, Any] = {}
-        self.title_keys: dict[str, Any] = {}
         self.recorder = _Recorder(ctx.report.file)
         self.recording = replace(ctx, report=self.recorder)
         self.run = ctx.grouper.run_columns()
