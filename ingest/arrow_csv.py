@@ -35,7 +35,7 @@ from .limits import LimitExceeded, Limits, resolve
 from .report import IngestReport
 from .source import Source, open_binary
 
-BLOCK_BYTES = 1 << 20  # pyarrow's default; also the longest record the fast path takes
+BLOCK_BYTES = 4 << 20  # rows per batch, and the longest record the fast path takes
 _CELLS = pa.dictionary(pa.int32(), pa.string())
 
 

@@ -400,13 +400,13 @@ class _Verdicts:
         self.seen: dict[str, Any] = {}
 
     def of(self, values: list[str]) -> list[Any]:
-        seen, judge = self.seen, self.judge
-        out = []
-        for value in values:
-            verdict = seen.get(value)
-            if verdict is None:
-                verdict = seen[value] = judge(value)
-            out.append(verdict)
+        seen = self.seen
+        out = list(map(seen.get, values))
+        if None in out:  # cells this file has not shown before
+            judge = self.judge
+            for i, value in enumerate(values):
+                if out[i] is None:
+                    out[i] = seen[value] = judge(value)
         return out
 
 

@@ -100,6 +100,7 @@ def online_retail(data_dir):
 
 def test_online_retail_equals_row_parser(online_retail):
     lines = online_retail
+    assert lines.reader == "pyarrow"  # the file is plain: no fallback to the csv module
     assert lines.report.rows == 541_909 and lines.report.used_rows == lines.n_lines == 530_103
     assert lines.n_orders == 19_960 and lines.report.split_orders == 1
     assert lines.currency == "GBP" and lines.store_id == "uk-gifts"
@@ -141,6 +142,7 @@ def test_olist_equals_row_parser_with_categories(data_dir):
         olist / "olist_products_dataset.csv.gz", olist / "product_category_name_translation.csv.gz"
     )
     lines = assert_same(olist / "olist_order_items_dataset.csv.gz", categories=cats)
+    assert lines.reader == "pyarrow"
     assert (
         lines.n_orders == 98_666
         and int(lines.quantity.sum()) == 112_650
@@ -153,6 +155,7 @@ def test_olist_equals_row_parser_with_categories(data_dir):
 
 def test_shopify_orders_equals_row_parser(data_dir):
     lines = assert_same(data_dir / "shopify" / "orders_export.csv", store_id="snow")
+    assert lines.reader == "pyarrow"
     assert lines.n_orders == 19 and lines.n_lines == 40 and lines.currency == "EUR"
     assert lines.order_customer.tolist().count(None) >= 1
 
