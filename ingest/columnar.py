@@ -353,9 +353,10 @@ def read_order_lines(
     ``read_orders``; ``report`` has the same counts, bad rows and warnings (``report.parse_ms``
     includes building the arrays, and a first pyarrow pass when the file was not plain).
 
-    ``reader`` None (the default): pyarrow, or the csv module when pyarrow finds the file is not
-    plain (``ingest.arrow_csv``); ``"csv"`` or ``"pyarrow"`` force one (``NotPlain`` escapes
-    from a forced pyarrow read).
+    ``reader`` None (the default): pyarrow for a format whose rules take column batches (Online
+    Retail), else the csv module (``OrderStream``); and the csv module again when pyarrow finds
+    the file is not plain (``ingest.arrow_csv``). ``"csv"`` or ``"pyarrow"`` force one
+    (``NotPlain`` escapes from a forced pyarrow read).
     """
     started = time.perf_counter()
     kwargs: dict[str, Any] = {
@@ -367,18 +368,16 @@ def read_order_lines(
         "limits": limits,
         "grouper": _column_grouper,
     }
-    used: Reader = reader or "pyarrow"
     with _collector_paused():
         try:
-            stream = _parsed(source, fmt, used, kwargs)
+            stream = _parsed(source, fmt, reader, kwargs)
         except NotPlain:
             if reader is not None:
                 raise
-            used = "csv"
-            stream = _parsed(source, fmt, used, kwargs)
+            stream = _parsed(source, fmt, "csv", kwargs)
     grouper = stream.grouper
     assert isinstance(grouper, ColumnGrouper)
-    out = _assemble(grouper, stream.currency, store_id, source_kind, stream.report, used)
+    out = _assemble(grouper, stream.currency, store_id, source_kind, stream.report, stream.reader)
     stream.report.parse_ms = (time.perf_counter() - started) * 1000
     return out
 
@@ -401,7 +400,9 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _parsed(source: Source, fmt: str | None, reader: Reader, kwargs: dict[str, Any]) -> OrderStream:
+def _parsed(
+    source: Source, fmt: str | None, reader: Reader | None, kwargs: dict[str, Any]
+) -> OrderStream:
     """A stream run to its end: the format's rules, finish, no_valid_lines, close."""
     stream = OrderStream(source, fmt, reader=reader, **kwargs)
     for _ in stream:  # the column grouper keeps the orders; no events come out

@@ -142,7 +142,6 @@ def test_olist_equals_row_parser_with_categories(data_dir):
         olist / "olist_products_dataset.csv.gz", olist / "product_category_name_translation.csv.gz"
     )
     lines = assert_same(olist / "olist_order_items_dataset.csv.gz", categories=cats)
-    assert lines.reader == "pyarrow"
     assert (
         lines.n_orders == 98_666
         and int(lines.quantity.sum()) == 112_650
@@ -155,7 +154,6 @@ def test_olist_equals_row_parser_with_categories(data_dir):
 
 def test_shopify_orders_equals_row_parser(data_dir):
     lines = assert_same(data_dir / "shopify" / "orders_export.csv", store_id="snow")
-    assert lines.reader == "pyarrow"
     assert lines.n_orders == 19 and lines.n_lines == 40 and lines.currency == "EUR"
     assert lines.order_customer.tolist().count(None) >= 1
 
