@@ -206,19 +206,23 @@ def measure(
     target_ratio: float | None = None,
 ) -> bool:
     times = []
+    cpu_times = []
     bare_times = []
+    bare_cpu = []
     result = None
     lags = []
     for _ in range(repeats):
         if bare is not None:
-            t = time.perf_counter()
+            c, t = time.process_time(), time.perf_counter()
             bare()
             bare_times.append((time.perf_counter() - t) * 1000)
+            bare_cpu.append((time.process_time() - c) * 1000)
         if runner is not None:
             runner.max_lag_ms = 0.0
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         result = fn()
         times.append((time.perf_counter() - t) * 1000)
+        cpu_times.append((time.process_time() - c) * 1000)
         if runner is not None:
             lags.append(runner.max_lag_ms)
     tracemalloc.start()
@@ -251,6 +255,13 @@ def measure(
             f"  bare pyarrow.csv.read_csv of the orders file: median {bare_med:.1f} ms; "
             f"upload -> bundle set median {med:.1f} ms = {ratio:.2f}x the bare read{verdict}"
         )
+        if runner is None or runner.mode == "inline":
+            # CPU seconds of this process (all its threads): what a busy machine distorts least
+            cpu, cpu_bare = statistics.median(cpu_times), statistics.median(bare_cpu)
+            print(
+                f"  process CPU time: bare read median {cpu_bare:.1f} ms, upload median "
+                f"{cpu:.1f} ms = {cpu / cpu_bare:.2f}x"
+            )
     if runner is not None and runner.mode != "inline":
         print(
             f"  event loop ({runner.mode}): worst lag per run median {statistics.median(lags):.1f} ms, "
