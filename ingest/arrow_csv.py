@@ -3,10 +3,11 @@
 Why pyarrow and not polars: pyarrow's ``open_csv`` streams in blocks from any Python file
 object, so the file goes through the same bounded, decompressing stream as every other reader
 (``source.open_binary``: ``max_decompressed_bytes`` is counted as pyarrow pulls bytes, and the
-row count is checked per block), it leaves every cell a string for the format's rules to judge,
-and it dictionary-encodes a column in C (``Batch.encoded``). polars' CSV reader wants the whole
-input at once (or its own lazy scan of a path), which would leave the byte bound to a check
-after the fact; and polars would add a second dataframe runtime for one job.
+row count is checked per block); it leaves every cell a string for the format's rules to judge,
+and it dictionary-encodes each column while converting it (what ``Batch.encoded`` hands the
+rules). polars reads a file object whole, and its batched and lazy readers take a path, so the
+byte bound would only be checked after the expansion; and it would add a second dataframe
+runtime for one job.
 
 pyarrow splits fields exactly as the csv module does on ordinary rows (quotes, doubled quotes,
 CR/LF/CRLF, BOM, text after a closing quote), but it does not say on which physical line a

@@ -3,8 +3,11 @@ without building one pydantic ``OrderEvent`` per order.
 
 The bundle engine needs (order, product, quantity, price) columns, not 20,000 validated models.
 ``read_order_lines`` runs the same ``OrderStream`` as ``read_orders`` (header checks, format
-detection, ``CsvTable`` row accounting, the format's rules from ``ingest.order_formats``, the
-``no_valid_lines`` epilogue) and hands it a different grouper: ``ColumnGrouper`` keeps the shared
+detection, row accounting, the format's rules from ``ingest.order_formats``, the
+``no_valid_lines`` epilogue). For a format whose rules take column batches (Online Retail) the
+rows come from pyarrow's streaming reader (``ingest.arrow_csv``), through the same bounded
+stream and limits, falling back to the csv module for a file pyarrow cannot number lines in.
+The stream gets a different grouper: ``ColumnGrouper`` keeps the shared
 open-order window, eviction order, ``order_not_contiguous`` bad rows and 1,000-line split
 (``ingest.grouping.OrderWindow``) but appends line items to flat lists (ids dict-encoded in
 first-seen order) and validates an order with pydantic only when a cheap check cannot prove it

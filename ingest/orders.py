@@ -4,7 +4,8 @@ generic CSV (the formats and their rules: ``ingest.order_formats``).
 Pure parsing, no Kafka. ``OrderStream`` validates the header when created (so a CLI fails before
 connecting anywhere) and yields events lazily, which keeps a 541,909-row replay at a flat memory
 profile. Every data row ends as part of an event, a counted skip or a bad row (``report.accounted``).
-The columnar reader (``ingest.columnar``) runs the same stream with its own grouper.
+The columnar reader (``ingest.columnar``) runs the same stream with its own grouper, and for
+formats whose rules take column batches with pyarrow splitting the rows (``reader``).
 
 With ``adjustments=True`` (replays) cancellations and refunds come out as events too
 (``ingest.order_formats.Adjustments``); without, they are skipped as the bundle engine wants.
