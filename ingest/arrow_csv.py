@@ -27,9 +27,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from .batch import Rows
 from .limits import LimitExceeded, Limits, resolve
@@ -37,7 +34,6 @@ from .report import IngestReport
 from .source import Source, open_binary
 
 BLOCK_BYTES = 4 << 20  # rows per batch, and the longest record the fast path takes
-_CELLS = pa.dictionary(pa.int32(), pa.string())
 
 
 class NotPlain(Exception):
@@ -72,7 +68,7 @@ class _LineCounter(io.RawIOBase):
 class ArrowBatch:
     """A ``Batch`` over one pyarrow record batch (every column dictionary-encoded strings)."""
 
-    def __init__(self, lines: np.ndarray, batch: pa.RecordBatch) -> None:
+    def __init__(self, lines: np.ndarray, batch: Any) -> None:  # a pyarrow RecordBatch
         self.lines = lines
         self._batch = batch
 
@@ -102,7 +98,13 @@ def arrow_batches(
     file turns out not to be plain, or at the end if its line count shows a record spanning
     lines or a blank line.
     """
+    # imported here: a process that never parses an upload (CLI, worker start) skips pyarrow
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
     limits = resolve(limits)
+    cells = pa.dictionary(pa.int32(), pa.string())
     malformed: list[int] = []
 
     def invalid(row: Any) -> str:
@@ -125,7 +127,7 @@ def arrow_batches(
                 parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
                 convert_options=pacsv.ConvertOptions(
                     # dictionary-encoded while converting: the rules judge distinct cells
-                    column_types=dict.fromkeys(names, _CELLS),
+                    column_types=dict.fromkeys(names, cells),
                     strings_can_be_null=False,
                     quoted_strings_can_be_null=False,
                 ),
