@@ -49,16 +49,21 @@ class RowBatch:
     def __init__(self, lines: list[int], rows: list[list[str]]) -> None:
         self.lines = np.asarray(lines, dtype=np.int64)
         self._rows = rows
+        self._encoded: dict[int, tuple[np.ndarray, list[str]]] = {}
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def encoded(self, column: int) -> tuple[np.ndarray, list[str]]:
+        done = self._encoded.get(column)
+        if done is not None:
+            return done
         # map/dict builtins only: no Python frame per cell
         cells = list(map(itemgetter(column), self._rows))
         values = list(dict.fromkeys(cells))
         index = dict(zip(values, range(len(values))))
         codes = np.fromiter(map(index.__getitem__, cells), dtype=np.int64, count=len(cells))
+        self._encoded[column] = codes, values
         return codes, values
 
     def rows(self) -> Rows:

@@ -629,11 +629,15 @@ class _OnlineRetail:
             np.searchsorted(change, np.arange(n), side="right")
         ].tolist()
         cand_id_list = cand_id.tolist()
-        if self.last_invoice is not None:
+        last_invoice = self.last_invoice
+        if last_invoice is not None:
             cust_codes, cust_values = batch.encoded(self.i_customer)  # type: ignore[arg-type]
-            cust = self.stripped.of(cust_values)
-            cand_customer = [cust[k] for k in cust_codes[candidates].tolist()]
-            cand_product_ids = [pr_stripped[k] for k in pr_codes[candidates].tolist()]
+            cust = np.empty(len(cust_values), dtype=object)
+            cust[:] = self.stripped.of(cust_values)
+            cand_customer = cust[cust_codes[candidates]].tolist()
+            products = np.empty(len(pr_stripped), dtype=object)
+            products[:] = pr_stripped
+            cand_product_ids = products[pr_codes[candidates]].tolist()
         date_codes, date_values = batch.encoded(self.i_date)
         if self.i_customer is not None:
             buyer_codes, buyer_values = batch.encoded(self.i_customer)
@@ -663,11 +667,11 @@ class _OnlineRetail:
             quantity_append(cand_qty[a:upto])
             price_append(cand_price[a:upto])
             title_append(cand_titles[a:upto])
-            if self.last_invoice is not None:
+            if last_invoice is not None:  # a replay: remember who bought what, for C invoices
                 order_id = self.current_id
-                for k in range(a, upto):
-                    if cand_customer[k]:
-                        self.last_invoice[(cand_customer[k], cand_product_ids[k])] = order_id  # type: ignore[assignment]
+                for customer, product_id in zip(cand_customer[a:upto], cand_product_ids[a:upto]):
+                    if customer:
+                        last_invoice[(customer, product_id)] = order_id  # type: ignore[assignment]
             flushed = upto
 
         while ci < n or ei < n_events:

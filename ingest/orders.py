@@ -13,6 +13,8 @@ With ``adjustments=True`` (replays) cancellations and refunds come out as events
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
@@ -158,12 +160,31 @@ def adjustment_counts(stream: OrderStream) -> dict[str, int]:
     return {} if adjustments is None else dict(adjustments.counts)
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic GC while a whole history is parsed into memory.
+
+    A 541,909-row history allocates millions of short-lived tuples, lists and dicts, none of
+    them in a reference cycle; with the collector on, the collections they trigger cost ~20% of
+    the parse. Whatever the parse drops is still freed by reference counting. Leaves the
+    collector off if it was off (e.g. inside ``bundling.upload_pool.long_lived_allocation``).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def read_orders(
     source: Source, fmt: str | None = None, **kwargs: Any
 ) -> tuple[list[OrderEvent], IngestReport]:
-    """Everything in memory: convenient for uploads and tests."""
+    """Everything in memory: convenient for the evaluation loader and tests."""
     stream = OrderStream(source, fmt, **kwargs)
-    events = list(stream)
+    with collector_paused():
+        events = list(stream)
     return events, stream.report
 
 
