@@ -12,13 +12,13 @@ to rows with numpy. The csv-module reader feeds ``row_batches``; the pyarrow rea
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import islice
-from operator import itemgetter
+from itertools import count, islice
 from typing import Protocol
 
 import numpy as np
 
 ROWS_PER_BATCH = 8192
+SPLIT_ROWS = 256  # rows read before they are turned into columns (``row_batches``)
 
 Rows = Iterator[tuple[int, list[str]]]
 
@@ -44,43 +44,86 @@ class Batch(Protocol):
 
 
 class RowBatch:
-    """A batch over rows already split into cells (the csv-module reader)."""
+    """A batch over rows already split into cells (the csv-module reader), held encoded.
 
-    def __init__(self, lines: list[int], rows: list[list[str]]) -> None:
+    ``row_batches`` numbers each column's cells as it reads them: ``index`` maps a distinct
+    cell to the position of its first row, ``codes`` gives that position per row. ``encoded``
+    turns those into dense codes only for the columns a rule asks for.
+    """
+
+    def __init__(
+        self, lines: list[int], indexes: list[dict[str, int]], codes: list[list[int]]
+    ) -> None:
         self.lines = np.asarray(lines, dtype=np.int64)
-        self._rows = rows
+        self._indexes = indexes
+        self._codes = codes
         self._encoded: dict[int, tuple[np.ndarray, list[str]]] = {}
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self.lines)
 
     def encoded(self, column: int) -> tuple[np.ndarray, list[str]]:
         done = self._encoded.get(column)
         if done is not None:
             return done
-        # map/dict builtins only: no Python frame per cell
-        cells = list(map(itemgetter(column), self._rows))
-        values = list(dict.fromkeys(cells))
-        index = dict(zip(values, range(len(values))))
-        codes = np.fromiter(map(index.__getitem__, cells), dtype=np.int64, count=len(cells))
+        index = self._indexes[column]
+        # first-row positions -> 0..n-1 in first-seen order, the order of ``values``
+        dense = np.empty(len(self.lines), dtype=np.int64)
+        dense[np.fromiter(index.values(), dtype=np.int64, count=len(index))] = np.arange(len(index))
+        codes = dense[np.asarray(self._codes[column], dtype=np.int64)]
+        values = list(index)
         self._encoded[column] = codes, values
         return codes, values
 
     def rows(self) -> Rows:
-        return zip(self.lines.tolist(), self._rows)
+        columns = []
+        for column in range(len(self._codes)):
+            codes, values = self.encoded(column)
+            columns.append(list(map(values.__getitem__, codes.tolist())))
+        return zip(self.lines.tolist(), map(list, zip(*columns)))
 
     def row(self, i: int) -> list[str]:
-        return self._rows[i]
+        cells = []
+        for column in range(len(self._codes)):
+            codes, values = self.encoded(column)
+            cells.append(values[codes[i]])
+        return cells
 
 
 def row_batches(
     rows: Iterable[tuple[int, list[str]]], size: int = ROWS_PER_BATCH
 ) -> Iterator[Batch]:
-    """Group ``(line, cells)`` rows into batches of at most ``size`` rows."""
+    """Group ``(line, cells)`` rows, all of one width, into batches of at most ``size`` rows.
+
+    The rows are numbered column by column ``SPLIT_ROWS`` at a time (``RowBatch``), so no
+    more than that many row lists are alive at once. Row lists that lived through a whole
+    batch would reach the collector's oldest generation and set off full collections over
+    everything the process holds; these die young, freed by reference counting, and the batch
+    holds a few lists and dicts of distinct cells rather than thousands of rows.
+    """
     rows = iter(rows)
-    while chunk := list(islice(rows, size)):
-        lines, cells = zip(*chunk)
-        yield RowBatch(list(lines), list(cells))
+    while True:
+        lines: list[int] = []
+        indexes: list[dict[str, int]] = []
+        codes: list[list[int]] = []
+        while len(lines) < size:
+            part = list(islice(rows, min(SPLIT_ROWS, size - len(lines))))
+            if not part:
+                break
+            part_lines, cells = zip(*part)
+            del part
+            first = len(lines)
+            lines.extend(part_lines)
+            columns = list(zip(*cells, strict=True))
+            if not indexes:
+                indexes = [{} for _ in columns]
+                codes = [[] for _ in columns]
+            # per cell: the position of the first row holding it (this row's if it is new)
+            for index, column_codes, column in zip(indexes, codes, columns, strict=True):
+                column_codes.extend(map(index.setdefault, column, count(first)))
+        if not lines:
+            return
+        yield RowBatch(lines, indexes, codes)
 
 
 def batch_rows(batches: Iterable[Batch]) -> Rows:
