@@ -1,7 +1,7 @@
 """Order-history parsing: row parser (``read_orders`` -> OrderEvents) vs columnar (``read_order_lines``).
 
     .venv/bin/python bench/parse_bench.py [--repeats 5] [--only online_retail|olist]
-    .venv/bin/python bench/parse_bench.py --replay [--repeats 5] [--against /tmp/wt-base]
+    .venv/bin/python bench/parse_bench.py --replay [--repeats 5] [--against /tmp/wt-base] [--serialise]
 
 Runs are interleaved (csv floor, row parser, columnar, columnar + basket matrix) so background
 load hits every variant alike; prints median and min of wall and CPU (``time.process_time``) seconds.
@@ -15,7 +15,8 @@ seconds of the pass alone, the collector left as the caller has it. Each pass ru
 process. ``--against TREE`` alternates those processes between another checkout (imported
 through ``PYTHONPATH``, e.g. ``git worktree add /tmp/wt-base 59016fa``) and this one, so both
 see the same load, and checks both trees give the same events and report (a digest made after
-the timed pass).
+the timed pass). ``--serialise`` has the loop turn each event into JSON, as a publisher does:
+a caller that allocates, so the collector runs in the caller's code too.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def run(
     return out
 
 
-def replay_pass(path: Path) -> dict[str, object]:
+def replay_pass(path: Path, serialise: bool) -> dict[str, object]:
     """One streamed replay pass, timed; then the digest of what it produced (not timed)."""
     import ingest
     from ingest.orders import OrderStream
@@ -108,7 +109,9 @@ def replay_pass(path: Path) -> dict[str, object]:
     collections = sum(s["collections"] for s in gc.get_stats())
     c = time.process_time()
     n = 0
-    for _ in stream:
+    for event in stream:
+        if serialise:
+            event.model_dump_json()
         n += 1
     cpu = time.process_time() - c
     collections = sum(s["collections"] for s in gc.get_stats()) - collections
@@ -129,7 +132,7 @@ def replay_pass(path: Path) -> dict[str, object]:
     }
 
 
-def replay(path: Path, repeats: int, against: Path | None) -> None:
+def replay(path: Path, repeats: int, against: Path | None, serialise: bool) -> None:
     """Fresh-process replay passes, alternating between ``against`` (before) and this tree."""
     trees = ([("before", against)] if against else []) + [("after", ROOT)]
     results: dict[str, list[dict[str, object]]] = {label: [] for label, _ in trees}
@@ -137,7 +140,8 @@ def replay(path: Path, repeats: int, against: Path | None) -> None:
         for label, tree in trees if r % 2 == 0 else trees[::-1]:
             env = dict(os.environ, PYTHONPATH=str(tree))
             out = subprocess.run(
-                [sys.executable, __file__, "--replay-pass", str(path)],
+                [sys.executable, __file__, "--replay-pass", str(path)]
+                + (["--serialise"] if serialise else []),
                 env=env,
                 check=True,
                 capture_output=True,
@@ -147,7 +151,10 @@ def replay(path: Path, repeats: int, against: Path | None) -> None:
             assert res["tree"] == str(tree.resolve()), (res["tree"], tree)
             results[label].append(res)
             print(f"  run {r + 1} {label}: {res['cpu']:.2f} s cpu, {res['collections']} gc runs")
-    print(f"\nstreamed replay of {path.name}, adjustments=True ({repeats} runs each; CPU s)")
+    caller = "each event to JSON" if serialise else "no work per event"
+    print(
+        f"\nstreamed replay of {path.name}, adjustments=True, {caller} ({repeats} runs each; CPU s)"
+    )
     meds = {}
     for label, tree in trees:
         rs = results[label]
@@ -172,14 +179,15 @@ def main() -> None:
     ap.add_argument("--only", choices=["online_retail", "olist"])
     ap.add_argument("--replay", action="store_true", help="time the streamed replay pass")
     ap.add_argument("--against", type=Path, help="with --replay: the tree to compare with")
+    ap.add_argument("--serialise", action="store_true", help="with --replay: events to JSON")
     ap.add_argument("--replay-pass", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.replay_pass:
-        print(json.dumps(replay_pass(args.replay_pass)))
+        print(json.dumps(replay_pass(args.replay_pass, args.serialise)))
         return
     data = shared_data()
     if args.replay:
-        replay(data / "online_retail.csv.gz", args.repeats, args.against)
+        replay(data / "online_retail.csv.gz", args.repeats, args.against, args.serialise)
         return
     if args.only in (None, "online_retail"):
         run("Online Retail", data / "online_retail.csv.gz", {}, args.repeats)
