@@ -3,8 +3,11 @@ without building one pydantic ``OrderEvent`` per order.
 
 The bundle engine needs (order, product, quantity, price) columns, not 20,000 validated models.
 ``read_order_lines`` runs the same ``OrderStream`` as ``read_orders`` (header checks, format
-detection, ``CsvTable`` row accounting, the format's rules from ``ingest.order_formats``, the
-``no_valid_lines`` epilogue) and hands it a different grouper: ``ColumnGrouper`` keeps the shared
+detection, row accounting, the format's rules from ``ingest.order_formats``, the
+``no_valid_lines`` epilogue). For a format whose rules take column batches (Online Retail) the
+rows come from pyarrow's streaming reader (``ingest.arrow_csv``), through the same bounded
+stream and limits, falling back to the csv module for a file pyarrow cannot number lines in.
+The stream gets a different grouper: ``ColumnGrouper`` keeps the shared
 open-order window, eviction order, ``order_not_contiguous`` bad rows and 1,000-line split
 (``ingest.grouping.OrderWindow``) but appends line items to flat lists (ids dict-encoded in
 first-seen order) and validates an order with pydantic only when a cheap check cannot prove it
@@ -29,10 +32,11 @@ from pydantic import TypeAdapter, ValidationError
 from models.common import Currency, Id
 from models.orders import OrderEvent
 
+from .arrow_csv import NotPlain
 from .grouping import OpenOrder, OrderWindow, RunColumns, invalid_reason
 from .limits import Limits
 from .order_formats import MAX_ID, MAX_QUANTITY
-from .orders import OrderStream
+from .orders import OrderStream, Reader, collector_paused
 from .report import IngestReport
 from .source import Source
 
@@ -87,6 +91,7 @@ class OrderLines:
     source: str = "replay"
     # exact order datetimes (tz offset and microseconds kept) for to_order_events
     order_created: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object), repr=False)
+    reader: str = "csv"  # the CSV reader that split the rows: "pyarrow" or "csv"
 
     @property
     def n_orders(self) -> int:
@@ -343,33 +348,58 @@ def read_order_lines(
     name: str | None = None,
     source_kind: str = "replay",
     limits: Limits | None = None,
+    reader: Reader | None = None,
 ) -> OrderLines:
     """Parse an order history into columns. Raises ``IngestError`` for an unusable file, like
     ``read_orders``; ``report`` has the same counts, bad rows and warnings (``report.parse_ms``
-    includes building the arrays)."""
+    includes building the arrays, and a first pyarrow pass when the file was not plain).
+
+    ``reader`` None (the default): pyarrow for a format whose rules take column batches (Online
+    Retail), else the csv module (``OrderStream``); and the csv module again when pyarrow finds
+    the file is not plain (``ingest.arrow_csv``). ``"csv"`` or ``"pyarrow"`` force one
+    (``NotPlain`` escapes from a forced pyarrow read).
+    """
     started = time.perf_counter()
-    stream = OrderStream(
-        source,
-        fmt,
-        store_id=store_id,
-        name=name,
-        categories=categories,
-        currency=currency,
-        source_kind=source_kind,
-        limits=limits,
-        grouper=_column_grouper,
-    )
-    for _ in stream:  # the format's rules, finish, no_valid_lines, close; no events come out
-        pass
+    kwargs: dict[str, Any] = {
+        "store_id": store_id,
+        "name": name,
+        "categories": categories,
+        "currency": currency,
+        "source_kind": source_kind,
+        "limits": limits,
+        "grouper": _column_grouper,
+    }
+    with collector_paused():
+        try:
+            stream = _parsed(source, fmt, reader, kwargs)
+        except NotPlain:
+            if reader is not None:
+                raise
+            stream = _parsed(source, fmt, "csv", kwargs)
     grouper = stream.grouper
     assert isinstance(grouper, ColumnGrouper)
-    out = _assemble(grouper, stream.currency, store_id, source_kind, stream.report)
+    out = _assemble(grouper, stream.currency, store_id, source_kind, stream.report, stream.reader)
     stream.report.parse_ms = (time.perf_counter() - started) * 1000
     return out
 
 
+def _parsed(
+    source: Source, fmt: str | None, reader: Reader | None, kwargs: dict[str, Any]
+) -> OrderStream:
+    """A stream run to its end: the format's rules, finish, no_valid_lines, close."""
+    stream = OrderStream(source, fmt, reader=reader, **kwargs)
+    for _ in stream:  # the column grouper keeps the orders; no events come out
+        pass
+    return stream
+
+
 def _assemble(
-    g: ColumnGrouper, default_currency: str, store_id: str, source_kind: str, report: IngestReport
+    g: ColumnGrouper,
+    default_currency: str,
+    store_id: str,
+    source_kind: str,
+    report: IngestReport,
+    reader: Reader,
 ) -> OrderLines:
     perm = np.asarray(g.perm, dtype=np.int64)
     sizes = np.fromiter((n for _, _, n in g.events), dtype=np.int64, count=len(g.events))
@@ -440,6 +470,7 @@ def _assemble(
         categories=categories,
         source=source_kind,
         order_created=created,
+        reader=reader,
     )
 
 

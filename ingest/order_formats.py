@@ -30,15 +30,17 @@ as events instead, next to the orders (see ``Adjustments``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from models.orders import OrderEvent
 
+from .batch import Batch, row_batches
 from .cells import (
     FORMULA_START,
     MAX_NUMBER,
@@ -304,148 +306,426 @@ def _quantity(value: str) -> int:
 
 
 def online_retail_rows(ctx: RowContext, rows: Rows) -> Iterator[OrderEvent]:
+    """The row readers' entry: the rows in batches, through ``online_retail_batches``."""
+    return online_retail_batches(ctx, row_batches(rows))
+
+
+def online_retail_batches(ctx: RowContext, batches: Iterable[Batch]) -> Iterator[OrderEvent]:
     """Invoices starting with C are cancellations and with A bad-debt adjustments: skipped whole,
     unless the context collects adjustments (a replay): then each C row with a negative quantity
     is a refund (see the module docstring). Other rows with quantity or price <= 0 (returns,
     samples, write-offs) are skipped, not bad.
 
-    The hot loop of a 541,909-row replay: lookups are hoisted, a run of rows of one invoice
-    looks its order up once, and a product or title cell already seen to be plain (non-empty,
-    short, not formula-like) maps straight to its storage key without being checked again.
+    The one form of these rules, whichever reader (csv module or pyarrow) made the batches: a
+    541,909-row history repeats a few thousand distinct cells per column, so each cell is judged
+    once (``_OnlineRetail``) and the verdicts reach the rows through numpy. Python then runs
+    once per run of consecutive rows of one invoice and once per row that reports something,
+    in file order, so skips, bad rows, warnings and the grouper's window see exactly what a
+    row-by-row loop would.
     """
-    c, report, grouper = ctx.cols, ctx.report, ctx.grouper
-    i_order, i_product, i_qty, i_date, i_price = (
-        c["order_id"],
-        c["product_id"],
-        c["quantity"],
-        c["created_at"],
-        c["price"],
-    )
-    i_title, i_customer = c.get("title"), c.get("customer_id")
-    cancelled: set[str] = set()
-    adjustments: set[str] = set()
-    seen_add = ctx.seen.add
-    open_get, drain, skip, bad = grouper.open.get, grouper.drain, report.skip, report.bad
-    product_key, title_key, end_run = grouper.product_key, grouper.title_key, grouper.end_run
-    # consecutive used rows of one order go straight to the grouper's run columns
-    run_lines, run_products, run_quantities, run_prices, run_titles = grouper.run_columns()
-    line_append, product_append, quantity_append, price_append, title_append = (
-        run_lines.append,
-        run_products.append,
-        run_quantities.append,
-        run_prices.append,
-        run_titles.append,
-    )
-    currency, line_item, order_for = ctx.currency, ctx.line_item, ctx.order_for
-    # raw (unstripped) cell known to be plain -> storage key; a title that strips to "" included
-    plain_products: dict[str, Any] = {}
-    plain_titles: dict[str, Any] = {}
-    plain_product, plain_title = plain_products.get, plain_titles.get
-    previous_raw: str | None = None  # the previous row's order id cell
-    order_id = ""
-    kind = 0  # 0 an order, 1 a cancellation, 2 an adjustment
-    current_id: str | None = None  # the order of the current run (None: no run)
-    current: Any = None
-    refunds = ctx.adjustments
-    i_buyer = -1 if i_customer is None else i_customer
-    last_invoice = refunds.last_invoice if refunds is not None and i_buyer >= 0 else None
-    for line, row in rows:
-        raw = row[i_order]
-        if raw != previous_raw:
-            order_id = raw.strip()
-            first = order_id[:1]
-            kind = 1 if first == "C" or first == "c" else 2 if first == "A" or first == "a" else 0
-            if not kind:
-                seen_add(order_id)
-            previous_raw = raw
-        if kind:
-            if kind == 1 and refunds is not None:
-                yield from _refund_row(ctx, refunds, line, row, order_id)
-            elif kind == 1:
-                skip("cancellation")
-                cancelled.add(order_id)
-            else:
-                skip("adjustment")
-                adjustments.add(order_id)
-            continue
+    rule = _OnlineRetail(ctx)
+    for batch in batches:
+        yield from rule.batch(batch)
+    yield from rule.finish()
+
+
+# the verdict on one quantity or price cell: its value, or why it is bad
+_Number = int | float | CellError
+_CLIP = 2**62  # quantities beyond int64 only need to compare as "too large"
+
+
+def _invoice(raw: str) -> tuple[str, int]:
+    """(invoice id, kind): 0 an order, 1 a cancellation (C), 2 an adjustment (A)."""
+    order_id = raw.strip()
+    first = order_id[:1]
+    return order_id, 1 if first in ("C", "c") else 2 if first in ("A", "a") else 0
+
+
+def _or_quantity(value: str) -> _Number:
+    try:
+        return _quantity(value)
+    except CellError as exc:
+        return exc
+
+
+def _or_price(value: str) -> _Number:
+    try:
+        price = float(value)
+        if not -MAX_NUMBER <= price <= MAX_NUMBER:  # NaN, infinite or absurd
+            raise ValueError
+        return price
+    except ValueError:
         try:
-            try:
-                quantity = int(row[i_qty])
-            except ValueError:
-                quantity = parse_int(row[i_qty], "quantity")
-            try:
-                price = float(row[i_price])
-                if not -MAX_NUMBER <= price <= MAX_NUMBER:  # NaN, infinite or absurd
-                    raise ValueError
-            except ValueError:
-                price = parse_float(row[i_price], "price")
+            return parse_float(value, "price")
         except CellError as exc:
-            bad(line, exc.code, str(exc))
-            continue
-        if quantity <= 0:
-            skip("non_positive_quantity")
-            continue
-        if price <= 0:
-            skip("non_positive_price")
-            continue
-        raw_product = row[i_product]
-        raw_title = row[i_title] if i_title is not None else ""
-        product = plain_product(raw_product)
-        title_code = plain_title(raw_title)
-        if product is None or title_code is None or quantity > MAX_QUANTITY:
-            product_id = raw_product.strip()
-            title = raw_title.strip()
-            if (
-                not product_id
-                or len(product_id) > MAX_ID
-                or quantity > MAX_QUANTITY
-                or len(title) > MAX_TITLE
-                or product_id[0] in FORMULA_START
-                or (title and title[0] in FORMULA_START)
-            ):
-                item = line_item(line, product_id, quantity, title, None)
-                if item is None:
-                    continue
-                product = product_key(item[0])
-                title_code = title_key(item[1])
-            else:  # plain: remember both cells so the next rows skip these checks
-                product = plain_products[raw_product] = product_key(product_id)
-                title_code = plain_titles[raw_title] = title_key(title)
-        if order_id != current_id:
-            if current_id is not None:  # before any order starts: a start may close it
-                end_run(current)
-                current_id = None
+            return exc
+
+
+def _plain_product(product_id: str) -> bool:
+    """A stripped product id no check can object to (else ``RowContext.line_item`` decides)."""
+    return bool(product_id) and len(product_id) <= MAX_ID and product_id[0] not in FORMULA_START
+
+
+def _plain_title(title: str) -> bool:
+    return len(title) <= MAX_TITLE and not (title and title[0] in FORMULA_START)
+
+
+def _lookup(keys: dict[str, Any], cleaned: list[str], codes: np.ndarray) -> list[Any]:
+    """The key of each row's cleaned cell (None where it has none: a slow row's, set later)."""
+    table = np.empty(len(cleaned), dtype=object)
+    table[:] = [keys.get(text) for text in cleaned]
+    return table[codes].tolist()
+
+
+class _Recorder(IngestReport):
+    """Holds a row's bad-row and warning calls until the row's turn comes in file order."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__(file=file)
+        self.calls: list[tuple[str, int, str, str]] = []
+
+    def bad(self, line: int, code: str, detail: str = "") -> None:
+        self.calls.append(("bad", line, code, detail))
+
+    def warn(self, line: int, code: str, detail: str = "") -> None:
+        self.calls.append(("warn", line, code, detail))
+
+
+class _Verdicts:
+    """Per distinct cell of a column, a verdict computed once per file (``judge``), and the
+    verdicts of one batch's rows as codes into the batch's distinct values."""
+
+    def __init__(self, judge: Callable[[str], Any]) -> None:
+        self.judge = judge
+        self.seen: dict[str, Any] = {}
+
+    def of(self, values: list[str]) -> list[Any]:
+        seen = self.seen
+        out = list(map(seen.get, values))
+        if None in out:  # cells this file has not shown before
+            judge = self.judge
+            for i, value in enumerate(values):
+                if out[i] is None:
+                    out[i] = seen[value] = judge(value)
+        return out
+
+
+class _OnlineRetail:
+    """The state of ``online_retail_batches`` across batches: the open run, skipped invoices."""
+
+    def __init__(self, ctx: RowContext) -> None:
+        c = ctx.cols
+        self.ctx = ctx
+        self.i_order, self.i_product, self.i_qty, self.i_date, self.i_price = (
+            c["order_id"],
+            c["product_id"],
+            c["quantity"],
+            c["created_at"],
+            c["price"],
+        )
+        self.i_title, self.i_customer = c.get("title"), c.get("customer_id")
+        self.refunds = ctx.adjustments
+        self.last_invoice = (
+            self.refunds.last_invoice
+            if self.refunds is not None and self.i_customer is not None
+            else None
+        )
+        self.cancelled: set[str] = set()
+        self.adjustments: set[str] = set()
+        self.invoices = _Verdicts(_invoice)
+        self.quantities = _Verdicts(_or_quantity)
+        self.prices = _Verdicts(_or_price)
+        self.stripped = _Verdicts(str.strip)
+        # cleaned product id / title -> the grouper's key (``product_key``, ``title_key``)
+        self.product_keys: dict[str, Any] = {}
+        self.title_keys: dict[str, Any] = {}
+        self.recorder = _Recorder(ctx.report.file)
+        self.recording = replace(ctx, report=self.recorder)
+        self.run = ctx.grouper.run_columns()
+        self.current_id: str | None = None  # the order of the current run (None: no run)
+        self.current: Any = None
+
+    def batch(self, batch: Batch) -> Iterator[OrderEvent]:
+        ctx, report, grouper = self.ctx, self.ctx.report, self.ctx.grouper
+        lines = batch.lines
+        # invoices: kind per row, the stripped id as a code into ``ids``
+        codes, values = batch.encoded(self.i_order)
+        verdicts = self.invoices.of(values)
+        id_index: dict[str, int] = {}
+        id_of_value = np.fromiter(
+            (id_index.setdefault(v[0], len(id_index)) for v in verdicts),
+            dtype=np.int64,
+            count=len(verdicts),
+        )
+        ids = list(id_index)
+        row_id = id_of_value[codes]
+        row_kind = np.fromiter((v[1] for v in verdicts), dtype=np.int8, count=len(verdicts))[codes]
+        regular = row_kind == 0
+        ctx.seen.update(ids[k] for k in np.unique(row_id[regular]).tolist())
+        refund_rows = np.empty(0, dtype=np.int64)
+        for kind, code, invoices in (
+            (1, "cancellation", self.cancelled),
+            (2, "adjustment", self.adjustments),
+        ):
+            rows = np.flatnonzero(row_kind == kind)
+            if not rows.size:
+                continue
+            if kind == 1 and self.refunds is not None:
+                refund_rows = rows
+                continue
+            report.skip(code, int(rows.size))
+            invoices.update(ids[k] for k in np.unique(row_id[rows]).tolist())
+
+        # numbers: a quantity that is not one is reported before a price that is not one
+        q_codes, q_values = batch.encoded(self.i_qty)
+        q_verdicts = self.quantities.of(q_values)
+        q_bad = np.fromiter(
+            (type(v) is CellError for v in q_verdicts), dtype=bool, count=len(q_verdicts)
+        )
+        q_num = np.fromiter(
+            (0 if type(v) is CellError else max(-_CLIP, min(_CLIP, v)) for v in q_verdicts),
+            dtype=np.int64,
+            count=len(q_verdicts),
+        )
+        p_codes, p_values = batch.encoded(self.i_price)
+        p_verdicts = self.prices.of(p_values)
+        p_bad = np.fromiter(
+            (type(v) is CellError for v in p_verdicts), dtype=bool, count=len(p_verdicts)
+        )
+        p_num = np.fromiter(
+            (0.0 if type(v) is CellError else v for v in p_verdicts),
+            dtype=np.float64,
+            count=len(p_verdicts),
+        )
+        quantity, price = q_num[q_codes], p_num[p_codes]
+        bad_quantity = regular & q_bad[q_codes]
+        bad_price = regular & ~bad_quantity & p_bad[p_codes]
+        numbers = regular & ~bad_quantity & ~bad_price
+        non_positive_q = numbers & (quantity <= 0)
+        non_positive_p = numbers & ~non_positive_q & (price <= 0)
+        for mask, code in (
+            (non_positive_q, "non_positive_quantity"),
+            (non_positive_p, "non_positive_price"),
+        ):
+            n = int(np.count_nonzero(mask))
+            if n:
+                report.skip(code, n)
+        positive = numbers & ~non_positive_q & ~non_positive_p
+
+        # product and title: plain cells take the fast path, others go through line_item
+        pr_codes, pr_values = batch.encoded(self.i_product)
+        pr_stripped = self.stripped.of(pr_values)
+        pr_plain = np.fromiter(map(_plain_product, pr_stripped), dtype=bool, count=len(pr_stripped))
+        if self.i_title is not None:
+            t_codes, t_values = batch.encoded(self.i_title)
+            t_stripped = self.stripped.of(t_values)
+        else:
+            t_codes, t_stripped = np.zeros(len(batch), dtype=np.int64), [""]
+        t_plain = np.fromiter(map(_plain_title, t_stripped), dtype=bool, count=len(t_stripped))
+        plain = pr_plain[pr_codes] & t_plain[t_codes] & (quantity <= MAX_QUANTITY)
+        fast = positive & plain
+
+        # what each reporting row says, replayed at its turn; slow rows' items
+        events: dict[int, list[tuple[str, int, str, str]]] = {}
+        for pos in np.flatnonzero(bad_quantity | bad_price).tolist():
+            exc = q_verdicts[q_codes[pos]] if bad_quantity[pos] else p_verdicts[p_codes[pos]]
+            events[pos] = [("bad", int(lines[pos]), exc.code, str(exc))]
+        slow_items: dict[int, tuple[str, str, str]] = {}
+        recorder = self.recorder
+        for pos in np.flatnonzero(positive & ~plain).tolist():
+            item = self.recording.line_item(
+                int(lines[pos]),
+                pr_stripped[pr_codes[pos]],
+                q_verdicts[q_codes[pos]],
+                t_stripped[t_codes[pos]],
+                None,
+            )
+            if recorder.calls:
+                events[pos] = recorder.calls
+                recorder.calls = []
+            if item is not None:
+                slow_items[pos] = item
+                fast[pos] = True  # a candidate for the order stage
+        for pos in refund_rows.tolist():
+            events.setdefault(pos, []).append(("refund", int(lines[pos]), ids[row_id[pos]], ""))
+        candidates = np.flatnonzero(fast)
+
+        # storage keys, asked for in file order of first use (the grouper numbers them so);
+        # a cleaned cell that has its key already needs no call
+        known_p, known_t = self.product_keys, self.title_keys
+        plain_rows = np.flatnonzero(fast & plain)
+        firsts: list[tuple[int, int, Any]] = []  # (position, 0 product / 1 title / 2 slow, code)
+        for column, codes_, cleaned, known in (
+            (0, pr_codes, pr_stripped, known_p),
+            (1, t_codes, t_stripped, known_t),
+        ):
+            if all(text in known for text in cleaned):
+                continue
+            distinct, first = np.unique(codes_[plain_rows], return_index=True)
+            firsts.extend(
+                (pos, column, code)
+                for pos, code in zip(plain_rows[first].tolist(), distinct.tolist())
+                if cleaned[code] not in known
+            )
+        firsts.extend((pos, 2, pos) for pos in slow_items)
+        firsts.sort()
+        product_key, title_key = grouper.product_key, grouper.title_key
+        slow_keys: dict[int, tuple[Any, Any]] = {}
+        for _pos, column, code in firsts:
+            if column == 0:
+                known_p[pr_stripped[code]] = product_key(pr_stripped[code])
+            elif column == 1:
+                known_t[t_stripped[code]] = title_key(t_stripped[code])
+            else:
+                item = slow_items[code]
+                slow_keys[code] = (product_key(item[0]), title_key(item[1]))
+        cand_products = _lookup(known_p, pr_stripped, pr_codes[candidates])
+        cand_titles = _lookup(known_t, t_stripped, t_codes[candidates])
+        if slow_keys:
+            where = np.searchsorted(candidates, list(slow_keys)).tolist()
+            for i, (pk, tk) in zip(where, slow_keys.values()):
+                cand_products[i], cand_titles[i] = pk, tk
+        yield from self._orders(
+            batch,
+            candidates,
+            row_id,
+            ids,
+            events,
+            cand_products,
+            cand_titles,
+            quantity,
+            price,
+            pr_stripped,
+            pr_codes,
+        )
+
+    def _orders(
+        self,
+        batch: Batch,
+        candidates: np.ndarray,
+        row_id: np.ndarray,
+        ids: list[str],
+        events: dict[int, list[tuple[str, int, str, str]]],
+        cand_products: list[Any],
+        cand_titles: list[Any],
+        quantity: np.ndarray,
+        price: np.ndarray,
+        pr_stripped: list[str],
+        pr_codes: np.ndarray,
+    ) -> Iterator[OrderEvent]:
+        """The order stage, in file order: runs of candidate rows go to their order in bulk;
+        a run start looks its order up (or starts it), reporting rows replay their calls."""
+        ctx, report, grouper = self.ctx, self.ctx.report, self.ctx.grouper
+        lines = batch.lines
+        n = int(candidates.size)
+        cand_id = row_id[candidates]
+        cand_lines = lines[candidates].tolist()
+        cand_qty = quantity[candidates].tolist()
+        cand_price = price[candidates].tolist()
+        positions = candidates.tolist()
+        # next_change[k]: the first candidate after k of another invoice
+        change = np.flatnonzero(cand_id[1:] != cand_id[:-1]) + 1
+        next_change = np.append(change, n)[
+            np.searchsorted(change, np.arange(n), side="right")
+        ].tolist()
+        cand_id_list = cand_id.tolist()
+        last_invoice = self.last_invoice
+        if last_invoice is not None:
+            cust_codes, cust_values = batch.encoded(self.i_customer)  # type: ignore[arg-type]
+            cust = np.empty(len(cust_values), dtype=object)
+            cust[:] = self.stripped.of(cust_values)
+            cand_customer = cust[cust_codes[candidates]].tolist()
+            products = np.empty(len(pr_stripped), dtype=object)
+            products[:] = pr_stripped
+            cand_product_ids = products[pr_codes[candidates]].tolist()
+        date_codes, date_values = batch.encoded(self.i_date)
+        if self.i_customer is not None:
+            buyer_codes, buyer_values = batch.encoded(self.i_customer)
+        line_append, product_append, quantity_append, price_append, title_append = (
+            c.extend for c in self.run
+        )
+        event_positions = sorted(events)
+        n_events = len(event_positions)
+        flushed = 0  # candidates before this one are in their run already
+        ei = 0
+        if n == 0:
+            ci = 0
+        elif self.current_id is not None and ids[cand_id_list[0]] == self.current_id:
+            ci = next_change[0]
+        else:
+            ci = 0
+        open_get, order_for = grouper.open.get, ctx.order_for
+        currency = ctx.currency
+
+        def flush(upto: int) -> None:
+            nonlocal flushed
+            if upto <= flushed:
+                return
+            a = flushed
+            line_append(cand_lines[a:upto])
+            product_append(cand_products[a:upto])
+            quantity_append(cand_qty[a:upto])
+            price_append(cand_price[a:upto])
+            title_append(cand_titles[a:upto])
+            if last_invoice is not None:  # a replay: remember who bought what, for C invoices
+                order_id = self.current_id
+                for customer, product_id in zip(cand_customer[a:upto], cand_product_ids[a:upto]):
+                    if customer:
+                        last_invoice[(customer, product_id)] = order_id  # type: ignore[assignment]
+            flushed = upto
+
+        while ci < n or ei < n_events:
+            start_pos = positions[ci] if ci < n else None
+            event_pos = event_positions[ei] if ei < n_events else None
+            if event_pos is not None and (start_pos is None or event_pos <= start_pos):
+                ei += 1
+                flush(int(np.searchsorted(candidates, event_pos)))
+                for kind, line, code, detail in events[event_pos]:
+                    if kind == "bad":
+                        report.bad(line, code, detail)
+                    elif kind == "warn":
+                        report.warn(line, code, detail)
+                    else:
+                        assert self.refunds is not None
+                        yield from _refund_row(ctx, self.refunds, line, batch.row(event_pos), code)
+                continue
+            assert start_pos is not None
+            flush(ci)
+            if self.current_id is not None:  # before any order starts: a start may close it
+                grouper.end_run(self.current)
+                self.current_id = None
+            order_id = ids[cand_id_list[ci]]
             order = open_get(order_id)
             if order is None:
                 order = order_for(
-                    line,
+                    cand_lines[ci],
                     order_id,
-                    row[i_date],
+                    date_values[date_codes[start_pos]],
                     currency,
-                    row[i_customer] if i_customer is not None else "",
+                    buyer_values[buyer_codes[start_pos]] if self.i_customer is not None else "",
                 )
                 if grouper.ready:
-                    yield from drain()
-                if order is None:
+                    yield from grouper.drain()
+                if order is None:  # the row is dropped; the next candidate starts again
+                    ci += 1
+                    flushed = ci
                     continue
             # Safe to keep: an open order is closed only by a start, which ends the run first.
-            current_id, current = order_id, order
-        if last_invoice is not None:  # a replay: remember who bought what, for C invoices
-            customer = row[i_buyer].strip()
-            if customer:
-                last_invoice[(customer, raw_product.strip())] = order_id
-        line_append(line)
-        product_append(product)
-        quantity_append(quantity)
-        price_append(price)
-        title_append(title_code)
-    if current_id is not None:
-        end_run(current)
-    if refunds is not None:
-        refunds.close()
-        yield from refunds.drain()
-    report.skipped_orders["cancelled"] += len(cancelled)
-    report.skipped_orders["adjustment"] += len(adjustments)
+            self.current_id, self.current = order_id, order
+            ci = next_change[ci]
+        if self.current_id is not None:
+            flush(n)
+
+    def finish(self) -> Iterator[OrderEvent]:
+        if self.current_id is not None:
+            self.ctx.grouper.end_run(self.current)
+            self.current_id = None
+        if self.refunds is not None:
+            self.refunds.close()
+            yield from self.refunds.drain()
+        report = self.ctx.report
+        report.skipped_orders["cancelled"] += len(self.cancelled)
+        report.skipped_orders["adjustment"] += len(self.adjustments)
 
 
 def _refund_row(
@@ -645,6 +925,8 @@ class OrderFormat:
     optional: Columns
     currency: str  # when neither the caller nor the row names one
     rows: Callable[[RowContext, Rows], Iterator[OrderEvent]]
+    # the same rules over column batches, for formats whose rules are written that way
+    batches: Callable[[RowContext, Iterable[Batch]], Iterator[OrderEvent]] | None = None
 
 
 # Most specific first: detection takes the first format whose signature columns are all present.
@@ -664,6 +946,7 @@ FORMATS: dict[str, OrderFormat] = {
             {"title": ("Description",), "customer_id": ("CustomerID", "Customer ID")},
             "GBP",
             online_retail_rows,
+            online_retail_batches,
         ),
         OrderFormat(
             "olist",

@@ -100,6 +100,7 @@ def online_retail(data_dir):
 
 def test_online_retail_equals_row_parser(online_retail):
     lines = online_retail
+    assert lines.reader == "pyarrow"  # the file is plain: no fallback to the csv module
     assert lines.report.rows == 541_909 and lines.report.used_rows == lines.n_lines == 530_103
     assert lines.n_orders == 19_960 and lines.report.split_orders == 1
     assert lines.currency == "GBP" and lines.store_id == "uk-gifts"
