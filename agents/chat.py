@@ -29,7 +29,7 @@ import orjson
 from faust.types import EventT
 
 from agents import redis_keys
-from bundling.embeddings import TfidfSvdEmbedder
+from bundling.embeddings import fit_reproducibly
 from composite.discovery import CatalogIndex, build_index
 from composite.learned import build_category_space
 from composite.llm import LLMClient
@@ -156,7 +156,7 @@ def index_catalog(products: list[Product]) -> CatalogIndex:
     experiences). A failure of the latter costs only the learned experiences, never the chat."""
     index = build_index(products)
     try:
-        index.learned = build_category_space(index.rows, TfidfSvdEmbedder().fit)
+        index.learned = build_category_space(index.rows, fit_reproducibly)
     except Exception:
         log.exception("learned experiences unavailable for this catalog")
     return index

@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bundling.embeddings import TfidfSvdEmbedder
+from bundling.embeddings import fit_reproducibly
 from composite.discovery import build_index, norm_category
 from composite.learned import (
     LEARNED_EXPERIENCE_THRESHOLD,
@@ -69,7 +69,7 @@ def main() -> None:
         t0 = time.perf_counter()
         index = build_index(products)
         t1 = time.perf_counter()
-        space = build_category_space(index.rows, TfidfSvdEmbedder().fit)
+        space = build_category_space(index.rows, fit_reproducibly)
         t2 = time.perf_counter()
         assert space is not None
         words: dict[str, set[str]] = {}

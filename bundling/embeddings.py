@@ -1,9 +1,9 @@
 """Catalog text embeddings: TF-IDF + truncated SVD by default (no download), pluggable.
 
 * ``TfidfSvdEmbedder`` (default): hand-rolled TF-IDF over title/category/tags/description
-  (scipy.sparse), truncated SVD (``truncated_svd``: a dense Gram eigensolve for corpora up to
-  3,000 texts or terms, which gives the same factors in every process; ARPACK beyond), rows
-  L2-normalised. It is fitted on the texts it is given, so its vectors depend on the
+  (scipy.sparse), truncated SVD (``truncated_svd``: ARPACK, or with ``exact_up_to`` a dense
+  Gram eigensolve that gives the same factors in every process; ``fit_reproducibly`` is the
+  learned-experience space's fit), rows L2-normalised. It is fitted on the texts it is given, so its vectors depend on the
   corpus; the cache namespace therefore includes a fingerprint of the whole corpus.
 * Any other ``Embedder`` (a protocol: ``name``, ``corpus_dependent``, ``embed``) can be passed
   in instead.
@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
@@ -195,8 +194,9 @@ class TfidfSvdEmbedder:
 
     corpus_dependent = True
 
-    def __init__(self, dim: int = 64) -> None:
+    def __init__(self, dim: int = 64, exact_up_to: int = 0) -> None:
         self.dim = dim
+        self.exact_up_to = exact_up_to  # see ``truncated_svd``
         self.name = f"tfidf-svd-{dim}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -210,32 +210,46 @@ class TfidfSvdEmbedder:
         k = min(self.dim, min(M.shape) - 1)
         if k < 2 or M.nnz == 0:
             return FittedTfidfSvd(l2_normalise(M.toarray()).astype(np.float32), vocab, idf, None)
-        U, S, Vt = truncated_svd(M, k)
+        U, S, Vt = truncated_svd(M, k, self.exact_up_to)
         return FittedTfidfSvd(l2_normalise(U * S).astype(np.float32), vocab, idf, Vt)
 
 
-DENSE_SVD_MAX_SIDE = 3000  # about 5 CPU s at this size, 1.5 at 2,000 (ARPACK: under 1)
+# Bound on the smaller side of a corpus fitted by ``fit_reproducibly``: the learned-experience
+# space fits at most this many texts. The exact route costs about 3 CPU s at 2,000 and 10 at
+# 3,000, against under 1 for ARPACK, so catalogs embedded at upload keep ARPACK.
+REPRODUCIBLE_MAX_SIDE = 3000
 
 
-def truncated_svd(M: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The top ``k`` singular triplets of ``M``, the same in every process for smaller corpora.
+def fit_reproducibly(texts: Sequence[str]) -> FittedTfidfSvd:
+    """The default embedder fitted with the exact SVD: the same space in every worker process,
+    which a similarity threshold calibrated once needs (the learned experiences)."""
+    return TfidfSvdEmbedder(exact_up_to=REPRODUCIBLE_MAX_SIDE).fit(texts)
+
+
+def truncated_svd(
+    M: sp.csr_matrix, k: int, exact_up_to: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The top ``k`` singular triplets of ``M``; the same in every process when the smaller
+    side of ``M`` is at most ``exact_up_to``.
 
     ARPACK's Lanczos iteration is sensitive to rounding, and from one process to the next it
     settled on different factors of the same TF-IDF matrix (one learned similarity moved
-    between 0.12 and 0.35 across runs). When one side of ``M`` is at most
-    ``DENSE_SVD_MAX_SIDE`` the factors come from a dense symmetric eigensolve of the small
-    Gram matrix instead: the top-k eigenpairs of ``M Mᵀ`` (or ``Mᵀ M``) are ``U, S²`` (or
+    between 0.12 and 0.35 across runs). The exact route is a dense symmetric eigensolve of the
+    small Gram matrix: the top-k eigenpairs of ``M Mᵀ`` (or ``Mᵀ M``) are ``U, S²`` (or
     ``V, S²``), and the other side follows by one product. Squaring costs precision only in
-    the smallest singular values, which the truncation throws away. Larger corpora keep ARPACK.
+    the smallest singular values, which the truncation throws away.
     """
     n_rows, n_cols = M.shape
     small = min(n_rows, n_cols)
-    if small > DENSE_SVD_MAX_SIDE:
+    if small > exact_up_to:
         v0 = np.full(small, 1.0 / np.sqrt(small))
         return svds(M, k=k, v0=v0, random_state=0)
     by_rows = n_rows <= n_cols
     gram = (M @ M.T if by_rows else M.T @ M).toarray()
-    eigenvalues, vectors = scipy.linalg.eigh(gram, subset_by_index=[small - k, small - 1])
+    # numpy's eigh releases the GIL for the whole solve (scipy's LAPACK wrappers keep it, ~1 s at
+    # 2,000), and the chat worker runs this in a thread beside its event loop and heartbeats
+    eigenvalues, vectors = np.linalg.eigh(gram)
+    eigenvalues, vectors = eigenvalues[small - k :], vectors[:, small - k :]
     S = np.sqrt(np.clip(eigenvalues, 0.0, None))
     inverse = np.divide(1.0, S, out=np.zeros_like(S), where=1e-12 * max(S.max(), 1e-300) < S)
     if by_rows:

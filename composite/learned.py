@@ -20,7 +20,7 @@ it with the catalog's index) and a turn only folds its message in: one sparse ro
 projection, one matrix-vector product over at most ``MAX_FIT_DOCS`` rows.
 
 This package may not import ``bundling`` (sibling layers), so the embedder comes in as a ``Fit``
-callable: the agent passes ``bundling.embeddings.TfidfSvdEmbedder().fit``.
+callable: the agent passes ``bundling.embeddings.fit_reproducibly``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bundling.embeddings import FittedTfidfSvd, TfidfSvdEmbedder, product_text
+from bundling.embeddings import FittedTfidfSvd, TfidfSvdEmbedder, fit_reproducibly, product_text
 from composite.discovery import build_index
 from composite.learned import build_category_space
 from ingest import build_olist_catalog, parse_catalog
@@ -56,9 +56,9 @@ def test_an_empty_corpus() -> None:
 
 _FIT_IN_A_FRESH_PROCESS = """
 import json, sys
-from bundling.embeddings import TfidfSvdEmbedder
+from bundling.embeddings import fit_reproducibly
 texts = json.load(open(sys.argv[1]))
-fitted = TfidfSvdEmbedder().fit(texts)
+fitted = fit_reproducibly(texts)
 probe = fitted.transform(["a christmas party", "gaming pc", "garden furniture"])
 json.dump((probe @ fitted.rows.T).tolist(), sys.stdout)
 """
@@ -81,7 +81,7 @@ def test_fit_gives_the_same_space_in_every_process(tmp_path: Path) -> None:
 
     def fit_and_keep_the_corpus(docs: list[str]) -> FittedTfidfSvd:
         texts.extend(docs)
-        here.append(TfidfSvdEmbedder().fit(docs))
+        here.append(fit_reproducibly(docs))
         return here[-1]
 
     build_category_space(build_index(products).rows, fit_and_keep_the_corpus)

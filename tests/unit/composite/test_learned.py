@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bundling.embeddings import TfidfSvdEmbedder
+from bundling.embeddings import REPRODUCIBLE_MAX_SIDE, fit_reproducibly
 from composite.discovery import CatalogIndex, build_index
 from composite.learned import (
     LEARNED_EXPERIENCE_THRESHOLD,
+    MAX_FIT_DOCS,
     MAX_LEARNED_CATEGORIES,
     UNNAMED,
     CategorySpace,
@@ -59,7 +60,7 @@ def products(store: str) -> tuple[Product, ...]:
 def store_index(store: str) -> CatalogIndex:
     """What the chat agent caches per catalog version: the index with its category space."""
     index = build_index(list(products(store)))
-    index.learned = build_category_space(index.rows, TfidfSvdEmbedder().fit)
+    index.learned = build_category_space(index.rows, fit_reproducibly)
     return index
 
 
@@ -196,7 +197,7 @@ def test_the_space_is_fitted_once_and_a_turn_only_folds_its_message_in() -> None
 
     def counting_fit(texts):
         fits.append(len(texts))
-        return TfidfSvdEmbedder().fit(texts)
+        return fit_reproducibly(texts)
 
     s = build_category_space(list(products("jewelery")), counting_fit)
     assert s is not None and fits == [23]
@@ -207,14 +208,14 @@ def test_the_space_is_fitted_once_and_a_turn_only_folds_its_message_in() -> None
 
 def test_the_fitted_corpus_is_bounded_on_a_large_catalog() -> None:
     s = space("olist")
-    assert len(s.keys) == 74 and s.rows.shape[0] <= 3000
+    assert len(s.keys) == 74 and s.rows.shape[0] <= MAX_FIT_DOCS <= REPRODUCIBLE_MAX_SIDE
     t = time.perf_counter()
     s.match("home office " * 400, LEARNED_EXPERIENCE_THRESHOLD)  # the longest chat turn
     assert time.perf_counter() - t < 0.5
 
 
 def test_no_products_no_space() -> None:
-    assert build_category_space([], TfidfSvdEmbedder().fit) is None
+    assert build_category_space([], fit_reproducibly) is None
 
 
 # --- the planner -------------------------------------------------------------------------------
