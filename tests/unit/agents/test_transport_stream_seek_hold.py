@@ -19,7 +19,13 @@ async def _nothing(*_: Any) -> None:
     return None
 
 
-def _consumer() -> tuple[LowLatencyConsumer, TP, TP]:
+STREAM = TP("orders", 0)
+
+
+def _consumer(assignment_has_stream: bool = True) -> tuple[LowLatencyConsumer, TP]:
+    """The consumer, and the changelog partition of its one table. Its seek to the committed
+    offsets is answered without a broker (the stream partition's committed offset is 19), and
+    its assignment is the changelog partition, with the stream partition or without it."""
     app = faust.App("seek-hold", broker="kafka://127.0.0.1:1", store="memory://")
     table = app.Table("counts", default=int, partitions=1)
     transport = LowLatencyTransport(app.conf.broker_consumer, app)
@@ -27,22 +33,20 @@ def _consumer() -> tuple[LowLatencyConsumer, TP, TP]:
         callback=_nothing, on_partitions_revoked=_nothing, on_partitions_assigned=_nothing
     )
     assert isinstance(consumer, LowLatencyConsumer)
-    stream = TP("orders", 0)
     changelog = TP(table.changelog_topic.get_topic_name(), 0)
-    return consumer, stream, changelog
 
-
-def _seek_without_broker(consumer: LowLatencyConsumer, stream: TP) -> None:
     async def seek_to_committed() -> dict[TP, int]:
-        return {stream: 19}
+        return {STREAM: 19}
 
+    assignment = {STREAM, changelog} if assignment_has_stream else {changelog}
     consumer.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+    consumer.assignment = lambda: assignment  # type: ignore[method-assign]
+    return consumer, changelog
 
 
 def test_stream_partitions_wait_for_the_seek_after_an_assignment() -> None:
-    consumer, stream, changelog = _consumer()
-    _seek_without_broker(consumer, stream)
-    consumer.assignment = lambda: {stream, changelog}  # type: ignore[method-assign]
+    consumer, changelog = _consumer()
+    stream = STREAM
 
     async def scenario() -> None:
         await consumer.on_partitions_assigned({stream, changelog}, generation_id=4)
@@ -65,9 +69,8 @@ def test_stream_partitions_wait_for_the_seek_after_an_assignment() -> None:
 def test_a_seek_before_faust_resumes_the_streams_releases_nothing() -> None:
     """Faust seeks on its own when it fetches while the flow is stopped; that seek can come
     before the resume, and must not end the hold."""
-    consumer, stream, changelog = _consumer()
-    _seek_without_broker(consumer, stream)
-    consumer.assignment = lambda: {stream, changelog}  # type: ignore[method-assign]
+    consumer, changelog = _consumer()
+    stream = STREAM
 
     async def scenario() -> None:
         await consumer.on_partitions_assigned({stream, changelog}, generation_id=4)
@@ -82,9 +85,8 @@ def test_a_seek_before_faust_resumes_the_streams_releases_nothing() -> None:
 
 
 def test_a_new_assignment_forgets_what_the_last_one_held() -> None:
-    consumer, stream, changelog = _consumer()
-    _seek_without_broker(consumer, stream)
-    consumer.assignment = lambda: {changelog}  # type: ignore[method-assign]
+    consumer, changelog = _consumer(assignment_has_stream=False)
+    stream = STREAM
 
     async def scenario() -> None:
         await consumer.on_partitions_assigned({stream, changelog}, generation_id=4)
