@@ -6,7 +6,7 @@ to a fresh 8-partition topic, then runs a worker whose agent only counts events,
 Prints events/s for each next to the plain aiokafka consumer ceiling on the same topic.
 
     .venv/bin/python bench/faust_floor_bench.py [--events 50000]
-    .venv/bin/python bench/faust_floor_bench.py --loops aio,uvloop --repeats 3
+    .venv/bin/python bench/faust_floor_bench.py --variants faust/aio,ours/aio,ours/uvloop --repeats 3
 """
 
 from __future__ import annotations
@@ -27,12 +27,19 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 from core.settings import get_settings
 
 NOOP_APP = textwrap.dedent("""
     import os, time, faust
-    app = faust.App(os.environ["FLOOR_APP"], broker="kafka://" + os.environ["FLOOR_BOOTSTRAP"],
+    App = faust.App
+    if os.environ["FLOOR_TRANSPORT"] == "ours":
+        from agents.transport import LowLatencyTransport
+        class App(faust.App):
+            def _new_transport(self):
+                return LowLatencyTransport(self.conf.broker_consumer, self)
+    app = App(os.environ["FLOOR_APP"], broker="kafka://" + os.environ["FLOOR_BOOTSTRAP"],
                     store="memory://", web_enabled=False, topic_disable_leader=True,
                     key_serializer="raw", value_serializer="raw", consumer_auto_offset_reset="earliest",
                     consumer_max_fetch_size=8 * 1024 * 1024, stream_buffer_maxsize=20000)
@@ -108,8 +115,11 @@ async def ceiling(bootstrap: str, topic: str, n: int) -> float:
 
 
 def run_noop(
-    bootstrap: str, topic: str, n: int, mode: str, timeout_s: float, loop: str = "aio"
+    bootstrap: str, topic: str, n: int, mode: str, timeout_s: float, variant: str = "faust/aio"
 ) -> float | None:
+    """events/s of the no-op worker; ``variant`` is transport/loop: ``faust`` is Faust's own
+    aiokafka transport, ``ours`` the project's (``agents.transport``: inline message drain)."""
+    transport, loop = variant.split("/")
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "floorapp.py").write_text(NOOP_APP)
         env = {
@@ -119,7 +129,8 @@ def run_noop(
             "FLOOR_TOPIC": topic,
             "FLOOR_N": str(n),
             "FLOOR_MODE": mode,
-            "PYTHONPATH": tmp,
+            "FLOOR_TRANSPORT": transport,
+            "PYTHONPATH": os.pathsep.join([tmp, str(REPO)]),
         }
         proc = subprocess.run(
             [
@@ -156,37 +167,40 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--timeout", type=float, default=240.0)
     parser.add_argument(
-        "--loops",
-        default="aio",
-        help="comma-separated event loops to compare, run alternately (aio, uvloop)",
+        "--variants",
+        default="faust/aio,ours/aio",
+        help="comma-separated transport/loop pairs, run alternately: transport faust (Faust's "
+        "aiokafka driver) or ours (agents.transport), loop aio or uvloop",
     )
-    parser.add_argument("--repeats", type=int, default=1, help="runs per loop and mode; medians")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per variant and mode; medians")
     args = parser.parse_args()
     bootstrap = get_settings().kafka_bootstrap
     topic = f"floor-{uuid.uuid4().hex[:8]}"
     asyncio.run(publish(bootstrap, topic, args.events))
     top = asyncio.run(ceiling(bootstrap, topic, args.events))
     print(f"aiokafka + orjson ceiling: {top:,.0f} events/s")
-    loops = args.loops.split(",")
+    variants = args.variants.split(",")
     for mode in ("take", "events"):
-        rates: dict[str, list[float]] = {loop: [] for loop in loops}
+        rates: dict[str, list[float]] = {variant: [] for variant in variants}
         for _ in range(args.repeats):
-            for loop in loops:  # alternate, so both see the same load
+            for variant in variants:  # alternate, so all see the same load
                 try:
-                    rate = run_noop(bootstrap, topic, args.events, mode, args.timeout, loop)
+                    rate = run_noop(bootstrap, topic, args.events, mode, args.timeout, variant)
                 except subprocess.TimeoutExpired:
                     rate = None
                 if rate:
-                    rates[loop].append(rate)
-        for loop in loops:
-            if not rates[loop]:
-                print(f"faust no-op agent ({mode}, {loop}): did not finish")
+                    rates[variant].append(rate)
+        base = statistics.median(rates[variants[0]]) if rates[variants[0]] else None
+        for variant in variants:
+            if not rates[variant]:
+                print(f"faust no-op agent ({mode}, {variant}): did not finish")
                 continue
-            rate = statistics.median(rates[loop])
-            runs = ", ".join(f"{r:,.0f}" for r in rates[loop])
+            rate = statistics.median(rates[variant])
+            runs = ", ".join(f"{r:,.0f}" for r in rates[variant])
+            versus = f", {rate / base:.2f}x {variants[0]}" if base else ""
             print(
-                f"faust no-op agent ({mode}, {loop}): median {rate:,.0f} events/s = "
-                f"{rate / top:.1%} of the ceiling (runs: {runs})"
+                f"faust no-op agent ({mode}, {variant}): median {rate:,.0f} events/s = "
+                f"{rate / top:.1%} of the ceiling{versus} (runs: {runs})"
             )
     return 0
 
