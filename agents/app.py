@@ -13,6 +13,7 @@ from faust.types.web import ResourceOptions
 
 from core.settings import get_settings
 
+from . import batched_metrics
 from .stores import register as register_rocksdb_store
 
 settings = get_settings()
@@ -91,3 +92,4 @@ app = BundlestreamApp(
 
 
 setup_prometheus_sensors(app, pattern="/metrics", name_prefix=settings.app_id)
+batched_metrics.install(app)
