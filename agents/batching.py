@@ -8,9 +8,11 @@ recovery land on the worker that owns the partition.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from faust.streams import _current_event
 from faust.types import EventT
@@ -30,3 +32,20 @@ def last_event_per_partition(events: list[EventT]) -> dict[int, EventT]:
     for event in events:
         last[event.message.partition] = event
     return last
+
+
+# How long a batch agent waits for its table writes to reach the broker before it acks anyway.
+SEND_ALL_TIMEOUT_S = 30.0
+log = logging.getLogger(__name__)
+
+
+async def send_batch_writes(producer: Any, timeout_s: float = SEND_ALL_TIMEOUT_S) -> None:
+    """Before a batch is acked: every table write it made is on the broker, so the offsets that
+    made them are never committed ahead of them (``agents.transport.DurableProducer``)."""
+    send_all = getattr(producer, "send_all", None)
+    if send_all is None:  # a producer without the batch drain (Faust's own): nothing to wait for
+        return
+    if not await send_all(timeout_s):
+        log.warning(
+            "table writes still unsent %.0f s after their batch; acking it anyway", timeout_s
+        )

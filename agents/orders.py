@@ -33,9 +33,10 @@ from popularity import (
 
 from . import performance, readmodel, stock
 from .app import app, settings
-from .batching import as_current_event, last_event_per_partition
+from .batching import as_current_event, last_event_per_partition, send_batch_writes
 from .dead_letters import send_dead_letter
 from .expiry import active_partitions, delete_expired, rebuild_flag, scan_table
+from .stores import read_value
 from .tables import category_transactions, processed_orders, sold_counts, store_orders
 from .topics import orders_dlq, orders_topic
 
@@ -117,15 +118,17 @@ async def process_order_batch(events: list[EventT]) -> None:
     watermarks = {p: mark for p in anchor if (mark := dedupe_index.watermark(p)) is not None}
     updates = plan_updates(
         batch,
-        read_sold=_in_partition(anchor, by_key, lambda k: SoldCount.from_json(sold_counts.get(k))),
+        read_sold=_in_partition(
+            anchor, by_key, lambda k: SoldCount.from_json(read_value(sold_counts, k))
+        ),
         read_category=_in_partition(
-            anchor, by_key, lambda k: CategoryTally.from_json(category_transactions.get(k))
+            anchor, by_key, lambda k: CategoryTally.from_json(read_value(category_transactions, k))
         ),
         read_seen=_in_partition(
-            anchor, by_key, lambda k: SeenOrder.from_json(processed_orders.get(k))
+            anchor, by_key, lambda k: SeenOrder.from_json(read_value(processed_orders, k))
         ),
         read_store_orders=_in_partition(
-            anchor, by_store, lambda s: CategoryTally.from_json(store_orders.get(s))
+            anchor, by_store, lambda s: CategoryTally.from_json(read_value(store_orders, s))
         ),
         retention=Retention(
             settings.dedupe_retention_s, watermarks, now_s=time.time(), max_future_s=MAX_FUTURE_S
@@ -167,6 +170,7 @@ async def process_order_batch(events: list[EventT]) -> None:
             updates.expired_duplicates,
         )
     await expire_order_ids(updates.seen_times, updates.watermarks, anchor, store_partition)
+    await send_batch_writes(app.producer)
 
 
 async def expire_order_ids(

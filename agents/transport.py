@@ -32,11 +32,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import aiokafka
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.producer import ProducerBuffer
 
 from core.settings import get_settings
 from deploy.topics_admin import replication_config
@@ -44,6 +45,9 @@ from deploy.topics_admin import replication_config
 from .inline_await import start_inline
 
 DURABLE_PRODUCER = {"acks": "all"}
+# Records Faust's send buffer holds before the message drain waits for it: a batch's table writes
+# (batch agents empty it before each ack), bounded so a runaway writer still gets throttled.
+SEND_BUFFER_MAX = 200_000
 # How long a created topic is awaited in the broker's metadata before the worker goes on anyway
 # (it then joins without the topic and rebalances once the topic shows up, as before).
 TOPIC_METADATA_WAIT_S = 30.0
@@ -254,7 +258,42 @@ class LowLatencyConsumer(faust_aiokafka.Consumer):
 
 
 class DurableProducer(faust_aiokafka.Producer):
-    """acks=all whatever ``producer_acks`` says (transactions still add idempotence)."""
+    """acks=all whatever ``producer_acks`` says (transactions still add idempotence), and a
+    send buffer that batch agents drain themselves.
+
+    Faust queues every table write in its own buffer and, once more than 100 are queued, makes
+    the message drain wait for each queued record in turn before it hands on the next message.
+    The orders agent writes thousands of records per batch, so that throttled every delivery.
+    Here the buffer may hold a whole batch's writes (``SEND_BUFFER_MAX``), and a batch agent calls
+    ``send_all`` before its batch is acked: the records are on the broker before the offsets that
+    produced them can be committed, which Faust's own commit does not wait for.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.buffer.max_messages = SEND_BUFFER_MAX
+
+    async def send_all(self, timeout_s: float) -> bool:
+        """Until every record queued so far is acknowledged by the broker (True), or ``timeout_s``
+        passed (False: the caller goes on, as Faust would)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        buffer = cast(ProducerBuffer, self.buffer)
+        while buffer.size:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            buffer.message_sent.clear()
+            try:
+                await asyncio.wait_for(buffer.message_sent.wait(), min(remaining, 1.0))
+            except TimeoutError:
+                continue
+        if self._producer is not None:
+            try:
+                await asyncio.wait_for(self._producer.flush(), max(deadline - loop.time(), 0.0))
+            except TimeoutError:
+                return False
+        return True
 
     def _settings_extra(self) -> Mapping[str, Any]:
         return {**DURABLE_PRODUCER, **super()._settings_extra()}

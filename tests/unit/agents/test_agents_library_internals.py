@@ -97,3 +97,39 @@ def test_faust_commit_bookkeeping_we_time_and_report_exists() -> None:
     for name in ("_unacked_messages", "_acked", "_committed_offset", "_read_offset", "_gap"):
         assert f"self.{name} =" in init, name
     assert "self._topic_name_index =" in inspect.getsource(Conductor.__init__)
+
+
+def test_faust_drain_loop_is_the_one_the_inline_drain_copies() -> None:
+    # agents/transport.py replaces Consumer._drain_messages with a copy whose only change is how
+    # a message is delivered; the copy is right only while Faust's loop still looks like this.
+    from faust.transport.consumer import Consumer
+
+    source = inspect.getsource(Consumer._drain_messages)
+    for step in (
+        "getmany(timeout=1.0)",
+        "await self._add_gap(tp, r_offset + 1, offset)",
+        "await self.commit()",
+        "callback(message), self.suspend_flow.wait()",
+        "set_read_offset(tp, offset)",
+    ):
+        assert step in source, step
+
+
+def test_serialized_store_getitem_is_encode_get_decode() -> None:
+    # agents.stores.read_value does the same three steps without the KeyError
+    from faust.stores.base import SerializedStore
+
+    source = inspect.getsource(SerializedStore.__getitem__)
+    assert "self._get(self._encode_key(key))" in source
+    assert "self._decode_value(value)" in source
+    assert issubclass(rocksdb.Store, SerializedStore)
+
+
+def test_prometheus_monitor_hooks_the_batched_monitor_replaces() -> None:
+    # agents/batched_metrics.py overrides these and writes the same metric families in flush()
+    from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+
+    for hook in ("on_message_in", "on_stream_event_in", "on_table_get", "on_send_initiated"):
+        assert hook in vars(PrometheusMonitor), hook
+    for family in ("messages_received_per_topics", "total_events_per_stream", "table_operations"):
+        assert family in FaustMetrics._fields, family

@@ -6,9 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 from faust.exceptions import PartitionsMismatch
+from faust.stores.base import SerializedStore
 
 from agents.app import app
-from agents.stores import Table
+from agents.stores import Table, read_value
 
 
 class _Consumer:
@@ -44,3 +45,39 @@ def test_a_changelog_listed_with_zero_partitions_lets_the_write_through_and_chec
 def test_matching_partitions_pass() -> None:
     table = _table({"uploads": 8, "app-rolling-costs-changelog": 8})
     Table._verify_source_topic_partitions(table, "uploads")
+
+
+class _DictSerializedStore(SerializedStore):
+    """Faust's serialized-store contract over a dict (RocksDB needs a worker's data dir)."""
+
+    def __init__(self) -> None:
+        self.raw: dict[bytes, bytes] = {}
+
+    def _encode_key(self, key: str) -> bytes:
+        return key.encode()
+
+    def _decode_value(self, value: bytes | None) -> str:
+        assert value is not None
+        return value.decode()
+
+    def _get(self, key: bytes) -> bytes | None:
+        return self.raw.get(key)
+
+
+_DictSerializedStore.__abstractmethods__ = frozenset()  # only the read path is exercised
+
+
+def test_read_value_gives_the_stored_value_or_none_without_sensors() -> None:
+    store = _DictSerializedStore()
+    store.raw[b"s1::p1"] = b"[3,2]"
+    sensed: list[str] = []
+    table = SimpleNamespace(data=store, on_key_get=sensed.append)
+    assert read_value(table, "s1::p1") == "[3,2]"
+    assert read_value(table, "s1::unknown") is None
+    assert sensed == []
+
+
+def test_read_value_on_a_plain_mapping_store() -> None:
+    table = SimpleNamespace(data={"k": b"v"})
+    assert read_value(table, "k") == b"v"
+    assert read_value(table, "missing") is None
