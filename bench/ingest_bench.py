@@ -57,6 +57,7 @@ import harness as h
 from core.settings import get_settings
 from deploy import local
 from deploy.topics_admin import delete_topics, ensure_topics
+from models.upgrade import PATH
 from popularity.aggregate import UNCATEGORIZED
 
 
@@ -131,7 +132,7 @@ def build_events(source: str, n: int) -> list[tuple[bytes, bytes, str, str, list
                 "currency": "GBP",
                 "created_at": "2011-01-01T00:00:00+00:00",
                 "source": "replay",
-                "schema_version": 1,
+                "schema_version": PATH.current,  # what the webhooks and the replay write
             }
         )
         events.append((store.encode(), value, store, order_id, lines))
