@@ -327,6 +327,13 @@ async def main() -> int:
     )
     parser.add_argument("--keep-topics", action="store_true")
     parser.add_argument(
+        "--worker-tree",
+        type=Path,
+        default=None,
+        help="run the worker from this checkout (e.g. a git worktree of an older commit) to "
+        "measure one change against the same bench and broker",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         default=None,
@@ -342,6 +349,8 @@ async def main() -> int:
     )
     ensure_topics(settings)
     env: dict[str, str] = {}
+    if args.worker_tree:  # the worker runs that tree's code (PYTHONPATH wins over the install)
+        env["PYTHONPATH"] = str(args.worker_tree.resolve())
     if args.batch_size:
         env["BUNDLESTREAM_BATCH_SIZE"] = str(args.batch_size)
     if args.batch_within:
