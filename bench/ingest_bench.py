@@ -388,6 +388,11 @@ async def main() -> int:
             f"clock from the first processed event; worker boot excluded) env={env or 'defaults'}"
         )
         agent_per_cpu = run["applied"] / max(run["cpu"], 1e-9)
+        per_event = lines / len(events)
+        print(
+            f"  order lines: {run['rate'] * per_event:,.0f} lines/s, "
+            f"{agent_per_cpu * per_event:,.0f} lines per worker CPU-second ({per_event:.1f} per event)"
+        )
         print(
             f"  worker CPU {run['cpu']:.1f} s over {run['elapsed']:.1f} s wall: "
             f"{agent_per_cpu:,.0f} events per worker CPU-second; "

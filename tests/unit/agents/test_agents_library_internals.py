@@ -133,3 +133,12 @@ def test_prometheus_monitor_hooks_the_batched_monitor_replaces() -> None:
         assert hook in vars(PrometheusMonitor), hook
     for family in ("messages_received_per_topics", "total_events_per_stream", "table_operations"):
         assert family in FaustMetrics._fields, family
+
+
+def test_streams_iterate_on_faust_compiled_iterator() -> None:
+    # Faust's cython stream iterator is its only compiled hot path; the wheel ships it and the
+    # worker must not run with NO_CYTHON (which silently falls back to the Python iterator).
+    import faust.streams
+
+    assert faust.streams._CStreamIterator is not None
+    assert faust.streams._CStreamIterator.__module__ == "faust._cython.streams"
