@@ -4,8 +4,9 @@ Thin wiring: decode (or dead-letter), fold the batch with ``popularity.plan_upda
 tables (one write per touched key per batch), refresh the Redis read model, then expire order ids
 older than the dedupe window (``popularity.retention``; deletes and tombstones via ``agents.expiry``).
 
-Every table read happens while an event of the key's own partition is current: the RocksDB store
-reads the database of the current event's partition, and a batch holds several partitions.
+A batch holds several partitions. Reads name the key's partition (``agents.stores.read_value``);
+writes happen while an event of the key's own partition is current, because Faust sends a
+changelog record to the current event's partition.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from faust.types import EventT
+from faust.types import CollectionT, EventT
 
 from models import OrderEvent
 from models.codec import Decoded, Rejected, decode
@@ -89,14 +90,15 @@ def _stored_order_time(raw: Any, indexed_time: int) -> int | None:
     )  # legacy: the time it was indexed at
 
 
-def _in_partition(
-    anchor: dict[int, EventT], partition_of: Callable[[str], int], read: Callable[[str], Any]
+def _reader(
+    table: CollectionT, partition_of: Callable[[str], int], parse: Callable[[Any], Any]
 ) -> Callable[[str], Any]:
-    def read_there(key: str) -> Any:
-        with as_current_event(anchor[partition_of(key)]):
-            return read(key)
+    """A key's value parsed, read from the table partition of the key's store."""
 
-    return read_there
+    def read(key: str) -> Any:
+        return parse(read_value(table, key, partition_of(key)))
+
+    return read
 
 
 async def process_order_batch(events: list[EventT]) -> None:
@@ -118,18 +120,10 @@ async def process_order_batch(events: list[EventT]) -> None:
     watermarks = {p: mark for p in anchor if (mark := dedupe_index.watermark(p)) is not None}
     updates = plan_updates(
         batch,
-        read_sold=_in_partition(
-            anchor, by_key, lambda k: SoldCount.from_json(read_value(sold_counts, k))
-        ),
-        read_category=_in_partition(
-            anchor, by_key, lambda k: CategoryTally.from_json(read_value(category_transactions, k))
-        ),
-        read_seen=_in_partition(
-            anchor, by_key, lambda k: SeenOrder.from_json(read_value(processed_orders, k))
-        ),
-        read_store_orders=_in_partition(
-            anchor, by_store, lambda s: CategoryTally.from_json(read_value(store_orders, s))
-        ),
+        read_sold=_reader(sold_counts, by_key, SoldCount.from_json),
+        read_category=_reader(category_transactions, by_key, CategoryTally.from_json),
+        read_seen=_reader(processed_orders, by_key, SeenOrder.from_json),
+        read_store_orders=_reader(store_orders, by_store, CategoryTally.from_json),
         retention=Retention(
             settings.dedupe_retention_s, watermarks, now_s=time.time(), max_future_s=MAX_FUTURE_S
         ),

@@ -53,11 +53,19 @@ class Table(faust.Table):
         faust.Table._verify_source_topic_partitions(self, source_topic)
 
 
-def read_value(table: CollectionT, key: Any) -> Any | None:
-    """The value ``table`` holds under ``key``, or None. Unlike ``table.get``, no sensor call
-    and no KeyError raised and caught for a missing key: the orders fold reads thousands of keys
-    a batch, most of them new. Reads the current event's partition, like ``get``."""
+def read_value(table: CollectionT, key: Any, partition: int | None = None) -> Any | None:
+    """The value ``table`` holds under ``key``, or None.
+
+    Unlike ``table.get``: no sensor call, and no KeyError raised and caught for a missing key
+    (the orders fold reads thousands of keys a batch, most of them new). With ``partition`` a
+    RocksDB table reads that partition's database directly, so a batch spanning partitions needs
+    no current event per read; other serialized stores read the current event's partition, like
+    ``get``, and the in-memory store has no partitions."""
     store = cast(Any, table).data  # every Faust table keeps its store here; CollectionT omits it
+    if isinstance(store, rocksdb.Store):
+        if partition is not None and not table.is_global and not table.use_partitioner:
+            raw = store._db_for_partition(partition).get(store._encode_key(key))
+            return None if raw is None else store._decode_value(raw)
     if isinstance(store, SerializedStore):
         raw = store._get(store._encode_key(key))
         return None if raw is None else store._decode_value(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import faust
 import pytest
 from faust.exceptions import PartitionsMismatch
 from faust.stores.base import SerializedStore
@@ -81,3 +82,19 @@ def test_read_value_on_a_plain_mapping_store() -> None:
     table = SimpleNamespace(data={"k": b"v"})
     assert read_value(table, "k") == b"v"
     assert read_value(table, "missing") is None
+
+
+def test_read_value_reads_the_named_partition_of_a_rocksdb_table(tmp_path) -> None:
+    rocks_app = faust.App(
+        "read-value-test",
+        store="rocksdb://",
+        datadir=str(tmp_path),
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    table = rocks_app.Table("sold-counts", default=None, partitions=4, key_type=str)
+    store = table.data
+    store._db_for_partition(2)[store._encode_key("s1::p1")] = b"[3,2]"
+    assert read_value(table, "s1::p1", partition=2) == [3, 2]  # decoded as the table decodes
+    assert read_value(table, "s1::p1", partition=1) is None  # another partition's database
+    assert read_value(table, "s1::unknown", partition=2) is None
