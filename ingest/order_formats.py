@@ -381,11 +381,11 @@ def _plain_title(title: str) -> bool:
     return len(title) <= MAX_TITLE and not (title and title[0] in FORMULA_START)
 
 
-def _lookup(keys: dict[str, Any], cleaned: list[str], codes: np.ndarray) -> list[Any]:
+def _lookup(keys: dict[str, Any], cleaned: list[str], codes: np.ndarray) -> np.ndarray:
     """The key of each row's cleaned cell (None where it has none: a slow row's, set later)."""
     table = np.empty(len(cleaned), dtype=object)
-    table[:] = [keys.get(text) for text in cleaned]
-    return table[codes].tolist()
+    table[:] = list(map(keys.get, cleaned))
+    return table[codes]
 
 
 class _Recorder(IngestReport):
@@ -570,7 +570,7 @@ class _OnlineRetail:
             (0, pr_codes, pr_stripped, known_p),
             (1, t_codes, t_stripped, known_t),
         ):
-            if all(text in known for text in cleaned):
+            if all(map(known.__contains__, cleaned)):
                 continue
             distinct, first = np.unique(codes_[plain_rows], return_index=True)
             firsts.extend(
@@ -617,8 +617,8 @@ class _OnlineRetail:
             row_id,
             ids,
             events,
-            cand_products,
-            cand_titles,
+            cand_products.tolist(),
+            cand_titles.tolist(),
             quantity,
             price,
             pr_stripped,
@@ -633,8 +633,8 @@ class _OnlineRetail:
         row_id: np.ndarray,
         ids: list[str],
         events: dict[int, list[tuple[str, int, str, str]]],
-        cand_products: list[Any],
-        cand_titles: list[Any],
+        cand_products: np.ndarray,
+        cand_titles: np.ndarray,
         quantity: np.ndarray,
         price: np.ndarray,
     ) -> None:
@@ -702,10 +702,10 @@ class _OnlineRetail:
         bounds, late = window.add(
             codes,
             lines[candidates],
-            np.asarray(cand_products, dtype=np.int64),
+            cand_products.astype(np.int64),
             quantity[candidates],
             price[candidates],
-            np.asarray(cand_titles, dtype=np.int64),
+            cand_titles.astype(np.int64),
             dropped,
             start_rows,
             [fields[k] for k in by_start.tolist()],
