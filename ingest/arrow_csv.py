@@ -81,7 +81,16 @@ class ArrowBatch:
     def encoded(self, column: int) -> tuple[np.ndarray, list[str]]:
         encoded = self._batch.column(column)
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        return codes, encoded.dictionary.to_pylist()
+        dictionary = encoded.dictionary
+        # the streaming reader's dictionary holds every value of the file so far (all 25,900
+        # invoices by the last batch of Online Retail): hand over only this batch's values
+        used = np.zeros(len(dictionary), dtype=bool)
+        used[codes] = True
+        present = np.flatnonzero(used)
+        if present.size == len(dictionary):
+            return codes, dictionary.to_pylist()
+        dense = np.cumsum(used, dtype=np.int64) - 1
+        return dense[codes], dictionary.take(present).to_pylist()
 
     def rows(self) -> Rows:
         columns = [c.to_pylist() for c in self._batch.columns]
