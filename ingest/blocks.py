@@ -29,8 +29,8 @@ from .order_formats import MAX_QUANTITY
 if TYPE_CHECKING:
     from .columnar import ColumnGrouper
 
-# the per-row columns of the rows a block window keeps, in this order
-_COLUMNS = ("seq", "line", "product", "quantity", "price", "title", "keep")
+# the columns of the rows a block window keeps: order number, line, product, quantity, price,
+# title, and whether the row is kept (False: its order part was refused)
 _DTYPES = (np.int64, np.int64, np.int64, np.int64, np.float64, np.int64, bool)
 
 

@@ -11,9 +11,11 @@ The stream gets a different grouper: ``ColumnGrouper`` keeps the shared
 open-order window, eviction order, ``order_not_contiguous`` bad rows and 1,000-line split
 (``ingest.grouping.OrderWindow``) but appends line items to flat lists (ids dict-encoded in
 first-seen order) and validates an order with pydantic only when a cheap check cannot prove it
-valid.
+valid. Rules that hand over whole blocks of rows (Online Retail's) get the same window as numpy
+over each block (``block_window``, ``ingest.blocks``).
 
-Equivalence with ``read_orders`` is tested on the real files (tests/unit/ingest/test_columnar*.py).
+Equivalence with ``read_orders`` is tested on the real files (tests/unit/ingest/test_columnar*.py,
+test_blocks.py).
 """
 
 from __future__ import annotations
