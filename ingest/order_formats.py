@@ -664,23 +664,25 @@ class _OnlineRetail:
                 self.recorder,
                 ctx.currency,
             )
-            while tries.size:
+
+            def attempt(tries: np.ndarray, skip: set[int] | None) -> list[int]:
+                """``order_fields`` on each row; the rows refused. ``skip``: codes started
+                already (a later row of theirs is no attempt)."""
                 rows = candidates[tries]
-                dates = [date_values[d] for d in date_codes[rows].tolist()]
-                buyers = (
-                    [buyer[1][b] for b in buyer[0][rows].tolist()]
-                    if buyer is not None
-                    else [""] * int(rows.size)
-                )
                 refused: list[int] = []
-                for c, pos, line, order_id, date, customer in zip(
+                for c, code, pos, line, order_id, date, customer in zip(
                     tries.tolist(),
+                    codes[tries].tolist(),
                     rows.tolist(),
                     lines[rows].tolist(),
                     [ids[i] for i in row_id[rows].tolist()],
-                    dates,
-                    buyers,
+                    [date_values[d] for d in date_codes[rows].tolist()],
+                    [buyer[1][b] for b in buyer[0][rows].tolist()]
+                    if buyer is not None
+                    else [""] * int(rows.size),
                 ):
+                    if skip is not None and code in skip:
+                        continue
                     got = order_fields(line, order_id, date, currency, customer)
                     if recorder.calls:
                         attempts[pos] = recorder.calls
@@ -690,13 +692,18 @@ class _OnlineRetail:
                     else:
                         starts.append(c)
                         fields.append((order_id, *got))
-                if not refused:
-                    break
+                        if skip is not None:
+                            skip.add(code)
+                return refused
+
+            refused = attempt(tries, None)
+            if refused:
+                # the later rows of refused orders, order by order in file order, until each
+                # starts: one pass, however many rows an order has refused
                 dropped[refused] = True
-                # the next row of each refused order, if it has one
                 later = fresh[~dropped[fresh] & np.isin(fresh_codes, codes[refused])]
-                _, first = np.unique(codes[later], return_index=True)
-                tries = later[np.sort(first)]
+                later = later[np.argsort(codes[later], kind="stable")]
+                dropped[attempt(later, set())] = True
         by_start = np.argsort(np.asarray(starts, dtype=np.int64), kind="stable")
         start_rows = np.asarray(starts, dtype=np.int64)[by_start]
         bounds, late = window.add(

@@ -85,3 +85,11 @@ def test_real_slice_in_small_blocks(monkeypatch, data_dir):
     monkeypatch.setattr(order_formats, "row_batches", functools.partial(row_batches, size=997))
     lines = assert_same(data, "online_retail", name="or.csv", store_id="uk", reader="csv")
     assert lines.n_orders > 700 and lines.report.accounted
+
+
+def test_an_order_refusing_many_starts_equals_row_path():
+    """Every row of one invoice has a bad date but the last: each is an attempt of its own."""
+    rows = [_row("900", f"P{i}", date="not a date") for i in range(3000)] + [_row("900", "Z")]
+    rows += [_row("901", "A", date="")] * 5 + [_row("902", "A")]
+    lines = assert_same((OR + "".join(rows)).encode(), "online_retail", name="t.csv")
+    assert lines.report.bad_by_reason["bad_created_at"] == 3005 and lines.n_orders == 2
