@@ -113,15 +113,13 @@ class StoreContext:
     @cached_property
     def best_sellers(self) -> list[Product]:
         """In-stock products by orders containing them (desc), then price (desc) for ties."""
-        oc = self.order_counts
-        return sorted(
-            self.in_stock, key=lambda p: (-oc[self.pos[p.product_id]], -p.price, p.product_id)
-        )
+        oc, pos = self.order_counts.tolist(), self.pos  # floats: no numpy scalar per product
+        return sorted(self.in_stock, key=lambda p: (-oc[pos[p.product_id]], -p.price, p.product_id))
 
     @cached_property
     def sold(self) -> list[Product]:
-        oc = self.order_counts
-        return [p for p in self.best_sellers if oc[self.pos[p.product_id]] > 0]
+        oc, pos = self.order_counts.tolist(), self.pos
+        return [p for p in self.best_sellers if oc[pos[p.product_id]] > 0]
 
     @cached_property
     def itemsets(self) -> Itemsets:

@@ -55,8 +55,11 @@ class _LineCounter(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
         if data:
-            crlf = data.count(b"\r\n") + (self.last == b"\r" and data[:1] == b"\n")
-            self.breaks += data.count(b"\n") + data.count(b"\r") - crlf
+            breaks = data.count(b"\n")
+            if self.last == b"\r" or b"\r" in data:  # most files have no CR: one pass, not three
+                crlf = data.count(b"\r\n") + (self.last == b"\r" and data[:1] == b"\n")
+                breaks += data.count(b"\r") - crlf
+            self.breaks += breaks
             self.last = data[-1:]
         return data
 
@@ -78,7 +81,16 @@ class ArrowBatch:
     def encoded(self, column: int) -> tuple[np.ndarray, list[str]]:
         encoded = self._batch.column(column)
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        return codes, encoded.dictionary.to_pylist()
+        dictionary = encoded.dictionary
+        # the streaming reader's dictionary holds every value of the file so far (all 25,900
+        # invoices by the last batch of Online Retail): hand over only this batch's values
+        used = np.zeros(len(dictionary), dtype=bool)
+        used[codes] = True
+        present = np.flatnonzero(used)
+        if present.size == len(dictionary):
+            return codes, dictionary.to_pylist()
+        dense = np.cumsum(used, dtype=np.int64) - 1
+        return dense[codes], dictionary.take(present).to_pylist()
 
     def rows(self) -> Rows:
         columns = [c.to_pylist() for c in self._batch.columns]
@@ -121,6 +133,8 @@ def arrow_batches(
         try:
             reader = pacsv.open_csv(
                 counter,
+                # one thread: the upload pool's process must leave the other core to the worker
+                # (on the shared 2-core machine threads gave no gain: 605 ms against 506 ms)
                 read_options=pacsv.ReadOptions(
                     column_names=names, use_threads=False, block_size=BLOCK_BYTES
                 ),

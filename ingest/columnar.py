@@ -11,15 +11,17 @@ The stream gets a different grouper: ``ColumnGrouper`` keeps the shared
 open-order window, eviction order, ``order_not_contiguous`` bad rows and 1,000-line split
 (``ingest.grouping.OrderWindow``) but appends line items to flat lists (ids dict-encoded in
 first-seen order) and validates an order with pydantic only when a cheap check cannot prove it
-valid.
+valid. Rules that hand over whole blocks of rows (Online Retail's) get the same window as numpy
+over each block (``block_window``, ``ingest.blocks``).
 
-Equivalence with ``read_orders`` is tested on the real files (tests/unit/ingest/test_columnar*.py).
+Equivalence with ``read_orders`` is tested on the real files (tests/unit/ingest/test_columnar*.py,
+test_blocks.py).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
@@ -33,6 +35,7 @@ from models.common import Currency, Id
 from models.orders import OrderEvent
 
 from .arrow_csv import NotPlain
+from .blocks import BlockWindow
 from .grouping import OpenOrder, OrderWindow, RunColumns, invalid_reason
 from .limits import Limits
 from .order_formats import MAX_ID, MAX_QUANTITY
@@ -213,6 +216,7 @@ class ColumnGrouper(OrderWindow[_Open]):
         self._currency_ok: dict[str, bool] = {}
         self.store_ok = _valid(_ID, store_id)
         self._run_start = 0  # where the lines of the current run start (``end_run``)
+        self.blocks: BlockWindow | None = None  # rules that hand over blocks (``block_window``)
 
     def add(
         self,
@@ -281,19 +285,21 @@ class ColumnGrouper(OrderWindow[_Open]):
     def emit(self, order_id: str, order: _Open, start: int, stop: int) -> None:
         report, extra = self.report, self.extra
         part = order.lines[start:stop] if start or stop < len(order.lines) else order.lines
-        currency_ok = self._currency_ok.get(order.currency)
-        if currency_ok is None:
-            currency_ok = self._currency_ok[order.currency] = _valid(_CURRENCY, order.currency)
         long_products, product = self.long_products, self.product
-        trusted = (
-            currency_ok
-            and self.store_ok
-            and not order.suspect
-            and len(order_id) <= MAX_ID
-            and not (long_products and any(product[pos] in long_products for pos in part))
-        )
-        if not trusted:
-            problem = self._invalid(order_id, order, part)
+        if not self.trusted(
+            order_id,
+            order,
+            bool(long_products and any(product[pos] in long_products for pos in part)),
+        ):
+            problem = self.invalid(
+                order_id,
+                order,
+                [product[pos] for pos in part],
+                [self.quantity[pos] for pos in part],
+                [self.price[pos] for pos in part],
+                [self.title[pos] for pos in part],
+                [self.category[pos] for pos in part],
+            )
             if problem is not None:
                 for pos in part:
                     for line in self._rows_at(pos):
@@ -306,21 +312,60 @@ class ColumnGrouper(OrderWindow[_Open]):
         self.perm.extend(part)
         self.events.append((order_id, order, len(part)))
 
-    def _invalid(self, order_id: str, order: _Open, part: list[int]) -> str | None:
-        """The reason ``OrderGrouper`` would give, from the same pydantic call, or None."""
+    def trusted(self, order_id: str, order: _Open, long_product: bool) -> bool:
+        """Whether a cheap check proves the event valid: else ``invalid`` asks pydantic."""
+        return (
+            self.currency_ok(order.currency)
+            and self.store_ok
+            and not order.suspect
+            and len(order_id) <= MAX_ID
+            and not long_product
+        )
+
+    def currency_ok(self, currency: str) -> bool:
+        ok = self._currency_ok.get(currency)
+        if ok is None:
+            ok = self._currency_ok[currency] = _valid(_CURRENCY, currency)
+        return ok
+
+    def block_window(self) -> BlockWindow:
+        """The window for rules that hand over whole blocks of rows (made on first use)."""
+        if self.blocks is None:
+            self.blocks = BlockWindow(self)
+        return self.blocks
+
+    def finish(self) -> Iterator[OrderEvent]:
+        if self.blocks is not None:
+            self.blocks.finish()
+        return super().finish()
+
+    def invalid(
+        self,
+        order_id: str,
+        order: _Open,
+        products: list[int],
+        quantities: list[int],
+        prices: list[float],
+        titles: list[int],
+        categories: list[int],
+    ) -> str | None:
+        """The reason ``OrderGrouper`` would give for these lines, from the same pydantic call,
+        or None."""
         pids = list(self.products)
-        titles, cats = list(self.titles), list(self.categories)
+        title_text, category_text = list(self.titles), list(self.categories)
         lines = []
-        for pos in part:
+        for product, quantity, price, title, category in zip(
+            products, quantities, prices, titles, categories
+        ):
             item: dict[str, Any] = {
-                "product_id": pids[self.product[pos]],
-                "quantity": self.quantity[pos],
-                "price": self.price[pos],
+                "product_id": pids[product],
+                "quantity": quantity,
+                "price": price,
             }
-            if self.title[pos] >= 0:
-                item["title"] = titles[self.title[pos]]
-            if self.category[pos] >= 0:
-                item["category"] = cats[self.category[pos]]
+            if title >= 0:
+                item["title"] = title_text[title]
+            if category >= 0:
+                item["category"] = category_text[category]
             lines.append(item)
         try:
             OrderEvent.model_validate(self.event_fields(order_id, order, lines))
@@ -401,38 +446,55 @@ def _assemble(
     report: IngestReport,
     reader: Reader,
 ) -> OrderLines:
-    perm = np.asarray(g.perm, dtype=np.int64)
-    sizes = np.fromiter((n for _, _, n in g.events), dtype=np.int64, count=len(g.events))
+    if g.blocks is not None:
+        if g.events:
+            raise AssertionError("one file's rules use the block window or runs, not both")
+        window = g.blocks
+        order_ids, seqs, sizes = window.events()
+        _, line_no, product, quantity, price, title = window.rows()
+        category = np.full(line_no.size, -1, dtype=np.int64)
+        file_order = np.argsort(line_no, kind="stable")  # physical lines rise in file order
+        created_list = [window.created[s] for s in seqs]
+        currency_list = [window.currency[s] for s in seqs]
+        customer_list = [window.customer[s] for s in seqs]
+    else:
+        perm = np.asarray(g.perm, dtype=np.int64)
+        sizes = np.fromiter((n for _, _, n in g.events), dtype=np.int64, count=len(g.events))
+        product = np.asarray(g.product, dtype=np.int64)[perm]
+        title = np.asarray(g.title, dtype=np.int64)[perm]
+        category = np.asarray(g.category, dtype=np.int64)[perm]
+        quantity = np.asarray(g.quantity, dtype=np.int64)[perm]
+        price = np.asarray(g.price, dtype=np.float64)[perm]
+        file_order = np.argsort(perm, kind="stable")  # storage positions rise in file order
+        order_ids = [i for i, _, _ in g.events]
+        created_list = [o.created_at for _, o, _ in g.events]
+        currency_list = [o.currency for _, o, _ in g.events]
+        customer_list = [o.customer_id for _, o, _ in g.events]
     n_orders = sizes.size
     offsets = np.zeros(n_orders + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
-
-    product_all = np.asarray(g.product, dtype=np.int32)
-    title_all = np.asarray(g.title, dtype=np.int32)
-    category_all = np.asarray(g.category, dtype=np.int32)
 
     # products used by emitted lines, keeping first-seen order
     product_names = np.empty(len(g.products), dtype=object)
     product_names[:] = list(g.products)
     used = np.zeros(len(g.products), dtype=bool)
-    used[product_all[perm]] = True
+    used[product] = True
     remap = np.cumsum(used, dtype=np.int64) - 1
     product_ids = product_names[used]
+    line_product = remap[product]
 
     # last non-empty title/category per product, in file order, over emitted lines
-    kept = np.sort(perm)
     titles = _table(g.titles)
     categories = _table(g.categories)
     product_titles = _last_per_product(
-        remap[product_all[kept]], title_all[kept], titles, product_ids.size
+        line_product[file_order], title[file_order], titles, product_ids.size
     )
     product_categories = _last_per_product(
-        remap[product_all[kept]], category_all[kept], categories, product_ids.size
+        line_product[file_order], category[file_order], categories, product_ids.size
     )
 
-    orders = [o for _, o, _ in g.events]
     created = np.empty(n_orders, dtype=object)
-    created[:] = [o.created_at for o in orders]
+    created[:] = created_list
     seconds: dict[datetime, int] = {}
     for dt in set(created.tolist()):
         delta = dt - _EPOCH
@@ -441,21 +503,21 @@ def _assemble(
         (seconds[dt] for dt in created.tolist()), dtype=np.int64, count=n_orders
     ).astype("datetime64[s]")
     order_currency = np.empty(n_orders, dtype=object)
-    order_currency[:] = [o.currency for o in orders]
-    currencies = set(order_currency.tolist())
+    order_currency[:] = currency_list
+    currencies = set(currency_list)
     order_customer = np.empty(n_orders, dtype=object)
-    order_customer[:] = [o.customer_id for o in orders]
-    order_ids = np.empty(n_orders, dtype=object)
-    order_ids[:] = [i for i, _, _ in g.events]
+    order_customer[:] = customer_list
+    event_ids = np.empty(n_orders, dtype=object)
+    event_ids[:] = order_ids
 
     return OrderLines(
-        order_ids=order_ids,
+        order_ids=event_ids,
         order_created_at=created_at,
         line_order=np.repeat(np.arange(n_orders, dtype=np.int32), sizes),
         product_ids=product_ids,
-        line_product=remap[product_all[perm]].astype(np.int32),
-        quantity=np.asarray(g.quantity, dtype=np.int64)[perm].astype(np.int32),
-        price=np.asarray(g.price, dtype=np.float64)[perm],
+        line_product=line_product.astype(np.int32),
+        quantity=quantity.astype(np.int32),
+        price=price,
         product_titles=product_titles,
         product_categories=product_categories,
         currency=currencies.pop() if len(currencies) == 1 else default_currency,
@@ -464,9 +526,9 @@ def _assemble(
         line_offsets=offsets,
         order_currency=order_currency,
         order_customer=order_customer,
-        line_title=title_all[perm],
+        line_title=title.astype(np.int32),
         titles=titles,
-        line_category=category_all[perm],
+        line_category=category.astype(np.int32),
         categories=categories,
         source=source_kind,
         order_created=created,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -24,6 +24,9 @@ from models.orders import OrderEvent
 from .cells import safe_text
 from .limits import LimitExceeded
 from .report import IngestReport
+
+if TYPE_CHECKING:
+    from .blocks import BlockWindow
 
 MAX_LINES = 1000  # OrderEvent.lines max_length
 OPEN_WINDOW = 64  # orders kept open while later orders start
@@ -122,6 +125,11 @@ class OrderWindow(Generic[Order]):
         rows (``invalid_order``) when the model refuses it."""
         raise NotImplementedError
 
+    def block_window(self) -> BlockWindow | None:
+        """The window over whole blocks of rows (``ingest.blocks``), for groupers that keep
+        columns; None: rules hand rows over one run at a time."""
+        return None
+
     # -- the window ----------------------------------------------------------------------------
 
     def get(self, order_id: str, line: int) -> Order | None:
@@ -171,25 +179,36 @@ class OrderWindow(Generic[Order]):
     def close(self, order: Order) -> None:
         """Emit an order that left the window: split past ``MAX_LINES``, id formula-safe."""
         n = len(order.lines)
-        self.check_size(order.order_id, n)
+        first, last = (self.rows_of(order, 0)[0], self.rows_of(order, n - 1)[-1]) if n else (0, 0)
+        for order_id, start, stop in self.parts(order.order_id, n, first, last):
+            self.emit(order_id, order, start, stop)
+
+    def parts(
+        self, order_id: str, n: int, first_line: int, last_line: int
+    ) -> list[tuple[str, int, int]]:
+        """The bookkeeping of closing an order of ``n`` lines whose rows span ``first_line`` to
+        ``last_line``: the size limit, the emitted id, the split and the formula warning; then
+        the parts to emit as (event order id, first line item, end)."""
+        self.check_size(order_id, n)
         report = self.report
-        self.emitted[order.order_id] = self.rows_of(order, n - 1)[-1] if n else 0
+        self.emitted[order_id] = last_line
         if not n:
             report.skipped_orders["no_valid_lines"] += 1
-            return
+            return []
         n_parts = -(-n // MAX_LINES)
         if n_parts > 1:
             report.split_orders += 1
-        base_id, was_formula = safe_text(order.order_id)
+        base_id, was_formula = safe_text(order_id)
         if was_formula:
-            report.warn(
-                self.rows_of(order, 0)[0],
-                "formula_neutralised",
-                f"order id {order.order_id[:40]!r}",
+            report.warn(first_line, "formula_neutralised", f"order id {order_id[:40]!r}")
+        return [
+            (
+                base_id if n_parts == 1 else f"{base_id}#part{k + 1}of{n_parts}",
+                k * MAX_LINES,
+                min(n, (k + 1) * MAX_LINES),
             )
-        for k in range(n_parts):
-            order_id = base_id if n_parts == 1 else f"{base_id}#part{k + 1}of{n_parts}"
-            self.emit(order_id, order, k * MAX_LINES, min(n, (k + 1) * MAX_LINES))
+            for k in range(n_parts)
+        ]
 
     def event_fields(
         self, order_id: str, order: Order, lines: list[dict[str, Any]]

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -51,6 +51,9 @@ from .cells import (
     parse_int,
 )
 from .grouping import OrderWindow
+
+if TYPE_CHECKING:
+    from .blocks import BlockWindow
 from .report import IngestReport
 
 Columns = dict[str, tuple[str, ...]]
@@ -249,15 +252,23 @@ class RowContext:
         self, line: int, order_id: str, created: str, currency: str, customer: str
     ) -> Any | None:
         """The open order for this row, starting it (with order-level fields) on its first row."""
-        if not order_id:
-            self.report.bad(line, "missing_order_id", "order id is empty")
-            return None
         grouper = self.grouper
         order = grouper.open.get(order_id)
         if order is not None:
             return order
         if order_id in grouper.emitted:
             grouper.get(order_id, line)
+            return None
+        fields = self.order_fields(line, order_id, created, currency, customer)
+        return None if fields is None else grouper.start(order_id, *fields)
+
+    def order_fields(
+        self, line: int, order_id: str, created: str, currency: str, customer: str
+    ) -> tuple[datetime, str, str | None] | None:
+        """(created_at, currency, customer id) of an order from the row that starts it, or None
+        once the row is counted as bad (then the order's next row tries again)."""
+        if not order_id:
+            self.report.bad(line, "missing_order_id", "order id is empty")
             return None
         if len(order_id) > MAX_ID:
             self.report.bad(
@@ -276,7 +287,7 @@ class RowContext:
         if customer.endswith(".0") and customer[:-2].isdigit():
             customer = customer[:-2]  # a customer number a spreadsheet turned into a float
         customer_id = self.safe(line, customer)[:MAX_CUSTOMER] if customer else None
-        return grouper.start(order_id, created_at, currency, customer_id)
+        return created_at, currency, customer_id
 
     def quantity_price(self, line: int, row: list[str]) -> tuple[int, float] | None:
         """A line's quantity and price, or None once the row is counted as skipped or bad."""
@@ -370,11 +381,11 @@ def _plain_title(title: str) -> bool:
     return len(title) <= MAX_TITLE and not (title and title[0] in FORMULA_START)
 
 
-def _lookup(keys: dict[str, Any], cleaned: list[str], codes: np.ndarray) -> list[Any]:
+def _lookup(keys: dict[str, Any], cleaned: list[str], codes: np.ndarray) -> np.ndarray:
     """The key of each row's cleaned cell (None where it has none: a slow row's, set later)."""
     table = np.empty(len(cleaned), dtype=object)
-    table[:] = [keys.get(text) for text in cleaned]
-    return table[codes].tolist()
+    table[:] = list(map(keys.get, cleaned))
+    return table[codes]
 
 
 class _Recorder(IngestReport):
@@ -559,7 +570,7 @@ class _OnlineRetail:
             (0, pr_codes, pr_stripped, known_p),
             (1, t_codes, t_stripped, known_t),
         ):
-            if all(text in known for text in cleaned):
+            if all(map(known.__contains__, cleaned)):
                 continue
             distinct, first = np.unique(codes_[plain_rows], return_index=True)
             firsts.extend(
@@ -585,19 +596,149 @@ class _OnlineRetail:
             where = np.searchsorted(candidates, list(slow_keys)).tolist()
             for i, (pk, tk) in zip(where, slow_keys.values()):
                 cand_products[i], cand_titles[i] = pk, tk
+        window = grouper.block_window() if self.refunds is None else None
+        if window is not None:
+            self._blocks(
+                window,
+                batch,
+                candidates,
+                row_id,
+                ids,
+                events,
+                cand_products,
+                cand_titles,
+                quantity,
+                price,
+            )
+            return
         yield from self._orders(
             batch,
             candidates,
             row_id,
             ids,
             events,
-            cand_products,
-            cand_titles,
+            cand_products.tolist(),
+            cand_titles.tolist(),
             quantity,
             price,
             pr_stripped,
             pr_codes,
         )
+
+    def _blocks(
+        self,
+        window: BlockWindow,
+        batch: Batch,
+        candidates: np.ndarray,
+        row_id: np.ndarray,
+        ids: list[str],
+        events: dict[int, list[tuple[str, int, str, str]]],
+        cand_products: np.ndarray,
+        cand_titles: np.ndarray,
+        quantity: np.ndarray,
+        price: np.ndarray,
+    ) -> None:
+        """The order stage of ``_orders`` for a grouper with a block window (not for replays):
+        the rows go to the window as one block; Python runs once per order start (its fields
+        come from ``order_fields``, as in ``order_for``) and once per row that reports
+        something, and every report is made in file order."""
+        ctx = self.ctx
+        lines = batch.lines
+        n = int(candidates.size)
+        codes = window.codes_of(ids)[row_id[candidates]]
+        dropped = np.zeros(n, dtype=bool)
+        starts: list[int] = []
+        fields: list[tuple[str, datetime, str, str | None]] = []
+        attempts: dict[int, list[tuple[str, int, str, str]]] = {}
+        # per order not started yet, its rows in file order until one starts it: its first row
+        # (almost always the one), then the next after each refused one
+        fresh = np.flatnonzero(~window.started_mask(codes))
+        if fresh.size:
+            fresh_codes = codes[fresh]
+            _, first = np.unique(fresh_codes, return_index=True)
+            tries = fresh[np.sort(first)]
+            date_codes, date_values = batch.encoded(self.i_date)
+            buyer = batch.encoded(self.i_customer) if self.i_customer is not None else None
+            order_fields, recorder, currency = (
+                self.recording.order_fields,
+                self.recorder,
+                ctx.currency,
+            )
+
+            def attempt(tries: np.ndarray, skip: set[int] | None) -> list[int]:
+                """``order_fields`` on each row; the rows refused. ``skip``: codes started
+                already (a later row of theirs is no attempt)."""
+                rows = candidates[tries]
+                refused: list[int] = []
+                for c, code, pos, line, order_id, date, customer in zip(
+                    tries.tolist(),
+                    codes[tries].tolist(),
+                    rows.tolist(),
+                    lines[rows].tolist(),
+                    [ids[i] for i in row_id[rows].tolist()],
+                    [date_values[d] for d in date_codes[rows].tolist()],
+                    [buyer[1][b] for b in buyer[0][rows].tolist()]
+                    if buyer is not None
+                    else [""] * int(rows.size),
+                ):
+                    if skip is not None and code in skip:
+                        continue
+                    got = order_fields(line, order_id, date, currency, customer)
+                    if recorder.calls:
+                        attempts[pos] = recorder.calls
+                        recorder.calls = []
+                    if got is None:
+                        refused.append(c)
+                    else:
+                        starts.append(c)
+                        fields.append((order_id, *got))
+                        if skip is not None:
+                            skip.add(code)
+                return refused
+
+            refused = attempt(tries, None)
+            if refused:
+                # the later rows of refused orders, order by order in file order, until each
+                # starts: one pass, however many rows an order has refused
+                dropped[refused] = True
+                later = fresh[~dropped[fresh] & np.isin(fresh_codes, codes[refused])]
+                later = later[np.argsort(codes[later], kind="stable")]
+                dropped[attempt(later, set())] = True
+        by_start = np.argsort(np.asarray(starts, dtype=np.int64), kind="stable")
+        start_rows = np.asarray(starts, dtype=np.int64)[by_start]
+        bounds, late = window.add(
+            codes,
+            lines[candidates],
+            cand_products.astype(np.int64),
+            quantity[candidates],
+            price[candidates],
+            cand_titles.astype(np.int64),
+            dropped,
+            start_rows,
+            [fields[k] for k in by_start.tolist()],
+        )
+        # every report of the block in file order, each after the closes the rows before it made
+        notes = events
+        for pos, calls in attempts.items():
+            notes.setdefault(pos, []).extend(calls)
+        late_pos = candidates[[c for c, _ in late]].tolist() if late else []
+        late_lines = lines[late_pos].tolist() if late else []
+        for pos, line, (_, detail) in zip(late_pos, late_lines, late):
+            notes.setdefault(pos, []).append(("bad", line, "order_not_contiguous", detail))
+        start_pos = candidates[start_rows]
+        report = ctx.report
+        for pos in sorted(notes):
+            before = int(np.searchsorted(start_pos, pos))
+            if before:
+                window.close_upto(int(bounds[before - 1]))
+            for kind, line, code, detail in notes[pos]:
+                if kind == "bad":
+                    report.bad(line, code, detail)
+                else:
+                    report.warn(line, code, detail)
+        if bounds.size:
+            window.close_upto(int(bounds[-1]))
+        window.flush()
 
     def _orders(
         self,
