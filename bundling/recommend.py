@@ -92,6 +92,7 @@ _DENSE_S_CELLS = 20_000_000
 # Columns per dense block of S in the one-hop product: a chunk's slice of the result (about
 # 1,000 rows x 128 x 8 bytes) stays in the core's cache while the items' slices stream past.
 _BLOCK_COLUMNS = 128
+_SIM_CHUNK_ENTRIES = 1 << 18  # entries of C turned into similarities at once (a few MB)
 
 
 def _number(name: str, given: float | None) -> float:
@@ -369,20 +370,23 @@ def _similarity(
     out: np.ndarray | None = None,
 ) -> sp.csr_matrix:
     """S_ij = (C_ij / (c_i^a c_j^(1-a) + h))^q on the stored entries of C (CSR), same layout;
-    its values in ``out`` (one float per entry of C) when given.
+    its values in ``out`` (one float per entry of C) when given, which may be ``C.data`` itself
+    (C is then spent: the final fit has no other use for it).
 
     ``c_i^a`` and ``c_j^(1-a)`` are raised once per item and gathered per entry: the same
     numbers as raising them per entry (a product of two floats does not depend on their
-    order), without two powers per pair."""
-    v = np.take(np.power(pop, 1.0 - a), C.indices, out=out)  # c_j^(1-a), for each entry
-    left = np.power(pop, a)
+    order), without two powers per pair. A few rows at a time, so the temporaries stay small
+    and in cache; each entry goes through the same operations either way."""
+    v = np.empty(C.nnz) if out is None else out
+    left, right = np.power(pop, a), np.power(pop, 1.0 - a)
     per_row = np.diff(C.indptr)
-    # times c_i^a on each entry of row i, a few rows at a time: no temporary as long as C.data
-    step = max(1, _CHUNK_CELLS * per_row.size // max(C.nnz, 1))
+    step = max(1, _SIM_CHUNK_ENTRIES * per_row.size // max(C.nnz, 1))
     for r0 in range(0, per_row.size, step):
         r1 = min(per_row.size, r0 + step)
-        v[C.indptr[r0] : C.indptr[r1]] *= np.repeat(left[r0:r1], per_row[r0:r1])
-    _sim_in_place(C.data, v, h, q)
+        lo, hi = C.indptr[r0], C.indptr[r1]
+        part = np.take(right, C.indices[lo:hi])  # c_j^(1-a), for each entry
+        part *= np.repeat(left[r0:r1], per_row[r0:r1])  # times c_i^a, for each entry of row i
+        v[lo:hi] = _sim_in_place(C.data[lo:hi], part, h, q)
     if v.all():  # no entry underflowed to 0: S shares C's index arrays, which nothing changes
         return sp.csr_matrix((v, C.indices, C.indptr), shape=C.shape)
     S = sp.csr_matrix((v, C.indices.copy(), C.indptr.copy()), shape=C.shape)
@@ -507,7 +511,7 @@ def fit_basket_model(
             "two_hop": th,
             "locality": q,
         }
-        S = _similarity(C, pop, a, h, q)
+        S = _similarity(C, pop, a, h, q, out=C.data)  # S's values overwrite C's
         return BasketModel(items, S, pop, counts, int(rows.size), pw, params, dense_buffer)
 
     if a_arg == "auto":

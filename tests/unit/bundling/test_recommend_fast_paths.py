@@ -73,6 +73,11 @@ def test_similarity_equals_the_formula_applied_per_pair(retail_slice):
         assert np.array_equal(S.indptr, plain.indptr)
         assert np.array_equal(S.indices, plain.indices)
         assert np.array_equal(S.data, plain.data)  # bit for bit, not approximately
+        spent = C.copy()
+        in_place = _similarity(spent, pop, a, h, q, out=spent.data)  # the final fit's way
+        assert in_place.data is spent.data or np.shares_memory(in_place.data, spent.data)
+        assert np.array_equal(in_place.indices, plain.indices)
+        assert np.array_equal(in_place.data, plain.data)
 
 
 def test_holdout_score_equals_ranking_the_recommended_lists(retail_slice):
