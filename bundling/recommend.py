@@ -15,11 +15,13 @@ unseen basket falls back to the most popular items. Items already in the basket 
 recommended. Sparse stores (most Olist orders hold one item) add a two-hop backoff for baskets
 whose one-hop list is shorter than k.
 
-Computation: ``C`` is one sparse product; ``S`` takes C's layout, with ``c_i^a`` raised once
-per item; scores are ``Q @ S`` for a chunk of baskets at once (against a dense copy of S when
-the store is small enough), and the top k is an argpartition per row. The alpha validation reads
-only the hidden item's rank from each row. Every fast path adds the same numbers in the same
-order as the plain one, so the ranked lists are the same bit for bit
+Computation: ``C`` is one sparse product, sorted and stripped of its diagonal in place; ``S``
+takes C's layout, with ``c_i^a`` raised once per item; scores are ``Q @ S`` for a chunk of
+baskets at once (against dense column blocks of S when the store is small enough), and the top
+k is an argpartition per row. The alpha validation computes C once for its candidates, reuses
+one buffer for their S values and one for their dense copy (then handed to the final model),
+and reads only the hidden item's rank from each row. Every fast path adds the same numbers in
+the same order as the plain one, so the ranked lists are the same bit for bit
 (tests/unit/bundling/test_recommend_fast_paths.py).
 
 Hyper-parameters (``DEFAULTS``) were chosen on a validation split carved from the *training*
@@ -87,6 +89,10 @@ _CHUNK_CELLS = 4_000_000  # dense score cells materialised at once in recommend_
 # Largest S kept as a dense copy for scoring (160 MB of float64): Online Retail's ~3,900 items
 # fit, Olist's ~30,000 do not and are scored with the sparse product.
 _DENSE_S_CELLS = 20_000_000
+# Columns per dense block of S in the one-hop product: a chunk's slice of the result (about
+# 1,000 rows x 128 x 8 bytes) stays in the core's cache while the items' slices stream past.
+_BLOCK_COLUMNS = 128
+_SIM_CHUNK_ENTRIES = 1 << 18  # entries of C turned into similarities at once (a few MB)
 
 
 def _number(name: str, given: float | None) -> float:
@@ -131,6 +137,9 @@ class BasketModel:
     n_baskets: int
     pop_weight: float
     params: dict[str, Any]
+    # memory the dense copy of S may fill instead of allocating its own (``_dense_blocks``): a
+    # fit passes one buffer to its validation models and then to the model it returns
+    dense_buffer: np.ndarray | None = field(default=None, repr=False, compare=False)
     # derived in __post_init__: the query encoder over ``items`` and the popularity prior
     _columns: BasketMatrix = field(init=False, repr=False, compare=False)
     _prior: np.ndarray = field(init=False, repr=False, compare=False)
@@ -177,20 +186,34 @@ class BasketModel:
         return out
 
     def _one_hop(self, Q: sp.csr_matrix) -> np.ndarray:
-        """``Q @ S`` as a dense block. Each row is the sum of the basket items' rows of S, added
-        in the order of the items' columns whichever way it is computed, so both ways give the
-        same numbers: against a dense copy of S when it is small enough (a sparse product whose
-        result is nearly dense spends its time on bookkeeping), else the sparse product."""
-        if self._dense_S is None:
+        """``Q @ S`` as a dense block. Each entry is the sum of the basket items' entries of S,
+        added in the order of the items' columns whichever way it is computed, so every way
+        gives the same numbers: against dense column blocks of S when S is small enough (a
+        sparse product whose result is nearly dense spends its time on bookkeeping), else the
+        sparse product.
+
+        With S in column blocks and the baskets by item (CSC), each item's slice of a block is
+        read once per chunk and added to every basket holding it, while the chunk's slice of
+        the result stays in cache: about twice as fast as summing whole rows of S per basket."""
+        blocks = self._dense_S_blocks
+        if blocks is None:
             return np.asarray((Q @ self.S).toarray())
-        return np.asarray(Q.astype(np.float64) @ self._dense_S)
+        by_item = sp.csc_matrix(Q, dtype=np.float64)
+        n = self.n_items
+        key = np.empty((Q.shape[0], n))
+        for b, block in enumerate(blocks):
+            start = b * _BLOCK_COLUMNS
+            width = min(_BLOCK_COLUMNS, n - start)
+            key[:, start : start + width] = (by_item @ block)[:, :width]
+        return key
 
     @cached_property
-    def _dense_S(self) -> np.ndarray | None:
-        """S as a dense array when it has at most ``_DENSE_S_CELLS`` cells, else None."""
+    def _dense_S_blocks(self) -> np.ndarray | None:
+        """S in dense column blocks (``_dense_blocks``) when it has at most ``_DENSE_S_CELLS``
+        cells, else None."""
         if self.n_items * self.n_items > _DENSE_S_CELLS:
             return None
-        return np.asarray(self.S.toarray())
+        return _dense_blocks(self.S, self.dense_buffer)
 
     def chunk_rows(self) -> int:
         """Query rows scored at once: a dense rows x items block of about ``_CHUNK_CELLS``."""
@@ -213,6 +236,42 @@ class BasketModel:
         in_basket_rows, in_basket_cols = Q.nonzero()
         key[in_basket_rows, in_basket_cols] = -np.inf
         return key
+
+
+def _dense_blocks(S: sp.csr_matrix, out: np.ndarray | None = None) -> np.ndarray:
+    """S as dense blocks of ``_BLOCK_COLUMNS`` columns, ``(n_blocks, n_rows, _BLOCK_COLUMNS)``
+    (block b holds columns ``b * _BLOCK_COLUMNS`` on, the last one zero-padded), in ``out`` when
+    its shape fits. Filled a few rows at a time: there is never a whole second dense copy."""
+    n_rows, n_cols = S.shape
+    n_blocks = -(-n_cols // _BLOCK_COLUMNS)
+    shape = (n_blocks, n_rows, _BLOCK_COLUMNS)
+    blocks = out if out is not None and out.shape == shape else np.empty(shape)
+    full = n_cols // _BLOCK_COLUMNS  # blocks without padding
+    step = max(1, _CHUNK_CELLS // 4 // max(n_cols, 1))
+    staging = np.empty((min(step, n_rows), n_cols))
+    for r0 in range(0, n_rows, step):
+        r1 = min(n_rows, r0 + step)
+        lo, hi = S.indptr[r0], S.indptr[r1]
+        rows = sp.csr_matrix(
+            (S.data[lo:hi], S.indices[lo:hi], S.indptr[r0 : r1 + 1] - lo), shape=(r1 - r0, n_cols)
+        )
+        part = staging[: r1 - r0]
+        part.fill(0.0)
+        rows.toarray(out=part)
+        by_block = part[:, : full * _BLOCK_COLUMNS].reshape(r1 - r0, full, _BLOCK_COLUMNS)
+        blocks[:full, r0:r1] = by_block.transpose(1, 0, 2)
+        if full < n_blocks:
+            blocks[full, r0:r1, : n_cols - full * _BLOCK_COLUMNS] = part[:, full * _BLOCK_COLUMNS :]
+            blocks[full, r0:r1, n_cols - full * _BLOCK_COLUMNS :] = 0.0
+    return blocks
+
+
+def _dense_buffer(n_items: int) -> np.ndarray | None:
+    """Uninitialised memory for ``_dense_blocks`` of an n_items x n_items S, or None when S is
+    too big to be scored dense."""
+    if n_items * n_items > _DENSE_S_CELLS:
+        return None
+    return np.empty((-(-n_items // _BLOCK_COLUMNS), n_items, _BLOCK_COLUMNS))
 
 
 def _from_orders(orders: Sequence[Any]) -> tuple[BasketMatrix, np.ndarray | None]:
@@ -244,46 +303,90 @@ def _weights(
 
 def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
     """Off-diagonal weighted co-occurrence ``C = X.T W X`` (CSR, sorted indices) and the weighted
-    item counts (its diagonal)."""
-    C = (X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)).tocsr()
-    pop = C.diagonal().astype(float)
-    C.setdiag(0)
-    C.eliminate_zeros()
+    item counts (its diagonal). Sorted and stripped of its diagonal in place: C's entries are the
+    largest arrays of a fit, and fresh memory is slow to come by on a busy machine."""
+    C = X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)
     C.sort_indices()  # the product leaves each row's columns unordered; S keeps C's layout
+    pop = _take_diagonal(C)
+    if not C.data.all():
+        C.eliminate_zeros()
     return C, pop
 
 
-def _sim_from_factors(
-    c: np.ndarray, left: np.ndarray, right: np.ndarray, h: float, q: float
-) -> np.ndarray:
-    """``(c / (left * right + h))^q`` elementwise, 0 where the denominator is 0: the similarity
-    with ``left = c_i^a`` and ``right = c_j^(1-a)`` already raised."""
-    v = left * right  # one buffer, updated in place: these arrays have one entry per pair
-    v += h
+def _take_diagonal(C: sp.csr_matrix) -> np.ndarray:
+    """Remove the diagonal entries of a square CSR matrix with sorted indices, in place, and
+    return the diagonal: each row's entries move left over the entries dropped before them."""
+    n = C.shape[0]
+    indptr, indices, data = C.indptr, C.indices, C.data
+    diagonal = np.zeros(n)
+    new_indptr = np.zeros(n + 1, indptr.dtype)
+    bounds = indptr.tolist()
+    write = 0
+    for i in range(n):
+        lo, hi = bounds[i], bounds[i + 1]
+        at = lo + int(np.searchsorted(indices[lo:hi], i))
+        kept = [(lo, hi)]
+        if at < hi and indices[at] == i:
+            diagonal[i] = data[at]
+            kept = [(lo, at), (at + 1, hi)]
+        for a, b in kept:
+            if write != a:  # overlapping copies: numpy buffers them
+                data[write : write + b - a] = data[a:b]
+                indices[write : write + b - a] = indices[a:b]
+            write += b - a
+        new_indptr[i + 1] = write
+    C.data, C.indices, C.indptr = data[:write], indices[:write], new_indptr
+    C.has_sorted_indices = True
+    return diagonal
+
+
+def _sim_in_place(c: np.ndarray, v: np.ndarray, h: float, q: float) -> np.ndarray:
+    """``(c / (v + h))^q`` elementwise into ``v``, 0 where the denominator is 0: the similarity
+    once ``v`` holds ``c_i^a * c_j^(1-a)``."""
+    if h:
+        v += h
     with np.errstate(divide="ignore", invalid="ignore"):
         np.divide(c, v, out=v)
     if not np.isfinite(v).all():
-        v = np.nan_to_num(v, nan=0.0, posinf=0.0)
+        np.nan_to_num(v, copy=False, nan=0.0, posinf=0.0)
     if q != 1.0:
         np.power(v, q, out=v)
-    return np.asarray(v)
+    return v
 
 
 def _sim_values(
     c: np.ndarray, pop_i: np.ndarray, pop_j: np.ndarray, a: float, h: float, q: float
 ) -> np.ndarray:
     """The similarity formula on parallel arrays: (c / (c_i^a c_j^(1-a) + h))^q."""
-    return _sim_from_factors(c, np.power(pop_i, a), np.power(pop_j, 1.0 - a), h, q)
+    return _sim_in_place(c, np.power(pop_i, a) * np.power(pop_j, 1.0 - a), h, q)
 
 
-def _similarity(C: sp.csr_matrix, pop: np.ndarray, a: float, h: float, q: float) -> sp.csr_matrix:
-    """S_ij = (C_ij / (c_i^a c_j^(1-a) + h))^q on the stored entries of C (CSR), same layout.
+def _similarity(
+    C: sp.csr_matrix,
+    pop: np.ndarray,
+    a: float,
+    h: float,
+    q: float,
+    out: np.ndarray | None = None,
+) -> sp.csr_matrix:
+    """S_ij = (C_ij / (c_i^a c_j^(1-a) + h))^q on the stored entries of C (CSR), same layout;
+    its values in ``out`` (one float per entry of C) when given, which may be ``C.data`` itself
+    (C is then spent: the final fit has no other use for it).
 
     ``c_i^a`` and ``c_j^(1-a)`` are raised once per item and gathered per entry: the same
-    numbers as raising them per entry, without two powers per pair."""
-    left = np.repeat(np.power(pop, a), np.diff(C.indptr))  # c_i^a, for each entry of row i
-    right = np.power(pop, 1.0 - a)[C.indices]  # c_j^(1-a), for each entry of column j
-    v = _sim_from_factors(C.data, left, right, h, q)
+    numbers as raising them per entry (a product of two floats does not depend on their
+    order), without two powers per pair. A few rows at a time, so the temporaries stay small
+    and in cache; each entry goes through the same operations either way."""
+    v = np.empty(C.nnz) if out is None else out
+    left, right = np.power(pop, a), np.power(pop, 1.0 - a)
+    per_row = np.diff(C.indptr)
+    step = max(1, _SIM_CHUNK_ENTRIES * per_row.size // max(C.nnz, 1))
+    for r0 in range(0, per_row.size, step):
+        r1 = min(per_row.size, r0 + step)
+        lo, hi = C.indptr[r0], C.indptr[r1]
+        part = np.take(right, C.indices[lo:hi])  # c_j^(1-a), for each entry
+        part *= np.repeat(left[r0:r1], per_row[r0:r1])  # times c_i^a, for each entry of row i
+        v[lo:hi] = _sim_in_place(C.data[lo:hi], part, h, q)
     if v.all():  # no entry underflowed to 0: S shares C's index arrays, which nothing changes
         return sp.csr_matrix((v, C.indices, C.indptr), shape=C.shape)
     S = sp.csr_matrix((v, C.indices.copy(), C.indptr.copy()), shape=C.shape)
@@ -388,6 +491,8 @@ def fit_basket_model(
     n_b, _n_i = X.shape
     items = np.asarray(m.items, dtype=object)
     order = np.argsort(ts, kind="stable") if ts is not None else np.arange(n_b)
+    # one dense copy of S for every model of this fit (validation and final), filled in turn
+    dense_buffer = _dense_buffer(X.shape[1])
 
     def build(rows: np.ndarray, a: float) -> BasketModel:
         Xr = X[rows]
@@ -395,7 +500,7 @@ def fit_basket_model(
         C, pop = _cooccurrence(Xr, _weights(Xr, tr, hl, p))
         if phl and tr is not None and rows.size:
             pop = np.asarray(Xr.T @ np.power(0.5, (np.max(tr) - tr) / 86400.0 / float(phl))).ravel()
-        counts = np.diff(Xr.tocsc().indptr).astype(float)
+        counts = np.bincount(Xr.indices, minlength=Xr.shape[1]).astype(float)
         params = {
             "alpha": a,
             "shrink": h,
@@ -406,9 +511,8 @@ def fit_basket_model(
             "two_hop": th,
             "locality": q,
         }
-        return BasketModel(
-            items, _similarity(C, pop, a, h, q), pop, counts, int(rows.size), pw, params
-        )
+        S = _similarity(C, pop, a, h, q, out=C.data)  # S's values overwrite C's
+        return BasketModel(items, S, pop, counts, int(rows.size), pw, params, dense_buffer)
 
     if a_arg == "auto":
         cut = n_b - round(n_b * 0.2)
@@ -423,10 +527,10 @@ def fit_basket_model(
             tr = None if ts is None else np.asarray(ts)[fit_rows]
             C, pop = _cooccurrence(Xf, _weights(Xf, tr, hl, p))
             best = -1.0
+            values = np.empty(C.nnz)  # S's values, rewritten for each candidate alpha
             for cand in ALPHA_GRID:
-                mdl = BasketModel(
-                    items, _similarity(C, pop, cand, h, q), pop, pop, int(cut), pw, {"two_hop": th}
-                )
+                S = _similarity(C, pop, cand, h, q, out=values)
+                mdl = BasketModel(items, S, pop, pop, int(cut), pw, {"two_hop": th}, dense_buffer)
                 sc = _holdout_score(mdl, X, multi)
                 if sc > best + 1e-12:
                     best, a = sc, cand

@@ -73,6 +73,11 @@ def test_similarity_equals_the_formula_applied_per_pair(retail_slice):
         assert np.array_equal(S.indptr, plain.indptr)
         assert np.array_equal(S.indices, plain.indices)
         assert np.array_equal(S.data, plain.data)  # bit for bit, not approximately
+        spent = C.copy()
+        in_place = _similarity(spent, pop, a, h, q, out=spent.data)  # the final fit's way
+        assert in_place.data is spent.data or np.shares_memory(in_place.data, spent.data)
+        assert np.array_equal(in_place.indices, plain.indices)
+        assert np.array_equal(in_place.data, plain.data)
 
 
 def test_holdout_score_equals_ranking_the_recommended_lists(retail_slice):
@@ -98,11 +103,11 @@ def test_holdout_score_equals_ranking_the_recommended_lists(retail_slice):
 def test_dense_and_sparse_scoring_rank_every_case_the_same(retail_slice, monkeypatch, k):
     train, cases = retail_slice
     dense = fit_basket_model(train)
-    assert dense._dense_S is not None
+    assert dense._dense_S_blocks is not None
     dense_lists = dense.recommend_batch(cases.given, k)
     monkeypatch.setattr(recommend, "_DENSE_S_CELLS", 0)
     sparse = fit_basket_model(train)
-    assert sparse._dense_S is None
+    assert sparse._dense_S_blocks is None
     assert sparse.params == dense.params  # the same alpha chosen on the validation baskets
     sparse_lists = sparse.recommend_batch(cases.given, k)
     assert len(cases) > 100
@@ -130,3 +135,71 @@ def test_hidden_ranks_are_the_positions_in_the_top_k_lists():
         above, tied = (key > h_key).sum(axis=1), (key == h_key).sum(axis=1)
         straddling += int(((above < k) & (above + tied > k)).sum())
     assert straddling > 0  # the rows ranked by the argpartition itself were exercised
+
+
+def test_cooccurrence_equals_the_product_with_its_diagonal_set_to_zero(retail_slice):
+    """The in-place sort and diagonal removal keep exactly the entries, in the order, of the
+    plain product stripped of its diagonal."""
+    matrix, _ = _from_orders(retail_slice[0])
+    X = sp.csr_matrix(matrix.X, dtype=np.float64)
+    w = basket_weights(X)
+    C, pop = _cooccurrence(X, w)
+    plain = (X.T @ sp.diags(w) @ X).tocsr()
+    diagonal = plain.diagonal()
+    plain.setdiag(0)
+    plain.eliminate_zeros()
+    plain.sort_indices()
+    assert C.nnz > 0 and C.has_sorted_indices
+    assert np.array_equal(pop, diagonal)
+    assert np.array_equal(C.indptr, plain.indptr)
+    assert np.array_equal(C.indices, plain.indices)
+    assert np.array_equal(C.data, plain.data)  # the same sums, bit for bit
+    assert (C.diagonal() == 0).all()
+
+
+def test_dense_blocks_hold_s_column_by_column():
+    rng = np.random.default_rng(3)
+    n = recommend._BLOCK_COLUMNS * 2 + 37  # a padded last block
+    S = sp.random(n, n, density=0.05, format="csr", random_state=rng)
+    blocks = recommend._dense_blocks(S, np.full((3, n, recommend._BLOCK_COLUMNS), np.nan))
+    dense = S.toarray()
+    assert blocks.shape == (3, n, recommend._BLOCK_COLUMNS)
+    side_by_side = np.concatenate(list(blocks), axis=1)
+    assert np.array_equal(side_by_side[:, :n], dense)
+    assert not side_by_side[:, n:].any()  # the padding is zero, whatever the buffer held
+
+
+def test_alpha_search_picks_what_fitting_each_alpha_from_scratch_picks(retail_slice):
+    """The search shares one co-occurrence, one buffer of similarity values and one dense copy
+    of S between its candidates; a fresh model per candidate gives the same scores, hence the
+    same alpha (ties: the first), and the final model the lists of a fit with that alpha."""
+    train, cases = retail_slice
+    matrix, ts = _from_orders(train)
+    X = sp.csr_matrix(matrix.X, dtype=np.float64)
+    order = np.argsort(ts, kind="stable")
+    cut = X.shape[0] - round(X.shape[0] * 0.2)
+    validation = order[cut:]
+    validation = validation[np.diff(X.indptr)[validation] >= 2]
+    assert recommend.AUTO_MIN_CASES <= validation.size <= recommend.AUTO_MAX_CASES
+    h, q = recommend.DEFAULTS["shrink"], recommend.DEFAULTS["locality"]
+    pop_weight, two_hop = recommend.DEFAULTS["pop_weight"], recommend.DEFAULTS["two_hop"]
+    assert isinstance(h, float) and isinstance(q, float) and isinstance(pop_weight, float)
+    scores = []
+    for a in ALPHA_GRID:
+        Xf = X[order[:cut]]
+        C, pop = _cooccurrence(Xf, basket_weights(Xf))
+        fresh = recommend.BasketModel(
+            matrix.items,
+            _similarity(C, pop, a, h, q),
+            pop,
+            pop,
+            cut,
+            pop_weight,
+            {"two_hop": two_hop},
+        )
+        scores.append(_holdout_score(fresh, X, validation))
+    assert len(set(scores)) > 1  # the candidates do differ on this slice
+    searched = fit_basket_model(train)
+    assert searched.params["alpha"] == ALPHA_GRID[int(np.argmax(scores))]
+    fixed = fit_basket_model(train, alpha=searched.params["alpha"])
+    assert searched.recommend_batch(cases.given, 10) == fixed.recommend_batch(cases.given, 10)
