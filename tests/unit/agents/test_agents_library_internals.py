@@ -99,22 +99,6 @@ def test_faust_commit_bookkeeping_we_time_and_report_exists() -> None:
     assert "self._topic_name_index =" in inspect.getsource(Conductor.__init__)
 
 
-def test_faust_drain_loop_is_the_one_the_inline_drain_copies() -> None:
-    # agents/transport.py replaces Consumer._drain_messages with a copy whose only change is how
-    # a message is delivered; the copy is right only while Faust's loop still looks like this.
-    from faust.transport.consumer import Consumer
-
-    source = inspect.getsource(Consumer._drain_messages)
-    for step in (
-        "getmany(timeout=1.0)",
-        "await self._add_gap(tp, r_offset + 1, offset)",
-        "await self.commit()",
-        "callback(message), self.suspend_flow.wait()",
-        "set_read_offset(tp, offset)",
-    ):
-        assert step in source, step
-
-
 def test_serialized_store_getitem_is_encode_get_decode() -> None:
     # agents.stores.read_value does the same three steps without the KeyError
     from faust.stores.base import SerializedStore
