@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import aiokafka
@@ -72,6 +72,30 @@ async def wait_for_topic_metadata(
         await asyncio.sleep(0.1)
 
 
+def return_unwanted(
+    records: Mapping[Any, list[Any]],
+    wanted: Callable[[Any], bool],
+    seek: Callable[[Any, int], None],
+) -> dict[Any, list[Any]]:
+    """``records`` without the partitions Faust will not take, each of those seeked back to its
+    first record so that it is fetched again once it is wanted.
+
+    aiokafka advances a partition's position as soon as it hands records over, and Faust's
+    ``getmany`` silently drops records of a partition that is no longer active. Faust passes its
+    live set of active partitions to the consumer thread, which may wait up to the poll timeout;
+    the event loop's thread can empty the set meanwhile (recovery pauses the changelogs while the
+    stream partitions wait for their seek), and aiokafka reads an empty set as *every* partition.
+    Seen after a kill -9 restart: a partition's whole backlog drained right after the seek to the
+    committed offset and dropped, the worker idle with read == committed for good."""
+    kept: dict[Any, list[Any]] = {}
+    for tp, batch in records.items():
+        if wanted(tp):
+            kept[tp] = batch
+        elif batch:
+            seek(tp, batch[0].offset)
+    return kept
+
+
 class LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(
         self, transport: faust_aiokafka.Transport
@@ -79,6 +103,31 @@ class LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = get_settings().consumer_fetch_max_wait_ms  # read by start()
         return consumer
+
+    async def _fetch_records(
+        self,
+        consumer: aiokafka.AIOKafkaConsumer,
+        active_partitions: set[Any],
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Any:
+        """Faust's fetch, keeping only what Faust takes (see ``return_unwanted``). Runs in the
+        consumer's thread, right after aiokafka handed the records over, so the seek back lands
+        before aiokafka can fetch past them."""
+        records = await super()._fetch_records(
+            consumer, active_partitions, timeout=timeout, max_records=max_records
+        )
+        if not records or active_partitions is None:
+            return records
+        buffered = self.consumer._buffered_partitions
+
+        def seek_back(tp: Any, offset: int) -> None:
+            log.info("fetched records of %s while it is not read: seeking back to %d", tp, offset)
+            consumer.seek(tp, offset)
+
+        return return_unwanted(
+            records, lambda tp: tp in active_partitions or tp in buffered, seek_back
+        )
 
 
 class LowLatencyConsumer(faust_aiokafka.Consumer):
@@ -158,7 +207,73 @@ class LowLatencyConsumer(faust_aiokafka.Consumer):
             }
         channels = getattr(self.app.topics, "_topic_name_index", {})
         state["channels_per_topic"] = {t: len(c) for t, c in channels.items() if len(c) != 1}
+        state["fetch"] = self.fetch_state()
         return state
+
+    def read_and_highwater(self) -> dict[str, tuple[int | None, int | None]]:
+        """Per stream partition that is being read: the last offset Faust read and the high
+        watermark aiokafka's last fetch saw (for /healthz's unread-partition check). Empty while
+        partitions are legitimately not read: flow stopped, an assignment settling, a recovery."""
+        recovery = getattr(self.app.tables, "_recovery", None)
+        if (
+            not self.flow_active
+            or self._streams_await_seek
+            or self.app.rebalancing
+            or (recovery is not None and recovery.in_recovery)
+        ):
+            return {}
+        assignment = self._aiokafka_assignment()
+        if assignment is None:  # consumer thread not started
+            return {}
+        out: dict[str, tuple[int | None, int | None]] = {}
+        for tp in self.assignment():
+            if (
+                self._is_changelog_tp(tp)
+                or tp in self._buffered_partitions  # back-pressure: the stream tracker's part
+                or not self.app.topics.acks_enabled_for(tp.topic)
+            ):
+                continue
+            highwater = getattr(assignment.state_value(tp), "highwater", None)
+            out[f"{tp.topic}[{tp.partition}]"] = (self._read_offset.get(tp), highwater)
+        return out
+
+    def _aiokafka_assignment(self) -> Any:
+        # aiokafka's current assignment (per-partition fetch state); read-only, from the event loop
+        fetcher = getattr(getattr(self._thread, "_consumer", None), "_fetcher", None)
+        subscription = getattr(getattr(fetcher, "_subscriptions", None), "subscription", None)
+        return getattr(subscription, "assignment", None)
+
+    def fetch_state(self) -> dict[str, Any]:
+        """Why a stream partition is or is not fetched: Faust's active, paused and buffer-full
+        sets, the partitions held for the seek, and aiokafka's own view (paused, position,
+        records buffered but not yet handed over). Read-only diagnostics for SIGUSR2."""
+        active = self._active_partitions or set()
+        fetcher = getattr(getattr(self._thread, "_consumer", None), "_fetcher", None)
+        records = getattr(fetcher, "_records", {}) or {}
+        assignment = self._aiokafka_assignment()
+        partitions: dict[str, Any] = {}
+        for tp in sorted(self.assignment()):
+            if self._is_changelog_tp(tp):
+                continue
+            entry: dict[str, Any] = {
+                "active": tp in active,
+                "paused": tp in self._paused_partitions,
+                "buffer_full": tp in self._buffered_partitions,
+                "held": tp in self._held_stream_partitions,
+            }
+            tp_state = assignment.state_value(tp) if assignment is not None else None
+            if tp_state is not None:
+                entry["kafka_paused"] = tp_state.paused
+                entry["position"] = tp_state._position
+                entry["awaiting_reset"] = tp_state.awaiting_reset
+            if tp in records:
+                entry["buffered_records"] = type(records[tp]).__name__
+            partitions[f"{tp.topic}[{tp.partition}]"] = entry
+        return {
+            "flow_active": self.flow_active,
+            "streams_await_seek": self._streams_await_seek,
+            "partitions": partitions,
+        }
 
     def _new_consumer_thread(self) -> LowLatencyConsumerThread:
         return LowLatencyConsumerThread(self, loop=self.loop, beacon=self.beacon)

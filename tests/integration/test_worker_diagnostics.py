@@ -28,6 +28,7 @@ async def test_stacks_and_commit_state_on_signals(
     state = ast.literal_eval(line.split("consumer commit state:", 1)[1].strip())
     topic = orders_topic(settings)
     used = {where.partition for where in produced}
+    last_offsets = {p: max(w.offset for w in produced if w.partition == p) for p in used}
     for partition in used:
         entry = state[f"{topic}[{partition}]"]
         last = max(w.offset for w in produced if w.partition == partition)
@@ -35,3 +36,10 @@ async def test_stacks_and_commit_state_on_signals(
         assert entry["committed"] == last + 1 and entry["read"] == last, entry
         assert entry["in_flight"] is None and entry["acked"] is None, entry
     assert state["channels_per_topic"] == {}
+    # and every stream partition is fetched: active in Faust, not held, not paused in aiokafka
+    fetch = state["fetch"]
+    assert fetch["flow_active"] and not fetch["streams_await_seek"], fetch
+    for partition in used:
+        entry = fetch["partitions"][f"{topic}[{partition}]"]
+        assert entry["active"] and not entry["held"] and not entry["paused"], entry
+        assert entry["kafka_paused"] is False and entry["position"] == last_offsets[partition] + 1

@@ -126,3 +126,21 @@ def test_streams_iterate_on_faust_compiled_iterator() -> None:
 
     assert faust.streams._CStreamIterator is not None
     assert faust.streams._CStreamIterator.__module__ == "faust._cython.streams"
+
+
+def test_fetched_records_reads_an_empty_partition_set_as_all_and_faust_drops_the_rest() -> None:
+    """Why ``return_unwanted`` exists (agents/transport.py): aiokafka drains every partition when
+    the set it is given is empty, and Faust's getmany drops (without a seek) the records of a
+    partition that is not active or buffer-full when they come back."""
+    from aiokafka.consumer.fetcher import Fetcher
+    from faust.transport.consumer import Consumer
+
+    fetched = inspect.getsource(Fetcher.fetched_records)
+    assert "if partitions and tp not in partitions:" in fetched
+    assert "while True:" in fetched  # waits and re-reads the (live) set
+    getmany = inspect.getsource(Consumer.getmany)
+    assert (
+        "or tp in active_partitions" in getmany and "or tp in self._buffered_partitions" in getmany
+    )
+    thread = inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread._fetch_records)
+    assert "fetcher.fetched_records(" in thread and "active_partitions," in thread
