@@ -17,7 +17,15 @@ from typing import Any, cast
 
 from faust import Sensor
 
-from core.health import LoopLag, ProgressTracker, RecoveryWatch, Stall, commit_stall, verdict
+from core.health import (
+    LoopLag,
+    ProgressTracker,
+    RecoveryWatch,
+    Stall,
+    UnreadWatch,
+    commit_stall,
+    verdict,
+)
 
 from .app import app, settings
 from .transport import LowLatencyConsumer
@@ -28,6 +36,7 @@ log = logging.getLogger(__name__)
 tracker = ProgressTracker()
 loop_lag = LoopLag(window_s=10.0)
 recovery_watch = RecoveryWatch()
+unread_watch = UnreadWatch()
 _streams: dict[str, Any] = {}  # topic -> a stream reading it (for its input buffer size)
 _started = time.monotonic()
 
@@ -90,6 +99,9 @@ def report() -> tuple[bool, dict[str, Any]]:
     )
     if committing is not None:
         stalls.append(committing)
+    consumer = cast(LowLatencyConsumer, app.consumer)
+    unread_watch.observe(now, consumer.read_and_highwater())
+    stalls.extend(unread_watch.stalls(now, settings.stall_after_s))
     recent = loop_lag.recent_max(now)
     ok, problems = verdict(stalls, recent, settings.max_loop_lag_s, now)
     wall = time.time()

@@ -15,6 +15,7 @@ All times are ``time.monotonic()`` seconds passed in by the caller, so tests nee
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -146,6 +147,39 @@ class RecoveryWatch:
             "remaining_records": self.remaining or 0,
             "for_s": 0.0 if self.started is None else round(now - self.started, 1),
         }
+
+
+@dataclass
+class UnreadWatch:
+    """Partitions with records in the broker past what the worker has read, and no read since.
+
+    The stream tracker only sees what reached a stream: a partition the fetcher has stopped
+    delivering (a fetch bookkeeping bug, a partition left paused) leaves every stream idle and
+    looks healthy there, while its lag grows. ``observe`` takes, per partition, the last offset
+    read and the high watermark the last fetch saw; one behind it whose read offset has not moved
+    for ``stall_after_s`` is a stall."""
+
+    #: partition -> (read offset, since when it has been behind at that read offset)
+    behind: dict[str, tuple[int | None, float]] = field(default_factory=dict)
+
+    def observe(self, now: float, offsets: Mapping[str, tuple[int | None, int | None]]) -> None:
+        """``offsets``: partition -> (last read offset or None, high watermark or None). Pass
+        ``{}`` while partitions are legitimately not read (rebalance, recovery)."""
+        for tp in [tp for tp in self.behind if tp not in offsets]:
+            del self.behind[tp]
+        for tp, (read, highwater) in offsets.items():
+            next_to_read = 0 if read is None else read + 1
+            if highwater is None or highwater <= next_to_read:
+                self.behind.pop(tp, None)
+            elif tp not in self.behind or self.behind[tp][0] != read:
+                self.behind[tp] = (read, now)
+
+    def stalls(self, now: float, stall_after_s: float) -> list[Stall]:
+        return [
+            Stall(f"partition {tp}", since, "records in the broker not read")
+            for tp, (_read, since) in sorted(self.behind.items())
+            if now - since > stall_after_s
+        ]
 
 
 def commit_stall(commit_since: float | None, now: float, stall_after_s: float) -> Stall | None:

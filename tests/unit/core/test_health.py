@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.health import LoopLag, ProgressTracker, RecoveryWatch, commit_stall, verdict
+from core.health import LoopLag, ProgressTracker, RecoveryWatch, UnreadWatch, commit_stall, verdict
 
 STALL = 60.0
 
@@ -91,3 +91,31 @@ def test_a_commit_running_past_stall_after_is_a_stall_since_it_started() -> None
     assert stall is not None and stall.since == 100.0
     ok, problems = verdict([stall], 0.0, 5.0, now=160.5)
     assert not ok and "offset commit: commit in flight" in problems[0]
+
+
+def test_a_partition_behind_its_high_watermark_with_no_read_is_a_stall() -> None:
+    watch = UnreadWatch()
+    watch.observe(0.0, {"orders[4]": (332, 1842), "orders[0]": (22, 23)})
+    watch.observe(30.0, {"orders[4]": (332, 1842), "orders[0]": (22, 23)})
+    assert watch.stalls(30.0, 60.0) == []
+    watch.observe(61.0, {"orders[4]": (332, 1842), "orders[0]": (22, 23)})
+    [stall] = watch.stalls(61.0, 60.0)
+    # orders[0] is read to its end: fine
+    assert stall.stream == "partition orders[4]" and stall.since == 0.0
+
+
+def test_a_partition_that_keeps_reading_is_not_stalled_however_far_behind() -> None:
+    watch = UnreadWatch()
+    for t, read in enumerate(range(0, 1000, 10)):
+        watch.observe(float(t * 10), {"orders[1]": (read, 100_000)})
+    assert watch.stalls(1000.0, 60.0) == []
+    assert watch.behind["orders[1]"] == (990, 990.0)
+
+
+def test_never_read_counts_from_offset_zero_and_pausing_the_watch_forgets() -> None:
+    watch = UnreadWatch()
+    watch.observe(0.0, {"orders[2]": (None, 0)})  # empty partition: nothing to read
+    watch.observe(0.0, {"orders[3]": (None, 5)})
+    assert list(watch.behind) == ["orders[3]"]
+    watch.observe(100.0, {})  # a rebalance: nothing is expected to be read
+    assert watch.stalls(100.0, 60.0) == [] and watch.behind == {}
