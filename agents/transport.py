@@ -35,11 +35,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import aiokafka
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 
 from core.settings import get_settings
 from deploy.topics_admin import replication_config
+
+from .inline_await import start_inline
 
 DURABLE_PRODUCER = {"acks": "all"}
 # Records Faust's send buffer holds before the message drain waits for it: a batch's table writes
@@ -173,6 +176,77 @@ class LowLatencyConsumer(faust_aiokafka.Consumer):
             held, self._held_stream_partitions = self._held_stream_partitions, frozenset()
             self._streams_await_seek = False
             super().resume_partitions(held)
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs a broker
+        """Faust's drain loop, handing each message to the streams without per-message tasks.
+
+        Faust awaits every delivery as ``wait_first(callback(message), suspend_flow.wait())`` so
+        that a delivery blocked on a full stream buffer is abandoned when a rebalance suspends
+        the flow. That creates and cancels four tasks per message, more than the delivery itself
+        costs. Here a delivery runs inline while the flow is active; only one that really blocks
+        continues under ``wait_first`` from where it stopped, so a rebalance still abandons it.
+        The rest is Faust's loop: read offsets, gaps in acked topics, commits every N acks.
+        """
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        yield_every = 100
+        num_since_yield = 0
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                ait = getmany(timeout=1.0)
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await asyncio.sleep(0)
+                            num_since_yield = 0
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                            await self._deliver(callback, message)
+                            set_read_offset(tp, offset)
+                    unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
+    async def _deliver(self, callback: Any, message: Any) -> None:
+        """One message to its streams: inline while the flow is active, else (or once it blocks)
+        under ``wait_first`` with the flow's suspension, as Faust does."""
+        if not self.flow_active:
+            await self.wait_first(callback(message), self.suspend_flow.wait())
+            return
+        rest = start_inline(callback(message))
+        if rest is not None:
+            await self.wait_first(rest, self.suspend_flow.wait())
 
     async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
         """Faust's commit (one at a time), timed: a commit that never returns stops every later

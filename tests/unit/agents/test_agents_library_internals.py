@@ -144,3 +144,19 @@ def test_fetched_records_reads_an_empty_partition_set_as_all_and_faust_drops_the
     )
     thread = inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread._fetch_records)
     assert "fetcher.fetched_records(" in thread and "active_partitions," in thread
+
+
+def test_faust_drain_loop_is_the_one_the_inline_drain_copies() -> None:
+    # agents/transport.py replaces Consumer._drain_messages with a copy whose only change is how
+    # a message is delivered; the copy is right only while Faust's loop still looks like this.
+    from faust.transport.consumer import Consumer
+
+    source = inspect.getsource(Consumer._drain_messages)
+    for step in (
+        "getmany(timeout=1.0)",
+        "await self._add_gap(tp, r_offset + 1, offset)",
+        "await self.commit()",
+        "callback(message), self.suspend_flow.wait()",
+        "set_read_offset(tp, offset)",
+    ):
+        assert step in source, step
