@@ -118,7 +118,7 @@ def run_noop(
     bootstrap: str, topic: str, n: int, mode: str, timeout_s: float, variant: str = "faust/aio"
 ) -> float | None:
     """events/s of the no-op worker; ``variant`` is transport/loop: ``faust`` is Faust's own
-    aiokafka transport, ``ours`` the project's (``agents.transport``)."""
+    aiokafka transport, ``ours`` the project's (``agents.transport``: inline message drain)."""
     transport, loop = variant.split("/")
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "floorapp.py").write_text(NOOP_APP)

@@ -26,9 +26,8 @@ Figures (2 shared CPUs, load average 2-6 from other jobs; Kafka 3.9.1 local; 202
   synthetic 50k, batch 10000/within 1.0 s:          ceiling 51,745, agent 779 ev/s (1.51%), counts exact
   Worker peak RSS 190-540 MiB. Target (>= 10%) not reached; see the profile (``--profile``).
 
-With issue 9's levers (an inline drain, since reverted; batched metrics, sensor-free reads,
-batch send before ack; 2026-12-03, load 3-5 from other sessions; the README has the table per
-lever, and what the revert costs):
+With issue 9's levers (inline drain, batched metrics, sensor-free reads, batch send before ack;
+2026-12-03, load 3-5 from other sessions; the README has the table per lever):
   synthetic 30k, defaults:      1,133-1,562 ev/s wall, 2,107-2,256 ev per worker CPU-s, exact
   Online Retail 10k, defaults:  356 ev/s (8,537 lines/s), 650 ev per worker CPU-s, exact
 """
