@@ -35,6 +35,7 @@ from composite.discovery import (
 from models.catalog import Partner, Product, Sponsorship
 from models.chat import Budget
 from models.config import CompositeDiscoveryConfig, PlatformConfig, ProductMixSlice
+from tests.examples import examples
 
 WORDS = [
     "rose",
@@ -272,7 +273,7 @@ def random_config(rnd: random.Random) -> PlatformConfig:
     )
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(st.integers(0, 2**32 - 1))
 def test_optimised_discovery_matches_brute_force(seed: int) -> None:
     rnd = random.Random(seed)
@@ -333,7 +334,7 @@ def test_large_category_pool_matches_brute_force() -> None:
         assert key(rank_pool(index, "gift", {}, config, k)) == key(full[:k])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
 def test_index_tokenizer_equals_the_regex(text: str) -> None:
     assert _raw_tokens(text) == _REGEX.findall(text.lower())

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from composite.options import build_options, validate_options
 from models.chat import Budget, CategoryListing, DiscoveredProduct
+from tests.examples import examples
 
 
 def listing(cat: str, prices: list[float], **kw) -> CategoryListing:
@@ -70,7 +71,7 @@ def test_builder_single_combination_gives_none() -> None:
     assert build_options(one, None) == []
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     prices=st.lists(
         st.lists(

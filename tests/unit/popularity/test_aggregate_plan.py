@@ -30,6 +30,7 @@ from popularity import (
     split_key,
     writes_by_partition,
 )
+from tests.examples import examples
 from tests.factories import order
 
 TABLES = ("sold", "categories", "stores", "seen")
@@ -287,7 +288,7 @@ class SimulatedWorker:
         self.position = dict(self.committed)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     orders=st.lists(order_st, min_size=1, max_size=60),
     seed=st.integers(0, 2**32 - 1),

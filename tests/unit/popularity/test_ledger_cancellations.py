@@ -30,6 +30,7 @@ from popularity import (
     net_ground_truth,
     plan_updates,
 )
+from tests.examples import examples
 from tests.factories import order
 from tests.unit.popularity.test_aggregate_plan import (
     STORES,
@@ -266,7 +267,7 @@ class RecordingWorker(SimulatedWorker):
         return True
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     events=histories(),
     seed=st.integers(0, 2**32 - 1),

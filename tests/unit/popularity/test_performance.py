@@ -21,6 +21,7 @@ from popularity.performance import (
     published_from_json,
     store_performance,
 )
+from tests.examples import examples
 
 T0 = 1_700_000_000 - (1_700_000_000 % DAY_S)  # a UTC midnight
 SET = PublishedSet("up1", T0, (("b-ab", ("a", "b")), ("b-abc", ("a", "b", "c"))))
@@ -271,7 +272,7 @@ def reference(entries: list[AppliedOrder]) -> tuple[int, dict[str, list[int]]]:
     return placed, totals
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories(), st.data())
 def test_batches_with_crashes_and_replays_equal_the_reference(
     entries: list[AppliedOrder], data: st.DataObject
@@ -301,7 +302,7 @@ def test_batches_with_crashes_and_replays_equal_the_reference(
         assert summed == totals[bid]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories(), st.integers(1, 3), st.integers(1, 6), st.data())
 def test_with_tight_bounds_replays_equal_one_clean_pass(
     entries: list[AppliedOrder], days: int, kept: int, data: st.DataObject

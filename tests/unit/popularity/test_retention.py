@@ -19,6 +19,7 @@ from popularity.retention import (
     should_delete,
 )
 from tests import factories
+from tests.examples import examples
 
 DAY = 24 * 3600
 T0 = 1_700_000_000  # an order time in 2023
@@ -214,7 +215,7 @@ def test_legacy_entries_still_deduplicate() -> None:
     assert worker.units() == 1
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), batch=st.integers(1, 40), retention_days=st.integers(1, 10))
 def test_state_stays_bounded_and_no_live_id_is_ever_deleted(
     seed: int, batch: int, retention_days: int

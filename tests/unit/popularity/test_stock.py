@@ -20,6 +20,7 @@ from popularity.stock import (
     from_catalog,
     match,
 )
+from tests.examples import examples
 
 STORE = "s1"
 
@@ -180,7 +181,7 @@ def histories(draw: st.DrawFn) -> list[Record]:
     return records
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history=histories(), data=st.data())
 def test_replays_after_a_crash_change_nothing(history: list[Record], data: st.DataObject) -> None:
     start = state(a=10, b=None, c=3)
@@ -206,7 +207,7 @@ def test_replays_after_a_crash_change_nothing(history: list[Record], data: st.Da
     assert again == once
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     moves=st.lists(st.tuples(st.integers(1, 5), st.sampled_from([1, -1])), max_size=30),
     stock=st.integers(0, 50),
