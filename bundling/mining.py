@@ -328,34 +328,59 @@ def _weighted_pair_sums(
 
     Only the frequent pairs need it, a small share of the nonzeros of ``Xf.T @ Xf`` (913 of
     662k on Online Retail), so rather than a second, weighted product: for each pair, the
-    baskets of its rarer item are looked up in a membership table of the other's. ``bincount``
-    adds in array order, baskets ascending within a pair, from 0: the additions the sparse
-    product's accumulator makes, in the same order, so the sums are equal to the last bit
-    (weights are positive, so the 0.0 a miss adds changes nothing)."""
-    if pairs.shape[0] == 0:
-        return np.zeros(0)
+    baskets of its rarer item are looked up in a bitset of ``Xf``'s cells. ``bincount`` adds
+    in array order, baskets ascending within a pair, from 0: the additions the sparse product's
+    accumulator makes, in the same order, so the sums are equal to the last bit (weights are
+    positive, so the 0.0 a miss adds changes nothing). Pairs go in chunks of about
+    ``_LOOKUPS`` lookups, whole pairs per chunk: small temporaries, reused from one chunk to the
+    next, where one pass over all lookups touched tens of MB of fresh memory."""
+    n_pairs = pairs.shape[0]
+    out = np.zeros(n_pairs)
+    if n_pairs == 0:
+        return out
     if not Xf.has_sorted_indices:
         Xf = Xf.sorted_indices()
     n_baskets, n_cols = Xf.shape
     per_item = np.diff(Xf.indptr).astype(np.int64)
     a, b = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
-    scan = np.where(per_item[a] <= per_item[b], a, b)
+    scan = np.where(per_item[a] <= per_item[b], a, b)  # the rarer item's baskets are scanned
     other = a + b - scan
     lens = per_item[scan]
-    baskets = Xf.indices[_seg_index(Xf.indptr[scan], lens)].astype(np.int64)
-    wanted = np.repeat(other * n_baskets, lens) + baskets  # (item, basket) cells to look up
+    # every (item, basket) cell of Xf, ascending (columns, then their sorted rows)
     cells = np.repeat(np.arange(n_cols, dtype=np.int64) * n_baskets, per_item) + Xf.indices
-    if n_cols * n_baskets <= _TABLE_CELLS:
-        table = np.zeros(n_cols * n_baskets, bool)
-        table[cells] = True
-        hit = table[wanted]
-    else:  # cells is sorted (columns, then sorted rows): a binary search per lookup
-        at = np.minimum(np.searchsorted(cells, wanted), cells.size - 1)
-        hit = cells[at] == wanted
-    pair_of = np.repeat(np.arange(pairs.shape[0]), lens)
-    # a miss adds 0.0, which leaves a (positive) sum exactly as it was
-    found = np.where(hit, basket_weights[baskets], 0.0)
-    return np.bincount(pair_of, weights=found, minlength=pairs.shape[0])
+    bitset = n_cols * n_baskets <= 8 * _TABLE_CELLS
+    if bitset:  # 1.8 MB for Online Retail
+        word = cells >> 6
+        first = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
+        bits = np.zeros((n_cols * n_baskets + 63) >> 6, np.uint64)
+        one = np.uint64(1)
+        bits[word[first]] = np.bitwise_or.reduceat(
+            np.left_shift(one, (cells & 63).astype(np.uint64)), first
+        )
+    ends = np.cumsum(lens)
+    lo = 0
+    while lo < n_pairs:
+        # whole pairs, about _LOOKUPS lookups (at least one pair)
+        hi = max(lo + 1, int(np.searchsorted(ends, ends[lo] - lens[lo] + _LOOKUPS, "right")))
+        chunk_lens = lens[lo:hi]
+        baskets = Xf.indices[_seg_index(Xf.indptr[scan[lo:hi]], chunk_lens)]
+        wanted = np.repeat(other[lo:hi] * n_baskets, chunk_lens) + baskets
+        if bitset:
+            hit = (bits[wanted >> 6] >> (wanted & 63).astype(np.uint64)) & one != 0
+        else:  # a binary search per lookup in the sorted cells
+            at = np.minimum(np.searchsorted(cells, wanted), cells.size - 1)
+            hit = cells[at] == wanted
+        out[lo:hi] = np.bincount(
+            np.repeat(np.arange(hi - lo), chunk_lens),
+            weights=np.where(hit, basket_weights[baskets], 0.0),
+            minlength=hi - lo,
+        )
+        lo = hi
+    return out
+
+
+# Lookups per chunk of ``_weighted_pair_sums``.
+_LOOKUPS = 1 << 16
 
 
 def _seg_index(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
