@@ -11,6 +11,7 @@ skipping one pydantic object per order is what keeps a 541,909-line history insi
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,9 +64,9 @@ class ParsedUpload:
 
 
 def majority_currency(products: Sequence[Product]) -> str:
-    counts: dict[str, int] = {}
-    for p in products:
-        counts[p.currency] = counts.get(p.currency, 0) + 1
+    """The most common currency, the first seen of equals (Counter counts in C, in insertion
+    order, and ``max`` keeps the first maximum)."""
+    counts = Counter(p.currency for p in products)
     return max(counts, key=counts.__getitem__) if counts else "USD"
 
 

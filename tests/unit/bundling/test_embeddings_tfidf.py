@@ -49,6 +49,14 @@ def test_tfidf_fit_equals_per_text_loop(data_dir, source):
         texts = _online_retail_titles(data_dir, 3000)
     else:
         texts = ["", "the and of", "Red red RED mug 2x", "mug", "a b"]
+        # non-ASCII letters that lower-case to ASCII (dotted I, Kelvin sign), accents, full-width
+        # digits, emoji, control characters and separators at either end
+        texts += [
+            "\u0130stanbul KELVIN \u212a9",
+            "Caf\u00e9 cr\u00e8me na\u00efve",
+            "\uff21\uff22\uff11 ab12",
+        ]
+        texts += ["\U0001f381gift\U0001f381 box", "\ttab\nnew\x00nul\r", "--x--yy--", "99"]
     got, ref = _tfidf_fit(texts), _per_text(texts)
     assert list(got[1].items()) == list(ref[1].items())
     assert np.array_equal(got[2], ref[2])
