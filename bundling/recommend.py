@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import numpy as np
@@ -293,22 +294,37 @@ def _dense_blocks(S: sp.csr_matrix, out: np.ndarray | None = None) -> np.ndarray
     blocks = out if out is not None and out.shape == shape else np.empty(shape)
     full = n_cols // _BLOCK_COLUMNS  # blocks without padding
     step = max(1, _CHUNK_CELLS // 4 // max(n_cols, 1))
-    staging = np.empty((min(step, n_rows), n_cols))
-    for r0 in range(0, n_rows, step):
-        r1 = min(n_rows, r0 + step)
-        lo, hi = S.indptr[r0], S.indptr[r1]
-        rows = sp.csr_matrix(
-            (S.data[lo:hi], S.indices[lo:hi], S.indptr[r0 : r1 + 1] - lo), shape=(r1 - r0, n_cols)
-        )
-        part = staging[: r1 - r0]
-        part.fill(0.0)
-        rows.toarray(out=part)
-        by_block = part[:, : full * _BLOCK_COLUMNS].reshape(r1 - r0, full, _BLOCK_COLUMNS)
-        blocks[:full, r0:r1] = by_block.transpose(1, 0, 2)
-        if full < n_blocks:
-            blocks[full, r0:r1, : n_cols - full * _BLOCK_COLUMNS] = part[:, full * _BLOCK_COLUMNS :]
-            blocks[full, r0:r1, n_cols - full * _BLOCK_COLUMNS :] = 0.0
+
+    def fill(rows: range) -> None:
+        """Rows ``rows`` of every block, a few at a time through one staging array."""
+        staging = np.empty((min(step, len(rows)), n_cols))
+        for r0 in range(rows.start, rows.stop, step):
+            r1 = min(rows.stop, r0 + step)
+            lo, hi = S.indptr[r0], S.indptr[r1]
+            chunk = sp.csr_matrix(
+                (S.data[lo:hi], S.indices[lo:hi], S.indptr[r0 : r1 + 1] - lo),
+                shape=(r1 - r0, n_cols),
+            )
+            part = staging[: r1 - r0]
+            part.fill(0.0)
+            chunk.toarray(out=part)
+            by_block = part[:, : full * _BLOCK_COLUMNS].reshape(r1 - r0, full, _BLOCK_COLUMNS)
+            blocks[:full, r0:r1] = by_block.transpose(1, 0, 2)
+            if full < n_blocks:
+                tail = n_cols - full * _BLOCK_COLUMNS
+                blocks[full, r0:r1, :tail] = part[:, full * _BLOCK_COLUMNS :]
+                blocks[full, r0:r1, tail:] = 0.0
+
+    _map_chunks(fill, _row_ranges(S.indptr, _SCORING_THREADS))
     return blocks
+
+
+def _row_ranges(indptr: np.ndarray, parts: int) -> list[range]:
+    """Up to ``parts`` consecutive ranges of rows holding about as many entries each."""
+    n_rows = indptr.size - 1
+    cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], parts + 1)[1:-1])
+    bounds = [0, *sorted({int(c) for c in cuts if 0 < c < n_rows}), n_rows]
+    return [range(a, b) for a, b in pairwise(bounds) if b > a]
 
 
 def _dense_buffer(n_items: int) -> np.ndarray | None:
@@ -350,7 +366,7 @@ def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.nd
     """Off-diagonal weighted co-occurrence ``C = X.T W X`` (CSR, sorted indices) and the weighted
     item counts (its diagonal). Each entry is the sum of ``w_b`` over the baskets holding both
     items, added in basket order."""
-    return _strip_diagonal(X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X))
+    return _strip_diagonal(_sort_rows(X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)))
 
 
 def _continued_cooccurrence(
@@ -367,18 +383,35 @@ def _continued_cooccurrence(
     A = sp.hstack([eye, eye, X_new.T.tocsr()], format="csr")
     A.sort_indices()  # the old value comes first in every row's sum
     B = sp.vstack([C, sp.diags(pop, format="csr"), sp.diags(w_new) @ X_new], format="csr")
-    return _strip_diagonal(A @ B)
+    return _strip_diagonal(_sort_rows(A @ B))
 
 
 def _strip_diagonal(C: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
-    """A co-occurrence product with its rows' columns sorted and without its diagonal, which is
+    """A co-occurrence product (rows sorted: S keeps C's layout) without its diagonal, which is
     returned apart, and any zero sums dropped. In place: C's entries are the largest arrays of a
     fit, and fresh memory is slow to come by on a busy machine."""
-    C.sort_indices()  # the product leaves each row's columns unordered; S keeps C's layout
     pop = _take_diagonal(C)
     if not C.data.all():
         C.eliminate_zeros()
     return C, pop
+
+
+def _sort_rows(C: sp.csr_matrix) -> sp.csr_matrix:
+    """``C.sort_indices()`` in place, with ranges of rows sorted side by side on threads."""
+    views = []
+    for rows in _row_ranges(C.indptr, _SCORING_THREADS):
+        lo, hi = C.indptr[rows.start], C.indptr[rows.stop]
+        # arrays set after construction: the constructor copies a small slice of a big array
+        view = sp.csr_matrix((len(rows), C.shape[1]), dtype=C.dtype)
+        view.indptr = C.indptr[rows.start : rows.stop + 1] - lo
+        view.indices, view.data = C.indices[lo:hi], C.data[lo:hi]
+        views.append(view)
+    if len(views) < 2:
+        C.sort_indices()
+    else:
+        _map_chunks(lambda view: view.sort_indices(), views)
+        C.has_sorted_indices = True
+    return C
 
 
 def _take_diagonal(C: sp.csr_matrix) -> np.ndarray:
@@ -449,12 +482,15 @@ def _similarity(
     left, right = np.power(pop, a), np.power(pop, 1.0 - a)
     per_row = np.diff(C.indptr)
     step = max(1, _SIM_CHUNK_ENTRIES * per_row.size // max(C.nnz, 1))
-    for r0 in range(0, per_row.size, step):
+
+    def rows(r0: int) -> None:
         r1 = min(per_row.size, r0 + step)
         lo, hi = C.indptr[r0], C.indptr[r1]
         part = np.take(right, C.indices[lo:hi])  # c_j^(1-a), for each entry
         part *= np.repeat(left[r0:r1], per_row[r0:r1])  # times c_i^a, for each entry of row i
         v[lo:hi] = _sim_in_place(C.data[lo:hi], part, h, q)
+
+    _map_chunks(rows, range(0, per_row.size, step))
     if v.all():  # no entry underflowed to 0: S shares C's index arrays, which nothing changes
         return sp.csr_matrix((v, C.indices, C.indptr), shape=C.shape)
     S = sp.csr_matrix((v, C.indices.copy(), C.indptr.copy()), shape=C.shape)

@@ -260,3 +260,20 @@ def test_threaded_scoring_gives_the_lists_of_one_thread(retail_slice, monkeypatc
     single = fit_basket_model(train)
     assert single.params == threaded.params
     assert single.recommend_batch(cases.given, 10) == lists
+
+
+def test_rows_sorted_in_place_on_threads_equal_a_plain_sort(monkeypatch):
+    rng = np.random.default_rng(5)
+    A = sp.random(600, 300, density=0.05, format="csr", random_state=rng)
+    plain = A @ sp.csr_matrix(A.T)
+    assert not plain.has_sorted_indices  # the product leaves rows unordered
+    plain.sort_indices()
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(recommend, "_SCORING_THREADS", threads)
+        product = A @ sp.csr_matrix(A.T)
+        data = product.data
+        assert recommend._sort_rows(product) is product and product.data is data  # in place
+        assert product.has_sorted_indices
+        assert np.array_equal(product.indptr, plain.indptr)
+        assert np.array_equal(product.indices, plain.indices)
+        assert np.array_equal(product.data, plain.data)
