@@ -18,11 +18,13 @@ whose one-hop list is shorter than k.
 Computation: ``C`` is one sparse product, sorted and stripped of its diagonal in place; ``S``
 takes C's layout, with ``c_i^a`` raised once per item; scores are ``Q @ S`` for a chunk of
 baskets at once (against dense column blocks of S when the store is small enough), and the top
-k is an argpartition per row. The alpha validation computes C once for its candidates, reuses
-one buffer for their S values and one for their dense copy (then handed to the final model),
-and reads only the hidden item's rank from each row. Every fast path adds the same numbers in
-the same order as the plain one, so the ranked lists are the same bit for bit
-(tests/unit/bundling/test_recommend_fast_paths.py).
+k is read off each row's k-th largest key; chunks of baskets are scored on parallel threads. The
+alpha validation computes C once for its candidates, reuses one buffer for their S values and
+one for their dense copy (then handed to the final model), and reads only the hidden item's
+rank from each row; when the baskets come in time order, the final C continues the
+validation's sums over the newest baskets instead of adding up the older ones again. Every fast
+path adds the same numbers in the same order as the plain one, so the ranked lists are the same
+bit for bit (tests/unit/bundling/test_recommend_fast_paths.py).
 
 Hyper-parameters (``DEFAULTS``) were chosen on a validation split carved from the *training*
 part only (the last 20% of the training orders of the 80/20 time split; never the test part), on
@@ -32,11 +34,14 @@ Online Retail (non-cancelled invoices) and Olist order items, by HitRate@10 then
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from itertools import pairwise
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -93,6 +98,21 @@ _DENSE_S_CELLS = 20_000_000
 # 1,000 rows x 128 x 8 bytes) stays in the core's cache while the items' slices stream past.
 _BLOCK_COLUMNS = 128
 _SIM_CHUNK_ENTRIES = 1 << 18  # entries of C turned into similarities at once (a few MB)
+# Threads scoring chunks of baskets side by side: the sparse products and numpy's selection
+# release the GIL, and every chunk is scored alone, so the lists do not depend on the count.
+_SCORING_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _map_chunks(fn: Callable[[_T], _R], chunks: Iterable[_T]) -> list[_R]:
+    """``[fn(c) for c in chunks]``, on up to ``_SCORING_THREADS`` threads when there are several."""
+    todo = list(chunks)
+    if len(todo) < 2 or _SCORING_THREADS < 2:
+        return [fn(c) for c in todo]
+    with ThreadPoolExecutor(min(_SCORING_THREADS, len(todo))) as pool:
+        return list(pool.map(fn, todo))
 
 
 def _number(name: str, given: float | None) -> float:
@@ -117,13 +137,36 @@ def top_k_per_row(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column ids of the k largest ``key`` values per row, best first, ties by column id, and a
     mask of the entries that are real (``key > -inf``; excluded items are set to ``-inf``).
 
-    An argpartition then a sort of the k survivors, instead of sorting every row."""
-    part = np.argpartition(-key, k - 1, axis=1)[:, :k]
+    Finds each row's k-th largest value; a row with exactly k entries at or above it has those
+    as its top k, whichever selection finds them (then sorted). A row where a tie straddles
+    position k keeps the argpartition's own choice of the tied items, as it always has."""
+    n = key.shape[1]
+    if not 0 < k < n:
+        return _sorted_survivors(key, np.argpartition(-key, k - 1, axis=1)[:, :k])
+    at_least = key >= np.partition(key, n - k, axis=1)[:, n - k, None]
+    exact = np.count_nonzero(at_least, axis=1) == k
+    if exact.all():
+        return _sorted_survivors(key, np.nonzero(at_least)[1].reshape(-1, k))
+    top = np.empty((key.shape[0], k), np.intp)
+    valid = np.empty((key.shape[0], k), bool)
+    top[exact], valid[exact] = _sorted_survivors(
+        key[exact], np.nonzero(at_least[exact])[1].reshape(-1, k)
+    )
+    tied = key[~exact]
+    top[~exact], valid[~exact] = _sorted_survivors(
+        tied, np.argpartition(-tied, k - 1, axis=1)[:, :k]
+    )
+    return top, valid
+
+
+def _sorted_survivors(key: np.ndarray, part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``part`` (k column ids per row) sorted by key, best first, ties by column id, and the mask
+    of the real (``> -inf``) ones."""
     part_keys = np.take_along_axis(key, part, axis=1)
     order = np.lexsort((part, -part_keys), axis=1)  # ties by column id: deterministic
-    top = np.take_along_axis(part, order, axis=1)
-    valid = np.take_along_axis(key, top, axis=1) > -np.inf
-    return top, valid
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(
+        part_keys, order, axis=1
+    ) > -np.inf
 
 
 @dataclass(frozen=True)
@@ -176,11 +219,14 @@ class BasketModel:
         k = min(k, n)
         if k <= 0 or not baskets:
             return [[] for _ in baskets]
-        out: list[list[str]] = []
         step = self.chunk_rows()
-        for s in range(0, len(baskets), step):
-            key = self.ranking_keys(self.query_matrix(baskets[s : s + step]), k)
-            top, valid = top_k_per_row(key, k)
+        _ = self._dense_S_blocks  # built once, before the threads share it
+
+        def chunk(s: int) -> tuple[np.ndarray, np.ndarray]:
+            return top_k_per_row(self.ranking_keys(self.query_matrix(baskets[s : s + step]), k), k)
+
+        out: list[list[str]] = []
+        for top, valid in _map_chunks(chunk, range(0, len(baskets), step)):
             for row, ok in zip(top, valid):
                 out.append([str(self.items[j]) for j in row[ok]])
         return out
@@ -248,22 +294,37 @@ def _dense_blocks(S: sp.csr_matrix, out: np.ndarray | None = None) -> np.ndarray
     blocks = out if out is not None and out.shape == shape else np.empty(shape)
     full = n_cols // _BLOCK_COLUMNS  # blocks without padding
     step = max(1, _CHUNK_CELLS // 4 // max(n_cols, 1))
-    staging = np.empty((min(step, n_rows), n_cols))
-    for r0 in range(0, n_rows, step):
-        r1 = min(n_rows, r0 + step)
-        lo, hi = S.indptr[r0], S.indptr[r1]
-        rows = sp.csr_matrix(
-            (S.data[lo:hi], S.indices[lo:hi], S.indptr[r0 : r1 + 1] - lo), shape=(r1 - r0, n_cols)
-        )
-        part = staging[: r1 - r0]
-        part.fill(0.0)
-        rows.toarray(out=part)
-        by_block = part[:, : full * _BLOCK_COLUMNS].reshape(r1 - r0, full, _BLOCK_COLUMNS)
-        blocks[:full, r0:r1] = by_block.transpose(1, 0, 2)
-        if full < n_blocks:
-            blocks[full, r0:r1, : n_cols - full * _BLOCK_COLUMNS] = part[:, full * _BLOCK_COLUMNS :]
-            blocks[full, r0:r1, n_cols - full * _BLOCK_COLUMNS :] = 0.0
+
+    def fill(rows: range) -> None:
+        """Rows ``rows`` of every block, a few at a time through one staging array."""
+        staging = np.empty((min(step, len(rows)), n_cols))
+        for r0 in range(rows.start, rows.stop, step):
+            r1 = min(rows.stop, r0 + step)
+            lo, hi = S.indptr[r0], S.indptr[r1]
+            chunk = sp.csr_matrix(
+                (S.data[lo:hi], S.indices[lo:hi], S.indptr[r0 : r1 + 1] - lo),
+                shape=(r1 - r0, n_cols),
+            )
+            part = staging[: r1 - r0]
+            part.fill(0.0)
+            chunk.toarray(out=part)
+            by_block = part[:, : full * _BLOCK_COLUMNS].reshape(r1 - r0, full, _BLOCK_COLUMNS)
+            blocks[:full, r0:r1] = by_block.transpose(1, 0, 2)
+            if full < n_blocks:
+                tail = n_cols - full * _BLOCK_COLUMNS
+                blocks[full, r0:r1, :tail] = part[:, full * _BLOCK_COLUMNS :]
+                blocks[full, r0:r1, tail:] = 0.0
+
+    _map_chunks(fill, _row_ranges(S.indptr, _SCORING_THREADS))
     return blocks
+
+
+def _row_ranges(indptr: np.ndarray, parts: int) -> list[range]:
+    """Up to ``parts`` consecutive ranges of rows holding about as many entries each."""
+    n_rows = indptr.size - 1
+    cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], parts + 1)[1:-1])
+    bounds = [0, *sorted({int(c) for c in cuts if 0 < c < n_rows}), n_rows]
+    return [range(a, b) for a, b in pairwise(bounds) if b > a]
 
 
 def _dense_buffer(n_items: int) -> np.ndarray | None:
@@ -303,14 +364,54 @@ def _weights(
 
 def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
     """Off-diagonal weighted co-occurrence ``C = X.T W X`` (CSR, sorted indices) and the weighted
-    item counts (its diagonal). Sorted and stripped of its diagonal in place: C's entries are the
-    largest arrays of a fit, and fresh memory is slow to come by on a busy machine."""
-    C = X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)
-    C.sort_indices()  # the product leaves each row's columns unordered; S keeps C's layout
+    item counts (its diagonal). Each entry is the sum of ``w_b`` over the baskets holding both
+    items, added in basket order."""
+    return _strip_diagonal(_sort_rows(X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)))
+
+
+def _continued_cooccurrence(
+    C: sp.csr_matrix, pop: np.ndarray, X_new: sp.csr_matrix, w_new: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``_cooccurrence`` of the baskets behind ``(C, pop)`` followed by the rows of ``X_new``,
+    without adding up the first baskets again.
+
+    One product ``[I | I | X_new.T] @ [C ; diag(pop) ; W X_new]``: each entry's running sum
+    starts from its old value (one term, so exact) and goes on adding ``w_b`` over the new
+    baskets in order, which is the sum a product over all the baskets adds up."""
+    n = C.shape[0]
+    eye = sp.identity(n, format="csr")
+    A = sp.hstack([eye, eye, X_new.T.tocsr()], format="csr")
+    A.sort_indices()  # the old value comes first in every row's sum
+    B = sp.vstack([C, sp.diags(pop, format="csr"), sp.diags(w_new) @ X_new], format="csr")
+    return _strip_diagonal(_sort_rows(A @ B))
+
+
+def _strip_diagonal(C: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """A co-occurrence product (rows sorted: S keeps C's layout) without its diagonal, which is
+    returned apart, and any zero sums dropped. In place: C's entries are the largest arrays of a
+    fit, and fresh memory is slow to come by on a busy machine."""
     pop = _take_diagonal(C)
     if not C.data.all():
         C.eliminate_zeros()
     return C, pop
+
+
+def _sort_rows(C: sp.csr_matrix) -> sp.csr_matrix:
+    """``C.sort_indices()`` in place, with ranges of rows sorted side by side on threads."""
+    views = []
+    for rows in _row_ranges(C.indptr, _SCORING_THREADS):
+        lo, hi = C.indptr[rows.start], C.indptr[rows.stop]
+        # arrays set after construction: the constructor copies a small slice of a big array
+        view = sp.csr_matrix((len(rows), C.shape[1]), dtype=C.dtype)
+        view.indptr = C.indptr[rows.start : rows.stop + 1] - lo
+        view.indices, view.data = C.indices[lo:hi], C.data[lo:hi]
+        views.append(view)
+    if len(views) < 2:
+        C.sort_indices()
+    else:
+        _map_chunks(lambda view: view.sort_indices(), views)
+        C.has_sorted_indices = True
+    return C
 
 
 def _take_diagonal(C: sp.csr_matrix) -> np.ndarray:
@@ -381,12 +482,15 @@ def _similarity(
     left, right = np.power(pop, a), np.power(pop, 1.0 - a)
     per_row = np.diff(C.indptr)
     step = max(1, _SIM_CHUNK_ENTRIES * per_row.size // max(C.nnz, 1))
-    for r0 in range(0, per_row.size, step):
+
+    def rows(r0: int) -> None:
         r1 = min(per_row.size, r0 + step)
         lo, hi = C.indptr[r0], C.indptr[r1]
         part = np.take(right, C.indices[lo:hi])  # c_j^(1-a), for each entry
         part *= np.repeat(left[r0:r1], per_row[r0:r1])  # times c_i^a, for each entry of row i
         v[lo:hi] = _sim_in_place(C.data[lo:hi], part, h, q)
+
+    _map_chunks(rows, range(0, per_row.size, step))
     if v.all():  # no entry underflowed to 0: S shares C's index arrays, which nothing changes
         return sp.csr_matrix((v, C.indices, C.indptr), shape=C.shape)
     S = sp.csr_matrix((v, C.indices.copy(), C.indptr.copy()), shape=C.shape)
@@ -444,12 +548,12 @@ def _holdout_score(model: BasketModel, X: sp.csr_matrix, rows: np.ndarray, k: in
         shape=cases.shape,
     )
     step = model.chunk_rows()
-    ranks = np.concatenate(
-        [
-            _hidden_ranks(model.ranking_keys(given[s : s + step], k), hidden[s : s + step], k)
-            for s in range(0, rows.size, step)
-        ]
-    )
+    _ = model._dense_S_blocks  # built once, before the threads share it
+
+    def chunk(s: int) -> np.ndarray:
+        return _hidden_ranks(model.ranking_keys(given[s : s + step], k), hidden[s : s + step], k)
+
+    ranks = np.concatenate(_map_chunks(chunk, range(0, rows.size, step)))
     return hit_rate_at_k(ranks, k) + ndcg_at_k(ranks, k)
 
 
@@ -494,10 +598,13 @@ def fit_basket_model(
     # one dense copy of S for every model of this fit (validation and final), filled in turn
     dense_buffer = _dense_buffer(X.shape[1])
 
-    def build(rows: np.ndarray, a: float) -> BasketModel:
+    def build(
+        rows: np.ndarray, a: float, known: tuple[sp.csr_matrix, np.ndarray] | None = None
+    ) -> BasketModel:
+        """The model on ``rows`` of X; ``known`` is their ``_cooccurrence`` when already had."""
         Xr = X[rows]
         tr = None if ts is None else np.asarray(ts)[rows]
-        C, pop = _cooccurrence(Xr, _weights(Xr, tr, hl, p))
+        C, pop = known or _cooccurrence(Xr, _weights(Xr, tr, hl, p))
         if phl and tr is not None and rows.size:
             pop = np.asarray(Xr.T @ np.power(0.5, (np.max(tr) - tr) / 86400.0 / float(phl))).ravel()
         counts = np.bincount(Xr.indices, minlength=Xr.shape[1]).astype(float)
@@ -514,6 +621,8 @@ def fit_basket_model(
         S = _similarity(C, pop, a, h, q, out=C.data)  # S's values overwrite C's
         return BasketModel(items, S, pop, counts, int(rows.size), pw, params, dense_buffer)
 
+    everything = np.arange(n_b)
+    known: tuple[sp.csr_matrix, np.ndarray] | None = None  # C, pop of all: from the search
     if a_arg == "auto":
         cut = n_b - round(n_b * 0.2)
         val = order[cut:]
@@ -525,7 +634,8 @@ def fit_basket_model(
             fit_rows = order[:cut]
             Xf = X[fit_rows]
             tr = None if ts is None else np.asarray(ts)[fit_rows]
-            C, pop = _cooccurrence(Xf, _weights(Xf, tr, hl, p))
+            w_fit = _weights(Xf, tr, hl, p)
+            C, pop = _cooccurrence(Xf, w_fit)
             best = -1.0
             values = np.empty(C.nnz)  # S's values, rewritten for each candidate alpha
             for cand in ALPHA_GRID:
@@ -534,9 +644,16 @@ def fit_basket_model(
                 sc = _holdout_score(mdl, X, multi)
                 if sc > best + 1e-12:
                     best, a = sc, cand
+            del values, S, mdl
+            # baskets already in time order with the same weights (no decay moved by the newer
+            # baskets): the full co-occurrence continues the validation one
+            w_all = _weights(X, ts, hl, p)
+            if np.array_equal(fit_rows, everything[:cut]) and np.array_equal(w_all[:cut], w_fit):
+                known = _continued_cooccurrence(C, pop, X[cut:], w_all[cut:])
+            del C
     else:
         a = _number("alpha", None if alpha is None else float(alpha))
-    model = build(np.arange(n_b), a)
+    model = build(everything, a, known)
     model.params["alpha_auto"] = a_arg == "auto"
     return model
 

@@ -203,3 +203,77 @@ def test_alpha_search_picks_what_fitting_each_alpha_from_scratch_picks(retail_sl
     assert searched.params["alpha"] == ALPHA_GRID[int(np.argmax(scores))]
     fixed = fit_basket_model(train, alpha=searched.params["alpha"])
     assert searched.recommend_batch(cases.given, 10) == fixed.recommend_batch(cases.given, 10)
+
+
+def _plain_top_k(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top k as an argpartition of every row then a sort of its k survivors."""
+    part = np.argpartition(-key, k - 1, axis=1)[:, :k]
+    part_keys = np.take_along_axis(key, part, axis=1)
+    top = np.take_along_axis(part, np.lexsort((part, -part_keys), axis=1), axis=1)
+    return top, np.take_along_axis(key, top, axis=1) > -np.inf
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 29, 30])
+def test_top_k_equals_an_argpartition_of_every_row(k):
+    """Few distinct values: ties at position k in many rows, whole rows of -inf in some."""
+    rng = np.random.default_rng(11)
+    key = rng.integers(0, 6, size=(500, 30)).astype(np.float64)
+    key[rng.random(key.shape) < 0.3] = -np.inf
+    key[:5] = -np.inf
+    key[5:200] += rng.random((195, 30))  # distinct values: no straddling tie in these rows
+    top, valid = top_k_per_row(key, k)
+    plain_top, plain_valid = _plain_top_k(key, k)
+    assert np.array_equal(top, plain_top)
+    assert np.array_equal(valid, plain_valid)
+    assert not valid[:5].any() and valid[5:200, :3].all()
+    kth = -np.sort(-key, axis=1)[:, k - 1 : k]
+    straddling = (key > kth).sum(axis=1) + (key == kth).sum(axis=1) > k
+    # rows left to the argpartition, and (but for k = 29: -inf ties everywhere) rows selected by
+    # their k-th value; k = 30 takes whole rows
+    assert straddling.any() == (k < 30)
+    assert not straddling.all() or k >= 29
+
+
+def test_continued_cooccurrence_equals_the_product_over_all_baskets(retail_slice):
+    """The full fit's C continues the alpha search's: the same sums, added in the same order."""
+    matrix, _ = _from_orders(retail_slice[0])
+    X = sp.csr_matrix(matrix.X, dtype=np.float64)
+    w = basket_weights(X)
+    cut = X.shape[0] - X.shape[0] // 5
+    older, older_pop = _cooccurrence(X[:cut], w[:cut])
+    C, pop = recommend._continued_cooccurrence(older, older_pop, X[cut:], w[cut:])
+    plain, plain_pop = _cooccurrence(X, w)
+    assert not np.array_equal(older_pop, plain_pop)  # the newer baskets did add to C
+    assert np.array_equal(pop, plain_pop)
+    assert np.array_equal(C.indptr, plain.indptr)
+    assert np.array_equal(C.indices, plain.indices)
+    assert np.array_equal(C.data, plain.data)
+
+
+def test_threaded_scoring_gives_the_lists_of_one_thread(retail_slice, monkeypatch):
+    train, cases = retail_slice
+    monkeypatch.setattr(recommend, "_CHUNK_CELLS", 50_000)  # many chunks
+    threaded = fit_basket_model(train)
+    assert threaded.chunk_rows() < len(cases) // 4
+    lists = threaded.recommend_batch(cases.given, 10)
+    monkeypatch.setattr(recommend, "_SCORING_THREADS", 1)
+    single = fit_basket_model(train)
+    assert single.params == threaded.params
+    assert single.recommend_batch(cases.given, 10) == lists
+
+
+def test_rows_sorted_in_place_on_threads_equal_a_plain_sort(monkeypatch):
+    rng = np.random.default_rng(5)
+    A = sp.random(600, 300, density=0.05, format="csr", random_state=rng)
+    plain = A @ sp.csr_matrix(A.T)
+    assert not plain.has_sorted_indices  # the product leaves rows unordered
+    plain.sort_indices()
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(recommend, "_SCORING_THREADS", threads)
+        product = A @ sp.csr_matrix(A.T)
+        data = product.data
+        assert recommend._sort_rows(product) is product and product.data is data  # in place
+        assert product.has_sorted_indices
+        assert np.array_equal(product.indptr, plain.indptr)
+        assert np.array_equal(product.indices, plain.indices)
+        assert np.array_equal(product.data, plain.data)
