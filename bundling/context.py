@@ -82,8 +82,16 @@ class StoreContext:
         return {p.product_id: i for i, p in enumerate(self.product_list)}
 
     @cached_property
+    def _sellable(self) -> np.ndarray:
+        """In stock with a price, per product of ``product_list``: the one pass that asks each
+        product, which the sellable views below index instead of asking again."""
+        products = self.product_list
+        return np.fromiter((p.in_stock and p.price > 0 for p in products), bool, len(products))
+
+    @cached_property
     def in_stock(self) -> list[Product]:
-        return [p for p in self.product_list if p.in_stock and p.price > 0]
+        products = self.product_list
+        return [products[i] for i in np.flatnonzero(self._sellable).tolist()]
 
     def margin_of(self, p: Product) -> float:
         m = p.margin
@@ -99,27 +107,42 @@ class StoreContext:
         return self.basket.index()
 
     @cached_property
+    def item_product(self) -> np.ndarray:
+        """Position in ``product_list`` of each basket item (column), -1 when not in the catalog."""
+        get, items = self.pos.get, self.basket.items
+        return np.fromiter((get(str(it), -1) for it in items), np.int64, len(items))
+
+    @cached_property
     def order_counts(self) -> np.ndarray:
         """Orders containing each catalog product (aligned with product_list)."""
-        X = self.basket.X
-        cnt = np.asarray(X.sum(axis=0)).ravel() if X.shape[0] else np.zeros(0)
+        cnt = np.asarray(self.basket.X.sum(axis=0)).ravel()
         out = np.zeros(len(self.product_list))
-        for pid, j in self.item_col.items():
-            i = self.pos.get(pid)
-            if i is not None:
-                out[i] = cnt[j]
+        at = self.item_product
+        known = at >= 0
+        out[at[known]] = cnt[known]
         return out
 
     @cached_property
+    def _best_seller_rows(self) -> np.ndarray:
+        """Rows of ``product_list`` in best-seller order (see ``best_sellers``)."""
+        rows = np.flatnonzero(self._sellable)
+        products = self.product_list
+        ids = [products[i].product_id for i in rows.tolist()]
+        id_rank = np.empty(len(ids), np.int64)  # ids are unique: the rank breaks every tie
+        id_rank[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+        price = np.fromiter((products[i].price for i in rows.tolist()), float, len(ids))
+        return rows[np.lexsort((id_rank, -price, -self.order_counts[rows]))]
+
+    @cached_property
     def best_sellers(self) -> list[Product]:
-        """In-stock products by orders containing them (desc), then price (desc) for ties."""
-        oc, pos = self.order_counts.tolist(), self.pos  # floats: no numpy scalar per product
-        return sorted(self.in_stock, key=lambda p: (-oc[pos[p.product_id]], -p.price, p.product_id))
+        """In-stock products by orders containing them (desc), then price (desc), then id."""
+        products = self.product_list
+        return [products[i] for i in self._best_seller_rows.tolist()]
 
     @cached_property
     def sold(self) -> list[Product]:
-        oc, pos = self.order_counts.tolist(), self.pos
-        return [p for p in self.best_sellers if oc[pos[p.product_id]] > 0]
+        products, rows = self.product_list, self._best_seller_rows
+        return [products[i] for i in rows[self.order_counts[rows] > 0].tolist()]
 
     @cached_property
     def itemsets(self) -> Itemsets:
@@ -163,15 +186,11 @@ class StoreContext:
     @cached_property
     def item_sellable(self) -> np.ndarray:
         """Basket items (columns) that are in-stock catalog products with a price."""
-        get = self.products.get
-        return np.fromiter(
-            (
-                (p := get(str(it))) is not None and p.in_stock and p.price > 0
-                for it in self.basket.items
-            ),
-            bool,
-            self.basket.n_items,
-        )
+        at = self.item_product
+        if not self._sellable.size:
+            return np.zeros(at.size, bool)
+        sellable: np.ndarray = (at >= 0) & self._sellable[np.maximum(at, 0)]
+        return sellable
 
     @cached_property
     def _Xcsc(self) -> sp.csc_matrix:

@@ -119,13 +119,11 @@ def compute_metrics(
     # n_orders > 0 implies arrays and ref are set; the explicit checks tell the type checker
     if arrays is not None and ref is not None and n_orders and in_stock:
         u = arrays.units_since((ref - timedelta(days=VELOCITY_WINDOW_DAYS)).timestamp())
-        col = arrays.basket.index()
-        vel = np.array(
-            [u[j] if (j := col.get(p.product_id)) is not None else 0.0 for p in in_stock],
-            dtype=float,
-        )
+        get = arrays.basket.index().get
+        at = np.fromiter((get(p.product_id, -1) for p in in_stock), np.int64, len(in_stock))
+        vel = np.where(at >= 0, u[at] if u.size else 0.0, 0.0).astype(float)
         q25 = float(np.percentile(vel, 25))
-        slow = {p.product_id for p, v in zip(in_stock, vel) if v == 0 or v < q25}
+        slow = {in_stock[i].product_id for i in np.flatnonzero((vel == 0) | (vel < q25)).tolist()}
         if ref is not None:
             ages = {
                 p.product_id: (ref - _aware(p.created_at)).total_seconds() / 86400
@@ -176,7 +174,9 @@ def compute_metrics(
         n_categories=k,
         category_diversity=diversity,
         subscription_skus=sum(
-            1 for p in catalog if p.subscription or any("subscri" in t.lower() for t in p.tags)
+            1
+            for p in catalog
+            if p.subscription or (p.tags and any("subscri" in t.lower() for t in p.tags))
         ),
     )
 

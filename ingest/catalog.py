@@ -293,14 +293,17 @@ def _generic(
             text(cells[i_pname], "partner_name", line),
         )
         tags = cells[i_tags]
+        title = text(cells[i_title], "title", line)[:500]
+        category = (text(cells[i_cat], "category", line) or "uncategorized")[:200]
+        desc = text(cells[i_desc], "description", line)
         data: dict[str, Any] = {
             "product_id": product_id,
-            "title": text(cells[i_title], "title", line)[:500],
-            "category": (text(cells[i_cat], "category", line) or "uncategorized")[:200],
+            "title": title,
+            "category": category,
             "tags": [t for t in (safe_text(x.strip())[0] for x in tag_split(tags)) if t][:100]
             if tags
             else [],
-            "description": strip_html(text(cells[i_desc], "description", line))[:20_000],
+            "description": strip_html(desc)[:20_000] if desc else "",
             "price": price,
             "cost": cost,
             "inventory": inventory,
