@@ -8,6 +8,7 @@ recovery land on the worker that owns the partition.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from typing import Any
 
 from faust.streams import _current_event
 from faust.types import EventT
+
+from .table_writes import TableBatch
 
 
 @contextmanager
@@ -39,13 +42,21 @@ SEND_ALL_TIMEOUT_S = 30.0
 log = logging.getLogger(__name__)
 
 
-async def send_batch_writes(producer: Any, timeout_s: float = SEND_ALL_TIMEOUT_S) -> None:
+async def send_batch_writes(
+    producer: Any, table_writes: TableBatch | None = None, timeout_s: float = SEND_ALL_TIMEOUT_S
+) -> None:
     """Before a batch is acked: every table write it made is on the broker, so the offsets that
-    made them are never committed ahead of them (``agents.transport.DurableProducer``)."""
+    made them are never committed ahead of them (``agents.transport.DurableProducer`` for writes
+    through Faust, ``agents.table_writes.TableBatch`` for the ones sent as record batches)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    written = True
+    if table_writes is not None:
+        written = await table_writes.wait(timeout_s)
     send_all = getattr(producer, "send_all", None)
-    if send_all is None:  # a producer without the batch drain (Faust's own): nothing to wait for
-        return
-    if not await send_all(timeout_s):
+    if send_all is not None:  # Faust's own producer has no batch drain: nothing to wait for
+        written = await send_all(max(deadline - loop.time(), 0.0)) and written
+    if not written:
         log.warning(
             "table writes still unsent %.0f s after their batch; acking it anyway", timeout_s
         )

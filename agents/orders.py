@@ -1,8 +1,9 @@
 """Orders agent: order events -> sold counts per (store, product), tallies per (store, category).
 
 Thin wiring: decode (or dead-letter), fold the batch with ``popularity.plan_updates``, write the
-tables (one write per touched key per batch), refresh the Redis read model, then expire order ids
-older than the dedupe window (``popularity.retention``; deletes and tombstones via ``agents.expiry``).
+tables (one write per touched key per batch, their changelog records sent as whole record batches
+by ``agents.table_writes``), refresh the Redis read model, then expire order ids older than the
+dedupe window (``popularity.retention``; deletes and tombstones via ``agents.expiry``).
 
 A batch holds several partitions. Reads name the key's partition (``agents.stores.read_value``);
 writes happen while an event of the key's own partition is current, because Faust sends a
@@ -38,6 +39,7 @@ from .batching import as_current_event, last_event_per_partition, send_batch_wri
 from .dead_letters import send_dead_letter
 from .expiry import active_partitions, delete_expired, rebuild_flag, scan_table
 from .stores import read_value
+from .table_writes import TableBatch, kafka_producer
 from .tables import category_transactions, processed_orders, sold_counts, store_orders
 from .topics import orders_dlq, orders_topic
 
@@ -133,17 +135,25 @@ async def process_order_batch(events: list[EventT]) -> None:
         for item, reason in updates.rejected:
             rejected = Rejected("limit_exceeded", reason, [])
             await send_dead_letter(orders_dlq, by_offset[(item.partition, item.offset)], rejected)
+    table_writes = TableBatch()
     for partition, writes in writes_by_partition(updates).items():
         with as_current_event(anchor[partition]):
             for key in writes.sold:
-                sold_counts[key] = updates.sold[key].to_json()
+                table_writes.set(sold_counts, partition, key, updates.sold[key].to_json())
             for key in writes.categories:
-                category_transactions[key] = updates.categories[key].to_json()
+                table_writes.set(
+                    category_transactions, partition, key, updates.categories[key].to_json()
+                )
             for store in writes.stores:
-                store_orders[store] = updates.store_orders[store].to_json()
+                table_writes.set(
+                    store_orders, partition, store, updates.store_orders[store].to_json()
+                )
             # processed-order markers last: a crash before them is covered by the watermarks
             for key in writes.seen:
-                processed_orders[key] = updates.seen_value(key).to_json()
+                table_writes.set(
+                    processed_orders, partition, key, updates.seen_value(key).to_json()
+                )
+    await table_writes.send(kafka_producer(app.producer))
     # labels for rebuilding the Redis read model from the tables after an outage
     readmodel.record_labels(updates, anchor)
     await readmodel.write_popularity(updates)
@@ -164,7 +174,7 @@ async def process_order_batch(events: list[EventT]) -> None:
             updates.expired_duplicates,
         )
     await expire_order_ids(updates.seen_times, updates.watermarks, anchor, store_partition)
-    await send_batch_writes(app.producer)
+    await send_batch_writes(app.producer, table_writes)
 
 
 async def expire_order_ids(

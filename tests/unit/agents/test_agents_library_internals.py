@@ -160,3 +160,26 @@ def test_faust_drain_loop_is_the_one_the_inline_drain_copies() -> None:
         "set_read_offset(tp, offset)",
     ):
         assert step in source, step
+
+
+def test_table_changelog_internals_the_batch_writer_relies_on() -> None:
+    # agents/table_writes.py: the store's own encoders and _set, aiokafka's batch interface, and
+    # what Faust does with each changelog acknowledgement (done there once per batch)
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.producer.message_accumulator import BatchBuilder
+    from faust.stores.base import SerializedStore, Store
+    from faust.tables.base import Collection
+
+    assert {"_encode_key", "_encode_value", "set_persisted_offset"} <= set(dir(Store))
+    assert "_set" in SerializedStore.__abstractmethods__
+    assert {"create_batch", "send_batch"} <= set(dir(AIOKafkaProducer))
+    assert list(inspect.signature(AIOKafkaProducer.send_batch).parameters) == [
+        "self",
+        "batch",
+        "topic",
+        "partition",
+    ]
+    assert {"append", "close"} <= set(dir(BatchBuilder))
+    sent = inspect.getsource(Collection._on_changelog_sent)
+    assert "persist_offset_on_commit(" in sent and "set_persisted_offset(" in sent
+    assert "self.changelog_topic.send_soon(" in inspect.getsource(Collection.send_changelog)
