@@ -30,6 +30,13 @@ With issue 9's levers (inline drain, batched metrics, sensor-free reads, batch s
 2026-12-03, load 3-5 from other sessions; the README has the table per lever):
   synthetic 30k, defaults:      1,133-1,562 ev/s wall, 2,107-2,256 ev per worker CPU-s, exact
   Online Retail 10k, defaults:  356 ev/s (8,537 lines/s), 650 ev per worker CPU-s, exact
+
+A batch's table writes sent as whole changelog record batches (``agents/table_writes.py``;
+2026-12-04, alternating with ``b23da8d`` via ``--worker-tree``, load 2.7-4):
+  synthetic 30k, defaults:      2,393-3,484 ev/s wall, 4,360-5,172 ev per worker CPU-s, exact
+                                (b23da8d: 1,605-2,019 wall, 2,455-2,817 per CPU-s)
+  Online Retail 10k, defaults:  494 ev/s (11,857 lines/s), 867 ev per worker CPU-s, exact
+                                (b23da8d: 480 ev/s, 786 per CPU-s)
 """
 
 from __future__ import annotations
