@@ -118,7 +118,8 @@ class TableBatch:
 
         Raises ``ChangelogWriteFailed`` when the producer gave up on a batch (it retries until its
         request timeout): acking the events would commit offsets past state the changelog lacks,
-        so the agent stops instead, and a restarted worker processes them again."""
+        so the batch fails instead; its offsets are never committed, and a restarted worker
+        processes it again."""
         sent, self._sent = self._sent, []
         if not sent:
             return True
