@@ -46,10 +46,11 @@ test: up
 # Every broker-free test: no Kafka, no Redis. One process per core (pytest-xdist), each taking
 # whole test files (module-scoped fixtures are built once) in collection order, which puts the
 # slow files reading ../shared/data first (tests/unit/conftest.py). Property tests try a quarter
-# of their examples here (tests/examples.py); `make test` (CI) tries them all.
+# of their examples here (tests/examples.py), and the few tests marked slow (whole real files
+# compared twice, several processes) are left out; `make test` (CI) runs them all, in full.
 unit: venv
 	BUNDLESTREAM_TEST_EXAMPLES_SCALE=0.25 $(BIN)/python -m pytest -q -n auto --dist loadfile \
-		--no-loadscope-reorder tests/unit $(PYTEST_ARGS)
+		--no-loadscope-reorder -m "not slow" tests/unit $(PYTEST_ARGS)
 
 # Lint, format, the import layers (see [tool.importlinter] in pyproject.toml), dead code and
 # types. vulture_whitelist.py names what only a framework uses (Faust signals, side-effect imports).

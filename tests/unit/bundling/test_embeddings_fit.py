@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bundling.embeddings import FittedTfidfSvd, TfidfSvdEmbedder, fit_reproducibly, product_text
 from composite.discovery import build_index
@@ -64,6 +65,7 @@ json.dump((probe @ fitted.rows.T).tolist(), sys.stdout)
 """
 
 
+@pytest.mark.slow
 def test_fit_gives_the_same_space_in_every_process(tmp_path: Path) -> None:
     """The learned-plan threshold is calibrated on these similarities; a fit that changed from
     one worker process to the next would serve a plan in one and refuse it in another. Olist's

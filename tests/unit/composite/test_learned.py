@@ -114,6 +114,7 @@ def test_a_plan_outside_the_list_maps_to_the_store_categories(store, text, expec
     assert m.best >= LEARNED_EXPERIENCE_THRESHOLD
 
 
+@pytest.mark.slow
 def test_calibration_set_is_right_at_the_default_threshold() -> None:
     """Every labelled plan a Shopify sample or Olist serves is mapped onto categories a shopper
     would accept, and every plan it does not serve gets the question. The 'hard' cases share an

@@ -98,6 +98,7 @@ def online_retail(data_dir):
     return assert_same(data_dir / "online_retail.csv.gz", store_id="uk-gifts")
 
 
+@pytest.mark.slow
 def test_online_retail_equals_row_parser(online_retail):
     lines = online_retail
     assert lines.reader == "pyarrow"  # the file is plain: no fallback to the csv module
@@ -136,6 +137,7 @@ def test_online_retail_product_text_and_basket_matrix_vs_from_pairs(online_retai
     assert (ours.X[rows][:, perm] != ref.X).nnz == 0
 
 
+@pytest.mark.slow
 def test_olist_equals_row_parser_with_categories(data_dir):
     olist = data_dir / "olist"
     cats = load_categories(
