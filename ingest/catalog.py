@@ -37,6 +37,7 @@ from .cells import (
     strip_html,
     truthy,
 )
+from .collector import collector_paused
 from .errors import IngestError
 from .limits import LimitExceeded, Limits
 from .report import IngestReport
@@ -95,6 +96,7 @@ class CatalogResult:
     images: dict[str, list[str]] = field(default_factory=dict)  # Shopify handle -> image URLs
 
 
+@collector_paused()
 def parse_catalog(
     source: Source,
     fmt: str | None = None,
@@ -104,7 +106,8 @@ def parse_catalog(
     limits: Limits | None = None,
 ) -> CatalogResult:
     """Parse a catalog CSV. Raises IngestError only when the file as a whole is unusable
-    (``LimitExceeded`` past an expansion limit)."""
+    (``LimitExceeded`` past an expansion limit). Runs with the cyclic GC paused: the products
+    it builds survive, and each collection they set off would walk all of them again."""
     report = IngestReport(file=source_name(source, name))
     started = time.perf_counter()
     with CsvTable(source, report, limits) as table:
