@@ -35,13 +35,13 @@ def test_the_block_runs_paused_and_the_caller_gets_its_state_back(caller_gc):
 
 def test_parse_catalog_builds_products_with_the_collector_paused(caller_gc, monkeypatch):
     states: list[bool] = []
-    validated = catalog._validated
+    money = catalog._money_cell
 
     def spy(*args):
         states.append(gc.isenabled())
-        return validated(*args)
+        return money(*args)
 
-    monkeypatch.setattr(catalog, "_validated", spy)
+    monkeypatch.setattr(catalog, "_money_cell", spy)
     result = catalog.parse_catalog(CATALOG, "generic")
     assert [p.product_id for p in result.products] == ["A", "B"]
     assert states == [False, False]
