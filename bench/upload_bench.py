@@ -24,6 +24,10 @@ outcome cross the process boundary and the catalog is decoded in chunks on the l
 ``thread`` and ``pool`` the loop's worst lag during the upload is printed: how long a 5 ms
 timer fired late, i.e. the longest the worker could not serve heartbeats, HTTP or chat.
 
+The bundle set of each case must not change with a speed-up: its JSON, with the fields that
+vary from run to run left out (timestamps and timings), is hashed and compared with the digest
+recorded from ``b23da8d``; a mismatch fails the bench (``--dump DIR`` writes the JSON to diff).
+
     .venv/bin/python bench/upload_bench.py [--repeats 20] [--full-repeats 3] [--mode pool]
 """
 
@@ -33,7 +37,9 @@ import argparse
 import asyncio
 import csv
 import gzip
+import hashlib
 import io
+import json
 import resource
 import statistics
 import sys
@@ -55,6 +61,16 @@ SMALL_TARGET_MS = 100.0
 SHOPIFY_TARGET_MS = 10.0
 FULL_TARGET_MS = 1000.0
 FULL_TARGET_RATIO = 4.0  # upload -> bundle set over a bare pyarrow read_csv of the orders file
+# Fields that differ between two runs of the same upload: when it ran and how long it took.
+VOLATILE = frozenset(
+    {"generated_at", "created_at", "parse_ms", "duration_ms", "actual_duration_ms"}
+)
+# sha256 of each case's bundle set (``bundle_set_digest``) as ``b23da8d`` generates it.
+EXPECTED_DIGESTS = {
+    "small": "7fa311c2a782ce0dbf8accdc8f10cb98eb3e93484f33dfd19c54dfb8cd853ccf",
+    "shopify": "04211ed1491bbccf90d2d0b34eb483a64500dd8e83ee7ed0ac742caccc70de12",
+    "full": "faaaed84076cff1e5a7b2da23f158d593624687817cb7f858e19d6d8ebcc15ac",
+}
 
 
 def online_retail_inputs(n_invoices: int = 1000) -> tuple[bytes, bytes, bytes]:
@@ -94,6 +110,24 @@ def online_retail_inputs(n_invoices: int = 1000) -> tuple[bytes, bytes, bytes]:
         to_csv([v for k, v in products.items() if k in small_skus]),
         b"".join(small),
     )
+
+
+def _stable(value: Any) -> Any:
+    """``value`` without the volatile fields, at any depth."""
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def bundle_set_json(bundle_set: Any) -> str:
+    """The bundle set as sorted, indented JSON, volatile fields left out (what two trees compare)."""
+    return json.dumps(_stable(json.loads(bundle_set.model_dump_json())), indent=1, sort_keys=True)
+
+
+def bundle_set_digest(bundle_set: Any) -> str:
+    return hashlib.sha256(bundle_set_json(bundle_set).encode()).hexdigest()
 
 
 def _file(kind: str, fmt: str, data: bytes | Path) -> Any:
@@ -204,6 +238,8 @@ def measure(
     runner: Runner | None = None,
     bare: Callable[[], Any] | None = None,
     target_ratio: float | None = None,
+    case: str = "",
+    dump: Path | None = None,
 ) -> bool:
     times = []
     cpu_times = []
@@ -233,6 +269,12 @@ def measure(
     bundle_set, n_orders, n_catalog = result
     med = statistics.median(times)
     ok = med <= target_ms
+    digest = bundle_set_digest(bundle_set)
+    same = digest == EXPECTED_DIGESTS.get(case)
+    ok &= same
+    if dump is not None:
+        dump.mkdir(parents=True, exist_ok=True)
+        (dump / f"{case}.json").write_text(bundle_set_json(bundle_set))
     m = bundle_set.metrics
     print(
         f"{name}\n  orders {n_orders}, catalog {n_catalog}, status {bundle_set.status} {bundle_set.error or ''}, "
@@ -262,6 +304,10 @@ def measure(
                 f"  process CPU time: bare read median {cpu_bare:.1f} ms, upload median "
                 f"{cpu:.1f} ms = {cpu / cpu_bare:.2f}x"
             )
+    print(
+        f"  bundle set sha256 {digest[:16]}: "
+        f"{'identical to b23da8d' if same else 'DIFFERS from b23da8d (FAIL)'}"
+    )
     if runner is not None and runner.mode != "inline":
         print(
             f"  event loop ({runner.mode}): worst lag per run median {statistics.median(lags):.1f} ms, "
@@ -285,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         default="inline",
         help="where parse + generate run (see above)",
     )
+    ap.add_argument(
+        "--dump", type=Path, help="write each case's bundle set JSON (as hashed) to this directory"
+    )
     args = ap.parse_args(argv)
 
     full_catalog, small_catalog, small_orders = online_retail_inputs(1000)
@@ -298,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         SMALL_TARGET_MS,
         runner,
         bare_read(small_orders),
+        case="small",
+        dump=args.dump,
     )
     shop_orders, shop_products = SHOPIFY_ORDERS.read_bytes(), SHOPIFY_PRODUCTS.read_bytes()
     ok &= measure(
@@ -307,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         SHOPIFY_TARGET_MS,
         runner,
         bare_read(shop_orders),
+        case="shopify",
+        dump=args.dump,
     )
     if not args.skip_full:
         ok &= measure(
@@ -317,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
             runner,
             bare_read(ONLINE_RETAIL),
             FULL_TARGET_RATIO,
+            case="full",
+            dump=args.dump,
         )
     runner.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

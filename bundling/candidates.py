@@ -217,11 +217,12 @@ def _partners_or_similar(
     pool_ids = {q.product_id for q in pool} if pool is not None else None
     got = [q for q, _ in ctx.partners(p.product_id, k, pool=pool_ids)]
     if len(got) < k:
-        cands = [
-            q
-            for q in (pool or ctx.in_stock)
-            if q.category == p.category and q.product_id not in got
-        ]
+        same = (
+            [q for q in pool if q.category == p.category]
+            if pool
+            else ctx.in_stock_by_category.get(p.category, [])
+        )
+        cands = [q for q in same if q.product_id not in got]
         got += [q.product_id for q, _ in ctx.similar(p.product_id, 0.05, 0.95, k - len(got), cands)]
     return [g for g in got if g != p.product_id][:k]
 
@@ -266,10 +267,10 @@ def gen_mix_match(ctx: StoreContext, objective: Objective) -> list[Draft]:
     Drafts are produced lazily in their final order (co-purchase, then category_diversity, then
     category_mix; category_diversity first for category_bundle) and generation stops once
     ``_dedupe`` has its ``MAX_PER_COMBO``: the same list as building every draft first."""
-    bs = ctx.sold if objective == Objective.SEASONAL_PROMO and ctx.sold else ctx.best_sellers
-    by_cat: dict[str, list[Product]] = {}
-    for p in bs:
-        by_cat.setdefault(p.category, []).append(p)
+    if objective == Objective.SEASONAL_PROMO and ctx.sold:
+        bs, by_cat = ctx.sold, ctx.sold_by_category
+    else:
+        bs, by_cat = ctx.best_sellers, ctx.best_sellers_by_category
     cats = list(by_cat)
 
     def category_mix() -> Iterator[Draft]:

@@ -145,6 +145,22 @@ class StoreContext:
         return [products[i] for i in rows[self.order_counts[rows] > 0].tolist()]
 
     @cached_property
+    def best_sellers_by_category(self) -> dict[str, list[Product]]:
+        """``best_sellers`` grouped by category (categories in first-seen order, best first
+        within each): every mix-and-match combo of an upload reads the same grouping."""
+        return _by_category(self.best_sellers)
+
+    @cached_property
+    def sold_by_category(self) -> dict[str, list[Product]]:
+        """``sold`` grouped the same way."""
+        return _by_category(self.sold)
+
+    @cached_property
+    def in_stock_by_category(self) -> dict[str, list[Product]]:
+        """``in_stock`` grouped the same way (catalog order within a category)."""
+        return _by_category(self.in_stock)
+
+    @cached_property
     def itemsets(self) -> Itemsets:
         """Frequent pairs at support >= max(1%, 2 baskets); triples grown from the best 200 pairs
         only, so dense wholesale baskets cannot explode the work.
@@ -292,6 +308,17 @@ class StoreContext:
         order = np.argsort(-s, kind="stable")
         out = [(self.product_list[idx[o]], float(s[o])) for o in order if m[o]]
         return out[:k]
+
+
+def _by_category(products: Sequence[Product]) -> dict[str, list[Product]]:
+    out: dict[str, list[Product]] = {}
+    for p in products:
+        group = out.get(p.category)
+        if group is None:
+            out[p.category] = [p]
+        else:
+            group.append(p)
+    return out
 
 
 def bundle_id(bundle_type: str, objective: str, product_ids: Sequence[str]) -> str:

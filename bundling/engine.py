@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ingest.collector import collector_paused
 from models.bundles import (
     BadRow,
     Bundle,
@@ -141,6 +142,7 @@ def _to_bundle(ctx: StoreContext, d: Draft) -> Bundle:
     )
 
 
+@collector_paused()  # the drafts, views and matrices of one run hold no reference cycles
 def generate_bundle_set(
     upload_id: str,
     store_id: str,

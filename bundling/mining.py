@@ -414,14 +414,16 @@ def _pair_counts(
     for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
         if end <= start:
             continue
-        block = (items_by_basket[start:end] @ baskets_by_item[:, start:]).tocoo()
-        r = block.row.astype(np.int64) + start
-        c = block.col.astype(np.int64) + start
-        d = block.data.astype(np.int64)
-        keep = (r < c) & _frequent(d, n, min_support)
-        rows.append(r[keep])
-        cols.append(c[keep])
-        cnts.append(d[keep])
+        block = (items_by_basket[start:end] @ baskets_by_item[:, start:]).tocsr()
+        # the support test first: it keeps a few percent of the product's cells, and only
+        # those get coordinates (a cell's row is the last row whose span starts at or before it)
+        at = np.flatnonzero(_frequent(block.data, n, min_support))
+        r = np.searchsorted(block.indptr, at, side="right") - 1 + start
+        c = block.indices[at].astype(np.int64) + start
+        upper = r < c
+        rows.append(r[upper])
+        cols.append(c[upper])
+        cnts.append(block.data[at[upper]].astype(np.int64))
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(cnts)
 
 

@@ -290,13 +290,14 @@ def _embedding_cache(redis_url: str | None, prefix: str) -> Any:
     return _cache
 
 
-def catalog_summary(products: list[Product]) -> dict[str, Any]:
+def catalog_summary(products: list[Product], currency: str | None = None) -> dict[str, Any]:
+    """``currency``: the products' majority currency when the caller has it already."""
     from .uploads import majority_currency
 
     return {
         "products": len(products),
         "categories": sorted({p.category for p in products})[:200],
-        "currency": majority_currency(products),
+        "currency": majority_currency(products) if currency is None else currency,
     }
 
 
@@ -397,6 +398,6 @@ def run_upload(job: UploadJob) -> UploadOutcome:
         None,
         orjson.loads(fold_rolling_costs(costs, runs).to_json()),
         parsed.catalog_file,
-        catalog_summary(parsed.catalog),
+        catalog_summary(parsed.catalog, parsed.currency),
         pickle_chunks(parsed.catalog),
     )

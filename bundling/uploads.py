@@ -61,6 +61,8 @@ class ParsedUpload:
     bad_rows: list[BadRow] = field(default_factory=list)
     bad_row_count: int = 0
     parse_ms: float = 0.0
+    # the catalog's majority currency: the orders parse and the engine both price in it
+    currency: str = "USD"
 
 
 def majority_currency(products: Sequence[Product]) -> str:
@@ -145,6 +147,7 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile, limits: Any = None) -
         catalog.extend(products)
     if not catalog:
         raise unusable(f"no usable catalog rows ({bad_count} bad rows)")
+    currency = majority_currency(catalog)
     order_lines = None
     for f in order_files:
         try:
@@ -154,7 +157,7 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile, limits: Any = None) -
                 store_id=upload.store_id,
                 name=f.filename or None,
                 categories={p.product_id: p.category for p in catalog},
-                currency=majority_currency(catalog),
+                currency=currency,
                 limits=limits,
             )
         except (IngestError, ValueError, OSError) as exc:
@@ -169,6 +172,7 @@ def parse_upload(upload: UploadEvent, read_file: ReadFile, limits: Any = None) -
         bad,
         bad_count,
         (time.perf_counter() - started) * 1000,
+        currency,
     )
 
 
@@ -195,7 +199,7 @@ def generate(
         bad_rows=parsed.bad_rows,
         bad_row_count=parsed.bad_row_count,
         parse_ms=round(parsed.parse_ms, 3),
-        currency=majority_currency(parsed.catalog),
+        currency=parsed.currency,
         feedback=feedback,
     )
     return bundle_set, list(runs)

@@ -37,6 +37,7 @@ from .cells import (
     strip_html,
     truthy,
 )
+from .collector import collector_paused
 from .errors import IngestError
 from .limits import LimitExceeded, Limits
 from .report import IngestReport
@@ -95,6 +96,7 @@ class CatalogResult:
     images: dict[str, list[str]] = field(default_factory=dict)  # Shopify handle -> image URLs
 
 
+@collector_paused()
 def parse_catalog(
     source: Source,
     fmt: str | None = None,
@@ -104,7 +106,8 @@ def parse_catalog(
     limits: Limits | None = None,
 ) -> CatalogResult:
     """Parse a catalog CSV. Raises IngestError only when the file as a whole is unusable
-    (``LimitExceeded`` past an expansion limit)."""
+    (``LimitExceeded`` past an expansion limit). Runs with the cyclic GC paused: the products
+    it builds survive, and each collection they set off would walk all of them again."""
     report = IngestReport(file=source_name(source, name))
     started = time.perf_counter()
     with CsvTable(source, report, limits) as table:
@@ -262,10 +265,16 @@ def _generic(
                 )
         return value
 
+    # the per-row work below inlines the cheap cases of the helpers above: a cell that cannot
+    # be a formula skips ``text``, an empty optional cell its parser, and the product goes
+    # straight to the model's validator (what ``Product.model_validate`` calls)
+    formula, strip = FORMULA_START, str.strip
+    validate = Product.__pydantic_validator__.validate_python
     for line, row in table.rows():
-        cells = [c.strip() for c in row]
-        cells.append("")
-        product_id = text(cells[i_id], "product_id", line)
+        cells = [*map(strip, row), ""]
+        product_id = cells[i_id]
+        if product_id and product_id[0] in formula:
+            product_id = text(product_id, "product_id", line)
         if not product_id:
             report.bad(line, "missing_product_id", "product_id is empty")
             continue
@@ -278,7 +287,8 @@ def _generic(
             continue
         try:
             price = _money_cell(cells[i_price], "price", True)
-            cost = _money_cell(cells[i_cost], "cost", False)
+            value = cells[i_cost]
+            cost = _money_cell(value, "cost", False) if value else None
             value = cells[i_inv]
             inventory = parse_int(value, "inventory") if value else None
             value = cells[i_rating]
@@ -288,18 +298,26 @@ def _generic(
         except CellError as exc:
             report.bad(line, exc.code, str(exc))
             continue
-        partner_id, partner_name = (
-            text(cells[i_pid], "partner_id", line),
-            text(cells[i_pname], "partner_name", line),
-        )
+        partner_id, partner_name = cells[i_pid], cells[i_pname]
+        if partner_id and partner_id[0] in formula:
+            partner_id = text(partner_id, "partner_id", line)
+        if partner_name and partner_name[0] in formula:
+            partner_name = text(partner_name, "partner_name", line)
         tags = cells[i_tags]
-        title = text(cells[i_title], "title", line)[:500]
-        category = (text(cells[i_cat], "category", line) or "uncategorized")[:200]
-        desc = text(cells[i_desc], "description", line)
+        title = cells[i_title]
+        if title and title[0] in formula:
+            title = text(title, "title", line)
+        category = cells[i_cat]
+        if category and category[0] in formula:
+            category = text(category, "category", line)
+        desc = cells[i_desc]
+        if desc and desc[0] in formula:
+            desc = text(desc, "description", line)
+        subscription, image = cells[i_sub], cells[i_img]
         data: dict[str, Any] = {
             "product_id": product_id,
-            "title": title,
-            "category": category,
+            "title": title[:500],
+            "category": (category or "uncategorized")[:200],
             "tags": [t for t in (safe_text(x.strip())[0] for x in tag_split(tags)) if t][:100]
             if tags
             else [],
@@ -311,19 +329,23 @@ def _generic(
             "rating": rating,
             "currency": (cells[i_cur].upper() or currency),
             "status": (cells[i_status].lower() or "active")[:32],
-            "subscription": truthy(cells[i_sub]),
-            "image_url": _image_url(cells[i_img], line, report),
+            "subscription": truthy(subscription) if subscription else False,
+            "image_url": _image_url(image, line, report) if image else None,
         }
         if partner_id or partner_name:
             data["partner"] = {
                 "partner_id": partner_id or slug(partner_name) or partner_name,
                 "name": partner_name,
             }
-        product = _validated(line, report, data)
-        if product is not None:
-            first_line[product_id] = line
-            report.used_rows += 1
-            yield product
+        try:
+            product = validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            report.bad(line, "invalid_product", f"{'.'.join(map(str, err['loc']))}: {err['msg']}")
+            continue
+        first_line[product_id] = line
+        report.used_rows += 1
+        yield product
 
 
 def _shopify(

@@ -36,10 +36,11 @@ from models.orders import OrderEvent
 
 from .arrow_csv import NotPlain
 from .blocks import BlockWindow
+from .collector import collector_paused
 from .grouping import OpenOrder, OrderWindow, RunColumns, invalid_reason
 from .limits import Limits
 from .order_formats import MAX_ID, MAX_QUANTITY
-from .orders import OrderStream, Reader, collector_paused
+from .orders import OrderStream, Reader
 from .report import IngestReport
 from .source import Source
 

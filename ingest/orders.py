@@ -13,7 +13,6 @@ With ``adjustments=True`` (replays) cancellations and refunds come out as events
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -23,6 +22,7 @@ from models.orders import OrderEvent
 
 from .arrow_csv import arrow_batches
 from .batch import batch_rows
+from .collector import collector_paused
 from .errors import IngestError
 from .grouping import OrderGrouper, OrderWindow
 from .limits import Limits
@@ -161,24 +161,6 @@ def adjustment_counts(stream: OrderStream) -> dict[str, int]:
     """Cancellation and refund events a replay stream made so far (and unmatched refund rows)."""
     adjustments = stream.context.adjustments
     return {} if adjustments is None else dict(adjustments.counts)
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic GC while a whole history is parsed into memory.
-
-    A 541,909-row history allocates millions of short-lived tuples, lists and dicts, none of
-    them in a reference cycle; with the collector on, the collections they trigger cost ~20% of
-    the parse. Whatever the parse drops is still freed by reference counting. Leaves the
-    collector off if it was off (e.g. inside ``bundling.upload_pool.long_lived_allocation``).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def collector_paused_between(events: Iterator[OrderEvent]) -> Iterator[OrderEvent]:

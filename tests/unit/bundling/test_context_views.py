@@ -22,6 +22,7 @@ def _store(seed: int) -> StoreContext:
         Product(
             product_id=f"p{rng.randrange(60)}-{i}",
             title=f"t{i}",
+            category=rng.choice(["mugs", "bags", "cards"]),
             price=rng.choice([0.0, 1.0, 2.5, 2.5, 9.0]),
             inventory=rng.choice([None, 0, 3]),
             status=rng.choice(["active", "active", "draft"]),
@@ -67,3 +68,19 @@ def test_views_match_their_per_product_definitions(seed: int) -> None:
     ]
     assert ctx.item_sellable.tolist() == sellable
     assert ctx.item_sellable.dtype == np.bool_
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_category_groupings_keep_each_views_order(seed: int) -> None:
+    """Each grouping holds its view's products, categories in first-seen order and the view's
+    order within a category, so a generator reading it sees what grouping the view would give."""
+    ctx = _store(seed)
+    for view, grouped in (
+        (ctx.best_sellers, ctx.best_sellers_by_category),
+        (ctx.sold, ctx.sold_by_category),
+        (ctx.in_stock, ctx.in_stock_by_category),
+    ):
+        categories = list(dict.fromkeys(p.category for p in view))
+        assert list(grouped) == categories
+        for category in categories:
+            assert grouped[category] == [p for p in view if p.category == category]
