@@ -46,6 +46,7 @@ from typing import Any, TypeVar
 import numpy as np
 import scipy.sparse as sp
 
+from .exact_keys import exact_keys, flat_positions, in_float32_range, key_bounds
 from .measures import MISS, hit_rate_at_k, ndcg_at_k
 from .mining import BasketMatrix
 
@@ -231,27 +232,20 @@ class BasketModel:
                 out.append([str(self.items[j]) for j in row[ok]])
         return out
 
-    def _one_hop(self, Q: sp.csr_matrix) -> np.ndarray:
+    def _one_hop(self, Q: sp.csr_matrix, dense: bool = True) -> np.ndarray:
         """``Q @ S`` as a dense block. Each entry is the sum of the basket items' entries of S,
         added in the order of the items' columns whichever way it is computed, so every way
         gives the same numbers: against dense column blocks of S when S is small enough (a
-        sparse product whose result is nearly dense spends its time on bookkeeping), else the
-        sparse product.
+        sparse product whose result is nearly dense spends its time on bookkeeping) and
+        ``dense``, else the sparse product (for a few rows, not worth a dense copy of S).
 
         With S in column blocks and the baskets by item (CSC), each item's slice of a block is
         read once per chunk and added to every basket holding it, while the chunk's slice of
         the result stays in cache: about twice as fast as summing whole rows of S per basket."""
-        blocks = self._dense_S_blocks
+        blocks = self._dense_S_blocks if dense else None
         if blocks is None:
             return np.asarray((Q @ self.S).toarray())
-        by_item = sp.csc_matrix(Q, dtype=np.float64)
-        n = self.n_items
-        key = np.empty((Q.shape[0], n))
-        for b, block in enumerate(blocks):
-            start = b * _BLOCK_COLUMNS
-            width = min(_BLOCK_COLUMNS, n - start)
-            key[:, start : start + width] = (by_item @ block)[:, :width]
-        return key
+        return _blocks_product(sp.csc_matrix(Q, dtype=np.float64), blocks, self.n_items)
 
     @cached_property
     def _dense_S_blocks(self) -> np.ndarray | None:
@@ -265,11 +259,11 @@ class BasketModel:
         """Query rows scored at once: a dense rows x items block of about ``_CHUNK_CELLS``."""
         return max(1, _CHUNK_CELLS // max(self.n_items, 1))
 
-    def ranking_keys(self, Q: sp.csr_matrix, k: int) -> np.ndarray:
+    def ranking_keys(self, Q: sp.csr_matrix, k: int, dense: bool = True) -> np.ndarray:
         """Dense ranking key of every item for each basket row of ``Q`` (binary, over ``items``):
         ``key_j = sum_{i in basket} S_ij + prior_j``, plus the two-hop backoff for rows whose
         one-hop list is shorter than k, and ``-inf`` on the basket's own items."""
-        key = self._one_hop(Q)
+        key = self._one_hop(Q, dense)
         two_hop = float(self.params.get("two_hop") or 0.0)
         if two_hop:
             # two-hop backoff only where one hop cannot fill the list (sparse stores): the
@@ -284,10 +278,20 @@ class BasketModel:
         return key
 
 
+def _blocks_product(by_item: sp.csc_matrix, blocks: np.ndarray, n: int) -> np.ndarray:
+    """``by_item @ S`` (n columns) against S's dense column blocks, in their dtype."""
+    key = np.empty((by_item.shape[0], n), blocks.dtype)
+    for b, block in enumerate(blocks):
+        start = b * _BLOCK_COLUMNS
+        width = min(_BLOCK_COLUMNS, n - start)
+        key[:, start : start + width] = (by_item @ block)[:, :width]
+    return key
+
+
 def _dense_blocks(S: sp.csr_matrix, out: np.ndarray | None = None) -> np.ndarray:
     """S as dense blocks of ``_BLOCK_COLUMNS`` columns, ``(n_blocks, n_rows, _BLOCK_COLUMNS)``
     (block b holds columns ``b * _BLOCK_COLUMNS`` on, the last one zero-padded), in ``out`` when
-    its shape fits. Filled a few rows at a time: there is never a whole second dense copy."""
+    its shape fits (in its dtype: a float32 ``out`` holds S rounded to float32). Filled a few rows at a time: there is never a whole second dense copy."""
     n_rows, n_cols = S.shape
     n_blocks = -(-n_cols // _BLOCK_COLUMNS)
     shape = (n_blocks, n_rows, _BLOCK_COLUMNS)
@@ -522,18 +526,14 @@ def _hidden_ranks(key: np.ndarray, hidden: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(ranks, dtype=np.int64)
 
 
-def _holdout_score(model: BasketModel, X: sp.csr_matrix, rows: np.ndarray, k: int = 10) -> float:
-    """HitRate@k + NDCG@k of hide-one completion on ``rows`` of X (the last item of each row by
-    a fixed hash, so the choice does not depend on the candidate model).
-
-    The same figures as ranking ``model.recommend_batch`` lists, computed on column ids: the
-    given items are X's row without the hidden column, and only the hidden item's rank is read
-    from each row's keys."""
+def _holdout_cases(X: sp.csr_matrix, rows: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray] | None:
+    """The hide-one cases of ``rows`` of X with 2+ items: the given items (one row per case,
+    columns sorted) and the hidden column of each (one item per row by a fixed hash, so the
+    choice does not depend on the candidate model); None when there is no case."""
     sizes = np.diff(X.indptr)[rows]
     rows = rows[sizes >= 2]
     if not rows.size:
-        return 0.0
-    k = min(k, model.n_items)
+        return None
     cases = X[rows]  # one row per case, columns sorted
     hidden_at = cases.indptr[:-1] + (rows.astype(np.int64) * 2654435761) % sizes[sizes >= 2]
     hidden = cases.indices[hidden_at].astype(np.int64)
@@ -547,14 +547,128 @@ def _holdout_score(model: BasketModel, X: sp.csr_matrix, rows: np.ndarray, k: in
         ),
         shape=cases.shape,
     )
+    return given, hidden
+
+
+def _holdout_score(model: BasketModel, X: sp.csr_matrix, rows: np.ndarray, k: int = 10) -> float:
+    """HitRate@k + NDCG@k of hide-one completion on ``rows`` of X (``_holdout_cases``).
+
+    The same figures as ranking ``model.recommend_batch`` lists, computed on column ids: only
+    the hidden item's rank is read from each row's keys."""
+    held = _holdout_cases(X, rows)
+    if held is None:
+        return 0.0
+    given, hidden = held
+    k = min(k, model.n_items)
     step = model.chunk_rows()
     _ = model._dense_S_blocks  # built once, before the threads share it
 
     def chunk(s: int) -> np.ndarray:
         return _hidden_ranks(model.ranking_keys(given[s : s + step], k), hidden[s : s + step], k)
 
-    ranks = np.concatenate(_map_chunks(chunk, range(0, rows.size, step)))
+    ranks = np.concatenate(_map_chunks(chunk, range(0, given.shape[0], step)))
     return hit_rate_at_k(ranks, k) + ndcg_at_k(ranks, k)
+
+
+class _AlphaScreen:
+    """The alpha search's holdout scores for every candidate from one float32 copy of C.
+
+    With no shrinkage, ``S_ij = C_ij^q * c_i^(-aq) * c_j^(-(1-a)q)``: one dense float32 copy of
+    ``C^q`` serves every alpha (the basket's items weighted by ``c_i^(-aq)``, the result's
+    columns by ``c_j^(-(1-a)q)``), instead of a dense float64 copy of S per alpha. Those keys
+    are approximate; the hidden item's exact key, and the exact key of every item whose float32
+    key is within its error bound of it, come from S's own entries (``exact_keys``), so each
+    rank is the one ``_holdout_score`` reads, bit for bit. Rows where the decision needs the
+    whole exact row (a two-hop backoff, a tie straddling position k) are scored exactly."""
+
+    def __init__(
+        self,
+        C: sp.csr_matrix,
+        pop: np.ndarray,
+        q: float,
+        given: sp.csr_matrix,
+        hidden: np.ndarray,
+        buffer: np.ndarray,
+        scratch: np.ndarray,
+    ) -> None:
+        """``buffer``: the fit's dense float64 buffer (its first half holds C^q in float32);
+        ``scratch``: one float per entry of C, overwritten (the S values buffer)."""
+        n = C.shape[0]
+        self.C, self.pop, self.q, self.given, self.hidden = C, pop, q, given, hidden
+        n_blocks = -(-n // _BLOCK_COLUMNS)
+        cells = n_blocks * n * _BLOCK_COLUMNS
+        g_blocks = buffer.reshape(-1).view(np.float32)[:cells].reshape(n_blocks, n, _BLOCK_COLUMNS)
+        powered = np.power(C.data, q, out=scratch)
+        self.g_range = np.array([powered.min(), powered.max()]) if powered.size else powered
+        G = sp.csr_matrix((powered, C.indices, C.indptr), shape=C.shape)
+        self.blocks = _dense_blocks(G, g_blocks)
+        self.flat = flat_positions(C)
+
+    @staticmethod
+    def applies(C: sp.csr_matrix, h: float, q: float, buffer: np.ndarray | None) -> bool:
+        """No shrinkage (the formula factors), a dense-sized store, a non-empty C."""
+        return not h and q > 0 and buffer is not None and C.nnz > 0
+
+    def score(self, model: BasketModel, a: float, k: int = 10) -> float | None:
+        """``_holdout_score(model, X, rows)`` for the model of alpha ``a`` on this C (whose S
+        must hold every entry of C: none underflowed), or None when float32 cannot bound it."""
+        S, pop, q = model.S, self.pop, self.q
+        seen = pop > 0
+        left = np.zeros(pop.size)
+        right = np.zeros(pop.size)
+        left[seen] = np.power(pop[seen], -a * q)
+        right[seen] = np.power(pop[seen], -(1.0 - a) * q)
+        longest = int(np.diff(self.given.indptr).max())
+        if not in_float32_range(left, self.g_range, right, terms=longest):
+            return None
+        k = min(k, model.n_items)
+        n = model.n_items
+        left32, right32 = left.astype(np.float32), right.astype(np.float32)
+        prior, prior32 = model._prior, model._prior.astype(np.float32)
+        given, hidden = self.given, self.hidden
+        step = model.chunk_rows()
+
+        def chunk(s: int) -> tuple[np.ndarray, np.ndarray]:
+            """Ranks of the chunk's cases, and the cases (chunk positions) to rank exactly."""
+            Q = given[s : s + step]
+            hid = hidden[s : s + step]
+            rows = Q.shape[0]
+            sizes = np.diff(Q.indptr)
+            weighted = sp.csr_matrix((left32[Q.indices], Q.indices, Q.indptr), shape=Q.shape)
+            approx = _blocks_product(weighted.tocsc(), self.blocks, n)
+            approx *= right32
+            # the one-hop list's length: the float32 keys are 0 exactly where S's sums are
+            thin = np.count_nonzero(approx, axis=1) < k + sizes
+            approx += prior32
+            approx[np.repeat(np.arange(rows), sizes), Q.indices] = -np.inf
+            case = np.arange(rows)
+            h_key = exact_keys(S.data, self.flat, n, Q, case, hid, prior)
+            lo, hi = key_bounds(h_key, sizes)
+            above = np.count_nonzero(approx > hi[:, None], axis=1)
+            open_rows = np.flatnonzero((above < k) & ~thin)
+            near = approx[open_rows]
+            band_row, band_col = np.nonzero(
+                (near >= lo[open_rows, None]) & (near <= hi[open_rows, None])
+            )
+            band_case = open_rows[band_row]
+            exact = exact_keys(S.data, self.flat, n, Q, band_case, band_col, prior)
+            h_band = h_key[band_case]
+            above += np.bincount(band_case[exact > h_band], minlength=rows)
+            tie = exact == h_band
+            tied = np.bincount(band_case[tie], minlength=rows)  # the hidden item included
+            tied_before = np.bincount(band_case[tie & (band_col < hid[band_case])], minlength=rows)
+            ranks = np.where(above + tied <= k, 1 + above + tied_before, MISS)
+            ranks[above >= k] = MISS
+            straddling = (above < k) & (above + tied > k)
+            return np.asarray(ranks, dtype=np.int64), np.flatnonzero(thin | straddling) + s
+
+        parts = _map_chunks(chunk, range(0, given.shape[0], step))
+        ranks = np.concatenate([r for r, _ in parts])
+        redo = np.concatenate([e for _, e in parts])
+        if redo.size:
+            keys = model.ranking_keys(given[redo], k, dense=False)
+            ranks[redo] = _hidden_ranks(keys, hidden[redo], k)
+        return hit_rate_at_k(ranks, k) + ndcg_at_k(ranks, k)
 
 
 def fit_basket_model(
@@ -638,13 +752,23 @@ def fit_basket_model(
             C, pop = _cooccurrence(Xf, w_fit)
             best = -1.0
             values = np.empty(C.nnz)  # S's values, rewritten for each candidate alpha
+            held = _holdout_cases(X, multi)
+            screen = None
+            if held is not None and _AlphaScreen.applies(C, h, q, dense_buffer):
+                assert dense_buffer is not None
+                screen = _AlphaScreen(C, pop, q, *held, dense_buffer, values)
             for cand in ALPHA_GRID:
                 S = _similarity(C, pop, cand, h, q, out=values)
                 mdl = BasketModel(items, S, pop, pop, int(cut), pw, {"two_hop": th}, dense_buffer)
-                sc = _holdout_score(mdl, X, multi)
+                sc = None
+                if screen is not None and S.nnz == C.nnz:  # S has every entry of C
+                    sc = screen.score(mdl, cand)
+                if sc is None:
+                    screen = None  # the dense buffer is S's now
+                    sc = _holdout_score(mdl, X, multi)
                 if sc > best + 1e-12:
                     best, a = sc, cand
-            del values, S, mdl
+            del values, S, mdl, screen
             # baskets already in time order with the same weights (no decay moved by the newer
             # baskets): the full co-occurrence continues the validation one
             w_all = _weights(X, ts, hl, p)
