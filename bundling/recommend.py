@@ -140,7 +140,37 @@ def top_k_per_row(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     Finds each row's k-th largest value; a row with exactly k entries at or above it has those
     as its top k, whichever selection finds them (then sorted). A row where a tie straddles
-    position k keeps the argpartition's own choice of the tied items, as it always has."""
+    position k keeps the argpartition's own choice of the tied items, as it always has.
+
+    The k-th largest is looked for among few entries: the k-th largest of the rows' maxima over
+    column blocks is at most the k-th largest of the row (k blocks each hold one at least as
+    big), so only entries at or above it can be in the top k. One max and one comparison per
+    entry instead of a partition of the whole row."""
+    n_rows, n = key.shape
+    n_blocks = n // _BLOCK_COLUMNS
+    if not 0 < k < n or n_blocks < 2 * k:
+        return _top_k_by_partition(key, k)
+    maxima = key[:, : n_blocks * _BLOCK_COLUMNS].reshape(n_rows, n_blocks, -1).max(axis=2)
+    if n > n_blocks * _BLOCK_COLUMNS:
+        tail = key[:, n_blocks * _BLOCK_COLUMNS :].max(axis=1, keepdims=True)
+        maxima = np.concatenate([maxima, tail], axis=1)
+    floor = np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
+    rows, cols = np.nonzero(key >= floor[:, None])
+    vals = key[rows, cols]
+    order = np.lexsort((cols, -vals, rows))  # by row, then best first, ties by column id
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    start = np.searchsorted(rows, np.arange(n_rows))  # every row has k candidates or more
+    kth = vals[start + k - 1]
+    exact = np.bincount(rows[vals >= kth[rows]], minlength=n_rows) == k
+    first_k = start[:, None] + np.arange(k)
+    top, valid = cols[first_k], vals[first_k] > -np.inf
+    if not exact.all():
+        top[~exact], valid[~exact] = _top_k_by_partition(key[~exact], k)
+    return top, valid
+
+
+def _top_k_by_partition(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``top_k_per_row`` on whole rows: the k-th largest by a partition of each row."""
     n = key.shape[1]
     if not 0 < k < n:
         return _sorted_survivors(key, np.argpartition(-key, k - 1, axis=1)[:, :k])
@@ -370,24 +400,31 @@ def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.nd
     """Off-diagonal weighted co-occurrence ``C = X.T W X`` (CSR, sorted indices) and the weighted
     item counts (its diagonal). Each entry is the sum of ``w_b`` over the baskets holding both
     items, added in basket order."""
-    return _strip_diagonal(_sort_rows(X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)))
+    product = X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)
+    return _strip_diagonal(_sorted_symmetric(product) if _binary(X) else _sort_rows(product))
 
 
 def _continued_cooccurrence(
-    C: sp.csr_matrix, pop: np.ndarray, X_new: sp.csr_matrix, w_new: np.ndarray
+    C: sp.csr_matrix,
+    pop: np.ndarray,
+    X_new: sp.csr_matrix,
+    w_new: np.ndarray,
+    symmetric: bool = False,
 ) -> tuple[sp.csr_matrix, np.ndarray]:
     """``_cooccurrence`` of the baskets behind ``(C, pop)`` followed by the rows of ``X_new``,
     without adding up the first baskets again.
 
     One product ``[I | I | X_new.T] @ [C ; diag(pop) ; W X_new]``: each entry's running sum
     starts from its old value (one term, so exact) and goes on adding ``w_b`` over the new
-    baskets in order, which is the sum a product over all the baskets adds up."""
+    baskets in order, which is the sum a product over all the baskets adds up. ``symmetric``:
+    C and ``X_new`` are binary baskets' (the result is then symmetric bit for bit)."""
     n = C.shape[0]
     eye = sp.identity(n, format="csr")
     A = sp.hstack([eye, eye, X_new.T.tocsr()], format="csr")
     A.sort_indices()  # the old value comes first in every row's sum
     B = sp.vstack([C, sp.diags(pop, format="csr"), sp.diags(w_new) @ X_new], format="csr")
-    return _strip_diagonal(_sort_rows(A @ B))
+    product = A @ B
+    return _strip_diagonal(_sorted_symmetric(product) if symmetric else _sort_rows(product))
 
 
 def _strip_diagonal(C: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -398,6 +435,24 @@ def _strip_diagonal(C: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
     if not C.data.all():
         C.eliminate_zeros()
     return C, pop
+
+
+def _binary(X: sp.csr_matrix) -> bool:
+    """Whether every stored entry of X is 1 (baskets without quantities)."""
+    return bool((X.data == 1).all())
+
+
+def _sorted_symmetric(C: sp.csr_matrix) -> sp.csr_matrix:
+    """A symmetric CSR matrix with sorted rows: its column-major copy read as rows. The
+    co-occurrence of binary baskets is symmetric bit for bit (entry (i, j) and (j, i) add the
+    same weights in the same basket order), and the column-major copy lists each column's rows
+    in order: one pass over the entries instead of a sort of every row."""
+    by_column = C.tocsc()
+    out = sp.csr_matrix(C.shape, dtype=C.dtype)
+    # arrays set after construction: the constructor would check (or copy) them
+    out.indptr, out.indices, out.data = by_column.indptr, by_column.indices, by_column.data
+    out.has_sorted_indices = True
+    return out
 
 
 def _sort_rows(C: sp.csr_matrix) -> sp.csr_matrix:
@@ -773,7 +828,7 @@ def fit_basket_model(
             # baskets): the full co-occurrence continues the validation one
             w_all = _weights(X, ts, hl, p)
             if np.array_equal(fit_rows, everything[:cut]) and np.array_equal(w_all[:cut], w_fit):
-                known = _continued_cooccurrence(C, pop, X[cut:], w_all[cut:])
+                known = _continued_cooccurrence(C, pop, X[cut:], w_all[cut:], _binary(X))
             del C
     else:
         a = _number("alpha", None if alpha is None else float(alpha))

@@ -350,3 +350,21 @@ def test_alpha_screen_scores_equal_the_exact_holdout_scores(retail_slice):
         screened = screen.score(model, a)
         assert screened is not None
         assert screened == _holdout_score(model, X, rows)  # bit for bit
+
+
+@pytest.mark.parametrize("k", [1, 10, 40])
+def test_top_k_of_wide_rows_equals_an_argpartition_of_every_row(k):
+    """Rows wider than a few column blocks take the block-maxima path: few distinct values (ties
+    at position k), distinct values, rows of -inf, rows with fewer than k real entries."""
+    rng = np.random.default_rng(17)
+    n = recommend._BLOCK_COLUMNS * 90 + 51  # a partial last block
+    key = rng.integers(0, 40, size=(300, n)).astype(np.float64)
+    key[100:200] += rng.random((100, n))  # distinct values
+    key[rng.random(key.shape) < 0.1] = -np.inf
+    key[:3] = -np.inf
+    key[3:6, k // 2 :] = -np.inf  # fewer than k real entries
+    key[6:9] = 5.0  # one tie across the whole row
+    top, valid = top_k_per_row(key, k)
+    plain_top, plain_valid = _plain_top_k(key, k)
+    assert np.array_equal(top, plain_top)
+    assert np.array_equal(valid, plain_valid)
