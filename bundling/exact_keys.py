@@ -91,6 +91,13 @@ def key_bounds(exact: np.ndarray, basket_sizes: np.ndarray) -> tuple[np.ndarray,
     return lo32, hi32
 
 
+def key_interval(approx: np.ndarray, basket_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The interval ``(lo, hi)`` (float64) holding the exact key of an item whose float32 key,
+    for a basket of that size, is ``approx``: the inverse of ``key_bounds``."""
+    rel = (basket_sizes.astype(np.float64) + _REL_EXTRA) * _REL_PER_ITEM
+    return (approx - _ABS_SLACK) / (1.0 + rel), (approx + _ABS_SLACK) / (1.0 - rel)
+
+
 def in_float32_range(*arrays: np.ndarray, terms: int) -> bool:
     """Whether products of one value from each array (positive ones), summed ``terms`` times,
     stay well inside float32's normal range, where the relative bound holds."""

@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 import numpy as np
 import scipy.sparse as sp
 
-from .exact_keys import exact_keys, flat_positions, in_float32_range, key_bounds
+from .exact_keys import exact_keys, flat_positions, in_float32_range, key_bounds, key_interval
 from .measures import MISS, hit_rate_at_k, ndcg_at_k
 from .mining import BasketMatrix
 
@@ -147,14 +147,9 @@ def top_k_per_row(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     big), so only entries at or above it can be in the top k. One max and one comparison per
     entry instead of a partition of the whole row."""
     n_rows, n = key.shape
-    n_blocks = n // _BLOCK_COLUMNS
-    if not 0 < k < n or n_blocks < 2 * k:
+    if not 0 < k < n or n // _BLOCK_COLUMNS < 2 * k:
         return _top_k_by_partition(key, k)
-    maxima = key[:, : n_blocks * _BLOCK_COLUMNS].reshape(n_rows, n_blocks, -1).max(axis=2)
-    if n > n_blocks * _BLOCK_COLUMNS:
-        tail = key[:, n_blocks * _BLOCK_COLUMNS :].max(axis=1, keepdims=True)
-        maxima = np.concatenate([maxima, tail], axis=1)
-    floor = np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
+    floor = _block_floor(key, k)
     rows, cols = np.nonzero(key >= floor[:, None])
     vals = key[rows, cols]
     order = np.lexsort((cols, -vals, rows))  # by row, then best first, ties by column id
@@ -167,6 +162,19 @@ def top_k_per_row(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if not exact.all():
         top[~exact], valid[~exact] = _top_k_by_partition(key[~exact], k)
     return top, valid
+
+
+def _block_floor(key: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the k-th largest of the maxima over column blocks of ``_BLOCK_COLUMNS``: at most
+    the row's k-th largest value (k blocks each hold a value at least that big). Needs k blocks
+    or more."""
+    n_rows, n = key.shape
+    n_blocks = n // _BLOCK_COLUMNS
+    maxima = key[:, : n_blocks * _BLOCK_COLUMNS].reshape(n_rows, n_blocks, -1).max(axis=2)
+    if n > n_blocks * _BLOCK_COLUMNS:
+        tail = key[:, n_blocks * _BLOCK_COLUMNS :].max(axis=1, keepdims=True)
+        maxima = np.concatenate([maxima, tail], axis=1)
+    return np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
 
 
 def _top_k_by_partition(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -245,22 +253,116 @@ class BasketModel:
         return self.recommend_batch([basket], k)[0]
 
     def recommend_batch(self, baskets: Sequence[Sequence[str]], k: int) -> list[list[str]]:
-        """Top-k per basket: one sparse product and an argpartition per chunk of rows."""
+        """Top-k per basket: the keys of a chunk of rows at once, then each row's top k."""
         n = self.n_items
         k = min(k, n)
         if k <= 0 or not baskets:
             return [[] for _ in baskets]
         step = self.chunk_rows()
-        _ = self._dense_S_blocks  # built once, before the threads share it
+        screened = self._dense_S_blocks32 is not None and 0 < 2 * k <= n // _BLOCK_COLUMNS
+        if screened:
+            _ = self._flat  # built once, before the threads share it
 
         def chunk(s: int) -> tuple[np.ndarray, np.ndarray]:
-            return top_k_per_row(self.ranking_keys(self.query_matrix(baskets[s : s + step]), k), k)
+            Q = self.query_matrix(baskets[s : s + step])
+            if screened:
+                return self._top_k_screened(Q, k)
+            return top_k_per_row(self.ranking_keys(Q, k, dense=False), k)
 
         out: list[list[str]] = []
         for top, valid in _map_chunks(chunk, range(0, len(baskets), step)):
             for row, ok in zip(top, valid):
                 out.append([str(self.items[j]) for j in row[ok]])
         return out
+
+    def _top_k_screened(self, Q: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``top_k_per_row(self.ranking_keys(Q, k), k)``, from float32 keys.
+
+        The float32 keys (S's dense float32 copy) find, per row, every item that can be in the
+        top k: the k-th largest block maximum is at most the row's k-th largest key, so with the
+        error bound of float32 keys every item whose exact key reaches the exact k-th largest
+        has a float32 key above a threshold derived from it. Those few items get their exact
+        float64 key (``exact_keys``) and are ranked by it, exactly as the float64 row would
+        rank them. Rows whose decision needs the whole exact row are ranked on it: a two-hop
+        backoff (the one-hop list is short), a tie straddling position k, fewer than k items."""
+        n, rows = self.n_items, Q.shape[0]
+        sizes = np.diff(Q.indptr)
+        blocks = self._dense_S_blocks32
+        if blocks is None or not rows or not in_float32_range(self._s_range, terms=max(sizes)):
+            return top_k_per_row(self.ranking_keys(Q, k, dense=False), k)
+        approx = _blocks_product(sp.csc_matrix(Q, dtype=np.float32), blocks, n)
+        redo = np.count_nonzero(approx, axis=1) < k + sizes  # the two-hop rows
+        approx += self._prior.astype(np.float32)
+        approx[np.repeat(np.arange(rows), sizes), Q.indices] = -np.inf
+        floor = _block_floor(approx, k).astype(np.float64)
+        redo |= floor == -np.inf
+        # every entry the exact top k can hold is at or above the bound below the float32 k-th
+        # largest, itself at or above the floor: entries at or above the floor's bound are
+        # enough to find that k-th largest, then to keep those at or above its bound
+        low, _ = key_bounds(floor, sizes)
+        low[redo] = np.inf
+        case, cols = np.nonzero(approx >= low[:, None])
+        vals = approx[case, cols]
+        order = np.lexsort((-vals, case))
+        start = np.searchsorted(case[order], np.arange(rows))
+        kept = np.flatnonzero(~redo)
+        kth32 = np.zeros(rows)
+        kth32[kept] = vals[order[start[kept] + k - 1]]
+        lo, _ = key_bounds(kth32, sizes)
+        near = vals >= lo[case]
+        case, cols, approx_near = case[near], cols[near], vals[near].astype(np.float64)
+        # an item whose interval of possible exact keys meets no other candidate's is ranked
+        # by its float32 key; the others (ties, near ties) by their exact keys
+        order = np.lexsort((-approx_near, case))
+        case, cols, approx_near = case[order], cols[order], approx_near[order]
+        x_lo, x_hi = key_interval(approx_near, sizes[case])
+        overlap = (case[1:] == case[:-1]) & (x_lo[:-1] <= x_hi[1:])
+        unsure = np.zeros(case.size, bool)
+        unsure[:-1] |= overlap
+        unsure[1:] |= overlap
+        exact = approx_near
+        exact[unsure] = exact_keys(
+            self.S.data, self._flat, n, Q, case[unsure], cols[unsure], self._prior
+        )
+        order = np.lexsort((cols, -exact, case))  # by row, then best first, ties by column id
+        case, cols, exact = case[order], cols[order], exact[order]
+        start = np.searchsorted(case, np.arange(rows))  # k candidates or more per kept row
+        kth = np.full(rows, np.inf)
+        kth[kept] = exact[start[kept] + k - 1]
+        decided = np.bincount(case[exact >= kth[case]], minlength=rows) == k
+        decided &= ~redo
+        top = np.empty((rows, k), np.intp)
+        valid = np.ones((rows, k), bool)  # every candidate is a real item
+        top[decided] = cols[start[decided, None] + np.arange(k)]
+        rest = np.flatnonzero(~decided)
+        if rest.size:
+            keys = self.ranking_keys(Q[rest], k, dense=False)
+            top[rest], valid[rest] = top_k_per_row(keys, k)
+        return top, valid
+
+    @cached_property
+    def _dense_S_blocks32(self) -> np.ndarray | None:
+        """S in dense float32 column blocks, in the first half of ``dense_buffer`` when given,
+        when it has at most ``_DENSE_S_CELLS`` cells, else None."""
+        if self.n_items * self.n_items > _DENSE_S_CELLS:
+            return None
+        n = self.n_items
+        shape = (-(-n // _BLOCK_COLUMNS), n, _BLOCK_COLUMNS)
+        out = None
+        shared = self.dense_buffer if "_dense_S_blocks" not in self.__dict__ else None
+        if shared is not None and shared.nbytes >= 4 * np.prod(shape):
+            out = shared.reshape(-1).view(np.float32)[: np.prod(shape)].reshape(shape)
+        return _dense_blocks(self.S, out if out is not None else np.empty(shape, np.float32))
+
+    @cached_property
+    def _flat(self) -> np.ndarray:
+        """``flat_positions`` of S: where ``exact_keys`` finds S's entries."""
+        return flat_positions(self.S)
+
+    @cached_property
+    def _s_range(self) -> np.ndarray:
+        """S's smallest and largest entry (the float32 keys' range check)."""
+        return np.array([self.S.data.min(), self.S.data.max()]) if self.S.nnz else np.zeros(0)
 
     def _one_hop(self, Q: sp.csr_matrix, dense: bool = True) -> np.ndarray:
         """``Q @ S`` as a dense block. Each entry is the sum of the basket items' entries of S,
@@ -283,7 +385,9 @@ class BasketModel:
         cells, else None."""
         if self.n_items * self.n_items > _DENSE_S_CELLS:
             return None
-        return _dense_blocks(self.S, self.dense_buffer)
+        # not in the buffer the float32 copy already fills
+        shared = self.dense_buffer if "_dense_S_blocks32" not in self.__dict__ else None
+        return _dense_blocks(self.S, shared)
 
     def chunk_rows(self) -> int:
         """Query rows scored at once: a dense rows x items block of about ``_CHUNK_CELLS``."""
@@ -321,7 +425,8 @@ def _blocks_product(by_item: sp.csc_matrix, blocks: np.ndarray, n: int) -> np.nd
 def _dense_blocks(S: sp.csr_matrix, out: np.ndarray | None = None) -> np.ndarray:
     """S as dense blocks of ``_BLOCK_COLUMNS`` columns, ``(n_blocks, n_rows, _BLOCK_COLUMNS)``
     (block b holds columns ``b * _BLOCK_COLUMNS`` on, the last one zero-padded), in ``out`` when
-    its shape fits (in its dtype: a float32 ``out`` holds S rounded to float32). Filled a few rows at a time: there is never a whole second dense copy."""
+    its shape fits (in its dtype: a float32 ``out`` holds S rounded to float32). Filled a few
+    rows at a time: there is never a whole second dense copy."""
     n_rows, n_cols = S.shape
     n_blocks = -(-n_cols // _BLOCK_COLUMNS)
     shape = (n_blocks, n_rows, _BLOCK_COLUMNS)
@@ -369,6 +474,17 @@ def _dense_buffer(n_items: int) -> np.ndarray | None:
     return np.empty((-(-n_items // _BLOCK_COLUMNS), n_items, _BLOCK_COLUMNS))
 
 
+def _spare_half(buffer: np.ndarray | None, count: int) -> np.ndarray | None:
+    """``count`` float64 cells of the second half of a ``_dense_buffer`` (whose first half is
+    enough for S's dense copy in float32), or None when there is no buffer or too few cells.
+    Memory the fit touches anyway: fresh memory is slow to come by on a busy machine."""
+    if buffer is None:
+        return None
+    flat = buffer.reshape(-1)
+    tail = flat[(flat.size + 1) // 2 :]
+    return tail[:count] if tail.size >= count else None
+
+
 def _from_orders(orders: Sequence[Any]) -> tuple[BasketMatrix, np.ndarray | None]:
     """Basket matrix (sorted item columns) and per-basket timestamps from OrderEvents or
     ``(items, created_at)``-like objects (e.g. ``evaluation.split.Basket``); rows in input order."""
@@ -400,31 +516,24 @@ def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.nd
     """Off-diagonal weighted co-occurrence ``C = X.T W X`` (CSR, sorted indices) and the weighted
     item counts (its diagonal). Each entry is the sum of ``w_b`` over the baskets holding both
     items, added in basket order."""
-    product = X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)
-    return _strip_diagonal(_sorted_symmetric(product) if _binary(X) else _sort_rows(product))
+    return _strip_diagonal(_sort_rows(X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)))
 
 
 def _continued_cooccurrence(
-    C: sp.csr_matrix,
-    pop: np.ndarray,
-    X_new: sp.csr_matrix,
-    w_new: np.ndarray,
-    symmetric: bool = False,
+    C: sp.csr_matrix, pop: np.ndarray, X_new: sp.csr_matrix, w_new: np.ndarray
 ) -> tuple[sp.csr_matrix, np.ndarray]:
     """``_cooccurrence`` of the baskets behind ``(C, pop)`` followed by the rows of ``X_new``,
     without adding up the first baskets again.
 
     One product ``[I | I | X_new.T] @ [C ; diag(pop) ; W X_new]``: each entry's running sum
     starts from its old value (one term, so exact) and goes on adding ``w_b`` over the new
-    baskets in order, which is the sum a product over all the baskets adds up. ``symmetric``:
-    C and ``X_new`` are binary baskets' (the result is then symmetric bit for bit)."""
+    baskets in order, which is the sum a product over all the baskets adds up."""
     n = C.shape[0]
     eye = sp.identity(n, format="csr")
     A = sp.hstack([eye, eye, X_new.T.tocsr()], format="csr")
     A.sort_indices()  # the old value comes first in every row's sum
     B = sp.vstack([C, sp.diags(pop, format="csr"), sp.diags(w_new) @ X_new], format="csr")
-    product = A @ B
-    return _strip_diagonal(_sorted_symmetric(product) if symmetric else _sort_rows(product))
+    return _strip_diagonal(_sort_rows(A @ B))
 
 
 def _strip_diagonal(C: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -435,24 +544,6 @@ def _strip_diagonal(C: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
     if not C.data.all():
         C.eliminate_zeros()
     return C, pop
-
-
-def _binary(X: sp.csr_matrix) -> bool:
-    """Whether every stored entry of X is 1 (baskets without quantities)."""
-    return bool((X.data == 1).all())
-
-
-def _sorted_symmetric(C: sp.csr_matrix) -> sp.csr_matrix:
-    """A symmetric CSR matrix with sorted rows: its column-major copy read as rows. The
-    co-occurrence of binary baskets is symmetric bit for bit (entry (i, j) and (j, i) add the
-    same weights in the same basket order), and the column-major copy lists each column's rows
-    in order: one pass over the entries instead of a sort of every row."""
-    by_column = C.tocsc()
-    out = sp.csr_matrix(C.shape, dtype=C.dtype)
-    # arrays set after construction: the constructor would check (or copy) them
-    out.indptr, out.indices, out.data = by_column.indptr, by_column.indices, by_column.data
-    out.has_sorted_indices = True
-    return out
 
 
 def _sort_rows(C: sp.csr_matrix) -> sp.csr_matrix:
@@ -647,7 +738,8 @@ class _AlphaScreen:
         scratch: np.ndarray,
     ) -> None:
         """``buffer``: the fit's dense float64 buffer (its first half holds C^q in float32);
-        ``scratch``: one float per entry of C, overwritten (the S values buffer)."""
+        ``scratch``: one float per entry of C, overwritten (the S values buffer), which may be
+        the buffer's second half."""
         n = C.shape[0]
         self.C, self.pop, self.q, self.given, self.hidden = C, pop, q, given, hidden
         n_blocks = -(-n // _BLOCK_COLUMNS)
@@ -660,9 +752,9 @@ class _AlphaScreen:
         self.flat = flat_positions(C)
 
     @staticmethod
-    def applies(C: sp.csr_matrix, h: float, q: float, buffer: np.ndarray | None) -> bool:
-        """No shrinkage (the formula factors), a dense-sized store, a non-empty C."""
-        return not h and q > 0 and buffer is not None and C.nnz > 0
+    def applies(C: sp.csr_matrix, h: float, q: float) -> bool:
+        """No shrinkage (the formula factors), a non-empty C."""
+        return not h and q > 0 and C.nnz > 0
 
     def score(self, model: BasketModel, a: float, k: int = 10) -> float | None:
         """``_holdout_score(model, X, rows)`` for the model of alpha ``a`` on this C (whose S
@@ -806,20 +898,25 @@ def fit_basket_model(
             w_fit = _weights(Xf, tr, hl, p)
             C, pop = _cooccurrence(Xf, w_fit)
             best = -1.0
-            values = np.empty(C.nnz)  # S's values, rewritten for each candidate alpha
             held = _holdout_cases(X, multi)
             screen = None
-            if held is not None and _AlphaScreen.applies(C, h, q, dense_buffer):
+            spare = _spare_half(dense_buffer, C.nnz)
+            if held is not None and spare is not None and _AlphaScreen.applies(C, h, q):
                 assert dense_buffer is not None
+                # the dense buffer's first half holds C^q in float32, its second S's values
+                values = spare
                 screen = _AlphaScreen(C, pop, q, *held, dense_buffer, values)
+            else:
+                values = np.empty(C.nnz)  # S's values, rewritten for each candidate alpha
+            # with the screen, a candidate it cannot score gets a dense copy of its own
+            shared = None if screen is not None else dense_buffer
             for cand in ALPHA_GRID:
                 S = _similarity(C, pop, cand, h, q, out=values)
-                mdl = BasketModel(items, S, pop, pop, int(cut), pw, {"two_hop": th}, dense_buffer)
+                mdl = BasketModel(items, S, pop, pop, int(cut), pw, {"two_hop": th}, shared)
                 sc = None
                 if screen is not None and S.nnz == C.nnz:  # S has every entry of C
                     sc = screen.score(mdl, cand)
                 if sc is None:
-                    screen = None  # the dense buffer is S's now
                     sc = _holdout_score(mdl, X, multi)
                 if sc > best + 1e-12:
                     best, a = sc, cand
@@ -828,7 +925,7 @@ def fit_basket_model(
             # baskets): the full co-occurrence continues the validation one
             w_all = _weights(X, ts, hl, p)
             if np.array_equal(fit_rows, everything[:cut]) and np.array_equal(w_all[:cut], w_fit):
-                known = _continued_cooccurrence(C, pop, X[cut:], w_all[cut:], _binary(X))
+                known = _continued_cooccurrence(C, pop, X[cut:], w_all[cut:])
             del C
     else:
         a = _number("alpha", None if alpha is None else float(alpha))

@@ -104,11 +104,13 @@ def test_holdout_score_equals_ranking_the_recommended_lists(retail_slice):
 def test_dense_and_sparse_scoring_rank_every_case_the_same(retail_slice, monkeypatch, k):
     train, cases = retail_slice
     dense = fit_basket_model(train)
-    assert dense._dense_S_blocks is not None
     dense_lists = dense.recommend_batch(cases.given, k)
+    assert dense._dense_S_blocks32 is not None  # float32 keys, exact where they are too close
+    assert np.array_equal(dense._dense_S_blocks, recommend._dense_blocks(dense.S))
+    assert dense.recommend_batch(cases.given, k) == dense_lists  # the float32 copy is intact
     monkeypatch.setattr(recommend, "_DENSE_S_CELLS", 0)
     sparse = fit_basket_model(train)
-    assert sparse._dense_S_blocks is None
+    assert sparse._dense_S_blocks is None and sparse._dense_S_blocks32 is None
     assert sparse.params == dense.params  # the same alpha chosen on the validation baskets
     sparse_lists = sparse.recommend_batch(cases.given, k)
     assert len(cases) > 100
