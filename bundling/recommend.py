@@ -788,22 +788,33 @@ class _AlphaScreen:
             thin = np.count_nonzero(approx, axis=1) < k + sizes
             approx += prior32
             approx[np.repeat(np.arange(rows), sizes), Q.indices] = -np.inf
-            case = np.arange(rows)
-            h_key = exact_keys(S.data, self.flat, n, Q, case, hid, prior)
-            lo, hi = key_bounds(h_key, sizes)
+            # first from the interval the hidden item's exact key lies in: items surely above
+            # it, surely below it, and those that may tie with it
+            h_lo, h_hi = key_interval(approx[np.arange(rows), hid].astype(np.float64), sizes)
+            lo, _ = key_bounds(h_lo, sizes)
+            _, hi = key_bounds(h_hi, sizes)
             above = np.count_nonzero(approx > hi[:, None], axis=1)
             open_rows = np.flatnonzero((above < k) & ~thin)
             near = approx[open_rows]
-            band_row, band_col = np.nonzero(
-                (near >= lo[open_rows, None]) & (near <= hi[open_rows, None])
-            )
+            unsure = (near >= lo[open_rows, None]) & (near <= hi[open_rows, None])
+            tied = np.ones(rows, np.int64)  # alone in its interval: only itself
+            tied_before = np.zeros(rows, np.int64)
+            # rows where another item may tie: the hidden item's exact key, and that of every
+            # item within its bounds
+            open_rows = open_rows[np.count_nonzero(unsure, axis=1) > 1]
+            h_key = exact_keys(S.data, self.flat, n, Q, open_rows, hid[open_rows], prior)
+            lo, hi = key_bounds(h_key, sizes[open_rows])
+            near = approx[open_rows]
+            above[open_rows] = np.count_nonzero(near > hi[:, None], axis=1)
+            band_row, band_col = np.nonzero((near >= lo[:, None]) & (near <= hi[:, None]))
             band_case = open_rows[band_row]
             exact = exact_keys(S.data, self.flat, n, Q, band_case, band_col, prior)
-            h_band = h_key[band_case]
+            h_band = h_key[band_row]
             above += np.bincount(band_case[exact > h_band], minlength=rows)
             tie = exact == h_band
-            tied = np.bincount(band_case[tie], minlength=rows)  # the hidden item included
-            tied_before = np.bincount(band_case[tie & (band_col < hid[band_case])], minlength=rows)
+            tied[open_rows] = 0
+            tied += np.bincount(band_case[tie], minlength=rows)  # the hidden item included
+            tied_before += np.bincount(band_case[tie & (band_col < hid[band_case])], minlength=rows)
             ranks = np.where(above + tied <= k, 1 + above + tied_before, MISS)
             ranks[above >= k] = MISS
             straddling = (above < k) & (above + tied > k)
