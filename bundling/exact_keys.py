@@ -21,30 +21,13 @@ _REL_EXTRA = 8
 _ABS_SLACK = 1e-30
 
 
-def flat_positions(M: sp.csr_matrix) -> np.ndarray:
-    """Sorted ``row * n_cols + col`` of every entry of M (CSR with sorted rows): the lookup table
-    ``exact_keys`` searches. int32 when it fits, to halve the table."""
-    n_rows, n_cols = M.shape
-    dtype = np.int32 if n_rows * n_cols < 2**31 else np.int64
-    flat: np.ndarray = np.repeat(np.arange(n_rows, dtype=dtype), np.diff(M.indptr))
-    np.multiply(flat, n_cols, out=flat)
-    np.add(flat, M.indices.astype(dtype, copy=False), out=flat)
-    return flat
-
-
 def exact_keys(
-    data: np.ndarray,
-    flat: np.ndarray,
-    n_cols: int,
-    Q: sp.csr_matrix,
-    case: np.ndarray,
-    cols: np.ndarray,
-    prior: np.ndarray,
+    S: sp.csr_matrix, Q: sp.csr_matrix, case: np.ndarray, cols: np.ndarray, prior: np.ndarray
 ) -> np.ndarray:
     """The float64 key of item ``cols[p]`` for basket row ``case[p]`` of Q (binary, sorted
-    columns): ``S[i, j]`` (``data`` at the entry ``flat`` locates, 0 when absent) summed over
-    the basket's items in column order from 0, then ``prior[j]``; the sums every scoring path
-    adds, in the same order, so the same numbers bit for bit.
+    columns): ``S[i, j]`` (0 when absent) summed over the basket's items in column order from
+    0, then ``prior[j]``; the sums every scoring path adds, in the same order, so the same
+    numbers bit for bit.
 
     Pairs are sorted by basket size (largest first) so that the t-th addition of every pair
     still adding is one slice: a loop over basket positions, not over pairs."""
@@ -58,14 +41,8 @@ def exact_keys(
         return out
     pair = np.repeat(np.arange(n_pairs), size_s)
     position = np.arange(n_terms) - np.repeat(np.cumsum(size_s) - size_s, size_s)
-    item = Q.indices[np.repeat(Q.indptr[case_s], size_s) + position].astype(np.int64)
-    wanted = (item * n_cols + cols_s[pair]).astype(flat.dtype)  # else numpy casts ``flat``
-    by_value = np.argsort(wanted)  # ascending queries: each search starts where the last ended
-    at = np.empty(n_terms, np.intp)
-    at[by_value] = np.searchsorted(flat, wanted[by_value])
-    np.minimum(at, max(flat.size - 1, 0), out=at)
-    found = flat[at] == wanted if flat.size else np.zeros(n_terms, bool)
-    values = np.where(found, data[at] if data.size else 0.0, 0.0)
+    item = Q.indices[np.repeat(Q.indptr[case_s], size_s) + position]
+    values = _entries(S, item, cols_s[pair])
     values = values[np.argsort(position, kind="stable")]  # by position, pairs in order within
     acc = np.zeros(n_pairs)
     start = 0
@@ -74,6 +51,27 @@ def exact_keys(
         start += still_adding
     acc += prior[cols_s]
     out[order] = acc
+    return out
+
+
+def _entries(M: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``M[rows[t], cols[t]]`` of a CSR matrix with sorted rows, 0 where absent: one search in
+    each row's own entries (no lookup table over all of M for a few entries)."""
+    out = np.zeros(rows.size)
+    if not rows.size:
+        return out
+    order = np.argsort(rows, kind="stable")
+    by_row = rows[order]
+    starts = np.flatnonzero(np.r_[True, by_row[1:] != by_row[:-1]])
+    ends = np.r_[starts[1:], by_row.size]
+    indptr, indices, data = M.indptr, M.indices, M.data
+    for a, b, i in zip(starts.tolist(), ends.tolist(), by_row[starts].tolist()):
+        lo, hi = int(indptr[i]), int(indptr[i + 1])
+        if hi == lo:
+            continue
+        wanted = cols[order[a:b]]
+        at = np.minimum(np.searchsorted(indices[lo:hi], wanted), hi - lo - 1)
+        out[order[a:b]] = np.where(indices[lo + at] == wanted, data[lo + at], 0.0)
     return out
 
 

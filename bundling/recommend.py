@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 import numpy as np
 import scipy.sparse as sp
 
-from .exact_keys import exact_keys, flat_positions, in_float32_range, key_bounds, key_interval
+from .exact_keys import exact_keys, in_float32_range, key_bounds, key_interval
 from .measures import MISS, hit_rate_at_k, ndcg_at_k
 from .mining import BasketMatrix
 
@@ -260,8 +260,6 @@ class BasketModel:
             return [[] for _ in baskets]
         step = self.chunk_rows()
         screened = self._dense_S_blocks32 is not None and 0 < 2 * k <= n // _BLOCK_COLUMNS
-        if screened:
-            _ = self._flat  # built once, before the threads share it
 
         def chunk(s: int) -> tuple[np.ndarray, np.ndarray]:
             Q = self.query_matrix(baskets[s : s + step])
@@ -321,9 +319,7 @@ class BasketModel:
         unsure[:-1] |= overlap
         unsure[1:] |= overlap
         exact = approx_near
-        exact[unsure] = exact_keys(
-            self.S.data, self._flat, n, Q, case[unsure], cols[unsure], self._prior
-        )
+        exact[unsure] = exact_keys(self.S, Q, case[unsure], cols[unsure], self._prior)
         order = np.lexsort((cols, -exact, case))  # by row, then best first, ties by column id
         case, cols, exact = case[order], cols[order], exact[order]
         start = np.searchsorted(case, np.arange(rows))  # k candidates or more per kept row
@@ -353,11 +349,6 @@ class BasketModel:
         if shared is not None and shared.nbytes >= 4 * np.prod(shape):
             out = shared.reshape(-1).view(np.float32)[: np.prod(shape)].reshape(shape)
         return _dense_blocks(self.S, out if out is not None else np.empty(shape, np.float32))
-
-    @cached_property
-    def _flat(self) -> np.ndarray:
-        """``flat_positions`` of S: where ``exact_keys`` finds S's entries."""
-        return flat_positions(self.S)
 
     @cached_property
     def _s_range(self) -> np.ndarray:
@@ -749,7 +740,6 @@ class _AlphaScreen:
         self.g_range = np.array([powered.min(), powered.max()]) if powered.size else powered
         G = sp.csr_matrix((powered, C.indices, C.indptr), shape=C.shape)
         self.blocks = _dense_blocks(G, g_blocks)
-        self.flat = flat_positions(C)
 
     @staticmethod
     def applies(C: sp.csr_matrix, h: float, q: float) -> bool:
@@ -802,13 +792,13 @@ class _AlphaScreen:
             # rows where another item may tie: the hidden item's exact key, and that of every
             # item within its bounds
             open_rows = open_rows[np.count_nonzero(unsure, axis=1) > 1]
-            h_key = exact_keys(S.data, self.flat, n, Q, open_rows, hid[open_rows], prior)
+            h_key = exact_keys(S, Q, open_rows, hid[open_rows], prior)
             lo, hi = key_bounds(h_key, sizes[open_rows])
             near = approx[open_rows]
             above[open_rows] = np.count_nonzero(near > hi[:, None], axis=1)
             band_row, band_col = np.nonzero((near >= lo[:, None]) & (near <= hi[:, None]))
             band_case = open_rows[band_row]
-            exact = exact_keys(S.data, self.flat, n, Q, band_case, band_col, prior)
+            exact = exact_keys(S, Q, band_case, band_col, prior)
             h_band = h_key[band_row]
             above += np.bincount(band_case[exact > h_band], minlength=rows)
             tie = exact == h_band

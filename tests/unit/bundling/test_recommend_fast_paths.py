@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 
 from bundling import recommend
-from bundling.exact_keys import exact_keys, flat_positions, key_bounds
+from bundling.exact_keys import exact_keys, key_bounds
 from bundling.measures import hit_ranks, hit_rate_at_k, ndcg_at_k
 from bundling.recommend import (
     ALPHA_GRID,
@@ -300,8 +300,7 @@ def test_exact_keys_equal_the_scored_keys_bit_for_bit(retail_slice):
     rng = np.random.default_rng(13)
     case = rng.integers(0, Q.shape[0], 5000)
     cols = rng.integers(0, model.n_items, 5000)
-    flat = flat_positions(model.S)
-    keys = exact_keys(model.S.data, flat, model.n_items, Q, case, cols, model._prior)
+    keys = exact_keys(model.S, Q, case, cols, model._prior)
     assert np.array_equal(keys, one_hop[case, cols])
     assert np.count_nonzero(keys > model._prior[cols]) > 100  # most pairs are not just the prior
 
