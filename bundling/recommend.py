@@ -18,13 +18,16 @@ whose one-hop list is shorter than k.
 Computation: ``C`` is one sparse product, sorted and stripped of its diagonal in place; ``S``
 takes C's layout, with ``c_i^a`` raised once per item; scores are ``Q @ S`` for a chunk of
 baskets at once (against dense column blocks of S when the store is small enough), and the top
-k is read off each row's k-th largest key; chunks of baskets are scored on parallel threads. The
-alpha validation computes C once for its candidates, reuses one buffer for their S values and
-one for their dense copy (then handed to the final model), and reads only the hidden item's
-rank from each row; when the baskets come in time order, the final C continues the
-validation's sums over the newest baskets instead of adding up the older ones again. Every fast
-path adds the same numbers in the same order as the plain one, so the ranked lists are the same
-bit for bit (tests/unit/bundling/test_recommend_fast_paths.py).
+k is read off each row's k-th largest key, found among the entries above the k-th largest of
+the rows' block maxima; chunks of baskets are scored on parallel threads. With a dense copy,
+the keys are float32 (half the memory traffic) and only the items whose float32 key is too
+close to another's to order them get their exact float64 key (``exact_keys``). The alpha
+validation computes C once for its candidates and, without shrinkage, scores them all from one
+float32 copy of ``C^q`` (S factors into ``C^q`` and per-item powers), reading only the hidden
+item's rank from each row, exactly where a tie is possible; when the baskets come in time
+order, the final C continues the validation's sums over the newest baskets instead of adding
+up the older ones again. Every fast path gives the ranked lists (and validation scores) of the
+plain float64 computation bit for bit (tests/unit/bundling/test_recommend_fast_paths.py).
 
 Hyper-parameters (``DEFAULTS``) were chosen on a validation split carved from the *training*
 part only (the last 20% of the training orders of the 80/20 time split; never the test part), on
