@@ -15,9 +15,12 @@ of every test case:
   popularity fill: a basket whose items have fewer than 10 neighbours gets a shorter list.
 
 Runs are interleaved (engine, fixed alpha, the ``--baseline`` checkout's engine when given,
-then each implicit model, repeated) in one process so they share the machine's conditions. Printed per method: median, "fit s" (the part of a run
-before the first recommendation), min, max, the median's ratio to the first implicit model's
-(cosine by default), HitRate@10 and NDCG@10. The engine's lists must be the same in every run.
+then each implicit model, each round starting one method further on) in one process so they
+share the machine's conditions. Printed per method: median, "fit s" (the part of a run
+before the first recommendation), "cpu s" (the process's CPU time over the run, all threads,
+kernel included), min, max, the median's ratio to the first implicit model's (cosine by
+default), HitRate@10 and NDCG@10. The engine's lists must be the same in every run (and the
+same as the baseline's).
 
     .venv/bin/python bench/offline_fit_bench.py [--orders FILE] [--repeats 5] [--models cosine bm25 tfidf]
         [--baseline OTHER_CHECKOUT]
@@ -146,12 +149,18 @@ def main() -> int:
     runners |= {f"implicit {m}": implicit_run(m) for m in args.models}
     seconds: dict[str, list[float]] = {name: [] for name in runners}
     fit_seconds: dict[str, list[float]] = {name: [] for name in runners}
+    cpu_seconds: dict[str, list[float]] = {name: [] for name in runners}
     lists: dict[str, list[list[str]]] = {}
-    for _ in range(args.repeats):
-        for name, run in runners.items():
-            started = time.perf_counter()
-            recs, fit_s = run(split.train, cases.given)
+    names = list(runners)
+    for repeat in range(args.repeats):
+        # each round starts one method further on: a run's time depends on what ran just
+        # before it (memory it freed, threads still winding down), so no method always
+        # follows the same one
+        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            recs, fit_s = runners[name](split.train, cases.given)
             seconds[name].append(time.perf_counter() - started)
+            cpu_seconds[name].append(time.process_time() - cpu_started)
             fit_seconds[name].append(fit_s)
             if name in lists and recs != lists[name]:
                 raise SystemExit(f"{name}: the ranked lists changed between runs")
@@ -164,7 +173,7 @@ def main() -> int:
     reference = f"implicit {args.models[0]}"
     reference_s = statistics.median(seconds[reference])
     print(
-        f"{'method':<20}{'median s':>10}{'fit s':>8}{'min s':>8}{'max s':>8}"
+        f"{'method':<20}{'median s':>10}{'fit s':>8}{'cpu s':>8}{'min s':>8}{'max s':>8}"
         f"{'/ ' + reference:>20}{'HR@10':>9}{'NDCG@10':>9}{'short lists':>13}"
     )
     for name, runs in seconds.items():
@@ -173,6 +182,7 @@ def main() -> int:
         short = sum(len(r) < K for r in lists[name])
         print(
             f"{name:<20}{median:>10.3f}{statistics.median(fit_seconds[name]):>8.3f}"
+            f"{statistics.median(cpu_seconds[name]):>8.3f}"
             f"{min(runs):>8.3f}{max(runs):>8.3f}{median / reference_s:>19.2f}x"
             f"{hit_rate_at_k(ranks, K):>9.4f}{ndcg_at_k(ranks, K):>9.4f}{short:>13}"
         )

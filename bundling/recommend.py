@@ -24,10 +24,9 @@ the keys are float32 (half the memory traffic) and only the items whose float32 
 close to another's to order them get their exact float64 key (``exact_keys``). The alpha
 validation computes C once for its candidates and, without shrinkage, scores them all from one
 float32 copy of ``C^q`` (S factors into ``C^q`` and per-item powers), reading only the hidden
-item's rank from each row, exactly where a tie is possible; when the baskets come in time
-order, the final C continues the validation's sums over the newest baskets instead of adding
-up the older ones again. Every fast path gives the ranked lists (and validation scores) of the
-plain float64 computation bit for bit (tests/unit/bundling/test_recommend_fast_paths.py).
+item's rank from each row, exactly where a tie is possible. Every fast path gives the ranked
+lists (and validation scores) of the plain float64 computation bit for bit
+(tests/unit/bundling/test_recommend_fast_paths.py).
 
 Hyper-parameters (``DEFAULTS``) were chosen on a validation split carved from the *training*
 part only (the last 20% of the training orders of the 80/20 time split; never the test part), on
@@ -513,23 +512,6 @@ def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.nd
     return _strip_diagonal(_sort_rows(X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)))
 
 
-def _continued_cooccurrence(
-    C: sp.csr_matrix, pop: np.ndarray, X_new: sp.csr_matrix, w_new: np.ndarray
-) -> tuple[sp.csr_matrix, np.ndarray]:
-    """``_cooccurrence`` of the baskets behind ``(C, pop)`` followed by the rows of ``X_new``,
-    without adding up the first baskets again.
-
-    One product ``[I | I | X_new.T] @ [C ; diag(pop) ; W X_new]``: each entry's running sum
-    starts from its old value (one term, so exact) and goes on adding ``w_b`` over the new
-    baskets in order, which is the sum a product over all the baskets adds up."""
-    n = C.shape[0]
-    eye = sp.identity(n, format="csr")
-    A = sp.hstack([eye, eye, X_new.T.tocsr()], format="csr")
-    A.sort_indices()  # the old value comes first in every row's sum
-    B = sp.vstack([C, sp.diags(pop, format="csr"), sp.diags(w_new) @ X_new], format="csr")
-    return _strip_diagonal(_sort_rows(A @ B))
-
-
 def _strip_diagonal(C: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
     """A co-occurrence product (rows sorted: S keeps C's layout) without its diagonal, which is
     returned apart, and any zero sums dropped. In place: C's entries are the largest arrays of a
@@ -863,13 +845,11 @@ def fit_basket_model(
     # one dense copy of S for every model of this fit (validation and final), filled in turn
     dense_buffer = _dense_buffer(X.shape[1])
 
-    def build(
-        rows: np.ndarray, a: float, known: tuple[sp.csr_matrix, np.ndarray] | None = None
-    ) -> BasketModel:
-        """The model on ``rows`` of X; ``known`` is their ``_cooccurrence`` when already had."""
+    def build(rows: np.ndarray, a: float) -> BasketModel:
+        """The model on ``rows`` of X."""
         Xr = X[rows]
         tr = None if ts is None else np.asarray(ts)[rows]
-        C, pop = known or _cooccurrence(Xr, _weights(Xr, tr, hl, p))
+        C, pop = _cooccurrence(Xr, _weights(Xr, tr, hl, p))
         if phl and tr is not None and rows.size:
             pop = np.asarray(Xr.T @ np.power(0.5, (np.max(tr) - tr) / 86400.0 / float(phl))).ravel()
         counts = np.bincount(Xr.indices, minlength=Xr.shape[1]).astype(float)
@@ -887,7 +867,6 @@ def fit_basket_model(
         return BasketModel(items, S, pop, counts, int(rows.size), pw, params, dense_buffer)
 
     everything = np.arange(n_b)
-    known: tuple[sp.csr_matrix, np.ndarray] | None = None  # C, pop of all: from the search
     if a_arg == "auto":
         cut = n_b - round(n_b * 0.2)
         val = order[cut:]
@@ -899,8 +878,7 @@ def fit_basket_model(
             fit_rows = order[:cut]
             Xf = X[fit_rows]
             tr = None if ts is None else np.asarray(ts)[fit_rows]
-            w_fit = _weights(Xf, tr, hl, p)
-            C, pop = _cooccurrence(Xf, w_fit)
+            C, pop = _cooccurrence(Xf, _weights(Xf, tr, hl, p))
             best = -1.0
             held = _holdout_cases(X, multi)
             screen = None
@@ -924,16 +902,13 @@ def fit_basket_model(
                     sc = _holdout_score(mdl, X, multi)
                 if sc > best + 1e-12:
                     best, a = sc, cand
-            del values, S, mdl, screen
-            # baskets already in time order with the same weights (no decay moved by the newer
-            # baskets): the full co-occurrence continues the validation one
-            w_all = _weights(X, ts, hl, p)
-            if np.array_equal(fit_rows, everything[:cut]) and np.array_equal(w_all[:cut], w_fit):
-                known = _continued_cooccurrence(C, pop, X[cut:], w_all[cut:])
-            del C
+            # the final C is a product over all the baskets, not the validation's continued
+            # over the newest ones: that needs a copy of the older C, and on a busy machine
+            # fresh memory costs more (kernel time) than adding up the older baskets again
+            del values, S, mdl, screen, C
     else:
         a = _number("alpha", None if alpha is None else float(alpha))
-    model = build(everything, a, known)
+    model = build(everything, a)
     model.params["alpha_auto"] = a_arg == "auto"
     return model
 

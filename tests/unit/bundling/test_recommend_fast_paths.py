@@ -237,22 +237,6 @@ def test_top_k_equals_an_argpartition_of_every_row(k):
     assert not straddling.all() or k >= 29
 
 
-def test_continued_cooccurrence_equals_the_product_over_all_baskets(retail_slice):
-    """The full fit's C continues the alpha search's: the same sums, added in the same order."""
-    matrix, _ = _from_orders(retail_slice[0])
-    X = sp.csr_matrix(matrix.X, dtype=np.float64)
-    w = basket_weights(X)
-    cut = X.shape[0] - X.shape[0] // 5
-    older, older_pop = _cooccurrence(X[:cut], w[:cut])
-    C, pop = recommend._continued_cooccurrence(older, older_pop, X[cut:], w[cut:])
-    plain, plain_pop = _cooccurrence(X, w)
-    assert not np.array_equal(older_pop, plain_pop)  # the newer baskets did add to C
-    assert np.array_equal(pop, plain_pop)
-    assert np.array_equal(C.indptr, plain.indptr)
-    assert np.array_equal(C.indices, plain.indices)
-    assert np.array_equal(C.data, plain.data)
-
-
 def test_threaded_scoring_gives_the_lists_of_one_thread(retail_slice, monkeypatch):
     train, cases = retail_slice
     monkeypatch.setattr(recommend, "_CHUNK_CELLS", 50_000)  # many chunks
