@@ -18,13 +18,15 @@ whose one-hop list is shorter than k.
 Computation: ``C`` is one sparse product, sorted and stripped of its diagonal in place; ``S``
 takes C's layout, with ``c_i^a`` raised once per item; scores are ``Q @ S`` for a chunk of
 baskets at once (against dense column blocks of S when the store is small enough), and the top
-k is read off each row's k-th largest key; chunks of baskets are scored on parallel threads. The
-alpha validation computes C once for its candidates, reuses one buffer for their S values and
-one for their dense copy (then handed to the final model), and reads only the hidden item's
-rank from each row; when the baskets come in time order, the final C continues the
-validation's sums over the newest baskets instead of adding up the older ones again. Every fast
-path adds the same numbers in the same order as the plain one, so the ranked lists are the same
-bit for bit (tests/unit/bundling/test_recommend_fast_paths.py).
+k is read off each row's k-th largest key, found among the entries above the k-th largest of
+the rows' block maxima; chunks of baskets are scored on parallel threads. With a dense copy,
+the keys are float32 (half the memory traffic) and only the items whose float32 key is too
+close to another's to order them get their exact float64 key (``exact_keys``). The alpha
+validation computes C once for its candidates and, without shrinkage, scores them all from one
+float32 copy of ``C^q`` (S factors into ``C^q`` and per-item powers), reading only the hidden
+item's rank from each row, exactly where a tie is possible. Every fast path gives the ranked
+lists (and validation scores) of the plain float64 computation bit for bit
+(tests/unit/bundling/test_recommend_fast_paths.py).
 
 Hyper-parameters (``DEFAULTS``) were chosen on a validation split carved from the *training*
 part only (the last 20% of the training orders of the 80/20 time split; never the test part), on
@@ -46,6 +48,7 @@ from typing import Any, TypeVar
 import numpy as np
 import scipy.sparse as sp
 
+from .exact_keys import exact_keys, in_float32_range, key_bounds, key_interval
 from .measures import MISS, hit_rate_at_k, ndcg_at_k
 from .mining import BasketMatrix
 
@@ -139,7 +142,45 @@ def top_k_per_row(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     Finds each row's k-th largest value; a row with exactly k entries at or above it has those
     as its top k, whichever selection finds them (then sorted). A row where a tie straddles
-    position k keeps the argpartition's own choice of the tied items, as it always has."""
+    position k keeps the argpartition's own choice of the tied items, as it always has.
+
+    The k-th largest is looked for among few entries: the k-th largest of the rows' maxima over
+    column blocks is at most the k-th largest of the row (k blocks each hold one at least as
+    big), so only entries at or above it can be in the top k. One max and one comparison per
+    entry instead of a partition of the whole row."""
+    n_rows, n = key.shape
+    if not 0 < k < n or n // _BLOCK_COLUMNS < 2 * k:
+        return _top_k_by_partition(key, k)
+    floor = _block_floor(key, k)
+    rows, cols = np.nonzero(key >= floor[:, None])
+    vals = key[rows, cols]
+    order = np.lexsort((cols, -vals, rows))  # by row, then best first, ties by column id
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    start = np.searchsorted(rows, np.arange(n_rows))  # every row has k candidates or more
+    kth = vals[start + k - 1]
+    exact = np.bincount(rows[vals >= kth[rows]], minlength=n_rows) == k
+    first_k = start[:, None] + np.arange(k)
+    top, valid = cols[first_k], vals[first_k] > -np.inf
+    if not exact.all():
+        top[~exact], valid[~exact] = _top_k_by_partition(key[~exact], k)
+    return top, valid
+
+
+def _block_floor(key: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the k-th largest of the maxima over column blocks of ``_BLOCK_COLUMNS``: at most
+    the row's k-th largest value (k blocks each hold a value at least that big). Needs k blocks
+    or more."""
+    n_rows, n = key.shape
+    n_blocks = n // _BLOCK_COLUMNS
+    maxima = key[:, : n_blocks * _BLOCK_COLUMNS].reshape(n_rows, n_blocks, -1).max(axis=2)
+    if n > n_blocks * _BLOCK_COLUMNS:
+        tail = key[:, n_blocks * _BLOCK_COLUMNS :].max(axis=1, keepdims=True)
+        maxima = np.concatenate([maxima, tail], axis=1)
+    return np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
+
+
+def _top_k_by_partition(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``top_k_per_row`` on whole rows: the k-th largest by a partition of each row."""
     n = key.shape[1]
     if not 0 < k < n:
         return _sorted_survivors(key, np.argpartition(-key, k - 1, axis=1)[:, :k])
@@ -214,16 +255,19 @@ class BasketModel:
         return self.recommend_batch([basket], k)[0]
 
     def recommend_batch(self, baskets: Sequence[Sequence[str]], k: int) -> list[list[str]]:
-        """Top-k per basket: one sparse product and an argpartition per chunk of rows."""
+        """Top-k per basket: the keys of a chunk of rows at once, then each row's top k."""
         n = self.n_items
         k = min(k, n)
         if k <= 0 or not baskets:
             return [[] for _ in baskets]
         step = self.chunk_rows()
-        _ = self._dense_S_blocks  # built once, before the threads share it
+        screened = self._dense_S_blocks32 is not None and 0 < 2 * k <= n // _BLOCK_COLUMNS
 
         def chunk(s: int) -> tuple[np.ndarray, np.ndarray]:
-            return top_k_per_row(self.ranking_keys(self.query_matrix(baskets[s : s + step]), k), k)
+            Q = self.query_matrix(baskets[s : s + step])
+            if screened:
+                return self._top_k_screened(Q, k)
+            return top_k_per_row(self.ranking_keys(Q, k, dense=False), k)
 
         out: list[list[str]] = []
         for top, valid in _map_chunks(chunk, range(0, len(baskets), step)):
@@ -231,27 +275,102 @@ class BasketModel:
                 out.append([str(self.items[j]) for j in row[ok]])
         return out
 
-    def _one_hop(self, Q: sp.csr_matrix) -> np.ndarray:
+    def _top_k_screened(self, Q: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``top_k_per_row(self.ranking_keys(Q, k), k)``, from float32 keys.
+
+        The float32 keys (S's dense float32 copy) find, per row, every item that can be in the
+        top k: the k-th largest block maximum is at most the row's k-th largest key, so with the
+        error bound of float32 keys every item whose exact key reaches the exact k-th largest
+        has a float32 key above a threshold derived from it. Those few items get their exact
+        float64 key (``exact_keys``) and are ranked by it, exactly as the float64 row would
+        rank them. Rows whose decision needs the whole exact row are ranked on it: a two-hop
+        backoff (the one-hop list is short), a tie straddling position k, fewer than k items."""
+        n, rows = self.n_items, Q.shape[0]
+        sizes = np.diff(Q.indptr)
+        blocks = self._dense_S_blocks32
+        if blocks is None or not rows or not in_float32_range(self._s_range, terms=max(sizes)):
+            return top_k_per_row(self.ranking_keys(Q, k, dense=False), k)
+        approx = _blocks_product(sp.csc_matrix(Q, dtype=np.float32), blocks, n)
+        redo = np.count_nonzero(approx, axis=1) < k + sizes  # the two-hop rows
+        approx += self._prior.astype(np.float32)
+        approx[np.repeat(np.arange(rows), sizes), Q.indices] = -np.inf
+        floor = _block_floor(approx, k).astype(np.float64)
+        redo |= floor == -np.inf
+        # every entry the exact top k can hold is at or above the bound below the float32 k-th
+        # largest, itself at or above the floor: entries at or above the floor's bound are
+        # enough to find that k-th largest, then to keep those at or above its bound
+        low, _ = key_bounds(floor, sizes)
+        low[redo] = np.inf
+        case, cols = np.nonzero(approx >= low[:, None])
+        vals = approx[case, cols]
+        order = np.lexsort((-vals, case))
+        start = np.searchsorted(case[order], np.arange(rows))
+        kept = np.flatnonzero(~redo)
+        kth32 = np.zeros(rows)
+        kth32[kept] = vals[order[start[kept] + k - 1]]
+        lo, _ = key_bounds(kth32, sizes)
+        near = vals >= lo[case]
+        case, cols, approx_near = case[near], cols[near], vals[near].astype(np.float64)
+        # an item whose interval of possible exact keys meets no other candidate's is ranked
+        # by its float32 key; the others (ties, near ties) by their exact keys
+        order = np.lexsort((-approx_near, case))
+        case, cols, approx_near = case[order], cols[order], approx_near[order]
+        x_lo, x_hi = key_interval(approx_near, sizes[case])
+        overlap = (case[1:] == case[:-1]) & (x_lo[:-1] <= x_hi[1:])
+        unsure = np.zeros(case.size, bool)
+        unsure[:-1] |= overlap
+        unsure[1:] |= overlap
+        exact = approx_near
+        exact[unsure] = exact_keys(self.S, Q, case[unsure], cols[unsure], self._prior)
+        order = np.lexsort((cols, -exact, case))  # by row, then best first, ties by column id
+        case, cols, exact = case[order], cols[order], exact[order]
+        start = np.searchsorted(case, np.arange(rows))  # k candidates or more per kept row
+        kth = np.full(rows, np.inf)
+        kth[kept] = exact[start[kept] + k - 1]
+        decided = np.bincount(case[exact >= kth[case]], minlength=rows) == k
+        decided &= ~redo
+        top = np.empty((rows, k), np.intp)
+        valid = np.ones((rows, k), bool)  # every candidate is a real item
+        top[decided] = cols[start[decided, None] + np.arange(k)]
+        rest = np.flatnonzero(~decided)
+        if rest.size:
+            keys = self.ranking_keys(Q[rest], k, dense=False)
+            top[rest], valid[rest] = top_k_per_row(keys, k)
+        return top, valid
+
+    @cached_property
+    def _dense_S_blocks32(self) -> np.ndarray | None:
+        """S in dense float32 column blocks, in the first half of ``dense_buffer`` when given,
+        when it has at most ``_DENSE_S_CELLS`` cells, else None."""
+        if self.n_items * self.n_items > _DENSE_S_CELLS:
+            return None
+        n = self.n_items
+        shape = (-(-n // _BLOCK_COLUMNS), n, _BLOCK_COLUMNS)
+        out = None
+        shared = self.dense_buffer if "_dense_S_blocks" not in self.__dict__ else None
+        if shared is not None and shared.nbytes >= 4 * np.prod(shape):
+            out = shared.reshape(-1).view(np.float32)[: np.prod(shape)].reshape(shape)
+        return _dense_blocks(self.S, out if out is not None else np.empty(shape, np.float32))
+
+    @cached_property
+    def _s_range(self) -> np.ndarray:
+        """S's smallest and largest entry (the float32 keys' range check)."""
+        return np.array([self.S.data.min(), self.S.data.max()]) if self.S.nnz else np.zeros(0)
+
+    def _one_hop(self, Q: sp.csr_matrix, dense: bool = True) -> np.ndarray:
         """``Q @ S`` as a dense block. Each entry is the sum of the basket items' entries of S,
         added in the order of the items' columns whichever way it is computed, so every way
         gives the same numbers: against dense column blocks of S when S is small enough (a
-        sparse product whose result is nearly dense spends its time on bookkeeping), else the
-        sparse product.
+        sparse product whose result is nearly dense spends its time on bookkeeping) and
+        ``dense``, else the sparse product (for a few rows, not worth a dense copy of S).
 
         With S in column blocks and the baskets by item (CSC), each item's slice of a block is
         read once per chunk and added to every basket holding it, while the chunk's slice of
         the result stays in cache: about twice as fast as summing whole rows of S per basket."""
-        blocks = self._dense_S_blocks
+        blocks = self._dense_S_blocks if dense else None
         if blocks is None:
             return np.asarray((Q @ self.S).toarray())
-        by_item = sp.csc_matrix(Q, dtype=np.float64)
-        n = self.n_items
-        key = np.empty((Q.shape[0], n))
-        for b, block in enumerate(blocks):
-            start = b * _BLOCK_COLUMNS
-            width = min(_BLOCK_COLUMNS, n - start)
-            key[:, start : start + width] = (by_item @ block)[:, :width]
-        return key
+        return _blocks_product(sp.csc_matrix(Q, dtype=np.float64), blocks, self.n_items)
 
     @cached_property
     def _dense_S_blocks(self) -> np.ndarray | None:
@@ -259,17 +378,19 @@ class BasketModel:
         cells, else None."""
         if self.n_items * self.n_items > _DENSE_S_CELLS:
             return None
-        return _dense_blocks(self.S, self.dense_buffer)
+        # not in the buffer the float32 copy already fills
+        shared = self.dense_buffer if "_dense_S_blocks32" not in self.__dict__ else None
+        return _dense_blocks(self.S, shared)
 
     def chunk_rows(self) -> int:
         """Query rows scored at once: a dense rows x items block of about ``_CHUNK_CELLS``."""
         return max(1, _CHUNK_CELLS // max(self.n_items, 1))
 
-    def ranking_keys(self, Q: sp.csr_matrix, k: int) -> np.ndarray:
+    def ranking_keys(self, Q: sp.csr_matrix, k: int, dense: bool = True) -> np.ndarray:
         """Dense ranking key of every item for each basket row of ``Q`` (binary, over ``items``):
         ``key_j = sum_{i in basket} S_ij + prior_j``, plus the two-hop backoff for rows whose
         one-hop list is shorter than k, and ``-inf`` on the basket's own items."""
-        key = self._one_hop(Q)
+        key = self._one_hop(Q, dense)
         two_hop = float(self.params.get("two_hop") or 0.0)
         if two_hop:
             # two-hop backoff only where one hop cannot fill the list (sparse stores): the
@@ -284,10 +405,21 @@ class BasketModel:
         return key
 
 
+def _blocks_product(by_item: sp.csc_matrix, blocks: np.ndarray, n: int) -> np.ndarray:
+    """``by_item @ S`` (n columns) against S's dense column blocks, in their dtype."""
+    key = np.empty((by_item.shape[0], n), blocks.dtype)
+    for b, block in enumerate(blocks):
+        start = b * _BLOCK_COLUMNS
+        width = min(_BLOCK_COLUMNS, n - start)
+        key[:, start : start + width] = (by_item @ block)[:, :width]
+    return key
+
+
 def _dense_blocks(S: sp.csr_matrix, out: np.ndarray | None = None) -> np.ndarray:
     """S as dense blocks of ``_BLOCK_COLUMNS`` columns, ``(n_blocks, n_rows, _BLOCK_COLUMNS)``
     (block b holds columns ``b * _BLOCK_COLUMNS`` on, the last one zero-padded), in ``out`` when
-    its shape fits. Filled a few rows at a time: there is never a whole second dense copy."""
+    its shape fits (in its dtype: a float32 ``out`` holds S rounded to float32). Filled a few
+    rows at a time: there is never a whole second dense copy."""
     n_rows, n_cols = S.shape
     n_blocks = -(-n_cols // _BLOCK_COLUMNS)
     shape = (n_blocks, n_rows, _BLOCK_COLUMNS)
@@ -335,6 +467,17 @@ def _dense_buffer(n_items: int) -> np.ndarray | None:
     return np.empty((-(-n_items // _BLOCK_COLUMNS), n_items, _BLOCK_COLUMNS))
 
 
+def _spare_half(buffer: np.ndarray | None, count: int) -> np.ndarray | None:
+    """``count`` float64 cells of the second half of a ``_dense_buffer`` (whose first half is
+    enough for S's dense copy in float32), or None when there is no buffer or too few cells.
+    Memory the fit touches anyway: fresh memory is slow to come by on a busy machine."""
+    if buffer is None:
+        return None
+    flat = buffer.reshape(-1)
+    tail = flat[(flat.size + 1) // 2 :]
+    return tail[:count] if tail.size >= count else None
+
+
 def _from_orders(orders: Sequence[Any]) -> tuple[BasketMatrix, np.ndarray | None]:
     """Basket matrix (sorted item columns) and per-basket timestamps from OrderEvents or
     ``(items, created_at)``-like objects (e.g. ``evaluation.split.Basket``); rows in input order."""
@@ -367,23 +510,6 @@ def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.nd
     item counts (its diagonal). Each entry is the sum of ``w_b`` over the baskets holding both
     items, added in basket order."""
     return _strip_diagonal(_sort_rows(X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)))
-
-
-def _continued_cooccurrence(
-    C: sp.csr_matrix, pop: np.ndarray, X_new: sp.csr_matrix, w_new: np.ndarray
-) -> tuple[sp.csr_matrix, np.ndarray]:
-    """``_cooccurrence`` of the baskets behind ``(C, pop)`` followed by the rows of ``X_new``,
-    without adding up the first baskets again.
-
-    One product ``[I | I | X_new.T] @ [C ; diag(pop) ; W X_new]``: each entry's running sum
-    starts from its old value (one term, so exact) and goes on adding ``w_b`` over the new
-    baskets in order, which is the sum a product over all the baskets adds up."""
-    n = C.shape[0]
-    eye = sp.identity(n, format="csr")
-    A = sp.hstack([eye, eye, X_new.T.tocsr()], format="csr")
-    A.sort_indices()  # the old value comes first in every row's sum
-    B = sp.vstack([C, sp.diags(pop, format="csr"), sp.diags(w_new) @ X_new], format="csr")
-    return _strip_diagonal(_sort_rows(A @ B))
 
 
 def _strip_diagonal(C: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -522,18 +648,14 @@ def _hidden_ranks(key: np.ndarray, hidden: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(ranks, dtype=np.int64)
 
 
-def _holdout_score(model: BasketModel, X: sp.csr_matrix, rows: np.ndarray, k: int = 10) -> float:
-    """HitRate@k + NDCG@k of hide-one completion on ``rows`` of X (the last item of each row by
-    a fixed hash, so the choice does not depend on the candidate model).
-
-    The same figures as ranking ``model.recommend_batch`` lists, computed on column ids: the
-    given items are X's row without the hidden column, and only the hidden item's rank is read
-    from each row's keys."""
+def _holdout_cases(X: sp.csr_matrix, rows: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray] | None:
+    """The hide-one cases of ``rows`` of X with 2+ items: the given items (one row per case,
+    columns sorted) and the hidden column of each (one item per row by a fixed hash, so the
+    choice does not depend on the candidate model); None when there is no case."""
     sizes = np.diff(X.indptr)[rows]
     rows = rows[sizes >= 2]
     if not rows.size:
-        return 0.0
-    k = min(k, model.n_items)
+        return None
     cases = X[rows]  # one row per case, columns sorted
     hidden_at = cases.indptr[:-1] + (rows.astype(np.int64) * 2654435761) % sizes[sizes >= 2]
     hidden = cases.indices[hidden_at].astype(np.int64)
@@ -547,14 +669,139 @@ def _holdout_score(model: BasketModel, X: sp.csr_matrix, rows: np.ndarray, k: in
         ),
         shape=cases.shape,
     )
+    return given, hidden
+
+
+def _holdout_score(model: BasketModel, X: sp.csr_matrix, rows: np.ndarray, k: int = 10) -> float:
+    """HitRate@k + NDCG@k of hide-one completion on ``rows`` of X (``_holdout_cases``).
+
+    The same figures as ranking ``model.recommend_batch`` lists, computed on column ids: only
+    the hidden item's rank is read from each row's keys."""
+    held = _holdout_cases(X, rows)
+    if held is None:
+        return 0.0
+    given, hidden = held
+    k = min(k, model.n_items)
     step = model.chunk_rows()
     _ = model._dense_S_blocks  # built once, before the threads share it
 
     def chunk(s: int) -> np.ndarray:
         return _hidden_ranks(model.ranking_keys(given[s : s + step], k), hidden[s : s + step], k)
 
-    ranks = np.concatenate(_map_chunks(chunk, range(0, rows.size, step)))
+    ranks = np.concatenate(_map_chunks(chunk, range(0, given.shape[0], step)))
     return hit_rate_at_k(ranks, k) + ndcg_at_k(ranks, k)
+
+
+class _AlphaScreen:
+    """The alpha search's holdout scores for every candidate from one float32 copy of C.
+
+    With no shrinkage, ``S_ij = C_ij^q * c_i^(-aq) * c_j^(-(1-a)q)``: one dense float32 copy of
+    ``C^q`` serves every alpha (the basket's items weighted by ``c_i^(-aq)``, the result's
+    columns by ``c_j^(-(1-a)q)``), instead of a dense float64 copy of S per alpha. Those keys
+    are approximate; the hidden item's exact key, and the exact key of every item whose float32
+    key is within its error bound of it, come from S's own entries (``exact_keys``), so each
+    rank is the one ``_holdout_score`` reads, bit for bit. Rows where the decision needs the
+    whole exact row (a two-hop backoff, a tie straddling position k) are scored exactly."""
+
+    def __init__(
+        self,
+        C: sp.csr_matrix,
+        pop: np.ndarray,
+        q: float,
+        given: sp.csr_matrix,
+        hidden: np.ndarray,
+        buffer: np.ndarray,
+        scratch: np.ndarray,
+    ) -> None:
+        """``buffer``: the fit's dense float64 buffer (its first half holds C^q in float32);
+        ``scratch``: one float per entry of C, overwritten (the S values buffer), which may be
+        the buffer's second half."""
+        n = C.shape[0]
+        self.C, self.pop, self.q, self.given, self.hidden = C, pop, q, given, hidden
+        n_blocks = -(-n // _BLOCK_COLUMNS)
+        cells = n_blocks * n * _BLOCK_COLUMNS
+        g_blocks = buffer.reshape(-1).view(np.float32)[:cells].reshape(n_blocks, n, _BLOCK_COLUMNS)
+        powered = np.power(C.data, q, out=scratch)
+        self.g_range = np.array([powered.min(), powered.max()]) if powered.size else powered
+        G = sp.csr_matrix((powered, C.indices, C.indptr), shape=C.shape)
+        self.blocks = _dense_blocks(G, g_blocks)
+
+    @staticmethod
+    def applies(C: sp.csr_matrix, h: float, q: float) -> bool:
+        """No shrinkage (the formula factors), a non-empty C."""
+        return not h and q > 0 and C.nnz > 0
+
+    def score(self, model: BasketModel, a: float, k: int = 10) -> float | None:
+        """``_holdout_score(model, X, rows)`` for the model of alpha ``a`` on this C (whose S
+        must hold every entry of C: none underflowed), or None when float32 cannot bound it."""
+        S, pop, q = model.S, self.pop, self.q
+        seen = pop > 0
+        left = np.zeros(pop.size)
+        right = np.zeros(pop.size)
+        left[seen] = np.power(pop[seen], -a * q)
+        right[seen] = np.power(pop[seen], -(1.0 - a) * q)
+        longest = int(np.diff(self.given.indptr).max())
+        if not in_float32_range(left, self.g_range, right, terms=longest):
+            return None
+        k = min(k, model.n_items)
+        n = model.n_items
+        left32, right32 = left.astype(np.float32), right.astype(np.float32)
+        prior, prior32 = model._prior, model._prior.astype(np.float32)
+        given, hidden = self.given, self.hidden
+        step = model.chunk_rows()
+
+        def chunk(s: int) -> tuple[np.ndarray, np.ndarray]:
+            """Ranks of the chunk's cases, and the cases (chunk positions) to rank exactly."""
+            Q = given[s : s + step]
+            hid = hidden[s : s + step]
+            rows = Q.shape[0]
+            sizes = np.diff(Q.indptr)
+            weighted = sp.csr_matrix((left32[Q.indices], Q.indices, Q.indptr), shape=Q.shape)
+            approx = _blocks_product(weighted.tocsc(), self.blocks, n)
+            approx *= right32
+            # the one-hop list's length: the float32 keys are 0 exactly where S's sums are
+            thin = np.count_nonzero(approx, axis=1) < k + sizes
+            approx += prior32
+            approx[np.repeat(np.arange(rows), sizes), Q.indices] = -np.inf
+            # first from the interval the hidden item's exact key lies in: items surely above
+            # it, surely below it, and those that may tie with it
+            h_lo, h_hi = key_interval(approx[np.arange(rows), hid].astype(np.float64), sizes)
+            lo, _ = key_bounds(h_lo, sizes)
+            _, hi = key_bounds(h_hi, sizes)
+            above = np.count_nonzero(approx > hi[:, None], axis=1)
+            open_rows = np.flatnonzero((above < k) & ~thin)
+            near = approx[open_rows]
+            unsure = (near >= lo[open_rows, None]) & (near <= hi[open_rows, None])
+            tied = np.ones(rows, np.int64)  # alone in its interval: only itself
+            tied_before = np.zeros(rows, np.int64)
+            # rows where another item may tie: the hidden item's exact key, and that of every
+            # item within its bounds
+            open_rows = open_rows[np.count_nonzero(unsure, axis=1) > 1]
+            h_key = exact_keys(S, Q, open_rows, hid[open_rows], prior)
+            lo, hi = key_bounds(h_key, sizes[open_rows])
+            near = approx[open_rows]
+            above[open_rows] = np.count_nonzero(near > hi[:, None], axis=1)
+            band_row, band_col = np.nonzero((near >= lo[:, None]) & (near <= hi[:, None]))
+            band_case = open_rows[band_row]
+            exact = exact_keys(S, Q, band_case, band_col, prior)
+            h_band = h_key[band_row]
+            above += np.bincount(band_case[exact > h_band], minlength=rows)
+            tie = exact == h_band
+            tied[open_rows] = 0
+            tied += np.bincount(band_case[tie], minlength=rows)  # the hidden item included
+            tied_before += np.bincount(band_case[tie & (band_col < hid[band_case])], minlength=rows)
+            ranks = np.where(above + tied <= k, 1 + above + tied_before, MISS)
+            ranks[above >= k] = MISS
+            straddling = (above < k) & (above + tied > k)
+            return np.asarray(ranks, dtype=np.int64), np.flatnonzero(thin | straddling) + s
+
+        parts = _map_chunks(chunk, range(0, given.shape[0], step))
+        ranks = np.concatenate([r for r, _ in parts])
+        redo = np.concatenate([e for _, e in parts])
+        if redo.size:
+            keys = model.ranking_keys(given[redo], k, dense=False)
+            ranks[redo] = _hidden_ranks(keys, hidden[redo], k)
+        return hit_rate_at_k(ranks, k) + ndcg_at_k(ranks, k)
 
 
 def fit_basket_model(
@@ -598,13 +845,11 @@ def fit_basket_model(
     # one dense copy of S for every model of this fit (validation and final), filled in turn
     dense_buffer = _dense_buffer(X.shape[1])
 
-    def build(
-        rows: np.ndarray, a: float, known: tuple[sp.csr_matrix, np.ndarray] | None = None
-    ) -> BasketModel:
-        """The model on ``rows`` of X; ``known`` is their ``_cooccurrence`` when already had."""
+    def build(rows: np.ndarray, a: float) -> BasketModel:
+        """The model on ``rows`` of X."""
         Xr = X[rows]
         tr = None if ts is None else np.asarray(ts)[rows]
-        C, pop = known or _cooccurrence(Xr, _weights(Xr, tr, hl, p))
+        C, pop = _cooccurrence(Xr, _weights(Xr, tr, hl, p))
         if phl and tr is not None and rows.size:
             pop = np.asarray(Xr.T @ np.power(0.5, (np.max(tr) - tr) / 86400.0 / float(phl))).ravel()
         counts = np.bincount(Xr.indices, minlength=Xr.shape[1]).astype(float)
@@ -622,7 +867,6 @@ def fit_basket_model(
         return BasketModel(items, S, pop, counts, int(rows.size), pw, params, dense_buffer)
 
     everything = np.arange(n_b)
-    known: tuple[sp.csr_matrix, np.ndarray] | None = None  # C, pop of all: from the search
     if a_arg == "auto":
         cut = n_b - round(n_b * 0.2)
         val = order[cut:]
@@ -634,26 +878,37 @@ def fit_basket_model(
             fit_rows = order[:cut]
             Xf = X[fit_rows]
             tr = None if ts is None else np.asarray(ts)[fit_rows]
-            w_fit = _weights(Xf, tr, hl, p)
-            C, pop = _cooccurrence(Xf, w_fit)
+            C, pop = _cooccurrence(Xf, _weights(Xf, tr, hl, p))
             best = -1.0
-            values = np.empty(C.nnz)  # S's values, rewritten for each candidate alpha
+            held = _holdout_cases(X, multi)
+            screen = None
+            spare = _spare_half(dense_buffer, C.nnz)
+            if held is not None and spare is not None and _AlphaScreen.applies(C, h, q):
+                assert dense_buffer is not None
+                # the dense buffer's first half holds C^q in float32, its second S's values
+                values = spare
+                screen = _AlphaScreen(C, pop, q, *held, dense_buffer, values)
+            else:
+                values = np.empty(C.nnz)  # S's values, rewritten for each candidate alpha
+            # with the screen, a candidate it cannot score gets a dense copy of its own
+            shared = None if screen is not None else dense_buffer
             for cand in ALPHA_GRID:
                 S = _similarity(C, pop, cand, h, q, out=values)
-                mdl = BasketModel(items, S, pop, pop, int(cut), pw, {"two_hop": th}, dense_buffer)
-                sc = _holdout_score(mdl, X, multi)
+                mdl = BasketModel(items, S, pop, pop, int(cut), pw, {"two_hop": th}, shared)
+                sc = None
+                if screen is not None and S.nnz == C.nnz:  # S has every entry of C
+                    sc = screen.score(mdl, cand)
+                if sc is None:
+                    sc = _holdout_score(mdl, X, multi)
                 if sc > best + 1e-12:
                     best, a = sc, cand
-            del values, S, mdl
-            # baskets already in time order with the same weights (no decay moved by the newer
-            # baskets): the full co-occurrence continues the validation one
-            w_all = _weights(X, ts, hl, p)
-            if np.array_equal(fit_rows, everything[:cut]) and np.array_equal(w_all[:cut], w_fit):
-                known = _continued_cooccurrence(C, pop, X[cut:], w_all[cut:])
-            del C
+            # the final C is a product over all the baskets, not the validation's continued
+            # over the newest ones: that needs a copy of the older C, and on a busy machine
+            # fresh memory costs more (kernel time) than adding up the older baskets again
+            del values, S, mdl, screen, C
     else:
         a = _number("alpha", None if alpha is None else float(alpha))
-    model = build(everything, a, known)
+    model = build(everything, a)
     model.params["alpha_auto"] = a_arg == "auto"
     return model
 

@@ -14,6 +14,7 @@ import pytest
 import scipy.sparse as sp
 
 from bundling import recommend
+from bundling.exact_keys import exact_keys, key_bounds
 from bundling.measures import hit_ranks, hit_rate_at_k, ndcg_at_k
 from bundling.recommend import (
     ALPHA_GRID,
@@ -103,11 +104,13 @@ def test_holdout_score_equals_ranking_the_recommended_lists(retail_slice):
 def test_dense_and_sparse_scoring_rank_every_case_the_same(retail_slice, monkeypatch, k):
     train, cases = retail_slice
     dense = fit_basket_model(train)
-    assert dense._dense_S_blocks is not None
     dense_lists = dense.recommend_batch(cases.given, k)
+    assert dense._dense_S_blocks32 is not None  # float32 keys, exact where they are too close
+    assert np.array_equal(dense._dense_S_blocks, recommend._dense_blocks(dense.S))
+    assert dense.recommend_batch(cases.given, k) == dense_lists  # the float32 copy is intact
     monkeypatch.setattr(recommend, "_DENSE_S_CELLS", 0)
     sparse = fit_basket_model(train)
-    assert sparse._dense_S_blocks is None
+    assert sparse._dense_S_blocks is None and sparse._dense_S_blocks32 is None
     assert sparse.params == dense.params  # the same alpha chosen on the validation baskets
     sparse_lists = sparse.recommend_batch(cases.given, k)
     assert len(cases) > 100
@@ -234,22 +237,6 @@ def test_top_k_equals_an_argpartition_of_every_row(k):
     assert not straddling.all() or k >= 29
 
 
-def test_continued_cooccurrence_equals_the_product_over_all_baskets(retail_slice):
-    """The full fit's C continues the alpha search's: the same sums, added in the same order."""
-    matrix, _ = _from_orders(retail_slice[0])
-    X = sp.csr_matrix(matrix.X, dtype=np.float64)
-    w = basket_weights(X)
-    cut = X.shape[0] - X.shape[0] // 5
-    older, older_pop = _cooccurrence(X[:cut], w[:cut])
-    C, pop = recommend._continued_cooccurrence(older, older_pop, X[cut:], w[cut:])
-    plain, plain_pop = _cooccurrence(X, w)
-    assert not np.array_equal(older_pop, plain_pop)  # the newer baskets did add to C
-    assert np.array_equal(pop, plain_pop)
-    assert np.array_equal(C.indptr, plain.indptr)
-    assert np.array_equal(C.indices, plain.indices)
-    assert np.array_equal(C.data, plain.data)
-
-
 def test_threaded_scoring_gives_the_lists_of_one_thread(retail_slice, monkeypatch):
     train, cases = retail_slice
     monkeypatch.setattr(recommend, "_CHUNK_CELLS", 50_000)  # many chunks
@@ -277,3 +264,92 @@ def test_rows_sorted_in_place_on_threads_equal_a_plain_sort(monkeypatch):
         assert np.array_equal(product.indptr, plain.indptr)
         assert np.array_equal(product.indices, plain.indices)
         assert np.array_equal(product.data, plain.data)
+
+
+def _validation_cases(train: list[Basket]) -> tuple[sp.csr_matrix, np.ndarray, int]:
+    """X and the alpha search's validation rows (the newest 20% with 2+ items), and the cut."""
+    matrix, ts = _from_orders(train)
+    X = sp.csr_matrix(matrix.X, dtype=np.float64)
+    order = np.argsort(ts, kind="stable")
+    cut = X.shape[0] - round(X.shape[0] * 0.2)
+    validation = order[cut:]
+    return X, validation[np.diff(X.indptr)[validation] >= 2], cut
+
+
+def test_exact_keys_equal_the_scored_keys_bit_for_bit(retail_slice):
+    train, cases = retail_slice
+    model = fit_basket_model(train, alpha=0.6)
+    Q = model.query_matrix(cases.given)
+    one_hop = model._one_hop(Q) + model._prior
+    rng = np.random.default_rng(13)
+    case = rng.integers(0, Q.shape[0], 5000)
+    cols = rng.integers(0, model.n_items, 5000)
+    keys = exact_keys(model.S, Q, case, cols, model._prior)
+    assert np.array_equal(keys, one_hop[case, cols])
+    assert np.count_nonzero(keys > model._prior[cols]) > 100  # most pairs are not just the prior
+
+
+def test_float32_keys_stay_within_their_bounds(retail_slice):
+    """The factored float32 keys of the alpha screen, against the exact keys of every item."""
+    train, _ = retail_slice
+    X, rows, cut = _validation_cases(train)
+    Xf = X[:cut]
+    C, pop = _cooccurrence(Xf, basket_weights(Xf))
+    given = X[rows]
+    sizes = np.diff(given.indptr)
+    for a in ALPHA_GRID:
+        model = recommend.BasketModel(
+            np.arange(X.shape[1]), _similarity(C, pop, a, 0.0, 2.0), pop, pop, cut, 1e-6, {}
+        )
+        exact = model._one_hop(given, dense=False) + model._prior
+        seen = pop > 0
+        left, right = np.zeros(pop.size), np.zeros(pop.size)
+        left[seen], right[seen] = pop[seen] ** (-2 * a), pop[seen] ** (-2 * (1 - a))
+        weighted = sp.csr_matrix(
+            (left[given.indices].astype(np.float32), given.indices, given.indptr), given.shape
+        )
+        G = sp.csr_matrix((C.data**2, C.indices, C.indptr), C.shape).astype(np.float32)
+        approx = (weighted @ G).toarray() * right.astype(np.float32)
+        approx += model._prior.astype(np.float32)
+        for r in range(0, exact.shape[0], 97):
+            lo, hi = key_bounds(exact[r], np.full(exact.shape[1], sizes[r]))
+            assert ((lo <= approx[r]) & (approx[r] <= hi)).all()
+        assert not np.array_equal(approx, exact)  # float32 does round
+
+
+def test_alpha_screen_scores_equal_the_exact_holdout_scores(retail_slice):
+    train, _ = retail_slice
+    X, rows, cut = _validation_cases(train)
+    Xf = X[:cut]
+    C, pop = _cooccurrence(Xf, basket_weights(Xf))
+    buffer = recommend._dense_buffer(X.shape[1])
+    values = np.empty(C.nnz)
+    held = recommend._holdout_cases(X, rows)
+    assert held is not None and buffer is not None
+    screen = recommend._AlphaScreen(C, pop, 2.0, *held, buffer, values)
+    for a in ALPHA_GRID:
+        S = _similarity(C, pop, a, 0.0, 2.0, out=values)
+        model = recommend.BasketModel(
+            np.arange(X.shape[1]), S, pop, pop, cut, 1e-6, {"two_hop": 0.5}
+        )
+        screened = screen.score(model, a)
+        assert screened is not None
+        assert screened == _holdout_score(model, X, rows)  # bit for bit
+
+
+@pytest.mark.parametrize("k", [1, 10, 40])
+def test_top_k_of_wide_rows_equals_an_argpartition_of_every_row(k):
+    """Rows wider than a few column blocks take the block-maxima path: few distinct values (ties
+    at position k), distinct values, rows of -inf, rows with fewer than k real entries."""
+    rng = np.random.default_rng(17)
+    n = recommend._BLOCK_COLUMNS * 90 + 51  # a partial last block
+    key = rng.integers(0, 40, size=(300, n)).astype(np.float64)
+    key[100:200] += rng.random((100, n))  # distinct values
+    key[rng.random(key.shape) < 0.1] = -np.inf
+    key[:3] = -np.inf
+    key[3:6, k // 2 :] = -np.inf  # fewer than k real entries
+    key[6:9] = 5.0  # one tie across the whole row
+    top, valid = top_k_per_row(key, k)
+    plain_top, plain_valid = _plain_top_k(key, k)
+    assert np.array_equal(top, plain_top)
+    assert np.array_equal(valid, plain_valid)
