@@ -60,7 +60,6 @@ class TableBatch:
     def __init__(self) -> None:
         self._pending: dict[tuple[str, int], _PartitionWrites] = {}
         self._sent: list[_SentBatch] = []
-        self.records = 0
 
     def set(self, table: CollectionT, partition: int, key: Any, value: Any) -> None:
         """``table[key] = value`` without Faust's per-record send; call it while an event of
@@ -79,7 +78,6 @@ class TableBatch:
         writes = self._pending.get(slot)
         if writes is None:
             writes = self._pending[slot] = _PartitionWrites(table, partition)
-        self.records += 1
         return writes.records
 
     async def send(self, producer: Any) -> None:
