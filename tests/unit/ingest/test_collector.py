@@ -4,7 +4,6 @@ collector back as it had it: after a normal return and after an error."""
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,14 +13,6 @@ from ingest.collector import collector_paused
 from models.catalog import Product
 
 CATALOG = b"product_id,title,price,category\nA,Mug,2.5,kitchen\nB,Plate,4.0,kitchen\n"
-
-
-@pytest.fixture(params=[True, False], ids=["caller-gc-on", "caller-gc-off"])
-def caller_gc(request) -> Iterator[bool]:
-    was = gc.isenabled()
-    (gc.enable if request.param else gc.disable)()
-    yield request.param
-    (gc.enable if was else gc.disable)()
 
 
 def test_the_block_runs_paused_and_the_caller_gets_its_state_back(caller_gc):

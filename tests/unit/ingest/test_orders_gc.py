@@ -13,14 +13,6 @@ from ingest.orders import OrderStream, collector_paused_between
 from tests.shared_data import shared_data
 
 
-@pytest.fixture(params=[True, False], ids=["caller-gc-on", "caller-gc-off"])
-def caller_gc(request) -> Iterator[bool]:
-    was = gc.isenabled()
-    (gc.enable if request.param else gc.disable)()
-    yield request.param
-    (gc.enable if was else gc.disable)()
-
-
 def _replay() -> OrderStream:
     return OrderStream(shared_data() / "online_retail.csv.gz", store_id="s", adjustments=True)
 
