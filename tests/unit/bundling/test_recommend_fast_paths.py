@@ -249,17 +249,21 @@ def test_threaded_scoring_gives_the_lists_of_one_thread(retail_slice, monkeypatc
     assert single.recommend_batch(cases.given, 10) == lists
 
 
-def test_rows_sorted_in_place_on_threads_equal_a_plain_sort(monkeypatch):
+def test_blocked_product_on_threads_equals_the_plain_product_bit_for_bit(monkeypatch):
+    """Any block count gives the plain product's entries, sorted, with the same sums: the
+    weights are not powers of two, so a different order of addition would show in the bits."""
     rng = np.random.default_rng(5)
-    A = sp.random(600, 300, density=0.05, format="csr", random_state=rng)
-    plain = A @ sp.csr_matrix(A.T)
+    X = sp.random(600, 300, density=0.05, format="csr", random_state=rng)
+    X.data[:] = 1.0
+    X[7] = 0  # an empty basket
+    X.eliminate_zeros()
+    w = 1.0 / rng.integers(1, 97, size=600)
+    plain = (X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)).tocsr()
     assert not plain.has_sorted_indices  # the product leaves rows unordered
     plain.sort_indices()
-    for threads in (1, 2, 3):
+    for threads in (1, 2, 3, 4):
         monkeypatch.setattr(recommend, "_SCORING_THREADS", threads)
-        product = A @ sp.csr_matrix(A.T)
-        data = product.data
-        assert recommend._sort_rows(product) is product and product.data is data  # in place
+        product = recommend._sorted_product(X, w)
         assert product.has_sorted_indices
         assert np.array_equal(product.indptr, plain.indptr)
         assert np.array_equal(product.indices, plain.indices)
