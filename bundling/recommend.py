@@ -508,20 +508,15 @@ def _weights(
 def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
     """Off-diagonal weighted co-occurrence ``C = X.T W X`` (CSR, sorted indices) and the weighted
     item counts (its diagonal). Each entry is the sum of ``w_b`` over the baskets holding both
-    items, added in basket order."""
-    return _strip_diagonal(_sorted_product(X, w))
+    items, added in basket order; zero sums are dropped.
 
-
-def _sorted_product(X: sp.csr_matrix, w: np.ndarray) -> sp.csr_matrix:
-    """``X.T W X`` with sorted rows, built in blocks of rows on threads.
-
-    A sparse product leaves each row's entries unordered, and sorting millions of them cost
-    more than the product. So each block of rows ``C[a:b]`` is computed transposed, as
-    ``(W X).T @ X[:, a:b]``, and transposed back: the transpose is a linear counting pass that
-    leaves every row sorted. Every entry is still ``w_b * 1`` products added in basket order
-    (the rows of ``(W X).T`` list their baskets in order), so the sums match ``X.T @ (W X)``
-    bit for bit. Blocks hold about the same number of products: item j's column costs the
-    sizes of the baskets holding it."""
+    Built in blocks of rows on threads. A sparse product leaves each row's entries unordered,
+    and sorting millions of them cost more than the product, so each block ``C[a:b]`` is
+    computed transposed, as ``(W X).T @ X[:, a:b]``, and transposed back: a linear counting
+    pass that leaves every row sorted. Every entry is still ``w_b * 1`` products added in
+    basket order (the rows of ``(W X).T`` list their baskets in order), so the sums match
+    ``X.T @ (W X)`` bit for bit. Blocks hold about the same number of products: item j's
+    column costs the sizes of the baskets holding it."""
     n = X.shape[1]
     WXT = sp.csr_matrix(sp.diags(w) @ X).T.tocsr()
     by_item = X.tocsc()
@@ -530,54 +525,33 @@ def _sorted_product(X: sp.csr_matrix, w: np.ndarray) -> sp.csr_matrix:
     parts = _SCORING_THREADS if n >= 2 * _SCORING_THREADS else 1
     cuts = np.searchsorted(work, work[-1] * np.arange(1, parts) / parts) if n else []
     bounds = [0, *sorted({int(c) for c in cuts if 0 < c < n}), n]
+    diagonal = np.zeros(n)
 
     def rows(span: tuple[int, int]) -> sp.csr_matrix:
         a, b = span
-        block: sp.csr_matrix = (WXT @ by_item[:, a:b].tocsr()).T.tocsr()
-        block.has_sorted_indices = True
-        return block
+        block = (WXT @ by_item[:, a:b].tocsr()).T.tocsr()
+        return _off_diagonal(block, a, diagonal)
 
     blocks = _map_chunks(rows, pairwise(bounds))
     C = blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
     C.has_sorted_indices = True
-    return C
+    return C, diagonal
 
 
-def _strip_diagonal(C: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
-    """A co-occurrence product (rows sorted: S keeps C's layout) without its diagonal, which is
-    returned apart, and any zero sums dropped. In place: C's entries are the largest arrays of a
-    fit, and fresh memory is slow to come by on a busy machine."""
-    pop = _take_diagonal(C)
-    if not C.data.all():
-        C.eliminate_zeros()
-    return C, pop
-
-
-def _take_diagonal(C: sp.csr_matrix) -> np.ndarray:
-    """Remove the diagonal entries of a square CSR matrix with sorted indices, in place, and
-    return the diagonal: each row's entries move left over the entries dropped before them."""
-    n = C.shape[0]
-    indptr, indices, data = C.indptr, C.indices, C.data
-    diagonal = np.zeros(n)
-    new_indptr = np.zeros(n + 1, indptr.dtype)
-    bounds = indptr.tolist()
-    write = 0
-    for i in range(n):
-        lo, hi = bounds[i], bounds[i + 1]
-        at = lo + int(np.searchsorted(indices[lo:hi], i))
-        kept = [(lo, hi)]
-        if at < hi and indices[at] == i:
-            diagonal[i] = data[at]
-            kept = [(lo, at), (at + 1, hi)]
-        for a, b in kept:
-            if write != a:  # overlapping copies: numpy buffers them
-                data[write : write + b - a] = data[a:b]
-                indices[write : write + b - a] = indices[a:b]
-            write += b - a
-        new_indptr[i + 1] = write
-    C.data, C.indices, C.indptr = data[:write], indices[:write], new_indptr
-    C.has_sorted_indices = True
-    return diagonal
+def _off_diagonal(block: sp.csr_matrix, first: int, diagonal: np.ndarray) -> sp.csr_matrix:
+    """Rows ``first..`` of a square matrix (sorted) without their diagonal entries or zero
+    sums; the diagonal entries are written to ``diagonal``."""
+    indptr, indices, data = block.indptr, block.indices, block.data
+    n_rows = indptr.size - 1
+    row_of = np.repeat(np.arange(first, first + n_rows, dtype=indices.dtype), np.diff(indptr))
+    on_diagonal = indices == row_of
+    diagonal[row_of[on_diagonal]] = data[on_diagonal]
+    keep = ~on_diagonal & (data != 0)
+    kept = np.zeros(keep.size + 1, indptr.dtype)
+    np.cumsum(keep, out=kept[1:])
+    out = sp.csr_matrix((data[keep], indices[keep], kept[indptr]), shape=block.shape)
+    out.has_sorted_indices = True
+    return out
 
 
 def _sim_in_place(c: np.ndarray, v: np.ndarray, h: float, q: float) -> np.ndarray:

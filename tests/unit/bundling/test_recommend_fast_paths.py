@@ -249,25 +249,31 @@ def test_threaded_scoring_gives_the_lists_of_one_thread(retail_slice, monkeypatc
     assert single.recommend_batch(cases.given, 10) == lists
 
 
-def test_blocked_product_on_threads_equals_the_plain_product_bit_for_bit(monkeypatch):
-    """Any block count gives the plain product's entries, sorted, with the same sums: the
-    weights are not powers of two, so a different order of addition would show in the bits."""
+def test_cooccurrence_on_threads_equals_the_plain_product_bit_for_bit(monkeypatch):
+    """Any block count gives the plain product's off-diagonal entries, sorted, with the same
+    sums (the weights are not powers of two, so another order of addition would show in the
+    bits), its diagonal, and no zero sums (a basket of weight 0 adds only zeros)."""
     rng = np.random.default_rng(5)
     X = sp.random(600, 300, density=0.05, format="csr", random_state=rng)
     X.data[:] = 1.0
     X[7] = 0  # an empty basket
     X.eliminate_zeros()
     w = 1.0 / rng.integers(1, 97, size=600)
+    w[11] = 0.0
     plain = (X.T.tocsr() @ sp.csr_matrix(sp.diags(w) @ X)).tocsr()
     assert not plain.has_sorted_indices  # the product leaves rows unordered
+    diagonal = plain.diagonal()
+    plain.setdiag(0)
+    plain.eliminate_zeros()
     plain.sort_indices()
     for threads in (1, 2, 3, 4):
         monkeypatch.setattr(recommend, "_SCORING_THREADS", threads)
-        product = recommend._sorted_product(X, w)
-        assert product.has_sorted_indices
-        assert np.array_equal(product.indptr, plain.indptr)
-        assert np.array_equal(product.indices, plain.indices)
-        assert np.array_equal(product.data, plain.data)
+        C, pop = _cooccurrence(X, w)
+        assert C.has_sorted_indices
+        assert np.array_equal(pop, diagonal)
+        assert np.array_equal(C.indptr, plain.indptr)
+        assert np.array_equal(C.indices, plain.indices)
+        assert np.array_equal(C.data, plain.data)
 
 
 def _validation_cases(train: list[Basket]) -> tuple[sp.csr_matrix, np.ndarray, int]:
