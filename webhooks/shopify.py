@@ -129,6 +129,31 @@ def check_window(
         )
 
 
+def authenticate_delivery(
+    headers: Mapping[str, str],
+    body: bytes,
+    shop_secrets: Mapping[str, str],
+    fallback_secret: str,
+    default_store_id: str,
+    max_age_s: float,
+    now: datetime,
+) -> str:
+    """The store id of a genuine, current delivery: the shop's secret (``secret_for_shop``), the
+    HMAC of the raw body, then the freshness window. Raises WebhookRejected(401) otherwise."""
+    store_id, secret = secret_for_shop(
+        headers.get("X-Shopify-Shop-Domain"), shop_secrets, fallback_secret, default_store_id
+    )
+    if not verify_signature(secret, body, headers.get("X-Shopify-Hmac-Sha256")):
+        raise WebhookRejected(401, "missing or invalid X-Shopify-Hmac-Sha256 signature")
+    check_window(parse_triggered_at(headers.get("X-Shopify-Triggered-At")), now, max_age_s)
+    return store_id
+
+
+def delivery_id(headers: Mapping[str, str]) -> str | None:
+    """What names a delivery for the dedupe (one id per event, the same on every retry)."""
+    return headers.get("X-Shopify-Event-Id") or headers.get("X-Shopify-Webhook-Id") or None
+
+
 def _line_product_id(item: dict[str, Any]) -> str | None:
     for field in ("product_id", "variant_id", "sku"):
         value = item.get(field)

@@ -11,9 +11,12 @@ from webhooks.shopify import (
     CLOCK_SKEW_S,
     WEBHOOK_DEDUPE_TTL_S,
     WebhookRejected,
+    authenticate_delivery,
     check_window,
+    delivery_id,
     parse_triggered_at,
     secret_for_shop,
+    sign,
 )
 
 SHOPS = {"alpha.myshopify.com": "alpha-secret", "Beta.MyShopify.com": "beta-secret"}
@@ -143,3 +146,51 @@ def test_blank_shop_secrets_are_refused(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("BUNDLESTREAM_SHOPIFY_WEBHOOK_SECRETS", '{"a.myshopify.com": ""}')
     with pytest.raises(ValueError, match="non-empty"):
         Settings()
+
+
+def _headers(shop: str, body: bytes, secret: str, at: datetime) -> dict[str, str]:
+    return {
+        "X-Shopify-Shop-Domain": shop,
+        "X-Shopify-Hmac-Sha256": sign(secret, body),
+        "X-Shopify-Triggered-At": at.isoformat(),
+    }
+
+
+def test_a_genuine_current_delivery_names_its_store() -> None:
+    body = b'{"id": 1}'
+    headers = _headers("Alpha.myshopify.com", body, "alpha-secret", NOW - timedelta(seconds=5))
+    store = authenticate_delivery(headers, body, SHOPS, "fallback", "default", 3600, NOW)
+    assert store == "alpha.myshopify.com"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"X-Shopify-Hmac-Sha256": sign("beta-secret", b'{"id": 1}')}, "signature"),
+        ({"X-Shopify-Shop-Domain": "mallory.myshopify.com"}, "unknown shop"),
+        ({"X-Shopify-Triggered-At": (NOW - timedelta(hours=2)).isoformat()}, "stale"),
+        ({"X-Shopify-Triggered-At": ""}, "missing X-Shopify-Triggered-At"),
+    ],
+)
+def test_a_delivery_is_refused_with_the_first_check_it_fails(
+    change: dict[str, str], reason: str
+) -> None:
+    body = b'{"id": 1}'
+    headers = _headers("alpha.myshopify.com", body, "alpha-secret", NOW) | change
+    with pytest.raises(WebhookRejected) as exc:
+        authenticate_delivery(headers, body, SHOPS, "fallback", "default", 3600, NOW)
+    assert exc.value.status == 401 and reason in exc.value.reason
+
+
+def test_the_signature_is_checked_before_the_clock() -> None:
+    """A forged delivery learns nothing about the window: it fails on its signature."""
+    headers = {"X-Shopify-Hmac-Sha256": "forged", "X-Shopify-Triggered-At": "garbage"}
+    with pytest.raises(WebhookRejected, match="signature"):
+        authenticate_delivery(headers, b"{}", SHOPS, "fallback", "default", 3600, NOW)
+
+
+def test_a_delivery_is_named_by_its_event_id_else_its_webhook_id() -> None:
+    assert delivery_id({"X-Shopify-Event-Id": "e1", "X-Shopify-Webhook-Id": "w1"}) == "e1"
+    assert delivery_id({"X-Shopify-Webhook-Id": "w1"}) == "w1"
+    assert delivery_id({"X-Shopify-Event-Id": ""}) is None
+    assert delivery_id({}) is None
