@@ -452,6 +452,19 @@ class RecoveryFigures:
         return sorted({tp for r in self.rounds for tp in r.from_zero})
 
 
+@contextlib.contextmanager
+def ready_worker(settings: Settings, name: str) -> Iterator[Worker]:
+    """A worker serving at least one partition for the block; on the way out it is stopped and
+    its log's tail printed (what a failing module's report needs)."""
+    worker = Worker(settings, name=name).start()
+    try:
+        asyncio.run(worker.wait_ready(timeout_s=90, min_partitions=1))
+        yield worker
+    finally:
+        code = worker.stop()
+        print(f"worker exit {code}; log tail:\n{worker.log_tail(3000)}")
+
+
 def _log_table(lines: list[str], start: int) -> dict[tuple[str, int], int]:
     """Rows of one of Faust's box-drawn log tables (``| topic | partition | n |``, ditto marks)."""
     rows: dict[tuple[str, int], int] = {}

@@ -24,6 +24,7 @@ from tests.integration.harness import (
     admin_headers,
     isolated_topics,
     produce_orders,
+    ready_worker,
     wait_consumed,
 )
 from tests.integration.test_uploads_pipeline import (
@@ -55,13 +56,8 @@ def settings(stack, tmp_path_factory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def worker(settings: Settings) -> Iterator[Worker]:
-    w = Worker(settings, name="perf-worker").start()
-    try:
-        asyncio.run(w.wait_ready(timeout_s=90, min_partitions=1))
+    with ready_worker(settings, "perf-worker") as w:
         yield w
-    finally:
-        code = w.stop()
-        print(f"worker exit {code}; log tail:\n{w.log_tail(3000)}")
 
 
 async def get_text(worker: Worker, path: str) -> tuple[int, str]:

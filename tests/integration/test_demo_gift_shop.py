@@ -34,7 +34,7 @@ from evaluation.live_hit_rate import (
     order_products,
 )
 from models.common import utcnow
-from tests.integration.harness import TEST_ADMIN_TOKEN, Worker, isolated_topics
+from tests.integration.harness import TEST_ADMIN_TOKEN, Worker, isolated_topics, ready_worker
 
 SLICE = 1500  # newest orders: 1,200 uploaded, 300 replayed
 WAIT_S = 120.0
@@ -49,13 +49,8 @@ def settings(stack, tmp_path_factory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def worker(settings: Settings) -> Iterator[Worker]:
-    w = Worker(settings, name="gift-shop-worker").start()
-    try:
-        asyncio.run(w.wait_ready(timeout_s=90, min_partitions=1))
+    with ready_worker(settings, "gift-shop-worker") as w:
         yield w
-    finally:
-        code = w.stop()
-        print(f"worker exit {code}; log tail:\n{w.log_tail(3000)}")
 
 
 @pytest.fixture(scope="module")

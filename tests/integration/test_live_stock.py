@@ -29,6 +29,7 @@ from tests.integration.harness import (
     produce_raw,
     read_table,
     read_topic,
+    ready_worker,
 )
 from tests.integration.test_uploads_pipeline import (
     GENERIC_CATALOG_HEADER,
@@ -59,13 +60,8 @@ def settings(stack, tmp_path_factory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def worker(settings: Settings) -> Iterator[Worker]:
-    w = Worker(settings, name="stock-worker").start()
-    try:
-        asyncio.run(w.wait_ready(timeout_s=90, min_partitions=1))
+    with ready_worker(settings, "stock-worker") as w:
         yield w
-    finally:
-        code = w.stop()
-        print(f"worker exit {code}; log tail:\n{w.log_tail(3000)}")
 
 
 def stocked_catalog(units: int, ids: list[str] | None = None) -> str:

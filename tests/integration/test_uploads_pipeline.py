@@ -33,6 +33,7 @@ from tests.integration.harness import (
     produce_orders,
     produce_raw,
     read_topic,
+    ready_worker,
     redis_counts,
 )
 from tests.shared_data import shared_data
@@ -83,13 +84,8 @@ def settings(stack, tmp_path_factory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def worker(settings: Settings) -> Iterator[Worker]:
-    w = Worker(settings, name="uploads-worker").start()
-    try:
-        asyncio.run(w.wait_ready(timeout_s=90, min_partitions=1))
+    with ready_worker(settings, "uploads-worker") as w:
         yield w
-    finally:
-        code = w.stop()
-        print(f"worker exit {code}; log tail:\n{w.log_tail(3000)}")
 
 
 @pytest.fixture
