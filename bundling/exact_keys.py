@@ -10,6 +10,8 @@ hidden item's key) to decide it, so the decisions are the ones the float64 keys 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -22,12 +24,19 @@ _ABS_SLACK = 1e-30
 
 
 def exact_keys(
-    S: sp.csr_matrix, Q: sp.csr_matrix, case: np.ndarray, cols: np.ndarray, prior: np.ndarray
+    S: sp.csr_matrix,
+    Q: sp.csr_matrix,
+    case: np.ndarray,
+    cols: np.ndarray,
+    prior: np.ndarray,
+    entry_values: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """The float64 key of item ``cols[p]`` for basket row ``case[p]`` of Q (binary, sorted
     columns): ``S[i, j]`` (0 when absent) summed over the basket's items in column order from
     0, then ``prior[j]``; the sums every scoring path adds, in the same order, so the same
-    numbers bit for bit.
+    numbers bit for bit. With ``entry_values``, S holds other numbers (a co-occurrence) and
+    ``entry_values(rows, cols, stored)`` turns the entries read into the ones summed (it must
+    map an absent 0 to 0).
 
     Pairs are sorted by basket size (largest first) so that the t-th addition of every pair
     still adding is one slice: a loop over basket positions, not over pairs."""
@@ -43,6 +52,8 @@ def exact_keys(
     position = np.arange(n_terms) - np.repeat(np.cumsum(size_s) - size_s, size_s)
     item = Q.indices[np.repeat(Q.indptr[case_s], size_s) + position]
     values = _entries(S, item, cols_s[pair])
+    if entry_values is not None:
+        values = entry_values(item, cols_s[pair], values)
     values = values[np.argsort(position, kind="stable")]  # by position, pairs in order within
     acc = np.zeros(n_pairs)
     start = 0

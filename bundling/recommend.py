@@ -679,6 +679,64 @@ def _holdout_score(model: BasketModel, X: sp.csr_matrix, rows: np.ndarray, k: in
     return hit_rate_at_k(ranks, k) + ndcg_at_k(ranks, k)
 
 
+class _SimilarityAt:
+    """Entries of S = (C_ij / (c_i^a c_j^(1-a)))^q (no shrinkage) computed where they are read,
+    with the operations ``_similarity`` applies to every entry, so the same numbers bit for bit:
+    the alpha search reads a few entries of each candidate's S, not all of them."""
+
+    def __init__(self, C: sp.csr_matrix, pop: np.ndarray, a: float, q: float) -> None:
+        self.C, self.q = C, q
+        self.left, self.right = np.power(pop, a), np.power(pop, 1.0 - a)  # as _similarity
+
+    def values(self, rows: np.ndarray, cols: np.ndarray, stored: np.ndarray) -> np.ndarray:
+        """S's entries at (rows, cols) from C's ``stored`` there (an absent 0 stays 0)."""
+        return _sim_in_place(stored, self.right[cols] * self.left[rows], 0.0, self.q)
+
+    def keeps_every_entry(self, c_range: tuple[float, float]) -> bool:
+        """Whether every stored entry of C gives a positive, finite, normal S entry (the S
+        ``_similarity`` builds then has C's entries, none dropped), proven on the extremes with
+        a wide margin. C is symmetric, so its rows with entries are its columns with entries."""
+        used = np.diff(self.C.indptr) > 0
+        if not used.any():
+            return False
+        left, right = self.left[used], self.right[used]
+        if not (np.isfinite(left).all() and np.isfinite(right).all()):
+            return False
+        if left.min() <= 0 or right.min() <= 0 or c_range[0] <= 0:
+            return False
+        limit = 900 * np.log(2.0)  # float64 is normal from 2^-1022 to 2^1024
+        log_l, log_r = np.log(left), np.log(right)
+        v_lo, v_hi = log_l.min() + log_r.min(), log_l.max() + log_r.max()
+        r_lo, r_hi = np.log(c_range[0]) - v_hi, np.log(c_range[1]) - v_lo
+        extremes = np.array([v_lo, v_hi, r_lo, r_hi, self.q * r_lo, self.q * r_hi])
+        return bool(np.all(np.abs(extremes) < limit))
+
+    def rows_for(self, Q: sp.csr_matrix) -> sp.csr_matrix:
+        """S with only the rows ``Q @ S`` and its two-hop product read filled: the baskets' items
+        and their neighbours (the neighbours' neighbours are the second hop's columns)."""
+        C = self.C
+        items = np.unique(Q.indices)
+        neighbours = C.indices[_spans(C.indptr[items], np.diff(C.indptr)[items])]
+        rows = np.union1d(items, neighbours).astype(np.int64)
+        lengths = np.diff(C.indptr)[rows]
+        at = _spans(C.indptr[rows], lengths)
+        cols = C.indices[at]
+        values = self.values(np.repeat(rows, lengths), cols, C.data[at])
+        indptr = np.zeros(C.shape[0] + 1, np.int64)
+        indptr[rows + 1] = lengths
+        S = sp.csr_matrix((values, cols, np.cumsum(indptr)), shape=C.shape)
+        S.has_sorted_indices = True
+        if not values.all():
+            S.eliminate_zeros()
+        return S
+
+
+def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions ``start .. start + length - 1`` of every span, concatenated."""
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(np.asarray(starts, np.int64) - offsets, lengths) + np.arange(lengths.sum())
+
+
 class _AlphaScreen:
     """The alpha search's holdout scores for every candidate from one float32 copy of C.
 
@@ -708,6 +766,7 @@ class _AlphaScreen:
         n_blocks = -(-n // _BLOCK_COLUMNS)
         cells = n_blocks * n * _BLOCK_COLUMNS
         g_blocks = buffer.reshape(-1).view(np.float32)[:cells].reshape(n_blocks, n, _BLOCK_COLUMNS)
+        self.c_range = (float(C.data.min()), float(C.data.max())) if C.nnz else (0.0, 0.0)
         powered = np.power(C.data, q, out=scratch)
         self.g_range = np.array([powered.min(), powered.max()]) if powered.size else powered
         G = sp.csr_matrix((powered, C.indices, C.indptr), shape=C.shape)
@@ -718,10 +777,20 @@ class _AlphaScreen:
         """No shrinkage (the formula factors), a non-empty C."""
         return not h and q > 0 and C.nnz > 0
 
-    def score(self, model: BasketModel, a: float, k: int = 10) -> float | None:
-        """``_holdout_score(model, X, rows)`` for the model of alpha ``a`` on this C (whose S
-        must hold every entry of C: none underflowed), or None when float32 cannot bound it."""
-        S, pop, q = model.S, self.pop, self.q
+    def score(
+        self, a: float, model_of: Callable[[sp.csr_matrix], BasketModel], k: int = 10
+    ) -> float | None:
+        """``_holdout_score`` of the model of alpha ``a`` on this C, or None when float32 cannot
+        bound its keys or some entry of its S could underflow or overflow (the caller then
+        scores the whole S). ``model_of(S)``: that model, on a given S.
+
+        S itself is never built: the exact keys turn the few entries of C they read into S's
+        (``_SimilarityAt``), and the rows ranked on the whole exact row need only their items'
+        rows of S and, for a two-hop backoff, their neighbours' rows."""
+        pop, q = self.pop, self.q
+        at = _SimilarityAt(self.C, pop, a, q)
+        if not at.keeps_every_entry(self.c_range):
+            return None
         seen = pop > 0
         left = np.zeros(pop.size)
         right = np.zeros(pop.size)
@@ -730,12 +799,14 @@ class _AlphaScreen:
         longest = int(np.diff(self.given.indptr).max())
         if not in_float32_range(left, self.g_range, right, terms=longest):
             return None
+        model = model_of(sp.csr_matrix(self.C.shape))  # its prior, size and chunking, no S
         k = min(k, model.n_items)
         n = model.n_items
         left32, right32 = left.astype(np.float32), right.astype(np.float32)
         prior, prior32 = model._prior, model._prior.astype(np.float32)
         given, hidden = self.given, self.hidden
         step = model.chunk_rows()
+        C, values = self.C, at.values
 
         def chunk(s: int) -> tuple[np.ndarray, np.ndarray]:
             """Ranks of the chunk's cases, and the cases (chunk positions) to rank exactly."""
@@ -764,13 +835,13 @@ class _AlphaScreen:
             # rows where another item may tie: the hidden item's exact key, and that of every
             # item within its bounds
             open_rows = open_rows[np.count_nonzero(unsure, axis=1) > 1]
-            h_key = exact_keys(S, Q, open_rows, hid[open_rows], prior)
+            h_key = exact_keys(C, Q, open_rows, hid[open_rows], prior, values)
             lo, hi = key_bounds(h_key, sizes[open_rows])
             near = approx[open_rows]
             above[open_rows] = np.count_nonzero(near > hi[:, None], axis=1)
             band_row, band_col = np.nonzero((near >= lo[:, None]) & (near <= hi[:, None]))
             band_case = open_rows[band_row]
-            exact = exact_keys(S, Q, band_case, band_col, prior)
+            exact = exact_keys(C, Q, band_case, band_col, prior, values)
             h_band = h_key[band_row]
             above += np.bincount(band_case[exact > h_band], minlength=rows)
             tie = exact == h_band
@@ -786,7 +857,8 @@ class _AlphaScreen:
         ranks = np.concatenate([r for r, _ in parts])
         redo = np.concatenate([e for _, e in parts])
         if redo.size:
-            keys = model.ranking_keys(given[redo], k, dense=False)
+            Q = given[redo]
+            keys = model_of(at.rows_for(Q)).ranking_keys(Q, k, dense=False)
             ranks[redo] = _hidden_ranks(keys, hidden[redo], k)
         return hit_rate_at_k(ranks, k) + ndcg_at_k(ranks, k)
 
@@ -879,20 +951,18 @@ def fit_basket_model(
                 values = np.empty(C.nnz)  # S's values, rewritten for each candidate alpha
             # with the screen, a candidate it cannot score gets a dense copy of its own
             shared = None if screen is not None else dense_buffer
+
+            def model_of(S: sp.csr_matrix, buffer: np.ndarray | None = None) -> BasketModel:
+                return BasketModel(items, S, pop, pop, int(cut), pw, {"two_hop": th}, buffer)
+
             for cand in ALPHA_GRID:
-                S = _similarity(C, pop, cand, h, q, out=values)
-                mdl = BasketModel(items, S, pop, pop, int(cut), pw, {"two_hop": th}, shared)
-                sc = None
-                if screen is not None and S.nnz == C.nnz:  # S has every entry of C
-                    sc = screen.score(mdl, cand)
+                sc = screen.score(cand, model_of) if screen is not None else None
                 if sc is None:
-                    sc = _holdout_score(mdl, X, multi)
+                    S = _similarity(C, pop, cand, h, q, out=values)
+                    sc = _holdout_score(model_of(S, shared), X, multi)
                 if sc > best + 1e-12:
                     best, a = sc, cand
-            # the final C is a product over all the baskets, not the validation's continued
-            # over the newest ones: that needs a copy of the older C, and on a busy machine
-            # fresh memory costs more (kernel time) than adding up the older baskets again
-            del values, S, mdl, screen, C
+            del values, screen, C
     else:
         a = _number("alpha", None if alpha is None else float(alpha))
     model = build(everything, a)

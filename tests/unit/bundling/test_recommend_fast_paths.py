@@ -5,6 +5,7 @@ validation ranks read without building lists, and S scored as a dense array."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 from datetime import datetime
 from pathlib import Path
@@ -337,14 +338,59 @@ def test_alpha_screen_scores_equal_the_exact_holdout_scores(retail_slice):
     held = recommend._holdout_cases(X, rows)
     assert held is not None and buffer is not None
     screen = recommend._AlphaScreen(C, pop, 2.0, *held, buffer, values)
-    for a in ALPHA_GRID:
-        S = _similarity(C, pop, a, 0.0, 2.0, out=values)
-        model = recommend.BasketModel(
+
+    def model_of(S: sp.csr_matrix) -> recommend.BasketModel:
+        return recommend.BasketModel(
             np.arange(X.shape[1]), S, pop, pop, cut, 1e-6, {"two_hop": 0.5}
         )
-        screened = screen.score(model, a)
+
+    redone = 0
+    for a in ALPHA_GRID:
+        screened = screen.score(a, model_of)
         assert screened is not None
-        assert screened == _holdout_score(model, X, rows)  # bit for bit
+        S = _similarity(C, pop, a, 0.0, 2.0, out=values)
+        assert screened == _holdout_score(model_of(S), X, rows)  # bit for bit
+        redone += int(recommend._SimilarityAt(C, pop, a, 2.0).keeps_every_entry(screen.c_range))
+    assert redone == len(ALPHA_GRID)
+
+
+def test_similarity_entries_where_read_are_the_built_ones(retail_slice):
+    """The alpha search's S entries, computed where they are read, and the rows it builds for
+    whole-row ranking (with two-hop neighbours) are ``_similarity``'s, bit for bit."""
+    train, _ = retail_slice
+    X, _, _ = _validation_cases(train)
+    C, pop = _cooccurrence(X, basket_weights(X))
+    for a in ALPHA_GRID:
+        S = _similarity(C, pop, a, 0.0, 2.0)
+        at = recommend._SimilarityAt(C, pop, a, 2.0)
+        rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
+        assert np.array_equal(at.values(rows, C.indices, C.data), S.data)
+        assert np.array_equal(at.values(rows[:5], C.indices[:5], np.zeros(5)), np.zeros(5))
+        model = recommend.BasketModel(
+            np.arange(C.shape[0]), S, pop, pop, X.shape[0], 1e-6, {"two_hop": 0.5}
+        )
+        Q = X[:300]
+        part = at.rows_for(Q)
+        keys = dataclasses.replace(model, S=part).ranking_keys(Q, 10, dense=False)
+        assert np.array_equal(keys, model.ranking_keys(Q, 10, dense=False))
+        needed = np.unique(Q.indices)
+        assert np.array_equal(part[needed].toarray(), S[needed].toarray())
+        per_row = np.diff(C.indptr)
+        rare = int(np.argmin(np.where(per_row > 0, per_row, per_row.max() + 1)))
+        lone = sp.csr_matrix(([1], [rare], [0, 1]), shape=(1, C.shape[0]))
+        assert 0 < at.rows_for(lone).nnz < S.nnz  # rows no hop reads stay empty
+
+
+def test_similarity_entries_that_could_vanish_send_the_search_to_the_whole_s():
+    C = sp.csr_matrix(np.array([[0.0, 1e-200], [1e-200, 0.0]]))
+    assert not recommend._SimilarityAt(C, np.array([1.0, 1.0]), 0.6, 2.0).keeps_every_entry(
+        (1e-200, 1e-200)
+    )  # (1e-200)^2 underflows
+    C = sp.csr_matrix(np.array([[0.0, 0.5], [0.5, 0.0]]))
+    ok = recommend._SimilarityAt(C, np.array([2.0, 3.0]), 0.6, 2.0)
+    assert ok.keeps_every_entry((0.5, 0.5))
+    no_count = recommend._SimilarityAt(C, np.array([0.0, 3.0]), 0.6, 2.0)
+    assert not no_count.keeps_every_entry((0.5, 0.5))  # 0^a in a denominator
 
 
 @pytest.mark.parametrize("k", [1, 10, 40])
