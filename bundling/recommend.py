@@ -962,6 +962,9 @@ def fit_basket_model(
                     sc = _holdout_score(model_of(S, shared), X, multi)
                 if sc > best + 1e-12:
                     best, a = sc, cand
+            # the final C is a product over all the baskets, not the validation's continued
+            # over the newest ones: the same sums need them added one by one after the older
+            # ones, which no sparse product does
             del values, screen, C
     else:
         a = _number("alpha", None if alpha is None else float(alpha))
