@@ -539,19 +539,18 @@ def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.nd
 
 
 def _off_diagonal(block: sp.csr_matrix, first: int, diagonal: np.ndarray) -> sp.csr_matrix:
-    """Rows ``first..`` of a square matrix (sorted) without their diagonal entries or zero
-    sums; the diagonal entries are written to ``diagonal``."""
-    indptr, indices, data = block.indptr, block.indices, block.data
-    n_rows = indptr.size - 1
-    row_of = np.repeat(np.arange(first, first + n_rows, dtype=indices.dtype), np.diff(indptr))
-    on_diagonal = indices == row_of
-    diagonal[row_of[on_diagonal]] = data[on_diagonal]
-    keep = ~on_diagonal & (data != 0)
-    kept = np.zeros(keep.size + 1, indptr.dtype)
-    np.cumsum(keep, out=kept[1:])
-    out = sp.csr_matrix((data[keep], indices[keep], kept[indptr]), shape=block.shape)
-    out.has_sorted_indices = True
-    return out
+    """Rows ``first..`` of a square product (sorted, no stored zeros: a sparse product keeps
+    none) without their diagonal entries, which are written to ``diagonal``. In place: the
+    block is the largest array of a fit, and fresh memory is slow to come by on a busy host."""
+    rows = np.arange(block.shape[0])
+    values = np.asarray(block[rows, rows + first]).ravel()  # 0 where a row has none
+    diagonal[first : first + rows.size] = values
+    held = np.flatnonzero(values)
+    if held.size:
+        block[held, held + first] = 0.0  # stored entries: overwritten where they are
+        block.eliminate_zeros()
+    block.has_sorted_indices = True
+    return block
 
 
 def _sim_in_place(c: np.ndarray, v: np.ndarray, h: float, q: float) -> np.ndarray:
