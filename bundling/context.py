@@ -255,7 +255,7 @@ class StoreContext:
         ja = self.item_col[pid]
         score = v / np.sqrt(np.maximum(self.item_counts, 1) * max(self.item_counts[ja], 1))
         out: list[tuple[str, float]] = []
-        for j in top_stable(score, 8 * k + 20).tolist():
+        for j in np.argsort(-score, kind="stable")[: 8 * k + 20]:
             if score[j] <= 0:
                 break
             q = str(self.basket.items[j])
