@@ -97,3 +97,28 @@ def test_the_fast_path_is_taken():
         mp.setattr(C, "_valid_as_is", lambda d: calls.append(d) or real(d))
         products = parse_catalog(data, "generic").products
     assert len(calls) == 2 and [p.currency for p in products] == ["EUR", "USD"]
+
+
+def test_the_model_still_has_the_constraints_the_fast_path_checks():
+    """A new or changed constraint on ``Product`` must reach ``_valid_as_is``'s checks too."""
+    from ingest.cells import MAX_NUMBER
+
+    fields = Product.model_fields
+    (product_id,) = fields["product_id"].metadata
+    assert (product_id.min_length, product_id.max_length) == (1, C.MAX_ID)
+    assert [repr(m) for m in fields["rating"].metadata] == ["Ge(ge=0)", "Le(le=5)"]
+    assert [m.pattern for m in fields["currency"].metadata] == ["^[A-Z]{3}$"]
+    money = ["Ge(ge=0)", f"Le(le={MAX_NUMBER})", "AllowInfNan(allow_inf_nan=False)"]
+    assert [repr(m) for m in fields["price"].metadata] == money
+    limits = {k: [repr(m) for m in fields[k].metadata] for k in ("title", "category", "tags")}
+    limits |= {k: [repr(m) for m in fields[k].metadata] for k in ("description", "status")}
+    assert limits == {
+        "title": ["MaxLen(max_length=500)"],
+        "category": ["MaxLen(max_length=200)"],
+        "tags": ["MaxLen(max_length=100)"],
+        "description": ["MaxLen(max_length=20000)"],
+        "status": ["MaxLen(max_length=32)"],
+    }
+    # optional fields (cost, image_url) keep their constraints inside the union, not here
+    constrained = {k for k, f in fields.items() if f.metadata}
+    assert constrained == {"product_id", "rating", "currency", "price", *limits}
