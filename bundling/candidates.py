@@ -16,7 +16,7 @@ import numpy as np
 from models.bundles import BundlePricing, BundleType, Objective, ScoreComponents
 from models.catalog import Product
 
-from .context import StoreContext
+from .context import StoreContext, top_stable
 from .measures import lift
 from .objectives import StoreMetrics
 from .orderarrays import OrderArrays
@@ -110,17 +110,6 @@ def _repeat_buys(ctx: StoreContext) -> list[Product]:
 
 
 # --- FBT -------------------------------------------------------------------------------------
-def _top_stable(rank: np.ndarray, k: int) -> np.ndarray:
-    """``np.argsort(-rank, kind="stable")[:k]`` without sorting everything: partition, keep
-    every value tied with the k-th, stable-sort that short list (ascending index breaks ties)."""
-    if rank.size <= 4 * k:
-        return np.argsort(-rank, kind="stable")[:k]
-    neg = -rank
-    kth = np.partition(neg, k - 1)[k - 1]
-    cand = np.flatnonzero(neg <= kth)
-    return cand[np.argsort(neg[cand], kind="stable")][:k]
-
-
 def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
     """Frequent pairs and triples of in-stock catalog products, ranked by the basket-completion
     model of ``bundling.recommend`` (x1.5 when a product the objective features is in it).
@@ -158,7 +147,7 @@ def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
         confidence = n_pair / item_counts[anchor]
         pair_lift = lift(n_pair, item_counts[anchor], item_counts[other], n_baskets)
         rank = affinity * (1 + 0.5 * (featured[anchor] | featured[other]))
-        for r in _top_stable(rank, top).tolist():
+        for r in top_stable(rank, top).tolist():
             ids = [str(items[anchor[r]]), str(items[other[r]])]
             d = Draft(
                 BundleType.FBT,
@@ -180,7 +169,7 @@ def gen_fbt(ctx: StoreContext, objective: Objective) -> list[Draft]:
         affinity = its.weighted["triple_affinity"][keep]
         any_featured = featured[triples[:, 0]] | featured[triples[:, 1]] | featured[triples[:, 2]]
         rank = np.nan_to_num(affinity * (1 + 0.5 * any_featured), nan=-1)
-        sel = _top_stable(rank, top)  # anchors and rule statistics for the winners only
+        sel = top_stable(rank, top)  # anchors and rule statistics for the winners only
         triples, n_triple, affinity, rank = triples[sel], n_triple[sel], affinity[sel], rank[sel]
         by_count = np.argsort(-item_counts[triples], axis=1, kind="stable")
         triples = np.take_along_axis(triples, by_count, axis=1)  # anchor first

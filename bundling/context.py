@@ -184,7 +184,7 @@ class StoreContext:
             s_ab, s_ba = pair_similarities(its.weighted["pairs"], pop[P[:, 0]], pop[P[:, 1]])
             aff = itemset_affinity([(s_ab, s_ba)])
             its.weighted["pair_affinity"] = aff
-            top = P[np.argsort(-aff, kind="stable")[:TRIPLE_SEEDS]]
+            top = P[top_stable(aff, TRIPLE_SEEDS)]
             idx, cnt = extend_by_one(self.basket, top, int(np.ceil(ms * n - 1e-9)))
             keep = (cnt / n) >= ms
             T = idx[keep]
@@ -308,6 +308,18 @@ class StoreContext:
         order = np.argsort(-s, kind="stable")
         out = [(self.product_list[idx[o]], float(s[o])) for o in order if m[o]]
         return out[:k]
+
+
+def top_stable(rank: np.ndarray, k: int) -> np.ndarray:
+    """``np.argsort(-rank, kind="stable")[:k]`` without sorting everything: partition, keep
+    every value tied with the k-th, stable-sort that short list (ascending index breaks ties).
+    A rank with NaNs (which a partition would leave out) is sorted whole."""
+    if rank.size <= 4 * k or np.isnan(rank).any():
+        return np.argsort(-rank, kind="stable")[:k]
+    neg = -rank
+    kth = np.partition(neg, k - 1)[k - 1]
+    cand = np.flatnonzero(neg <= kth)
+    return cand[np.argsort(neg[cand], kind="stable")][:k]
 
 
 def _by_category(products: Sequence[Product]) -> dict[str, list[Product]]:

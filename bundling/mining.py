@@ -270,8 +270,8 @@ def mine_itemsets(
     """All itemsets with support >= ``min_support`` and length <= ``max_len`` (exact counts).
 
     ``weights`` (one per basket) also gives each frequent pair its weighted co-occurrence
-    ``sum_b w_b`` in ``Itemsets.weighted["pairs"]`` (and each item's in ``["items"]``), summed
-    over the frequent pairs' baskets only (``_weighted_pair_sums``)."""
+    ``sum_b w_b`` in ``Itemsets.weighted["pairs"]`` (and each item's in ``["items"]``), from
+    the same block products as the counts (``_pair_counts``)."""
     if not 0 < min_support <= 1:
         raise ValueError("min_support must be in (0, 1]")
     n = matrix.n_baskets
@@ -299,15 +299,18 @@ def mine_itemsets(
     keep = np.flatnonzero(np.diff(X_freq.indptr) >= 2)
     Xf: sp.csc_matrix = (X_freq[keep] if keep.size < X_freq.shape[0] else X_freq).tocsc()
 
-    # Level 2: the upper triangle of Xf.T @ Xf.
-    a, b, cnt = _pair_counts(Xf, n, min_support)
+    # Level 2: the upper triangle of Xf.T @ Xf (with the weighted sums when asked for).
+    kept_weights = None if weights is None else (w[keep] if keep.size < n else w)
+    a, b, cnt, sums = _pair_counts(Xf, n, min_support, kept_weights)
     a, b = a.astype(np.int32), b.astype(np.int32)
-    order = np.lexsort((b, a))
+    # each pair comes out of one block once, so its key a * n_cols + b is unique and sorting
+    # the keys orders the pairs as a lexsort by (a, b) does, in a third of the time
+    order = np.argsort(a.astype(np.int64) * Xf.shape[1] + b, kind="stable")
     local = np.stack([a[order], b[order]], axis=1)
     counts = cnt[order]
     res.levels.append((freq[local], counts))
-    if weights is not None:
-        res.weighted["pairs"] = _weighted_pair_sums(Xf, local, w[keep] if keep.size < n else w)
+    if sums is not None:
+        res.weighted["pairs"] = sums[order]
 
     if max_len >= 3 and local.shape[0]:
         local, counts = _level3(Xf, local, n, min_support)
@@ -319,68 +322,6 @@ def mine_itemsets(
         local, counts = _level_k(Xf, local, n, min_support)
         res.levels.append((freq[local].reshape(-1, k), counts))
     return res
-
-
-def _weighted_pair_sums(
-    Xf: sp.csc_matrix, pairs: np.ndarray, basket_weights: np.ndarray
-) -> np.ndarray:
-    """``sum_b w_b`` over the baskets holding both columns of each pair (rows of ``pairs``).
-
-    Only the frequent pairs need it, a small share of the nonzeros of ``Xf.T @ Xf`` (913 of
-    662k on Online Retail), so rather than a second, weighted product: for each pair, the
-    baskets of its rarer item are looked up in a bitset of ``Xf``'s cells. ``bincount`` adds
-    in array order, baskets ascending within a pair, from 0: the additions the sparse product's
-    accumulator makes, in the same order, so the sums are equal to the last bit (weights are
-    positive, so the 0.0 a miss adds changes nothing). Pairs go in chunks of about
-    ``_LOOKUPS`` lookups, whole pairs per chunk: small temporaries, reused from one chunk to the
-    next, where one pass over all lookups touched tens of MB of fresh memory."""
-    n_pairs = pairs.shape[0]
-    out = np.zeros(n_pairs)
-    if n_pairs == 0:
-        return out
-    if not Xf.has_sorted_indices:
-        Xf = Xf.sorted_indices()
-    n_baskets, n_cols = Xf.shape
-    per_item = np.diff(Xf.indptr).astype(np.int64)
-    a, b = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
-    scan = np.where(per_item[a] <= per_item[b], a, b)  # the rarer item's baskets are scanned
-    other = a + b - scan
-    lens = per_item[scan]
-    # every (item, basket) cell of Xf, ascending (columns, then their sorted rows)
-    cells = np.repeat(np.arange(n_cols, dtype=np.int64) * n_baskets, per_item) + Xf.indices
-    bitset = n_cols * n_baskets <= 8 * _TABLE_CELLS
-    if bitset:  # 1.8 MB for Online Retail
-        word = cells >> 6
-        first = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
-        bits = np.zeros((n_cols * n_baskets + 63) >> 6, np.uint64)
-        one = np.uint64(1)
-        bits[word[first]] = np.bitwise_or.reduceat(
-            np.left_shift(one, (cells & 63).astype(np.uint64)), first
-        )
-    ends = np.cumsum(lens)
-    lo = 0
-    while lo < n_pairs:
-        # whole pairs, about _LOOKUPS lookups (at least one pair)
-        hi = max(lo + 1, int(np.searchsorted(ends, ends[lo] - lens[lo] + _LOOKUPS, "right")))
-        chunk_lens = lens[lo:hi]
-        baskets = Xf.indices[_seg_index(Xf.indptr[scan[lo:hi]], chunk_lens)]
-        wanted = np.repeat(other[lo:hi] * n_baskets, chunk_lens) + baskets
-        if bitset:
-            hit = (bits[wanted >> 6] >> (wanted & 63).astype(np.uint64)) & one != 0
-        else:  # a binary search per lookup in the sorted cells
-            at = np.minimum(np.searchsorted(cells, wanted), cells.size - 1)
-            hit = cells[at] == wanted
-        out[lo:hi] = np.bincount(
-            np.repeat(np.arange(hi - lo), chunk_lens),
-            weights=np.where(hit, basket_weights[baskets], 0.0),
-            minlength=hi - lo,
-        )
-        lo = hi
-    return out
-
-
-# Lookups per chunk of ``_weighted_pair_sums``.
-_LOOKUPS = 1 << 16
 
 
 def _seg_index(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
@@ -398,33 +339,63 @@ _PAIR_BLOCK_COLS = 128
 
 
 def _pair_counts(
-    Xf: sp.csc_matrix, n: int, min_support: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frequent pairs (a < b) of the columns of ``Xf`` and their counts ``n_ab = (Xf.T Xf)_ab``.
+    Xf: sp.csc_matrix, n: int, min_support: float, basket_weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Frequent pairs (a < b) of the columns of ``Xf``, their counts ``n_ab = (Xf.T Xf)_ab``
+    and, given ``basket_weights``, their weighted sums ``sum_b w_b`` over the baskets holding
+    both (else None).
 
     ``Xf.T @ Xf`` is symmetric; the column range is cut into a few blocks and only the block
     products ``Xf[:, block].T @ Xf[:, block_start:]`` are formed, which skips most of the lower
-    triangle (about (K+1)/2K of the full product's work and output for K blocks)."""
+    triangle (about (K+1)/2K of the full product's work and output for K blocks).
+
+    With weights the right factor carries ``1 + i*w_b`` (complex), so one product gives both:
+    each term is ``1 * (1 + i*w_b)``, exact, the real part sums to the exact count and the
+    imaginary part is ``w_b`` added from 0 in ascending basket order (the left factor's rows are
+    sorted), the order a plain loop over the baskets adds them in. On a small store most
+    nonzeros of the product are frequent pairs (22,901 of 609k cells for the first 1,000 Online
+    Retail invoices, a few ms of lookups), so the weighted sums cost less inside the product
+    than looked up afterwards."""
     n_cols = Xf.shape[1]
     n_blocks = int(min(8, max(1, n_cols // _PAIR_BLOCK_COLS)))
     bounds = np.linspace(0, n_cols, n_blocks + 1).astype(np.int64)
+    if not Xf.has_sorted_indices:
+        Xf = Xf.sorted_indices()
     items_by_basket = Xf.T.tocsr()
     baskets_by_item = Xf.tocsr()
-    rows, cols, cnts = [], [], []
+    if basket_weights is not None:
+        items_by_basket = items_by_basket.astype(np.complex128)
+        baskets_by_item = sp.csr_matrix(
+            (
+                1.0 + 1j * np.repeat(basket_weights, np.diff(baskets_by_item.indptr)),
+                baskets_by_item.indices,
+                baskets_by_item.indptr,
+            ),
+            shape=baskets_by_item.shape,
+        )
+    rows, cols, cnts, sums = [], [], [], []
     for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
         if end <= start:
             continue
         block = (items_by_basket[start:end] @ baskets_by_item[:, start:]).tocsr()
+        counts = block.data.real if basket_weights is not None else block.data
         # the support test first: it keeps a few percent of the product's cells, and only
         # those get coordinates (a cell's row is the last row whose span starts at or before it)
-        at = np.flatnonzero(_frequent(block.data, n, min_support))
+        at = np.flatnonzero(_frequent(counts, n, min_support))
         r = np.searchsorted(block.indptr, at, side="right") - 1 + start
         c = block.indices[at].astype(np.int64) + start
         upper = r < c
         rows.append(r[upper])
         cols.append(c[upper])
-        cnts.append(block.data[at[upper]].astype(np.int64))
-    return np.concatenate(rows), np.concatenate(cols), np.concatenate(cnts)
+        cnts.append(counts[at[upper]].astype(np.int64))  # whole numbers, also as floats
+        if basket_weights is not None:
+            sums.append(block.data.imag[at[upper]])
+    return (
+        np.concatenate(rows),
+        np.concatenate(cols),
+        np.concatenate(cnts),
+        np.concatenate(sums) if basket_weights is not None else None,
+    )
 
 
 _POP8 = np.array([bin(i).count("1") for i in range(256)], np.uint8)

@@ -270,6 +270,7 @@ def _generic(
     # straight to the model's validator (what ``Product.model_validate`` calls)
     formula, strip = FORMULA_START, str.strip
     validate = Product.__pydantic_validator__.validate_python
+    currencies = _Currencies()
     for line, row in table.rows():
         cells = [*map(strip, row), ""]
         product_id = cells[i_id]
@@ -314,38 +315,124 @@ def _generic(
         if desc and desc[0] in formula:
             desc = text(desc, "description", line)
         subscription, image = cells[i_sub], cells[i_img]
-        data: dict[str, Any] = {
-            "product_id": product_id,
-            "title": title[:500],
-            "category": (category or "uncategorized")[:200],
-            "tags": [t for t in (safe_text(x.strip())[0] for x in tag_split(tags)) if t][:100]
+        title = title[:500]
+        category = (category or "uncategorized")[:200]
+        tag_list = (
+            [t for t in (safe_text(x.strip())[0] for x in tag_split(tags)) if t][:100]
             if tags
-            else [],
-            "description": strip_html(desc)[:20_000] if desc else "",
-            "price": price,
-            "cost": cost,
-            "inventory": inventory,
-            "created_at": created_at,
-            "rating": rating,
-            "currency": (cells[i_cur].upper() or currency),
-            "status": (cells[i_status].lower() or "active")[:32],
-            "subscription": truthy(subscription) if subscription else False,
-            "image_url": _image_url(image, line, report) if image else None,
-        }
-        if partner_id or partner_name:
-            data["partner"] = {
-                "partner_id": partner_id or slug(partner_name) or partner_name,
-                "name": partner_name,
+            else []
+        )
+        description = strip_html(desc)[:20_000] if desc else ""
+        row_currency = cells[i_cur].upper() or currency
+        status = (cells[i_status].lower() or "active")[:32]
+        is_subscription = truthy(subscription) if subscription else False
+        image_url = _image_url(image, line, report) if image else None
+        if (
+            not (partner_id or partner_name)
+            and image_url is None
+            and created_at is None
+            and len(product_id) <= MAX_ID
+            and (rating is None or 0.0 <= rating <= 5.0)
+            and currencies[row_currency]
+        ):
+            # every constraint of the model already holds (see ``_valid_as_is``); the fields
+            # in the model's order, as the validator stores them
+            product = _valid_as_is(
+                {
+                    "product_id": product_id,
+                    "title": title,
+                    "category": category,
+                    "tags": tag_list,
+                    "description": description,
+                    "price": price,
+                    "cost": cost,
+                    "inventory": inventory,
+                    "created_at": None,
+                    "currency": row_currency,
+                    "rating": rating,
+                    "partner": None,
+                    "sponsorship": None,
+                    "status": status,
+                    "subscription": is_subscription,
+                    "image_url": None,
+                }
+            )
+        else:
+            data: dict[str, Any] = {
+                "product_id": product_id,
+                "title": title,
+                "category": category,
+                "tags": tag_list,
+                "description": description,
+                "price": price,
+                "cost": cost,
+                "inventory": inventory,
+                "created_at": created_at,
+                "rating": rating,
+                "currency": row_currency,
+                "status": status,
+                "subscription": is_subscription,
+                "image_url": image_url,
             }
-        try:
-            product = validate(data)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            report.bad(line, "invalid_product", f"{'.'.join(map(str, err['loc']))}: {err['msg']}")
-            continue
+            if partner_id or partner_name:
+                data["partner"] = {
+                    "partner_id": partner_id or slug(partner_name) or partner_name,
+                    "name": partner_name,
+                }
+            try:
+                product = validate(data)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                report.bad(
+                    line, "invalid_product", f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+                )
+                continue
         first_line[product_id] = line
         report.used_rows += 1
         yield product
+
+
+# The longest product id the model takes (``models.common.Id``).
+MAX_ID = 200
+_CURRENCY = re.compile(r"[A-Z]{3}")
+# The fields a generic row sets: all but two, left at their defaults.
+_ROW_FIELDS = frozenset(Product.model_fields) - {"partner", "sponsorship"}
+# ``_valid_as_is`` builds instances the way ``BaseModel.model_construct`` does; that holds while
+# the model runs no code after validation and keeps no private or extra attributes.
+assert not Product.__private_attributes__ and Product.__pydantic_post_init__ is None
+assert Product.model_config.get("extra") == "ignore"
+
+
+class _Currencies(dict[str, bool]):
+    """Currency code -> whether the model's pattern (three capital ASCII letters) takes it."""
+
+    def __missing__(self, code: str) -> bool:
+        ok = self[code] = _CURRENCY.fullmatch(code) is not None
+        return ok
+
+
+def _valid_as_is(values: dict[str, Any]) -> Product:
+    """The ``Product`` that validating a generic row gives, built without running the validator
+    (~0.7 us of a row's ~7 instead of ~2), from every field's value in the model's order.
+
+    Only for values every constraint of the model already holds for, which ``_generic``
+    checks or guarantees: a non-empty id of at most ``MAX_ID`` characters, stripped by
+    ``str.strip`` (which removes every character the validator's strip would); title,
+    category, description, tags and status cut to their maximum lengths; price and cost
+    finite, >= 0 and <= 1e9 (``_money_cell``); an ``int`` inventory; a rating in [0, 5]; a
+    currency matching the pattern; text decoded from UTF-8 (no lone surrogate); no creation
+    time (the validator may re-create a datetime), partner or image. Built as
+    ``BaseModel.model_construct`` builds, with the fields a row sets as the fields set: the
+    validator's instance, field for field (``tests/unit/ingest/test_catalog_valid_as_is.py``)."""
+    product = _new(Product)
+    _set(product, "__dict__", values)
+    _set(product, "__pydantic_fields_set__", set(_ROW_FIELDS))
+    _set(product, "__pydantic_extra__", None)
+    _set(product, "__pydantic_private__", None)
+    return product
+
+
+_new, _set = object.__new__, object.__setattr__
 
 
 def _shopify(

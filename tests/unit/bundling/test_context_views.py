@@ -84,3 +84,16 @@ def test_category_groupings_keep_each_views_order(seed: int) -> None:
         assert list(grouped) == categories
         for category in categories:
             assert grouped[category] == [p for p in view if p.category == category]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_top_stable_equals_a_full_stable_sort(seed):
+    """Ties (few distinct values), signed zeros and NaNs, k below and above the partition cut."""
+    from bundling.context import top_stable
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 600))
+    values = rng.choice([0.0, -0.0, 0.25, 0.5, 1.0, 3.0, np.nan if seed % 4 == 0 else 2.0], n)
+    rank = np.where(rng.random(n) < 0.5, values, rng.random(n))
+    for k in (1, 5, 37, 200):
+        assert np.array_equal(top_stable(rank, k), np.argsort(-rank, kind="stable")[:k])

@@ -68,3 +68,10 @@ def test_tfidf_fit_equals_per_text_loop(data_dir, source):
 def test_tfidf_fit_of_no_texts():
     got, ref = _tfidf_fit([]), _per_text([])
     assert got[0].shape == ref[0].shape == (0, 1) and got[1] == ref[1] == {}
+
+
+@pytest.mark.parametrize("texts", [[""], ["", ""], ["", "-", "a"]])
+def test_tfidf_fit_of_texts_without_tokens(texts):
+    got, ref = _tfidf_fit(texts), _per_text(texts)
+    assert got[1] == ref[1] == {} and np.array_equal(got[2], ref[2])
+    assert got[0].shape == ref[0].shape and got[0].nnz == ref[0].nnz == 0

@@ -73,16 +73,14 @@ def test_weighted_pairs_match_unweighted(baskets, ms, seed):
 
 @settings(max_examples=40, deadline=None)
 @given(baskets_st, st.sampled_from([0.05, 0.1, 0.3]), st.integers(0, 2**31 - 1))
-@pytest.mark.parametrize("lookups, table_cells", [(1 << 16, 1 << 26), (3, 1 << 26), (5, 0)])
-def test_weighted_pair_sums_add_in_basket_order(lookups, table_cells, baskets, ms, seed):
+@pytest.mark.parametrize("block_cols", [128, 1, 2])
+def test_weighted_pair_sums_add_in_basket_order(block_cols, baskets, ms, seed):
     """Each pair's weighted sum is the left-to-right sum over its baskets in basket order, to
-    the last bit, whatever the chunking of the lookups and with the bitset or the binary search
-    (a sum that a second sparse product would give bit for bit)."""
+    the last bit, with one or several column blocks of the pair product."""
     m = BasketMatrix.from_baskets(baskets)
     w = np.random.default_rng(seed).random(m.n_baskets) + 1e-3
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(M, "_LOOKUPS", lookups)
-        mp.setattr(M, "_TABLE_CELLS", table_cells)
+        mp.setattr(M, "_PAIR_BLOCK_COLS", block_cols)
         its = mine_itemsets(m, ms, max_len=2, weights=w)
     sets = [set(b) for b in baskets]
     for (a, b), ws in zip(its.items[its.pairs].tolist(), its.weighted["pairs"].tolist()):
