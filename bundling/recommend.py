@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse import _sparsetools
 
 from .exact_keys import exact_keys, in_float32_range, key_bounds, key_interval
 from .measures import MISS, hit_rate_at_k, ndcg_at_k
@@ -512,30 +513,48 @@ def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.nd
 
     Built in blocks of rows on threads. A sparse product leaves each row's entries unordered,
     and sorting millions of them cost more than the product, so each block ``C[a:b]`` is
-    computed transposed, as ``(W X).T @ X[:, a:b]``, and transposed back: a linear counting
-    pass that leaves every row sorted. Every entry is still ``w_b * 1`` products added in
-    basket order (the rows of ``(W X).T`` list their baskets in order), so the sums match
-    ``X.T @ (W X)`` bit for bit. Blocks hold about the same number of products: item j's
-    column costs the sizes of the baskets holding it."""
+    computed transposed, as ``(W X).T @ X[:, a:b]``, and transposed back, straight into its
+    place in C: a linear counting pass that leaves every row sorted, and the only copy of the
+    entries. Every entry is still ``w_b * 1`` products added in basket order (the rows of
+    ``(W X).T`` list their baskets in order), so the sums match ``X.T @ (W X)`` bit for bit.
+    Blocks hold about the same work (item j's column costs the sizes of the baskets holding
+    it)."""
     n = X.shape[1]
     WXT = sp.csr_matrix(sp.diags(w) @ X).T.tocsr()
     by_item = X.tocsc()
     by_item.sort_indices()
     work = np.cumsum(by_item.T @ np.diff(X.indptr).astype(np.float64))
-    parts = _SCORING_THREADS if n >= 2 * _SCORING_THREADS else 1
+    parts = 2 * _SCORING_THREADS if n >= 4 * _SCORING_THREADS else 1
     cuts = np.searchsorted(work, work[-1] * np.arange(1, parts) / parts) if n else []
     bounds = [0, *sorted({int(c) for c in cuts if 0 < c < n}), n]
+    spans = list(pairwise(bounds))
+    products = _map_chunks(lambda span: WXT @ by_item[:, span[0] : span[1]].tocsr(), spans)
+    starts = np.cumsum([0, *(product.nnz for product in products)])
+    dtype = np.int32 if max(starts[-1], n) < np.iinfo(np.int32).max else np.int64
+    data = np.empty(starts[-1])
+    indices: np.ndarray = np.empty(starts[-1], dtype)
+    indptr: np.ndarray = np.zeros(n + 1, dtype)
+
+    def transpose_into(k: int) -> None:
+        (a, b), product, lo = spans[k], products[k], starts[k]
+        block_indptr: np.ndarray = np.empty(b - a + 1, dtype)
+        _sparsetools.csr_tocsc(
+            product.shape[0],
+            product.shape[1],
+            product.indptr.astype(dtype, copy=False),
+            product.indices.astype(dtype, copy=False),
+            product.data,
+            block_indptr,
+            indices[lo : starts[k + 1]],
+            data[lo : starts[k + 1]],
+        )
+        indptr[a + 1 : b + 1] = block_indptr[1:] + lo
+
+    _map_chunks(transpose_into, range(len(spans)))
+    products.clear()  # the unordered blocks, no longer needed
+    C: sp.csr_matrix = sp.csr_matrix((data, indices, indptr), shape=(n, n), copy=False)
     diagonal = np.zeros(n)
-
-    def rows(span: tuple[int, int]) -> sp.csr_matrix:
-        a, b = span
-        block = (WXT @ by_item[:, a:b].tocsr()).T.tocsr()
-        return _off_diagonal(block, a, diagonal)
-
-    blocks = _map_chunks(rows, pairwise(bounds))
-    C = blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
-    C.has_sorted_indices = True
-    return C, diagonal
+    return _off_diagonal(C, 0, diagonal), diagonal
 
 
 def _off_diagonal(block: sp.csr_matrix, first: int, diagonal: np.ndarray) -> sp.csr_matrix:

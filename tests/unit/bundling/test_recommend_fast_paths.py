@@ -409,3 +409,23 @@ def test_top_k_of_wide_rows_equals_an_argpartition_of_every_row(k):
     plain_top, plain_valid = _plain_top_k(key, k)
     assert np.array_equal(top, plain_top)
     assert np.array_equal(valid, plain_valid)
+
+
+def test_scipys_transpose_kernel_fills_slices_of_arrays_it_is_given():
+    """The co-occurrence writes each block's transpose straight into C through scipy's private
+    ``_sparsetools.csr_tocsc`` (what ``tocsc`` calls): an upgrade that moves or changes it must
+    fail here, by name."""
+    from scipy.sparse import _sparsetools
+
+    rng = np.random.default_rng(3)
+    A = sp.random(40, 30, density=0.2, format="csr", random_state=rng)
+    data, indices = np.full(A.nnz + 5, -1.0), np.full(A.nnz + 5, -1, A.indices.dtype)
+    indptr = np.empty(31, A.indices.dtype)
+    _sparsetools.csr_tocsc(
+        40, 30, A.indptr, A.indices, A.data, indptr, indices[2 : 2 + A.nnz], data[2 : 2 + A.nnz]
+    )
+    plain = A.tocsc()
+    assert np.array_equal(indptr, plain.indptr)
+    assert np.array_equal(indices[2 : 2 + A.nnz], plain.indices)
+    assert np.array_equal(data[2 : 2 + A.nnz], plain.data)
+    assert (data[:2] == -1).all() and (data[2 + A.nnz :] == -1).all()  # nothing else written
