@@ -562,6 +562,8 @@ def _off_diagonal(block: sp.csr_matrix, first: int, diagonal: np.ndarray) -> sp.
     none) without their diagonal entries, which are written to ``diagonal``. In place: the
     block is the largest array of a fit, and fresh memory is slow to come by on a busy host."""
     rows = np.arange(block.shape[0])
+    if not rows.size:
+        return block
     values = np.asarray(block[rows, rows + first]).ravel()  # 0 where a row has none
     diagonal[first : first + rows.size] = values
     held = np.flatnonzero(values)

@@ -429,3 +429,13 @@ def test_scipys_transpose_kernel_fills_slices_of_arrays_it_is_given():
     assert np.array_equal(indices[2 : 2 + A.nnz], plain.indices)
     assert np.array_equal(data[2 : 2 + A.nnz], plain.data)
     assert (data[:2] == -1).all() and (data[2 + A.nnz :] == -1).all()  # nothing else written
+
+
+@pytest.mark.parametrize("shape", [(3, 0), (0, 4), (2, 1)])
+def test_cooccurrence_of_no_items_no_baskets_or_one_item(shape):
+    """The edges a store can reach (a history whose orders name no known product, no orders,
+    one product): an empty or one-item C, the counts as the plain product gives them."""
+    X = sp.csr_matrix(np.ones(shape))
+    C, pop = _cooccurrence(X, np.ones(shape[0]))
+    assert C.shape == (shape[1], shape[1]) and C.nnz == 0
+    assert np.array_equal(pop, np.asarray(X.sum(axis=0)).ravel())
