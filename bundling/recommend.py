@@ -553,25 +553,24 @@ def _cooccurrence(X: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.nd
     _map_chunks(transpose_into, range(len(spans)))
     products.clear()  # the unordered blocks, no longer needed
     C: sp.csr_matrix = sp.csr_matrix((data, indices, indptr), shape=(n, n), copy=False)
-    diagonal = np.zeros(n)
-    return _off_diagonal(C, 0, diagonal), diagonal
+    C.has_sorted_indices = True
+    return C, _take_diagonal(C)
 
 
-def _off_diagonal(block: sp.csr_matrix, first: int, diagonal: np.ndarray) -> sp.csr_matrix:
-    """Rows ``first..`` of a square product (sorted, no stored zeros: a sparse product keeps
-    none) without their diagonal entries, which are written to ``diagonal``. In place: the
-    block is the largest array of a fit, and fresh memory is slow to come by on a busy host."""
-    rows = np.arange(block.shape[0])
+def _take_diagonal(C: sp.csr_matrix) -> np.ndarray:
+    """The diagonal of a square product (sorted rows, no stored zeros: a sparse product keeps
+    none), removed from it in place: C is the largest array of a fit, and fresh memory is slow
+    to come by on a busy host."""
+    rows = np.arange(C.shape[0])
     if not rows.size:
-        return block
-    values = np.asarray(block[rows, rows + first]).ravel()  # 0 where a row has none
-    diagonal[first : first + rows.size] = values
-    held = np.flatnonzero(values)
+        return np.zeros(0)
+    diagonal = np.asarray(C[rows, rows]).ravel()  # 0 where a row has none
+    held = np.flatnonzero(diagonal)
     if held.size:
-        block[held, held + first] = 0.0  # stored entries: overwritten where they are
-        block.eliminate_zeros()
-    block.has_sorted_indices = True
-    return block
+        C[held, held] = 0.0  # stored entries: overwritten where they are
+        C.eliminate_zeros()
+        C.has_sorted_indices = True
+    return diagonal
 
 
 def _sim_in_place(c: np.ndarray, v: np.ndarray, h: float, q: float) -> np.ndarray:
