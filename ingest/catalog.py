@@ -327,6 +327,25 @@ def _generic(
         status = (cells[i_status].lower() or "active")[:32]
         is_subscription = truthy(subscription) if subscription else False
         image_url = _image_url(image, line, report) if image else None
+        # every field in the model's order, as the validator stores them
+        values: dict[str, Any] = {
+            "product_id": product_id,
+            "title": title,
+            "category": category,
+            "tags": tag_list,
+            "description": description,
+            "price": price,
+            "cost": cost,
+            "inventory": inventory,
+            "created_at": created_at,
+            "currency": row_currency,
+            "rating": rating,
+            "partner": None,
+            "sponsorship": None,
+            "status": status,
+            "subscription": is_subscription,
+            "image_url": image_url,
+        }
         if (
             not (partner_id or partner_name)
             and image_url is None
@@ -335,52 +354,18 @@ def _generic(
             and (rating is None or 0.0 <= rating <= 5.0)
             and currencies[row_currency]
         ):
-            # every constraint of the model already holds (see ``_valid_as_is``); the fields
-            # in the model's order, as the validator stores them
-            product = _valid_as_is(
-                {
-                    "product_id": product_id,
-                    "title": title,
-                    "category": category,
-                    "tags": tag_list,
-                    "description": description,
-                    "price": price,
-                    "cost": cost,
-                    "inventory": inventory,
-                    "created_at": None,
-                    "currency": row_currency,
-                    "rating": rating,
-                    "partner": None,
-                    "sponsorship": None,
-                    "status": status,
-                    "subscription": is_subscription,
-                    "image_url": None,
-                }
-            )
+            # every constraint of the model already holds (see ``_valid_as_is``)
+            product = _valid_as_is(values)
         else:
-            data: dict[str, Any] = {
-                "product_id": product_id,
-                "title": title,
-                "category": category,
-                "tags": tag_list,
-                "description": description,
-                "price": price,
-                "cost": cost,
-                "inventory": inventory,
-                "created_at": created_at,
-                "rating": rating,
-                "currency": row_currency,
-                "status": status,
-                "subscription": is_subscription,
-                "image_url": image_url,
-            }
+            # a row sets neither field unless it names a partner (the fields set stay the same)
+            del values["partner"], values["sponsorship"]
             if partner_id or partner_name:
-                data["partner"] = {
+                values["partner"] = {
                     "partner_id": partner_id or slug(partner_name) or partner_name,
                     "name": partner_name,
                 }
             try:
-                product = validate(data)
+                product = validate(values)
             except ValidationError as exc:
                 err = exc.errors()[0]
                 report.bad(
